@@ -1,0 +1,71 @@
+//! The cascade service's schema.
+
+use sea_orm::sea_query::{Alias, Index, Table};
+use sea_orm_migration::{
+    DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*,
+    sea_orm::DynIden, sea_query::IntoIden,
+};
+use trellis_foundation::migration::SharedTables;
+
+use crate::TABLE_PREFIX;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(SharedTables::new(TABLE_PREFIX)),
+            Box::new(CreateOrgUnits),
+        ]
+    }
+
+    fn migration_table_name() -> DynIden {
+        Alias::new(format!("{TABLE_PREFIX}_migrations")).into_iden()
+    }
+}
+
+struct CreateOrgUnits;
+
+impl MigrationName for CreateOrgUnits {
+    fn name(&self) -> &str {
+        "m0001_cascade_org_units"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateOrgUnits {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let table = Alias::new("cascade_org_units");
+        manager
+            .create_table(
+                Table::create()
+                    .table(table.clone())
+                    .if_not_exists()
+                    .col(string("id").primary_key())
+                    .col(string("parent_id"))
+                    .col(string("display_name"))
+                    .col(string("kind"))
+                    .col(text("description"))
+                    .col(integer("depth"))
+                    .col(text("path"))
+                    .col(big_integer("version"))
+                    .col(big_integer("create_micros"))
+                    .col(big_integer("update_micros"))
+                    .to_owned(),
+            )
+            .await?;
+        for column in ["parent_id", "path"] {
+            manager
+                .create_index(
+                    Index::create()
+                        .name(format!("cascade_org_units_by_{column}"))
+                        .table(table.clone())
+                        .col(Alias::new(column))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,110 @@
+//! The gRPC face of the org service: unwrap, call the operation, map errors.
+
+use std::pin::Pin;
+
+use futures::Stream;
+use tonic::{Request, Response, Status};
+use trellis_foundation::RequestContext;
+use trellis_proto::{
+    cascade::v1::{self as pb, org_service_server::OrgService},
+    feed::v1::{ChangeEvent, WatchChangesRequest},
+};
+
+use super::OrgApi;
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl OrgService for OrgApi {
+    async fn create_org_unit(
+        &self,
+        request: Request<pb::CreateOrgUnitRequest>,
+    ) -> Reply<pb::OrgUnit> {
+        let context = RequestContext::from_request(&request);
+        let request = request.into_inner();
+        let context = context.with_request_id(&request.request_id);
+        Ok(Response::new(self.create(context, request).await?))
+    }
+
+    async fn get_org_unit(&self, request: Request<pb::GetOrgUnitRequest>) -> Reply<pb::OrgUnit> {
+        Ok(Response::new(self.get(&request.into_inner().name).await?))
+    }
+
+    async fn list_org_units(
+        &self,
+        request: Request<pb::ListOrgUnitsRequest>,
+    ) -> Reply<pb::ListOrgUnitsResponse> {
+        Ok(Response::new(self.list(request.into_inner()).await?))
+    }
+
+    async fn update_org_unit(
+        &self,
+        request: Request<pb::UpdateOrgUnitRequest>,
+    ) -> Reply<pb::OrgUnit> {
+        let context = RequestContext::from_request(&request);
+        Ok(Response::new(
+            self.update(context, request.into_inner()).await?,
+        ))
+    }
+
+    async fn delete_org_unit(&self, request: Request<pb::DeleteOrgUnitRequest>) -> Reply<()> {
+        let context = RequestContext::from_request(&request);
+        self.delete(context, request.into_inner()).await?;
+        Ok(Response::new(()))
+    }
+
+    async fn move_org_unit(&self, request: Request<pb::MoveOrgUnitRequest>) -> Reply<pb::OrgUnit> {
+        let context = RequestContext::from_request(&request);
+        Ok(Response::new(
+            self.move_unit(context, request.into_inner()).await?,
+        ))
+    }
+
+    async fn batch_create_org_units(
+        &self,
+        request: Request<pb::BatchCreateOrgUnitsRequest>,
+    ) -> Reply<pb::BatchCreateOrgUnitsResponse> {
+        let context = RequestContext::from_request(&request);
+        let request = request.into_inner();
+        let context = context.with_request_id(&request.request_id);
+        Ok(Response::new(self.batch_create(context, request).await?))
+    }
+
+    async fn batch_get_org_units(
+        &self,
+        request: Request<pb::BatchGetOrgUnitsRequest>,
+    ) -> Reply<pb::BatchGetOrgUnitsResponse> {
+        Ok(Response::new(self.batch_get(request.into_inner()).await?))
+    }
+
+    async fn list_descendants(
+        &self,
+        request: Request<pb::ListDescendantsRequest>,
+    ) -> Reply<pb::ListDescendantsResponse> {
+        Ok(Response::new(self.descendants(request.into_inner()).await?))
+    }
+
+    async fn list_ancestors(
+        &self,
+        request: Request<pb::ListAncestorsRequest>,
+    ) -> Reply<pb::ListAncestorsResponse> {
+        Ok(Response::new(
+            self.ancestors(&request.into_inner().name).await?,
+        ))
+    }
+
+    type WatchChangesStream =
+        Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send + 'static>>;
+
+    async fn watch_changes(
+        &self,
+        request: Request<WatchChangesRequest>,
+    ) -> Reply<Self::WatchChangesStream> {
+        let request = request.into_inner();
+        let stream = self
+            .store()
+            .feed
+            .watch(request.after_sequence, request.resource_types);
+        Ok(Response::new(Box::pin(stream)))
+    }
+}

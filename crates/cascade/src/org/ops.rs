@@ -1,0 +1,352 @@
+//! The org-unit operations: each checks its request, runs in one write
+//! transaction and records its changes on the feed.
+
+use std::collections::{HashMap, HashSet};
+
+use sea_orm::ConnectionTrait;
+use trellis_foundation::{
+    Error, FieldViolations, NewChange, RequestContext, WriteTxn,
+    etag::{check_etag, etag_for},
+    mask::update_paths,
+    time::now_micros,
+};
+use trellis_proto::{cascade::v1 as pb, feed::v1::ChangeKind};
+
+use super::{
+    MAX_BATCH, OrgApi, RESOURCE_TYPE,
+    convert::{NewUnit, check_create, check_fields, parse_parent, to_proto, unit_id, unit_name},
+    entity::Model,
+    repo,
+    tree::{Unplaceable, child_path, order_batch, root_path},
+};
+
+const UPDATABLE: &[&str] = &["display_name", "kind", "description"];
+
+fn change(kind: ChangeKind, unit: &pb::OrgUnit) -> NewChange {
+    NewChange::new(kind, unit.name.clone(), RESOURCE_TYPE, unit)
+}
+
+/// Depth and path of a unit placed under `parent_id` ("" for a root).
+async fn placement(
+    conn: &impl ConnectionTrait,
+    id: &str,
+    parent_id: &str,
+) -> Result<(i32, String), Error> {
+    if parent_id.is_empty() {
+        return Ok((0, root_path(id)));
+    }
+    let parent = repo::find_existing(conn, parent_id, &unit_name(parent_id)).await?;
+    Ok((parent.depth + 1, child_path(&parent.path, id)))
+}
+
+fn new_model(unit: NewUnit, depth: i32, path: String, now: i64) -> Model {
+    Model {
+        id: unit.id,
+        parent_id: unit.parent_id,
+        display_name: unit.display_name,
+        kind: unit.kind,
+        description: unit.description,
+        depth,
+        path,
+        version: 1,
+        create_micros: now,
+        update_micros: now,
+    }
+}
+
+impl OrgApi {
+    pub async fn create(
+        &self,
+        context: RequestContext,
+        request: pb::CreateOrgUnitRequest,
+    ) -> Result<pb::OrgUnit, Error> {
+        let mut violations = FieldViolations::default();
+        let new_unit = check_create(&request, &mut violations);
+        violations.into_result()?;
+        let feed = self.store.feed.clone();
+        let event_context = context.clone();
+        self.store
+            .create_once(
+                &context,
+                "CreateOrgUnit",
+                &request,
+                move |mut txn: WriteTxn| async move {
+                    let (depth, path) = placement(&*txn, &new_unit.id, &new_unit.parent_id).await?;
+                    if repo::find(&*txn, &new_unit.id).await?.is_some() {
+                        return Err(Error::AlreadyExists(format!(
+                            "{} already exists",
+                            unit_name(&new_unit.id)
+                        )));
+                    }
+                    let model = new_model(new_unit, depth, path, now_micros());
+                    repo::insert_many(&*txn, vec![model.clone()]).await?;
+                    let unit = to_proto(&model);
+                    feed.append(
+                        &mut txn,
+                        &event_context,
+                        vec![change(ChangeKind::Created, &unit)],
+                    )
+                    .await?;
+                    Ok((txn, unit))
+                },
+            )
+            .await
+    }
+
+    pub async fn update(
+        &self,
+        context: RequestContext,
+        request: pb::UpdateOrgUnitRequest,
+    ) -> Result<pb::OrgUnit, Error> {
+        let Some(patch) = request.org_unit else {
+            return Err(Error::invalid("org_unit", "is required"));
+        };
+        let id = unit_id(&patch.name, "org_unit.name")?;
+        let mut violations = FieldViolations::default();
+        let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);
+        check_fields(&patch, &mut violations, "org_unit.");
+        violations.into_result()?;
+
+        let mut txn = self.store.begin_write().await?;
+        let mut unit = repo::find_existing(&*txn, id, &patch.name).await?;
+        check_etag(&patch.etag, &etag_for(unit.version), &patch.name)?;
+        let read_version = unit.version;
+        for path in paths {
+            match path {
+                "display_name" => unit.display_name = patch.display_name.trim().to_owned(),
+                "kind" => unit.kind = patch.kind.trim().to_owned(),
+                _ => unit.description.clone_from(&patch.description),
+            }
+        }
+        unit.version += 1;
+        unit.update_micros = now_micros();
+        repo::update_if_unchanged(&*txn, unit.clone(), read_version).await?;
+        let updated = to_proto(&unit);
+        self.store
+            .feed
+            .append(
+                &mut txn,
+                &context,
+                vec![change(ChangeKind::Updated, &updated)],
+            )
+            .await?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+
+    pub async fn delete(
+        &self,
+        context: RequestContext,
+        request: pb::DeleteOrgUnitRequest,
+    ) -> Result<(), Error> {
+        let id = unit_id(&request.name, "name")?;
+        let mut txn = self.store.begin_write().await?;
+        let unit = repo::find_existing(&*txn, id, &request.name).await?;
+        check_etag(&request.etag, &etag_for(unit.version), &request.name)?;
+        if repo::has_children(&*txn, id).await? {
+            return Err(Error::FailedPrecondition(format!(
+                "{} still has child units; move or delete them first",
+                request.name
+            )));
+        }
+        repo::delete_if_unchanged(&*txn, &unit).await?;
+        let deleted = to_proto(&unit);
+        self.store
+            .feed
+            .append(
+                &mut txn,
+                &context,
+                vec![change(ChangeKind::Deleted, &deleted)],
+            )
+            .await?;
+        txn.commit().await
+    }
+
+    /// Re-parents a unit; its subtree moves with it (paths and depths).
+    pub async fn move_unit(
+        &self,
+        context: RequestContext,
+        request: pb::MoveOrgUnitRequest,
+    ) -> Result<pb::OrgUnit, Error> {
+        let id = unit_id(&request.name, "name")?;
+        let mut violations = FieldViolations::default();
+        let new_parent_id = parse_parent(&request.new_parent, "new_parent", &mut violations);
+        violations.into_result()?;
+
+        let mut txn = self.store.begin_write().await?;
+        let mut unit = repo::find_existing(&*txn, id, &request.name).await?;
+        check_etag(&request.etag, &etag_for(unit.version), &request.name)?;
+        if unit.parent_id == new_parent_id {
+            return Ok(to_proto(&unit));
+        }
+        let (new_depth, new_path) = if new_parent_id.is_empty() {
+            (0, root_path(id))
+        } else {
+            let parent = repo::find_existing(&*txn, &new_parent_id, &request.new_parent).await?;
+            if parent.path.starts_with(&unit.path) {
+                return Err(Error::FailedPrecondition(format!(
+                    "cannot move {} under {}: it is the unit itself or below it, which would make a cycle",
+                    request.name, request.new_parent
+                )));
+            }
+            (parent.depth + 1, child_path(&parent.path, id))
+        };
+        let subtree = repo::descendants(&*txn, &unit.path).await?;
+        let old_path = std::mem::replace(&mut unit.path, new_path.clone());
+        let depth_change = new_depth - unit.depth;
+        let now = now_micros();
+        let mut moved = vec![(unit.version, {
+            unit.parent_id = new_parent_id;
+            unit.depth = new_depth;
+            unit
+        })];
+        for mut descendant in subtree {
+            let read_version = descendant.version;
+            descendant.path = format!("{new_path}{}", &descendant.path[old_path.len()..]);
+            descendant.depth += depth_change;
+            moved.push((read_version, descendant));
+        }
+        let mut changes = Vec::with_capacity(moved.len());
+        let mut moved_unit = None;
+        for (read_version, mut model) in moved {
+            model.version = read_version + 1;
+            model.update_micros = now;
+            let updated = to_proto(&model);
+            changes.push(change(ChangeKind::Updated, &updated));
+            moved_unit.get_or_insert(updated);
+            repo::update_if_unchanged(&*txn, model, read_version).await?;
+        }
+        self.store.feed.append(&mut txn, &context, changes).await?;
+        txn.commit().await?;
+        moved_unit.ok_or_else(|| Error::Corrupt("move wrote no unit".into()))
+    }
+
+    /// Creates many units at once, all or nothing, reporting every row's
+    /// problems (`requests[3].org_unit.parent`).
+    pub async fn batch_create(
+        &self,
+        context: RequestContext,
+        request: pb::BatchCreateOrgUnitsRequest,
+    ) -> Result<pb::BatchCreateOrgUnitsResponse, Error> {
+        if request.requests.is_empty() || request.requests.len() > MAX_BATCH {
+            return Err(Error::invalid(
+                "requests",
+                format!("must hold 1 to {MAX_BATCH} units"),
+            ));
+        }
+        let mut violations = FieldViolations::default();
+        let mut new_units = Vec::with_capacity(request.requests.len());
+        let mut first_row_of: HashMap<String, usize> = HashMap::new();
+        for (index, row) in request.requests.iter().enumerate() {
+            let mut row_violations = FieldViolations::default();
+            let new_unit = check_create(row, &mut row_violations);
+            if let Some(first) = first_row_of.insert(new_unit.id.clone(), index) {
+                row_violations.add(
+                    "org_unit_id",
+                    format!("repeats the id of requests[{first}]"),
+                );
+            }
+            violations.extend_prefixed(&format!("requests[{index}]."), row_violations);
+            new_units.push(new_unit);
+        }
+        violations.into_result()?;
+        let feed = self.store.feed.clone();
+        let event_context = context.clone();
+        self.store
+            .create_once(
+                &context,
+                "BatchCreateOrgUnits",
+                &request,
+                move |mut txn: WriteTxn| async move {
+                    let units = place_batch(&txn, new_units).await?;
+                    let created: Vec<pb::OrgUnit> = units.iter().map(to_proto).collect();
+                    repo::insert_many(&*txn, units).await?;
+                    let changes = created
+                        .iter()
+                        .map(|unit| change(ChangeKind::Created, unit))
+                        .collect();
+                    feed.append(&mut txn, &event_context, changes).await?;
+                    Ok((txn, pb::BatchCreateOrgUnitsResponse { org_units: created }))
+                },
+            )
+            .await
+    }
+}
+
+/// Checks a batch against the stored tree (ids free, parents present, no
+/// cycles) and returns its rows with paths, in request order.
+async fn place_batch(txn: &WriteTxn, new_units: Vec<NewUnit>) -> Result<Vec<Model>, Error> {
+    let ids: Vec<String> = new_units.iter().map(|unit| unit.id.clone()).collect();
+    let batch_ids: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let outside_parents: Vec<String> = new_units
+        .iter()
+        .filter(|unit| !unit.parent_id.is_empty() && !batch_ids.contains(unit.parent_id.as_str()))
+        .map(|unit| unit.parent_id.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let stored_parents: HashMap<String, Model> = repo::find_many(&**txn, &outside_parents)
+        .await?
+        .into_iter()
+        .map(|unit| (unit.id.clone(), unit))
+        .collect();
+    let taken: HashSet<String> = repo::find_many(&**txn, &ids)
+        .await?
+        .into_iter()
+        .map(|unit| unit.id)
+        .collect();
+
+    let mut violations = FieldViolations::default();
+    for (index, unit) in new_units.iter().enumerate() {
+        if taken.contains(&unit.id) {
+            violations.add(
+                format!("requests[{index}].org_unit_id"),
+                format!("{} already exists", unit_name(&unit.id)),
+            );
+        }
+    }
+    let edges: Vec<(String, String)> = new_units
+        .iter()
+        .map(|unit| (unit.id.clone(), unit.parent_id.clone()))
+        .collect();
+    let existing: HashSet<String> = stored_parents.keys().cloned().collect();
+    let order = match order_batch(&edges, &existing) {
+        Ok(order) => order,
+        Err(problems) => {
+            for (index, problem) in problems {
+                let parent = unit_name(&edges[index].1);
+                let description = match problem {
+                    Unplaceable::MissingParent => format!("{parent} does not exist"),
+                    Unplaceable::Cycle => {
+                        format!("{parent} is part of a parent cycle within the batch")
+                    }
+                };
+                violations.add(format!("requests[{index}].org_unit.parent"), description);
+            }
+            Vec::new()
+        }
+    };
+    violations.into_result()?;
+
+    let now = now_micros();
+    let mut placed: HashMap<String, (i32, String)> = stored_parents
+        .into_values()
+        .map(|unit| (unit.id, (unit.depth, unit.path)))
+        .collect();
+    let mut slots: Vec<Option<NewUnit>> = new_units.into_iter().map(Some).collect();
+    let mut models: Vec<Option<Model>> = vec![None; slots.len()];
+    for index in order {
+        let Some(unit) = slots[index].take() else {
+            continue;
+        };
+        let (depth, path) = match placed.get(&unit.parent_id) {
+            Some((parent_depth, parent_path)) => {
+                (parent_depth + 1, child_path(parent_path, &unit.id))
+            }
+            None => (0, root_path(&unit.id)),
+        };
+        placed.insert(unit.id.clone(), (depth, path.clone()));
+        models[index] = Some(new_model(unit, depth, path, now));
+    }
+    Ok(models.into_iter().flatten().collect())
+}

@@ -1,0 +1,190 @@
+//! Reads of the org tree: get, list, batch get, descendants, ancestors.
+
+use std::collections::HashMap;
+
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait},
+};
+use trellis_foundation::{
+    Error, FieldViolations,
+    filter::{self, FieldKind, FilterField},
+    paging::{page_size, split_page},
+};
+use trellis_proto::cascade::v1 as pb;
+
+use super::{
+    COLLECTION, OrgApi,
+    convert::{to_proto, unit_id},
+    entity::{Column, Entity},
+    repo,
+};
+
+/// Units per BatchGetOrgUnits.
+const MAX_BATCH_GET: usize = 10_000;
+
+fn filter_fields() -> Vec<FilterField> {
+    vec![
+        FilterField::new(
+            "parent",
+            Expr::col(Column::ParentId),
+            FieldKind::ResourceName(COLLECTION),
+        ),
+        FilterField::new("kind", Expr::col(Column::Kind), FieldKind::Text),
+        FilterField::new(
+            "display_name",
+            Expr::col(Column::DisplayName),
+            FieldKind::Text,
+        ),
+        FilterField::new("depth", Expr::col(Column::Depth), FieldKind::Integer),
+    ]
+}
+
+impl OrgApi {
+    pub async fn get(&self, name: &str) -> Result<pb::OrgUnit, Error> {
+        let id = unit_id(name, "name")?;
+        let unit = repo::find_existing(self.store.db.conn(), id, name).await?;
+        Ok(to_proto(&unit))
+    }
+
+    /// Units in id order.
+    pub async fn list(
+        &self,
+        request: pb::ListOrgUnitsRequest,
+    ) -> Result<pb::ListOrgUnitsResponse, Error> {
+        let size = page_size(request.page_size)?;
+        let filter = filter::parse(&request.filter)?;
+        let query = filter.fingerprint();
+        let after: Option<String> = self.store.page_tokens.decode(&request.page_token, &query)?;
+        let mut select = Entity::find().filter(filter.to_condition(&filter_fields())?);
+        if let Some(after) = after {
+            select = select.filter(Column::Id.gt(after));
+        }
+        let rows = select
+            .order_by_asc(Column::Id)
+            .limit(size + 1)
+            .all(self.store.db.conn())
+            .await?;
+        let (page, next) = split_page(rows, size, |unit| unit.id.clone());
+        Ok(pb::ListOrgUnitsResponse {
+            org_units: page.iter().map(to_proto).collect(),
+            next_page_token: next
+                .map(|id| self.store.page_tokens.encode(&query, &id))
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Every name must exist; the answer keeps the order asked.
+    pub async fn batch_get(
+        &self,
+        request: pb::BatchGetOrgUnitsRequest,
+    ) -> Result<pb::BatchGetOrgUnitsResponse, Error> {
+        if request.names.len() > MAX_BATCH_GET {
+            return Err(Error::invalid(
+                "names",
+                format!("must hold at most {MAX_BATCH_GET} names"),
+            ));
+        }
+        let mut violations = FieldViolations::default();
+        let mut ids = Vec::with_capacity(request.names.len());
+        for (index, name) in request.names.iter().enumerate() {
+            match unit_id(name, "") {
+                Ok(id) => ids.push(id.to_owned()),
+                Err(_) => violations.add(
+                    format!("names[{index}]"),
+                    format!("{name:?} is not an {COLLECTION}/{{id}} name"),
+                ),
+            }
+        }
+        violations.into_result()?;
+        let found: HashMap<String, _> = repo::find_many(self.store.db.conn(), &ids)
+            .await?
+            .into_iter()
+            .map(|unit| (unit.id.clone(), unit))
+            .collect();
+        let missing: Vec<&str> = request
+            .names
+            .iter()
+            .zip(&ids)
+            .filter(|(_, id)| !found.contains_key(*id))
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::NotFound(missing.join(", ")));
+        }
+        Ok(pb::BatchGetOrgUnitsResponse {
+            org_units: ids
+                .iter()
+                .filter_map(|id| found.get(id))
+                .map(to_proto)
+                .collect(),
+        })
+    }
+
+    /// The subtree below a unit, by depth then id.
+    pub async fn descendants(
+        &self,
+        request: pb::ListDescendantsRequest,
+    ) -> Result<pb::ListDescendantsResponse, Error> {
+        let id = unit_id(&request.name, "name")?;
+        if request.max_depth < 0 {
+            return Err(Error::invalid("max_depth", "must not be negative"));
+        }
+        let size = page_size(request.page_size)?;
+        let query = format!("{}|{}", request.name, request.max_depth);
+        let after: Option<(i32, String)> =
+            self.store.page_tokens.decode(&request.page_token, &query)?;
+        let root = repo::find_existing(self.store.db.conn(), id, &request.name).await?;
+        let mut select = Entity::find()
+            .filter(Column::Path.starts_with(&root.path))
+            .filter(Column::Id.ne(root.id.clone()));
+        if request.max_depth > 0 {
+            select = select.filter(Column::Depth.lte(root.depth + request.max_depth));
+        }
+        if let Some((depth, after_id)) = after {
+            select = select.filter(
+                Condition::any().add(Column::Depth.gt(depth)).add(
+                    Expr::col(Column::Depth)
+                        .eq(depth)
+                        .and(Expr::col(Column::Id).gt(after_id)),
+                ),
+            );
+        }
+        let rows = select
+            .order_by_asc(Column::Depth)
+            .order_by_asc(Column::Id)
+            .limit(size + 1)
+            .all(self.store.db.conn())
+            .await?;
+        let (page, next) = split_page(rows, size, |unit| (unit.depth, unit.id.clone()));
+        Ok(pb::ListDescendantsResponse {
+            org_units: page.iter().map(to_proto).collect(),
+            next_page_token: next
+                .map(|position| self.store.page_tokens.encode(&query, &position))
+                .unwrap_or_default(),
+        })
+    }
+
+    /// From the parent up to the root, nearest first.
+    pub async fn ancestors(&self, name: &str) -> Result<pb::ListAncestorsResponse, Error> {
+        let id = unit_id(name, "name")?;
+        let unit = repo::find_existing(self.store.db.conn(), id, name).await?;
+        let ancestor_ids: Vec<String> =
+            unit.ancestor_ids().into_iter().map(str::to_owned).collect();
+        let found: HashMap<String, _> = repo::find_many(self.store.db.conn(), &ancestor_ids)
+            .await?
+            .into_iter()
+            .map(|unit| (unit.id.clone(), unit))
+            .collect();
+        let mut chain = Vec::with_capacity(ancestor_ids.len());
+        for ancestor_id in ancestor_ids.iter().rev() {
+            let ancestor = found.get(ancestor_id).ok_or_else(|| {
+                Error::Corrupt(format!(
+                    "{name} has a path through missing unit {ancestor_id}"
+                ))
+            })?;
+            chain.push(to_proto(ancestor));
+        }
+        Ok(pb::ListAncestorsResponse { org_units: chain })
+    }
+}

@@ -1,0 +1,46 @@
+//! Who made a request. Until authentication lands, the actor is taken from
+//! the `x-trellis-actor` metadata and stored on every change-feed event.
+
+use tonic::Request;
+
+pub const ACTOR_METADATA_KEY: &str = "x-trellis-actor";
+const ANONYMOUS: &str = "anonymous";
+const MAX_ACTOR_LEN: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    pub actor: String,
+    /// The AIP-155 request id of a create, when the client gave one.
+    pub request_id: Option<String>,
+}
+
+impl RequestContext {
+    pub fn from_request<T>(request: &Request<T>) -> RequestContext {
+        let actor = request
+            .metadata()
+            .get(ACTOR_METADATA_KEY)
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim)
+            .filter(|actor| !actor.is_empty())
+            .map(|actor| actor.chars().take(MAX_ACTOR_LEN).collect())
+            .unwrap_or_else(|| ANONYMOUS.to_owned());
+        RequestContext {
+            actor,
+            request_id: None,
+        }
+    }
+
+    /// For work the system does on its own behalf (sweeps, escalations).
+    pub fn system(actor: &str) -> RequestContext {
+        RequestContext {
+            actor: actor.to_owned(),
+            request_id: None,
+        }
+    }
+
+    pub fn with_request_id(mut self, request_id: &str) -> RequestContext {
+        let request_id = request_id.trim();
+        self.request_id = (!request_id.is_empty()).then(|| request_id.to_owned());
+        self
+    }
+}

@@ -1,0 +1,166 @@
+//! Storage by URL: SQLite (embedded default, created on first start) or
+//! PostgreSQL, and write transactions that serialize correctly on both.
+
+use std::{sync::Arc, time::Duration};
+
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    TransactionTrait,
+};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::{error::Error, feed::FeedSignal};
+
+/// Which database a URL chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A connection pool shared by every service of one process.
+///
+/// SQLite allows one writer at a time; a deferred transaction that reads and
+/// then writes can fail with `SQLITE_BUSY` when another writer got there
+/// first. So on SQLite every write transaction first takes a process-wide
+/// lock, which also keeps the change feed's sequence in commit order. On
+/// PostgreSQL writers run concurrently and serialize only on the feed's
+/// counter row.
+#[derive(Clone, Debug)]
+pub struct Db {
+    connection: DatabaseConnection,
+    backend: Backend,
+    sqlite_writer: Option<Arc<Mutex<()>>>,
+}
+
+impl Db {
+    /// Connects to `sqlite://path` (created when missing) or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Db, Error> {
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(Error::Config(format!(
+                "database url must start with sqlite:// or postgres://, got {url:?}"
+            )));
+        };
+        let mut options = ConnectOptions::new(connect_url(url, backend));
+        options
+            .sqlx_logging(false)
+            .acquire_timeout(Duration::from_secs(10));
+        match backend {
+            Backend::Sqlite => {
+                let in_memory = url.contains(":memory:");
+                // An in-memory database lives in one connection only.
+                options.max_connections(if in_memory { 1 } else { 8 });
+                options.min_connections(1);
+                options.map_sqlx_sqlite_opts(|opts| {
+                    opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                        .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                        .busy_timeout(Duration::from_secs(10))
+                        .foreign_keys(true)
+                });
+            }
+            Backend::Postgres => {
+                options.max_connections(32);
+                options.min_connections(2);
+            }
+        }
+        let connection = Database::connect(options).await.map_err(Error::Database)?;
+        let sqlite_writer = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Db {
+            connection,
+            backend,
+            sqlite_writer,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// For reads; writes go through [`Db::begin_write`].
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.connection
+    }
+
+    /// Starts a write transaction; on SQLite it waits for the writer lock.
+    pub async fn begin_write(&self) -> Result<WriteTxn, Error> {
+        let writer_guard = match &self.sqlite_writer {
+            Some(lock) => Some(Arc::clone(lock).lock_owned().await),
+            None => None,
+        };
+        let txn = self.connection.begin().await.map_err(Error::Database)?;
+        Ok(WriteTxn {
+            txn,
+            _writer_guard: writer_guard,
+            committed_feed: Vec::new(),
+        })
+    }
+
+    pub async fn close(self) -> Result<(), Error> {
+        self.connection.close().await.map_err(Error::Database)
+    }
+}
+
+fn connect_url(url: &str, backend: Backend) -> String {
+    if backend == Backend::Sqlite && !url.contains(":memory:") && !url.contains("mode=") {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        return format!("{url}{separator}mode=rwc");
+    }
+    url.to_owned()
+}
+
+/// A write transaction. Dropped without [`WriteTxn::commit`], it rolls back
+/// and nothing it wrote, change-feed rows included, becomes visible.
+pub struct WriteTxn {
+    txn: DatabaseTransaction,
+    _writer_guard: Option<OwnedMutexGuard<()>>,
+    /// Feeds to wake after commit, with the last sequence written to each.
+    committed_feed: Vec<(FeedSignal, i64)>,
+}
+
+impl WriteTxn {
+    pub fn txn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    pub(crate) fn wake_after_commit(&mut self, signal: FeedSignal, last_sequence: i64) {
+        self.committed_feed.push((signal, last_sequence));
+    }
+
+    pub async fn commit(self) -> Result<(), Error> {
+        let WriteTxn {
+            txn,
+            _writer_guard,
+            committed_feed,
+        } = self;
+        txn.commit().await.map_err(Error::Database)?;
+        for (signal, last_sequence) in committed_feed {
+            signal.committed(last_sequence);
+        }
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}

@@ -1,0 +1,282 @@
+//! The change feed: an outbox row per change, written in the same
+//! transaction as the change, numbered from a counter row that the
+//! transaction updates. Writers serialize on that row (PostgreSQL) or on the
+//! writer lock (SQLite), so sequences are gap-free and in commit order: a
+//! reader never sees N+1 before N. `watch` replays from a cursor and then
+//! follows live, woken by commits in this process (and, for writers in other
+//! processes sharing the database, by a slow fallback re-read).
+
+use std::{sync::Arc, time::Duration};
+
+use futures::Stream;
+use prost::Message;
+use prost_types::Any;
+use sea_orm::{
+    ConnectionTrait, QueryResult,
+    sea_query::{Alias, Expr, ExprTrait, Order, Query},
+};
+use tokio::sync::watch;
+use tonic::Status;
+use trellis_proto::feed::v1::{ChangeEvent, ChangeKind};
+
+use crate::{
+    context::RequestContext,
+    db::{Db, WriteTxn},
+    error::Error,
+    store::TableNames,
+    time::{now_micros, to_timestamp},
+};
+
+/// Rows read per replay query.
+const REPLAY_BATCH: u64 = 512;
+/// Rows per insert statement, well under both backends' parameter limits.
+const INSERT_CHUNK: usize = 1_000;
+/// How long an idle watcher waits before re-reading without a wake-up, to
+/// notice commits made by another process on the same database.
+const FALLBACK_REREAD: Duration = Duration::from_secs(2);
+const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
+
+/// One change to record, built by a service before it commits.
+#[derive(Debug, Clone)]
+pub struct NewChange {
+    pub kind: ChangeKind,
+    pub resource_name: String,
+    /// The full proto type name, for example "trellis.strategy.v1.Strategy".
+    pub resource_type: &'static str,
+    pub resource: Vec<u8>,
+}
+
+impl NewChange {
+    pub fn new(
+        kind: ChangeKind,
+        resource_name: impl Into<String>,
+        resource_type: &'static str,
+        resource: &impl Message,
+    ) -> NewChange {
+        NewChange {
+            kind,
+            resource_name: resource_name.into(),
+            resource_type,
+            resource: resource.encode_to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct FeedState {
+    last_committed: i64,
+    closing: bool,
+}
+
+/// Wakes the watchers of one feed.
+#[derive(Debug, Clone)]
+pub struct FeedSignal(Arc<watch::Sender<FeedState>>);
+
+impl FeedSignal {
+    fn new() -> FeedSignal {
+        FeedSignal(Arc::new(watch::Sender::new(FeedState::default())))
+    }
+
+    pub(crate) fn committed(&self, last_sequence: i64) {
+        self.0.send_modify(|state| {
+            state.last_committed = Ord::max(state.last_committed, last_sequence);
+        });
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ChangeFeed {
+    db: Db,
+    tables: Arc<TableNames>,
+    signal: FeedSignal,
+}
+
+impl ChangeFeed {
+    pub(crate) fn new(db: Db, tables: Arc<TableNames>) -> ChangeFeed {
+        ChangeFeed {
+            db,
+            tables,
+            signal: FeedSignal::new(),
+        }
+    }
+
+    /// Records `changes` inside `txn` and returns the last sequence used.
+    /// Done last in a transaction, so the counter row is held briefly.
+    pub async fn append(
+        &self,
+        txn: &mut WriteTxn,
+        context: &RequestContext,
+        changes: Vec<NewChange>,
+    ) -> Result<i64, Error> {
+        let count =
+            i64::try_from(changes.len()).map_err(|_| Error::Corrupt("too many changes".into()))?;
+        if count == 0 {
+            return Ok(0);
+        }
+        let last_sequence = self.reserve(txn, count).await?;
+        let commit_micros = now_micros();
+        let request_id = context.request_id.clone().unwrap_or_default();
+        let mut sequence = last_sequence - count + 1;
+        let mut rows = changes.into_iter().peekable();
+        while rows.peek().is_some() {
+            let mut insert = Query::insert();
+            insert.into_table(Alias::new(&self.tables.changes)).columns(
+                [
+                    "sequence",
+                    "kind",
+                    "resource_name",
+                    "resource_type",
+                    "resource",
+                    "actor",
+                    "commit_micros",
+                    "request_id",
+                ]
+                .map(Alias::new),
+            );
+            for change in rows.by_ref().take(INSERT_CHUNK) {
+                insert.values_panic([
+                    sequence.into(),
+                    change.kind.as_str_name().into(),
+                    change.resource_name.into(),
+                    change.resource_type.into(),
+                    change.resource.into(),
+                    context.actor.clone().into(),
+                    commit_micros.into(),
+                    request_id.clone().into(),
+                ]);
+                sequence += 1;
+            }
+            txn.execute(&insert).await?;
+        }
+        txn.wake_after_commit(self.signal.clone(), last_sequence);
+        Ok(last_sequence)
+    }
+
+    async fn reserve(&self, txn: &WriteTxn, count: i64) -> Result<i64, Error> {
+        let update = Query::update()
+            .table(Alias::new(&self.tables.counter))
+            .value(
+                Alias::new("last_sequence"),
+                Expr::col(Alias::new("last_sequence")).add(count),
+            )
+            .and_where(Expr::col(Alias::new("id")).eq(1))
+            .returning_col(Alias::new("last_sequence"))
+            .to_owned();
+        let row = txn
+            .query_one(&update)
+            .await?
+            .ok_or_else(|| Error::Corrupt(format!("{} has no row", self.tables.counter)))?;
+        Ok(row.try_get::<i64>("", "last_sequence")?)
+    }
+
+    /// The last committed sequence (0 when the feed is empty).
+    pub async fn head(&self) -> Result<i64, Error> {
+        let select = Query::select()
+            .column(Alias::new("last_sequence"))
+            .from(Alias::new(&self.tables.counter))
+            .and_where(Expr::col(Alias::new("id")).eq(1))
+            .to_owned();
+        let row = self.db.conn().query_one(&select).await?;
+        match row {
+            Some(row) => Ok(row.try_get::<i64>("", "last_sequence")?),
+            None => Err(Error::Corrupt(format!(
+                "{} has no row",
+                self.tables.counter
+            ))),
+        }
+    }
+
+    /// Ends every open watch stream, so a graceful shutdown can drain.
+    pub fn close(&self) {
+        self.signal.0.send_modify(|state| state.closing = true);
+    }
+
+    async fn read_after(&self, cursor: i64) -> Result<Vec<QueryResult>, Error> {
+        let select = Query::select()
+            .columns(
+                [
+                    "sequence",
+                    "kind",
+                    "resource_name",
+                    "resource_type",
+                    "resource",
+                    "actor",
+                    "commit_micros",
+                    "request_id",
+                ]
+                .map(Alias::new),
+            )
+            .from(Alias::new(&self.tables.changes))
+            .and_where(Expr::col(Alias::new("sequence")).gt(cursor))
+            .order_by(Alias::new("sequence"), Order::Asc)
+            .limit(REPLAY_BATCH)
+            .to_owned();
+        Ok(self.db.conn().query_all(&select).await?)
+    }
+
+    /// Every change after `after_sequence`, then every new one as it
+    /// commits, each exactly once and in sequence order. Only contiguous
+    /// sequences are delivered, so a consumer's cursor never skips one.
+    pub fn watch(
+        &self,
+        after_sequence: i64,
+        resource_types: Vec<String>,
+    ) -> impl Stream<Item = Result<ChangeEvent, Status>> + Send + 'static {
+        let feed = self.clone();
+        let mut wake = self.signal.0.subscribe();
+        async_stream::try_stream! {
+            let mut cursor = Ord::max(after_sequence, 0);
+            loop {
+                if wake.borrow_and_update().closing {
+                    break;
+                }
+                let rows = feed.read_after(cursor).await.map_err(Status::from)?;
+                let full_batch = rows.len() as u64 == REPLAY_BATCH;
+                let mut delivered_all = true;
+                for row in rows {
+                    let event = change_event(&row).map_err(Status::from)?;
+                    if event.sequence != cursor + 1 {
+                        delivered_all = false;
+                        break;
+                    }
+                    cursor = event.sequence;
+                    if resource_types.is_empty() || resource_types.contains(&event.resource_type) {
+                        yield event;
+                    }
+                }
+                if full_batch && delivered_all {
+                    continue;
+                }
+                tokio::select! {
+                    changed = wake.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                    }
+                    () = tokio::time::sleep(FALLBACK_REREAD) => {}
+                }
+            }
+        }
+    }
+}
+
+fn change_event(row: &QueryResult) -> Result<ChangeEvent, Error> {
+    let kind: String = row.try_get("", "kind")?;
+    let resource_type: String = row.try_get("", "resource_type")?;
+    let resource: Vec<u8> = row.try_get("", "resource")?;
+    let kind = ChangeKind::from_str_name(&kind)
+        .ok_or_else(|| Error::Corrupt(format!("unknown change kind {kind:?}")))?;
+    Ok(ChangeEvent {
+        sequence: row.try_get("", "sequence")?,
+        kind: kind as i32,
+        resource_name: row.try_get("", "resource_name")?,
+        resource: Some(Any {
+            type_url: format!("{TYPE_URL_PREFIX}{resource_type}"),
+            value: resource,
+        }),
+        resource_type,
+        actor: row.try_get("", "actor")?,
+        commit_time: Some(to_timestamp(row.try_get("", "commit_micros")?)),
+        request_id: row.try_get("", "request_id")?,
+    })
+}

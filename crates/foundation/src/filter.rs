@@ -1,0 +1,357 @@
+//! List filters (AIP-160), the subset an OKR platform's clients need:
+//! comparisons `field = value`, `!=`, `<`, `<=`, `>`, `>=`, and `:` (has, a
+//! substring for text), combined with `AND`, `OR` and `NOT`. As AIP-160 says,
+//! `OR` binds tighter than `AND`: `a AND b OR c` is `a AND (b OR c)`.
+//! Parentheses are not supported; the parse error says so.
+
+use sea_orm::sea_query::{Condition, Expr, ExprTrait};
+
+use crate::error::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operator {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Has,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub field: String,
+    pub operator: Operator,
+    pub value: String,
+    pub negated: bool,
+}
+
+/// A parsed filter: every group must hold; within a group, any comparison.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    pub groups: Vec<Vec<Comparison>>,
+}
+
+/// How a filterable field's values are read.
+#[derive(Debug, Clone, Copy)]
+pub enum FieldKind {
+    Text,
+    Integer,
+    /// One of these names (an enum stored as its name).
+    Enum(&'static [&'static str]),
+    /// A resource name of this collection (`orgUnits`), stored as its id;
+    /// `""` matches the empty reference (no parent, no owner).
+    ResourceName(&'static str),
+}
+
+/// A field clients may filter on and the column it reads.
+#[derive(Debug, Clone)]
+pub struct FilterField {
+    pub name: &'static str,
+    pub column: Expr,
+    pub kind: FieldKind,
+}
+
+impl FilterField {
+    pub fn new(name: &'static str, column: impl Into<Expr>, kind: FieldKind) -> FilterField {
+        FilterField {
+            name,
+            column: column.into(),
+            kind,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Word(String),
+    Quoted(String),
+    Operator(Operator),
+    OpenParen,
+}
+
+fn invalid(description: impl Into<String>) -> Error {
+    Error::invalid("filter", description)
+}
+
+fn tokenize(text: &str) -> Result<Vec<Token>, Error> {
+    let mut tokens = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        if c == '"' || c == '\'' {
+            chars.next();
+            let mut value = String::new();
+            let mut closed = false;
+            while let Some(next) = chars.next() {
+                match next {
+                    '\\' => value.push(chars.next().ok_or_else(|| invalid("dangling escape"))?),
+                    quote if quote == c => {
+                        closed = true;
+                        break;
+                    }
+                    other => value.push(other),
+                }
+            }
+            if !closed {
+                return Err(invalid("unterminated string"));
+            }
+            tokens.push(Token::Quoted(value));
+            continue;
+        }
+        if c == '(' || c == ')' {
+            chars.next();
+            tokens.push(Token::OpenParen);
+            continue;
+        }
+        if "=!<>:".contains(c) {
+            chars.next();
+            let followed_by_eq = chars.peek() == Some(&'=');
+            let operator = match (c, followed_by_eq) {
+                ('=', _) => Operator::Eq,
+                (':', _) => Operator::Has,
+                ('!', true) => Operator::Ne,
+                ('<', true) => Operator::Le,
+                ('>', true) => Operator::Ge,
+                ('<', false) => Operator::Lt,
+                ('>', false) => Operator::Gt,
+                _ => return Err(invalid("'!' must be followed by '='")),
+            };
+            if followed_by_eq && c != '=' && c != ':' {
+                chars.next();
+            }
+            tokens.push(Token::Operator(operator));
+            continue;
+        }
+        let mut word = String::new();
+        while let Some(&next) = chars.peek() {
+            if next.is_whitespace() || "=!<>:()\"'".contains(next) {
+                break;
+            }
+            word.push(next);
+            chars.next();
+        }
+        tokens.push(Token::Word(word));
+    }
+    Ok(tokens)
+}
+
+/// Parses a filter; an empty text is the filter that matches everything.
+pub fn parse(text: &str) -> Result<Filter, Error> {
+    let tokens = tokenize(text)?;
+    if tokens.contains(&Token::OpenParen) {
+        return Err(invalid(
+            "parentheses are not supported; OR binds tighter than AND",
+        ));
+    }
+    let mut filter = Filter::default();
+    let mut group = Vec::new();
+    let mut position = 0;
+    while position < tokens.len() {
+        let mut negated = false;
+        if let Some(Token::Word(word)) = tokens.get(position)
+            && (word == "NOT" || word == "-")
+        {
+            negated = true;
+            position += 1;
+        }
+        let (Some(Token::Word(field)), Some(Token::Operator(operator)), Some(value)) = (
+            tokens.get(position),
+            tokens.get(position + 1),
+            tokens.get(position + 2),
+        ) else {
+            return Err(invalid("expected `field operator value`"));
+        };
+        let value = match value {
+            Token::Word(value) | Token::Quoted(value) => value.clone(),
+            _ => return Err(invalid(format!("expected a value after {field}"))),
+        };
+        group.push(Comparison {
+            field: field.clone(),
+            operator: *operator,
+            value,
+            negated,
+        });
+        position += 3;
+        match tokens.get(position) {
+            None => {}
+            Some(Token::Word(word)) if word == "OR" => position += 1,
+            Some(Token::Word(word)) if word == "AND" => {
+                position += 1;
+                filter.groups.push(std::mem::take(&mut group));
+            }
+            Some(other) => return Err(invalid(format!("expected AND or OR, found {other:?}"))),
+        }
+        if position == tokens.len()
+            && matches!(tokens.last(), Some(Token::Word(w)) if w == "AND" || w == "OR")
+        {
+            return Err(invalid("filter ends with an operator"));
+        }
+    }
+    if !group.is_empty() {
+        filter.groups.push(group);
+    }
+    Ok(filter)
+}
+
+impl Filter {
+    /// The SQL condition over `fields`; an unknown field or a value of the
+    /// wrong kind is an `INVALID_ARGUMENT` naming it.
+    pub fn to_condition(&self, fields: &[FilterField]) -> Result<Condition, Error> {
+        let mut all = Condition::all();
+        for group in &self.groups {
+            let mut any = Condition::any();
+            for comparison in group {
+                any = any.add(comparison_expr(comparison, fields)?);
+            }
+            all = all.add(any);
+        }
+        Ok(all)
+    }
+
+    /// A stable text of the filter, to bind page tokens to it.
+    pub fn fingerprint(&self) -> String {
+        format!("{:?}", self.groups)
+    }
+}
+
+fn comparison_expr(comparison: &Comparison, fields: &[FilterField]) -> Result<Expr, Error> {
+    let Some(field) = fields.iter().find(|field| field.name == comparison.field) else {
+        let known: Vec<&str> = fields.iter().map(|field| field.name).collect();
+        return Err(invalid(format!(
+            "unknown field {:?}; filterable fields are {}",
+            comparison.field,
+            known.join(", ")
+        )));
+    };
+    let column = field.column.clone();
+    let expr = match field.kind {
+        FieldKind::Integer => {
+            let value: i64 = comparison.value.parse().map_err(|_| {
+                invalid(format!(
+                    "{} takes an integer, got {:?}",
+                    field.name, comparison.value
+                ))
+            })?;
+            ordered(column, comparison.operator, value, field.name)?
+        }
+        FieldKind::Enum(names) => {
+            if !names.contains(&comparison.value.as_str()) {
+                return Err(invalid(format!(
+                    "{} is one of {}, got {:?}",
+                    field.name,
+                    names.join(", "),
+                    comparison.value
+                )));
+            }
+            match comparison.operator {
+                Operator::Eq | Operator::Has => column.eq(comparison.value.clone()),
+                Operator::Ne => column.ne(comparison.value.clone()),
+                _ => return Err(invalid(format!("{} supports only =, != and :", field.name))),
+            }
+        }
+        FieldKind::ResourceName(collection) => {
+            let id = if comparison.value.is_empty() {
+                String::new()
+            } else {
+                crate::names::parse_name(&comparison.value, collection)
+                    .ok_or_else(|| {
+                        invalid(format!("{} takes a {collection}/{{id}} name", field.name))
+                    })?
+                    .to_owned()
+            };
+            match comparison.operator {
+                Operator::Eq => column.eq(id),
+                Operator::Ne => column.ne(id),
+                _ => return Err(invalid(format!("{} supports only = and !=", field.name))),
+            }
+        }
+        FieldKind::Text => match comparison.operator {
+            Operator::Has => column.like(format!("%{}%", escape_like(&comparison.value))),
+            operator => ordered(column, operator, comparison.value.clone(), field.name)?,
+        },
+    };
+    Ok(if comparison.negated { expr.not() } else { expr })
+}
+
+fn ordered<V: Into<sea_orm::Value>>(
+    column: Expr,
+    operator: Operator,
+    value: V,
+    field: &str,
+) -> Result<Expr, Error> {
+    Ok(match operator {
+        Operator::Eq => column.eq(value.into()),
+        Operator::Ne => column.ne(value.into()),
+        Operator::Lt => column.lt(value.into()),
+        Operator::Le => column.lte(value.into()),
+        Operator::Gt => column.gt(value.into()),
+        Operator::Ge => column.gte(value.into()),
+        Operator::Has => return Err(invalid(format!("{field} does not support ':'"))),
+    })
+}
+
+fn escape_like(value: &str) -> String {
+    value.replace('%', "").replace('_', "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn or_binds_tighter_than_and() {
+        let filter = parse(r#"state = "ACTIVE" OR state = DRAFT AND owner = "orgUnits/acme""#).ok();
+        let groups = filter.map(|filter| filter.groups).unwrap_or_default();
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].len(), 2);
+        assert_eq!(groups[1][0].value, "orgUnits/acme");
+    }
+
+    #[test]
+    fn operators_and_negation_parse() {
+        let filter = parse("depth >= 2 AND NOT kind != team AND display_name:growth").ok();
+        let groups = filter.map(|filter| filter.groups).unwrap_or_default();
+        assert_eq!(groups[0][0].operator, Operator::Ge);
+        assert!(groups[1][0].negated);
+        assert_eq!(groups[1][0].operator, Operator::Ne);
+        assert_eq!(groups[2][0].operator, Operator::Has);
+    }
+
+    #[test]
+    fn malformed_filters_are_refused() {
+        for text in [
+            "state =",
+            "state ACTIVE",
+            "(a = b)",
+            "a = b AND",
+            "a = \"open",
+            "a ! b",
+        ] {
+            assert!(parse(text).is_err(), "{text} should not parse");
+        }
+        assert_eq!(parse("").ok(), Some(Filter::default()));
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_refused() {
+        let fields = [
+            FilterField::new("depth", Expr::cust("depth"), FieldKind::Integer),
+            FilterField::new(
+                "state",
+                Expr::cust("state"),
+                FieldKind::Enum(&["ACTIVE", "DRAFT"]),
+            ),
+        ];
+        let convert = |text: &str| parse(text).and_then(|filter| filter.to_condition(&fields));
+        assert!(convert("depth = 2 AND state = ACTIVE").is_ok());
+        assert!(convert("color = red").is_err());
+        assert!(convert("depth = two").is_err());
+        assert!(convert("state = SLEEPING").is_err());
+        assert!(convert("state < ACTIVE").is_err());
+    }
+}

@@ -1,0 +1,25 @@
+//! Mechanisms every Trellis service shares, written once: storage by URL,
+//! the transactional change feed, etags, create idempotency, page tokens,
+//! list filters, field validation, resource names and the request's actor.
+
+pub mod context;
+pub mod db;
+pub mod error;
+pub mod etag;
+pub mod feed;
+pub mod filter;
+pub mod idempotency;
+pub mod mask;
+pub mod migration;
+pub mod names;
+pub mod paging;
+pub mod store;
+pub mod time;
+pub mod validation;
+
+pub use context::RequestContext;
+pub use db::{Backend, Db, WriteTxn};
+pub use error::Error;
+pub use feed::{ChangeFeed, NewChange};
+pub use store::Store;
+pub use validation::FieldViolations;

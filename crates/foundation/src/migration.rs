@@ -1,0 +1,103 @@
+//! The tables every service keeps for the shared mechanisms, prefixed with
+//! the service's name so services can share one database without sharing
+//! tables: `{p}_changes` (the outbox), `{p}_change_counter` (the feed's
+//! sequence), `{p}_requests` (create idempotency) and `{p}_meta`.
+
+use sea_orm::sea_query::{Alias, Index, Query, Table};
+use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager, async_trait, schema::*};
+
+use crate::store::TableNames;
+
+/// The first migration of every service.
+pub struct SharedTables {
+    name: String,
+    tables: TableNames,
+}
+
+impl SharedTables {
+    pub fn new(prefix: &str) -> SharedTables {
+        SharedTables {
+            name: format!("m0000_{prefix}_shared_tables"),
+            tables: TableNames::new(prefix),
+        }
+    }
+}
+
+impl MigrationName for SharedTables {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SharedTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
+        let tables = &self.tables;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new(&tables.changes))
+                    .if_not_exists()
+                    .col(big_integer("sequence").primary_key())
+                    .col(string("kind"))
+                    .col(string("resource_name"))
+                    .col(string("resource_type"))
+                    .col(blob("resource"))
+                    .col(string("actor"))
+                    .col(big_integer("commit_micros"))
+                    .col(string("request_id"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new(&tables.counter))
+                    .if_not_exists()
+                    .col(integer("id").primary_key())
+                    .col(big_integer("last_sequence"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .exec_stmt(
+                Query::insert()
+                    .into_table(Alias::new(&tables.counter))
+                    .columns([Alias::new("id"), Alias::new("last_sequence")])
+                    .values_panic([1.into(), 0i64.into()])
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new(&tables.requests))
+                    .if_not_exists()
+                    .col(string("request_id").primary_key())
+                    .col(string("fingerprint"))
+                    .col(blob("response"))
+                    .col(big_integer("create_micros"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name(format!("{}_by_time", tables.requests))
+                    .table(Alias::new(&tables.requests))
+                    .col(Alias::new("create_micros"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new(&tables.meta))
+                    .if_not_exists()
+                    .col(string("key").primary_key())
+                    .col(string("value"))
+                    .to_owned(),
+            )
+            .await
+    }
+}

@@ -1,0 +1,27 @@
+//! Generated gRPC code for every Trellis API, and the descriptor set that
+//! server reflection serves.
+
+/// The encoded `FileDescriptorSet` of every Trellis proto, for reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/trellis_descriptor.bin"));
+
+pub mod feed {
+    pub mod v1 {
+        #![allow(clippy::all, clippy::pedantic)]
+        tonic::include_proto!("trellis.feed.v1");
+    }
+}
+
+pub mod strategy {
+    pub mod v1 {
+        #![allow(clippy::all, clippy::pedantic)]
+        tonic::include_proto!("trellis.strategy.v1");
+    }
+}
+
+pub mod cascade {
+    pub mod v1 {
+        #![allow(clippy::all, clippy::pedantic)]
+        tonic::include_proto!("trellis.cascade.v1");
+    }
+}

@@ -1,0 +1,223 @@
+//! Building and running a server: bind first (port 0 allowed), connect and
+//! migrate the database, wire the chosen services with gRPC clients to their
+//! peers (this process by default), and shut down gracefully.
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use anyhow::{Context, bail};
+use sea_orm_migration::MigratorTrait;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Channel, Endpoint, Server};
+use tonic_health::{ServingStatus, server::HealthReporter};
+use tracing::{info, warn};
+use trellis_cascade::OrgApi;
+use trellis_foundation::{ChangeFeed, Db, Store};
+use trellis_proto::{
+    cascade::v1::{org_service_client::OrgServiceClient, org_service_server::OrgServiceServer},
+    strategy::v1::strategy_service_server::StrategyServiceServer,
+};
+use trellis_strategy::StrategyApi;
+
+use crate::settings::{ServiceName, Settings};
+
+const STRATEGY_SERVICE: &str = "trellis.strategy.v1.StrategyService";
+const ORG_SERVICE: &str = "trellis.cascade.v1.OrgService";
+
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    settings: Settings,
+    db: Db,
+    strategy: Option<StrategyApi>,
+    org: Option<OrgApi>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let wants = |service| settings.services.contains(&service);
+        if wants(ServiceName::Strategy)
+            && !wants(ServiceName::Cascade)
+            && settings.peer_cascade.is_none()
+        {
+            bail!(
+                "the strategy service needs the cascade service (org units): run it here or set --peer-cascade"
+            );
+        }
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let local_addr = listener.local_addr().context("reading the bound address")?;
+        let db = Db::connect(&settings.database_url)
+            .await
+            .with_context(|| format!("connecting to {}", redact(&settings.database_url)))?;
+
+        let org = if wants(ServiceName::Cascade) {
+            trellis_cascade::Migrator::up(db.conn(), None)
+                .await
+                .context("migrating the cascade tables")?;
+            Some(OrgApi::new(
+                Store::open(db.clone(), trellis_cascade::TABLE_PREFIX).await?,
+            ))
+        } else {
+            None
+        };
+        let strategy = if wants(ServiceName::Strategy) {
+            trellis_strategy::Migrator::up(db.conn(), None)
+                .await
+                .context("migrating the strategy tables")?;
+            let store = Store::open(db.clone(), trellis_strategy::TABLE_PREFIX).await?;
+            let org_client =
+                OrgServiceClient::new(peer_channel(settings.peer_cascade.as_deref(), local_addr)?)
+                    .max_decoding_message_size(settings.max_message_bytes)
+                    .max_encoding_message_size(settings.max_message_bytes);
+            Some(StrategyApi::new(store, org_client))
+        } else {
+            None
+        };
+        Ok(Application {
+            listener,
+            local_addr,
+            settings,
+            db,
+            strategy,
+            org,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn services(&self) -> &[ServiceName] {
+        &self.settings.services
+    }
+
+    /// Serves until `shutdown` completes, then: health NOT_SERVING, open
+    /// change streams ended, in-flight requests drained (within the grace
+    /// period), database pool closed.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            settings,
+            db,
+            strategy,
+            org,
+            ..
+        } = self;
+        let max = settings.max_message_bytes;
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(trellis_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("building the reflection service")?;
+
+        let mut served: Vec<&'static str> = Vec::new();
+        let mut feeds: Vec<ChangeFeed> = Vec::new();
+        let strategy_service = strategy.map(|api| {
+            served.push(STRATEGY_SERVICE);
+            feeds.push(api.store().feed.clone());
+            StrategyServiceServer::new(api)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max)
+        });
+        let org_service = org.map(|api| {
+            served.push(ORG_SERVICE);
+            feeds.push(api.store().feed.clone());
+            OrgServiceServer::new(api)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max)
+        });
+        set_status(&reporter, &served, ServingStatus::Serving).await;
+
+        let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
+        let router = Server::builder()
+            .tcp_nodelay(true)
+            .trace_fn(|request| tracing::info_span!("rpc", method = %request.uri().path()))
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_optional_service(strategy_service)
+            .add_optional_service(org_service);
+        let serve = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            let _ = stopped.await;
+        });
+        tokio::pin!(serve);
+        tokio::select! {
+            result = &mut serve => {
+                result.context("serving")?;
+                return Ok(());
+            }
+            () = shutdown => {}
+        }
+        info!("shutting down: draining in-flight requests");
+        set_status(&reporter, &served, ServingStatus::NotServing).await;
+        for feed in &feeds {
+            feed.close();
+        }
+        let _ = stop_accepting.send(());
+        let grace = Duration::from_secs(settings.shutdown_grace_seconds);
+        match tokio::time::timeout(grace, serve).await {
+            Ok(result) => result.context("serving")?,
+            Err(_) => warn!(
+                seconds = grace.as_secs(),
+                "grace period over; dropping unfinished requests"
+            ),
+        }
+        db.close().await.context("closing the database pool")?;
+        info!("stopped");
+        Ok(())
+    }
+}
+
+async fn set_status(reporter: &HealthReporter, services: &[&'static str], status: ServingStatus) {
+    reporter.set_service_status("", status).await;
+    for service in services {
+        reporter.set_service_status(*service, status).await;
+    }
+}
+
+/// A lazily connected channel to a peer, or to this process itself.
+fn peer_channel(peer: Option<&str>, local_addr: SocketAddr) -> anyhow::Result<Channel> {
+    let url = match peer {
+        Some(peer) => peer.to_owned(),
+        None => format!("http://{local_addr}"),
+    };
+    let endpoint = Endpoint::from_shared(url.clone())
+        .with_context(|| format!("peer address {url:?}"))?
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5));
+    Ok(endpoint.connect_lazy())
+}
+
+/// The database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://app:secret@db/trellis"),
+            "postgres://app:***@db/trellis"
+        );
+        assert_eq!(
+            redact("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(redact("sqlite://trellis.db"), "sqlite://trellis.db");
+    }
+}

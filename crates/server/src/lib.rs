@@ -1,0 +1,9 @@
+//! `trellis-server`: settings, telemetry, and the wiring that serves any
+//! subset of the Trellis services on one port.
+
+pub mod app;
+pub mod settings;
+pub mod telemetry;
+
+pub use app::Application;
+pub use settings::{ServiceName, Settings};

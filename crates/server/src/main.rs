@@ -1,0 +1,52 @@
+//! The `trellis-server` binary: settings, telemetry, serve until SIGTERM or
+//! Ctrl-C.
+
+use anyhow::Context;
+use clap::Parser;
+use tracing::info;
+use trellis_server::{Application, Settings, settings::Flags, telemetry::init_telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = Settings::load(Flags::parse())
+        .map_err(anyhow::Error::msg)
+        .context("reading settings")?;
+    let telemetry = init_telemetry("trellis").map_err(anyhow::Error::msg)?;
+    let app = Application::build(settings).await?;
+    let services: Vec<&str> = app
+        .services()
+        .iter()
+        .map(|service| service.as_str())
+        .collect();
+    info!(services = %services.join(","), "trellis-server ready on {}", app.local_addr());
+    app.run_until_stopped(shutdown_signal()).await?;
+    telemetry.shutdown();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,300 @@
+//! Typed settings, layered: defaults, then a TOML file (`--config`), then
+//! `TRELLIS_*` environment variables, then flags. A file with an unknown key
+//! is refused, and so is an unknown service name or a malformed address.
+
+use std::{net::SocketAddr, path::PathBuf, str::FromStr};
+
+use clap::Parser;
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://trellis.db";
+
+/// The services a process can host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceName {
+    Strategy,
+    Okr,
+    Health,
+    Cascade,
+}
+
+impl ServiceName {
+    pub const ALL: [ServiceName; 4] = [
+        ServiceName::Strategy,
+        ServiceName::Okr,
+        ServiceName::Health,
+        ServiceName::Cascade,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceName::Strategy => "strategy",
+            ServiceName::Okr => "okr",
+            ServiceName::Health => "health",
+            ServiceName::Cascade => "cascade",
+        }
+    }
+
+    /// Whether this build has the service; the OKR and health services are
+    /// not written yet.
+    pub fn is_available(self) -> bool {
+        matches!(self, ServiceName::Strategy | ServiceName::Cascade)
+    }
+}
+
+impl FromStr for ServiceName {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ServiceName, String> {
+        ServiceName::ALL
+            .into_iter()
+            .find(|service| service.as_str() == text.trim())
+            .ok_or_else(|| {
+                format!("unknown service {text:?}; known: strategy, okr, health, cascade, or all")
+            })
+    }
+}
+
+/// `all`, or a comma-separated list.
+pub fn parse_services(text: &str) -> Result<Vec<ServiceName>, String> {
+    if text.trim() == "all" {
+        return Ok(ServiceName::ALL
+            .into_iter()
+            .filter(|service| service.is_available())
+            .collect());
+    }
+    let mut services = Vec::new();
+    for part in text.split(',').filter(|part| !part.trim().is_empty()) {
+        let service: ServiceName = part.parse()?;
+        if !service.is_available() {
+            return Err(format!(
+                "the {} service is not available in this build yet",
+                service.as_str()
+            ));
+        }
+        if !services.contains(&service) {
+            services.push(service);
+        }
+    }
+    if services.is_empty() {
+        return Err("no service to run".to_owned());
+    }
+    Ok(services)
+}
+
+/// Settings as resolved, ready to start a server with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub services: Vec<ServiceName>,
+    /// Peers' addresses (`http://host:port`); `None` means this process.
+    pub peer_strategy: Option<String>,
+    pub peer_okr: Option<String>,
+    pub peer_health: Option<String>,
+    pub peer_cascade: Option<String>,
+    /// Largest request or response message, in bytes.
+    pub max_message_bytes: usize,
+    /// How long a graceful shutdown waits for in-flight requests.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Settings {
+    /// Defaults with the given database; for tests and tools.
+    pub fn with_database(database_url: impl Into<String>) -> Settings {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.into(),
+            services: ServiceName::ALL
+                .into_iter()
+                .filter(|service| service.is_available())
+                .collect(),
+            peer_strategy: None,
+            peer_okr: None,
+            peer_health: None,
+            peer_cascade: None,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            shutdown_grace_seconds: DEFAULT_SHUTDOWN_GRACE_SECONDS,
+        }
+    }
+
+    /// Resolves flags and environment (through clap) over the file over
+    /// the defaults.
+    pub fn load(flags: Flags) -> Result<Settings, String> {
+        let file = match &flags.config {
+            Some(path) => FileSettings::read(path)?,
+            None => FileSettings::default(),
+        };
+        let listen_text = flags
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_text
+            .parse()
+            .map_err(|err| format!("listen address {listen_text:?}: {err}"))?;
+        let services_text = flags
+            .services
+            .or(file.services)
+            .unwrap_or_else(|| "all".to_owned());
+        let settings = Settings {
+            listen,
+            database_url: flags
+                .database_url
+                .or(file.database_url)
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            services: parse_services(&services_text)?,
+            peer_strategy: flags.peer_strategy.or(file.peer_strategy),
+            peer_okr: flags.peer_okr.or(file.peer_okr),
+            peer_health: flags.peer_health.or(file.peer_health),
+            peer_cascade: flags.peer_cascade.or(file.peer_cascade),
+            max_message_bytes: flags
+                .max_message_bytes
+                .or(file.max_message_bytes)
+                .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES),
+            shutdown_grace_seconds: flags
+                .shutdown_grace_seconds
+                .or(file.shutdown_grace_seconds)
+                .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECONDS),
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for (name, peer) in [
+            ("peer_strategy", &self.peer_strategy),
+            ("peer_okr", &self.peer_okr),
+            ("peer_health", &self.peer_health),
+            ("peer_cascade", &self.peer_cascade),
+        ] {
+            if let Some(peer) = peer
+                && !(peer.starts_with("http://") || peer.starts_with("https://"))
+            {
+                return Err(format!(
+                    "{name} must be an http:// or https:// url, got {peer:?}"
+                ));
+            }
+        }
+        if self.max_message_bytes < 1024 {
+            return Err("max_message_bytes must be at least 1024".to_owned());
+        }
+        Ok(())
+    }
+}
+
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 20;
+
+/// The command line; every flag has a `TRELLIS_*` twin.
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "trellis-server",
+    version,
+    about = "Trellis: strategy, OKRs, health metrics and the cascade, over gRPC"
+)]
+pub struct Flags {
+    /// Address to listen on (host:port; port 0 picks a free one).
+    #[arg(long, env = "TRELLIS_LISTEN")]
+    pub listen: Option<String>,
+    /// sqlite://path (created on first start) or postgres://user@host/db.
+    #[arg(long, env = "TRELLIS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// `all`, or a comma-separated list of strategy, okr, health, cascade.
+    #[arg(long, env = "TRELLIS_SERVICES")]
+    pub services: Option<String>,
+    /// A TOML file of settings (keys as the long flags, with underscores).
+    #[arg(long, env = "TRELLIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[arg(long, env = "TRELLIS_PEER_STRATEGY")]
+    pub peer_strategy: Option<String>,
+    #[arg(long, env = "TRELLIS_PEER_OKR")]
+    pub peer_okr: Option<String>,
+    #[arg(long, env = "TRELLIS_PEER_HEALTH")]
+    pub peer_health: Option<String>,
+    #[arg(long, env = "TRELLIS_PEER_CASCADE")]
+    pub peer_cascade: Option<String>,
+    /// Largest gRPC message in bytes (default 64 MiB, for season imports).
+    #[arg(long, env = "TRELLIS_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: Option<usize>,
+    /// Seconds a graceful shutdown waits for in-flight requests.
+    #[arg(long, env = "TRELLIS_SHUTDOWN_GRACE_SECONDS")]
+    pub shutdown_grace_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    database_url: Option<String>,
+    services: Option<String>,
+    peer_strategy: Option<String>,
+    peer_okr: Option<String>,
+    peer_health: Option<String>,
+    peer_cascade: Option<String>,
+    max_message_bytes: Option<usize>,
+    shutdown_grace_seconds: Option<u64>,
+}
+
+impl FileSettings {
+    fn read(path: &PathBuf) -> Result<FileSettings, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| format!("reading {}: {err}", path.display()))?;
+        toml::from_str(&text).map_err(|err| format!("{}: {err}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn services_parse_all_lists_and_refuse_unknown_names() {
+        assert_eq!(
+            parse_services("all").ok(),
+            Some(vec![ServiceName::Strategy, ServiceName::Cascade])
+        );
+        assert_eq!(
+            parse_services("cascade, strategy").ok(),
+            Some(vec![ServiceName::Cascade, ServiceName::Strategy])
+        );
+        assert!(parse_services("strategy,billing").is_err());
+        assert!(parse_services("").is_err());
+    }
+
+    #[test]
+    fn flags_override_the_file_and_the_file_overrides_defaults() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
+        let path = dir.path().join("trellis.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:6000\"\ndatabase_url = \"sqlite://from-file.db\"\n",
+        )
+        .map_err(|err| err.to_string())?;
+        let flags = Flags {
+            config: Some(path),
+            database_url: Some("sqlite://from-flag.db".into()),
+            ..Flags::default()
+        };
+        let settings = Settings::load(flags)?;
+        assert_eq!(settings.listen.port(), 6000);
+        assert_eq!(settings.database_url, "sqlite://from-flag.db");
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
+        let path = dir.path().join("trellis.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:6000\"\nlisten_port = 7\n")
+            .map_err(|err| err.to_string())?;
+        let error = Settings::load(Flags {
+            config: Some(path),
+            ..Flags::default()
+        })
+        .err()
+        .unwrap_or_default();
+        assert!(error.contains("listen_port"), "{error}");
+        Ok(())
+    }
+}

@@ -1,0 +1,210 @@
+//! Request checks for strategies, choices and assumptions: every problem is
+//! collected with its field path, so one `INVALID_ARGUMENT` reports all.
+
+use trellis_foundation::{
+    FieldViolations,
+    names::{id_or_generate, is_valid_id, parse_child_name, parse_name},
+    time::{from_timestamp, is_valid_timestamp},
+};
+use trellis_proto::strategy::v1::{self as pb, AssumptionStatus, ChoiceKind};
+
+pub const COLLECTION: &str = "strategies";
+pub const CHOICES: &str = "choices";
+pub const ASSUMPTIONS: &str = "assumptions";
+pub const STRATEGY_TYPE: &str = "trellis.strategy.v1.Strategy";
+pub const CHOICE_TYPE: &str = "trellis.strategy.v1.Choice";
+pub const ASSUMPTION_TYPE: &str = "trellis.strategy.v1.Assumption";
+
+const MAX_TITLE: usize = 200;
+const MAX_TEXT: usize = 10_000;
+const MAX_DESCRIPTION: usize = 4_000;
+/// Choices or assumptions in one strategy.
+pub const MAX_CHILDREN: usize = 500;
+
+pub fn strategy_name(id: &str) -> String {
+    format!("{COLLECTION}/{id}")
+}
+
+pub fn child_name(strategy_id: &str, collection: &str, id: &str) -> String {
+    format!("{COLLECTION}/{strategy_id}/{collection}/{id}")
+}
+
+/// The id of a well-formed strategy name, or `INVALID_ARGUMENT` on `field`.
+pub fn strategy_id<'a>(name: &'a str, field: &str) -> Result<&'a str, trellis_foundation::Error> {
+    parse_name(name, COLLECTION).ok_or_else(|| {
+        trellis_foundation::Error::invalid(
+            field,
+            format!("must be a {COLLECTION}/{{id}} name, got {name:?}"),
+        )
+    })
+}
+
+/// (strategy id, child id) of `strategies/{s}/{collection}/{c}`.
+pub fn child_ids<'a>(
+    name: &'a str,
+    collection: &str,
+    field: &str,
+) -> Result<(&'a str, &'a str), trellis_foundation::Error> {
+    parse_child_name(name, COLLECTION, collection).ok_or_else(|| {
+        trellis_foundation::Error::invalid(
+            field,
+            format!("must be a {COLLECTION}/{{id}}/{collection}/{{id}} name, got {name:?}"),
+        )
+    })
+}
+
+/// Splits `strategies/s1@7` into the name and revision (0 when absent).
+pub fn split_revision(name: &str) -> Result<(&str, i64), trellis_foundation::Error> {
+    match name.split_once('@') {
+        None => Ok((name, 0)),
+        Some((name, revision)) => match revision.parse::<i64>() {
+            Ok(revision) if revision > 0 => Ok((name, revision)),
+            _ => Err(trellis_foundation::Error::invalid(
+                "name",
+                format!("{revision:?} is not a revision number"),
+            )),
+        },
+    }
+}
+
+/// The strategy fields a client writes (the rest are output only).
+pub const WRITABLE_FIELDS: &[&str] = &[
+    "display_name",
+    "challenge",
+    "winning_aspiration",
+    "horizon",
+    "owner",
+    "parent_choice",
+];
+
+pub fn check_strategy_fields(
+    strategy: &pb::Strategy,
+    prefix: &str,
+    violations: &mut FieldViolations,
+) {
+    for field in WRITABLE_FIELDS {
+        check_strategy_field(strategy, field, prefix, violations);
+    }
+}
+
+/// Checks one writable field, so an update checks just what its mask names.
+pub fn check_strategy_field(
+    strategy: &pb::Strategy,
+    field: &str,
+    prefix: &str,
+    violations: &mut FieldViolations,
+) {
+    let path = format!("{prefix}{field}");
+    match field {
+        "display_name" => {
+            violations.require_non_empty(&strategy.display_name, &path);
+            violations.require_max_len(&strategy.display_name, MAX_TITLE, &path);
+        }
+        "challenge" => violations.require_max_len(&strategy.challenge, MAX_TEXT, &path),
+        "winning_aspiration" => {
+            violations.require_max_len(&strategy.winning_aspiration, MAX_TEXT, &path)
+        }
+        "owner" => check_owner(&strategy.owner, &path, violations),
+        "parent_choice" => check_parent_choice(&strategy.parent_choice, &path, violations),
+        "horizon" => check_horizon(strategy.horizon.as_ref(), &path, violations),
+        _ => violations.add(path, "is not a writable field"),
+    }
+}
+
+pub fn check_owner(owner: &str, field: &str, violations: &mut FieldViolations) {
+    if owner.is_empty() {
+        violations.add(field, "is required: the org unit that owns the strategy");
+    } else if parse_name(owner, "orgUnits").is_none() {
+        violations.add(
+            field,
+            format!("must be an orgUnits/{{id}} name, got {owner:?}"),
+        );
+    }
+}
+
+pub fn check_parent_choice(parent_choice: &str, field: &str, violations: &mut FieldViolations) {
+    if !parent_choice.is_empty() && parse_child_name(parent_choice, COLLECTION, CHOICES).is_none() {
+        violations.add(
+            field,
+            format!("must be a strategies/{{id}}/choices/{{id}} name, got {parent_choice:?}"),
+        );
+    }
+}
+
+pub fn check_horizon(horizon: Option<&pb::Horizon>, field: &str, violations: &mut FieldViolations) {
+    let Some(horizon) = horizon else { return };
+    let (Some(start), Some(end)) = (&horizon.start_time, &horizon.end_time) else {
+        violations.add(field, "needs both start_time and end_time");
+        return;
+    };
+    if !is_valid_timestamp(start) || !is_valid_timestamp(end) {
+        violations.add(field, "has an invalid timestamp");
+    } else if from_timestamp(end) <= from_timestamp(start) {
+        violations.add(format!("{field}.end_time"), "must be after start_time");
+    }
+}
+
+pub fn check_choice(choice: &pb::Choice, prefix: &str, violations: &mut FieldViolations) {
+    let field = |name: &str| format!("{prefix}{name}");
+    match ChoiceKind::try_from(choice.kind) {
+        Ok(ChoiceKind::Unspecified) | Err(_) => violations.add(
+            field("kind"),
+            "must be WHERE_TO_PLAY, HOW_TO_WIN, CAPABILITY, MANAGEMENT_SYSTEM or NOT_DOING",
+        ),
+        Ok(_) => {}
+    }
+    violations.require_non_empty(&choice.title, &field("title"));
+    violations.require_max_len(&choice.title, MAX_TITLE, &field("title"));
+    violations.require_max_len(&choice.description, MAX_DESCRIPTION, &field("description"));
+}
+
+pub fn check_assumption(
+    assumption: &pb::Assumption,
+    prefix: &str,
+    violations: &mut FieldViolations,
+) {
+    let field = |name: &str| format!("{prefix}{name}");
+    violations.require_non_empty(&assumption.statement, &field("statement"));
+    violations.require_max_len(&assumption.statement, MAX_DESCRIPTION, &field("statement"));
+    check_health_metric(
+        &assumption.health_metric,
+        &field("health_metric"),
+        violations,
+    );
+    if AssumptionStatus::try_from(assumption.status).is_err() {
+        violations.add(field("status"), "is not a known status");
+    }
+    violations.require_max_len(
+        &assumption.status_reason,
+        MAX_DESCRIPTION,
+        &field("status_reason"),
+    );
+}
+
+pub fn check_health_metric(metric: &str, field: &str, violations: &mut FieldViolations) {
+    if !metric.is_empty() && parse_name(metric, "healthMetrics").is_none() {
+        violations.add(
+            field,
+            format!("must be a healthMetrics/{{id}} name, got {metric:?}"),
+        );
+    }
+}
+
+/// The id of an inline child on create: the last segment of its name when
+/// given, else a generated one.
+pub fn inline_child_id(name: &str, field: &str, violations: &mut FieldViolations) -> String {
+    let requested = name.rsplit('/').next().unwrap_or_default();
+    if !requested.is_empty() && !is_valid_id(requested) {
+        violations.add(field, format!("{requested:?} is not a valid id"));
+        return requested.to_owned();
+    }
+    id_or_generate(requested, field, violations)
+}
+
+pub fn choice_kind_name(choice: &pb::Choice) -> &'static str {
+    choice.kind().as_str_name()
+}
+
+pub fn assumption_status_name(assumption: &pb::Assumption) -> &'static str {
+    assumption.status().as_str_name()
+}

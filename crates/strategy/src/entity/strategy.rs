@@ -1,0 +1,24 @@
+//! `strategy_strategies`: one row per strategy with its current snapshot.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "strategy_strategies")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub display_name: String,
+    pub owner_id: String,
+    /// The full name of the parent choice, or "".
+    pub parent_choice: String,
+    pub state: String,
+    pub revision: i64,
+    pub snapshot: Vec<u8>,
+    pub create_micros: i64,
+    pub update_micros: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

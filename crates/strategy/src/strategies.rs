@@ -1,0 +1,489 @@
+//! Creating, changing, moving through states and deleting strategies.
+
+use std::collections::HashSet;
+
+use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use trellis_foundation::{
+    Error, FieldViolations, NewChange, RequestContext, WriteTxn, etag::check_etag,
+    mask::update_paths,
+};
+use trellis_proto::{
+    cascade::v1::ListAncestorsRequest,
+    feed::v1::ChangeKind,
+    strategy::v1::{self as pb, ChoiceKind, StrategyState},
+};
+
+use crate::{
+    StrategyApi,
+    convert::{
+        ASSUMPTION_TYPE, ASSUMPTIONS, CHOICE_TYPE, CHOICES, MAX_CHILDREN, WRITABLE_FIELDS,
+        assumption_status_name, check_assumption, check_choice, check_strategy_field,
+        check_strategy_fields, child_ids, child_name, choice_kind_name, inline_child_id,
+        strategy_id, strategy_name,
+    },
+    entity::{assumption, choice, revision, strategy},
+    revision::load,
+    state::{Transition, activation_gaps, next_state},
+};
+
+impl StrategyApi {
+    /// Checks that the owner exists and that the parent choice can carry a
+    /// strategy of that owner: it exists, is not NOT_DOING, its strategy is
+    /// not RETIRED and is owned by an ancestor of `owner`. One call to the
+    /// org service answers both the owner and its ancestry.
+    pub(crate) async fn check_references(
+        &self,
+        strategy_id: &str,
+        owner: &str,
+        parent_choice: &str,
+        prefix: &str,
+        violations: &mut FieldViolations,
+    ) -> Result<(), Error> {
+        let ancestors = match self
+            .org
+            .clone()
+            .list_ancestors(ListAncestorsRequest {
+                name: owner.to_owned(),
+            })
+            .await
+        {
+            Ok(response) => response.into_inner().org_units,
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                violations.add(format!("{prefix}owner"), format!("{owner} does not exist"));
+                return Ok(());
+            }
+            Err(status) => {
+                return Err(Error::Peer {
+                    service: "org",
+                    status,
+                });
+            }
+        };
+        if parent_choice.is_empty() {
+            return Ok(());
+        }
+        let field = format!("{prefix}parent_choice");
+        let (parent_strategy_id, _) = child_ids(parent_choice, CHOICES, &field)?;
+        if parent_strategy_id == strategy_id {
+            violations.add(field, "a strategy cannot nest under one of its own choices");
+            return Ok(());
+        }
+        let conn = self.store.db.conn();
+        let Some(choice_row) = choice::Entity::find_by_id(parent_choice.to_owned())
+            .one(conn)
+            .await?
+        else {
+            violations.add(field, format!("{parent_choice} does not exist"));
+            return Ok(());
+        };
+        if choice_row.kind == ChoiceKind::NotDoing.as_str_name() {
+            violations.add(field, format!("{parent_choice} is a NOT_DOING choice: nothing nests under what we chose not to do"));
+            return Ok(());
+        }
+        let parent = load(conn, parent_strategy_id).await?;
+        if parent.strategy.state() == StrategyState::Retired {
+            violations.add(field, format!("{} is RETIRED", parent.strategy.name));
+            return Ok(());
+        }
+        let ancestor_names: HashSet<&str> =
+            ancestors.iter().map(|unit| unit.name.as_str()).collect();
+        if !ancestor_names.contains(parent.strategy.owner.as_str()) {
+            violations.add(
+                field,
+                format!(
+                    "its strategy is owned by {}, which is not an ancestor of {owner}",
+                    parent.strategy.owner
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    pub async fn create_strategy(
+        &self,
+        context: RequestContext,
+        request: pb::CreateStrategyRequest,
+    ) -> Result<pb::Strategy, Error> {
+        let mut violations = FieldViolations::default();
+        let Some(input) = request.strategy.clone() else {
+            return Err(Error::invalid("strategy", "is required"));
+        };
+        let id = trellis_foundation::names::id_or_generate(
+            &request.strategy_id,
+            "strategy_id",
+            &mut violations,
+        );
+        check_strategy_fields(&input, "strategy.", &mut violations);
+        violations.require(
+            input.choices.len() <= MAX_CHILDREN,
+            "strategy.choices",
+            format!("at most {MAX_CHILDREN}"),
+        );
+        violations.require(
+            input.assumptions.len() <= MAX_CHILDREN,
+            "strategy.assumptions",
+            format!("at most {MAX_CHILDREN}"),
+        );
+        let mut seen = HashSet::new();
+        let mut choices = Vec::with_capacity(input.choices.len());
+        for (index, choice) in input.choices.iter().enumerate() {
+            let prefix = format!("strategy.choices[{index}].");
+            check_choice(choice, &prefix, &mut violations);
+            let child_id = inline_child_id(&choice.name, &format!("{prefix}name"), &mut violations);
+            violations.require(
+                seen.insert(child_id.clone()),
+                format!("{prefix}name"),
+                "repeats another choice's id",
+            );
+            choices.push(pb::Choice {
+                name: child_name(&id, CHOICES, &child_id),
+                etag: String::new(),
+                ..choice.clone()
+            });
+        }
+        let mut seen = HashSet::new();
+        let mut assumptions = Vec::with_capacity(input.assumptions.len());
+        for (index, assumption) in input.assumptions.iter().enumerate() {
+            let prefix = format!("strategy.assumptions[{index}].");
+            check_assumption(assumption, &prefix, &mut violations);
+            let child_id =
+                inline_child_id(&assumption.name, &format!("{prefix}name"), &mut violations);
+            violations.require(
+                seen.insert(child_id.clone()),
+                format!("{prefix}name"),
+                "repeats another assumption's id",
+            );
+            let mut assumption = pb::Assumption {
+                name: child_name(&id, ASSUMPTIONS, &child_id),
+                ..assumption.clone()
+            };
+            if assumption.status() == pb::AssumptionStatus::Unspecified {
+                assumption.set_status(pb::AssumptionStatus::Holding);
+            }
+            assumptions.push(assumption);
+        }
+        if violations.is_empty() {
+            self.check_references(
+                &id,
+                &input.owner,
+                &input.parent_choice,
+                "strategy.",
+                &mut violations,
+            )
+            .await?;
+        }
+        violations.into_result()?;
+
+        let strategy = pb::Strategy {
+            name: strategy_name(&id),
+            display_name: input.display_name.trim().to_owned(),
+            challenge: input.challenge,
+            winning_aspiration: input.winning_aspiration,
+            horizon: input.horizon,
+            owner: input.owner,
+            parent_choice: input.parent_choice,
+            state: StrategyState::Draft as i32,
+            choices,
+            assumptions,
+            ..pb::Strategy::default()
+        };
+        let api = self.clone();
+        let event_context = context.clone();
+        self.store
+            .create_once(
+                &context,
+                "CreateStrategy",
+                &request,
+                move |mut txn: WriteTxn| async move {
+                    if strategy::Entity::find_by_id(id.clone())
+                        .one(&*txn)
+                        .await?
+                        .is_some()
+                    {
+                        return Err(Error::AlreadyExists(format!(
+                            "{} already exists",
+                            strategy_name(&id)
+                        )));
+                    }
+                    let mut strategy = strategy;
+                    stamp_children(&mut strategy);
+                    let child_changes = api.index_new_children(&txn, &strategy).await?;
+                    let created = api
+                        .save_revision(&mut txn, &event_context, None, strategy, child_changes)
+                        .await?;
+                    Ok((txn, created))
+                },
+            )
+            .await
+    }
+
+    /// Inserts the index rows of a new strategy's inline children and
+    /// returns their feed events.
+    async fn index_new_children(
+        &self,
+        txn: &WriteTxn,
+        strategy: &pb::Strategy,
+    ) -> Result<Vec<NewChange>, Error> {
+        let id = strategy.name.trim_start_matches("strategies/");
+        let mut changes = Vec::new();
+        if !strategy.choices.is_empty() {
+            let rows = strategy
+                .choices
+                .iter()
+                .map(|choice| choice_row(id, choice).into_active_model());
+            choice::Entity::insert_many(rows)
+                .exec_without_returning(&**txn)
+                .await?;
+            for choice in &strategy.choices {
+                changes.push(NewChange::new(
+                    ChangeKind::Created,
+                    choice.name.clone(),
+                    CHOICE_TYPE,
+                    choice,
+                ));
+            }
+        }
+        if !strategy.assumptions.is_empty() {
+            let rows = strategy
+                .assumptions
+                .iter()
+                .map(|assumption| assumption_row(id, assumption).into_active_model());
+            assumption::Entity::insert_many(rows)
+                .exec_without_returning(&**txn)
+                .await?;
+            for assumption in &strategy.assumptions {
+                changes.push(NewChange::new(
+                    ChangeKind::Created,
+                    assumption.name.clone(),
+                    ASSUMPTION_TYPE,
+                    assumption,
+                ));
+            }
+        }
+        Ok(changes)
+    }
+
+    pub async fn update_strategy(
+        &self,
+        context: RequestContext,
+        request: pb::UpdateStrategyRequest,
+    ) -> Result<pb::Strategy, Error> {
+        let Some(patch) = request.strategy else {
+            return Err(Error::invalid("strategy", "is required"));
+        };
+        let id = strategy_id(&patch.name, "strategy.name")?;
+        let mut violations = FieldViolations::default();
+        let paths = update_paths(
+            request.update_mask.as_ref(),
+            WRITABLE_FIELDS,
+            &mut violations,
+        );
+        for path in &paths {
+            check_strategy_field(&patch, path, "strategy.", &mut violations);
+        }
+        violations.into_result()?;
+
+        let current = load(self.store.db.conn(), id).await?;
+        check_etag(&patch.etag, &current.strategy.etag, &patch.name)?;
+        let mut updated = current.strategy.clone();
+        for path in &paths {
+            match *path {
+                "display_name" => updated.display_name = patch.display_name.trim().to_owned(),
+                "challenge" => updated.challenge.clone_from(&patch.challenge),
+                "winning_aspiration" => updated
+                    .winning_aspiration
+                    .clone_from(&patch.winning_aspiration),
+                "horizon" => updated.horizon = patch.horizon,
+                "owner" => updated.owner.clone_from(&patch.owner),
+                _ => updated.parent_choice.clone_from(&patch.parent_choice),
+            }
+        }
+        if updated.owner != current.strategy.owner
+            || updated.parent_choice != current.strategy.parent_choice
+        {
+            let mut violations = FieldViolations::default();
+            self.check_references(
+                id,
+                &updated.owner,
+                &updated.parent_choice,
+                "strategy.",
+                &mut violations,
+            )
+            .await?;
+            violations.into_result()?;
+        }
+
+        let mut txn = self.store.begin_write().await?;
+        let loaded = self.load_editable(&txn, id).await?;
+        // Checked again inside the transaction: the read above was outside it.
+        check_etag(&patch.etag, &loaded.strategy.etag, &patch.name)?;
+        if loaded.row.revision != current.row.revision {
+            return Err(Error::StaleEtag {
+                resource: patch.name,
+            });
+        }
+        updated.choices = loaded.strategy.choices;
+        updated.assumptions = loaded.strategy.assumptions;
+        let saved = self
+            .save_revision(&mut txn, &context, Some(&loaded.row), updated, Vec::new())
+            .await?;
+        txn.commit().await?;
+        Ok(saved)
+    }
+
+    pub async fn transition(
+        &self,
+        context: RequestContext,
+        request: pb::TransitionStrategyRequest,
+        transition: Transition,
+    ) -> Result<pb::Strategy, Error> {
+        let id = strategy_id(&request.name, "name")?;
+        let mut txn = self.store.begin_write().await?;
+        let loaded = self.load_for_write(&txn, id).await?;
+        check_etag(&request.etag, &loaded.strategy.etag, &request.name)?;
+        let next =
+            next_state(loaded.strategy.state(), transition).map_err(Error::FailedPrecondition)?;
+        if next == StrategyState::Active {
+            let gaps = activation_gaps(&loaded.strategy);
+            if !gaps.is_empty() {
+                return Err(Error::FailedPrecondition(format!(
+                    "{} cannot become ACTIVE yet: it needs {}",
+                    request.name,
+                    gaps.join(", ")
+                )));
+            }
+        }
+        let mut strategy = loaded.strategy;
+        strategy.set_state(next);
+        strategy.state_reason = request.reason.trim().to_owned();
+        let saved = self
+            .save_revision(&mut txn, &context, Some(&loaded.row), strategy, Vec::new())
+            .await?;
+        txn.commit().await?;
+        Ok(saved)
+    }
+
+    /// Only drafts are deleted (with their history); others are retired.
+    pub async fn delete_strategy(
+        &self,
+        context: RequestContext,
+        request: pb::DeleteStrategyRequest,
+    ) -> Result<(), Error> {
+        let id = strategy_id(&request.name, "name")?;
+        let mut txn = self.store.begin_write().await?;
+        let loaded = self.load_for_write(&txn, id).await?;
+        check_etag(&request.etag, &loaded.strategy.etag, &request.name)?;
+        if loaded.strategy.state() != StrategyState::Draft {
+            return Err(Error::FailedPrecondition(format!(
+                "{} is {}: only a DRAFT strategy can be deleted; retire it instead",
+                request.name,
+                loaded.strategy.state().as_str_name()
+            )));
+        }
+        let choice_names: Vec<String> = loaded
+            .strategy
+            .choices
+            .iter()
+            .map(|choice| choice.name.clone())
+            .collect();
+        let nested = strategy::Entity::find()
+            .filter(strategy::Column::ParentChoice.is_in(choice_names))
+            .one(&*txn)
+            .await?;
+        if let Some(nested) = nested {
+            return Err(Error::FailedPrecondition(format!(
+                "{} nests under {}; move it first",
+                strategy_name(&nested.id),
+                nested.parent_choice
+            )));
+        }
+        choice::Entity::delete_many()
+            .filter(choice::Column::StrategyId.eq(id))
+            .exec(&*txn)
+            .await?;
+        assumption::Entity::delete_many()
+            .filter(assumption::Column::StrategyId.eq(id))
+            .exec(&*txn)
+            .await?;
+        revision::Entity::delete_many()
+            .filter(revision::Column::StrategyId.eq(id))
+            .exec(&*txn)
+            .await?;
+        strategy::Entity::delete_by_id(id.to_owned())
+            .exec(&*txn)
+            .await?;
+        let strategy = loaded.strategy;
+        let mut changes = vec![NewChange::new(
+            ChangeKind::Deleted,
+            strategy.name.clone(),
+            crate::convert::STRATEGY_TYPE,
+            &strategy,
+        )];
+        for choice in &strategy.choices {
+            changes.push(NewChange::new(
+                ChangeKind::Deleted,
+                choice.name.clone(),
+                CHOICE_TYPE,
+                choice,
+            ));
+        }
+        for assumption in &strategy.assumptions {
+            changes.push(NewChange::new(
+                ChangeKind::Deleted,
+                assumption.name.clone(),
+                ASSUMPTION_TYPE,
+                assumption,
+            ));
+        }
+        self.store.feed.append(&mut txn, &context, changes).await?;
+        txn.commit().await
+    }
+}
+
+/// Gives a new strategy's inline children their etags and times, which
+/// follow the strategy's first revision.
+fn stamp_children(strategy: &mut pb::Strategy) {
+    let now = Some(trellis_foundation::time::to_timestamp(
+        trellis_foundation::time::now_micros(),
+    ));
+    let etag = trellis_foundation::etag::etag_for(1);
+    for choice in &mut strategy.choices {
+        choice.etag.clone_from(&etag);
+        choice.create_time = now;
+        choice.update_time = now;
+    }
+    for assumption in &mut strategy.assumptions {
+        assumption.etag.clone_from(&etag);
+        assumption.create_time = now;
+        assumption.update_time = now;
+    }
+}
+
+pub(crate) fn choice_row(strategy_id: &str, choice: &pb::Choice) -> choice::Model {
+    choice::Model {
+        name: choice.name.clone(),
+        strategy_id: strategy_id.to_owned(),
+        id: choice
+            .name
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        kind: choice_kind_name(choice).to_owned(),
+    }
+}
+
+pub(crate) fn assumption_row(strategy_id: &str, assumption: &pb::Assumption) -> assumption::Model {
+    assumption::Model {
+        name: assumption.name.clone(),
+        strategy_id: strategy_id.to_owned(),
+        id: assumption
+            .name
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        status: assumption_status_name(assumption).to_owned(),
+        health_metric: assumption.health_metric.clone(),
+    }
+}
