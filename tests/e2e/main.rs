@@ -1,1 +1,9 @@
+//! Black-box tests: the real server on an ephemeral port, driven through
+//! the generated clients, on SQLite and (when configured) PostgreSQL.
 
+mod feed;
+mod org;
+mod server;
+mod strategy;
+mod strategy_nesting;
+mod support;

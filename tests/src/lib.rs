@@ -1,1 +1,275 @@
-//! harness
+//! The black-box test harness: `spawn_app` starts the real server on
+//! `127.0.0.1:0` with a fresh database (a temp SQLite file, or a fresh
+//! PostgreSQL database) and hands out generated clients. `backend_tests!`
+//! runs each test on SQLite and, when `TRELLIS_TEST_POSTGRES_URL` is set,
+//! on PostgreSQL.
+
+use std::{future::Future, net::SocketAddr, sync::Once};
+
+use anyhow::Context;
+use sea_orm::{ConnectionTrait, Database};
+use tempfile::TempDir;
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::{Request, transport::Channel};
+use tonic_health::pb::health_client::HealthClient;
+use trellis_foundation::context::ACTOR_METADATA_KEY;
+use trellis_proto::{
+    cascade::v1::org_service_client::OrgServiceClient,
+    strategy::v1::strategy_service_client::StrategyServiceClient,
+};
+use trellis_server::{Application, Settings};
+
+pub const POSTGRES_URL_VARIABLE: &str = "TRELLIS_TEST_POSTGRES_URL";
+
+/// Where a test's server keeps its data.
+#[derive(Debug, Clone)]
+pub enum TestBackend {
+    Sqlite,
+    /// The base URL; each test gets a fresh database beside it.
+    Postgres(String),
+}
+
+impl TestBackend {
+    /// PostgreSQL, when `TRELLIS_TEST_POSTGRES_URL` is set.
+    pub fn postgres() -> Option<TestBackend> {
+        std::env::var(POSTGRES_URL_VARIABLE)
+            .ok()
+            .filter(|url| !url.is_empty())
+            .map(TestBackend::Postgres)
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            TestBackend::Sqlite => "sqlite",
+            TestBackend::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// Says once per test binary that the PostgreSQL runs were not made.
+pub fn say_postgres_not_configured() {
+    static SAID: Once = Once::new();
+    SAID.call_once(|| {
+        eprintln!("note: {POSTGRES_URL_VARIABLE} is not set; storage and end-to-end tests ran on SQLite only");
+    });
+}
+
+fn init_test_logging() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+/// A running server and clients connected to it. Dropping it stops the
+/// server and removes its database.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub backend: TestBackend,
+    pub database_url: String,
+    pub strategy: StrategyServiceClient<Channel>,
+    pub org: OrgServiceClient<Channel>,
+    pub health: HealthClient<Channel>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    _sqlite_dir: Option<TempDir>,
+    postgres_database: Option<(String, String)>,
+}
+
+pub async fn spawn_app(backend: &TestBackend) -> anyhow::Result<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Like [`spawn_app`], with a chance to change the settings first.
+pub async fn spawn_app_with(
+    backend: &TestBackend,
+    customize: impl FnOnce(&mut Settings),
+) -> anyhow::Result<TestApp> {
+    init_test_logging();
+    let (database_url, sqlite_dir, postgres_database) = match backend {
+        TestBackend::Sqlite => {
+            let dir = tempfile::tempdir().context("creating a temp dir")?;
+            let url = format!("sqlite://{}", dir.path().join("trellis.db").display());
+            (url, Some(dir), None)
+        }
+        TestBackend::Postgres(base_url) => {
+            let name = format!("trellis_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = Database::connect(base_url.as_str())
+                .await
+                .context("connecting to the test PostgreSQL")?;
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .context("creating a test database")?;
+            admin.close().await?;
+            (
+                replace_database(base_url, &name),
+                None,
+                Some((base_url.clone(), name)),
+            )
+        }
+    };
+    let mut settings = Settings::with_database(database_url.clone());
+    settings.shutdown_grace_seconds = 5;
+    customize(&mut settings);
+    let app = Application::build(settings).await?;
+    let address = app.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let channel = Channel::from_shared(format!("http://{address}"))?
+        .connect()
+        .await
+        .context("connecting to the server")?;
+    Ok(TestApp {
+        address,
+        backend: backend.clone(),
+        database_url,
+        strategy: StrategyServiceClient::new(channel.clone()),
+        org: OrgServiceClient::new(channel.clone()),
+        health: HealthClient::new(channel),
+        stop: Some(stop),
+        server: Some(server),
+        _sqlite_dir: sqlite_dir,
+        postgres_database,
+    })
+}
+
+/// `postgres://u@h:p/test?x` with its database replaced by `database`.
+fn replace_database(base_url: &str, database: &str) -> String {
+    let (without_query, query) = match base_url.split_once('?') {
+        Some((url, query)) => (url, format!("?{query}")),
+        None => (base_url, String::new()),
+    };
+    let authority_start = without_query.find("://").map_or(0, |index| index + 3);
+    let prefix = match without_query[authority_start..].find('/') {
+        Some(slash) => &without_query[..authority_start + slash],
+        None => without_query,
+    };
+    format!("{prefix}/{database}{query}")
+}
+
+impl TestApp {
+    /// Stops the server gracefully and waits for it.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.context("server task")??;
+        }
+        Ok(())
+    }
+
+    /// A fresh channel to the server, for tests that need their own clients.
+    pub async fn channel(&self) -> anyhow::Result<Channel> {
+        Ok(Channel::from_shared(format!("http://{}", self.address))?
+            .connect()
+            .await?)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+        if let Some((base_url, name)) = self.postgres_database.take() {
+            // Drop cannot await; a short-lived runtime on its own thread can.
+            let dropper = std::thread::spawn(move || {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                runtime.block_on(async {
+                    if let Ok(admin) = Database::connect(base_url.as_str()).await {
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .await;
+                        let _ = admin.close().await;
+                    }
+                });
+            });
+            let _ = dropper.join();
+        }
+    }
+}
+
+/// Runs one test against a fresh server on `backend`.
+pub async fn run_test<F, Fut>(backend: TestBackend, test: F) -> anyhow::Result<()>
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let app = spawn_app(&backend).await?;
+    test(app)
+        .await
+        .with_context(|| format!("on {}", backend.name()))
+}
+
+/// A request carrying `x-trellis-actor`.
+pub fn as_actor<T>(message: T, actor: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Ok(value) = actor.parse() {
+        request.metadata_mut().insert(ACTOR_METADATA_KEY, value);
+    }
+    request
+}
+
+/// Declares each named `async fn(TestApp) -> anyhow::Result<()>` as two
+/// tests, `<name>::sqlite` and `<name>::postgres`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($test:ident),* $(,)?) => {
+        $(
+            mod $test {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() -> anyhow::Result<()> {
+                    $crate::run_test($crate::TestBackend::Sqlite, super::$test).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() -> anyhow::Result<()> {
+                    match $crate::TestBackend::postgres() {
+                        Some(backend) => $crate::run_test(backend, super::$test).await,
+                        None => {
+                            $crate::say_postgres_not_configured();
+                            Ok(())
+                        }
+                    }
+                }
+            }
+        )*
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn the_database_of_a_url_is_replaced() {
+        assert_eq!(
+            replace_database("postgres://postgres@127.0.0.1:5432/test", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            replace_database("postgres://u:p@h/test?sslmode=disable", "t2"),
+            "postgres://u:p@h/t2?sslmode=disable"
+        );
+        assert_eq!(replace_database("postgres://h", "t3"), "postgres://h/t3");
+    }
+}

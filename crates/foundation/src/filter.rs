@@ -4,7 +4,7 @@
 //! `OR` binds tighter than `AND`: `a AND b OR c` is `a AND (b OR c)`.
 //! Parentheses are not supported; the parse error says so.
 
-use sea_orm::sea_query::{Condition, Expr, ExprTrait};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, LikeExpr};
 
 use crate::error::Error;
 
@@ -271,7 +271,7 @@ fn comparison_expr(comparison: &Comparison, fields: &[FilterField]) -> Result<Ex
             }
         }
         FieldKind::Text => match comparison.operator {
-            Operator::Has => column.like(format!("%{}%", escape_like(&comparison.value))),
+            Operator::Has => column.like(contains_pattern(&comparison.value)),
             operator => ordered(column, operator, comparison.value.clone(), field.name)?,
         },
     };
@@ -295,8 +295,18 @@ fn ordered<V: Into<sea_orm::Value>>(
     })
 }
 
-fn escape_like(value: &str) -> String {
-    value.replace('%', "").replace('_', "")
+/// A LIKE pattern matching `value` anywhere, its wildcards taken literally.
+fn contains_pattern(value: &str) -> LikeExpr {
+    let mut escaped = String::with_capacity(value.len() + 2);
+    escaped.push('%');
+    for c in value.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped.push('%');
+    LikeExpr::new(escaped).escape('\\')
 }
 
 #[cfg(test)]

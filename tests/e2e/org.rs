@@ -1,0 +1,564 @@
+//! The org service: the tree every resource is owned by.
+
+use tonic::Code;
+use trellis_proto::cascade::v1::{
+    BatchCreateOrgUnitsRequest, BatchGetOrgUnitsRequest, CreateOrgUnitRequest,
+    DeleteOrgUnitRequest, GetOrgUnitRequest, ListAncestorsRequest, ListDescendantsRequest,
+    ListOrgUnitsRequest, MoveOrgUnitRequest, OrgUnit, UpdateOrgUnitRequest,
+};
+use trellis_tests::{TestApp, backend_tests};
+
+use crate::support::{expect_code, load_org, violated_fields};
+
+backend_tests!(
+    org_units_are_created_read_updated_and_deleted,
+    a_unit_with_children_cannot_be_deleted,
+    a_stale_etag_aborts_and_changes_nothing,
+    a_retried_create_returns_the_first_unit,
+    a_batch_loads_in_any_order_all_or_nothing,
+    a_batch_with_bad_rows_reports_every_row_and_writes_nothing,
+    moving_carries_the_subtree_and_refuses_cycles,
+    descendants_page_by_depth_and_ancestors_run_to_the_root,
+    batch_get_names_every_missing_unit,
+    lists_filter_and_page,
+);
+
+fn unit(parent: &str, display_name: &str, kind: &str) -> OrgUnit {
+    OrgUnit {
+        parent: parent.to_owned(),
+        display_name: display_name.to_owned(),
+        kind: kind.to_owned(),
+        ..OrgUnit::default()
+    }
+}
+
+fn create(id: &str, unit: OrgUnit) -> CreateOrgUnitRequest {
+    CreateOrgUnitRequest {
+        org_unit: Some(unit),
+        org_unit_id: id.to_owned(),
+        request_id: String::new(),
+    }
+}
+
+async fn names_of(app: &TestApp, filter: &str) -> anyhow::Result<Vec<String>> {
+    let request = ListOrgUnitsRequest {
+        filter: filter.to_owned(),
+        ..ListOrgUnitsRequest::default()
+    };
+    let units = app
+        .org
+        .clone()
+        .list_org_units(request)
+        .await?
+        .into_inner()
+        .org_units;
+    Ok(units.into_iter().map(|unit| unit.name).collect())
+}
+
+async fn org_units_are_created_read_updated_and_deleted(app: TestApp) -> anyhow::Result<()> {
+    let mut org = app.org.clone();
+    let acme = org
+        .create_org_unit(create("acme", unit("", "Acme", "company")))
+        .await?
+        .into_inner();
+    assert_eq!(acme.name, "orgUnits/acme");
+    assert_eq!(acme.depth, 0);
+    let team = org
+        .create_org_unit(create("", unit("orgUnits/acme", "Platform", "team")))
+        .await?
+        .into_inner();
+    assert!(team.name.starts_with("orgUnits/"));
+    assert_eq!((team.parent.as_str(), team.depth), ("orgUnits/acme", 1));
+
+    let fetched = org
+        .get_org_unit(GetOrgUnitRequest {
+            name: team.name.clone(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(fetched, team);
+
+    let patch = OrgUnit {
+        name: team.name.clone(),
+        display_name: "Platform Engineering".into(),
+        etag: team.etag.clone(),
+        ..OrgUnit::default()
+    };
+    let mask = prost_types::FieldMask {
+        paths: vec!["display_name".into()],
+    };
+    let updated = org
+        .update_org_unit(UpdateOrgUnitRequest {
+            org_unit: Some(patch),
+            update_mask: Some(mask),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(updated.display_name, "Platform Engineering");
+    assert_eq!(
+        updated.kind, "team",
+        "a field outside the mask keeps its value"
+    );
+    assert_ne!(updated.etag, team.etag);
+
+    org.delete_org_unit(DeleteOrgUnitRequest {
+        name: team.name.clone(),
+        etag: updated.etag,
+    })
+    .await?;
+    expect_code(
+        org.get_org_unit(GetOrgUnitRequest { name: team.name })
+            .await,
+        Code::NotFound,
+    )?;
+    expect_code(
+        org.get_org_unit(GetOrgUnitRequest {
+            name: "teams/x".into(),
+        })
+        .await,
+        Code::InvalidArgument,
+    )?;
+    let missing_parent = org
+        .create_org_unit(create("orphan", unit("orgUnits/nowhere", "Orphan", "team")))
+        .await;
+    expect_code(missing_parent, Code::NotFound)?;
+    expect_code(
+        org.create_org_unit(create("acme", unit("", "Acme again", "company")))
+            .await,
+        Code::AlreadyExists,
+    )?;
+    Ok(())
+}
+
+async fn a_unit_with_children_cannot_be_deleted(app: TestApp) -> anyhow::Result<()> {
+    load_org(&app).await?;
+    let mut org = app.org.clone();
+    let status = expect_code(
+        org.delete_org_unit(DeleteOrgUnitRequest {
+            name: "orgUnits/sales".into(),
+            etag: String::new(),
+        })
+        .await,
+        Code::FailedPrecondition,
+    )?;
+    assert!(status.message().contains("child"), "{}", status.message());
+    org.get_org_unit(GetOrgUnitRequest {
+        name: "orgUnits/sales".into(),
+    })
+    .await?;
+    Ok(())
+}
+
+async fn a_stale_etag_aborts_and_changes_nothing(app: TestApp) -> anyhow::Result<()> {
+    load_org(&app).await?;
+    let mut org = app.org.clone();
+    let original = org
+        .get_org_unit(GetOrgUnitRequest {
+            name: "orgUnits/emea".into(),
+        })
+        .await?
+        .into_inner();
+    let first = OrgUnit {
+        name: original.name.clone(),
+        display_name: "EMEA".into(),
+        kind: "team".into(),
+        etag: original.etag.clone(),
+        ..OrgUnit::default()
+    };
+    let current = org
+        .update_org_unit(UpdateOrgUnitRequest {
+            org_unit: Some(first),
+            update_mask: None,
+        })
+        .await?
+        .into_inner();
+    let stale = OrgUnit {
+        name: original.name.clone(),
+        display_name: "Lost".into(),
+        kind: "team".into(),
+        etag: original.etag.clone(),
+        ..OrgUnit::default()
+    };
+    expect_code(
+        org.update_org_unit(UpdateOrgUnitRequest {
+            org_unit: Some(stale),
+            update_mask: None,
+        })
+        .await,
+        Code::Aborted,
+    )?;
+    expect_code(
+        org.delete_org_unit(DeleteOrgUnitRequest {
+            name: original.name.clone(),
+            etag: original.etag.clone(),
+        })
+        .await,
+        Code::Aborted,
+    )?;
+    let moved = org
+        .move_org_unit(MoveOrgUnitRequest {
+            name: original.name.clone(),
+            new_parent: "orgUnits/product".into(),
+            etag: original.etag,
+        })
+        .await;
+    expect_code(moved, Code::Aborted)?;
+    let after = org
+        .get_org_unit(GetOrgUnitRequest {
+            name: "orgUnits/emea".into(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(after, current);
+    Ok(())
+}
+
+async fn a_retried_create_returns_the_first_unit(app: TestApp) -> anyhow::Result<()> {
+    let mut org = app.org.clone();
+    let request = CreateOrgUnitRequest {
+        org_unit: Some(unit("", "Acme", "company")),
+        org_unit_id: String::new(),
+        request_id: "req-1".into(),
+    };
+    let first = org.create_org_unit(request.clone()).await?.into_inner();
+    let retried = org.create_org_unit(request.clone()).await?.into_inner();
+    assert_eq!(first, retried);
+    assert_eq!(names_of(&app, "").await?, vec![first.name.clone()]);
+    let different = CreateOrgUnitRequest {
+        org_unit: Some(unit("", "Other", "company")),
+        ..request
+    };
+    expect_code(org.create_org_unit(different).await, Code::AlreadyExists)?;
+    Ok(())
+}
+
+async fn a_batch_loads_in_any_order_all_or_nothing(app: TestApp) -> anyhow::Result<()> {
+    let rows = vec![
+        create("emea", unit("orgUnits/sales", "EMEA", "team")),
+        create("sales", unit("orgUnits/acme", "Sales", "division")),
+        create("acme", unit("", "Acme", "company")),
+    ];
+    let request = BatchCreateOrgUnitsRequest {
+        requests: rows,
+        request_id: "load-1".into(),
+    };
+    let created = app
+        .org
+        .clone()
+        .batch_create_org_units(request.clone())
+        .await?
+        .into_inner()
+        .org_units;
+    let depths: Vec<(String, i32)> = created
+        .iter()
+        .map(|unit| (unit.name.clone(), unit.depth))
+        .collect();
+    assert_eq!(
+        depths,
+        vec![
+            ("orgUnits/emea".into(), 2),
+            ("orgUnits/sales".into(), 1),
+            ("orgUnits/acme".into(), 0)
+        ],
+        "answered in request order, placed in tree order"
+    );
+    let replay = app
+        .org
+        .clone()
+        .batch_create_org_units(request)
+        .await?
+        .into_inner()
+        .org_units;
+    assert_eq!(
+        replay, created,
+        "the same request id returns the first result"
+    );
+    assert_eq!(names_of(&app, "").await?.len(), 3);
+    Ok(())
+}
+
+async fn a_batch_with_bad_rows_reports_every_row_and_writes_nothing(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    load_org(&app).await?;
+    let before = names_of(&app, "").await?;
+    let rows = vec![
+        create("ok-one", unit("orgUnits/acme", "Fine", "team")),
+        create("lost", unit("orgUnits/nowhere", "Lost", "team")),
+        create("loop-a", unit("orgUnits/loop-b", "Loop A", "team")),
+        create("loop-b", unit("orgUnits/loop-a", "Loop B", "team")),
+        create("emea", unit("orgUnits/acme", "Taken", "team")),
+        create("ok-two", unit("orgUnits/ok-one", "Also fine", "team")),
+    ];
+    let status = expect_code(
+        app.org
+            .clone()
+            .batch_create_org_units(BatchCreateOrgUnitsRequest {
+                requests: rows,
+                request_id: String::new(),
+            })
+            .await,
+        Code::InvalidArgument,
+    )?;
+    assert_eq!(
+        violated_fields(&status),
+        vec![
+            "requests[1].org_unit.parent",
+            "requests[2].org_unit.parent",
+            "requests[3].org_unit.parent",
+            "requests[4].org_unit_id",
+        ]
+    );
+    assert_eq!(names_of(&app, "").await?, before, "nothing was written");
+
+    let malformed = vec![
+        create("Bad Id", unit("", "", "team")),
+        create("twin", unit("acme", "Twin", "team")),
+        create("twin", unit("", "Twin", "team")),
+    ];
+    let status = expect_code(
+        app.org
+            .clone()
+            .batch_create_org_units(BatchCreateOrgUnitsRequest {
+                requests: malformed,
+                request_id: String::new(),
+            })
+            .await,
+        Code::InvalidArgument,
+    )?;
+    assert_eq!(
+        violated_fields(&status),
+        vec![
+            "requests[0].org_unit.display_name",
+            "requests[0].org_unit_id",
+            "requests[1].org_unit.parent",
+            "requests[2].org_unit_id",
+        ]
+    );
+    Ok(())
+}
+
+async fn moving_carries_the_subtree_and_refuses_cycles(app: TestApp) -> anyhow::Result<()> {
+    load_org(&app).await?;
+    let mut org = app.org.clone();
+    let moved = org
+        .move_org_unit(MoveOrgUnitRequest {
+            name: "orgUnits/sales".into(),
+            new_parent: "orgUnits/product".into(),
+            etag: String::new(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        (moved.parent.as_str(), moved.depth),
+        ("orgUnits/product", 2)
+    );
+    let emea = org
+        .get_org_unit(GetOrgUnitRequest {
+            name: "orgUnits/emea".into(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(emea.depth, 3, "the subtree moved with its root");
+    let ancestors = org
+        .list_ancestors(ListAncestorsRequest {
+            name: "orgUnits/emea".into(),
+        })
+        .await?
+        .into_inner()
+        .org_units;
+    let chain: Vec<&str> = ancestors.iter().map(|unit| unit.name.as_str()).collect();
+    assert_eq!(
+        chain,
+        vec!["orgUnits/sales", "orgUnits/product", "orgUnits/acme"]
+    );
+
+    for (name, under) in [
+        ("orgUnits/acme", "orgUnits/emea"),
+        ("orgUnits/sales", "orgUnits/sales"),
+    ] {
+        let request = MoveOrgUnitRequest {
+            name: name.into(),
+            new_parent: under.into(),
+            etag: String::new(),
+        };
+        expect_code(org.move_org_unit(request).await, Code::FailedPrecondition)?;
+    }
+    let root = org
+        .move_org_unit(MoveOrgUnitRequest {
+            name: "orgUnits/sales".into(),
+            new_parent: String::new(),
+            etag: String::new(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!((root.parent.as_str(), root.depth), ("", 0));
+    let emea = org
+        .get_org_unit(GetOrgUnitRequest {
+            name: "orgUnits/emea".into(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(emea.depth, 1);
+    Ok(())
+}
+
+async fn descendants_page_by_depth_and_ancestors_run_to_the_root(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    load_org(&app).await?;
+    let mut org = app.org.clone();
+    let mut names = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let request = ListDescendantsRequest {
+            name: "orgUnits/acme".into(),
+            max_depth: 0,
+            page_size: 1,
+            page_token,
+        };
+        let page = org.list_descendants(request).await?.into_inner();
+        names.extend(page.org_units.into_iter().map(|unit| unit.name));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(
+        names,
+        vec!["orgUnits/product", "orgUnits/sales", "orgUnits/emea"]
+    );
+
+    let shallow = ListDescendantsRequest {
+        name: "orgUnits/acme".into(),
+        max_depth: 1,
+        ..ListDescendantsRequest::default()
+    };
+    assert_eq!(
+        org.list_descendants(shallow)
+            .await?
+            .into_inner()
+            .org_units
+            .len(),
+        2
+    );
+    let ancestors = org
+        .list_ancestors(ListAncestorsRequest {
+            name: "orgUnits/acme".into(),
+        })
+        .await?
+        .into_inner();
+    assert!(ancestors.org_units.is_empty());
+    expect_code(
+        org.list_ancestors(ListAncestorsRequest {
+            name: "orgUnits/ghost".into(),
+        })
+        .await,
+        Code::NotFound,
+    )?;
+    Ok(())
+}
+
+async fn batch_get_names_every_missing_unit(app: TestApp) -> anyhow::Result<()> {
+    load_org(&app).await?;
+    let mut org = app.org.clone();
+    let found = org
+        .batch_get_org_units(BatchGetOrgUnitsRequest {
+            names: vec!["orgUnits/emea".into(), "orgUnits/acme".into()],
+        })
+        .await?
+        .into_inner()
+        .org_units;
+    let names: Vec<&str> = found.iter().map(|unit| unit.name.as_str()).collect();
+    assert_eq!(names, vec!["orgUnits/emea", "orgUnits/acme"]);
+    let request = BatchGetOrgUnitsRequest {
+        names: vec![
+            "orgUnits/acme".into(),
+            "orgUnits/x1".into(),
+            "orgUnits/x2".into(),
+        ],
+    };
+    let status = expect_code(org.batch_get_org_units(request).await, Code::NotFound)?;
+    assert!(
+        status.message().contains("orgUnits/x1") && status.message().contains("orgUnits/x2"),
+        "{}",
+        status.message()
+    );
+    Ok(())
+}
+
+async fn lists_filter_and_page(app: TestApp) -> anyhow::Result<()> {
+    load_org(&app).await?;
+    assert_eq!(
+        names_of(&app, r#"parent = "orgUnits/acme""#).await?,
+        vec!["orgUnits/product", "orgUnits/sales"]
+    );
+    assert_eq!(
+        names_of(&app, "kind = team OR kind = company").await?,
+        vec!["orgUnits/acme", "orgUnits/emea"]
+    );
+    assert_eq!(
+        names_of(&app, r#"parent = """#).await?,
+        vec!["orgUnits/acme"]
+    );
+    assert_eq!(
+        names_of(&app, "depth >= 1 AND NOT kind = team").await?,
+        vec!["orgUnits/product", "orgUnits/sales"]
+    );
+    assert_eq!(
+        names_of(&app, "display_name:MEA").await?,
+        vec!["orgUnits/emea"]
+    );
+    assert!(
+        names_of(&app, r#"display_name:"_""#).await?.is_empty(),
+        "LIKE wildcards match literally"
+    );
+    let mut org = app.org.clone();
+    let bad = ListOrgUnitsRequest {
+        filter: "colour = red".into(),
+        ..ListOrgUnitsRequest::default()
+    };
+    let status = expect_code(org.list_org_units(bad).await, Code::InvalidArgument)?;
+    assert_eq!(violated_fields(&status), vec!["filter"]);
+
+    let first = org
+        .list_org_units(ListOrgUnitsRequest {
+            page_size: 3,
+            ..ListOrgUnitsRequest::default()
+        })
+        .await?
+        .into_inner();
+    assert_eq!(first.org_units.len(), 3);
+    let second = ListOrgUnitsRequest {
+        page_size: 3,
+        page_token: first.next_page_token.clone(),
+        ..ListOrgUnitsRequest::default()
+    };
+    let second = org.list_org_units(second).await?.into_inner();
+    assert_eq!(second.org_units.len(), 1);
+    assert!(second.next_page_token.is_empty());
+
+    let refiltered = ListOrgUnitsRequest {
+        page_size: 3,
+        page_token: first.next_page_token.clone(),
+        filter: "kind = team".into(),
+    };
+    expect_code(org.list_org_units(refiltered).await, Code::InvalidArgument)?;
+    let mut tampered = first.next_page_token.clone();
+    tampered.replace_range(0..2, "zz");
+    let tampered = ListOrgUnitsRequest {
+        page_size: 3,
+        page_token: tampered,
+        ..ListOrgUnitsRequest::default()
+    };
+    expect_code(org.list_org_units(tampered).await, Code::InvalidArgument)?;
+    expect_code(
+        org.list_org_units(ListOrgUnitsRequest {
+            page_size: -1,
+            ..ListOrgUnitsRequest::default()
+        })
+        .await,
+        Code::InvalidArgument,
+    )?;
+    Ok(())
+}

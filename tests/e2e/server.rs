@@ -1,0 +1,76 @@
+//! What every Trellis server offers: grpc.health.v1 per service, and
+//! reflection.
+
+use futures::StreamExt;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+use tonic_reflection::pb::v1::{
+    ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+    server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+};
+use trellis_tests::{TestApp, backend_tests};
+
+backend_tests!(
+    health_reports_each_service_serving,
+    reflection_lists_the_services
+);
+
+async fn health_reports_each_service_serving(app: TestApp) -> anyhow::Result<()> {
+    let mut health = app.health.clone();
+    for service in [
+        "",
+        "trellis.strategy.v1.StrategyService",
+        "trellis.cascade.v1.OrgService",
+    ] {
+        let response = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await?
+            .into_inner();
+        assert_eq!(response.status(), ServingStatus::Serving, "{service:?}");
+    }
+    let unknown = health
+        .check(HealthCheckRequest {
+            service: "trellis.okr.v1.OkrService".into(),
+        })
+        .await;
+    assert_eq!(
+        unknown.err().map(|status| status.code()),
+        Some(tonic::Code::NotFound)
+    );
+    Ok(())
+}
+
+async fn reflection_lists_the_services(app: TestApp) -> anyhow::Result<()> {
+    let mut client = ServerReflectionClient::new(app.channel().await?);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = client
+        .server_reflection_info(futures::stream::iter([request]))
+        .await?
+        .into_inner();
+    let Some(response) = responses.next().await else {
+        anyhow::bail!("no reflection response");
+    };
+    let Some(MessageResponse::ListServicesResponse(list)) = response?.message_response else {
+        anyhow::bail!("not a list of services");
+    };
+    let names: Vec<String> = list
+        .service
+        .into_iter()
+        .map(|service| service.name)
+        .collect();
+    for expected in [
+        "trellis.strategy.v1.StrategyService",
+        "trellis.cascade.v1.OrgService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.iter().any(|name| name == expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! Strategies nest under a parent strategy's choice: the rules that keep
+//! the strategy cascade coherent.
+
+use prost_types::FieldMask;
+use tonic::Code;
+use trellis_proto::strategy::v1::{
+    Choice, ChoiceKind, CreateStrategyRequest, DeleteChoiceRequest, Strategy,
+    TransitionStrategyRequest, UpdateChoiceRequest, UpdateStrategyRequest,
+};
+use trellis_tests::{TestApp, backend_tests};
+
+use crate::support::{complete_strategy, create_strategy, expect_code, load_org, violations};
+
+backend_tests!(
+    a_strategy_nests_under_a_choice_of_an_ancestor_units_strategy,
+    nesting_is_refused_under_not_doing_missing_foreign_or_retired_choices,
+    a_choice_that_carries_strategies_keeps_its_kind_and_stays,
+);
+
+fn nested(owner: &str, parent_choice: &str) -> Strategy {
+    Strategy {
+        parent_choice: parent_choice.to_owned(),
+        ..complete_strategy(owner)
+    }
+}
+
+async fn refused_field(
+    app: &TestApp,
+    id: &str,
+    strategy: Strategy,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let request = CreateStrategyRequest {
+        strategy: Some(strategy),
+        strategy_id: id.into(),
+        request_id: String::new(),
+    };
+    let status = expect_code(
+        app.strategy.clone().create_strategy(request).await,
+        Code::InvalidArgument,
+    )?;
+    Ok(violations(&status))
+}
+
+async fn a_strategy_nests_under_a_choice_of_an_ancestor_units_strategy(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    load_org(&app).await?;
+    create_strategy(&app, "company", complete_strategy("orgUnits/acme")).await?;
+    let sales = create_strategy(
+        &app,
+        "sales",
+        nested("orgUnits/sales", "strategies/company/choices/mid-market"),
+    )
+    .await?;
+    assert_eq!(sales.parent_choice, "strategies/company/choices/mid-market");
+    let team = create_strategy(
+        &app,
+        "emea",
+        nested("orgUnits/emea", "strategies/sales/choices/fast-onboarding"),
+    )
+    .await?;
+    assert_eq!(team.owner, "orgUnits/emea");
+    Ok(())
+}
+
+async fn nesting_is_refused_under_not_doing_missing_foreign_or_retired_choices(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    load_org(&app).await?;
+    create_strategy(&app, "company", complete_strategy("orgUnits/acme")).await?;
+    create_strategy(
+        &app,
+        "sales",
+        nested("orgUnits/sales", "strategies/company/choices/mid-market"),
+    )
+    .await?;
+    let cases = [
+        (
+            "under-not-doing",
+            nested("orgUnits/sales", "strategies/company/choices/no-consulting"),
+            "NOT_DOING",
+        ),
+        (
+            "under-missing",
+            nested("orgUnits/sales", "strategies/company/choices/gone"),
+            "does not exist",
+        ),
+        (
+            "sibling",
+            nested("orgUnits/product", "strategies/sales/choices/mid-market"),
+            "not an ancestor",
+        ),
+        (
+            "same-unit",
+            nested("orgUnits/sales", "strategies/sales/choices/mid-market"),
+            "not an ancestor",
+        ),
+        (
+            "upside-down",
+            nested("orgUnits/acme", "strategies/sales/choices/mid-market"),
+            "not an ancestor",
+        ),
+    ];
+    for (id, strategy, reason) in cases {
+        let found = refused_field(&app, id, strategy).await?;
+        assert_eq!(found.len(), 1, "{id}: {found:?}");
+        assert_eq!(found[0].0, "strategy.parent_choice", "{id}");
+        assert!(found[0].1.contains(reason), "{id}: {}", found[0].1);
+    }
+
+    let mut client = app.strategy.clone();
+    let move_to_self = UpdateStrategyRequest {
+        strategy: Some(Strategy {
+            name: "strategies/sales".into(),
+            parent_choice: "strategies/sales/choices/mid-market".into(),
+            ..Strategy::default()
+        }),
+        update_mask: Some(FieldMask {
+            paths: vec!["parent_choice".into()],
+        }),
+    };
+    expect_code(
+        client.update_strategy(move_to_self).await,
+        Code::InvalidArgument,
+    )?;
+
+    create_strategy(&app, "old", complete_strategy("orgUnits/acme")).await?;
+    for step in ["activate", "review", "retire"] {
+        let request = TransitionStrategyRequest {
+            name: "strategies/old".into(),
+            etag: String::new(),
+            reason: String::new(),
+        };
+        match step {
+            "activate" => client.activate_strategy(request).await?,
+            "review" => client.review_strategy(request).await?,
+            _ => client.retire_strategy(request).await?,
+        };
+    }
+    let found = refused_field(
+        &app,
+        "under-retired",
+        nested("orgUnits/sales", "strategies/old/choices/mid-market"),
+    )
+    .await?;
+    assert!(found[0].1.contains("RETIRED"), "{found:?}");
+    Ok(())
+}
+
+async fn a_choice_that_carries_strategies_keeps_its_kind_and_stays(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    load_org(&app).await?;
+    create_strategy(&app, "company", complete_strategy("orgUnits/acme")).await?;
+    create_strategy(
+        &app,
+        "sales",
+        nested("orgUnits/sales", "strategies/company/choices/mid-market"),
+    )
+    .await?;
+    let mut client = app.strategy.clone();
+    let to_not_doing = UpdateChoiceRequest {
+        choice: Some(Choice {
+            name: "strategies/company/choices/mid-market".into(),
+            kind: ChoiceKind::NotDoing as i32,
+            ..Choice::default()
+        }),
+        update_mask: Some(FieldMask {
+            paths: vec!["kind".into()],
+        }),
+    };
+    let status = expect_code(
+        client.update_choice(to_not_doing).await,
+        Code::FailedPrecondition,
+    )?;
+    assert!(
+        status.message().contains("strategies/sales"),
+        "{}",
+        status.message()
+    );
+    let delete = DeleteChoiceRequest {
+        name: "strategies/company/choices/mid-market".into(),
+        etag: String::new(),
+    };
+    expect_code(client.delete_choice(delete).await, Code::FailedPrecondition)?;
+    // A choice nothing nests under may become NOT_DOING.
+    let other = UpdateChoiceRequest {
+        choice: Some(Choice {
+            name: "strategies/company/choices/fast-onboarding".into(),
+            kind: ChoiceKind::NotDoing as i32,
+            ..Choice::default()
+        }),
+        update_mask: Some(FieldMask {
+            paths: vec!["kind".into()],
+        }),
+    };
+    assert_eq!(
+        client.update_choice(other).await?.into_inner().kind(),
+        ChoiceKind::NotDoing
+    );
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! Fixtures and assertions shared by the tests.
+
+use std::fmt::Debug;
+
+use anyhow::{Context, bail};
+use prost_types::Timestamp;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+use trellis_proto::{
+    cascade::v1::{BatchCreateOrgUnitsRequest, CreateOrgUnitRequest, OrgUnit},
+    strategy::v1::{Assumption, Choice, ChoiceKind, CreateStrategyRequest, Horizon, Strategy},
+};
+use trellis_tests::TestApp;
+
+/// A small org: acme → {sales → emea, product}.
+pub async fn load_org(app: &TestApp) -> anyhow::Result<()> {
+    let units = [
+        ("acme", "", "company"),
+        ("sales", "acme", "division"),
+        ("product", "acme", "division"),
+        ("emea", "sales", "team"),
+    ];
+    let requests = units
+        .iter()
+        .map(|(id, parent, kind)| CreateOrgUnitRequest {
+            org_unit: Some(OrgUnit {
+                parent: if parent.is_empty() {
+                    String::new()
+                } else {
+                    format!("orgUnits/{parent}")
+                },
+                display_name: id.to_uppercase(),
+                kind: (*kind).to_owned(),
+                ..OrgUnit::default()
+            }),
+            org_unit_id: (*id).to_owned(),
+            request_id: String::new(),
+        })
+        .collect();
+    app.org
+        .clone()
+        .batch_create_org_units(BatchCreateOrgUnitsRequest {
+            requests,
+            request_id: String::new(),
+        })
+        .await?;
+    Ok(())
+}
+
+pub fn horizon() -> Horizon {
+    Horizon {
+        start_time: Some(Timestamp {
+            seconds: 1_798_761_600,
+            nanos: 0,
+        }),
+        end_time: Some(Timestamp {
+            seconds: 1_830_297_600,
+            nanos: 0,
+        }),
+    }
+}
+
+pub fn choice(id: &str, kind: ChoiceKind, title: &str) -> Choice {
+    Choice {
+        name: id.to_owned(),
+        kind: kind as i32,
+        title: title.to_owned(),
+        ..Choice::default()
+    }
+}
+
+/// A complete strategy (it can be activated) owned by `owner`.
+pub fn complete_strategy(owner: &str) -> Strategy {
+    Strategy {
+        display_name: "Win the mid-market".to_owned(),
+        challenge: "Enterprise-grade tools are too heavy for mid-sized companies".to_owned(),
+        winning_aspiration: "The planning tool mid-sized companies choose first".to_owned(),
+        horizon: Some(horizon()),
+        owner: owner.to_owned(),
+        choices: vec![
+            choice(
+                "mid-market",
+                ChoiceKind::WhereToPlay,
+                "Mid-sized companies in Europe",
+            ),
+            choice("fast-onboarding", ChoiceKind::HowToWin, "Live in a day"),
+            choice(
+                "no-consulting",
+                ChoiceKind::NotDoing,
+                "No bespoke consulting projects",
+            ),
+        ],
+        assumptions: vec![Assumption {
+            name: "csat-green".to_owned(),
+            statement: "Customers stay satisfied while we grow".to_owned(),
+            health_metric: "healthMetrics/csat".to_owned(),
+            ..Assumption::default()
+        }],
+        ..Strategy::default()
+    }
+}
+
+pub async fn create_strategy(
+    app: &TestApp,
+    id: &str,
+    strategy: Strategy,
+) -> anyhow::Result<Strategy> {
+    let request = CreateStrategyRequest {
+        strategy: Some(strategy),
+        strategy_id: id.to_owned(),
+        request_id: String::new(),
+    };
+    Ok(app
+        .strategy
+        .clone()
+        .create_strategy(request)
+        .await
+        .with_context(|| format!("creating {id}"))?
+        .into_inner())
+}
+
+/// The status of a call that must fail with `code`.
+pub fn expect_code<T: Debug>(result: Result<T, Status>, code: Code) -> anyhow::Result<Status> {
+    match result {
+        Ok(value) => bail!("expected {code:?}, got a success: {value:?}"),
+        Err(status) if status.code() == code => Ok(status),
+        Err(status) => bail!(
+            "expected {code:?}, got {:?}: {}",
+            status.code(),
+            status.message()
+        ),
+    }
+}
+
+/// The `BadRequest` field violations of an `INVALID_ARGUMENT`, as (field, description).
+pub fn violations(status: &Status) -> Vec<(String, String)> {
+    status
+        .get_details_bad_request()
+        .map(|bad_request| {
+            bad_request
+                .field_violations
+                .into_iter()
+                .map(|violation| (violation.field, violation.description))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The fields of `violations(status)`, sorted.
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    let mut fields: Vec<String> = violations(status)
+        .into_iter()
+        .map(|(field, _)| field)
+        .collect();
+    fields.sort();
+    fields
+}
