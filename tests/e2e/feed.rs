@@ -6,9 +6,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tonic::Streaming;
 use trellis_proto::{
-    cascade::v1::{
-        CreateOrgUnitRequest, OrgUnit, UpdateOrgUnitRequest, org_service_client::OrgServiceClient,
-    },
+    cascade::v1::{CreateOrgUnitRequest, OrgUnit, UpdateOrgUnitRequest, org_service_client::OrgServiceClient},
     feed::v1::{ChangeEvent, ChangeKind, WatchChangesRequest},
     strategy::v1::GetStrategyRequest,
 };
@@ -53,9 +51,7 @@ fn team(id: &str) -> CreateOrgUnitRequest {
     }
 }
 
-async fn a_watcher_resumes_from_its_cursor_and_sees_every_event_once(
-    app: TestApp,
-) -> anyhow::Result<()> {
+async fn a_watcher_resumes_from_its_cursor_and_sees_every_event_once(app: TestApp) -> anyhow::Result<()> {
     load_org(&app).await?; // sequences 1..=4
     let mut seen = Vec::new();
     let mut stream = watch(&app, 0).await?;
@@ -79,9 +75,7 @@ async fn a_watcher_resumes_from_its_cursor_and_sees_every_event_once(
     Ok(())
 }
 
-async fn concurrent_writers_never_make_a_watcher_skip_or_repeat(
-    app: TestApp,
-) -> anyhow::Result<()> {
+async fn concurrent_writers_never_make_a_watcher_skip_or_repeat(app: TestApp) -> anyhow::Result<()> {
     load_org(&app).await?;
     const WRITERS: usize = 16;
     const WRITES_EACH: usize = 12;
@@ -118,10 +112,7 @@ async fn concurrent_writers_never_make_a_watcher_skip_or_repeat(
         writer.await??;
     }
     let expected: Vec<i64> = (1..=i64::try_from(total)?).collect();
-    assert_eq!(
-        sequences, expected,
-        "the watcher saw every sequence once, in order"
-    );
+    assert_eq!(sequences, expected, "the watcher saw every sequence once, in order");
     let extra = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
     assert!(extra.is_err(), "no event beyond the writes: {extra:?}");
     Ok(())
@@ -136,9 +127,7 @@ async fn events_carry_the_actor_and_the_resource(app: TestApp) -> anyhow::Result
         etag: String::new(),
         reason: String::new(),
     };
-    strategy
-        .activate_strategy(as_actor(request, "cso@acme.test"))
-        .await?;
+    strategy.activate_strategy(as_actor(request, "cso@acme.test")).await?;
 
     let request = WatchChangesRequest {
         after_sequence: 0,
@@ -147,11 +136,7 @@ async fn events_carry_the_actor_and_the_resource(app: TestApp) -> anyhow::Result
     let mut stream = strategy.watch_changes(request).await?.into_inner();
     let first = next_event(&mut stream).await?;
     assert_eq!(
-        (
-            first.kind(),
-            first.resource_name.as_str(),
-            first.actor.as_str()
-        ),
+        (first.kind(), first.resource_name.as_str(), first.actor.as_str()),
         (ChangeKind::Created, "strategies/growth", "anonymous")
     );
     let second = next_event(&mut stream).await?;
@@ -164,12 +149,8 @@ async fn events_carry_the_actor_and_the_resource(app: TestApp) -> anyhow::Result
     let resource = second
         .resource
         .ok_or_else(|| anyhow::anyhow!("event without resource"))?;
-    assert_eq!(
-        resource.type_url,
-        "type.googleapis.com/trellis.strategy.v1.Strategy"
-    );
-    let decoded: trellis_proto::strategy::v1::Strategy =
-        prost::Message::decode(resource.value.as_slice())?;
+    assert_eq!(resource.type_url, "type.googleapis.com/trellis.strategy.v1.Strategy");
+    let decoded: trellis_proto::strategy::v1::Strategy = prost::Message::decode(resource.value.as_slice())?;
     let current = strategy
         .get_strategy(GetStrategyRequest {
             name: created.name,

@@ -3,6 +3,7 @@
 
 mod feed;
 mod org;
+mod replicas;
 mod server;
 mod strategy;
 mod strategy_nesting;

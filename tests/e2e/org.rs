@@ -2,9 +2,9 @@
 
 use tonic::Code;
 use trellis_proto::cascade::v1::{
-    BatchCreateOrgUnitsRequest, BatchGetOrgUnitsRequest, CreateOrgUnitRequest,
-    DeleteOrgUnitRequest, GetOrgUnitRequest, ListAncestorsRequest, ListDescendantsRequest,
-    ListOrgUnitsRequest, MoveOrgUnitRequest, OrgUnit, UpdateOrgUnitRequest,
+    BatchCreateOrgUnitsRequest, BatchGetOrgUnitsRequest, CreateOrgUnitRequest, DeleteOrgUnitRequest, GetOrgUnitRequest,
+    ListAncestorsRequest, ListDescendantsRequest, ListOrgUnitsRequest, MoveOrgUnitRequest, OrgUnit,
+    UpdateOrgUnitRequest,
 };
 use trellis_tests::{TestApp, backend_tests};
 
@@ -45,13 +45,7 @@ async fn names_of(app: &TestApp, filter: &str) -> anyhow::Result<Vec<String>> {
         filter: filter.to_owned(),
         ..ListOrgUnitsRequest::default()
     };
-    let units = app
-        .org
-        .clone()
-        .list_org_units(request)
-        .await?
-        .into_inner()
-        .org_units;
+    let units = app.org.clone().list_org_units(request).await?.into_inner().org_units;
     Ok(units.into_iter().map(|unit| unit.name).collect())
 }
 
@@ -95,10 +89,7 @@ async fn org_units_are_created_read_updated_and_deleted(app: TestApp) -> anyhow:
         .await?
         .into_inner();
     assert_eq!(updated.display_name, "Platform Engineering");
-    assert_eq!(
-        updated.kind, "team",
-        "a field outside the mask keeps its value"
-    );
+    assert_eq!(updated.kind, "team", "a field outside the mask keeps its value");
     assert_ne!(updated.etag, team.etag);
 
     org.delete_org_unit(DeleteOrgUnitRequest {
@@ -107,15 +98,11 @@ async fn org_units_are_created_read_updated_and_deleted(app: TestApp) -> anyhow:
     })
     .await?;
     expect_code(
-        org.get_org_unit(GetOrgUnitRequest { name: team.name })
-            .await,
+        org.get_org_unit(GetOrgUnitRequest { name: team.name }).await,
         Code::NotFound,
     )?;
     expect_code(
-        org.get_org_unit(GetOrgUnitRequest {
-            name: "teams/x".into(),
-        })
-        .await,
+        org.get_org_unit(GetOrgUnitRequest { name: "teams/x".into() }).await,
         Code::InvalidArgument,
     )?;
     let missing_parent = org
@@ -249,10 +236,7 @@ async fn a_batch_loads_in_any_order_all_or_nothing(app: TestApp) -> anyhow::Resu
         .await?
         .into_inner()
         .org_units;
-    let depths: Vec<(String, i32)> = created
-        .iter()
-        .map(|unit| (unit.name.clone(), unit.depth))
-        .collect();
+    let depths: Vec<(String, i32)> = created.iter().map(|unit| (unit.name.clone(), unit.depth)).collect();
     assert_eq!(
         depths,
         vec![
@@ -269,17 +253,12 @@ async fn a_batch_loads_in_any_order_all_or_nothing(app: TestApp) -> anyhow::Resu
         .await?
         .into_inner()
         .org_units;
-    assert_eq!(
-        replay, created,
-        "the same request id returns the first result"
-    );
+    assert_eq!(replay, created, "the same request id returns the first result");
     assert_eq!(names_of(&app, "").await?.len(), 3);
     Ok(())
 }
 
-async fn a_batch_with_bad_rows_reports_every_row_and_writes_nothing(
-    app: TestApp,
-) -> anyhow::Result<()> {
+async fn a_batch_with_bad_rows_reports_every_row_and_writes_nothing(app: TestApp) -> anyhow::Result<()> {
     load_org(&app).await?;
     let before = names_of(&app, "").await?;
     let rows = vec![
@@ -349,10 +328,7 @@ async fn moving_carries_the_subtree_and_refuses_cycles(app: TestApp) -> anyhow::
         })
         .await?
         .into_inner();
-    assert_eq!(
-        (moved.parent.as_str(), moved.depth),
-        ("orgUnits/product", 2)
-    );
+    assert_eq!((moved.parent.as_str(), moved.depth), ("orgUnits/product", 2));
     let emea = org
         .get_org_unit(GetOrgUnitRequest {
             name: "orgUnits/emea".into(),
@@ -368,15 +344,9 @@ async fn moving_carries_the_subtree_and_refuses_cycles(app: TestApp) -> anyhow::
         .into_inner()
         .org_units;
     let chain: Vec<&str> = ancestors.iter().map(|unit| unit.name.as_str()).collect();
-    assert_eq!(
-        chain,
-        vec!["orgUnits/sales", "orgUnits/product", "orgUnits/acme"]
-    );
+    assert_eq!(chain, vec!["orgUnits/sales", "orgUnits/product", "orgUnits/acme"]);
 
-    for (name, under) in [
-        ("orgUnits/acme", "orgUnits/emea"),
-        ("orgUnits/sales", "orgUnits/sales"),
-    ] {
+    for (name, under) in [("orgUnits/acme", "orgUnits/emea"), ("orgUnits/sales", "orgUnits/sales")] {
         let request = MoveOrgUnitRequest {
             name: name.into(),
             new_parent: under.into(),
@@ -403,9 +373,7 @@ async fn moving_carries_the_subtree_and_refuses_cycles(app: TestApp) -> anyhow::
     Ok(())
 }
 
-async fn descendants_page_by_depth_and_ancestors_run_to_the_root(
-    app: TestApp,
-) -> anyhow::Result<()> {
+async fn descendants_page_by_depth_and_ancestors_run_to_the_root(app: TestApp) -> anyhow::Result<()> {
     load_org(&app).await?;
     let mut org = app.org.clone();
     let mut names = Vec::new();
@@ -424,24 +392,14 @@ async fn descendants_page_by_depth_and_ancestors_run_to_the_root(
         }
         page_token = page.next_page_token;
     }
-    assert_eq!(
-        names,
-        vec!["orgUnits/product", "orgUnits/sales", "orgUnits/emea"]
-    );
+    assert_eq!(names, vec!["orgUnits/product", "orgUnits/sales", "orgUnits/emea"]);
 
     let shallow = ListDescendantsRequest {
         name: "orgUnits/acme".into(),
         max_depth: 1,
         ..ListDescendantsRequest::default()
     };
-    assert_eq!(
-        org.list_descendants(shallow)
-            .await?
-            .into_inner()
-            .org_units
-            .len(),
-        2
-    );
+    assert_eq!(org.list_descendants(shallow).await?.into_inner().org_units.len(), 2);
     let ancestors = org
         .list_ancestors(ListAncestorsRequest {
             name: "orgUnits/acme".into(),
@@ -472,11 +430,7 @@ async fn batch_get_names_every_missing_unit(app: TestApp) -> anyhow::Result<()> 
     let names: Vec<&str> = found.iter().map(|unit| unit.name.as_str()).collect();
     assert_eq!(names, vec!["orgUnits/emea", "orgUnits/acme"]);
     let request = BatchGetOrgUnitsRequest {
-        names: vec![
-            "orgUnits/acme".into(),
-            "orgUnits/x1".into(),
-            "orgUnits/x2".into(),
-        ],
+        names: vec!["orgUnits/acme".into(), "orgUnits/x1".into(), "orgUnits/x2".into()],
     };
     let status = expect_code(org.batch_get_org_units(request).await, Code::NotFound)?;
     assert!(
@@ -497,18 +451,12 @@ async fn lists_filter_and_page(app: TestApp) -> anyhow::Result<()> {
         names_of(&app, "kind = team OR kind = company").await?,
         vec!["orgUnits/acme", "orgUnits/emea"]
     );
-    assert_eq!(
-        names_of(&app, r#"parent = """#).await?,
-        vec!["orgUnits/acme"]
-    );
+    assert_eq!(names_of(&app, r#"parent = """#).await?, vec!["orgUnits/acme"]);
     assert_eq!(
         names_of(&app, "depth >= 1 AND NOT kind = team").await?,
         vec!["orgUnits/product", "orgUnits/sales"]
     );
-    assert_eq!(
-        names_of(&app, "display_name:MEA").await?,
-        vec!["orgUnits/emea"]
-    );
+    assert_eq!(names_of(&app, "display_name:MEA").await?, vec!["orgUnits/emea"]);
     assert!(
         names_of(&app, r#"display_name:"_""#).await?.is_empty(),
         "LIKE wildcards match literally"

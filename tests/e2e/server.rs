@@ -2,17 +2,39 @@
 //! reflection.
 
 use futures::StreamExt;
+use std::time::Duration;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 use tonic_reflection::pb::v1::{
     ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
     server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
 };
-use trellis_tests::{TestApp, backend_tests};
 
-backend_tests!(
-    health_reports_each_service_serving,
-    reflection_lists_the_services
-);
+use trellis_proto::feed::v1::WatchChangesRequest;
+use trellis_tests::{TestApp, TestBackend, backend_tests, spawn_app_with};
+
+backend_tests!(health_reports_each_service_serving, reflection_lists_the_services);
+
+/// Open change streams would hold a graceful shutdown until its grace
+/// period ran out; the server ends them instead. The grace period here is
+/// a minute, so finishing within the timeout means nothing waited on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_open_change_streams_instead_of_waiting_on_them() -> anyhow::Result<()> {
+    let app = spawn_app_with(&TestBackend::Sqlite, |settings| settings.shutdown_grace_seconds = 60).await?;
+    crate::support::load_org(&app).await?;
+    let request = WatchChangesRequest {
+        after_sequence: 0,
+        resource_types: Vec::new(),
+    };
+    let mut stream = app.org.clone().watch_changes(request).await?.into_inner();
+    assert!(stream.next().await.is_some());
+    tokio::time::timeout(Duration::from_secs(30), app.shutdown()).await??;
+    let mut remaining = 0;
+    while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
+        remaining += 1;
+    }
+    assert!(remaining <= 3, "the replayed events at most, then the stream ended");
+    Ok(())
+}
 
 async fn health_reports_each_service_serving(app: TestApp) -> anyhow::Result<()> {
     let mut health = app.health.clone();
@@ -34,10 +56,7 @@ async fn health_reports_each_service_serving(app: TestApp) -> anyhow::Result<()>
             service: "trellis.okr.v1.OkrService".into(),
         })
         .await;
-    assert_eq!(
-        unknown.err().map(|status| status.code()),
-        Some(tonic::Code::NotFound)
-    );
+    assert_eq!(unknown.err().map(|status| status.code()), Some(tonic::Code::NotFound));
     Ok(())
 }
 
@@ -57,11 +76,7 @@ async fn reflection_lists_the_services(app: TestApp) -> anyhow::Result<()> {
     let Some(MessageResponse::ListServicesResponse(list)) = response?.message_response else {
         anyhow::bail!("not a list of services");
     };
-    let names: Vec<String> = list
-        .service
-        .into_iter()
-        .map(|service| service.name)
-        .collect();
+    let names: Vec<String> = list.service.into_iter().map(|service| service.name).collect();
     for expected in [
         "trellis.strategy.v1.StrategyService",
         "trellis.cascade.v1.OrgService",

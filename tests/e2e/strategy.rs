@@ -4,18 +4,15 @@
 use prost_types::FieldMask;
 use tonic::Code;
 use trellis_proto::strategy::v1::{
-    Assumption, AssumptionStatus, BatchGetChoicesRequest, Choice, ChoiceKind,
-    CreateAssumptionRequest, CreateChoiceRequest, CreateStrategyRequest, DeleteAssumptionRequest,
-    DeleteChoiceRequest, DeleteStrategyRequest, GetAssumptionRequest, GetChoiceRequest,
-    GetStrategyRequest, Horizon, ListAssumptionsRequest, ListChoicesRequest, ListStrategiesRequest,
-    ListStrategyRevisionsRequest, SetAssumptionStatusRequest, Strategy, StrategyState,
+    Assumption, AssumptionStatus, BatchGetChoicesRequest, Choice, ChoiceKind, CreateAssumptionRequest,
+    CreateChoiceRequest, CreateStrategyRequest, DeleteAssumptionRequest, DeleteChoiceRequest, DeleteStrategyRequest,
+    GetAssumptionRequest, GetChoiceRequest, GetStrategyRequest, Horizon, ListAssumptionsRequest, ListChoicesRequest,
+    ListStrategiesRequest, ListStrategyRevisionsRequest, SetAssumptionStatusRequest, Strategy, StrategyState,
     TransitionStrategyRequest, UpdateAssumptionRequest, UpdateChoiceRequest, UpdateStrategyRequest,
 };
 use trellis_tests::{TestApp, as_actor, backend_tests};
 
-use crate::support::{
-    choice, complete_strategy, create_strategy, expect_code, load_org, violated_fields,
-};
+use crate::support::{choice, complete_strategy, create_strategy, expect_code, load_org, violated_fields};
 
 backend_tests!(
     a_strategy_is_created_as_a_draft_with_its_choices,
@@ -86,11 +83,7 @@ async fn a_strategy_is_created_as_a_draft_with_its_choices(app: TestApp) -> anyh
         (created.revision, created.revision_actor.as_str()),
         (1, "ceo@acme.test")
     );
-    let choice_names: Vec<&str> = created
-        .choices
-        .iter()
-        .map(|choice| choice.name.as_str())
-        .collect();
+    let choice_names: Vec<&str> = created.choices.iter().map(|choice| choice.name.as_str()).collect();
     assert_eq!(
         choice_names,
         vec![
@@ -99,10 +92,7 @@ async fn a_strategy_is_created_as_a_draft_with_its_choices(app: TestApp) -> anyh
             "strategies/growth/choices/no-consulting"
         ]
     );
-    assert_eq!(
-        created.assumptions[0].name,
-        "strategies/growth/assumptions/csat-green"
-    );
+    assert_eq!(created.assumptions[0].name, "strategies/growth/assumptions/csat-green");
     assert_eq!(created.assumptions[0].status(), AssumptionStatus::Holding);
     assert_eq!(get(&app, "strategies/growth").await?, created);
     expect_code(
@@ -127,38 +117,24 @@ async fn a_strategy_is_created_as_a_draft_with_its_choices(app: TestApp) -> anyh
     Ok(())
 }
 
-async fn every_legal_transition_moves_and_every_illegal_one_is_refused(
-    app: TestApp,
-) -> anyhow::Result<()> {
+async fn every_legal_transition_moves_and_every_illegal_one_is_refused(app: TestApp) -> anyhow::Result<()> {
     load_org(&app).await?;
     let mut client = app.strategy.clone();
     create_strategy(&app, "s", complete_strategy("orgUnits/acme")).await?;
     let name = "strategies/s";
-    type Call =
-        fn(
-            &mut trellis_proto::strategy::v1::strategy_service_client::StrategyServiceClient<
-                tonic::transport::Channel,
-            >,
-            TransitionStrategyRequest,
-        )
-            -> futures::future::BoxFuture<'_, Result<tonic::Response<Strategy>, tonic::Status>>;
+    type Call = fn(
+        &mut trellis_proto::strategy::v1::strategy_service_client::StrategyServiceClient<tonic::transport::Channel>,
+        TransitionStrategyRequest,
+    ) -> futures::future::BoxFuture<'_, Result<tonic::Response<Strategy>, tonic::Status>>;
     let activate: Call = |client, request| Box::pin(client.activate_strategy(request));
     let review: Call = |client, request| Box::pin(client.review_strategy(request));
     let retire: Call = |client, request| Box::pin(client.retire_strategy(request));
-    let all = [
-        ("activate", activate),
-        ("review", review),
-        ("retire", retire),
-    ];
+    let all = [("activate", activate), ("review", review), ("retire", retire)];
     // The path through every state, and at each state the moves that are illegal there.
     let path = [
         (StrategyState::Draft, "activate", StrategyState::Active),
         (StrategyState::Active, "review", StrategyState::UnderReview),
-        (
-            StrategyState::UnderReview,
-            "activate",
-            StrategyState::Active,
-        ),
+        (StrategyState::UnderReview, "activate", StrategyState::Active),
         (StrategyState::Active, "review", StrategyState::UnderReview),
         (StrategyState::UnderReview, "retire", StrategyState::Retired),
     ];
@@ -173,10 +149,7 @@ async fn every_legal_transition_moves_and_every_illegal_one_is_refused(
     for (from, verb, to) in path {
         let before = get(&app, name).await?;
         assert_eq!(before.state(), from);
-        for (illegal, call) in all
-            .iter()
-            .filter(|(other, _)| !legal_from(from).contains(other))
-        {
+        for (illegal, call) in all.iter().filter(|(other, _)| !legal_from(from).contains(other)) {
             let status = expect_code(
                 call(&mut client, transition(name, "no")).await,
                 Code::FailedPrecondition,
@@ -196,18 +169,13 @@ async fn every_legal_transition_moves_and_every_illegal_one_is_refused(
             .iter()
             .find(|(candidate, _)| *candidate == verb)
             .ok_or_else(|| anyhow::anyhow!("no {verb}"))?;
-        let moved = call(&mut client, transition(name, "evidence"))
-            .await?
-            .into_inner();
+        let moved = call(&mut client, transition(name, "evidence")).await?.into_inner();
         assert_eq!(moved.state(), to);
         assert_eq!(moved.revision, before.revision + 1);
         assert_eq!(moved.state_reason, "evidence");
     }
     for (_, call) in &all {
-        expect_code(
-            call(&mut client, transition(name, "")).await,
-            Code::FailedPrecondition,
-        )?;
+        expect_code(call(&mut client, transition(name, "")).await, Code::FailedPrecondition)?;
     }
     Ok(())
 }
@@ -228,11 +196,7 @@ async fn activation_needs_a_complete_strategy(app: TestApp) -> anyhow::Result<()
         Code::FailedPrecondition,
     )?;
     for gap in ["challenge", "winning aspiration", "horizon", "choice"] {
-        assert!(
-            status.message().contains(gap),
-            "{gap}: {}",
-            status.message()
-        );
+        assert!(status.message().contains(gap), "{gap}: {}", status.message());
     }
     Ok(())
 }
@@ -256,26 +220,17 @@ async fn every_change_is_a_readable_revision(app: TestApp) -> anyhow::Result<()>
         })
         .await?
         .into_inner();
-    assert_eq!(
-        second.challenge, first.challenge,
-        "fields outside the mask are kept"
-    );
+    assert_eq!(second.challenge, first.challenge, "fields outside the mask are kept");
     let new_choice = CreateChoiceRequest {
         parent: first.name.clone(),
         choice: Some(choice("", ChoiceKind::Capability, "Self-serve onboarding")),
         choice_id: "self-serve".into(),
         request_id: String::new(),
     };
-    client
-        .create_choice(as_actor(new_choice, "strategist"))
-        .await?;
+    client.create_choice(as_actor(new_choice, "strategist")).await?;
     let third = get(&app, &first.name).await?;
     assert_eq!(
-        (
-            third.revision,
-            third.choices.len(),
-            third.revision_actor.as_str()
-        ),
+        (third.revision, third.choices.len(), third.revision_actor.as_str()),
         (3, 4, "strategist")
     );
 
@@ -287,11 +242,7 @@ async fn every_change_is_a_readable_revision(app: TestApp) -> anyhow::Result<()>
         })
         .await?
         .into_inner();
-    let revisions: Vec<i64> = history
-        .strategies
-        .iter()
-        .map(|strategy| strategy.revision)
-        .collect();
+    let revisions: Vec<i64> = history.strategies.iter().map(|strategy| strategy.revision).collect();
     assert_eq!(revisions, vec![3, 2], "newest first");
     let rest = ListStrategyRevisionsRequest {
         name: first.name.clone(),
@@ -413,14 +364,9 @@ async fn a_stale_etag_aborts_and_writes_no_revision(app: TestApp) -> anyhow::Res
             paths: vec!["display_name".into()],
         }),
     };
-    let second = client
-        .update_strategy(patch("Second", &first.etag))
-        .await?
-        .into_inner();
+    let second = client.update_strategy(patch("Second", &first.etag)).await?.into_inner();
     expect_code(
-        client
-            .update_strategy(patch("Lost update", &first.etag))
-            .await,
+        client.update_strategy(patch("Lost update", &first.etag)).await,
         Code::Aborted,
     )?;
     let stale_transition = TransitionStrategyRequest {
@@ -428,10 +374,7 @@ async fn a_stale_etag_aborts_and_writes_no_revision(app: TestApp) -> anyhow::Res
         etag: first.etag.clone(),
         reason: String::new(),
     };
-    expect_code(
-        client.activate_strategy(stale_transition).await,
-        Code::Aborted,
-    )?;
+    expect_code(client.activate_strategy(stale_transition).await, Code::Aborted)?;
     let stale_choice = UpdateChoiceRequest {
         choice: Some(Choice {
             name: "strategies/etag/choices/mid-market".into(),
@@ -460,20 +403,14 @@ async fn a_retried_create_makes_one_strategy(app: TestApp) -> anyhow::Result<()>
     for _ in 0..8 {
         let mut client = app.strategy.clone();
         let request = request.clone();
-        attempts.push(tokio::spawn(async move {
-            client.create_strategy(request).await
-        }));
+        attempts.push(tokio::spawn(async move { client.create_strategy(request).await }));
     }
     let mut names = Vec::new();
     for attempt in attempts {
         names.push(attempt.await??.into_inner().name);
     }
     names.dedup();
-    assert_eq!(
-        names.len(),
-        1,
-        "every retry answers with the first strategy: {names:?}"
-    );
+    assert_eq!(names.len(), 1, "every retry answers with the first strategy: {names:?}");
     let listed = app
         .strategy
         .clone()
@@ -485,10 +422,7 @@ async fn a_retried_create_makes_one_strategy(app: TestApp) -> anyhow::Result<()>
     if let Some(strategy) = changed.strategy.as_mut() {
         strategy.display_name = "Something else".into();
     }
-    expect_code(
-        app.strategy.clone().create_strategy(changed).await,
-        Code::AlreadyExists,
-    )?;
+    expect_code(app.strategy.clone().create_strategy(changed).await, Code::AlreadyExists)?;
     Ok(())
 }
 
@@ -498,11 +432,7 @@ async fn choices_have_their_own_names_and_lifecycle(app: TestApp) -> anyhow::Res
     create_strategy(&app, "c", complete_strategy("orgUnits/acme")).await?;
     let request = CreateChoiceRequest {
         parent: "strategies/c".into(),
-        choice: Some(choice(
-            "",
-            ChoiceKind::ManagementSystem,
-            "Quarterly strategy reviews",
-        )),
+        choice: Some(choice("", ChoiceKind::ManagementSystem, "Quarterly strategy reviews")),
         choice_id: "reviews".into(),
         request_id: "choice-1".into(),
     };
@@ -566,10 +496,7 @@ async fn choices_have_their_own_names_and_lifecycle(app: TestApp) -> anyhow::Res
         .collect();
     assert_eq!(
         found,
-        vec![
-            "strategies/c/choices/reviews",
-            "strategies/c/choices/mid-market"
-        ]
+        vec!["strategies/c/choices/reviews", "strategies/c/choices/mid-market"]
     );
     assert_eq!(answer.missing, vec!["strategies/c/choices/gone".to_owned()]);
     assert_eq!(answer.choices[0].strategy_state(), StrategyState::Draft);
@@ -582,9 +509,7 @@ async fn choices_have_their_own_names_and_lifecycle(app: TestApp) -> anyhow::Res
         })
         .await?;
     expect_code(
-        client
-            .get_choice(GetChoiceRequest { name: created.name })
-            .await,
+        client.get_choice(GetChoiceRequest { name: created.name }).await,
         Code::NotFound,
     )?;
     let bad = CreateChoiceRequest {
@@ -657,11 +582,7 @@ async fn assumptions_take_their_status_idempotently(app: TestApp) -> anyhow::Res
         ..ListAssumptionsRequest::default()
     };
     assert_eq!(
-        client
-            .list_assumptions(by_metric)
-            .await?
-            .into_inner()
-            .assumptions,
+        client.list_assumptions(by_metric).await?.into_inner().assumptions,
         vec![created.clone()]
     );
     let at_risk_only = ListAssumptionsRequest {
@@ -712,17 +633,13 @@ async fn assumptions_take_their_status_idempotently(app: TestApp) -> anyhow::Res
         })
         .await?;
     expect_code(
-        client
-            .get_assumption(GetAssumptionRequest { name: created.name })
-            .await,
+        client.get_assumption(GetAssumptionRequest { name: created.name }).await,
         Code::NotFound,
     )?;
     Ok(())
 }
 
-async fn only_drafts_are_deleted_and_retired_strategies_are_read_only(
-    app: TestApp,
-) -> anyhow::Result<()> {
+async fn only_drafts_are_deleted_and_retired_strategies_are_read_only(app: TestApp) -> anyhow::Result<()> {
     load_org(&app).await?;
     let mut client = app.strategy.clone();
     create_strategy(&app, "draft", complete_strategy("orgUnits/acme")).await?;
@@ -751,9 +668,7 @@ async fn only_drafts_are_deleted_and_retired_strategies_are_read_only(
     )?;
 
     create_strategy(&app, "old", complete_strategy("orgUnits/acme")).await?;
-    client
-        .activate_strategy(transition("strategies/old", ""))
-        .await?;
+    client.activate_strategy(transition("strategies/old", "")).await?;
     expect_code(
         client
             .delete_strategy(DeleteStrategyRequest {
@@ -766,9 +681,7 @@ async fn only_drafts_are_deleted_and_retired_strategies_are_read_only(
     client
         .review_strategy(transition("strategies/old", "market moved"))
         .await?;
-    client
-        .retire_strategy(transition("strategies/old", "replaced"))
-        .await?;
+    client.retire_strategy(transition("strategies/old", "replaced")).await?;
     let revision = get(&app, "strategies/old").await?.revision;
     let patch = Strategy {
         name: "strategies/old".into(),
@@ -793,10 +706,7 @@ async fn only_drafts_are_deleted_and_retired_strategies_are_read_only(
         choice_id: String::new(),
         request_id: String::new(),
     };
-    expect_code(
-        client.create_choice(new_choice).await,
-        Code::FailedPrecondition,
-    )?;
+    expect_code(client.create_choice(new_choice).await, Code::FailedPrecondition)?;
     assert_eq!(get(&app, "strategies/old").await?.revision, revision);
     Ok(())
 }
@@ -813,9 +723,7 @@ async fn strategies_list_by_filter_and_page(app: TestApp) -> anyhow::Result<()> 
     ] {
         create_strategy(&app, id, complete_strategy(owner)).await?;
     }
-    client
-        .activate_strategy(transition("strategies/s2", ""))
-        .await?;
+    client.activate_strategy(transition("strategies/s2", "")).await?;
     let mut seen = Vec::new();
     let mut page_token = String::new();
     loop {
@@ -861,9 +769,6 @@ async fn strategies_list_by_filter_and_page(app: TestApp) -> anyhow::Result<()> 
         filter: "state = SLEEPING".into(),
         ..ListStrategiesRequest::default()
     };
-    expect_code(
-        client.list_strategies(bad_state).await,
-        Code::InvalidArgument,
-    )?;
+    expect_code(client.list_strategies(bad_state).await, Code::InvalidArgument)?;
     Ok(())
 }

@@ -4,8 +4,8 @@
 use prost_types::FieldMask;
 use tonic::Code;
 use trellis_proto::strategy::v1::{
-    Choice, ChoiceKind, CreateStrategyRequest, DeleteChoiceRequest, Strategy,
-    TransitionStrategyRequest, UpdateChoiceRequest, UpdateStrategyRequest,
+    Choice, ChoiceKind, CreateStrategyRequest, DeleteChoiceRequest, Strategy, TransitionStrategyRequest,
+    UpdateChoiceRequest, UpdateStrategyRequest,
 };
 use trellis_tests::{TestApp, backend_tests};
 
@@ -24,11 +24,7 @@ fn nested(owner: &str, parent_choice: &str) -> Strategy {
     }
 }
 
-async fn refused_field(
-    app: &TestApp,
-    id: &str,
-    strategy: Strategy,
-) -> anyhow::Result<Vec<(String, String)>> {
+async fn refused_field(app: &TestApp, id: &str, strategy: Strategy) -> anyhow::Result<Vec<(String, String)>> {
     let request = CreateStrategyRequest {
         strategy: Some(strategy),
         strategy_id: id.into(),
@@ -41,9 +37,7 @@ async fn refused_field(
     Ok(violations(&status))
 }
 
-async fn a_strategy_nests_under_a_choice_of_an_ancestor_units_strategy(
-    app: TestApp,
-) -> anyhow::Result<()> {
+async fn a_strategy_nests_under_a_choice_of_an_ancestor_units_strategy(app: TestApp) -> anyhow::Result<()> {
     load_org(&app).await?;
     create_strategy(&app, "company", complete_strategy("orgUnits/acme")).await?;
     let sales = create_strategy(
@@ -63,9 +57,7 @@ async fn a_strategy_nests_under_a_choice_of_an_ancestor_units_strategy(
     Ok(())
 }
 
-async fn nesting_is_refused_under_not_doing_missing_foreign_or_retired_choices(
-    app: TestApp,
-) -> anyhow::Result<()> {
+async fn nesting_is_refused_under_not_doing_missing_foreign_or_retired_choices(app: TestApp) -> anyhow::Result<()> {
     load_org(&app).await?;
     create_strategy(&app, "company", complete_strategy("orgUnits/acme")).await?;
     create_strategy(
@@ -119,10 +111,7 @@ async fn nesting_is_refused_under_not_doing_missing_foreign_or_retired_choices(
             paths: vec!["parent_choice".into()],
         }),
     };
-    expect_code(
-        client.update_strategy(move_to_self).await,
-        Code::InvalidArgument,
-    )?;
+    expect_code(client.update_strategy(move_to_self).await, Code::InvalidArgument)?;
 
     create_strategy(&app, "old", complete_strategy("orgUnits/acme")).await?;
     for step in ["activate", "review", "retire"] {
@@ -147,9 +136,7 @@ async fn nesting_is_refused_under_not_doing_missing_foreign_or_retired_choices(
     Ok(())
 }
 
-async fn a_choice_that_carries_strategies_keeps_its_kind_and_stays(
-    app: TestApp,
-) -> anyhow::Result<()> {
+async fn a_choice_that_carries_strategies_keeps_its_kind_and_stays(app: TestApp) -> anyhow::Result<()> {
     load_org(&app).await?;
     create_strategy(&app, "company", complete_strategy("orgUnits/acme")).await?;
     create_strategy(
@@ -169,15 +156,8 @@ async fn a_choice_that_carries_strategies_keeps_its_kind_and_stays(
             paths: vec!["kind".into()],
         }),
     };
-    let status = expect_code(
-        client.update_choice(to_not_doing).await,
-        Code::FailedPrecondition,
-    )?;
-    assert!(
-        status.message().contains("strategies/sales"),
-        "{}",
-        status.message()
-    );
+    let status = expect_code(client.update_choice(to_not_doing).await, Code::FailedPrecondition)?;
+    assert!(status.message().contains("strategies/sales"), "{}", status.message());
     let delete = DeleteChoiceRequest {
         name: "strategies/company/choices/mid-market".into(),
         etag: String::new(),

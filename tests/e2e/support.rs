@@ -78,17 +78,9 @@ pub fn complete_strategy(owner: &str) -> Strategy {
         horizon: Some(horizon()),
         owner: owner.to_owned(),
         choices: vec![
-            choice(
-                "mid-market",
-                ChoiceKind::WhereToPlay,
-                "Mid-sized companies in Europe",
-            ),
+            choice("mid-market", ChoiceKind::WhereToPlay, "Mid-sized companies in Europe"),
             choice("fast-onboarding", ChoiceKind::HowToWin, "Live in a day"),
-            choice(
-                "no-consulting",
-                ChoiceKind::NotDoing,
-                "No bespoke consulting projects",
-            ),
+            choice("no-consulting", ChoiceKind::NotDoing, "No bespoke consulting projects"),
         ],
         assumptions: vec![Assumption {
             name: "csat-green".to_owned(),
@@ -100,11 +92,7 @@ pub fn complete_strategy(owner: &str) -> Strategy {
     }
 }
 
-pub async fn create_strategy(
-    app: &TestApp,
-    id: &str,
-    strategy: Strategy,
-) -> anyhow::Result<Strategy> {
+pub async fn create_strategy(app: &TestApp, id: &str, strategy: Strategy) -> anyhow::Result<Strategy> {
     let request = CreateStrategyRequest {
         strategy: Some(strategy),
         strategy_id: id.to_owned(),
@@ -124,11 +112,7 @@ pub fn expect_code<T: Debug>(result: Result<T, Status>, code: Code) -> anyhow::R
     match result {
         Ok(value) => bail!("expected {code:?}, got a success: {value:?}"),
         Err(status) if status.code() == code => Ok(status),
-        Err(status) => bail!(
-            "expected {code:?}, got {:?}: {}",
-            status.code(),
-            status.message()
-        ),
+        Err(status) => bail!("expected {code:?}, got {:?}: {}", status.code(), status.message()),
     }
 }
 
@@ -148,10 +132,7 @@ pub fn violations(status: &Status) -> Vec<(String, String)> {
 
 /// The fields of `violations(status)`, sorted.
 pub fn violated_fields(status: &Status) -> Vec<String> {
-    let mut fields: Vec<String> = violations(status)
-        .into_iter()
-        .map(|(field, _)| field)
-        .collect();
+    let mut fields: Vec<String> = violations(status).into_iter().map(|(field, _)| field).collect();
     fields.sort();
     fields
 }

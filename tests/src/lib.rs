@@ -14,8 +14,7 @@ use tonic::{Request, transport::Channel};
 use tonic_health::pb::health_client::HealthClient;
 use trellis_foundation::context::ACTOR_METADATA_KEY;
 use trellis_proto::{
-    cascade::v1::org_service_client::OrgServiceClient,
-    strategy::v1::strategy_service_client::StrategyServiceClient,
+    cascade::v1::org_service_client::OrgServiceClient, strategy::v1::strategy_service_client::StrategyServiceClient,
 };
 use trellis_server::{Application, Settings};
 
@@ -77,7 +76,8 @@ pub struct TestApp {
     pub health: HealthClient<Channel>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
-    _sqlite_dir: Option<TempDir>,
+    /// Kept so the SQLite files live as long as the server.
+    sqlite_dir: Option<TempDir>,
     postgres_database: Option<(String, String)>,
 }
 
@@ -86,10 +86,7 @@ pub async fn spawn_app(backend: &TestBackend) -> anyhow::Result<TestApp> {
 }
 
 /// Like [`spawn_app`], with a chance to change the settings first.
-pub async fn spawn_app_with(
-    backend: &TestBackend,
-    customize: impl FnOnce(&mut Settings),
-) -> anyhow::Result<TestApp> {
+pub async fn spawn_app_with(backend: &TestBackend, customize: impl FnOnce(&mut Settings)) -> anyhow::Result<TestApp> {
     init_test_logging();
     let (database_url, sqlite_dir, postgres_database) = match backend {
         TestBackend::Sqlite => {
@@ -107,13 +104,17 @@ pub async fn spawn_app_with(
                 .await
                 .context("creating a test database")?;
             admin.close().await?;
-            (
-                replace_database(base_url, &name),
-                None,
-                Some((base_url.clone(), name)),
-            )
+            (replace_database(base_url, &name), None, Some((base_url.clone(), name)))
         }
     };
+    let mut app = start(database_url, customize).await?;
+    app.backend = backend.clone();
+    app.sqlite_dir = sqlite_dir;
+    app.postgres_database = postgres_database;
+    Ok(app)
+}
+
+async fn start(database_url: String, customize: impl FnOnce(&mut Settings)) -> anyhow::Result<TestApp> {
     let mut settings = Settings::with_database(database_url.clone());
     settings.shutdown_grace_seconds = 5;
     customize(&mut settings);
@@ -127,17 +128,22 @@ pub async fn spawn_app_with(
         .connect()
         .await
         .context("connecting to the server")?;
+    let backend = if database_url.starts_with("sqlite") {
+        TestBackend::Sqlite
+    } else {
+        TestBackend::Postgres(database_url.clone())
+    };
     Ok(TestApp {
         address,
-        backend: backend.clone(),
+        backend,
         database_url,
         strategy: StrategyServiceClient::new(channel.clone()),
         org: OrgServiceClient::new(channel.clone()),
         health: HealthClient::new(channel),
         stop: Some(stop),
         server: Some(server),
-        _sqlite_dir: sqlite_dir,
-        postgres_database,
+        sqlite_dir: None,
+        postgres_database: None,
     })
 }
 
@@ -167,6 +173,12 @@ impl TestApp {
         Ok(())
     }
 
+    /// A second server on the same database, as another replica would be.
+    /// It owns nothing: the database goes away with this app.
+    pub async fn spawn_replica(&self) -> anyhow::Result<TestApp> {
+        start(self.database_url.clone(), |_| {}).await
+    }
+
     /// A fresh channel to the server, for tests that need their own clients.
     pub async fn channel(&self) -> anyhow::Result<Channel> {
         Ok(Channel::from_shared(format!("http://{}", self.address))?
@@ -186,18 +198,13 @@ impl Drop for TestApp {
         if let Some((base_url, name)) = self.postgres_database.take() {
             // Drop cannot await; a short-lived runtime on its own thread can.
             let dropper = std::thread::spawn(move || {
-                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                     return;
                 };
                 runtime.block_on(async {
                     if let Ok(admin) = Database::connect(base_url.as_str()).await {
                         let _ = admin
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                            ))
+                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                             .await;
                         let _ = admin.close().await;
                     }
@@ -215,9 +222,7 @@ where
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let app = spawn_app(&backend).await?;
-    test(app)
-        .await
-        .with_context(|| format!("on {}", backend.name()))
+    test(app).await.with_context(|| format!("on {}", backend.name()))
 }
 
 /// A request carrying `x-trellis-actor`.

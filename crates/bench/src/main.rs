@@ -1,1 +1,64 @@
-fn main() {}
+//! `trellis-bench WORKLOAD`: drives a Trellis server through its generated
+//! clients and ends with one JSON line of named figures.
+
+mod load;
+mod target;
+mod workloads;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum Workload {
+    /// Unary GetStrategy of one strategy, against the health-check rate.
+    GetStrategy,
+    /// Unary CreateStrategy (owner validated over gRPC), against the health-check rate.
+    CreateStrategy,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trellis-bench",
+    about = "Benchmarks a Trellis server through its gRPC clients"
+)]
+pub struct Args {
+    pub workload: Workload,
+    /// A running server, for example http://127.0.0.1:50051.
+    #[arg(long, env = "TRELLIS_SERVER", conflicts_with = "spawn")]
+    pub server: Option<String>,
+    /// Start a server in this process on a fresh database instead.
+    #[arg(long)]
+    pub spawn: bool,
+    /// With --spawn: the database (default: a fresh temp SQLite file).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// The backend to report for --server (the bench cannot see it).
+    #[arg(long, default_value = "unknown")]
+    pub backend: String,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Seconds each measured phase runs.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Seconds of warm-up before each phase.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup_seconds: f64,
+    /// HTTP/2 connections the clients spread over.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+}
+
+// glibc's malloc serializes the many small allocations of gRPC and
+// database rows across threads; mimalloc keeps them thread-local.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let target = target::Target::start(&args).await?;
+    let figures = workloads::run(&args, &target).await?;
+    println!("{}", serde_json::to_string(&figures)?);
+    target.stop().await
+}

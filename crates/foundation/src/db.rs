@@ -4,12 +4,14 @@
 use std::{sync::Arc, time::Duration};
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait,
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::{error::Error, feed::FeedSignal};
+use crate::error::Error;
+
+/// Work to do once a transaction has committed (and only then).
+type AfterCommit = Box<dyn FnOnce() + Send + Sync>;
 
 /// Which database a URL chose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,14 +57,18 @@ impl Db {
             )));
         };
         let mut options = ConnectOptions::new(connect_url(url, backend));
+        // A connection is checked only after sitting idle: a ping on every
+        // acquire costs a round trip per query on the hot read path.
         options
             .sqlx_logging(false)
-            .acquire_timeout(Duration::from_secs(10));
+            .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
+            .test_before_acquire_if_idle_for(Duration::from_secs(30));
         match backend {
             Backend::Sqlite => {
                 let in_memory = url.contains(":memory:");
                 // An in-memory database lives in one connection only.
-                options.max_connections(if in_memory { 1 } else { 8 });
+                options.max_connections(if in_memory { 1 } else { 3 });
                 options.min_connections(1);
                 options.map_sqlx_sqlite_opts(|opts| {
                     opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
@@ -104,7 +110,7 @@ impl Db {
         Ok(WriteTxn {
             txn,
             _writer_guard: writer_guard,
-            committed_feed: Vec::new(),
+            after_commit: Vec::new(),
         })
     }
 
@@ -126,8 +132,7 @@ fn connect_url(url: &str, backend: Backend) -> String {
 pub struct WriteTxn {
     txn: DatabaseTransaction,
     _writer_guard: Option<OwnedMutexGuard<()>>,
-    /// Feeds to wake after commit, with the last sequence written to each.
-    committed_feed: Vec<(FeedSignal, i64)>,
+    after_commit: Vec<AfterCommit>,
 }
 
 impl WriteTxn {
@@ -139,19 +144,20 @@ impl WriteTxn {
         self.txn.get_database_backend()
     }
 
-    pub(crate) fn wake_after_commit(&mut self, signal: FeedSignal, last_sequence: i64) {
-        self.committed_feed.push((signal, last_sequence));
+    /// Runs `work` after a successful commit; a rollback drops it.
+    pub fn after_commit(&mut self, work: impl FnOnce() + Send + Sync + 'static) {
+        self.after_commit.push(Box::new(work));
     }
 
     pub async fn commit(self) -> Result<(), Error> {
         let WriteTxn {
             txn,
             _writer_guard,
-            committed_feed,
+            after_commit,
         } = self;
         txn.commit().await.map_err(Error::Database)?;
-        for (signal, last_sequence) in committed_feed {
-            signal.committed(last_sequence);
+        for work in after_commit {
+            work();
         }
         Ok(())
     }

@@ -26,10 +26,7 @@ pub enum Error {
     Database(#[source] DbErr),
     /// A call to another Trellis service failed.
     #[error("calling {service}: {}", status.message())]
-    Peer {
-        service: &'static str,
-        status: Status,
-    },
+    Peer { service: &'static str, status: Status },
 }
 
 impl Error {
@@ -73,15 +70,9 @@ impl From<Error> for Status {
             Error::FailedPrecondition(message) => Status::failed_precondition(message),
             err @ Error::StaleEtag { .. } => Status::aborted(err.to_string()),
             Error::Peer { service, status } => match status.code() {
-                Code::Unavailable
-                | Code::DeadlineExceeded
-                | Code::Cancelled
-                | Code::ResourceExhausted => {
+                Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::ResourceExhausted => {
                     tracing::warn!(service, error = %status.message(), "peer call failed");
-                    Status::new(
-                        status.code(),
-                        format!("{service} service: {}", status.message()),
-                    )
+                    Status::new(status.code(), format!("{service} service: {}", status.message()))
                 }
                 _ => {
                     tracing::error!(service, code = ?status.code(), error = %status.message(), "peer call failed");

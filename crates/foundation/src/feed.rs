@@ -108,8 +108,7 @@ impl ChangeFeed {
         context: &RequestContext,
         changes: Vec<NewChange>,
     ) -> Result<i64, Error> {
-        let count =
-            i64::try_from(changes.len()).map_err(|_| Error::Corrupt("too many changes".into()))?;
+        let count = i64::try_from(changes.len()).map_err(|_| Error::Corrupt("too many changes".into()))?;
         if count == 0 {
             return Ok(0);
         }
@@ -148,7 +147,8 @@ impl ChangeFeed {
             }
             txn.execute(&insert).await?;
         }
-        txn.wake_after_commit(self.signal.clone(), last_sequence);
+        let signal = self.signal.clone();
+        txn.after_commit(move || signal.committed(last_sequence));
         Ok(last_sequence)
     }
 
@@ -179,10 +179,7 @@ impl ChangeFeed {
         let row = self.db.conn().query_one(&select).await?;
         match row {
             Some(row) => Ok(row.try_get::<i64>("", "last_sequence")?),
-            None => Err(Error::Corrupt(format!(
-                "{} has no row",
-                self.tables.counter
-            ))),
+            None => Err(Error::Corrupt(format!("{} has no row", self.tables.counter))),
         }
     }
 
@@ -264,8 +261,8 @@ fn change_event(row: &QueryResult) -> Result<ChangeEvent, Error> {
     let kind: String = row.try_get("", "kind")?;
     let resource_type: String = row.try_get("", "resource_type")?;
     let resource: Vec<u8> = row.try_get("", "resource")?;
-    let kind = ChangeKind::from_str_name(&kind)
-        .ok_or_else(|| Error::Corrupt(format!("unknown change kind {kind:?}")))?;
+    let kind =
+        ChangeKind::from_str_name(&kind).ok_or_else(|| Error::Corrupt(format!("unknown change kind {kind:?}")))?;
     Ok(ChangeEvent {
         sequence: row.try_get("", "sequence")?,
         kind: kind as i32,

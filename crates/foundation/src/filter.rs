@@ -144,9 +144,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, Error> {
 pub fn parse(text: &str) -> Result<Filter, Error> {
     let tokens = tokenize(text)?;
     if tokens.contains(&Token::OpenParen) {
-        return Err(invalid(
-            "parentheses are not supported; OR binds tighter than AND",
-        ));
+        return Err(invalid("parentheses are not supported; OR binds tighter than AND"));
     }
     let mut filter = Filter::default();
     let mut group = Vec::new();
@@ -159,11 +157,9 @@ pub fn parse(text: &str) -> Result<Filter, Error> {
             negated = true;
             position += 1;
         }
-        let (Some(Token::Word(field)), Some(Token::Operator(operator)), Some(value)) = (
-            tokens.get(position),
-            tokens.get(position + 1),
-            tokens.get(position + 2),
-        ) else {
+        let (Some(Token::Word(field)), Some(Token::Operator(operator)), Some(value)) =
+            (tokens.get(position), tokens.get(position + 1), tokens.get(position + 2))
+        else {
             return Err(invalid("expected `field operator value`"));
         };
         let value = match value {
@@ -186,9 +182,7 @@ pub fn parse(text: &str) -> Result<Filter, Error> {
             }
             Some(other) => return Err(invalid(format!("expected AND or OR, found {other:?}"))),
         }
-        if position == tokens.len()
-            && matches!(tokens.last(), Some(Token::Word(w)) if w == "AND" || w == "OR")
-        {
+        if position == tokens.len() && matches!(tokens.last(), Some(Token::Word(w)) if w == "AND" || w == "OR") {
             return Err(invalid("filter ends with an operator"));
         }
     }
@@ -231,12 +225,10 @@ fn comparison_expr(comparison: &Comparison, fields: &[FilterField]) -> Result<Ex
     let column = field.column.clone();
     let expr = match field.kind {
         FieldKind::Integer => {
-            let value: i64 = comparison.value.parse().map_err(|_| {
-                invalid(format!(
-                    "{} takes an integer, got {:?}",
-                    field.name, comparison.value
-                ))
-            })?;
+            let value: i64 = comparison
+                .value
+                .parse()
+                .map_err(|_| invalid(format!("{} takes an integer, got {:?}", field.name, comparison.value)))?;
             ordered(column, comparison.operator, value, field.name)?
         }
         FieldKind::Enum(names) => {
@@ -259,9 +251,7 @@ fn comparison_expr(comparison: &Comparison, fields: &[FilterField]) -> Result<Ex
                 String::new()
             } else {
                 crate::names::parse_name(&comparison.value, collection)
-                    .ok_or_else(|| {
-                        invalid(format!("{} takes a {collection}/{{id}} name", field.name))
-                    })?
+                    .ok_or_else(|| invalid(format!("{} takes a {collection}/{{id}} name", field.name)))?
                     .to_owned()
             };
             match comparison.operator {
@@ -278,12 +268,7 @@ fn comparison_expr(comparison: &Comparison, fields: &[FilterField]) -> Result<Ex
     Ok(if comparison.negated { expr.not() } else { expr })
 }
 
-fn ordered<V: Into<sea_orm::Value>>(
-    column: Expr,
-    operator: Operator,
-    value: V,
-    field: &str,
-) -> Result<Expr, Error> {
+fn ordered<V: Into<sea_orm::Value>>(column: Expr, operator: Operator, value: V, field: &str) -> Result<Expr, Error> {
     Ok(match operator {
         Operator::Eq => column.eq(value.into()),
         Operator::Ne => column.ne(value.into()),
@@ -334,14 +319,7 @@ mod tests {
 
     #[test]
     fn malformed_filters_are_refused() {
-        for text in [
-            "state =",
-            "state ACTIVE",
-            "(a = b)",
-            "a = b AND",
-            "a = \"open",
-            "a ! b",
-        ] {
+        for text in ["state =", "state ACTIVE", "(a = b)", "a = b AND", "a = \"open", "a ! b"] {
             assert!(parse(text).is_err(), "{text} should not parse");
         }
         assert_eq!(parse("").ok(), Some(Filter::default()));
@@ -351,11 +329,7 @@ mod tests {
     fn unknown_fields_and_bad_values_are_refused() {
         let fields = [
             FilterField::new("depth", Expr::cust("depth"), FieldKind::Integer),
-            FilterField::new(
-                "state",
-                Expr::cust("state"),
-                FieldKind::Enum(&["ACTIVE", "DRAFT"]),
-            ),
+            FilterField::new("state", Expr::cust("state"), FieldKind::Enum(&["ACTIVE", "DRAFT"])),
         ];
         let convert = |text: &str| parse(text).and_then(|filter| filter.to_condition(&fields));
         assert!(convert("depth = 2 AND state = ACTIVE").is_ok());

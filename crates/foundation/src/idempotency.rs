@@ -46,11 +46,9 @@ impl Store {
             return Ok(response);
         };
         if request_id.len() > MAX_REQUEST_ID_LEN {
-            return Err(Error::invalid(
-                "request_id",
-                format!("must be at most {MAX_REQUEST_ID_LEN} characters"),
-            )
-            .into());
+            return Err(
+                Error::invalid("request_id", format!("must be at most {MAX_REQUEST_ID_LEN} characters")).into(),
+            );
         }
         let fingerprint = fingerprint(method, request);
         if let Some(response) = self.replay(request_id, &fingerprint).await? {
@@ -98,12 +96,7 @@ impl Store {
             .map_err(|err| Error::Corrupt(format!("stored response of {request_id}: {err}")))
     }
 
-    async fn claim(
-        &self,
-        txn: &WriteTxn,
-        request_id: &str,
-        fingerprint: &str,
-    ) -> Result<(), ClaimError> {
+    async fn claim(&self, txn: &WriteTxn, request_id: &str, fingerprint: &str) -> Result<(), ClaimError> {
         let insert = Query::insert()
             .into_table(Alias::new(&self.tables.requests))
             .columns(["request_id", "fingerprint", "response", "create_micros"].map(Alias::new))
@@ -121,12 +114,7 @@ impl Store {
         }
     }
 
-    async fn store_response(
-        &self,
-        txn: &WriteTxn,
-        request_id: &str,
-        response: &impl Message,
-    ) -> Result<(), Error> {
+    async fn store_response(&self, txn: &WriteTxn, request_id: &str, response: &impl Message) -> Result<(), Error> {
         let update = Query::update()
             .table(Alias::new(&self.tables.requests))
             .value(Alias::new("response"), response.encode_to_vec())

@@ -2,6 +2,7 @@
 //! the transactional change feed, etags, create idempotency, page tokens,
 //! list filters, field validation, resource names and the request's actor.
 
+pub mod cache;
 pub mod context;
 pub mod db;
 pub mod error;

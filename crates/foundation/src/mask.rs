@@ -38,17 +38,11 @@ mod tests {
     #[test]
     fn empty_mask_means_everything_and_unknown_paths_are_violations() {
         let mut violations = FieldViolations::default();
-        assert_eq!(
-            update_paths(None, &["a", "b"], &mut violations),
-            vec!["a", "b"]
-        );
+        assert_eq!(update_paths(None, &["a", "b"], &mut violations), vec!["a", "b"]);
         let mask = FieldMask {
             paths: vec!["b".into(), "zzz".into()],
         };
-        assert_eq!(
-            update_paths(Some(&mask), &["a", "b"], &mut violations),
-            vec!["b"]
-        );
+        assert_eq!(update_paths(Some(&mask), &["a", "b"], &mut violations), vec!["b"]);
         assert_eq!(violations.violations()[0].0, "update_mask.paths[1]");
     }
 }

@@ -41,11 +41,7 @@ pub fn parse_name<'a>(name: &'a str, collection: &str) -> Option<&'a str> {
 }
 
 /// `strategies/abc/choices/x` → (`abc`, `x`).
-pub fn parse_child_name<'a>(
-    name: &'a str,
-    collection: &str,
-    child_collection: &str,
-) -> Option<(&'a str, &'a str)> {
+pub fn parse_child_name<'a>(name: &'a str, collection: &str, child_collection: &str) -> Option<(&'a str, &'a str)> {
     let rest = name.strip_prefix(collection)?.strip_prefix('/')?;
     let (parent_id, rest) = rest.split_once('/')?;
     let child_id = rest.strip_prefix(child_collection)?.strip_prefix('/')?;

@@ -26,11 +26,7 @@ pub fn page_size(requested: i32) -> Result<u64, Error> {
 
 /// Splits the `page_size + 1` rows a query fetched into the page and, when
 /// there are more, the position to continue after.
-pub fn split_page<T, P>(
-    mut rows: Vec<T>,
-    page_size: u64,
-    position: impl Fn(&T) -> P,
-) -> (Vec<T>, Option<P>) {
+pub fn split_page<T, P>(mut rows: Vec<T>, page_size: u64, position: impl Fn(&T) -> P) -> (Vec<T>, Option<P>) {
     let page_size = usize::try_from(page_size).unwrap_or(usize::MAX);
     if rows.len() <= page_size {
         return (rows, None);
@@ -61,9 +57,7 @@ struct TokenPayload<P> {
 
 impl PageTokens {
     pub fn new(key: &[u8]) -> PageTokens {
-        PageTokens {
-            key: Arc::from(key),
-        }
+        PageTokens { key: Arc::from(key) }
     }
 
     fn mac(&self, payload: &[u8]) -> Vec<u8> {
@@ -82,19 +76,11 @@ impl PageTokens {
         };
         let payload = serde_json::to_vec(&payload).unwrap_or_default();
         let mac = self.mac(&payload);
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(&payload),
-            URL_SAFE_NO_PAD.encode(mac)
-        )
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(mac))
     }
 
     /// `None` for an empty token (the first page).
-    pub fn decode<P: DeserializeOwned>(
-        &self,
-        token: &str,
-        query: &str,
-    ) -> Result<Option<P>, Error> {
+    pub fn decode<P: DeserializeOwned>(&self, token: &str, query: &str) -> Result<Option<P>, Error> {
         if token.is_empty() {
             return Ok(None);
         }
@@ -117,12 +103,7 @@ impl PageTokens {
 }
 
 fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
-    left.len() == right.len()
-        && left
-            .iter()
-            .zip(right)
-            .fold(0u8, |acc, (l, r)| acc | (l ^ r))
-            == 0
+    left.len() == right.len() && left.iter().zip(right).fold(0u8, |acc, (l, r)| acc | (l ^ r)) == 0
 }
 
 #[cfg(test)]
@@ -144,10 +125,7 @@ mod tests {
         let tokens = PageTokens::new(b"key one");
         let token = tokens.encode("filter=a", &("name", 7));
         assert_eq!(
-            tokens
-                .decode::<(String, i32)>(&token, "filter=a")
-                .ok()
-                .flatten(),
+            tokens.decode::<(String, i32)>(&token, "filter=a").ok().flatten(),
             Some(("name".into(), 7))
         );
         assert!(tokens.decode::<(String, i32)>(&token, "filter=b").is_err());
@@ -158,16 +136,8 @@ mod tests {
         );
         let mut tampered = token.clone();
         tampered.insert(3, 'A');
-        assert!(
-            tokens
-                .decode::<(String, i32)>(&tampered, "filter=a")
-                .is_err()
-        );
-        assert!(
-            tokens
-                .decode::<(String, i32)>("not-a-token", "filter=a")
-                .is_err()
-        );
+        assert!(tokens.decode::<(String, i32)>(&tampered, "filter=a").is_err());
+        assert!(tokens.decode::<(String, i32)>("not-a-token", "filter=a").is_err());
     }
 
     proptest! {

@@ -75,11 +75,7 @@ async fn page_token_key(db: &Db, meta_table: &str) -> Result<Vec<u8>, Error> {
         .into_table(Alias::new(meta_table))
         .columns([Alias::new("key"), Alias::new("value")])
         .values_panic([PAGE_TOKEN_KEY.into(), STANDARD.encode(fresh).into()])
-        .on_conflict(
-            OnConflict::column(Alias::new("key"))
-                .do_nothing()
-                .to_owned(),
-        )
+        .on_conflict(OnConflict::column(Alias::new("key")).do_nothing().to_owned())
         .to_owned();
     let txn = db.begin_write().await?;
     txn.execute(&insert).await?;

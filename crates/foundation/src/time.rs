@@ -6,9 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use prost_types::Timestamp;
 
 pub fn now_micros() -> i64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)
 }
 

@@ -36,8 +36,7 @@ impl FieldViolations {
     /// Takes another set, each field path prefixed (`rows[3].` + field).
     pub fn extend_prefixed(&mut self, prefix: &str, other: FieldViolations) {
         for (field, description) in other.violations {
-            self.violations
-                .push((format!("{prefix}{field}"), description));
+            self.violations.push((format!("{prefix}{field}"), description));
         }
     }
 

@@ -2,8 +2,7 @@
 //! server reflection serves.
 
 /// The encoded `FileDescriptorSet` of every Trellis proto, for reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/trellis_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/trellis_descriptor.bin"));
 
 pub mod feed {
     pub mod v1 {

@@ -7,8 +7,7 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 use anyhow::{Context, bail};
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Channel, Endpoint, Server};
+use tonic::transport::{Channel, Endpoint, Server, server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::{info, warn};
 use trellis_cascade::OrgApi;
@@ -36,13 +35,8 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let wants = |service| settings.services.contains(&service);
-        if wants(ServiceName::Strategy)
-            && !wants(ServiceName::Cascade)
-            && settings.peer_cascade.is_none()
-        {
-            bail!(
-                "the strategy service needs the cascade service (org units): run it here or set --peer-cascade"
-            );
+        if wants(ServiceName::Strategy) && !wants(ServiceName::Cascade) && settings.peer_cascade.is_none() {
+            bail!("the strategy service needs the cascade service (org units): run it here or set --peer-cascade");
         }
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -67,11 +61,10 @@ impl Application {
                 .await
                 .context("migrating the strategy tables")?;
             let store = Store::open(db.clone(), trellis_strategy::TABLE_PREFIX).await?;
-            let org_client =
-                OrgServiceClient::new(peer_channel(settings.peer_cascade.as_deref(), local_addr)?)
-                    .max_decoding_message_size(settings.max_message_bytes)
-                    .max_encoding_message_size(settings.max_message_bytes);
-            Some(StrategyApi::new(store, org_client))
+            let org_client = OrgServiceClient::new(peer_channel(settings.peer_cascade.as_deref(), local_addr)?)
+                .max_decoding_message_size(settings.max_message_bytes)
+                .max_encoding_message_size(settings.max_message_bytes);
+            Some(StrategyApi::new(store, org_client).await?)
         } else {
             None
         };
@@ -139,7 +132,11 @@ impl Application {
             .add_service(reflection)
             .add_optional_service(strategy_service)
             .add_optional_service(org_service);
-        let serve = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        // Accepted sockets need nodelay themselves: the builder's setting
+        // covers only listeners it binds, and without it a response written
+        // in two parts waits out delayed ACKs (about 40 ms).
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let serve = router.serve_with_incoming_shutdown(incoming, async {
             let _ = stopped.await;
         });
         tokio::pin!(serve);

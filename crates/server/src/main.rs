@@ -6,6 +6,11 @@ use clap::Parser;
 use tracing::info;
 use trellis_server::{Application, Settings, settings::Flags, telemetry::init_telemetry};
 
+// glibc's malloc serializes the many small allocations of gRPC and
+// database rows across threads; mimalloc keeps them thread-local.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::load(Flags::parse())
@@ -13,11 +18,7 @@ async fn main() -> anyhow::Result<()> {
         .context("reading settings")?;
     let telemetry = init_telemetry("trellis").map_err(anyhow::Error::msg)?;
     let app = Application::build(settings).await?;
-    let services: Vec<&str> = app
-        .services()
-        .iter()
-        .map(|service| service.as_str())
-        .collect();
+    let services: Vec<&str> = app.services().iter().map(|service| service.as_str()).collect();
     info!(services = %services.join(","), "trellis-server ready on {}", app.local_addr());
     app.run_until_stopped(shutdown_signal()).await?;
     telemetry.shutdown();

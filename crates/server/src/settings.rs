@@ -50,9 +50,7 @@ impl FromStr for ServiceName {
         ServiceName::ALL
             .into_iter()
             .find(|service| service.as_str() == text.trim())
-            .ok_or_else(|| {
-                format!("unknown service {text:?}; known: strategy, okr, health, cascade, or all")
-            })
+            .ok_or_else(|| format!("unknown service {text:?}; known: strategy, okr, health, cascade, or all"))
     }
 }
 
@@ -133,10 +131,7 @@ impl Settings {
         let listen = listen_text
             .parse()
             .map_err(|err| format!("listen address {listen_text:?}: {err}"))?;
-        let services_text = flags
-            .services
-            .or(file.services)
-            .unwrap_or_else(|| "all".to_owned());
+        let services_text = flags.services.or(file.services).unwrap_or_else(|| "all".to_owned());
         let settings = Settings {
             listen,
             database_url: flags
@@ -171,9 +166,7 @@ impl Settings {
             if let Some(peer) = peer
                 && !(peer.starts_with("http://") || peer.starts_with("https://"))
             {
-                return Err(format!(
-                    "{name} must be an http:// or https:// url, got {peer:?}"
-                ));
+                return Err(format!("{name} must be an http:// or https:// url, got {peer:?}"));
             }
         }
         if self.max_message_bytes < 1024 {
@@ -238,8 +231,7 @@ struct FileSettings {
 
 impl FileSettings {
     fn read(path: &PathBuf) -> Result<FileSettings, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|err| format!("reading {}: {err}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|err| format!("reading {}: {err}", path.display()))?;
         toml::from_str(&text).map_err(|err| format!("{}: {err}", path.display()))
     }
 }
@@ -286,8 +278,7 @@ mod tests {
     fn unknown_file_keys_are_refused() -> Result<(), String> {
         let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
         let path = dir.path().join("trellis.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:6000\"\nlisten_port = 7\n")
-            .map_err(|err| err.to_string())?;
+        std::fs::write(&path, "listen = \"127.0.0.1:6000\"\nlisten_port = 7\n").map_err(|err| err.to_string())?;
         let error = Settings::load(Flags {
             config: Some(path),
             ..Flags::default()

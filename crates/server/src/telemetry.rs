@@ -40,8 +40,7 @@ impl Drop for TelemetryGuard {
 pub fn init_telemetry(service_name: &str) -> Result<TelemetryGuard, String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = tracing_subscriber::fmt::layer().with_target(false);
-    let endpoint_set =
-        std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some_and(|value| !value.is_empty());
+    let endpoint_set = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some_and(|value| !value.is_empty());
     if !endpoint_set {
         tracing_subscriber::registry()
             .with(filter)
@@ -56,11 +55,7 @@ pub fn init_telemetry(service_name: &str) -> Result<TelemetryGuard, String> {
         .map_err(|err| format!("building the OTLP exporter: {err}"))?;
     let provider = SdkTracerProvider::builder()
         .with_span_processor(BatchSpanProcessor::builder(exporter, runtime::Tokio).build())
-        .with_resource(
-            Resource::builder()
-                .with_service_name(service_name.to_owned())
-                .build(),
-        )
+        .with_resource(Resource::builder().with_service_name(service_name.to_owned()).build())
         .build();
     let tracer = provider.tracer("trellis");
     tracing_subscriber::registry()

@@ -16,10 +16,7 @@ use trellis_proto::{
 use crate::{
     StrategyApi,
     children::{Child, ChildEdit},
-    convert::{
-        ASSUMPTIONS, MAX_CHILDREN, check_assumption, check_health_metric, child_ids, child_name,
-        strategy_id,
-    },
+    convert::{ASSUMPTIONS, MAX_CHILDREN, check_assumption, check_health_metric, child_ids, child_name, strategy_id},
 };
 
 const UPDATABLE: &[&str] = &["statement", "health_metric"];
@@ -28,9 +25,7 @@ const MAX_REASON: usize = 4_000;
 fn into_assumption(edit: ChildEdit) -> Result<pb::Assumption, Error> {
     match edit.child {
         Child::Assumption(assumption) => Ok(assumption),
-        Child::Choice(_) => Err(Error::Corrupt(
-            "an assumption edit returned a choice".into(),
-        )),
+        Child::Choice(_) => Err(Error::Corrupt("an assumption edit returned a choice".into())),
     }
 }
 
@@ -50,8 +45,7 @@ impl StrategyApi {
     ) -> Result<pb::Assumption, Error> {
         let parent_id = strategy_id(&request.parent, "parent")?.to_owned();
         let mut violations = FieldViolations::default();
-        let assumption_id =
-            id_or_generate(&request.assumption_id, "assumption_id", &mut violations);
+        let assumption_id = id_or_generate(&request.assumption_id, "assumption_id", &mut violations);
         match &request.assumption {
             Some(assumption) => check_assumption(assumption, "assumption.", &mut violations),
             None => violations.add("assumption", "is required"),
@@ -69,11 +63,7 @@ impl StrategyApi {
                     let name = child_name(&parent_id, ASSUMPTIONS, &assumption_id);
                     let edit = api
                         .apply_child_edit(&mut txn, &event_context, &parent_id, |strategy, etag| {
-                            if strategy
-                                .assumptions
-                                .iter()
-                                .any(|assumption| assumption.name == name)
-                            {
+                            if strategy.assumptions.iter().any(|assumption| assumption.name == name) {
                                 return Err(Error::AlreadyExists(format!("{name} already exists")));
                             }
                             if strategy.assumptions.len() >= MAX_CHILDREN {
@@ -97,10 +87,7 @@ impl StrategyApi {
                                 update_time: now,
                             };
                             strategy.assumptions.push(assumption.clone());
-                            Ok(ChildEdit::changed(
-                                ChangeKind::Created,
-                                Child::Assumption(assumption),
-                            ))
+                            Ok(ChildEdit::changed(ChangeKind::Created, Child::Assumption(assumption)))
                         })
                         .await?;
                     Ok((txn, into_assumption(edit)?))
@@ -124,17 +111,9 @@ impl StrategyApi {
             match *path {
                 "statement" => {
                     violations.require_non_empty(&patch.statement, "assumption.statement");
-                    violations.require_max_len(
-                        &patch.statement,
-                        MAX_REASON,
-                        "assumption.statement",
-                    );
+                    violations.require_max_len(&patch.statement, MAX_REASON, "assumption.statement");
                 }
-                _ => check_health_metric(
-                    &patch.health_metric,
-                    "assumption.health_metric",
-                    &mut violations,
-                ),
+                _ => check_health_metric(&patch.health_metric, "assumption.health_metric", &mut violations),
             }
         }
         violations.into_result()?;
@@ -168,16 +147,9 @@ impl StrategyApi {
         let (parent_id, _) = child_ids(&request.name, ASSUMPTIONS, "name")?;
         self.edit_child(&context, parent_id, None, |strategy, _| {
             let index = position(strategy, &request.name)?;
-            check_etag(
-                &request.etag,
-                &strategy.assumptions[index].etag,
-                &request.name,
-            )?;
+            check_etag(&request.etag, &strategy.assumptions[index].etag, &request.name)?;
             let removed = strategy.assumptions.remove(index);
-            Ok(ChildEdit::changed(
-                ChangeKind::Deleted,
-                Child::Assumption(removed),
-            ))
+            Ok(ChildEdit::changed(ChangeKind::Deleted, Child::Assumption(removed)))
         })
         .await?;
         Ok(())

@@ -33,10 +33,7 @@ impl ChildEdit {
     }
 
     pub fn unchanged(child: Child) -> ChildEdit {
-        ChildEdit {
-            change: None,
-            child,
-        }
+        ChildEdit { change: None, child }
     }
 }
 
@@ -84,9 +81,7 @@ impl StrategyApi {
         if let Some(choice_name) = choice_losing_children {
             refuse_if_nested(&txn, choice_name).await?;
         }
-        let outcome = self
-            .apply_child_edit(&mut txn, context, strategy_id, edit)
-            .await?;
+        let outcome = self.apply_child_edit(&mut txn, context, strategy_id, edit).await?;
         if outcome.change.is_some() {
             txn.commit().await?;
         }
@@ -126,11 +121,9 @@ async fn sync_choice_index(
             choice::Entity::delete_by_id(row.name).exec(&**txn).await?;
         }
         ChangeKind::Updated | ChangeKind::Unspecified => {
-            choice::Entity::update(sea_orm::ActiveModelTrait::reset_all(
-                row.into_active_model(),
-            ))
-            .exec(&**txn)
-            .await?;
+            choice::Entity::update(sea_orm::ActiveModelTrait::reset_all(row.into_active_model()))
+                .exec(&**txn)
+                .await?;
         }
     }
     Ok(())
@@ -150,16 +143,12 @@ async fn sync_assumption_index(
                 .await?;
         }
         ChangeKind::Deleted => {
-            assumption::Entity::delete_by_id(row.name)
-                .exec(&**txn)
-                .await?;
+            assumption::Entity::delete_by_id(row.name).exec(&**txn).await?;
         }
         ChangeKind::Updated | ChangeKind::Unspecified => {
-            assumption::Entity::update(sea_orm::ActiveModelTrait::reset_all(
-                row.into_active_model(),
-            ))
-            .exec(&**txn)
-            .await?;
+            assumption::Entity::update(sea_orm::ActiveModelTrait::reset_all(row.into_active_model()))
+                .exec(&**txn)
+                .await?;
         }
     }
     Ok(())

@@ -23,9 +23,7 @@ const UPDATABLE: &[&str] = &["kind", "title", "description"];
 fn into_choice(edit: ChildEdit) -> Result<pb::Choice, Error> {
     match edit.child {
         Child::Choice(choice) => Ok(choice),
-        Child::Assumption(_) => Err(Error::Corrupt(
-            "a choice edit returned an assumption".into(),
-        )),
+        Child::Assumption(_) => Err(Error::Corrupt("a choice edit returned an assumption".into())),
     }
 }
 
@@ -82,10 +80,7 @@ impl StrategyApi {
                                 update_time: now,
                             };
                             strategy.choices.push(choice.clone());
-                            Ok(ChildEdit::changed(
-                                ChangeKind::Created,
-                                Child::Choice(choice),
-                            ))
+                            Ok(ChildEdit::changed(ChangeKind::Created, Child::Choice(choice)))
                         })
                         .await?;
                     Ok((txn, into_choice(edit)?))
@@ -129,29 +124,19 @@ impl StrategyApi {
                 }
                 choice.etag = etag.to_owned();
                 choice.update_time = Some(to_timestamp(now_micros()));
-                Ok(ChildEdit::changed(
-                    ChangeKind::Updated,
-                    Child::Choice(choice.clone()),
-                ))
+                Ok(ChildEdit::changed(ChangeKind::Updated, Child::Choice(choice.clone())))
             })
             .await?;
         into_choice(edit)
     }
 
-    pub async fn delete_choice(
-        &self,
-        context: RequestContext,
-        request: pb::DeleteChoiceRequest,
-    ) -> Result<(), Error> {
+    pub async fn delete_choice(&self, context: RequestContext, request: pb::DeleteChoiceRequest) -> Result<(), Error> {
         let (parent_id, _) = child_ids(&request.name, CHOICES, "name")?;
         self.edit_child(&context, parent_id, Some(&request.name), |strategy, _| {
             let index = position(strategy, &request.name)?;
             check_etag(&request.etag, &strategy.choices[index].etag, &request.name)?;
             let removed = strategy.choices.remove(index);
-            Ok(ChildEdit::changed(
-                ChangeKind::Deleted,
-                Child::Choice(removed),
-            ))
+            Ok(ChildEdit::changed(ChangeKind::Deleted, Child::Choice(removed)))
         })
         .await?;
         Ok(())

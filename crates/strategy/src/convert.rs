@@ -32,10 +32,7 @@ pub fn child_name(strategy_id: &str, collection: &str, id: &str) -> String {
 /// The id of a well-formed strategy name, or `INVALID_ARGUMENT` on `field`.
 pub fn strategy_id<'a>(name: &'a str, field: &str) -> Result<&'a str, trellis_foundation::Error> {
     parse_name(name, COLLECTION).ok_or_else(|| {
-        trellis_foundation::Error::invalid(
-            field,
-            format!("must be a {COLLECTION}/{{id}} name, got {name:?}"),
-        )
+        trellis_foundation::Error::invalid(field, format!("must be a {COLLECTION}/{{id}} name, got {name:?}"))
     })
 }
 
@@ -77,23 +74,14 @@ pub const WRITABLE_FIELDS: &[&str] = &[
     "parent_choice",
 ];
 
-pub fn check_strategy_fields(
-    strategy: &pb::Strategy,
-    prefix: &str,
-    violations: &mut FieldViolations,
-) {
+pub fn check_strategy_fields(strategy: &pb::Strategy, prefix: &str, violations: &mut FieldViolations) {
     for field in WRITABLE_FIELDS {
         check_strategy_field(strategy, field, prefix, violations);
     }
 }
 
 /// Checks one writable field, so an update checks just what its mask names.
-pub fn check_strategy_field(
-    strategy: &pb::Strategy,
-    field: &str,
-    prefix: &str,
-    violations: &mut FieldViolations,
-) {
+pub fn check_strategy_field(strategy: &pb::Strategy, field: &str, prefix: &str, violations: &mut FieldViolations) {
     let path = format!("{prefix}{field}");
     match field {
         "display_name" => {
@@ -101,9 +89,7 @@ pub fn check_strategy_field(
             violations.require_max_len(&strategy.display_name, MAX_TITLE, &path);
         }
         "challenge" => violations.require_max_len(&strategy.challenge, MAX_TEXT, &path),
-        "winning_aspiration" => {
-            violations.require_max_len(&strategy.winning_aspiration, MAX_TEXT, &path)
-        }
+        "winning_aspiration" => violations.require_max_len(&strategy.winning_aspiration, MAX_TEXT, &path),
         "owner" => check_owner(&strategy.owner, &path, violations),
         "parent_choice" => check_parent_choice(&strategy.parent_choice, &path, violations),
         "horizon" => check_horizon(strategy.horizon.as_ref(), &path, violations),
@@ -115,10 +101,7 @@ pub fn check_owner(owner: &str, field: &str, violations: &mut FieldViolations) {
     if owner.is_empty() {
         violations.add(field, "is required: the org unit that owns the strategy");
     } else if parse_name(owner, "orgUnits").is_none() {
-        violations.add(
-            field,
-            format!("must be an orgUnits/{{id}} name, got {owner:?}"),
-        );
+        violations.add(field, format!("must be an orgUnits/{{id}} name, got {owner:?}"));
     }
 }
 
@@ -158,35 +141,20 @@ pub fn check_choice(choice: &pb::Choice, prefix: &str, violations: &mut FieldVio
     violations.require_max_len(&choice.description, MAX_DESCRIPTION, &field("description"));
 }
 
-pub fn check_assumption(
-    assumption: &pb::Assumption,
-    prefix: &str,
-    violations: &mut FieldViolations,
-) {
+pub fn check_assumption(assumption: &pb::Assumption, prefix: &str, violations: &mut FieldViolations) {
     let field = |name: &str| format!("{prefix}{name}");
     violations.require_non_empty(&assumption.statement, &field("statement"));
     violations.require_max_len(&assumption.statement, MAX_DESCRIPTION, &field("statement"));
-    check_health_metric(
-        &assumption.health_metric,
-        &field("health_metric"),
-        violations,
-    );
+    check_health_metric(&assumption.health_metric, &field("health_metric"), violations);
     if AssumptionStatus::try_from(assumption.status).is_err() {
         violations.add(field("status"), "is not a known status");
     }
-    violations.require_max_len(
-        &assumption.status_reason,
-        MAX_DESCRIPTION,
-        &field("status_reason"),
-    );
+    violations.require_max_len(&assumption.status_reason, MAX_DESCRIPTION, &field("status_reason"));
 }
 
 pub fn check_health_metric(metric: &str, field: &str, violations: &mut FieldViolations) {
     if !metric.is_empty() && parse_name(metric, "healthMetrics").is_none() {
-        violations.add(
-            field,
-            format!("must be a healthMetrics/{{id}} name, got {metric:?}"),
-        );
+        violations.add(field, format!("must be a healthMetrics/{{id}} name, got {metric:?}"));
     }
 }
 

@@ -21,10 +21,7 @@ fn create_context<T>(request: &Request<T>, request_id: impl Fn(&T) -> &str) -> R
 
 #[tonic::async_trait]
 impl StrategyService for StrategyApi {
-    async fn create_strategy(
-        &self,
-        request: Request<pb::CreateStrategyRequest>,
-    ) -> Reply<pb::Strategy> {
+    async fn create_strategy(&self, request: Request<pb::CreateStrategyRequest>) -> Reply<pb::Strategy> {
         let context = create_context(&request, |r| &r.request_id);
         Ok(Response::new(
             self.create_strategy(context, request.into_inner()).await?,
@@ -32,24 +29,14 @@ impl StrategyService for StrategyApi {
     }
 
     async fn get_strategy(&self, request: Request<pb::GetStrategyRequest>) -> Reply<pb::Strategy> {
-        Ok(Response::new(
-            self.get_strategy(request.into_inner()).await?,
-        ))
+        Ok(Response::new(self.get_strategy(request.into_inner()).await?))
     }
 
-    async fn list_strategies(
-        &self,
-        request: Request<pb::ListStrategiesRequest>,
-    ) -> Reply<pb::ListStrategiesResponse> {
-        Ok(Response::new(
-            self.list_strategies(request.into_inner()).await?,
-        ))
+    async fn list_strategies(&self, request: Request<pb::ListStrategiesRequest>) -> Reply<pb::ListStrategiesResponse> {
+        Ok(Response::new(self.list_strategies(request.into_inner()).await?))
     }
 
-    async fn update_strategy(
-        &self,
-        request: Request<pb::UpdateStrategyRequest>,
-    ) -> Reply<pb::Strategy> {
+    async fn update_strategy(&self, request: Request<pb::UpdateStrategyRequest>) -> Reply<pb::Strategy> {
         let context = RequestContext::from_request(&request);
         Ok(Response::new(
             self.update_strategy(context, request.into_inner()).await?,
@@ -66,15 +53,10 @@ impl StrategyService for StrategyApi {
         &self,
         request: Request<pb::ListStrategyRevisionsRequest>,
     ) -> Reply<pb::ListStrategyRevisionsResponse> {
-        Ok(Response::new(
-            self.list_revisions(request.into_inner()).await?,
-        ))
+        Ok(Response::new(self.list_revisions(request.into_inner()).await?))
     }
 
-    async fn activate_strategy(
-        &self,
-        request: Request<pb::TransitionStrategyRequest>,
-    ) -> Reply<pb::Strategy> {
+    async fn activate_strategy(&self, request: Request<pb::TransitionStrategyRequest>) -> Reply<pb::Strategy> {
         let context = RequestContext::from_request(&request);
         Ok(Response::new(
             self.transition(context, request.into_inner(), Transition::Activate)
@@ -82,10 +64,7 @@ impl StrategyService for StrategyApi {
         ))
     }
 
-    async fn review_strategy(
-        &self,
-        request: Request<pb::TransitionStrategyRequest>,
-    ) -> Reply<pb::Strategy> {
+    async fn review_strategy(&self, request: Request<pb::TransitionStrategyRequest>) -> Reply<pb::Strategy> {
         let context = RequestContext::from_request(&request);
         Ok(Response::new(
             self.transition(context, request.into_inner(), Transition::Review)
@@ -93,10 +72,7 @@ impl StrategyService for StrategyApi {
         ))
     }
 
-    async fn retire_strategy(
-        &self,
-        request: Request<pb::TransitionStrategyRequest>,
-    ) -> Reply<pb::Strategy> {
+    async fn retire_strategy(&self, request: Request<pb::TransitionStrategyRequest>) -> Reply<pb::Strategy> {
         let context = RequestContext::from_request(&request);
         Ok(Response::new(
             self.transition(context, request.into_inner(), Transition::Retire)
@@ -106,31 +82,20 @@ impl StrategyService for StrategyApi {
 
     async fn create_choice(&self, request: Request<pb::CreateChoiceRequest>) -> Reply<pb::Choice> {
         let context = create_context(&request, |r| &r.request_id);
-        Ok(Response::new(
-            self.create_choice(context, request.into_inner()).await?,
-        ))
+        Ok(Response::new(self.create_choice(context, request.into_inner()).await?))
     }
 
     async fn get_choice(&self, request: Request<pb::GetChoiceRequest>) -> Reply<pb::Choice> {
-        Ok(Response::new(
-            self.get_choice(&request.into_inner().name).await?,
-        ))
+        Ok(Response::new(self.get_choice(&request.into_inner().name).await?))
     }
 
-    async fn list_choices(
-        &self,
-        request: Request<pb::ListChoicesRequest>,
-    ) -> Reply<pb::ListChoicesResponse> {
-        Ok(Response::new(
-            self.list_choices(request.into_inner()).await?,
-        ))
+    async fn list_choices(&self, request: Request<pb::ListChoicesRequest>) -> Reply<pb::ListChoicesResponse> {
+        Ok(Response::new(self.list_choices(request.into_inner()).await?))
     }
 
     async fn update_choice(&self, request: Request<pb::UpdateChoiceRequest>) -> Reply<pb::Choice> {
         let context = RequestContext::from_request(&request);
-        Ok(Response::new(
-            self.update_choice(context, request.into_inner()).await?,
-        ))
+        Ok(Response::new(self.update_choice(context, request.into_inner()).await?))
     }
 
     async fn delete_choice(&self, request: Request<pb::DeleteChoiceRequest>) -> Reply<()> {
@@ -143,81 +108,53 @@ impl StrategyService for StrategyApi {
         &self,
         request: Request<pb::BatchGetChoicesRequest>,
     ) -> Reply<pb::BatchGetChoicesResponse> {
-        Ok(Response::new(
-            self.batch_get_choices(request.into_inner()).await?,
-        ))
+        Ok(Response::new(self.batch_get_choices(request.into_inner()).await?))
     }
 
-    async fn create_assumption(
-        &self,
-        request: Request<pb::CreateAssumptionRequest>,
-    ) -> Reply<pb::Assumption> {
+    async fn create_assumption(&self, request: Request<pb::CreateAssumptionRequest>) -> Reply<pb::Assumption> {
         let context = create_context(&request, |r| &r.request_id);
         Ok(Response::new(
-            self.create_assumption(context, request.into_inner())
-                .await?,
+            self.create_assumption(context, request.into_inner()).await?,
         ))
     }
 
-    async fn get_assumption(
-        &self,
-        request: Request<pb::GetAssumptionRequest>,
-    ) -> Reply<pb::Assumption> {
-        Ok(Response::new(
-            self.get_assumption(&request.into_inner().name).await?,
-        ))
+    async fn get_assumption(&self, request: Request<pb::GetAssumptionRequest>) -> Reply<pb::Assumption> {
+        Ok(Response::new(self.get_assumption(&request.into_inner().name).await?))
     }
 
     async fn list_assumptions(
         &self,
         request: Request<pb::ListAssumptionsRequest>,
     ) -> Reply<pb::ListAssumptionsResponse> {
-        Ok(Response::new(
-            self.list_assumptions(request.into_inner()).await?,
-        ))
+        Ok(Response::new(self.list_assumptions(request.into_inner()).await?))
     }
 
-    async fn update_assumption(
-        &self,
-        request: Request<pb::UpdateAssumptionRequest>,
-    ) -> Reply<pb::Assumption> {
+    async fn update_assumption(&self, request: Request<pb::UpdateAssumptionRequest>) -> Reply<pb::Assumption> {
         let context = RequestContext::from_request(&request);
         Ok(Response::new(
-            self.update_assumption(context, request.into_inner())
-                .await?,
+            self.update_assumption(context, request.into_inner()).await?,
         ))
     }
 
     async fn delete_assumption(&self, request: Request<pb::DeleteAssumptionRequest>) -> Reply<()> {
         let context = RequestContext::from_request(&request);
-        self.delete_assumption(context, request.into_inner())
-            .await?;
+        self.delete_assumption(context, request.into_inner()).await?;
         Ok(Response::new(()))
     }
 
-    async fn set_assumption_status(
-        &self,
-        request: Request<pb::SetAssumptionStatusRequest>,
-    ) -> Reply<pb::Assumption> {
+    async fn set_assumption_status(&self, request: Request<pb::SetAssumptionStatusRequest>) -> Reply<pb::Assumption> {
         let context = RequestContext::from_request(&request);
         Ok(Response::new(
-            self.set_assumption_status(context, request.into_inner())
-                .await?,
+            self.set_assumption_status(context, request.into_inner()).await?,
         ))
     }
 
-    type WatchChangesStream =
-        Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send + 'static>>;
+    type WatchChangesStream = Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send + 'static>>;
 
-    async fn watch_changes(
-        &self,
-        request: Request<WatchChangesRequest>,
-    ) -> Reply<Self::WatchChangesStream> {
+    async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Reply<Self::WatchChangesStream> {
         let request = request.into_inner();
         Ok(Response::new(Box::pin(
-            self.store()
-                .feed
-                .watch(request.after_sequence, request.resource_types),
+            self.store().feed.watch(request.after_sequence, request.resource_types),
         )))
     }
 }

@@ -7,6 +7,7 @@ mod children;
 mod choices;
 mod convert;
 pub mod entity;
+mod follower;
 mod grpc;
 pub mod migration;
 mod queries;
@@ -14,27 +15,49 @@ mod revision;
 pub mod state;
 mod strategies;
 
-use trellis_foundation::Store;
-use trellis_proto::cascade::v1::org_service_client::OrgServiceClient;
+use std::sync::Arc;
+
+use trellis_foundation::{Error, Store, cache::SnapshotCache};
+use trellis_proto::{cascade::v1::org_service_client::OrgServiceClient, strategy::v1 as pb};
 
 pub use migration::Migrator;
 
 /// The prefix of every table this service owns.
 pub const TABLE_PREFIX: &str = "strategy";
 
+/// Current strategies kept in memory for reads (see `SnapshotCache`).
+const CACHED_STRATEGIES: usize = 100_000;
+
 pub type OrgClient = OrgServiceClient<tonic::transport::Channel>;
 
 /// The `trellis.strategy.v1.StrategyService` implementation.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StrategyApi {
     store: Store,
     org: OrgClient,
+    cache: Arc<SnapshotCache<pb::Strategy>>,
+}
+
+impl std::fmt::Debug for StrategyApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StrategyApi")
+            .field("store", &self.store)
+            .field("cached", &self.cache.len())
+            .finish()
+    }
 }
 
 impl StrategyApi {
     /// `org` reaches the org service (the cascade), in this process or not.
-    pub fn new(store: Store, org: OrgClient) -> StrategyApi {
-        StrategyApi { store, org }
+    /// Starts following the service's own change feed, so the read cache
+    /// also learns of changes other processes commit to the same database.
+    pub async fn new(store: Store, org: OrgClient) -> Result<StrategyApi, Error> {
+        let cache = Arc::new(SnapshotCache::new(CACHED_STRATEGIES));
+        // The head is read before any read can fill the cache, so every
+        // change after a fill reaches the follower.
+        let head = store.feed.head().await?;
+        tokio::spawn(follower::follow(store.feed.clone(), Arc::clone(&cache), head));
+        Ok(StrategyApi { store, org, cache })
     }
 
     pub fn store(&self) -> &Store {

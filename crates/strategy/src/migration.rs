@@ -2,8 +2,8 @@
 
 use sea_orm::sea_query::{Alias, Index, Table};
 use sea_orm_migration::{
-    DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*,
-    sea_orm::DynIden, sea_query::IntoIden,
+    DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
+    sea_query::IntoIden,
 };
 use trellis_foundation::migration::SharedTables;
 
@@ -14,10 +14,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(SharedTables::new(TABLE_PREFIX)),
-            Box::new(CreateStrategies),
-        ]
+        vec![Box::new(SharedTables::new(TABLE_PREFIX)), Box::new(CreateStrategies)]
     }
 
     fn migration_table_name() -> DynIden {

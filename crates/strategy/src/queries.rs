@@ -17,7 +17,7 @@ use crate::{
     StrategyApi,
     convert::{ASSUMPTIONS, CHOICES, COLLECTION, child_ids, split_revision, strategy_id},
     entity::{assumption, choice, revision, strategy},
-    revision::{decode, load},
+    revision::decode,
 };
 
 /// Names per BatchGetChoices.
@@ -60,10 +60,7 @@ fn strategy_filter_fields() -> Vec<FilterField> {
 }
 
 impl StrategyApi {
-    pub async fn get_strategy(
-        &self,
-        request: pb::GetStrategyRequest,
-    ) -> Result<pb::Strategy, Error> {
+    pub async fn get_strategy(&self, request: pb::GetStrategyRequest) -> Result<pb::Strategy, Error> {
         let (name, name_revision) = split_revision(&request.name)?;
         let id = strategy_id(name, "name")?;
         let revision = if request.revision != 0 {
@@ -75,7 +72,7 @@ impl StrategyApi {
             return Err(Error::invalid("revision", "must not be negative"));
         }
         if revision == 0 {
-            return Ok(load(self.store.db.conn(), id).await?.strategy);
+            return self.current(id).await;
         }
         let row = revision::Entity::find_by_id((id.to_owned(), revision))
             .one(self.store.db.conn())
@@ -93,8 +90,7 @@ impl StrategyApi {
         let filter = filter::parse(&request.filter)?;
         let query = filter.fingerprint();
         let after: Option<String> = self.store.page_tokens.decode(&request.page_token, &query)?;
-        let mut select =
-            strategy::Entity::find().filter(filter.to_condition(&strategy_filter_fields())?);
+        let mut select = strategy::Entity::find().filter(filter.to_condition(&strategy_filter_fields())?);
         if let Some(after) = after {
             select = select.filter(strategy::Column::Id.gt(after));
         }
@@ -123,16 +119,9 @@ impl StrategyApi {
     ) -> Result<pb::ListStrategyRevisionsResponse, Error> {
         let id = strategy_id(&request.name, "name")?;
         let size = page_size(request.page_size)?;
-        let after: Option<i64> = self
-            .store
-            .page_tokens
-            .decode(&request.page_token, &request.name)?;
+        let after: Option<i64> = self.store.page_tokens.decode(&request.page_token, &request.name)?;
         let conn = self.store.db.conn();
-        if strategy::Entity::find_by_id(id.to_owned())
-            .one(conn)
-            .await?
-            .is_none()
-        {
+        if strategy::Entity::find_by_id(id.to_owned()).one(conn).await?.is_none() {
             return Err(Error::NotFound(request.name));
         }
         let mut select = revision::Entity::find().filter(revision::Column::StrategyId.eq(id));
@@ -159,7 +148,7 @@ impl StrategyApi {
 
     pub async fn get_choice(&self, name: &str) -> Result<pb::Choice, Error> {
         let (parent_id, _) = child_ids(name, CHOICES, "name")?;
-        let strategy = load(self.store.db.conn(), parent_id).await?.strategy;
+        let strategy = self.current(parent_id).await?;
         strategy
             .choices
             .into_iter()
@@ -169,7 +158,7 @@ impl StrategyApi {
 
     pub async fn get_assumption(&self, name: &str) -> Result<pb::Assumption, Error> {
         let (parent_id, _) = child_ids(name, ASSUMPTIONS, "name")?;
-        let strategy = load(self.store.db.conn(), parent_id).await?.strategy;
+        let strategy = self.current(parent_id).await?;
         strategy
             .assumptions
             .into_iter()
@@ -178,10 +167,7 @@ impl StrategyApi {
     }
 
     /// A strategy's choices in name order, filtered on `kind`.
-    pub async fn list_choices(
-        &self,
-        request: pb::ListChoicesRequest,
-    ) -> Result<pb::ListChoicesResponse, Error> {
+    pub async fn list_choices(&self, request: pb::ListChoicesRequest) -> Result<pb::ListChoicesResponse, Error> {
         let parent_id = strategy_id(&request.parent, "parent")?;
         let size = page_size(request.page_size)?;
         let filter = filter::parse(&request.filter)?;
@@ -193,7 +179,7 @@ impl StrategyApi {
             FieldKind::Enum(CHOICE_KIND_NAMES),
         )];
         let conn = self.store.db.conn();
-        let strategy = load(conn, parent_id).await?.strategy;
+        let strategy = self.current(parent_id).await?;
         let mut select = choice::Entity::find()
             .filter(choice::Column::StrategyId.eq(parent_id))
             .filter(filter.to_condition(&fields)?);
@@ -214,11 +200,7 @@ impl StrategyApi {
         Ok(pb::ListChoicesResponse {
             choices: page
                 .iter()
-                .filter_map(|row| {
-                    by_name
-                        .get(row.name.as_str())
-                        .map(|choice| (*choice).clone())
-                })
+                .filter_map(|row| by_name.get(row.name.as_str()).map(|choice| (*choice).clone()))
                 .collect(),
             next_page_token: next
                 .map(|name| self.store.page_tokens.encode(&query, &name))
@@ -250,7 +232,7 @@ impl StrategyApi {
             ),
         ];
         let conn = self.store.db.conn();
-        let strategy = load(conn, parent_id).await?.strategy;
+        let strategy = self.current(parent_id).await?;
         let mut select = assumption::Entity::find()
             .filter(assumption::Column::StrategyId.eq(parent_id))
             .filter(filter.to_condition(&fields)?);

@@ -2,12 +2,13 @@
 //! revision: the snapshot row, the history row and the feed events, in the
 //! caller's transaction.
 
+use std::sync::Arc;
+
 use prost::Message;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect};
 use trellis_foundation::{
     Backend, Error, NewChange, RequestContext, WriteTxn,
+    cache::Lookup,
     etag::etag_for,
     time::{now_micros, to_timestamp},
 };
@@ -30,8 +31,23 @@ pub struct Loaded {
 }
 
 pub fn decode(snapshot: &[u8], id: &str) -> Result<pb::Strategy, Error> {
-    pb::Strategy::decode(snapshot)
-        .map_err(|err| Error::Corrupt(format!("snapshot of strategy {id}: {err}")))
+    pb::Strategy::decode(snapshot).map_err(|err| Error::Corrupt(format!("snapshot of strategy {id}: {err}")))
+}
+
+impl StrategyApi {
+    /// The current snapshot, from the cache when it knows the strategy.
+    pub(crate) async fn current(&self, id: &str) -> Result<pb::Strategy, Error> {
+        let name = strategy_name(id);
+        match self.cache.get(&name) {
+            Lookup::Hit(Some(strategy)) => Ok((*strategy).clone()),
+            Lookup::Hit(None) => Err(Error::NotFound(name)),
+            Lookup::Miss { epoch } => {
+                let loaded = load(self.store.db.conn(), id).await?;
+                self.cache.fill(&name, Arc::new(loaded.strategy.clone()), epoch);
+                Ok(loaded.strategy)
+            }
+        }
+    }
 }
 
 pub async fn load(conn: &impl ConnectionTrait, id: &str) -> Result<Loaded, Error> {
@@ -86,12 +102,7 @@ impl StrategyApi {
     ) -> Result<pb::Strategy, Error> {
         let now = now_micros();
         let revision = previous.map_or(0, |row| row.revision) + 1;
-        let id = strategy
-            .name
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let id = strategy.name.rsplit('/').next().unwrap_or_default().to_owned();
         strategy.revision = revision;
         strategy.etag = etag_for(revision);
         strategy.revision_actor.clone_from(&context.actor);
@@ -100,12 +111,8 @@ impl StrategyApi {
         if previous.is_none() {
             strategy.create_time = Some(to_timestamp(now));
         }
-        strategy
-            .choices
-            .sort_by(|left, right| left.name.cmp(&right.name));
-        strategy
-            .assumptions
-            .sort_by(|left, right| left.name.cmp(&right.name));
+        strategy.choices.sort_by(|left, right| left.name.cmp(&right.name));
+        strategy.assumptions.sort_by(|left, right| left.name.cmp(&right.name));
         let snapshot = strategy.encode_to_vec();
         let row = strategy::Model {
             id: id.clone(),
@@ -126,9 +133,7 @@ impl StrategyApi {
             }
             Some(previous) => {
                 let result = strategy::Entity::update_many()
-                    .set(sea_orm::ActiveModelTrait::reset_all(
-                        row.into_active_model(),
-                    ))
+                    .set(sea_orm::ActiveModelTrait::reset_all(row.into_active_model()))
                     .filter(strategy::Column::Id.eq(id.clone()))
                     .filter(strategy::Column::Revision.eq(previous.revision))
                     .exec(&**txn)
@@ -156,14 +161,31 @@ impl StrategyApi {
             ChangeKind::Updated
         };
         let mut changes = Vec::with_capacity(1 + child_changes.len());
-        changes.push(NewChange::new(
-            kind,
-            strategy.name.clone(),
-            STRATEGY_TYPE,
-            &strategy,
-        ));
+        changes.push(NewChange::new(kind, strategy.name.clone(), STRATEGY_TYPE, &strategy));
         changes.extend(child_changes);
-        self.store.feed.append(txn, context, changes).await?;
+        self.record_and_cache(txn, context, changes, Some(strategy.clone()))
+            .await?;
         Ok(strategy)
+    }
+
+    /// Appends `changes` (the strategy's own event first) to the feed and,
+    /// once the transaction commits, puts the strategy (or, for `None`, its
+    /// tombstone) in the read cache under that event's sequence.
+    pub(crate) async fn record_and_cache(
+        &self,
+        txn: &mut WriteTxn,
+        context: &RequestContext,
+        changes: Vec<NewChange>,
+        strategy: Option<pb::Strategy>,
+    ) -> Result<(), Error> {
+        let Some(name) = changes.first().map(|change| change.resource_name.clone()) else {
+            return Ok(());
+        };
+        let count = i64::try_from(changes.len()).map_err(|_| Error::Corrupt("too many changes".into()))?;
+        let last_sequence = self.store.feed.append(txn, context, changes).await?;
+        let strategy_sequence = last_sequence - count + 1;
+        let cache = Arc::clone(&self.cache);
+        txn.after_commit(move || cache.put(&name, strategy_sequence, strategy.map(Arc::new)));
+        Ok(())
     }
 }

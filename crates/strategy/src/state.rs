@@ -74,32 +74,15 @@ mod tests {
         StrategyState::UnderReview,
         StrategyState::Retired,
     ];
-    const TRANSITIONS: [Transition; 3] =
-        [Transition::Activate, Transition::Review, Transition::Retire];
+    const TRANSITIONS: [Transition; 3] = [Transition::Activate, Transition::Review, Transition::Retire];
 
     #[test]
     fn exactly_the_drawn_moves_are_legal() {
         let legal = [
-            (
-                StrategyState::Draft,
-                Transition::Activate,
-                StrategyState::Active,
-            ),
-            (
-                StrategyState::UnderReview,
-                Transition::Activate,
-                StrategyState::Active,
-            ),
-            (
-                StrategyState::Active,
-                Transition::Review,
-                StrategyState::UnderReview,
-            ),
-            (
-                StrategyState::UnderReview,
-                Transition::Retire,
-                StrategyState::Retired,
-            ),
+            (StrategyState::Draft, Transition::Activate, StrategyState::Active),
+            (StrategyState::UnderReview, Transition::Activate, StrategyState::Active),
+            (StrategyState::Active, Transition::Review, StrategyState::UnderReview),
+            (StrategyState::UnderReview, Transition::Retire, StrategyState::Retired),
         ];
         for from in STATES {
             for transition in TRANSITIONS {
@@ -107,11 +90,7 @@ mod tests {
                     .iter()
                     .find(|(f, t, _)| *f == from && *t == transition)
                     .map(|(_, _, to)| *to);
-                assert_eq!(
-                    next_state(from, transition).ok(),
-                    expected,
-                    "{from:?} {transition:?}"
-                );
+                assert_eq!(next_state(from, transition).ok(), expected, "{from:?} {transition:?}");
             }
         }
     }

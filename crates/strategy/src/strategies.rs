@@ -4,8 +4,7 @@ use std::collections::HashSet;
 
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
 use trellis_foundation::{
-    Error, FieldViolations, NewChange, RequestContext, WriteTxn, etag::check_etag,
-    mask::update_paths,
+    Error, FieldViolations, NewChange, RequestContext, WriteTxn, etag::check_etag, mask::update_paths,
 };
 use trellis_proto::{
     cascade::v1::ListAncestorsRequest,
@@ -16,10 +15,9 @@ use trellis_proto::{
 use crate::{
     StrategyApi,
     convert::{
-        ASSUMPTION_TYPE, ASSUMPTIONS, CHOICE_TYPE, CHOICES, MAX_CHILDREN, WRITABLE_FIELDS,
-        assumption_status_name, check_assumption, check_choice, check_strategy_field,
-        check_strategy_fields, child_ids, child_name, choice_kind_name, inline_child_id,
-        strategy_id, strategy_name,
+        ASSUMPTION_TYPE, ASSUMPTIONS, CHOICE_TYPE, CHOICES, MAX_CHILDREN, WRITABLE_FIELDS, assumption_status_name,
+        check_assumption, check_choice, check_strategy_field, check_strategy_fields, child_ids, child_name,
+        choice_kind_name, inline_child_id, strategy_id, strategy_name,
     },
     entity::{assumption, choice, revision, strategy},
     revision::load,
@@ -42,9 +40,7 @@ impl StrategyApi {
         let ancestors = match self
             .org
             .clone()
-            .list_ancestors(ListAncestorsRequest {
-                name: owner.to_owned(),
-            })
+            .list_ancestors(ListAncestorsRequest { name: owner.to_owned() })
             .await
         {
             Ok(response) => response.into_inner().org_units,
@@ -53,10 +49,7 @@ impl StrategyApi {
                 return Ok(());
             }
             Err(status) => {
-                return Err(Error::Peer {
-                    service: "org",
-                    status,
-                });
+                return Err(Error::Peer { service: "org", status });
             }
         };
         if parent_choice.is_empty() {
@@ -69,15 +62,15 @@ impl StrategyApi {
             return Ok(());
         }
         let conn = self.store.db.conn();
-        let Some(choice_row) = choice::Entity::find_by_id(parent_choice.to_owned())
-            .one(conn)
-            .await?
-        else {
+        let Some(choice_row) = choice::Entity::find_by_id(parent_choice.to_owned()).one(conn).await? else {
             violations.add(field, format!("{parent_choice} does not exist"));
             return Ok(());
         };
         if choice_row.kind == ChoiceKind::NotDoing.as_str_name() {
-            violations.add(field, format!("{parent_choice} is a NOT_DOING choice: nothing nests under what we chose not to do"));
+            violations.add(
+                field,
+                format!("{parent_choice} is a NOT_DOING choice: nothing nests under what we chose not to do"),
+            );
             return Ok(());
         }
         let parent = load(conn, parent_strategy_id).await?;
@@ -85,8 +78,7 @@ impl StrategyApi {
             violations.add(field, format!("{} is RETIRED", parent.strategy.name));
             return Ok(());
         }
-        let ancestor_names: HashSet<&str> =
-            ancestors.iter().map(|unit| unit.name.as_str()).collect();
+        let ancestor_names: HashSet<&str> = ancestors.iter().map(|unit| unit.name.as_str()).collect();
         if !ancestor_names.contains(parent.strategy.owner.as_str()) {
             violations.add(
                 field,
@@ -108,11 +100,7 @@ impl StrategyApi {
         let Some(input) = request.strategy.clone() else {
             return Err(Error::invalid("strategy", "is required"));
         };
-        let id = trellis_foundation::names::id_or_generate(
-            &request.strategy_id,
-            "strategy_id",
-            &mut violations,
-        );
+        let id = trellis_foundation::names::id_or_generate(&request.strategy_id, "strategy_id", &mut violations);
         check_strategy_fields(&input, "strategy.", &mut violations);
         violations.require(
             input.choices.len() <= MAX_CHILDREN,
@@ -146,8 +134,7 @@ impl StrategyApi {
         for (index, assumption) in input.assumptions.iter().enumerate() {
             let prefix = format!("strategy.assumptions[{index}].");
             check_assumption(assumption, &prefix, &mut violations);
-            let child_id =
-                inline_child_id(&assumption.name, &format!("{prefix}name"), &mut violations);
+            let child_id = inline_child_id(&assumption.name, &format!("{prefix}name"), &mut violations);
             violations.require(
                 seen.insert(child_id.clone()),
                 format!("{prefix}name"),
@@ -163,14 +150,8 @@ impl StrategyApi {
             assumptions.push(assumption);
         }
         if violations.is_empty() {
-            self.check_references(
-                &id,
-                &input.owner,
-                &input.parent_choice,
-                "strategy.",
-                &mut violations,
-            )
-            .await?;
+            self.check_references(&id, &input.owner, &input.parent_choice, "strategy.", &mut violations)
+                .await?;
         }
         violations.into_result()?;
 
@@ -195,15 +176,8 @@ impl StrategyApi {
                 "CreateStrategy",
                 &request,
                 move |mut txn: WriteTxn| async move {
-                    if strategy::Entity::find_by_id(id.clone())
-                        .one(&*txn)
-                        .await?
-                        .is_some()
-                    {
-                        return Err(Error::AlreadyExists(format!(
-                            "{} already exists",
-                            strategy_name(&id)
-                        )));
+                    if strategy::Entity::find_by_id(id.clone()).one(&*txn).await?.is_some() {
+                        return Err(Error::AlreadyExists(format!("{} already exists", strategy_name(&id))));
                     }
                     let mut strategy = strategy;
                     stamp_children(&mut strategy);
@@ -219,11 +193,7 @@ impl StrategyApi {
 
     /// Inserts the index rows of a new strategy's inline children and
     /// returns their feed events.
-    async fn index_new_children(
-        &self,
-        txn: &WriteTxn,
-        strategy: &pb::Strategy,
-    ) -> Result<Vec<NewChange>, Error> {
+    async fn index_new_children(&self, txn: &WriteTxn, strategy: &pb::Strategy) -> Result<Vec<NewChange>, Error> {
         let id = strategy.name.trim_start_matches("strategies/");
         let mut changes = Vec::new();
         if !strategy.choices.is_empty() {
@@ -231,9 +201,7 @@ impl StrategyApi {
                 .choices
                 .iter()
                 .map(|choice| choice_row(id, choice).into_active_model());
-            choice::Entity::insert_many(rows)
-                .exec_without_returning(&**txn)
-                .await?;
+            choice::Entity::insert_many(rows).exec_without_returning(&**txn).await?;
             for choice in &strategy.choices {
                 changes.push(NewChange::new(
                     ChangeKind::Created,
@@ -273,11 +241,7 @@ impl StrategyApi {
         };
         let id = strategy_id(&patch.name, "strategy.name")?;
         let mut violations = FieldViolations::default();
-        let paths = update_paths(
-            request.update_mask.as_ref(),
-            WRITABLE_FIELDS,
-            &mut violations,
-        );
+        let paths = update_paths(request.update_mask.as_ref(), WRITABLE_FIELDS, &mut violations);
         for path in &paths {
             check_strategy_field(&patch, path, "strategy.", &mut violations);
         }
@@ -290,26 +254,16 @@ impl StrategyApi {
             match *path {
                 "display_name" => updated.display_name = patch.display_name.trim().to_owned(),
                 "challenge" => updated.challenge.clone_from(&patch.challenge),
-                "winning_aspiration" => updated
-                    .winning_aspiration
-                    .clone_from(&patch.winning_aspiration),
+                "winning_aspiration" => updated.winning_aspiration.clone_from(&patch.winning_aspiration),
                 "horizon" => updated.horizon = patch.horizon,
                 "owner" => updated.owner.clone_from(&patch.owner),
                 _ => updated.parent_choice.clone_from(&patch.parent_choice),
             }
         }
-        if updated.owner != current.strategy.owner
-            || updated.parent_choice != current.strategy.parent_choice
-        {
+        if updated.owner != current.strategy.owner || updated.parent_choice != current.strategy.parent_choice {
             let mut violations = FieldViolations::default();
-            self.check_references(
-                id,
-                &updated.owner,
-                &updated.parent_choice,
-                "strategy.",
-                &mut violations,
-            )
-            .await?;
+            self.check_references(id, &updated.owner, &updated.parent_choice, "strategy.", &mut violations)
+                .await?;
             violations.into_result()?;
         }
 
@@ -318,9 +272,7 @@ impl StrategyApi {
         // Checked again inside the transaction: the read above was outside it.
         check_etag(&patch.etag, &loaded.strategy.etag, &patch.name)?;
         if loaded.row.revision != current.row.revision {
-            return Err(Error::StaleEtag {
-                resource: patch.name,
-            });
+            return Err(Error::StaleEtag { resource: patch.name });
         }
         updated.choices = loaded.strategy.choices;
         updated.assumptions = loaded.strategy.assumptions;
@@ -341,8 +293,7 @@ impl StrategyApi {
         let mut txn = self.store.begin_write().await?;
         let loaded = self.load_for_write(&txn, id).await?;
         check_etag(&request.etag, &loaded.strategy.etag, &request.name)?;
-        let next =
-            next_state(loaded.strategy.state(), transition).map_err(Error::FailedPrecondition)?;
+        let next = next_state(loaded.strategy.state(), transition).map_err(Error::FailedPrecondition)?;
         if next == StrategyState::Active {
             let gaps = activation_gaps(&loaded.strategy);
             if !gaps.is_empty() {
@@ -409,9 +360,7 @@ impl StrategyApi {
             .filter(revision::Column::StrategyId.eq(id))
             .exec(&*txn)
             .await?;
-        strategy::Entity::delete_by_id(id.to_owned())
-            .exec(&*txn)
-            .await?;
+        strategy::Entity::delete_by_id(id.to_owned()).exec(&*txn).await?;
         let strategy = loaded.strategy;
         let mut changes = vec![NewChange::new(
             ChangeKind::Deleted,
@@ -435,7 +384,7 @@ impl StrategyApi {
                 assumption,
             ));
         }
-        self.store.feed.append(&mut txn, &context, changes).await?;
+        self.record_and_cache(&mut txn, &context, changes, None).await?;
         txn.commit().await
     }
 }
@@ -463,12 +412,7 @@ pub(crate) fn choice_row(strategy_id: &str, choice: &pb::Choice) -> choice::Mode
     choice::Model {
         name: choice.name.clone(),
         strategy_id: strategy_id.to_owned(),
-        id: choice
-            .name
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned(),
+        id: choice.name.rsplit('/').next().unwrap_or_default().to_owned(),
         kind: choice_kind_name(choice).to_owned(),
     }
 }
@@ -477,12 +421,7 @@ pub(crate) fn assumption_row(strategy_id: &str, assumption: &pb::Assumption) -> 
     assumption::Model {
         name: assumption.name.clone(),
         strategy_id: strategy_id.to_owned(),
-        id: assumption
-            .name
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned(),
+        id: assumption.name.rsplit('/').next().unwrap_or_default().to_owned(),
         status: assumption_status_name(assumption).to_owned(),
         health_metric: assumption.health_metric.clone(),
     }

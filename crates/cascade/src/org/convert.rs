@@ -47,10 +47,7 @@ pub struct NewUnit {
 
 /// Checks one create request, adding every problem to `violations` with
 /// field paths relative to the request.
-pub fn check_create(
-    request: &pb::CreateOrgUnitRequest,
-    violations: &mut FieldViolations,
-) -> NewUnit {
+pub fn check_create(request: &pb::CreateOrgUnitRequest, violations: &mut FieldViolations) -> NewUnit {
     let id = id_or_generate(&request.org_unit_id, "org_unit_id", violations);
     let Some(unit) = &request.org_unit else {
         violations.add("org_unit", "is required");
@@ -75,17 +72,9 @@ pub fn check_create(
 
 pub fn check_fields(unit: &pb::OrgUnit, violations: &mut FieldViolations, prefix: &str) {
     violations.require_non_empty(&unit.display_name, &format!("{prefix}display_name"));
-    violations.require_max_len(
-        &unit.display_name,
-        MAX_DISPLAY_NAME,
-        &format!("{prefix}display_name"),
-    );
+    violations.require_max_len(&unit.display_name, MAX_DISPLAY_NAME, &format!("{prefix}display_name"));
     violations.require_max_len(&unit.kind, MAX_KIND, &format!("{prefix}kind"));
-    violations.require_max_len(
-        &unit.description,
-        MAX_DESCRIPTION,
-        &format!("{prefix}description"),
-    );
+    violations.require_max_len(&unit.description, MAX_DESCRIPTION, &format!("{prefix}description"));
 }
 
 /// "" for no parent, else the id of a well-formed `orgUnits/{id}`.
@@ -96,10 +85,7 @@ pub fn parse_parent(parent: &str, field: &str, violations: &mut FieldViolations)
     match parse_name(parent, COLLECTION) {
         Some(id) => id.to_owned(),
         None => {
-            violations.add(
-                field,
-                format!("must be an {COLLECTION}/{{id}} name, got {parent:?}"),
-            );
+            violations.add(field, format!("must be an {COLLECTION}/{{id}} name, got {parent:?}"));
             String::new()
         }
     }
@@ -108,9 +94,6 @@ pub fn parse_parent(parent: &str, field: &str, violations: &mut FieldViolations)
 /// The id of a well-formed unit name, or an `INVALID_ARGUMENT` for `field`.
 pub fn unit_id<'a>(name: &'a str, field: &str) -> Result<&'a str, trellis_foundation::Error> {
     parse_name(name, COLLECTION).ok_or_else(|| {
-        trellis_foundation::Error::invalid(
-            field,
-            format!("must be an {COLLECTION}/{{id}} name, got {name:?}"),
-        )
+        trellis_foundation::Error::invalid(field, format!("must be an {COLLECTION}/{{id}} name, got {name:?}"))
     })
 }

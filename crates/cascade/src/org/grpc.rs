@@ -16,10 +16,7 @@ type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl OrgService for OrgApi {
-    async fn create_org_unit(
-        &self,
-        request: Request<pb::CreateOrgUnitRequest>,
-    ) -> Reply<pb::OrgUnit> {
+    async fn create_org_unit(&self, request: Request<pb::CreateOrgUnitRequest>) -> Reply<pb::OrgUnit> {
         let context = RequestContext::from_request(&request);
         let request = request.into_inner();
         let context = context.with_request_id(&request.request_id);
@@ -30,21 +27,13 @@ impl OrgService for OrgApi {
         Ok(Response::new(self.get(&request.into_inner().name).await?))
     }
 
-    async fn list_org_units(
-        &self,
-        request: Request<pb::ListOrgUnitsRequest>,
-    ) -> Reply<pb::ListOrgUnitsResponse> {
+    async fn list_org_units(&self, request: Request<pb::ListOrgUnitsRequest>) -> Reply<pb::ListOrgUnitsResponse> {
         Ok(Response::new(self.list(request.into_inner()).await?))
     }
 
-    async fn update_org_unit(
-        &self,
-        request: Request<pb::UpdateOrgUnitRequest>,
-    ) -> Reply<pb::OrgUnit> {
+    async fn update_org_unit(&self, request: Request<pb::UpdateOrgUnitRequest>) -> Reply<pb::OrgUnit> {
         let context = RequestContext::from_request(&request);
-        Ok(Response::new(
-            self.update(context, request.into_inner()).await?,
-        ))
+        Ok(Response::new(self.update(context, request.into_inner()).await?))
     }
 
     async fn delete_org_unit(&self, request: Request<pb::DeleteOrgUnitRequest>) -> Reply<()> {
@@ -55,9 +44,7 @@ impl OrgService for OrgApi {
 
     async fn move_org_unit(&self, request: Request<pb::MoveOrgUnitRequest>) -> Reply<pb::OrgUnit> {
         let context = RequestContext::from_request(&request);
-        Ok(Response::new(
-            self.move_unit(context, request.into_inner()).await?,
-        ))
+        Ok(Response::new(self.move_unit(context, request.into_inner()).await?))
     }
 
     async fn batch_create_org_units(
@@ -84,27 +71,15 @@ impl OrgService for OrgApi {
         Ok(Response::new(self.descendants(request.into_inner()).await?))
     }
 
-    async fn list_ancestors(
-        &self,
-        request: Request<pb::ListAncestorsRequest>,
-    ) -> Reply<pb::ListAncestorsResponse> {
-        Ok(Response::new(
-            self.ancestors(&request.into_inner().name).await?,
-        ))
+    async fn list_ancestors(&self, request: Request<pb::ListAncestorsRequest>) -> Reply<pb::ListAncestorsResponse> {
+        Ok(Response::new(self.ancestors(&request.into_inner().name).await?))
     }
 
-    type WatchChangesStream =
-        Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send + 'static>>;
+    type WatchChangesStream = Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send + 'static>>;
 
-    async fn watch_changes(
-        &self,
-        request: Request<WatchChangesRequest>,
-    ) -> Reply<Self::WatchChangesStream> {
+    async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Reply<Self::WatchChangesStream> {
         let request = request.into_inner();
-        let stream = self
-            .store()
-            .feed
-            .watch(request.after_sequence, request.resource_types);
+        let stream = self.store().feed.watch(request.after_sequence, request.resource_types);
         Ok(Response::new(Box::pin(stream)))
     }
 }

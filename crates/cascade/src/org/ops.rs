@@ -27,11 +27,7 @@ fn change(kind: ChangeKind, unit: &pb::OrgUnit) -> NewChange {
 }
 
 /// Depth and path of a unit placed under `parent_id` ("" for a root).
-async fn placement(
-    conn: &impl ConnectionTrait,
-    id: &str,
-    parent_id: &str,
-) -> Result<(i32, String), Error> {
+async fn placement(conn: &impl ConnectionTrait, id: &str, parent_id: &str) -> Result<(i32, String), Error> {
     if parent_id.is_empty() {
         return Ok((0, root_path(id)));
     }
@@ -81,12 +77,8 @@ impl OrgApi {
                     let model = new_model(new_unit, depth, path, now_micros());
                     repo::insert_many(&*txn, vec![model.clone()]).await?;
                     let unit = to_proto(&model);
-                    feed.append(
-                        &mut txn,
-                        &event_context,
-                        vec![change(ChangeKind::Created, &unit)],
-                    )
-                    .await?;
+                    feed.append(&mut txn, &event_context, vec![change(ChangeKind::Created, &unit)])
+                        .await?;
                     Ok((txn, unit))
                 },
             )
@@ -124,21 +116,13 @@ impl OrgApi {
         let updated = to_proto(&unit);
         self.store
             .feed
-            .append(
-                &mut txn,
-                &context,
-                vec![change(ChangeKind::Updated, &updated)],
-            )
+            .append(&mut txn, &context, vec![change(ChangeKind::Updated, &updated)])
             .await?;
         txn.commit().await?;
         Ok(updated)
     }
 
-    pub async fn delete(
-        &self,
-        context: RequestContext,
-        request: pb::DeleteOrgUnitRequest,
-    ) -> Result<(), Error> {
+    pub async fn delete(&self, context: RequestContext, request: pb::DeleteOrgUnitRequest) -> Result<(), Error> {
         let id = unit_id(&request.name, "name")?;
         let mut txn = self.store.begin_write().await?;
         let unit = repo::find_existing(&*txn, id, &request.name).await?;
@@ -153,11 +137,7 @@ impl OrgApi {
         let deleted = to_proto(&unit);
         self.store
             .feed
-            .append(
-                &mut txn,
-                &context,
-                vec![change(ChangeKind::Deleted, &deleted)],
-            )
+            .append(&mut txn, &context, vec![change(ChangeKind::Deleted, &deleted)])
             .await?;
         txn.commit().await
     }
@@ -229,10 +209,7 @@ impl OrgApi {
         request: pb::BatchCreateOrgUnitsRequest,
     ) -> Result<pb::BatchCreateOrgUnitsResponse, Error> {
         if request.requests.is_empty() || request.requests.len() > MAX_BATCH {
-            return Err(Error::invalid(
-                "requests",
-                format!("must hold 1 to {MAX_BATCH} units"),
-            ));
+            return Err(Error::invalid("requests", format!("must hold 1 to {MAX_BATCH} units")));
         }
         let mut violations = FieldViolations::default();
         let mut new_units = Vec::with_capacity(request.requests.len());
@@ -241,10 +218,7 @@ impl OrgApi {
             let mut row_violations = FieldViolations::default();
             let new_unit = check_create(row, &mut row_violations);
             if let Some(first) = first_row_of.insert(new_unit.id.clone(), index) {
-                row_violations.add(
-                    "org_unit_id",
-                    format!("repeats the id of requests[{first}]"),
-                );
+                row_violations.add("org_unit_id", format!("repeats the id of requests[{first}]"));
             }
             violations.extend_prefixed(&format!("requests[{index}]."), row_violations);
             new_units.push(new_unit);
@@ -261,10 +235,7 @@ impl OrgApi {
                     let units = place_batch(&txn, new_units).await?;
                     let created: Vec<pb::OrgUnit> = units.iter().map(to_proto).collect();
                     repo::insert_many(&*txn, units).await?;
-                    let changes = created
-                        .iter()
-                        .map(|unit| change(ChangeKind::Created, unit))
-                        .collect();
+                    let changes = created.iter().map(|unit| change(ChangeKind::Created, unit)).collect();
                     feed.append(&mut txn, &event_context, changes).await?;
                     Ok((txn, pb::BatchCreateOrgUnitsResponse { org_units: created }))
                 },
@@ -340,9 +311,7 @@ async fn place_batch(txn: &WriteTxn, new_units: Vec<NewUnit>) -> Result<Vec<Mode
             continue;
         };
         let (depth, path) = match placed.get(&unit.parent_id) {
-            Some((parent_depth, parent_path)) => {
-                (parent_depth + 1, child_path(parent_path, &unit.id))
-            }
+            Some((parent_depth, parent_path)) => (parent_depth + 1, child_path(parent_path, &unit.id)),
             None => (0, root_path(&unit.id)),
         };
         placed.insert(unit.id.clone(), (depth, path.clone()));

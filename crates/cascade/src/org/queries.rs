@@ -31,11 +31,7 @@ fn filter_fields() -> Vec<FilterField> {
             FieldKind::ResourceName(COLLECTION),
         ),
         FilterField::new("kind", Expr::col(Column::Kind), FieldKind::Text),
-        FilterField::new(
-            "display_name",
-            Expr::col(Column::DisplayName),
-            FieldKind::Text,
-        ),
+        FilterField::new("display_name", Expr::col(Column::DisplayName), FieldKind::Text),
         FilterField::new("depth", Expr::col(Column::Depth), FieldKind::Integer),
     ]
 }
@@ -48,10 +44,7 @@ impl OrgApi {
     }
 
     /// Units in id order.
-    pub async fn list(
-        &self,
-        request: pb::ListOrgUnitsRequest,
-    ) -> Result<pb::ListOrgUnitsResponse, Error> {
+    pub async fn list(&self, request: pb::ListOrgUnitsRequest) -> Result<pb::ListOrgUnitsResponse, Error> {
         let size = page_size(request.page_size)?;
         let filter = filter::parse(&request.filter)?;
         let query = filter.fingerprint();
@@ -75,10 +68,7 @@ impl OrgApi {
     }
 
     /// Every name must exist; the answer keeps the order asked.
-    pub async fn batch_get(
-        &self,
-        request: pb::BatchGetOrgUnitsRequest,
-    ) -> Result<pb::BatchGetOrgUnitsResponse, Error> {
+    pub async fn batch_get(&self, request: pb::BatchGetOrgUnitsRequest) -> Result<pb::BatchGetOrgUnitsResponse, Error> {
         if request.names.len() > MAX_BATCH_GET {
             return Err(Error::invalid(
                 "names",
@@ -113,27 +103,19 @@ impl OrgApi {
             return Err(Error::NotFound(missing.join(", ")));
         }
         Ok(pb::BatchGetOrgUnitsResponse {
-            org_units: ids
-                .iter()
-                .filter_map(|id| found.get(id))
-                .map(to_proto)
-                .collect(),
+            org_units: ids.iter().filter_map(|id| found.get(id)).map(to_proto).collect(),
         })
     }
 
     /// The subtree below a unit, by depth then id.
-    pub async fn descendants(
-        &self,
-        request: pb::ListDescendantsRequest,
-    ) -> Result<pb::ListDescendantsResponse, Error> {
+    pub async fn descendants(&self, request: pb::ListDescendantsRequest) -> Result<pb::ListDescendantsResponse, Error> {
         let id = unit_id(&request.name, "name")?;
         if request.max_depth < 0 {
             return Err(Error::invalid("max_depth", "must not be negative"));
         }
         let size = page_size(request.page_size)?;
         let query = format!("{}|{}", request.name, request.max_depth);
-        let after: Option<(i32, String)> =
-            self.store.page_tokens.decode(&request.page_token, &query)?;
+        let after: Option<(i32, String)> = self.store.page_tokens.decode(&request.page_token, &query)?;
         let root = repo::find_existing(self.store.db.conn(), id, &request.name).await?;
         let mut select = Entity::find()
             .filter(Column::Path.starts_with(&root.path))
@@ -169,8 +151,7 @@ impl OrgApi {
     pub async fn ancestors(&self, name: &str) -> Result<pb::ListAncestorsResponse, Error> {
         let id = unit_id(name, "name")?;
         let unit = repo::find_existing(self.store.db.conn(), id, name).await?;
-        let ancestor_ids: Vec<String> =
-            unit.ancestor_ids().into_iter().map(str::to_owned).collect();
+        let ancestor_ids: Vec<String> = unit.ancestor_ids().into_iter().map(str::to_owned).collect();
         let found: HashMap<String, _> = repo::find_many(self.store.db.conn(), &ancestor_ids)
             .await?
             .into_iter()
@@ -178,11 +159,9 @@ impl OrgApi {
             .collect();
         let mut chain = Vec::with_capacity(ancestor_ids.len());
         for ancestor_id in ancestor_ids.iter().rev() {
-            let ancestor = found.get(ancestor_id).ok_or_else(|| {
-                Error::Corrupt(format!(
-                    "{name} has a path through missing unit {ancestor_id}"
-                ))
-            })?;
+            let ancestor = found
+                .get(ancestor_id)
+                .ok_or_else(|| Error::Corrupt(format!("{name} has a path through missing unit {ancestor_id}")))?;
             chain.push(to_proto(ancestor));
         }
         Ok(pb::ListAncestorsResponse { org_units: chain })

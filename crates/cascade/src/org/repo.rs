@@ -1,8 +1,7 @@
 //! Reads and writes of the `cascade_org_units` table.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
 use trellis_foundation::Error;
 
@@ -15,14 +14,8 @@ pub async fn find(conn: &impl ConnectionTrait, id: &str) -> Result<Option<Model>
     Ok(Entity::find_by_id(id.to_owned()).one(conn).await?)
 }
 
-pub async fn find_existing(
-    conn: &impl ConnectionTrait,
-    id: &str,
-    name: &str,
-) -> Result<Model, Error> {
-    find(conn, id)
-        .await?
-        .ok_or_else(|| Error::NotFound(name.to_owned()))
+pub async fn find_existing(conn: &impl ConnectionTrait, id: &str, name: &str) -> Result<Model, Error> {
+    find(conn, id).await?.ok_or_else(|| Error::NotFound(name.to_owned()))
 }
 
 /// The units among `ids` that exist, in no particular order.
@@ -60,26 +53,17 @@ pub async fn descendants(conn: &impl ConnectionTrait, path: &str) -> Result<Vec<
 }
 
 pub async fn insert_many(conn: &impl ConnectionTrait, units: Vec<Model>) -> Result<(), Error> {
-    let mut rows = units
-        .into_iter()
-        .map(IntoActiveModel::into_active_model)
-        .peekable();
+    let mut rows = units.into_iter().map(IntoActiveModel::into_active_model).peekable();
     while rows.peek().is_some() {
         let chunk: Vec<ActiveModel> = rows.by_ref().take(IN_CHUNK / 10).collect();
-        Entity::insert_many(chunk)
-            .exec_without_returning(conn)
-            .await?;
+        Entity::insert_many(chunk).exec_without_returning(conn).await?;
     }
     Ok(())
 }
 
 /// Writes `unit` if the stored row is still at `read_version`; a concurrent
 /// writer that got there first makes this fail with a stale etag.
-pub async fn update_if_unchanged(
-    conn: &impl ConnectionTrait,
-    unit: Model,
-    read_version: i64,
-) -> Result<(), Error> {
+pub async fn update_if_unchanged(conn: &impl ConnectionTrait, unit: Model, read_version: i64) -> Result<(), Error> {
     let id = unit.id.clone();
     let result = Entity::update_many()
         .set(unit.into_active_model().reset_all())

@@ -55,8 +55,7 @@ pub fn order_batch(
     let placed: HashSet<usize> = order.iter().copied().collect();
     let missing: HashSet<usize> = problems.iter().map(|(index, _)| *index).collect();
     for index in 0..rows.len() {
-        if !placed.contains(&index) && !missing.contains(&index) && on_cycle(index, rows, &index_of)
-        {
+        if !placed.contains(&index) && !missing.contains(&index) && on_cycle(index, rows, &index_of) {
             problems.push((index, Unplaceable::Cycle));
         }
     }
@@ -97,12 +96,7 @@ mod tests {
 
     #[test]
     fn parents_come_first_whatever_the_input_order() {
-        let batch = rows(&[
-            ("team", "dept"),
-            ("dept", "acme"),
-            ("acme", ""),
-            ("other", "existing"),
-        ]);
+        let batch = rows(&[("team", "dept"), ("dept", "acme"), ("acme", ""), ("other", "existing")]);
         let existing = HashSet::from(["existing".to_owned()]);
         let order = order_batch(&batch, &existing).unwrap_or_default();
         let position = |id: &str| order.iter().position(|&index| batch[index].0 == id);
@@ -113,16 +107,8 @@ mod tests {
 
     #[test]
     fn missing_parents_and_cycles_are_reported_per_row() {
-        let batch = rows(&[
-            ("a", "b"),
-            ("b", "a"),
-            ("c", "nowhere"),
-            ("d", "c"),
-            ("e", ""),
-        ]);
-        let problems = order_batch(&batch, &HashSet::new())
-            .err()
-            .unwrap_or_default();
+        let batch = rows(&[("a", "b"), ("b", "a"), ("c", "nowhere"), ("d", "c"), ("e", "")]);
+        let problems = order_batch(&batch, &HashSet::new()).err().unwrap_or_default();
         assert_eq!(
             problems,
             vec![

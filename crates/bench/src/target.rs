@@ -1,0 +1,85 @@
+//! The server under test: one given by address, or one spawned in this
+//! process on a fresh database.
+
+use anyhow::{Context, bail};
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::transport::{Channel, Endpoint};
+use trellis_server::{Application, Settings};
+
+use crate::Args;
+
+pub struct Target {
+    pub url: String,
+    pub backend: String,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Target {
+    pub async fn start(args: &Args) -> anyhow::Result<Target> {
+        if let Some(url) = &args.server {
+            return Ok(Target {
+                url: url.clone(),
+                backend: args.backend.clone(),
+                stop: None,
+                server: None,
+                _dir: None,
+            });
+        }
+        if !args.spawn {
+            bail!("give --server URL or --spawn");
+        }
+        let (database_url, dir) = match &args.database_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let dir = tempfile::tempdir().context("creating a temp dir")?;
+                (format!("sqlite://{}", dir.path().join("bench.db").display()), Some(dir))
+            }
+        };
+        let backend = if database_url.starts_with("sqlite") {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+        .to_owned();
+        let app = Application::build(Settings::with_database(database_url)).await?;
+        let url = format!("http://{}", app.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        eprintln!("spawned a {backend} server on {url}");
+        Ok(Target {
+            url,
+            backend,
+            stop: Some(stop),
+            server: Some(server),
+            _dir: dir,
+        })
+    }
+
+    /// `count` separate connections, so load is not bound to one HTTP/2 stream limit.
+    pub async fn channels(&self, count: usize) -> anyhow::Result<Vec<Channel>> {
+        let mut channels = Vec::with_capacity(count);
+        for _ in 0..count.max(1) {
+            let channel = Endpoint::from_shared(self.url.clone())?
+                .tcp_nodelay(true)
+                .connect()
+                .await
+                .with_context(|| format!("connecting to {}", self.url))?;
+            channels.push(channel);
+        }
+        Ok(channels)
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await??;
+        }
+        Ok(())
+    }
+}

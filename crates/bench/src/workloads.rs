@@ -1,0 +1,191 @@
+//! The workloads and the figures each reports.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tonic::{Code, transport::Channel};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+use trellis_proto::{
+    cascade::v1::{CreateOrgUnitRequest, OrgUnit, org_service_client::OrgServiceClient},
+    strategy::v1::{
+        Choice, ChoiceKind, CreateStrategyRequest, GetStrategyRequest, Strategy,
+        strategy_service_client::StrategyServiceClient,
+    },
+};
+
+use crate::{
+    Args, Workload,
+    load::{PhaseResult, run_phase},
+    target::Target,
+};
+
+const BENCH_ORG_UNIT: &str = "bench-org";
+
+#[derive(Debug, Serialize)]
+pub struct UnaryFigures {
+    pub workload: &'static str,
+    pub backend: String,
+    pub concurrency: usize,
+    pub seconds: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub health_check_per_s: f64,
+    pub health_check_p50_ms: f64,
+    pub health_check_p99_ms: f64,
+    pub ratio_to_health_check: f64,
+}
+
+pub async fn run(args: &Args, target: &Target) -> anyhow::Result<UnaryFigures> {
+    let channels = target.channels(args.connections).await?;
+    let warmup = Duration::from_secs_f64(args.warmup_seconds);
+    let measure = Duration::from_secs_f64(args.seconds);
+    let health = health_check_phase(&channels, args.concurrency, warmup, measure).await?;
+    report("grpc.health.v1/Check", &health);
+    let (name, result) = match args.workload {
+        Workload::GetStrategy => (
+            "get_strategy",
+            get_strategy_phase(&channels, args.concurrency, warmup, measure).await?,
+        ),
+        Workload::CreateStrategy => (
+            "create_strategy",
+            create_strategy_phase(&channels, args.concurrency, warmup, measure).await?,
+        ),
+    };
+    report(name, &result);
+    Ok(UnaryFigures {
+        workload: name,
+        backend: target.backend.clone(),
+        concurrency: args.concurrency,
+        seconds: result.seconds,
+        requests: result.requests,
+        errors: result.errors,
+        per_s: result.per_s.round(),
+        p50_ms: result.p50_ms,
+        p99_ms: result.p99_ms,
+        health_check_per_s: health.per_s.round(),
+        health_check_p50_ms: health.p50_ms,
+        health_check_p99_ms: health.p99_ms,
+        ratio_to_health_check: ((result.per_s / health.per_s) * 1000.0).round() / 1000.0,
+    })
+}
+
+fn report(name: &str, result: &PhaseResult) {
+    eprintln!(
+        "{name}: {:.0}/s over {:.1}s ({} requests, {} errors), p50 {:.3} ms, p99 {:.3} ms",
+        result.per_s, result.seconds, result.requests, result.errors, result.p50_ms, result.p99_ms
+    );
+}
+
+fn pick(channels: &[Channel], worker: usize) -> Channel {
+    channels[worker % channels.len()].clone()
+}
+
+async fn health_check_phase(
+    channels: &[Channel],
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> anyhow::Result<PhaseResult> {
+    let channels = channels.to_vec();
+    run_phase(concurrency, warmup, measure, move |worker, _| {
+        let mut client = HealthClient::new(pick(&channels, worker));
+        async move {
+            client.check(HealthCheckRequest { service: String::new() }).await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// The org unit every bench strategy is owned by.
+async fn ensure_org_unit(channel: Channel) -> anyhow::Result<()> {
+    let request = CreateOrgUnitRequest {
+        org_unit: Some(OrgUnit {
+            display_name: "Benchmarks".into(),
+            kind: "company".into(),
+            ..OrgUnit::default()
+        }),
+        org_unit_id: BENCH_ORG_UNIT.into(),
+        request_id: String::new(),
+    };
+    match OrgServiceClient::new(channel).create_org_unit(request).await {
+        Ok(_) => Ok(()),
+        Err(status) if status.code() == Code::AlreadyExists => Ok(()),
+        Err(status) => Err(status.into()),
+    }
+}
+
+fn bench_strategy() -> Strategy {
+    let choice = |id: &str, kind: ChoiceKind, title: &str| Choice {
+        name: id.into(),
+        kind: kind as i32,
+        title: title.into(),
+        ..Choice::default()
+    };
+    Strategy {
+        display_name: "Benchmark strategy".into(),
+        challenge: "Serve planning season at org scale".into(),
+        winning_aspiration: "Every team aligned within a day".into(),
+        owner: format!("orgUnits/{BENCH_ORG_UNIT}"),
+        choices: vec![
+            choice("where", ChoiceKind::WhereToPlay, "Large organisations"),
+            choice("how", ChoiceKind::HowToWin, "Fast at scale"),
+            choice("not", ChoiceKind::NotDoing, "No spreadsheets"),
+        ],
+        ..Strategy::default()
+    }
+}
+
+async fn get_strategy_phase(
+    channels: &[Channel],
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> anyhow::Result<PhaseResult> {
+    ensure_org_unit(channels[0].clone()).await?;
+    let request = CreateStrategyRequest {
+        strategy: Some(bench_strategy()),
+        strategy_id: String::new(),
+        request_id: String::new(),
+    };
+    let created = StrategyServiceClient::new(channels[0].clone())
+        .create_strategy(request)
+        .await?
+        .into_inner();
+    let channels = channels.to_vec();
+    run_phase(concurrency, warmup, measure, move |worker, _| {
+        let mut client = StrategyServiceClient::new(pick(&channels, worker));
+        let name = created.name.clone();
+        async move {
+            client.get_strategy(GetStrategyRequest { name, revision: 0 }).await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+async fn create_strategy_phase(
+    channels: &[Channel],
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> anyhow::Result<PhaseResult> {
+    ensure_org_unit(channels[0].clone()).await?;
+    let channels = channels.to_vec();
+    run_phase(concurrency, warmup, measure, move |worker, _| {
+        let mut client = StrategyServiceClient::new(pick(&channels, worker));
+        async move {
+            let request = CreateStrategyRequest {
+                strategy: Some(bench_strategy()),
+                strategy_id: String::new(),
+                request_id: String::new(),
+            };
+            client.create_strategy(request).await?;
+            Ok(())
+        }
+    })
+    .await
+}
