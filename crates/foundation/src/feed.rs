@@ -35,6 +35,17 @@ const INSERT_CHUNK: usize = 1_000;
 /// notice commits made by another process on the same database.
 const FALLBACK_REREAD: Duration = Duration::from_secs(2);
 const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
+/// The outbox columns, in the order rows are written.
+const COLUMNS: [&str; 8] = [
+    "sequence",
+    "kind",
+    "resource_name",
+    "resource_type",
+    "resource",
+    "actor",
+    "commit_micros",
+    "request_id",
+];
 
 /// One change to record, built by a service before it commits.
 #[derive(Debug, Clone)]
@@ -119,19 +130,9 @@ impl ChangeFeed {
         let mut rows = changes.into_iter().peekable();
         while rows.peek().is_some() {
             let mut insert = Query::insert();
-            insert.into_table(Alias::new(&self.tables.changes)).columns(
-                [
-                    "sequence",
-                    "kind",
-                    "resource_name",
-                    "resource_type",
-                    "resource",
-                    "actor",
-                    "commit_micros",
-                    "request_id",
-                ]
-                .map(Alias::new),
-            );
+            insert
+                .into_table(Alias::new(&self.tables.changes))
+                .columns(COLUMNS.map(Alias::new));
             for change in rows.by_ref().take(INSERT_CHUNK) {
                 insert.values_panic([
                     sequence.into(),
@@ -190,19 +191,7 @@ impl ChangeFeed {
 
     async fn read_after(&self, cursor: i64) -> Result<Vec<QueryResult>, Error> {
         let select = Query::select()
-            .columns(
-                [
-                    "sequence",
-                    "kind",
-                    "resource_name",
-                    "resource_type",
-                    "resource",
-                    "actor",
-                    "commit_micros",
-                    "request_id",
-                ]
-                .map(Alias::new),
-            )
+            .columns(COLUMNS.map(Alias::new))
             .from(Alias::new(&self.tables.changes))
             .and_where(Expr::col(Alias::new("sequence")).gt(cursor))
             .order_by(Alias::new("sequence"), Order::Asc)

@@ -2,11 +2,7 @@
 //! the status the health service sets.
 
 use trellis_foundation::{
-    Error, FieldViolations, RequestContext, WriteTxn,
-    etag::check_etag,
-    mask::update_paths,
-    names::id_or_generate,
-    time::{now_micros, to_timestamp},
+    Error, FieldViolations, RequestContext, etag::check_etag, mask::update_paths, names::id_or_generate,
 };
 use trellis_proto::{
     feed::v1::ChangeKind,
@@ -15,27 +11,12 @@ use trellis_proto::{
 
 use crate::{
     StrategyApi,
-    children::{Child, ChildEdit},
-    convert::{ASSUMPTIONS, MAX_CHILDREN, check_assumption, check_health_metric, child_ids, child_name, strategy_id},
+    children::{ChildEdit, StrategyChild, edited, find_child},
+    convert::{ASSUMPTIONS, check_assumption, check_health_metric, child_ids, child_name, strategy_id},
 };
 
 const UPDATABLE: &[&str] = &["statement", "health_metric"];
-const MAX_REASON: usize = 4_000;
-
-fn into_assumption(edit: ChildEdit) -> Result<pb::Assumption, Error> {
-    match edit.child {
-        Child::Assumption(assumption) => Ok(assumption),
-        Child::Choice(_) => Err(Error::Corrupt("an assumption edit returned a choice".into())),
-    }
-}
-
-fn position(strategy: &pb::Strategy, name: &str) -> Result<usize, Error> {
-    strategy
-        .assumptions
-        .iter()
-        .position(|assumption| assumption.name == name)
-        .ok_or_else(|| Error::NotFound(name.to_owned()))
-}
+const MAX_TEXT: usize = 4_000;
 
 impl StrategyApi {
     pub async fn create_assumption(
@@ -46,53 +27,25 @@ impl StrategyApi {
         let parent_id = strategy_id(&request.parent, "parent")?.to_owned();
         let mut violations = FieldViolations::default();
         let assumption_id = id_or_generate(&request.assumption_id, "assumption_id", &mut violations);
-        match &request.assumption {
-            Some(assumption) => check_assumption(assumption, "assumption.", &mut violations),
-            None => violations.add("assumption", "is required"),
-        }
+        let Some(input) = &request.assumption else {
+            violations.add("assumption", "is required");
+            return Err(Error::InvalidArgument(violations));
+        };
+        check_assumption(input, "assumption.", &mut violations);
         violations.into_result()?;
-        let input = request.assumption.clone().unwrap_or_default();
-        let api = self.clone();
-        let event_context = context.clone();
-        self.store
-            .create_once(
-                &context,
-                "CreateAssumption",
-                &request,
-                move |mut txn: WriteTxn| async move {
-                    let name = child_name(&parent_id, ASSUMPTIONS, &assumption_id);
-                    let edit = api
-                        .apply_child_edit(&mut txn, &event_context, &parent_id, |strategy, etag| {
-                            if strategy.assumptions.iter().any(|assumption| assumption.name == name) {
-                                return Err(Error::AlreadyExists(format!("{name} already exists")));
-                            }
-                            if strategy.assumptions.len() >= MAX_CHILDREN {
-                                return Err(Error::FailedPrecondition(format!(
-                                    "a strategy holds at most {MAX_CHILDREN} assumptions"
-                                )));
-                            }
-                            let now = Some(to_timestamp(now_micros()));
-                            let status = match input.status() {
-                                AssumptionStatus::Unspecified => AssumptionStatus::Holding,
-                                status => status,
-                            };
-                            let assumption = pb::Assumption {
-                                name,
-                                statement: input.statement.trim().to_owned(),
-                                health_metric: input.health_metric,
-                                status: status as i32,
-                                status_reason: input.status_reason,
-                                etag: etag.to_owned(),
-                                create_time: now,
-                                update_time: now,
-                            };
-                            strategy.assumptions.push(assumption.clone());
-                            Ok(ChildEdit::changed(ChangeKind::Created, Child::Assumption(assumption)))
-                        })
-                        .await?;
-                    Ok((txn, into_assumption(edit)?))
-                },
-            )
+        let status = match input.status() {
+            AssumptionStatus::Unspecified => AssumptionStatus::Holding,
+            status => status,
+        };
+        let assumption = pb::Assumption {
+            name: child_name(&parent_id, ASSUMPTIONS, &assumption_id),
+            statement: input.statement.trim().to_owned(),
+            health_metric: input.health_metric.clone(),
+            status: status as i32,
+            status_reason: input.status_reason.clone(),
+            ..pb::Assumption::default()
+        };
+        self.create_child(&context, "CreateAssumption", &request, parent_id, assumption)
             .await
     }
 
@@ -111,7 +64,7 @@ impl StrategyApi {
             match *path {
                 "statement" => {
                     violations.require_non_empty(&patch.statement, "assumption.statement");
-                    violations.require_max_len(&patch.statement, MAX_REASON, "assumption.statement");
+                    violations.require_max_len(&patch.statement, MAX_TEXT, "assumption.statement");
                 }
                 _ => check_health_metric(&patch.health_metric, "assumption.health_metric", &mut violations),
             }
@@ -119,8 +72,7 @@ impl StrategyApi {
         violations.into_result()?;
         let edit = self
             .edit_child(&context, parent_id, None, |strategy, etag| {
-                let index = position(strategy, &patch.name)?;
-                let assumption = &mut strategy.assumptions[index];
+                let assumption = find_child::<pb::Assumption>(strategy, &patch.name)?;
                 check_etag(&patch.etag, &assumption.etag, &patch.name)?;
                 for path in &paths {
                     match *path {
@@ -128,15 +80,11 @@ impl StrategyApi {
                         _ => assumption.health_metric.clone_from(&patch.health_metric),
                     }
                 }
-                assumption.etag = etag.to_owned();
-                assumption.update_time = Some(to_timestamp(now_micros()));
-                Ok(ChildEdit::changed(
-                    ChangeKind::Updated,
-                    Child::Assumption(assumption.clone()),
-                ))
+                assumption.stamp(etag, false);
+                Ok(ChildEdit::changed(ChangeKind::Updated, assumption.clone().into_child()))
             })
             .await?;
-        into_assumption(edit)
+        edited(edit)
     }
 
     pub async fn delete_assumption(
@@ -144,15 +92,8 @@ impl StrategyApi {
         context: RequestContext,
         request: pb::DeleteAssumptionRequest,
     ) -> Result<(), Error> {
-        let (parent_id, _) = child_ids(&request.name, ASSUMPTIONS, "name")?;
-        self.edit_child(&context, parent_id, None, |strategy, _| {
-            let index = position(strategy, &request.name)?;
-            check_etag(&request.etag, &strategy.assumptions[index].etag, &request.name)?;
-            let removed = strategy.assumptions.remove(index);
-            Ok(ChildEdit::changed(ChangeKind::Deleted, Child::Assumption(removed)))
-        })
-        .await?;
-        Ok(())
+        self.delete_child::<pb::Assumption>(&context, &request.name, &request.etag)
+            .await
     }
 
     /// Idempotent: the same status and reason again writes nothing.
@@ -170,26 +111,21 @@ impl StrategyApi {
             }
             Ok(status) => status,
         };
-        violations.require_max_len(&request.reason, MAX_REASON, "reason");
+        violations.require_max_len(&request.reason, MAX_TEXT, "reason");
         violations.into_result()?;
         let reason = request.reason.trim().to_owned();
         let edit = self
             .edit_child(&context, parent_id, None, |strategy, etag| {
-                let index = position(strategy, &request.name)?;
-                let assumption = &mut strategy.assumptions[index];
+                let assumption = find_child::<pb::Assumption>(strategy, &request.name)?;
                 if assumption.status() == status && assumption.status_reason == reason {
-                    return Ok(ChildEdit::unchanged(Child::Assumption(assumption.clone())));
+                    return Ok(ChildEdit::unchanged(assumption.clone().into_child()));
                 }
                 assumption.set_status(status);
                 assumption.status_reason = reason;
-                assumption.etag = etag.to_owned();
-                assumption.update_time = Some(to_timestamp(now_micros()));
-                Ok(ChildEdit::changed(
-                    ChangeKind::Updated,
-                    Child::Assumption(assumption.clone()),
-                ))
+                assumption.stamp(etag, false);
+                Ok(ChildEdit::changed(ChangeKind::Updated, assumption.clone().into_child()))
             })
             .await?;
-        into_assumption(edit)
+        edited(edit)
     }
 }

@@ -1,16 +1,128 @@
 //! Changing one choice or assumption of a strategy: the snapshot, the index
 //! row and the feed move together as one new revision.
 
+use prost::Message;
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
-use trellis_foundation::{Error, NewChange, RequestContext, WriteTxn, etag::etag_for};
+use trellis_foundation::{
+    Error, NewChange, RequestContext, WriteTxn,
+    etag::{check_etag, etag_for},
+    time::{now_micros, to_timestamp},
+};
 use trellis_proto::{feed::v1::ChangeKind, strategy::v1 as pb};
 
 use crate::{
     StrategyApi,
-    convert::{ASSUMPTION_TYPE, CHOICE_TYPE},
+    convert::{ASSUMPTION_TYPE, ASSUMPTIONS, CHOICE_TYPE, CHOICES, MAX_CHILDREN, child_ids},
     entity::{assumption, choice, strategy},
     strategies::{assumption_row, choice_row},
 };
+
+/// What choices and assumptions have in common as parts of a strategy.
+pub trait StrategyChild: Message + Clone + Default + Sized + 'static {
+    /// The collection in the child's name: `strategies/{s}/{COLLECTION}/{id}`.
+    const COLLECTION: &'static str;
+    const NOUN: &'static str;
+    /// Whether strategies can nest under it (then it cannot be deleted while
+    /// one does).
+    const CARRIES_STRATEGIES: bool;
+
+    fn siblings(strategy: &mut pb::Strategy) -> &mut Vec<Self>;
+    fn name(&self) -> &str;
+    fn etag(&self) -> &str;
+    /// Sets the etag and update time of a change (and the create time).
+    fn stamp(&mut self, etag: &str, created: bool);
+    fn into_child(self) -> Child;
+    fn from_child(child: Child) -> Option<Self>;
+}
+
+impl StrategyChild for pb::Choice {
+    const COLLECTION: &'static str = CHOICES;
+    const NOUN: &'static str = "choice";
+    const CARRIES_STRATEGIES: bool = true;
+
+    fn siblings(strategy: &mut pb::Strategy) -> &mut Vec<Self> {
+        &mut strategy.choices
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn etag(&self) -> &str {
+        &self.etag
+    }
+
+    fn stamp(&mut self, etag: &str, created: bool) {
+        let now = Some(to_timestamp(now_micros()));
+        etag.clone_into(&mut self.etag);
+        self.update_time = now;
+        if created {
+            self.create_time = now;
+        }
+    }
+
+    fn into_child(self) -> Child {
+        Child::Choice(self)
+    }
+
+    fn from_child(child: Child) -> Option<Self> {
+        match child {
+            Child::Choice(choice) => Some(choice),
+            Child::Assumption(_) => None,
+        }
+    }
+}
+
+impl StrategyChild for pb::Assumption {
+    const COLLECTION: &'static str = ASSUMPTIONS;
+    const NOUN: &'static str = "assumption";
+    const CARRIES_STRATEGIES: bool = false;
+
+    fn siblings(strategy: &mut pb::Strategy) -> &mut Vec<Self> {
+        &mut strategy.assumptions
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn etag(&self) -> &str {
+        &self.etag
+    }
+
+    fn stamp(&mut self, etag: &str, created: bool) {
+        let now = Some(to_timestamp(now_micros()));
+        etag.clone_into(&mut self.etag);
+        self.update_time = now;
+        if created {
+            self.create_time = now;
+        }
+    }
+
+    fn into_child(self) -> Child {
+        Child::Assumption(self)
+    }
+
+    fn from_child(child: Child) -> Option<Self> {
+        match child {
+            Child::Assumption(assumption) => Some(assumption),
+            Child::Choice(_) => None,
+        }
+    }
+}
+
+/// The child named `name` in the strategy's snapshot.
+pub fn find_child<'a, C: StrategyChild>(strategy: &'a mut pb::Strategy, name: &str) -> Result<&'a mut C, Error> {
+    C::siblings(strategy)
+        .iter_mut()
+        .find(|child| child.name() == name)
+        .ok_or_else(|| Error::NotFound(name.to_owned()))
+}
+
+/// The child an edit of kind `C` changed.
+pub fn edited<C: StrategyChild>(edit: ChildEdit) -> Result<C, Error> {
+    C::from_child(edit.child).ok_or_else(|| Error::Corrupt(format!("a {} edit changed another kind of child", C::NOUN)))
+}
 
 pub enum Child {
     Choice(pb::Choice),
@@ -38,6 +150,67 @@ impl ChildEdit {
 }
 
 impl StrategyApi {
+    /// Adds `child` (its name already set) to strategy `parent_id`, once per
+    /// request id.
+    pub(crate) async fn create_child<C: StrategyChild, Request: Message>(
+        &self,
+        context: &RequestContext,
+        method: &str,
+        request: &Request,
+        parent_id: String,
+        child: C,
+    ) -> Result<C, Error> {
+        let api = self.clone();
+        let event_context = context.clone();
+        self.store
+            .create_once(context, method, request, move |mut txn: WriteTxn| async move {
+                let edit = api
+                    .apply_child_edit(&mut txn, &event_context, &parent_id, |strategy, etag| {
+                        let siblings = C::siblings(strategy);
+                        if siblings.iter().any(|sibling| sibling.name() == child.name()) {
+                            return Err(Error::AlreadyExists(format!("{} already exists", child.name())));
+                        }
+                        if siblings.len() >= MAX_CHILDREN {
+                            return Err(Error::FailedPrecondition(format!(
+                                "a strategy holds at most {MAX_CHILDREN} {}",
+                                C::COLLECTION
+                            )));
+                        }
+                        let mut child = child;
+                        child.stamp(etag, true);
+                        siblings.push(child.clone());
+                        Ok(ChildEdit::changed(ChangeKind::Created, child.into_child()))
+                    })
+                    .await?;
+                Ok((txn, edited::<C>(edit)?))
+            })
+            .await
+    }
+
+    /// Removes the child `name` (a choice only while no strategy nests
+    /// under it).
+    pub(crate) async fn delete_child<C: StrategyChild>(
+        &self,
+        context: &RequestContext,
+        name: &str,
+        etag: &str,
+    ) -> Result<(), Error> {
+        let (parent_id, _) = child_ids(name, C::COLLECTION, "name")?;
+        let losing_children = C::CARRIES_STRATEGIES.then_some(name);
+        self.edit_child(context, parent_id, losing_children, |strategy, _| {
+            let siblings = C::siblings(strategy);
+            let index = siblings
+                .iter()
+                .position(|child| child.name() == name)
+                .ok_or_else(|| Error::NotFound(name.to_owned()))?;
+            check_etag(etag, siblings[index].etag(), name)?;
+            let removed = siblings.remove(index);
+            Ok(ChildEdit::changed(ChangeKind::Deleted, removed.into_child()))
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Loads the strategy (refusing a RETIRED one), lets `edit` change its
     /// snapshot (it gets the etag the changed child will carry), then
     /// writes the index row and the new revision in `txn`.

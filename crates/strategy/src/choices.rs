@@ -1,11 +1,7 @@
 //! Choices: create, update, delete (each a new revision of its strategy).
 
 use trellis_foundation::{
-    Error, FieldViolations, RequestContext, WriteTxn,
-    etag::check_etag,
-    mask::update_paths,
-    names::id_or_generate,
-    time::{now_micros, to_timestamp},
+    Error, FieldViolations, RequestContext, etag::check_etag, mask::update_paths, names::id_or_generate,
 };
 use trellis_proto::{
     feed::v1::ChangeKind,
@@ -14,26 +10,11 @@ use trellis_proto::{
 
 use crate::{
     StrategyApi,
-    children::{Child, ChildEdit},
-    convert::{CHOICES, MAX_CHILDREN, check_choice, child_ids, child_name, strategy_id},
+    children::{ChildEdit, StrategyChild, edited, find_child},
+    convert::{CHOICES, check_choice, child_ids, child_name, strategy_id},
 };
 
 const UPDATABLE: &[&str] = &["kind", "title", "description"];
-
-fn into_choice(edit: ChildEdit) -> Result<pb::Choice, Error> {
-    match edit.child {
-        Child::Choice(choice) => Ok(choice),
-        Child::Assumption(_) => Err(Error::Corrupt("a choice edit returned an assumption".into())),
-    }
-}
-
-fn position(strategy: &pb::Strategy, name: &str) -> Result<usize, Error> {
-    strategy
-        .choices
-        .iter()
-        .position(|choice| choice.name == name)
-        .ok_or_else(|| Error::NotFound(name.to_owned()))
-}
 
 impl StrategyApi {
     pub async fn create_choice(
@@ -44,48 +25,20 @@ impl StrategyApi {
         let parent_id = strategy_id(&request.parent, "parent")?.to_owned();
         let mut violations = FieldViolations::default();
         let choice_id = id_or_generate(&request.choice_id, "choice_id", &mut violations);
-        match &request.choice {
-            Some(choice) => check_choice(choice, "choice.", &mut violations),
-            None => violations.add("choice", "is required"),
-        }
+        let Some(input) = &request.choice else {
+            violations.add("choice", "is required");
+            return Err(Error::InvalidArgument(violations));
+        };
+        check_choice(input, "choice.", &mut violations);
         violations.into_result()?;
-        let input = request.choice.clone().unwrap_or_default();
-        let api = self.clone();
-        let event_context = context.clone();
-        self.store
-            .create_once(
-                &context,
-                "CreateChoice",
-                &request,
-                move |mut txn: WriteTxn| async move {
-                    let name = child_name(&parent_id, CHOICES, &choice_id);
-                    let edit = api
-                        .apply_child_edit(&mut txn, &event_context, &parent_id, |strategy, etag| {
-                            if strategy.choices.iter().any(|choice| choice.name == name) {
-                                return Err(Error::AlreadyExists(format!("{name} already exists")));
-                            }
-                            if strategy.choices.len() >= MAX_CHILDREN {
-                                return Err(Error::FailedPrecondition(format!(
-                                    "a strategy holds at most {MAX_CHILDREN} choices"
-                                )));
-                            }
-                            let now = Some(to_timestamp(now_micros()));
-                            let choice = pb::Choice {
-                                name,
-                                kind: input.kind,
-                                title: input.title.trim().to_owned(),
-                                description: input.description,
-                                etag: etag.to_owned(),
-                                create_time: now,
-                                update_time: now,
-                            };
-                            strategy.choices.push(choice.clone());
-                            Ok(ChildEdit::changed(ChangeKind::Created, Child::Choice(choice)))
-                        })
-                        .await?;
-                    Ok((txn, into_choice(edit)?))
-                },
-            )
+        let choice = pb::Choice {
+            name: child_name(&parent_id, CHOICES, &choice_id),
+            kind: input.kind,
+            title: input.title.trim().to_owned(),
+            description: input.description.clone(),
+            ..pb::Choice::default()
+        };
+        self.create_child(&context, "CreateChoice", &request, parent_id, choice)
             .await
     }
 
@@ -112,8 +65,7 @@ impl StrategyApi {
         let losing_children = becomes_not_doing.then_some(patch.name.as_str());
         let edit = self
             .edit_child(&context, parent_id, losing_children, |strategy, etag| {
-                let index = position(strategy, &patch.name)?;
-                let choice = &mut strategy.choices[index];
+                let choice = find_child::<pb::Choice>(strategy, &patch.name)?;
                 check_etag(&patch.etag, &choice.etag, &patch.name)?;
                 for path in &paths {
                     match *path {
@@ -122,23 +74,15 @@ impl StrategyApi {
                         _ => choice.description.clone_from(&patch.description),
                     }
                 }
-                choice.etag = etag.to_owned();
-                choice.update_time = Some(to_timestamp(now_micros()));
-                Ok(ChildEdit::changed(ChangeKind::Updated, Child::Choice(choice.clone())))
+                choice.stamp(etag, false);
+                Ok(ChildEdit::changed(ChangeKind::Updated, choice.clone().into_child()))
             })
             .await?;
-        into_choice(edit)
+        edited(edit)
     }
 
     pub async fn delete_choice(&self, context: RequestContext, request: pb::DeleteChoiceRequest) -> Result<(), Error> {
-        let (parent_id, _) = child_ids(&request.name, CHOICES, "name")?;
-        self.edit_child(&context, parent_id, Some(&request.name), |strategy, _| {
-            let index = position(strategy, &request.name)?;
-            check_etag(&request.etag, &strategy.choices[index].etag, &request.name)?;
-            let removed = strategy.choices.remove(index);
-            Ok(ChildEdit::changed(ChangeKind::Deleted, Child::Choice(removed)))
-        })
-        .await?;
-        Ok(())
+        self.delete_child::<pb::Choice>(&context, &request.name, &request.etag)
+            .await
     }
 }

@@ -14,6 +14,7 @@ use trellis_proto::{
 
 use crate::{
     StrategyApi,
+    children::StrategyChild,
     convert::{
         ASSUMPTION_TYPE, ASSUMPTIONS, CHOICE_TYPE, CHOICES, MAX_CHILDREN, WRITABLE_FIELDS, assumption_status_name,
         check_assumption, check_choice, check_strategy_field, check_strategy_fields, child_ids, child_name,
@@ -392,19 +393,12 @@ impl StrategyApi {
 /// Gives a new strategy's inline children their etags and times, which
 /// follow the strategy's first revision.
 fn stamp_children(strategy: &mut pb::Strategy) {
-    let now = Some(trellis_foundation::time::to_timestamp(
-        trellis_foundation::time::now_micros(),
-    ));
     let etag = trellis_foundation::etag::etag_for(1);
     for choice in &mut strategy.choices {
-        choice.etag.clone_from(&etag);
-        choice.create_time = now;
-        choice.update_time = now;
+        choice.stamp(&etag, true);
     }
     for assumption in &mut strategy.assumptions {
-        assumption.etag.clone_from(&etag);
-        assumption.create_time = now;
-        assumption.update_time = now;
+        assumption.stamp(&etag, true);
     }
 }
 
