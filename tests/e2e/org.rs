@@ -18,6 +18,7 @@ backend_tests!(
     a_batch_loads_in_any_order_all_or_nothing,
     a_batch_with_bad_rows_reports_every_row_and_writes_nothing,
     moving_carries_the_subtree_and_refuses_cycles,
+    crossing_concurrent_moves_never_make_a_cycle,
     descendants_page_by_depth_and_ancestors_run_to_the_root,
     batch_get_names_every_missing_unit,
     lists_filter_and_page,
@@ -508,5 +509,61 @@ async fn lists_filter_and_page(app: TestApp) -> anyhow::Result<()> {
         .await,
         Code::InvalidArgument,
     )?;
+    Ok(())
+}
+
+/// Moving a under b's child while b moves under a's child: each move alone
+/// is fine, both together would make a loop. Whatever the interleaving, at
+/// most one may succeed.
+async fn crossing_concurrent_moves_never_make_a_cycle(app: TestApp) -> anyhow::Result<()> {
+    let mut org = app.org.clone();
+    for round in 0..10 {
+        let [root, a, b, a_child, b_child] = ["root", "a", "b", "a-child", "b-child"].map(|id| format!("{id}-{round}"));
+        let rows = vec![
+            create(&root, unit("", "Root", "company")),
+            create(&a, unit(&format!("orgUnits/{root}"), "A", "division")),
+            create(&b, unit(&format!("orgUnits/{root}"), "B", "division")),
+            create(&a_child, unit(&format!("orgUnits/{a}"), "A child", "team")),
+            create(&b_child, unit(&format!("orgUnits/{b}"), "B child", "team")),
+        ];
+        org.batch_create_org_units(BatchCreateOrgUnitsRequest {
+            requests: rows,
+            request_id: String::new(),
+        })
+        .await?;
+        let crossing = [(a.clone(), b_child.clone()), (b.clone(), a_child.clone())].map(|(name, under)| {
+            let mut client = app.org.clone();
+            tokio::spawn(async move {
+                let request = MoveOrgUnitRequest {
+                    name: format!("orgUnits/{name}"),
+                    new_parent: format!("orgUnits/{under}"),
+                    etag: String::new(),
+                };
+                client.move_org_unit(request).await
+            })
+        });
+        let mut succeeded = 0;
+        for attempt in crossing {
+            match attempt.await? {
+                Ok(_) => succeeded += 1,
+                Err(status) => assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}"),
+            }
+        }
+        assert_eq!(succeeded, 1, "round {round}: exactly one of the crossing moves wins");
+        for name in [&a, &b, &a_child, &b_child] {
+            let chain = org
+                .list_ancestors(ListAncestorsRequest {
+                    name: format!("orgUnits/{name}"),
+                })
+                .await?
+                .into_inner()
+                .org_units;
+            assert_eq!(
+                chain.last().map(|unit| unit.name.clone()),
+                Some(format!("orgUnits/{root}")),
+                "{name} still hangs from the root"
+            );
+        }
+    }
     Ok(())
 }

@@ -21,7 +21,7 @@ use trellis_proto::feed::v1::{ChangeEvent, ChangeKind};
 
 use crate::{
     context::RequestContext,
-    db::{Db, WriteTxn},
+    db::{Backend, Db, WriteTxn},
     error::Error,
     store::TableNames,
     time::{now_micros, to_timestamp},
@@ -168,6 +168,28 @@ impl ChangeFeed {
             .await?
             .ok_or_else(|| Error::Corrupt(format!("{} has no row", self.tables.counter)))?;
         Ok(row.try_get::<i64>("", "last_sequence")?)
+    }
+
+    /// Makes this transaction the only writer of the feed until it ends.
+    ///
+    /// For changes whose checks read other rows than they write (moving an
+    /// org unit checks the new parent's ancestry): two such transactions
+    /// would each pass against the other's old state. SQLite writers are
+    /// serialized already; on PostgreSQL this locks the counter row that
+    /// every writer of the feed takes at commit anyway, so it only moves
+    /// that wait to the start.
+    pub async fn serialize_writers(&self, txn: &WriteTxn) -> Result<(), Error> {
+        if self.db.backend() != Backend::Postgres {
+            return Ok(());
+        }
+        let lock = Query::select()
+            .column(Alias::new("last_sequence"))
+            .from(Alias::new(&self.tables.counter))
+            .and_where(Expr::col(Alias::new("id")).eq(1))
+            .lock_exclusive()
+            .to_owned();
+        txn.query_one(&lock).await?;
+        Ok(())
     }
 
     /// The last committed sequence (0 when the feed is empty).

@@ -67,6 +67,7 @@ impl OrgApi {
                 "CreateOrgUnit",
                 &request,
                 move |mut txn: WriteTxn| async move {
+                    feed.serialize_writers(&txn).await?;
                     let (depth, path) = placement(&*txn, &new_unit.id, &new_unit.parent_id).await?;
                     if repo::find(&*txn, &new_unit.id).await?.is_some() {
                         return Err(Error::AlreadyExists(format!(
@@ -100,6 +101,7 @@ impl OrgApi {
         violations.into_result()?;
 
         let mut txn = self.store.begin_write().await?;
+        self.store.feed.serialize_writers(&txn).await?;
         let mut unit = repo::find_existing(&*txn, id, &patch.name).await?;
         check_etag(&patch.etag, &etag_for(unit.version), &patch.name)?;
         let read_version = unit.version;
@@ -125,6 +127,7 @@ impl OrgApi {
     pub async fn delete(&self, context: RequestContext, request: pb::DeleteOrgUnitRequest) -> Result<(), Error> {
         let id = unit_id(&request.name, "name")?;
         let mut txn = self.store.begin_write().await?;
+        self.store.feed.serialize_writers(&txn).await?;
         let unit = repo::find_existing(&*txn, id, &request.name).await?;
         check_etag(&request.etag, &etag_for(unit.version), &request.name)?;
         if repo::has_children(&*txn, id).await? {
@@ -154,6 +157,7 @@ impl OrgApi {
         violations.into_result()?;
 
         let mut txn = self.store.begin_write().await?;
+        self.store.feed.serialize_writers(&txn).await?;
         let mut unit = repo::find_existing(&*txn, id, &request.name).await?;
         check_etag(&request.etag, &etag_for(unit.version), &request.name)?;
         if unit.parent_id == new_parent_id {
@@ -175,11 +179,10 @@ impl OrgApi {
         let old_path = std::mem::replace(&mut unit.path, new_path.clone());
         let depth_change = new_depth - unit.depth;
         let now = now_micros();
-        let mut moved = vec![(unit.version, {
-            unit.parent_id = new_parent_id;
-            unit.depth = new_depth;
-            unit
-        })];
+        let read_version = unit.version;
+        unit.parent_id = new_parent_id;
+        unit.depth = new_depth;
+        let mut moved = vec![(read_version, unit)];
         for mut descendant in subtree {
             let read_version = descendant.version;
             descendant.path = format!("{new_path}{}", &descendant.path[old_path.len()..]);
@@ -232,6 +235,7 @@ impl OrgApi {
                 "BatchCreateOrgUnits",
                 &request,
                 move |mut txn: WriteTxn| async move {
+                    feed.serialize_writers(&txn).await?;
                     let units = place_batch(&txn, new_units).await?;
                     let created: Vec<pb::OrgUnit> = units.iter().map(to_proto).collect();
                     repo::insert_many(&*txn, units).await?;
