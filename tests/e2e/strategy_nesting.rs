@@ -4,8 +4,8 @@
 use prost_types::FieldMask;
 use tonic::Code;
 use trellis_proto::strategy::v1::{
-    Choice, ChoiceKind, CreateStrategyRequest, DeleteChoiceRequest, Strategy, TransitionStrategyRequest,
-    UpdateChoiceRequest, UpdateStrategyRequest,
+    Choice, ChoiceKind, CreateStrategyRequest, DeleteChoiceRequest, GetChoiceRequest, ListStrategiesRequest, Strategy,
+    TransitionStrategyRequest, UpdateChoiceRequest, UpdateStrategyRequest,
 };
 use trellis_tests::{TestApp, backend_tests};
 
@@ -15,6 +15,7 @@ backend_tests!(
     a_strategy_nests_under_a_choice_of_an_ancestor_units_strategy,
     nesting_is_refused_under_not_doing_missing_foreign_or_retired_choices,
     a_choice_that_carries_strategies_keeps_its_kind_and_stays,
+    a_choice_deleted_while_a_strategy_nests_under_it_leaves_no_orphan,
 );
 
 fn nested(owner: &str, parent_choice: &str) -> Strategy {
@@ -178,5 +179,56 @@ async fn a_choice_that_carries_strategies_keeps_its_kind_and_stays(app: TestApp)
         client.update_choice(other).await?.into_inner().kind(),
         ChoiceKind::NotDoing
     );
+    Ok(())
+}
+
+/// Nesting under a choice while it is being deleted: either the nesting
+/// wins (and the delete is refused) or the delete wins (and the nesting is
+/// refused); never a strategy under a choice that is gone.
+async fn a_choice_deleted_while_a_strategy_nests_under_it_leaves_no_orphan(app: TestApp) -> anyhow::Result<()> {
+    load_org(&app).await?;
+    for round in 0..8 {
+        let company = format!("company-{round}");
+        create_strategy(&app, &company, complete_strategy("orgUnits/acme")).await?;
+        let choice = format!("strategies/{company}/choices/mid-market");
+        let mut nesting_client = app.strategy.clone();
+        let nesting = CreateStrategyRequest {
+            strategy: Some(nested("orgUnits/sales", &choice)),
+            strategy_id: format!("sales-{round}"),
+            request_id: String::new(),
+        };
+        let nest = tokio::spawn(async move { nesting_client.create_strategy(nesting).await });
+        let mut deleting_client = app.strategy.clone();
+        let delete_request = DeleteChoiceRequest {
+            name: choice.clone(),
+            etag: String::new(),
+        };
+        let delete = tokio::spawn(async move { deleting_client.delete_choice(delete_request).await });
+        let (nested_result, delete_result) = (nest.await?, delete.await?);
+        let mut client = app.strategy.clone();
+        let choice_exists = client
+            .get_choice(GetChoiceRequest { name: choice.clone() })
+            .await
+            .is_ok();
+        let filter = format!("parent_choice = \"{choice}\"");
+        let nested_now = client
+            .list_strategies(ListStrategiesRequest {
+                filter,
+                ..ListStrategiesRequest::default()
+            })
+            .await?
+            .into_inner()
+            .strategies;
+        assert!(
+            choice_exists || nested_now.is_empty(),
+            "round {round}: a strategy nests under a deleted choice"
+        );
+        assert_eq!(nested_result.is_ok(), !nested_now.is_empty(), "round {round}");
+        assert_ne!(
+            nested_result.is_ok(),
+            delete_result.is_ok(),
+            "round {round}: exactly one of the two wins"
+        );
+    }
     Ok(())
 }

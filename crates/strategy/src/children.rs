@@ -165,7 +165,7 @@ impl StrategyApi {
         self.store
             .create_once(context, method, request, move |mut txn: WriteTxn| async move {
                 let edit = api
-                    .apply_child_edit(&mut txn, &event_context, &parent_id, |strategy, etag| {
+                    .apply_child_edit(&mut txn, &event_context, &parent_id, None, |strategy, etag| {
                         let siblings = C::siblings(strategy);
                         if siblings.iter().any(|sibling| sibling.name() == child.name()) {
                             return Err(Error::AlreadyExists(format!("{} already exists", child.name())));
@@ -211,17 +211,26 @@ impl StrategyApi {
         Ok(())
     }
 
-    /// Loads the strategy (refusing a RETIRED one), lets `edit` change its
-    /// snapshot (it gets the etag the changed child will carry), then
-    /// writes the index row and the new revision in `txn`.
+    /// Loads (and locks) the strategy, refusing a RETIRED one, then
+    /// refuses if strategies nest under `choice_losing_children`, lets
+    /// `edit` change the snapshot (it gets the etag the changed child will
+    /// carry), and writes the index row and the new revision in `txn`.
+    ///
+    /// The nesting check comes after the lock: a strategy nesting under one
+    /// of these choices locks this strategy's row to check its choice, so
+    /// the two cannot pass each other's checks.
     pub(crate) async fn apply_child_edit(
         &self,
         txn: &mut WriteTxn,
         context: &RequestContext,
         strategy_id: &str,
+        choice_losing_children: Option<&str>,
         edit: impl FnOnce(&mut pb::Strategy, &str) -> Result<ChildEdit, Error>,
     ) -> Result<ChildEdit, Error> {
         let loaded = self.load_editable(txn, strategy_id).await?;
+        if let Some(choice_name) = choice_losing_children {
+            refuse_if_nested(txn, choice_name).await?;
+        }
         let mut strategy = loaded.strategy;
         let outcome = edit(&mut strategy, &etag_for(loaded.row.revision + 1))?;
         let Some(change) = outcome.change else {
@@ -251,10 +260,9 @@ impl StrategyApi {
         edit: impl FnOnce(&mut pb::Strategy, &str) -> Result<ChildEdit, Error>,
     ) -> Result<ChildEdit, Error> {
         let mut txn = self.store.begin_write().await?;
-        if let Some(choice_name) = choice_losing_children {
-            refuse_if_nested(&txn, choice_name).await?;
-        }
-        let outcome = self.apply_child_edit(&mut txn, context, strategy_id, edit).await?;
+        let outcome = self
+            .apply_child_edit(&mut txn, context, strategy_id, choice_losing_children, edit)
+            .await?;
         if outcome.change.is_some() {
             txn.commit().await?;
         }

@@ -92,6 +92,32 @@ impl StrategyApi {
         Ok(())
     }
 
+    /// Locks the strategy that owns `parent_choice` until `txn` ends and
+    /// checks, under that lock, that the choice can still carry a strategy.
+    /// `check_references` checked it before the transaction; a concurrent
+    /// delete, kind change or retirement may have come in between, and it
+    /// has to take the same lock.
+    async fn hold_parent_choice(&self, txn: &WriteTxn, parent_choice: &str) -> Result<(), Error> {
+        if parent_choice.is_empty() {
+            return Ok(());
+        }
+        let (parent_id, _) = child_ids(parent_choice, CHOICES, "parent_choice")?;
+        let parent = self.load_for_write(txn, parent_id).await?.strategy;
+        let choice = parent.choices.iter().find(|choice| choice.name == parent_choice);
+        let problem = match choice {
+            None => Some("was deleted"),
+            Some(choice) if choice.kind() == ChoiceKind::NotDoing => Some("became a NOT_DOING choice"),
+            Some(_) if parent.state() == StrategyState::Retired => Some("belongs to a strategy that was retired"),
+            Some(_) => None,
+        };
+        match problem {
+            None => Ok(()),
+            Some(problem) => Err(Error::FailedPrecondition(format!(
+                "{parent_choice} {problem} while this request was checked; nothing was written"
+            ))),
+        }
+    }
+
     pub async fn create_strategy(
         &self,
         context: RequestContext,
@@ -180,6 +206,7 @@ impl StrategyApi {
                     if strategy::Entity::find_by_id(id.clone()).one(&*txn).await?.is_some() {
                         return Err(Error::AlreadyExists(format!("{} already exists", strategy_name(&id))));
                     }
+                    api.hold_parent_choice(&txn, &strategy.parent_choice).await?;
                     let mut strategy = strategy;
                     stamp_children(&mut strategy);
                     let child_changes = api.index_new_children(&txn, &strategy).await?;
@@ -270,6 +297,9 @@ impl StrategyApi {
 
         let mut txn = self.store.begin_write().await?;
         let loaded = self.load_editable(&txn, id).await?;
+        if updated.parent_choice != loaded.strategy.parent_choice {
+            self.hold_parent_choice(&txn, &updated.parent_choice).await?;
+        }
         // Checked again inside the transaction: the read above was outside it.
         check_etag(&patch.etag, &loaded.strategy.etag, &patch.name)?;
         if loaded.row.revision != current.row.revision {
