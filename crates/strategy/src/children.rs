@@ -35,81 +35,59 @@ pub trait StrategyChild: Message + Clone + Default + Sized + 'static {
     fn from_child(child: Child) -> Option<Self>;
 }
 
-impl StrategyChild for pb::Choice {
-    const COLLECTION: &'static str = CHOICES;
-    const NOUN: &'static str = "choice";
-    const CARRIES_STRATEGIES: bool = true;
+/// Choices and assumptions differ only in their collection, their noun,
+/// whether strategies nest under them, and their place in the snapshot.
+macro_rules! strategy_child {
+    ($type:ty, $variant:ident, $collection:expr, $noun:literal, $carries:literal, $field:ident) => {
+        impl StrategyChild for $type {
+            const COLLECTION: &'static str = $collection;
+            const NOUN: &'static str = $noun;
+            const CARRIES_STRATEGIES: bool = $carries;
 
-    fn siblings(strategy: &mut pb::Strategy) -> &mut Vec<Self> {
-        &mut strategy.choices
-    }
+            fn siblings(strategy: &mut pb::Strategy) -> &mut Vec<Self> {
+                &mut strategy.$field
+            }
 
-    fn name(&self) -> &str {
-        &self.name
-    }
+            fn name(&self) -> &str {
+                &self.name
+            }
 
-    fn etag(&self) -> &str {
-        &self.etag
-    }
+            fn etag(&self) -> &str {
+                &self.etag
+            }
 
-    fn stamp(&mut self, etag: &str, created: bool) {
-        let now = Some(to_timestamp(now_micros()));
-        etag.clone_into(&mut self.etag);
-        self.update_time = now;
-        if created {
-            self.create_time = now;
+            fn stamp(&mut self, etag: &str, created: bool) {
+                let now = Some(to_timestamp(now_micros()));
+                etag.clone_into(&mut self.etag);
+                self.update_time = now;
+                if created {
+                    self.create_time = now;
+                }
+            }
+
+            fn into_child(self) -> Child {
+                Child::$variant(self)
+            }
+
+            fn from_child(child: Child) -> Option<Self> {
+                match child {
+                    Child::$variant(child) => Some(child),
+                    _ => None,
+                }
+            }
         }
-    }
-
-    fn into_child(self) -> Child {
-        Child::Choice(self)
-    }
-
-    fn from_child(child: Child) -> Option<Self> {
-        match child {
-            Child::Choice(choice) => Some(choice),
-            Child::Assumption(_) => None,
-        }
-    }
+    };
 }
 
-impl StrategyChild for pb::Assumption {
-    const COLLECTION: &'static str = ASSUMPTIONS;
-    const NOUN: &'static str = "assumption";
-    const CARRIES_STRATEGIES: bool = false;
-
-    fn siblings(strategy: &mut pb::Strategy) -> &mut Vec<Self> {
-        &mut strategy.assumptions
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn etag(&self) -> &str {
-        &self.etag
-    }
-
-    fn stamp(&mut self, etag: &str, created: bool) {
-        let now = Some(to_timestamp(now_micros()));
-        etag.clone_into(&mut self.etag);
-        self.update_time = now;
-        if created {
-            self.create_time = now;
-        }
-    }
-
-    fn into_child(self) -> Child {
-        Child::Assumption(self)
-    }
-
-    fn from_child(child: Child) -> Option<Self> {
-        match child {
-            Child::Assumption(assumption) => Some(assumption),
-            Child::Choice(_) => None,
-        }
-    }
-}
+strategy_child!(pb::Choice, Choice, CHOICES, "choice", true, choices);
+strategy_child!(
+    pb::Assumption,
+    Assumption,
+    ASSUMPTIONS,
+    "assumption",
+    false,
+    assumptions
+);
 
 /// The child named `name` in the strategy's snapshot.
 pub fn find_child<'a, C: StrategyChild>(strategy: &'a mut pb::Strategy, name: &str) -> Result<&'a mut C, Error> {
