@@ -18,6 +18,13 @@ pub mod strategy {
     }
 }
 
+pub mod okr {
+    pub mod v1 {
+        #![allow(clippy::all, clippy::pedantic)]
+        tonic::include_proto!("trellis.okr.v1");
+    }
+}
+
 pub mod cascade {
     pub mod v1 {
         #![allow(clippy::all, clippy::pedantic)]
