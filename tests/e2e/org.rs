@@ -259,6 +259,19 @@ async fn a_batch_loads_in_any_order_all_or_nothing(app: TestApp) -> anyhow::Resu
     Ok(())
 }
 
+/// The violated fields of a batch that must be refused as a whole.
+async fn refused_batch_fields(app: &TestApp, rows: Vec<CreateOrgUnitRequest>) -> anyhow::Result<Vec<String>> {
+    let request = BatchCreateOrgUnitsRequest {
+        requests: rows,
+        request_id: String::new(),
+    };
+    let status = expect_code(
+        app.org.clone().batch_create_org_units(request).await,
+        Code::InvalidArgument,
+    )?;
+    Ok(violated_fields(&status))
+}
+
 async fn a_batch_with_bad_rows_reports_every_row_and_writes_nothing(app: TestApp) -> anyhow::Result<()> {
     load_org(&app).await?;
     let before = names_of(&app, "").await?;
@@ -270,18 +283,8 @@ async fn a_batch_with_bad_rows_reports_every_row_and_writes_nothing(app: TestApp
         create("emea", unit("orgUnits/acme", "Taken", "team")),
         create("ok-two", unit("orgUnits/ok-one", "Also fine", "team")),
     ];
-    let status = expect_code(
-        app.org
-            .clone()
-            .batch_create_org_units(BatchCreateOrgUnitsRequest {
-                requests: rows,
-                request_id: String::new(),
-            })
-            .await,
-        Code::InvalidArgument,
-    )?;
     assert_eq!(
-        violated_fields(&status),
+        refused_batch_fields(&app, rows).await?,
         vec![
             "requests[1].org_unit.parent",
             "requests[2].org_unit.parent",
@@ -296,18 +299,8 @@ async fn a_batch_with_bad_rows_reports_every_row_and_writes_nothing(app: TestApp
         create("twin", unit("acme", "Twin", "team")),
         create("twin", unit("", "Twin", "team")),
     ];
-    let status = expect_code(
-        app.org
-            .clone()
-            .batch_create_org_units(BatchCreateOrgUnitsRequest {
-                requests: malformed,
-                request_id: String::new(),
-            })
-            .await,
-        Code::InvalidArgument,
-    )?;
     assert_eq!(
-        violated_fields(&status),
+        refused_batch_fields(&app, malformed).await?,
         vec![
             "requests[0].org_unit.display_name",
             "requests[0].org_unit_id",

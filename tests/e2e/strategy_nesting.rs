@@ -25,6 +25,19 @@ fn nested(owner: &str, parent_choice: &str) -> Strategy {
     }
 }
 
+/// The org, a company strategy, and the sales strategy nested under its
+/// `mid-market` choice.
+async fn company_with_sales(app: &TestApp) -> anyhow::Result<Strategy> {
+    load_org(app).await?;
+    create_strategy(app, "company", complete_strategy("orgUnits/acme")).await?;
+    create_strategy(
+        app,
+        "sales",
+        nested("orgUnits/sales", "strategies/company/choices/mid-market"),
+    )
+    .await
+}
+
 async fn refused_field(app: &TestApp, id: &str, strategy: Strategy) -> anyhow::Result<Vec<(String, String)>> {
     let request = CreateStrategyRequest {
         strategy: Some(strategy),
@@ -39,14 +52,7 @@ async fn refused_field(app: &TestApp, id: &str, strategy: Strategy) -> anyhow::R
 }
 
 async fn a_strategy_nests_under_a_choice_of_an_ancestor_units_strategy(app: TestApp) -> anyhow::Result<()> {
-    load_org(&app).await?;
-    create_strategy(&app, "company", complete_strategy("orgUnits/acme")).await?;
-    let sales = create_strategy(
-        &app,
-        "sales",
-        nested("orgUnits/sales", "strategies/company/choices/mid-market"),
-    )
-    .await?;
+    let sales = company_with_sales(&app).await?;
     assert_eq!(sales.parent_choice, "strategies/company/choices/mid-market");
     let team = create_strategy(
         &app,
@@ -59,14 +65,7 @@ async fn a_strategy_nests_under_a_choice_of_an_ancestor_units_strategy(app: Test
 }
 
 async fn nesting_is_refused_under_not_doing_missing_foreign_or_retired_choices(app: TestApp) -> anyhow::Result<()> {
-    load_org(&app).await?;
-    create_strategy(&app, "company", complete_strategy("orgUnits/acme")).await?;
-    create_strategy(
-        &app,
-        "sales",
-        nested("orgUnits/sales", "strategies/company/choices/mid-market"),
-    )
-    .await?;
+    company_with_sales(&app).await?;
     let cases = [
         (
             "under-not-doing",
@@ -138,14 +137,7 @@ async fn nesting_is_refused_under_not_doing_missing_foreign_or_retired_choices(a
 }
 
 async fn a_choice_that_carries_strategies_keeps_its_kind_and_stays(app: TestApp) -> anyhow::Result<()> {
-    load_org(&app).await?;
-    create_strategy(&app, "company", complete_strategy("orgUnits/acme")).await?;
-    create_strategy(
-        &app,
-        "sales",
-        nested("orgUnits/sales", "strategies/company/choices/mid-market"),
-    )
-    .await?;
+    company_with_sales(&app).await?;
     let mut client = app.strategy.clone();
     let to_not_doing = UpdateChoiceRequest {
         choice: Some(Choice {

@@ -19,18 +19,27 @@ pub struct PhaseResult {
     pub p99_ms: f64,
 }
 
-/// Runs `call(worker, n)` from `concurrency` workers for `warmup` then
-/// `measure`; only the measured part counts.
-pub async fn run_phase<F, Fut>(
-    concurrency: usize,
-    warmup: Duration,
-    measure: Duration,
-    call: F,
-) -> anyhow::Result<PhaseResult>
+/// How one measured phase runs: `concurrency` requests in flight, for
+/// `warmup` (not counted) and then `measure`.
+#[derive(Debug, Clone, Copy)]
+pub struct Phase {
+    pub concurrency: usize,
+    pub warmup: Duration,
+    pub measure: Duration,
+}
+
+/// Runs `call(worker, n)` from the phase's workers; only the measured part
+/// counts.
+pub async fn run_phase<F, Fut>(phase: Phase, call: F) -> anyhow::Result<PhaseResult>
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send,
 {
+    let Phase {
+        concurrency,
+        warmup,
+        measure,
+    } = phase;
     let call = Arc::new(call);
     let start = Instant::now();
     let measure_from = start + warmup;

@@ -15,7 +15,7 @@ use trellis_proto::{
 
 use crate::{
     Args, Workload,
-    load::{PhaseResult, run_phase},
+    load::{Phase, PhaseResult, run_phase},
     target::Target,
 };
 
@@ -40,19 +40,16 @@ pub struct UnaryFigures {
 
 pub async fn run(args: &Args, target: &Target) -> anyhow::Result<UnaryFigures> {
     let channels = target.channels(args.connections).await?;
-    let warmup = Duration::from_secs_f64(args.warmup_seconds);
-    let measure = Duration::from_secs_f64(args.seconds);
-    let health = health_check_phase(&channels, args.concurrency, warmup, measure).await?;
+    let phase = Phase {
+        concurrency: args.concurrency,
+        warmup: Duration::from_secs_f64(args.warmup_seconds),
+        measure: Duration::from_secs_f64(args.seconds),
+    };
+    let health = health_check_phase(&channels, phase).await?;
     report("grpc.health.v1/Check", &health);
     let (name, result) = match args.workload {
-        Workload::GetStrategy => (
-            "get_strategy",
-            get_strategy_phase(&channels, args.concurrency, warmup, measure).await?,
-        ),
-        Workload::CreateStrategy => (
-            "create_strategy",
-            create_strategy_phase(&channels, args.concurrency, warmup, measure).await?,
-        ),
+        Workload::GetStrategy => ("get_strategy", get_strategy_phase(&channels, phase).await?),
+        Workload::CreateStrategy => ("create_strategy", create_strategy_phase(&channels, phase).await?),
     };
     report(name, &result);
     Ok(UnaryFigures {
@@ -83,14 +80,9 @@ fn pick(channels: &[Channel], worker: usize) -> Channel {
     channels[worker % channels.len()].clone()
 }
 
-async fn health_check_phase(
-    channels: &[Channel],
-    concurrency: usize,
-    warmup: Duration,
-    measure: Duration,
-) -> anyhow::Result<PhaseResult> {
+async fn health_check_phase(channels: &[Channel], phase: Phase) -> anyhow::Result<PhaseResult> {
     let channels = channels.to_vec();
-    run_phase(concurrency, warmup, measure, move |worker, _| {
+    run_phase(phase, move |worker, _| {
         let mut client = HealthClient::new(pick(&channels, worker));
         async move {
             client.check(HealthCheckRequest { service: String::new() }).await?;
@@ -118,6 +110,15 @@ async fn ensure_org_unit(channel: Channel) -> anyhow::Result<()> {
     }
 }
 
+/// A create of a fresh strategy, its id chosen by the server.
+fn create_request() -> CreateStrategyRequest {
+    CreateStrategyRequest {
+        strategy: Some(bench_strategy()),
+        strategy_id: String::new(),
+        request_id: String::new(),
+    }
+}
+
 fn bench_strategy() -> Strategy {
     let choice = |id: &str, kind: ChoiceKind, title: &str| Choice {
         name: id.into(),
@@ -139,24 +140,15 @@ fn bench_strategy() -> Strategy {
     }
 }
 
-async fn get_strategy_phase(
-    channels: &[Channel],
-    concurrency: usize,
-    warmup: Duration,
-    measure: Duration,
-) -> anyhow::Result<PhaseResult> {
+async fn get_strategy_phase(channels: &[Channel], phase: Phase) -> anyhow::Result<PhaseResult> {
     ensure_org_unit(channels[0].clone()).await?;
-    let request = CreateStrategyRequest {
-        strategy: Some(bench_strategy()),
-        strategy_id: String::new(),
-        request_id: String::new(),
-    };
+    let request = create_request();
     let created = StrategyServiceClient::new(channels[0].clone())
         .create_strategy(request)
         .await?
         .into_inner();
     let channels = channels.to_vec();
-    run_phase(concurrency, warmup, measure, move |worker, _| {
+    run_phase(phase, move |worker, _| {
         let mut client = StrategyServiceClient::new(pick(&channels, worker));
         let name = created.name.clone();
         async move {
@@ -167,22 +159,13 @@ async fn get_strategy_phase(
     .await
 }
 
-async fn create_strategy_phase(
-    channels: &[Channel],
-    concurrency: usize,
-    warmup: Duration,
-    measure: Duration,
-) -> anyhow::Result<PhaseResult> {
+async fn create_strategy_phase(channels: &[Channel], phase: Phase) -> anyhow::Result<PhaseResult> {
     ensure_org_unit(channels[0].clone()).await?;
     let channels = channels.to_vec();
-    run_phase(concurrency, warmup, measure, move |worker, _| {
+    run_phase(phase, move |worker, _| {
         let mut client = StrategyServiceClient::new(pick(&channels, worker));
         async move {
-            let request = CreateStrategyRequest {
-                strategy: Some(bench_strategy()),
-                strategy_id: String::new(),
-                request_id: String::new(),
-            };
+            let request = create_request();
             client.create_strategy(request).await?;
             Ok(())
         }
