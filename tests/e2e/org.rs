@@ -417,15 +417,23 @@ async fn batch_get_names_every_missing_unit(app: TestApp) -> anyhow::Result<()> 
     let found = org
         .batch_get_org_units(BatchGetOrgUnitsRequest {
             names: vec!["orgUnits/emea".into(), "orgUnits/acme".into()],
+            allow_missing: false,
         })
         .await?
         .into_inner()
         .org_units;
     let names: Vec<&str> = found.iter().map(|unit| unit.name.as_str()).collect();
     assert_eq!(names, vec!["orgUnits/emea", "orgUnits/acme"]);
-    let request = BatchGetOrgUnitsRequest {
+    assert_eq!(found[0].ancestors, vec!["orgUnits/acme", "orgUnits/sales"]);
+    assert!(found[1].ancestors.is_empty());
+    let mut request = BatchGetOrgUnitsRequest {
         names: vec!["orgUnits/acme".into(), "orgUnits/x1".into(), "orgUnits/x2".into()],
+        allow_missing: true,
     };
+    let answered = org.batch_get_org_units(request.clone()).await?.into_inner();
+    assert_eq!(answered.org_units.len(), 1);
+    assert_eq!(answered.missing, vec!["orgUnits/x1", "orgUnits/x2"]);
+    request.allow_missing = false;
     let status = expect_code(org.batch_get_org_units(request).await, Code::NotFound)?;
     assert!(
         status.message().contains("orgUnits/x1") && status.message().contains("orgUnits/x2"),

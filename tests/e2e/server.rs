@@ -41,6 +41,7 @@ async fn health_reports_each_service_serving(app: TestApp) -> anyhow::Result<()>
     for service in [
         "",
         "trellis.strategy.v1.StrategyService",
+        "trellis.okr.v1.OkrService",
         "trellis.cascade.v1.OrgService",
     ] {
         let response = health
@@ -53,7 +54,7 @@ async fn health_reports_each_service_serving(app: TestApp) -> anyhow::Result<()>
     }
     let unknown = health
         .check(HealthCheckRequest {
-            service: "trellis.okr.v1.OkrService".into(),
+            service: "trellis.health.v1.HealthMetricService".into(),
         })
         .await;
     assert_eq!(unknown.err().map(|status| status.code()), Some(tonic::Code::NotFound));

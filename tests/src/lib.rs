@@ -14,7 +14,8 @@ use tonic::{Request, transport::Channel};
 use tonic_health::pb::health_client::HealthClient;
 use trellis_foundation::context::ACTOR_METADATA_KEY;
 use trellis_proto::{
-    cascade::v1::org_service_client::OrgServiceClient, strategy::v1::strategy_service_client::StrategyServiceClient,
+    cascade::v1::org_service_client::OrgServiceClient, okr::v1::okr_service_client::OkrServiceClient,
+    strategy::v1::strategy_service_client::StrategyServiceClient,
 };
 use trellis_server::{Application, Settings};
 
@@ -73,6 +74,7 @@ pub struct TestApp {
     pub database_url: String,
     pub strategy: StrategyServiceClient<Channel>,
     pub org: OrgServiceClient<Channel>,
+    pub okr: OkrServiceClient<Channel>,
     pub health: HealthClient<Channel>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -139,6 +141,9 @@ async fn start(database_url: String, customize: impl FnOnce(&mut Settings)) -> a
         database_url,
         strategy: StrategyServiceClient::new(channel.clone()),
         org: OrgServiceClient::new(channel.clone()),
+        okr: OkrServiceClient::new(channel.clone())
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20),
         health: HealthClient::new(channel),
         stop: Some(stop),
         server: Some(server),

@@ -55,6 +55,9 @@ pub struct NewChange {
     /// The full proto type name, for example "trellis.strategy.v1.Strategy".
     pub resource_type: &'static str,
     pub resource: Vec<u8>,
+    /// The request this change came from, when it differs from the one
+    /// the transaction appends for (a group commit of many requests).
+    pub origin: Option<RequestContext>,
 }
 
 impl NewChange {
@@ -69,6 +72,15 @@ impl NewChange {
             resource_name: resource_name.into(),
             resource_type,
             resource: resource.encode_to_vec(),
+            origin: None,
+        }
+    }
+
+    /// The same change, recorded as made by `origin`'s actor and request.
+    pub fn made_by(self, origin: RequestContext) -> NewChange {
+        NewChange {
+            origin: Some(origin),
+            ..self
         }
     }
 }
@@ -134,15 +146,19 @@ impl ChangeFeed {
                 .into_table(Alias::new(&self.tables.changes))
                 .columns(COLUMNS.map(Alias::new));
             for change in rows.by_ref().take(INSERT_CHUNK) {
+                let (actor, request_id) = match &change.origin {
+                    Some(origin) => (origin.actor.clone(), origin.request_id.clone().unwrap_or_default()),
+                    None => (context.actor.clone(), request_id.clone()),
+                };
                 insert.values_panic([
                     sequence.into(),
                     change.kind.as_str_name().into(),
                     change.resource_name.into(),
                     change.resource_type.into(),
                     change.resource.into(),
-                    context.actor.clone().into(),
+                    actor.into(),
                     commit_micros.into(),
-                    request_id.clone().into(),
+                    request_id.into(),
                 ]);
                 sequence += 1;
             }

@@ -250,7 +250,13 @@ fn comparison_expr(comparison: &Comparison, fields: &[FilterField]) -> Result<Ex
             let id = if comparison.value.is_empty() {
                 String::new()
             } else {
-                crate::names::parse_name(&comparison.value, collection)
+                // Period ids ("2027-q1") are accepted for any collection: a
+                // name no resource has simply matches nothing.
+                comparison
+                    .value
+                    .strip_prefix(collection)
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .filter(|id| crate::names::is_valid_period_id(id))
                     .ok_or_else(|| invalid(format!("{} takes a {collection}/{{id}} name", field.name)))?
                     .to_owned()
             };

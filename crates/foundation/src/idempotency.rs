@@ -39,18 +39,31 @@ impl Store {
         F: FnOnce(WriteTxn) -> Fut,
         Fut: Future<Output = Result<(WriteTxn, Resp), E>>,
     {
+        let fingerprint = fingerprint(method, request);
+        self.create_once_keyed(context, fingerprint, create).await
+    }
+
+    /// [`Store::create_once`] for a request whose fingerprint the caller
+    /// computed (a stream, hashed as it arrived).
+    pub async fn create_once_keyed<Resp, E, F, Fut>(
+        &self,
+        context: &RequestContext,
+        fingerprint: String,
+        create: F,
+    ) -> Result<Resp, E>
+    where
+        Resp: Message + Default,
+        E: From<Error>,
+        F: FnOnce(WriteTxn) -> Fut,
+        Fut: Future<Output = Result<(WriteTxn, Resp), E>>,
+    {
         let Some(request_id) = context.request_id.as_deref() else {
             let txn = self.begin_write().await?;
             let (txn, response) = create(txn).await?;
             txn.commit().await?;
             return Ok(response);
         };
-        if request_id.len() > MAX_REQUEST_ID_LEN {
-            return Err(
-                Error::invalid("request_id", format!("must be at most {MAX_REQUEST_ID_LEN} characters")).into(),
-            );
-        }
-        let fingerprint = fingerprint(method, request);
+        check_request_id(request_id)?;
         if let Some(response) = self.replay(request_id, &fingerprint).await? {
             return Ok(response);
         }
@@ -71,7 +84,9 @@ impl Store {
         Ok(response)
     }
 
-    async fn replay<Resp: Message + Default>(
+    /// The stored response of an earlier request with this id, if any;
+    /// `ALREADY_EXISTS` when that request was a different one.
+    pub async fn replay<Resp: Message + Default>(
         &self,
         request_id: &str,
         fingerprint: &str,
@@ -122,6 +137,38 @@ impl Store {
             .to_owned();
         txn.execute(&update).await?;
         Ok(())
+    }
+}
+
+pub fn check_request_id(request_id: &str) -> Result<(), Error> {
+    if request_id.len() > MAX_REQUEST_ID_LEN {
+        return Err(Error::invalid(
+            "request_id",
+            format!("must be at most {MAX_REQUEST_ID_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A request fingerprint built from a stream of messages.
+pub struct StreamFingerprint(Sha256);
+
+impl StreamFingerprint {
+    pub fn new(method: &str) -> StreamFingerprint {
+        let mut hasher = Sha256::new();
+        hasher.update(method.as_bytes());
+        hasher.update([0]);
+        StreamFingerprint(hasher)
+    }
+
+    pub fn add(&mut self, message: &impl Message) {
+        let bytes = message.encode_to_vec();
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+    }
+
+    pub fn finish(self) -> String {
+        STANDARD_NO_PAD.encode(self.0.finalize())
     }
 }
 

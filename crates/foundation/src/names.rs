@@ -16,6 +16,12 @@ pub fn is_valid_id(id: &str) -> bool {
         && !id.ends_with('-')
 }
 
+/// Like [`is_valid_id`], but may start with a digit: the id of a period
+/// such as a cycle ("2027-q1") reads best starting with its year.
+pub fn is_valid_period_id(id: &str) -> bool {
+    id.starts_with(|c: char| c.is_ascii_digit()) && is_valid_id(&format!("x{}", &id[1..])) || is_valid_id(id)
+}
+
 /// A client-chosen id when valid, a generated one when empty.
 pub fn id_or_generate(requested: &str, field: &str, violations: &mut FieldViolations) -> String {
     if requested.is_empty() {
@@ -53,6 +59,16 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn period_ids_may_start_with_a_year() {
+        assert!(is_valid_period_id("2027-q1"));
+        assert!(is_valid_period_id("fy27"));
+        assert!(!is_valid_id("2027-q1"));
+        for bad in ["", "2027-Q1", "-2027", "2027-", "2027_q1"] {
+            assert!(!is_valid_period_id(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn ids_follow_aip_122() {

@@ -1,7 +1,64 @@
-//! The OKR service. So far: the pure rules of key-result progress,
-//! objective roll-up, staleness and scoring (DESIGN.md §1 "Objectives and
-//! key results"); storage and the gRPC API build on them.
+//! The OKR service: cycles (planning seasons), objectives aligned to
+//! strategy choices and to each other, key results of six kinds,
+//! check-ins, scoring, and the planning-season import.
 
+pub mod bulk;
+mod check_ins;
+mod cycles;
+pub mod entity;
+mod escalation;
+mod fields;
+mod graph;
+mod grpc;
+mod import;
+mod key_results;
 pub mod lifecycle;
+pub mod migration;
+mod names;
+mod objectives;
 pub mod progress;
+mod references;
+mod replans;
+mod repo;
+mod rows;
 pub mod scoring;
+mod view;
+
+use trellis_foundation::{Error, Store};
+use trellis_proto::{
+    cascade::v1::org_service_client::OrgServiceClient, strategy::v1::strategy_service_client::StrategyServiceClient,
+};
+
+pub use migration::Migrator;
+
+/// The prefix of every table this service owns.
+pub const TABLE_PREFIX: &str = "okr";
+
+pub type OrgClient = OrgServiceClient<tonic::transport::Channel>;
+pub type StrategyClient = StrategyServiceClient<tonic::transport::Channel>;
+
+/// The `trellis.okr.v1.OkrService` implementation.
+#[derive(Clone, Debug)]
+pub struct OkrApi {
+    store: Store,
+    org: OrgClient,
+    strategy: StrategyClient,
+    check_ins: check_ins::CheckInWriter,
+}
+
+impl OkrApi {
+    /// `org` and `strategy` reach those services, in this process or not.
+    pub async fn new(store: Store, org: OrgClient, strategy: StrategyClient) -> Result<OkrApi, Error> {
+        let check_ins = check_ins::CheckInWriter::start(store.clone());
+        Ok(OkrApi {
+            store,
+            org,
+            strategy,
+            check_ins,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}

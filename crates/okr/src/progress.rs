@@ -102,6 +102,40 @@ pub fn progress(measure: &Measure, values: &[f64]) -> f64 {
     clamp_unit(progress)
 }
 
+/// What a key result keeps of its check-ins, so its progress is known
+/// without reading them all again: how many, how many inside a THRESHOLD
+/// band, and the latest value.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Tally {
+    pub check_ins: i64,
+    pub in_band: i64,
+    pub latest: Option<f64>,
+}
+
+impl Tally {
+    /// The tally after one more check-in of `value`.
+    pub fn record(self, measure: &Measure, value: f64) -> Tally {
+        let inside = match *measure {
+            Measure::Threshold { lower, upper } => (lower..=upper).contains(&value),
+            _ => false,
+        };
+        Tally {
+            check_ins: self.check_ins + 1,
+            in_band: self.in_band + i64::from(inside),
+            latest: Some(value),
+        }
+    }
+
+    /// The same progress [`progress`] finds from every value.
+    pub fn progress(&self, measure: &Measure) -> f64 {
+        match *measure {
+            Measure::Threshold { .. } if self.check_ins > 0 => clamp_unit(self.in_band as f64 / self.check_ins as f64),
+            Measure::Threshold { .. } => 0.0,
+            _ => progress(measure, self.latest.as_slice()),
+        }
+    }
+}
+
 /// (current − start) / (target − start), clamped to `[0, 1]`.
 pub fn linear(start: f64, target: f64, current: f64) -> f64 {
     let span = target - start;
@@ -302,6 +336,31 @@ mod tests {
             let pairs: Vec<(f64, f64)> = values.iter().map(|value| (1.0, *value)).collect();
             let plain = values.iter().sum::<f64>() / values.len() as f64;
             prop_assert!((weighted_mean(&pairs) - plain).abs() < 1e-9);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_tally_agrees_with_every_value(
+            lower in -100.0f64..100.0,
+            width in 0.0f64..50.0,
+            start in -100.0f64..100.0,
+            span in 1.0f64..100.0,
+            values in proptest::collection::vec(-200.0f64..200.0, 0..40),
+        ) {
+            let measures = [
+                Measure::Baseline,
+                Measure::Milestone,
+                Measure::Transition { start, target: start - span },
+                Measure::Increase { start, target: start + span },
+                Measure::Decrease { start, target: start - span },
+                Measure::Threshold { lower, upper: lower + width },
+            ];
+            for measure in measures {
+                let tally = values.iter().fold(Tally::default(), |tally, value| tally.record(&measure, *value));
+                prop_assert_eq!(tally.check_ins, values.len() as i64);
+                prop_assert!((tally.progress(&measure) - progress(&measure, &values)).abs() < 1e-12);
+            }
         }
     }
 }

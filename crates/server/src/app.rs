@@ -12,9 +12,11 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::{info, warn};
 use trellis_cascade::OrgApi;
 use trellis_foundation::{ChangeFeed, Db, Store};
+use trellis_okr::OkrApi;
 use trellis_proto::{
     cascade::v1::{org_service_client::OrgServiceClient, org_service_server::OrgServiceServer},
-    strategy::v1::strategy_service_server::StrategyServiceServer,
+    okr::v1::okr_service_server::OkrServiceServer,
+    strategy::v1::{strategy_service_client::StrategyServiceClient, strategy_service_server::StrategyServiceServer},
 };
 use trellis_strategy::StrategyApi;
 
@@ -22,6 +24,7 @@ use crate::settings::{ServiceName, Settings};
 
 const STRATEGY_SERVICE: &str = "trellis.strategy.v1.StrategyService";
 const ORG_SERVICE: &str = "trellis.cascade.v1.OrgService";
+const OKR_SERVICE: &str = "trellis.okr.v1.OkrService";
 
 pub struct Application {
     listener: TcpListener,
@@ -29,6 +32,7 @@ pub struct Application {
     settings: Settings,
     db: Db,
     strategy: Option<StrategyApi>,
+    okr: Option<OkrApi>,
     org: Option<OrgApi>,
 }
 
@@ -37,6 +41,14 @@ impl Application {
         let wants = |service| settings.services.contains(&service);
         if wants(ServiceName::Strategy) && !wants(ServiceName::Cascade) && settings.peer_cascade.is_none() {
             bail!("the strategy service needs the cascade service (org units): run it here or set --peer-cascade");
+        }
+        if wants(ServiceName::Okr) {
+            if !wants(ServiceName::Cascade) && settings.peer_cascade.is_none() {
+                bail!("the okr service needs the cascade service (org units): run it here or set --peer-cascade");
+            }
+            if !wants(ServiceName::Strategy) && settings.peer_strategy.is_none() {
+                bail!("the okr service needs the strategy service (choices): run it here or set --peer-strategy");
+            }
         }
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -61,10 +73,20 @@ impl Application {
                 .await
                 .context("migrating the strategy tables")?;
             let store = Store::open(db.clone(), trellis_strategy::TABLE_PREFIX).await?;
-            let org_client = OrgServiceClient::new(peer_channel(settings.peer_cascade.as_deref(), local_addr)?)
-                .max_decoding_message_size(settings.max_message_bytes)
-                .max_encoding_message_size(settings.max_message_bytes);
-            Some(StrategyApi::new(store, org_client).await?)
+            Some(StrategyApi::new(store, org_client(&settings, local_addr)?).await?)
+        } else {
+            None
+        };
+        let okr = if wants(ServiceName::Okr) {
+            trellis_okr::Migrator::up(db.conn(), None)
+                .await
+                .context("migrating the okr tables")?;
+            let store = Store::open(db.clone(), trellis_okr::TABLE_PREFIX).await?;
+            let strategy_client =
+                StrategyServiceClient::new(peer_channel(settings.peer_strategy.as_deref(), local_addr)?)
+                    .max_decoding_message_size(settings.max_message_bytes)
+                    .max_encoding_message_size(settings.max_message_bytes);
+            Some(OkrApi::new(store, org_client(&settings, local_addr)?, strategy_client).await?)
         } else {
             None
         };
@@ -74,6 +96,7 @@ impl Application {
             settings,
             db,
             strategy,
+            okr,
             org,
         })
     }
@@ -95,6 +118,7 @@ impl Application {
             settings,
             db,
             strategy,
+            okr,
             org,
             ..
         } = self;
@@ -115,6 +139,13 @@ impl Application {
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max)
         });
+        let okr_service = okr.map(|api| {
+            served.push(OKR_SERVICE);
+            feeds.push(api.store().feed.clone());
+            OkrServiceServer::new(api)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max)
+        });
         let org_service = org.map(|api| {
             served.push(ORG_SERVICE);
             feeds.push(api.store().feed.clone());
@@ -131,6 +162,7 @@ impl Application {
             .add_service(health_service)
             .add_service(reflection)
             .add_optional_service(strategy_service)
+            .add_optional_service(okr_service)
             .add_optional_service(org_service);
         // Accepted sockets need nodelay themselves: the builder's setting
         // covers only listeners it binds, and without it a response written
@@ -172,6 +204,14 @@ async fn set_status(reporter: &HealthReporter, services: &[&'static str], status
     for service in services {
         reporter.set_service_status(*service, status).await;
     }
+}
+
+fn org_client(settings: &Settings, local_addr: SocketAddr) -> anyhow::Result<OrgServiceClient<Channel>> {
+    Ok(
+        OrgServiceClient::new(peer_channel(settings.peer_cascade.as_deref(), local_addr)?)
+            .max_decoding_message_size(settings.max_message_bytes)
+            .max_encoding_message_size(settings.max_message_bytes),
+    )
 }
 
 /// A lazily connected channel to a peer, or to this process itself.

@@ -36,10 +36,10 @@ impl ServiceName {
         }
     }
 
-    /// Whether this build has the service; the OKR and health services are
-    /// not written yet.
+    /// Whether this build has the service; the health service is not
+    /// written yet.
     pub fn is_available(self) -> bool {
-        matches!(self, ServiceName::Strategy | ServiceName::Cascade)
+        matches!(self, ServiceName::Strategy | ServiceName::Okr | ServiceName::Cascade)
     }
 }
 
@@ -244,8 +244,9 @@ mod tests {
     fn services_parse_all_lists_and_refuse_unknown_names() {
         assert_eq!(
             parse_services("all").ok(),
-            Some(vec![ServiceName::Strategy, ServiceName::Cascade])
+            Some(vec![ServiceName::Strategy, ServiceName::Okr, ServiceName::Cascade])
         );
+        assert!(parse_services("health").is_err());
         assert_eq!(
             parse_services("cascade, strategy").ok(),
             Some(vec![ServiceName::Cascade, ServiceName::Strategy])

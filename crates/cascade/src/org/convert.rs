@@ -33,6 +33,7 @@ pub fn to_proto(unit: &Model) -> pb::OrgUnit {
         etag: etag_for(unit.version),
         create_time: Some(to_timestamp(unit.create_micros)),
         update_time: Some(to_timestamp(unit.update_micros)),
+        ancestors: unit.ancestor_ids().into_iter().map(unit_name).collect(),
     }
 }
 

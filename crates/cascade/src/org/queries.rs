@@ -99,11 +99,13 @@ impl OrgApi {
             .filter(|(_, id)| !found.contains_key(*id))
             .map(|(name, _)| name.as_str())
             .collect();
-        if !missing.is_empty() {
+        if !missing.is_empty() && !request.allow_missing {
             return Err(Error::NotFound(missing.join(", ")));
         }
+        let missing = missing.into_iter().map(str::to_owned).collect();
         Ok(pb::BatchGetOrgUnitsResponse {
             org_units: ids.iter().filter_map(|id| found.get(id)).map(to_proto).collect(),
+            missing,
         })
     }
 

@@ -1,0 +1,512 @@
+//! Check-ins and values fed from health metrics, written by group commit:
+//! one task takes whatever requests are waiting (up to `MAX_BATCH`), checks
+//! each against its key result, objective and cycle, and commits them in
+//! one transaction: the check-in rows, one tally update per key result, and
+//! their feed events. Each request still gets its own answer; a request
+//! that fails its checks does not fail the others.
+
+use std::collections::{HashMap, HashSet};
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
+};
+use tokio::sync::{mpsc, oneshot};
+use trellis_foundation::{
+    Backend, Error, FieldViolations, NewChange, RequestContext, Store,
+    paging::{page_size, split_page},
+    time::{from_timestamp, now_micros, to_timestamp},
+};
+use trellis_proto::{feed::v1::ChangeKind, okr::v1 as pb};
+
+use crate::{
+    OkrApi,
+    entity::{check_in, cycle, key_result, objective},
+    fields::measure_of,
+    lifecycle::{CycleWork, ObjectiveState},
+    names::{CHECK_IN_TYPE, check_in_name, is_health_metric, key_result_ids, key_result_name, objective_name},
+    progress::Tally,
+    repo::{IN_CHUNK, find_key_result},
+    view::{cycle_state, decode, objective_state, tally_of},
+};
+
+/// Requests committed together at most.
+const MAX_BATCH: usize = 512;
+/// Requests waiting for the writer at most, before callers wait to queue.
+const QUEUE: usize = 8_192;
+const MAX_NOTE: usize = 2_000;
+
+/// A check-in to record.
+#[derive(Debug, Clone)]
+struct NewCheckIn {
+    objective_id: String,
+    key_result_id: String,
+    value: f64,
+    /// -1 for a metric value (it has no confidence of its own).
+    confidence: i32,
+    note: String,
+    source: String,
+    /// Set for a metric value: the metric it must come from.
+    health_metric: Option<String>,
+    measure_micros: i64,
+    /// What makes a repeat of this check-in the same one: the request id
+    /// of a retried create, or a metric's measurement time. `None`: every
+    /// check-in is new.
+    dedupe: Option<String>,
+    context: RequestContext,
+}
+
+impl NewCheckIn {
+    fn dedupe_key(&self, id: &str) -> String {
+        self.dedupe.clone().unwrap_or_else(|| id.to_owned())
+    }
+}
+
+struct Job {
+    check_in: NewCheckIn,
+    reply: oneshot::Sender<Result<pb::CheckIn, Error>>,
+}
+
+/// The handle request handlers queue check-ins on.
+#[derive(Debug, Clone)]
+pub struct CheckInWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl CheckInWriter {
+    pub fn start(store: Store) -> CheckInWriter {
+        let (jobs, receiver) = mpsc::channel(QUEUE);
+        tokio::spawn(run(store, receiver));
+        CheckInWriter { jobs }
+    }
+
+    async fn submit(&self, check_in: NewCheckIn) -> Result<pb::CheckIn, Error> {
+        let (reply, answer) = oneshot::channel();
+        let closed = || Error::Database(DbErr::Custom("the check-in writer has stopped".into()));
+        self.jobs.send(Job { check_in, reply }).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+}
+
+async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let (check_ins, replies): (Vec<NewCheckIn>, Vec<_>) =
+            batch.drain(..).map(|job| (job.check_in, job.reply)).unzip();
+        match write_batch(&store, &check_ins).await {
+            Ok(answers) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(answer);
+                }
+            }
+            Err(err) => {
+                // One request's conflict must not fail the others: each is
+                // tried alone, so only the one at fault fails.
+                tracing::debug!(error = %err, size = check_ins.len(), "check-in batch failed; writing one by one");
+                for (check_in, reply) in check_ins.iter().zip(replies) {
+                    let answer = match write_batch(&store, std::slice::from_ref(check_in)).await {
+                        Ok(mut answers) => answers.pop().unwrap_or_else(|| Err(Error::Corrupt("no answer".into()))),
+                        Err(err) => Err(err),
+                    };
+                    let _ = reply.send(answer);
+                }
+            }
+        }
+    }
+}
+
+/// What a batch needs to know of the key results it touches.
+struct Targets {
+    key_results: HashMap<(String, String), key_result::Model>,
+    objectives: HashMap<String, objective::Model>,
+    cycles: HashMap<String, cycle::Model>,
+    /// Repeats already recorded, by (objective, key result, dedupe key).
+    recorded: HashMap<(String, String, String), check_in::Model>,
+}
+
+async fn load_targets(store: &Store, txn: &impl ConnectionTrait, jobs: &[NewCheckIn]) -> Result<Targets, Error> {
+    let objective_ids: Vec<String> = jobs
+        .iter()
+        .map(|job| job.objective_id.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut objectives = HashMap::new();
+    let mut key_results = HashMap::new();
+    for chunk in objective_ids.chunks(IN_CHUNK) {
+        for row in objective::Entity::find()
+            .filter(objective::Column::Id.is_in(chunk.iter().cloned()))
+            .all(txn)
+            .await?
+        {
+            objectives.insert(row.id.clone(), row);
+        }
+        for row in key_result::Entity::find()
+            .filter(key_result::Column::ObjectiveId.is_in(chunk.iter().cloned()))
+            .all(txn)
+            .await?
+        {
+            key_results.insert((row.objective_id.clone(), row.id.clone()), row);
+        }
+    }
+    let cycle_ids: HashSet<String> = objectives.values().map(|row| row.cycle_id.clone()).collect();
+    let mut select = cycle::Entity::find().filter(cycle::Column::Id.is_in(cycle_ids));
+    if store.db.backend() == Backend::Postgres {
+        // Held until commit, so the cycle cannot move to REVIEW under us.
+        select = select.lock_shared();
+    }
+    let cycles = select
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|row| (row.id.clone(), row))
+        .collect();
+    let mut recorded = HashMap::new();
+    let repeat_keys: Vec<String> = jobs.iter().filter_map(|job| job.dedupe.clone()).collect();
+    if !repeat_keys.is_empty() {
+        for row in check_in::Entity::find()
+            .filter(check_in::Column::DedupeKey.is_in(repeat_keys))
+            .all(txn)
+            .await?
+        {
+            recorded.insert(
+                (
+                    row.objective_id.clone(),
+                    row.key_result_id.clone(),
+                    row.dedupe_key.clone(),
+                ),
+                row,
+            );
+        }
+    }
+    Ok(Targets {
+        key_results,
+        objectives,
+        cycles,
+        recorded,
+    })
+}
+
+/// Why `check_in` cannot be recorded now, if it cannot.
+fn refusal(targets: &Targets, check_in: &NewCheckIn) -> Result<(), Error> {
+    let name = key_result_name(&check_in.objective_id, &check_in.key_result_id);
+    let key = (check_in.objective_id.clone(), check_in.key_result_id.clone());
+    let Some(key_result) = targets.key_results.get(&key) else {
+        return Err(Error::NotFound(name));
+    };
+    let objective = targets
+        .objectives
+        .get(&check_in.objective_id)
+        .ok_or_else(|| Error::NotFound(objective_name(&check_in.objective_id)))?;
+    let cycle = targets
+        .cycles
+        .get(&objective.cycle_id)
+        .ok_or_else(|| Error::Corrupt(format!("the cycle of {name} is missing")))?;
+    cycle_state(&cycle.state)?
+        .permits(CycleWork::CheckIn)
+        .map_err(|reason| Error::FailedPrecondition(format!("{name}: {reason}")))?;
+    let state = objective_state(&objective.state)?;
+    match &check_in.health_metric {
+        None => {
+            if !key_result.health_metric.is_empty() {
+                return Err(Error::FailedPrecondition(format!(
+                    "{name} is linked to {}: its value comes from the metric's measurements",
+                    key_result.health_metric
+                )));
+            }
+            if state != ObjectiveState::Active {
+                return Err(Error::FailedPrecondition(format!(
+                    "{} is {}: check-ins are recorded on ACTIVE objectives",
+                    objective_name(&objective.id),
+                    state.as_str()
+                )));
+            }
+        }
+        Some(metric) => {
+            if &key_result.health_metric != metric {
+                return Err(Error::FailedPrecondition(format!("{name} is not linked to {metric}")));
+            }
+            if matches!(state, ObjectiveState::Completed | ObjectiveState::Cancelled) {
+                return Err(Error::FailedPrecondition(format!(
+                    "{} is {}: it no longer records values",
+                    objective_name(&objective.id),
+                    state.as_str()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn to_proto(row: &check_in::Model) -> pb::CheckIn {
+    pb::CheckIn {
+        name: check_in_name(&row.objective_id, &row.key_result_id, &row.id),
+        value: row.value,
+        confidence: row.confidence.max(0),
+        note: row.note.clone(),
+        author: row.author.clone(),
+        create_time: Some(to_timestamp(row.create_micros)),
+        source: row.source.clone(),
+        measure_time: (row.measure_micros != 0).then(|| to_timestamp(row.measure_micros)),
+    }
+}
+
+/// A key result's tally change within one batch.
+struct TallyChange {
+    before: Tally,
+    after: Tally,
+    confidence: i32,
+    micros: i64,
+}
+
+/// Writes the batch in one transaction and returns each job's answer, in
+/// order. `Err` means the transaction failed and nothing was written.
+async fn write_batch(store: &Store, jobs: &[NewCheckIn]) -> Result<Vec<Result<pb::CheckIn, Error>>, Error> {
+    let mut txn = store.begin_write().await?;
+    let targets = load_targets(store, &*txn, jobs).await?;
+    let now = now_micros();
+    let mut answers = Vec::with_capacity(jobs.len());
+    let mut rows: Vec<check_in::Model> = Vec::new();
+    let mut changes: Vec<NewChange> = Vec::new();
+    let mut tallies: HashMap<(String, String), TallyChange> = HashMap::new();
+    let mut seen_keys: HashMap<(String, String, String), pb::CheckIn> = HashMap::new();
+    let context = RequestContext::system("okr-check-ins");
+    for check_in in jobs {
+        if let Err(err) = refusal(&targets, check_in) {
+            answers.push(Err(err));
+            continue;
+        }
+        let dedupe = (
+            check_in.objective_id.clone(),
+            check_in.key_result_id.clone(),
+            check_in.dedupe_key(""),
+        );
+        if check_in.dedupe.is_some() {
+            if let Some(existing) = targets.recorded.get(&dedupe) {
+                answers.push(Ok(to_proto(existing)));
+                continue;
+            }
+            if let Some(existing) = seen_keys.get(&dedupe) {
+                answers.push(Ok(existing.clone()));
+                continue;
+            }
+        }
+        let key = (check_in.objective_id.clone(), check_in.key_result_id.clone());
+        let Some(key_result) = targets.key_results.get(&key) else {
+            answers.push(Err(Error::NotFound(key_result_name(&key.0, &key.1))));
+            continue;
+        };
+        let stored: pb::KeyResult = decode(&key_result.snapshot, "key result")?;
+        let Some(measure) = measure_of(&stored) else {
+            return Err(Error::Corrupt(format!(
+                "{} has no kind",
+                key_result_name(&key.0, &key.1)
+            )));
+        };
+        let id = format!("c{}", uuid::Uuid::now_v7().simple());
+        let row = check_in::Model {
+            objective_id: key.0.clone(),
+            key_result_id: key.1.clone(),
+            id: id.clone(),
+            value: check_in.value,
+            confidence: check_in.confidence,
+            note: check_in.note.clone(),
+            author: check_in.context.actor.clone(),
+            source: check_in.source.clone(),
+            measure_micros: check_in.measure_micros,
+            dedupe_key: check_in.dedupe_key(&id),
+            create_micros: now,
+        };
+        let shown = to_proto(&row);
+        let change = tallies.entry(key).or_insert_with(|| {
+            let tally = tally_of(key_result);
+            TallyChange {
+                before: tally,
+                after: tally,
+                confidence: key_result.confidence,
+                micros: now,
+            }
+        });
+        change.after = change.after.record(&measure, check_in.value);
+        if check_in.confidence >= 0 {
+            change.confidence = check_in.confidence;
+        }
+        if check_in.dedupe.is_some() {
+            seen_keys.insert(dedupe, shown.clone());
+        }
+        changes.push(
+            NewChange::new(ChangeKind::Created, shown.name.clone(), CHECK_IN_TYPE, &shown)
+                .made_by(check_in.context.clone()),
+        );
+        rows.push(row);
+        answers.push(Ok(shown));
+    }
+    if rows.is_empty() {
+        drop(txn);
+    } else {
+        insert_rows(&*txn, rows).await?;
+        update_tallies(&*txn, tallies).await?;
+        store.feed.append(&mut txn, &context, changes).await?;
+        txn.commit().await?;
+    }
+    Ok(answers)
+}
+
+async fn insert_rows(txn: &impl ConnectionTrait, rows: Vec<check_in::Model>) -> Result<(), Error> {
+    check_in::Entity::insert_many(rows.into_iter().map(sea_orm::IntoActiveModel::into_active_model))
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// One statement for the whole batch: counts are added (so writers in
+/// other processes are not lost), the latest value and confidence set.
+async fn update_tallies(
+    txn: &impl ConnectionTrait,
+    tallies: HashMap<(String, String), TallyChange>,
+) -> Result<(), Error> {
+    let backend = txn.get_database_backend();
+    let mut values: Vec<Value> = Vec::with_capacity(tallies.len() * 7);
+    let mut tuples = Vec::with_capacity(tallies.len());
+    for ((objective_id, key_result_id), change) in tallies {
+        let mut placeholders = Vec::with_capacity(7);
+        for value in [
+            Value::from(objective_id),
+            Value::from(key_result_id),
+            Value::from(change.after.check_ins - change.before.check_ins),
+            Value::from(change.after.in_band - change.before.in_band),
+            Value::from(change.after.latest.unwrap_or_default()),
+            Value::from(change.confidence),
+            Value::from(change.micros),
+        ] {
+            values.push(value);
+            placeholders.push(match backend {
+                DbBackend::Postgres => format!("${}", values.len()),
+                _ => "?".to_owned(),
+            });
+        }
+        tuples.push(format!("({})", placeholders.join(", ")));
+    }
+    let sql = format!(
+        "WITH v(objective_id, id, n, in_band, current_value, confidence, micros) AS (VALUES {}) \
+         UPDATE okr_key_results SET \
+         check_ins = okr_key_results.check_ins + v.n, \
+         in_band = okr_key_results.in_band + v.in_band, \
+         current_value = v.current_value, \
+         confidence = v.confidence, \
+         last_check_in_micros = v.micros \
+         FROM v WHERE okr_key_results.objective_id = v.objective_id AND okr_key_results.id = v.id",
+        tuples.join(", ")
+    );
+    txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    Ok(())
+}
+
+impl OkrApi {
+    pub async fn create_check_in(
+        &self,
+        context: RequestContext,
+        request: pb::CreateCheckInRequest,
+    ) -> Result<pb::CheckIn, Error> {
+        let (objective_id, key_result_id) = key_result_ids(&request.parent, "parent")?;
+        let Some(input) = request.check_in.as_ref() else {
+            return Err(Error::invalid("check_in", "is required"));
+        };
+        let mut violations = FieldViolations::default();
+        violations.require(input.value.is_finite(), "check_in.value", "must be a finite number");
+        violations.require(
+            (0..=10).contains(&input.confidence),
+            "check_in.confidence",
+            format!("must be 0 (no chance) to 10 (certain), got {}", input.confidence),
+        );
+        violations.require_max_len(&input.note, MAX_NOTE, "check_in.note");
+        violations.into_result()?;
+        let check_in = NewCheckIn {
+            objective_id: objective_id.to_owned(),
+            key_result_id: key_result_id.to_owned(),
+            value: input.value,
+            confidence: input.confidence,
+            note: input.note.clone(),
+            source: String::new(),
+            health_metric: None,
+            measure_micros: 0,
+            // A retried request returns the check-in it first recorded.
+            dedupe: context.request_id.as_ref().map(|id| format!("request:{id}")),
+            context,
+        };
+        self.check_ins.submit(check_in).await
+    }
+
+    /// A value fed from a health metric's measurement; the same
+    /// measurement (metric and time) recorded twice is kept once.
+    pub async fn record_metric_value(
+        &self,
+        context: RequestContext,
+        request: pb::RecordMetricValueRequest,
+    ) -> Result<pb::CheckIn, Error> {
+        let parsed = key_result_ids(&request.key_result, "key_result");
+        let mut violations = FieldViolations::default();
+        violations.require(
+            is_health_metric(&request.health_metric),
+            "health_metric",
+            format!("{:?} is not a healthMetrics/{{metric}} name", request.health_metric),
+        );
+        violations.require(request.value.is_finite(), "value", "must be a finite number");
+        violations.require(request.measure_time.is_some(), "measure_time", "is required");
+        violations.require_max_len(&request.source, 200, "source");
+        let (objective_id, key_result_id) = match parsed {
+            Ok(ids) => ids,
+            Err(Error::InvalidArgument(problems)) => {
+                violations.extend_prefixed("", problems);
+                return Err(Error::InvalidArgument(violations));
+            }
+            Err(err) => return Err(err),
+        };
+        violations.into_result()?;
+        self.check_ins
+            .submit(NewCheckIn {
+                objective_id: objective_id.to_owned(),
+                key_result_id: key_result_id.to_owned(),
+                value: request.value,
+                confidence: -1,
+                note: String::new(),
+                source: request.source.clone(),
+                health_metric: Some(request.health_metric.clone()),
+                measure_micros: request.measure_time.as_ref().map_or(0, from_timestamp),
+                dedupe: Some(format!(
+                    "{}@{}",
+                    request.health_metric,
+                    request.measure_time.as_ref().map_or(0, from_timestamp)
+                )),
+                context,
+            })
+            .await
+    }
+
+    /// A key result's check-ins, newest first.
+    pub async fn list_check_ins(&self, request: pb::ListCheckInsRequest) -> Result<pb::ListCheckInsResponse, Error> {
+        let (objective_id, key_result_id) = key_result_ids(&request.parent, "parent")?;
+        let size = page_size(request.page_size)?;
+        let after: Option<String> = self.store.page_tokens.decode(&request.page_token, &request.parent)?;
+        let conn = self.store.db.conn();
+        find_key_result(conn, objective_id, key_result_id).await?;
+        let mut select = check_in::Entity::find()
+            .filter(check_in::Column::ObjectiveId.eq(objective_id))
+            .filter(check_in::Column::KeyResultId.eq(key_result_id));
+        if let Some(after) = after {
+            select = select.filter(check_in::Column::Id.lt(after));
+        }
+        let rows = select
+            .order_by_desc(check_in::Column::Id)
+            .limit(size + 1)
+            .all(conn)
+            .await?;
+        let (page, next) = split_page(rows, size, |row| row.id.clone());
+        Ok(pb::ListCheckInsResponse {
+            check_ins: page.iter().map(to_proto).collect(),
+            next_page_token: next
+                .map(|id| self.store.page_tokens.encode(&request.parent, &id))
+                .unwrap_or_default(),
+        })
+    }
+}

@@ -1,0 +1,315 @@
+//! Cycles: creating one for an org subtree, its details while PLANNING,
+//! and its moves PLANNING → ACTIVE → REVIEW → CLOSED. Activation makes the
+//! cycle's draft objectives ACTIVE and locks their structure.
+
+use prost::Message;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::{Expr, ExprTrait},
+};
+use trellis_foundation::{
+    Error, FieldViolations, NewChange, RequestContext, WriteTxn,
+    etag::check_etag,
+    filter::{self, FieldKind, FilterField},
+    mask::update_paths,
+    names::{generate_id, is_valid_period_id},
+    paging::{page_size, split_page},
+    time::{now_micros, to_timestamp},
+};
+use trellis_proto::{
+    cascade::v1::BatchGetOrgUnitsRequest,
+    feed::v1::ChangeKind,
+    okr::v1::{self as pb},
+};
+
+use crate::{
+    OkrApi,
+    entity::{cycle, objective},
+    fields::{check_cycle, check_period, check_title},
+    lifecycle::{CycleState, ObjectiveState},
+    names::{CYCLE_TYPE, OBJECTIVE_TYPE, cycle_id, cycle_name},
+    repo::{Lock, find_cycle},
+    view::{CycleFacts, cycle_state, cycle_to_proto, objective_state_proto, objective_to_proto},
+};
+
+const UPDATABLE: &[&str] = &["display_name", "start_time", "end_time"];
+const STATE_NAMES: &[&str] = &["PLANNING", "ACTIVE", "REVIEW", "CLOSED"];
+
+fn filter_fields() -> Vec<FilterField> {
+    vec![
+        FilterField::new("state", Expr::col(cycle::Column::State), FieldKind::Enum(STATE_NAMES)),
+        FilterField::new(
+            "org_unit",
+            Expr::col(cycle::Column::OrgUnitId),
+            FieldKind::ResourceName("orgUnits"),
+        ),
+    ]
+}
+
+/// What the stored snapshot of a cycle keeps: the writable fields and
+/// when it was activated.
+fn snapshot(cycle: &pb::Cycle) -> Vec<u8> {
+    pb::Cycle {
+        display_name: cycle.display_name.clone(),
+        start_time: cycle.start_time,
+        end_time: cycle.end_time,
+        org_unit: cycle.org_unit.clone(),
+        activate_time: cycle.activate_time,
+        ..pb::Cycle::default()
+    }
+    .encode_to_vec()
+}
+
+impl OkrApi {
+    /// Whether the org unit exists, as a violation of `field` when not.
+    pub(crate) async fn check_org_unit(
+        &self,
+        name: &str,
+        field: &str,
+        violations: &mut FieldViolations,
+    ) -> Result<(), Error> {
+        let response = self
+            .org
+            .clone()
+            .batch_get_org_units(BatchGetOrgUnitsRequest {
+                names: vec![name.to_owned()],
+                allow_missing: true,
+            })
+            .await
+            .map_err(|status| Error::Peer { service: "org", status })?
+            .into_inner();
+        violations.require(response.missing.is_empty(), field, format!("{name} does not exist"));
+        Ok(())
+    }
+
+    pub async fn create_cycle(
+        &self,
+        context: RequestContext,
+        request: pb::CreateCycleRequest,
+    ) -> Result<pb::Cycle, Error> {
+        let Some(input) = request.cycle.as_ref() else {
+            return Err(Error::invalid("cycle", "is required"));
+        };
+        let mut violations = FieldViolations::default();
+        let id = if request.cycle_id.is_empty() {
+            generate_id()
+        } else {
+            violations.require(
+                is_valid_period_id(&request.cycle_id),
+                "cycle_id",
+                "must be 1-63 lowercase letters, digits or hyphens, like 2027-q1",
+            );
+            request.cycle_id.clone()
+        };
+        let cycle = check_cycle(input, "cycle.", &mut violations);
+        if violations.is_empty() {
+            self.check_org_unit(&cycle.org_unit, "cycle.org_unit", &mut violations)
+                .await?;
+        }
+        violations.into_result()?;
+        let event_context = context.clone();
+        self.store
+            .create_once(&context, "CreateCycle", &request, move |mut txn: WriteTxn| async move {
+                if cycle::Entity::find_by_id(id.clone()).one(&*txn).await?.is_some() {
+                    return Err(Error::AlreadyExists(format!("{} already exists", cycle_name(&id))));
+                }
+                let now = now_micros();
+                let row = cycle::Model {
+                    id: id.clone(),
+                    org_unit_id: crate::names::org_unit_id(&cycle.org_unit, "cycle.org_unit")?.to_owned(),
+                    state: CycleState::Planning.as_str().to_owned(),
+                    version: 1,
+                    snapshot: snapshot(&cycle),
+                    create_micros: now,
+                    update_micros: now,
+                };
+                row.clone().into_active_model().insert(&*txn).await?;
+                let shown = cycle_to_proto(&row)?;
+                self.store
+                    .feed
+                    .append(
+                        &mut txn,
+                        &event_context,
+                        vec![NewChange::new(
+                            ChangeKind::Created,
+                            shown.name.clone(),
+                            CYCLE_TYPE,
+                            &shown,
+                        )],
+                    )
+                    .await?;
+                Ok((txn, shown))
+            })
+            .await
+    }
+
+    pub async fn get_cycle(&self, name: &str) -> Result<pb::Cycle, Error> {
+        let id = cycle_id(name, "name")?;
+        cycle_to_proto(&find_cycle(self.store.db.conn(), id).await?)
+    }
+
+    /// Cycles in id order.
+    pub async fn list_cycles(&self, request: pb::ListCyclesRequest) -> Result<pb::ListCyclesResponse, Error> {
+        let size = page_size(request.page_size)?;
+        let filter = filter::parse(&request.filter)?;
+        let query = filter.fingerprint();
+        let after: Option<String> = self.store.page_tokens.decode(&request.page_token, &query)?;
+        let mut select = cycle::Entity::find().filter(filter.to_condition(&filter_fields())?);
+        if let Some(after) = after {
+            select = select.filter(cycle::Column::Id.gt(after));
+        }
+        let rows = select
+            .order_by_asc(cycle::Column::Id)
+            .limit(size + 1)
+            .all(self.store.db.conn())
+            .await?;
+        let (page, next) = split_page(rows, size, |row| row.id.clone());
+        Ok(pb::ListCyclesResponse {
+            cycles: page.iter().map(cycle_to_proto).collect::<Result<_, _>>()?,
+            next_page_token: next
+                .map(|id| self.store.page_tokens.encode(&query, &id))
+                .unwrap_or_default(),
+        })
+    }
+
+    pub async fn update_cycle(
+        &self,
+        context: RequestContext,
+        request: pb::UpdateCycleRequest,
+    ) -> Result<pb::Cycle, Error> {
+        let Some(input) = request.cycle.as_ref() else {
+            return Err(Error::invalid("cycle", "is required"));
+        };
+        let id = cycle_id(&input.name, "cycle.name")?;
+        let mut violations = FieldViolations::default();
+        let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);
+        violations.into_result()?;
+        let mut txn = self.store.begin_write().await?;
+        let row = self.lock_cycle(&txn, id, Lock::Exclusive).await?;
+        let current = cycle_to_proto(&row)?;
+        check_etag(&input.etag, &current.etag, &current.name)?;
+        let state = cycle_state(&row.state)?;
+        if state != CycleState::Planning {
+            return Err(Error::FailedPrecondition(format!(
+                "{} is {}: a cycle's details change only while it is PLANNING",
+                current.name,
+                state.as_str()
+            )));
+        }
+        let mut updated = current.clone();
+        for path in paths {
+            match path {
+                "display_name" => updated.display_name = input.display_name.trim().to_owned(),
+                "start_time" => updated.start_time = input.start_time,
+                _ => updated.end_time = input.end_time,
+            }
+        }
+        let mut violations = FieldViolations::default();
+        check_title(&updated.display_name, "cycle.display_name", &mut violations);
+        check_period(&updated, "cycle.", &mut violations);
+        violations.into_result()?;
+        let shown = self
+            .save_cycle(&mut txn, &context, row, &updated, state, now_micros())
+            .await?;
+        txn.commit().await?;
+        Ok(shown)
+    }
+
+    async fn save_cycle(
+        &self,
+        txn: &mut WriteTxn,
+        context: &RequestContext,
+        row: cycle::Model,
+        cycle: &pb::Cycle,
+        state: CycleState,
+        now: i64,
+    ) -> Result<pb::Cycle, Error> {
+        let version = row.version + 1;
+        let mut active = row.into_active_model();
+        active.state = Set(state.as_str().to_owned());
+        active.version = Set(version);
+        active.snapshot = Set(snapshot(cycle));
+        active.update_micros = Set(now);
+        let saved = active.update(&**txn).await?;
+        let shown = cycle_to_proto(&saved)?;
+        self.store
+            .feed
+            .append(
+                txn,
+                context,
+                vec![NewChange::new(
+                    ChangeKind::Updated,
+                    shown.name.clone(),
+                    CYCLE_TYPE,
+                    &shown,
+                )],
+            )
+            .await?;
+        Ok(shown)
+    }
+
+    /// Moves the cycle to `to`; activation also activates its drafts.
+    pub async fn transition_cycle(
+        &self,
+        context: RequestContext,
+        request: pb::TransitionCycleRequest,
+        to: CycleState,
+    ) -> Result<pb::Cycle, Error> {
+        let id = cycle_id(&request.name, "name")?;
+        let mut txn = self.store.begin_write().await?;
+        let row = self.lock_cycle(&txn, id, Lock::Exclusive).await?;
+        let mut cycle = cycle_to_proto(&row)?;
+        check_etag(&request.etag, &cycle.etag, &cycle.name)?;
+        let next = cycle_state(&row.state)?
+            .advance(to)
+            .map_err(|reason| Error::FailedPrecondition(format!("{}: {reason}", cycle.name)))?;
+        let now = now_micros();
+        let mut changes = Vec::new();
+        if next == CycleState::Active {
+            cycle.activate_time = Some(to_timestamp(now));
+            changes = activate_drafts(&txn, id, now).await?;
+        }
+        let shown = self.save_cycle(&mut txn, &context, row, &cycle, next, now).await?;
+        self.store.feed.append(&mut txn, &context, changes).await?;
+        txn.commit().await?;
+        Ok(shown)
+    }
+}
+
+/// Makes every DRAFT objective of the cycle ACTIVE and returns their feed
+/// events.
+async fn activate_drafts(txn: &WriteTxn, cycle_id: &str, now: i64) -> Result<Vec<NewChange>, Error> {
+    let draft = ObjectiveState::Draft.as_str();
+    let drafts = objective::Entity::find()
+        .filter(objective::Column::CycleId.eq(cycle_id))
+        .filter(objective::Column::State.eq(draft))
+        .all(&**txn)
+        .await?;
+    objective::Entity::update_many()
+        .col_expr(objective::Column::State, Expr::value(ObjectiveState::Active.as_str()))
+        .col_expr(objective::Column::Version, Expr::col(objective::Column::Version).add(1))
+        .col_expr(objective::Column::UpdateMicros, Expr::value(now))
+        .filter(objective::Column::CycleId.eq(cycle_id))
+        .filter(objective::Column::State.eq(draft))
+        .exec(&**txn)
+        .await?;
+    let facts = CycleFacts {
+        state: CycleState::Active,
+        activate_micros: now,
+    };
+    let mut changes = Vec::with_capacity(drafts.len());
+    for mut row in drafts {
+        row.state = ObjectiveState::Active.as_str().to_owned();
+        row.version += 1;
+        row.update_micros = now;
+        let mut shown = objective_to_proto(&row, &[], facts)?;
+        shown.set_state(objective_state_proto(ObjectiveState::Active));
+        changes.push(NewChange::new(
+            ChangeKind::Updated,
+            shown.name.clone(),
+            OBJECTIVE_TYPE,
+            &shown,
+        ));
+    }
+    Ok(changes)
+}

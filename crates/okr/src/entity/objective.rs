@@ -1,0 +1,27 @@
+//! `okr_objectives`: one row per objective.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "okr_objectives")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub cycle_id: String,
+    pub owner_id: String,
+    pub state: String,
+    pub kind: String,
+    pub origin: String,
+    /// "healthMetrics/{m}" for a remedial objective, else "".
+    pub remedial_for: String,
+    pub version: i64,
+    /// The encoded `Objective`, without its output-only roll-ups.
+    pub snapshot: Vec<u8>,
+    pub create_micros: i64,
+    pub update_micros: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,172 @@
+//! Moving objectives through their states (pause, resume, complete,
+//! cancel) and the remedial objective of a red health metric: the hooks
+//! the health service calls, each idempotent, so a retried escalation
+//! changes nothing the second time.
+
+use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel};
+use trellis_foundation::{Error, FieldViolations, RequestContext, names::generate_id};
+use trellis_proto::okr::v1::{self as pb, objective};
+
+use crate::{
+    OkrApi,
+    entity::remedial,
+    fields::{check_key_result, check_title},
+    lifecycle::{CycleState, CycleWork, ObjectiveMove, ObjectiveState, move_objective},
+    names::{cycle_id, cycle_name, is_health_metric, objective_id, objective_name},
+    repo::{Lock, find_objective},
+    view::{CycleFacts, objective_state},
+};
+
+const MAX_REASON: usize = 2_000;
+
+impl OkrApi {
+    /// Moves an objective; a move to where it already is returns it as it
+    /// is and writes nothing.
+    pub async fn move_objective(
+        &self,
+        context: RequestContext,
+        name: &str,
+        reason: &str,
+        to: ObjectiveMove,
+    ) -> Result<pb::Objective, Error> {
+        let id = objective_id(name, "name")?;
+        let mut violations = FieldViolations::default();
+        if to == ObjectiveMove::Pause {
+            violations.require_non_empty(reason, "reason");
+        }
+        violations.require_max_len(reason, MAX_REASON, "reason");
+        violations.into_result()?;
+        let mut txn = self.store.begin_write().await?;
+        let held = self.hold_objective(&txn, id, CycleWork::ChangeObjectiveState).await?;
+        let from = objective_state(&held.row.state)?;
+        let Some(next) = move_objective(from, to)
+            .map_err(|reason| Error::FailedPrecondition(format!("{}: {reason}", objective_name(id))))?
+        else {
+            return self.show_objective(&*txn, &held.row).await;
+        };
+        let mut updated = held.stored.clone();
+        updated.state_reason = reason.trim().to_owned();
+        let shown = self
+            .save_objective(&mut txn, &context, held, &updated, next, Vec::new())
+            .await?;
+        txn.commit().await?;
+        Ok(shown)
+    }
+
+    /// The remedial objective of `health_metric` in the cycle: created on
+    /// the first call (ACTIVE in an ACTIVE cycle, DRAFT while PLANNING),
+    /// returned as it is on every later one.
+    pub async fn create_remedial_objective(
+        &self,
+        context: RequestContext,
+        request: pb::CreateRemedialObjectiveRequest,
+    ) -> Result<pb::Objective, Error> {
+        let mut violations = FieldViolations::default();
+        let cycle_id = match cycle_id(&request.cycle, "cycle") {
+            Ok(id) => id.to_owned(),
+            Err(Error::InvalidArgument(problems)) => {
+                violations.extend_prefixed("", problems);
+                String::new()
+            }
+            Err(err) => return Err(err),
+        };
+        violations.require(
+            is_health_metric(&request.health_metric),
+            "health_metric",
+            format!("{:?} is not a healthMetrics/{{metric}} name", request.health_metric),
+        );
+        violations.require(
+            crate::names::org_unit_id(&request.owner, "").is_ok(),
+            "owner",
+            format!("{:?} is not an orgUnits/{{unit}} name", request.owner),
+        );
+        violations.require_non_empty(&request.accountable, "accountable");
+        check_title(&request.title, "title", &mut violations);
+        let key_result = match &request.key_result {
+            Some(key_result) => {
+                let mut key_result = check_key_result(key_result, "key_result.", &mut violations);
+                if key_result.health_metric.is_empty() {
+                    key_result.health_metric = request.health_metric.clone();
+                }
+                key_result
+            }
+            None => {
+                violations.add("key_result", "is required: how the metric gets back to green");
+                pb::KeyResult::default()
+            }
+        };
+        violations.into_result()?;
+        if let Some(existing) = self.remedial_of(&cycle_id, &request.health_metric).await? {
+            return Ok(existing);
+        }
+        let conn = self.store.db.conn();
+        let cycle = crate::repo::find_cycle(conn, &cycle_id).await?;
+        let objective = pb::Objective {
+            cycle: cycle_name(&cycle_id),
+            owner: request.owner.clone(),
+            accountable: request.accountable.trim().to_owned(),
+            title: request.title.trim().to_owned(),
+            kind: objective::Kind::Committed as i32,
+            origin: objective::Origin::Remedial as i32,
+            remedial_for: request.health_metric.clone(),
+            ..pb::Objective::default()
+        };
+        let mut violations = FieldViolations::default();
+        self.check_references(&cycle, None, &objective, "", &mut violations)
+            .await?;
+        violations.into_result()?;
+
+        let mut txn = self.store.begin_write().await?;
+        let cycle = self.lock_cycle(&txn, &cycle_id, Lock::Shared).await?;
+        let facts = CycleFacts::of(&cycle)?;
+        let state = match facts.state {
+            CycleState::Planning => ObjectiveState::Draft,
+            CycleState::Active => ObjectiveState::Active,
+            other => {
+                return Err(Error::FailedPrecondition(format!(
+                    "{} is {}: remedial objectives are created while a cycle is PLANNING or ACTIVE",
+                    cycle_name(&cycle_id),
+                    other.as_str()
+                )));
+            }
+        };
+        let id = generate_id();
+        let claim = remedial::Model {
+            cycle_id: cycle_id.clone(),
+            health_metric: request.health_metric.clone(),
+            objective_id: id.clone(),
+        }
+        .into_active_model()
+        .insert(&*txn)
+        .await;
+        match claim {
+            Ok(_) => {}
+            Err(err) if Error::is_unique_violation(&err) => {
+                drop(txn);
+                return self
+                    .remedial_of(&cycle_id, &request.health_metric)
+                    .await?
+                    .ok_or_else(|| Error::Corrupt("claimed remedial objective vanished".into()));
+            }
+            Err(err) => return Err(err.into()),
+        }
+        let key_results = vec![("kr1".to_owned(), key_result)];
+        let shown = self
+            .insert_objective(&mut txn, &context, &id, &objective, &key_results, state, facts)
+            .await?;
+        txn.commit().await?;
+        Ok(shown)
+    }
+
+    async fn remedial_of(&self, cycle_id: &str, health_metric: &str) -> Result<Option<pb::Objective>, Error> {
+        let conn = self.store.db.conn();
+        let Some(claim) = remedial::Entity::find_by_id((cycle_id.to_owned(), health_metric.to_owned()))
+            .one(conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let row = find_objective(conn, &claim.objective_id).await?;
+        self.show_objective(conn, &row).await.map(Some)
+    }
+}

@@ -1,0 +1,207 @@
+//! The gRPC face of the OKR service: unwrap, call, map errors.
+
+use std::pin::Pin;
+
+use futures::Stream;
+use tonic::{Request, Response, Status, Streaming};
+use trellis_foundation::RequestContext;
+use trellis_proto::{
+    feed::v1::{ChangeEvent, WatchChangesRequest},
+    okr::v1::{self as pb, okr_service_server::OkrService},
+};
+
+use crate::{
+    OkrApi,
+    lifecycle::{CycleState, ObjectiveMove},
+};
+
+type Reply<T> = Result<Response<T>, Status>;
+
+/// The caller's context, with the request id of a create.
+fn create_context<T>(request: &Request<T>, request_id: impl Fn(&T) -> &str) -> RequestContext {
+    RequestContext::from_request(request).with_request_id(request_id(request.get_ref()))
+}
+
+/// Runs a handler that takes the caller's context and the message.
+macro_rules! with_context {
+    ($self:ident, $request:ident, $method:ident) => {{
+        let context = RequestContext::from_request(&$request);
+        Ok(Response::new($self.$method(context, $request.into_inner()).await?))
+    }};
+}
+
+#[tonic::async_trait]
+impl OkrService for OkrApi {
+    async fn create_cycle(&self, request: Request<pb::CreateCycleRequest>) -> Reply<pb::Cycle> {
+        let context = create_context(&request, |r| &r.request_id);
+        Ok(Response::new(self.create_cycle(context, request.into_inner()).await?))
+    }
+
+    async fn get_cycle(&self, request: Request<pb::GetCycleRequest>) -> Reply<pb::Cycle> {
+        Ok(Response::new(self.get_cycle(&request.into_inner().name).await?))
+    }
+
+    async fn list_cycles(&self, request: Request<pb::ListCyclesRequest>) -> Reply<pb::ListCyclesResponse> {
+        Ok(Response::new(self.list_cycles(request.into_inner()).await?))
+    }
+
+    async fn update_cycle(&self, request: Request<pb::UpdateCycleRequest>) -> Reply<pb::Cycle> {
+        with_context!(self, request, update_cycle)
+    }
+
+    async fn activate_cycle(&self, request: Request<pb::TransitionCycleRequest>) -> Reply<pb::Cycle> {
+        self.cycle_move(request, CycleState::Active).await
+    }
+
+    async fn review_cycle(&self, request: Request<pb::TransitionCycleRequest>) -> Reply<pb::Cycle> {
+        self.cycle_move(request, CycleState::Review).await
+    }
+
+    async fn close_cycle(&self, request: Request<pb::TransitionCycleRequest>) -> Reply<pb::Cycle> {
+        self.cycle_move(request, CycleState::Closed).await
+    }
+
+    async fn create_objective(&self, request: Request<pb::CreateObjectiveRequest>) -> Reply<pb::Objective> {
+        let context = create_context(&request, |r| &r.request_id);
+        Ok(Response::new(
+            self.create_objective(context, request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_objective(&self, request: Request<pb::GetObjectiveRequest>) -> Reply<pb::Objective> {
+        Ok(Response::new(self.get_objective(&request.into_inner().name).await?))
+    }
+
+    async fn list_objectives(&self, request: Request<pb::ListObjectivesRequest>) -> Reply<pb::ListObjectivesResponse> {
+        Ok(Response::new(self.list_objectives(request.into_inner()).await?))
+    }
+
+    async fn update_objective(&self, request: Request<pb::UpdateObjectiveRequest>) -> Reply<pb::Objective> {
+        with_context!(self, request, update_objective)
+    }
+
+    async fn delete_objective(&self, request: Request<pb::DeleteObjectiveRequest>) -> Reply<()> {
+        with_context!(self, request, delete_objective)
+    }
+
+    async fn replan_objective(&self, request: Request<pb::ReplanObjectiveRequest>) -> Reply<pb::Objective> {
+        with_context!(self, request, replan_objective)
+    }
+
+    async fn list_replans(&self, request: Request<pb::ListReplansRequest>) -> Reply<pb::ListReplansResponse> {
+        Ok(Response::new(self.list_replans(request.into_inner()).await?))
+    }
+
+    async fn pause_objective(&self, request: Request<pb::PauseObjectiveRequest>) -> Reply<pb::Objective> {
+        let context = RequestContext::from_request(&request);
+        let request = request.into_inner();
+        self.objective_move(context, &request.name, &request.reason, ObjectiveMove::Pause)
+            .await
+    }
+
+    async fn resume_objective(&self, request: Request<pb::ResumeObjectiveRequest>) -> Reply<pb::Objective> {
+        let context = RequestContext::from_request(&request);
+        let request = request.into_inner();
+        self.objective_move(context, &request.name, &request.reason, ObjectiveMove::Resume)
+            .await
+    }
+
+    async fn complete_objective(&self, request: Request<pb::CompleteObjectiveRequest>) -> Reply<pb::Objective> {
+        let context = RequestContext::from_request(&request);
+        let request = request.into_inner();
+        self.objective_move(context, &request.name, &request.reason, ObjectiveMove::Complete)
+            .await
+    }
+
+    async fn cancel_objective(&self, request: Request<pb::CancelObjectiveRequest>) -> Reply<pb::Objective> {
+        let context = RequestContext::from_request(&request);
+        let request = request.into_inner();
+        self.objective_move(context, &request.name, &request.reason, ObjectiveMove::Cancel)
+            .await
+    }
+
+    async fn create_remedial_objective(
+        &self,
+        request: Request<pb::CreateRemedialObjectiveRequest>,
+    ) -> Reply<pb::Objective> {
+        with_context!(self, request, create_remedial_objective)
+    }
+
+    async fn create_key_result(&self, request: Request<pb::CreateKeyResultRequest>) -> Reply<pb::KeyResult> {
+        let context = create_context(&request, |r| &r.request_id);
+        Ok(Response::new(
+            self.create_key_result(context, request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_key_result(&self, request: Request<pb::GetKeyResultRequest>) -> Reply<pb::KeyResult> {
+        Ok(Response::new(self.get_key_result(&request.into_inner().name).await?))
+    }
+
+    async fn list_key_results(&self, request: Request<pb::ListKeyResultsRequest>) -> Reply<pb::ListKeyResultsResponse> {
+        Ok(Response::new(self.list_key_results(request.into_inner()).await?))
+    }
+
+    async fn update_key_result(&self, request: Request<pb::UpdateKeyResultRequest>) -> Reply<pb::KeyResult> {
+        with_context!(self, request, update_key_result)
+    }
+
+    async fn delete_key_result(&self, request: Request<pb::DeleteKeyResultRequest>) -> Reply<()> {
+        with_context!(self, request, delete_key_result)
+    }
+
+    async fn score_key_result(&self, request: Request<pb::ScoreKeyResultRequest>) -> Reply<pb::KeyResult> {
+        with_context!(self, request, score_key_result)
+    }
+
+    async fn create_check_in(&self, request: Request<pb::CreateCheckInRequest>) -> Reply<pb::CheckIn> {
+        let context = create_context(&request, |r| &r.request_id);
+        Ok(Response::new(
+            self.create_check_in(context, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_check_ins(&self, request: Request<pb::ListCheckInsRequest>) -> Reply<pb::ListCheckInsResponse> {
+        Ok(Response::new(self.list_check_ins(request.into_inner()).await?))
+    }
+
+    async fn record_metric_value(&self, request: Request<pb::RecordMetricValueRequest>) -> Reply<pb::CheckIn> {
+        with_context!(self, request, record_metric_value)
+    }
+
+    async fn import_season(
+        &self,
+        request: Request<Streaming<pb::ImportSeasonRequest>>,
+    ) -> Reply<pb::ImportSeasonResponse> {
+        let context = RequestContext::from_request(&request);
+        Ok(Response::new(self.import_season(context, request.into_inner()).await?))
+    }
+
+    type WatchChangesStream = Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send + 'static>>;
+
+    async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Reply<Self::WatchChangesStream> {
+        let request = request.into_inner();
+        Ok(Response::new(Box::pin(
+            self.store().feed.watch(request.after_sequence, request.resource_types),
+        )))
+    }
+}
+
+impl OkrApi {
+    async fn cycle_move(&self, request: Request<pb::TransitionCycleRequest>, to: CycleState) -> Reply<pb::Cycle> {
+        let context = RequestContext::from_request(&request);
+        Ok(Response::new(
+            self.transition_cycle(context, request.into_inner(), to).await?,
+        ))
+    }
+
+    async fn objective_move(
+        &self,
+        context: RequestContext,
+        name: &str,
+        reason: &str,
+        to: ObjectiveMove,
+    ) -> Reply<pb::Objective> {
+        Ok(Response::new(self.move_objective(context, name, reason, to).await?))
+    }
+}

@@ -1,0 +1,314 @@
+//! Key results: added and changed freely while their cycle is PLANNING,
+//! only in their details once it is active, and scored in REVIEW.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use trellis_foundation::{
+    Error, FieldViolations, NewChange, RequestContext, WriteTxn,
+    etag::{check_etag, etag_for},
+    mask::update_paths,
+    names::is_valid_id,
+    paging::{page_size, split_page},
+    time::now_micros,
+};
+use trellis_proto::{feed::v1::ChangeKind, okr::v1 as pb};
+
+use crate::{
+    OkrApi,
+    entity::key_result,
+    fields::{MAX_KEY_RESULTS, check_key_result},
+    lifecycle::CycleWork,
+    names::{KEY_RESULT_TYPE, key_result_ids, key_result_name, objective_id, objective_name},
+    objectives::Held,
+    repo::{find_key_result, find_objective},
+    rows::key_result_row,
+    scoring::is_valid_score,
+    view::{CycleFacts, decode, key_result_snapshot, key_result_to_proto},
+};
+
+const DETAIL_FIELDS: &[&str] = &["title", "owner", "unit", "due_time", "cadence"];
+const UPDATABLE: &[&str] = &[
+    "title",
+    "owner",
+    "unit",
+    "due_time",
+    "cadence",
+    "kind",
+    "start",
+    "target",
+    "lower",
+    "upper",
+    "weight",
+    "health_metric",
+];
+
+impl OkrApi {
+    pub async fn create_key_result(
+        &self,
+        context: RequestContext,
+        request: pb::CreateKeyResultRequest,
+    ) -> Result<pb::KeyResult, Error> {
+        let parent_id = objective_id(&request.parent, "parent")?.to_owned();
+        let Some(input) = request.key_result.as_ref() else {
+            return Err(Error::invalid("key_result", "is required"));
+        };
+        let mut violations = FieldViolations::default();
+        let id = if request.key_result_id.is_empty() {
+            format!("kr{}", uuid::Uuid::new_v4().simple())
+        } else {
+            violations.require(
+                is_valid_id(&request.key_result_id),
+                "key_result_id",
+                "must be 1-63 lowercase letters, digits or hyphens, starting with a letter",
+            );
+            request.key_result_id.clone()
+        };
+        let key_result = check_key_result(input, "key_result.", &mut violations);
+        violations.into_result()?;
+        let event_context = context.clone();
+        self.store
+            .create_once(
+                &context,
+                "CreateKeyResult",
+                &request,
+                move |mut txn: WriteTxn| async move {
+                    let held = self.hold_objective(&txn, &parent_id, CycleWork::Draft).await?;
+                    let count = key_result::Entity::find()
+                        .filter(key_result::Column::ObjectiveId.eq(parent_id.clone()))
+                        .count(&*txn)
+                        .await?;
+                    if count >= MAX_KEY_RESULTS as u64 {
+                        return Err(Error::FailedPrecondition(format!(
+                            "{} already has {MAX_KEY_RESULTS} key results, the most an objective has",
+                            objective_name(&parent_id)
+                        )));
+                    }
+                    if key_result::Entity::find_by_id((parent_id.clone(), id.clone()))
+                        .one(&*txn)
+                        .await?
+                        .is_some()
+                    {
+                        return Err(Error::AlreadyExists(format!(
+                            "{} already exists",
+                            key_result_name(&parent_id, &id)
+                        )));
+                    }
+                    let row = key_result_row(&parent_id, &id, &key_result, now_micros());
+                    row.clone().into_active_model().insert(&*txn).await?;
+                    let shown = key_result_to_proto(&row, held.facts, now_micros())?;
+                    self.touch_objective(&mut txn, &event_context, held, ChangeKind::Created, &shown)
+                        .await?;
+                    Ok((txn, shown))
+                },
+            )
+            .await
+    }
+
+    /// Records a key-result change on the feed, followed by its objective
+    /// (whose roll-ups it changes).
+    async fn touch_objective(
+        &self,
+        txn: &mut WriteTxn,
+        context: &RequestContext,
+        held: Held,
+        kind: ChangeKind,
+        key_result: &pb::KeyResult,
+    ) -> Result<(), Error> {
+        let change = NewChange::new(kind, key_result.name.clone(), KEY_RESULT_TYPE, key_result);
+        let state = crate::view::objective_state(&held.row.state)?;
+        let stored = held.stored.clone();
+        self.save_objective(txn, context, held, &stored, state, vec![change])
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get_key_result(&self, name: &str) -> Result<pb::KeyResult, Error> {
+        let (objective_id, id) = key_result_ids(name, "name")?;
+        let conn = self.store.db.conn();
+        let row = find_key_result(conn, objective_id, id).await?;
+        self.show_key_result(conn, &row).await
+    }
+
+    /// An objective's key results in id order.
+    pub async fn list_key_results(
+        &self,
+        request: pb::ListKeyResultsRequest,
+    ) -> Result<pb::ListKeyResultsResponse, Error> {
+        let parent_id = objective_id(&request.parent, "parent")?;
+        let size = page_size(request.page_size)?;
+        let after: Option<String> = self.store.page_tokens.decode(&request.page_token, &request.parent)?;
+        let conn = self.store.db.conn();
+        let objective = find_objective(conn, parent_id).await?;
+        let facts = CycleFacts::of(&crate::repo::find_cycle(conn, &objective.cycle_id).await?)?;
+        let mut select = key_result::Entity::find().filter(key_result::Column::ObjectiveId.eq(parent_id));
+        if let Some(after) = after {
+            select = select.filter(key_result::Column::Id.gt(after));
+        }
+        let rows = select
+            .order_by_asc(key_result::Column::Id)
+            .limit(size + 1)
+            .all(conn)
+            .await?;
+        let (page, next) = split_page(rows, size, |row| row.id.clone());
+        let now = now_micros();
+        Ok(pb::ListKeyResultsResponse {
+            key_results: page
+                .iter()
+                .map(|row| key_result_to_proto(row, facts, now))
+                .collect::<Result<_, _>>()?,
+            next_page_token: next
+                .map(|id| self.store.page_tokens.encode(&request.parent, &id))
+                .unwrap_or_default(),
+        })
+    }
+
+    /// In PLANNING any field; later only the details, not the measure.
+    pub async fn update_key_result(
+        &self,
+        context: RequestContext,
+        request: pb::UpdateKeyResultRequest,
+    ) -> Result<pb::KeyResult, Error> {
+        let Some(input) = request.key_result.as_ref() else {
+            return Err(Error::invalid("key_result", "is required"));
+        };
+        let (objective_id, id) = key_result_ids(&input.name, "key_result.name")?;
+        let mut violations = FieldViolations::default();
+        let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);
+        violations.into_result()?;
+        let mut txn = self.store.begin_write().await?;
+        let held = self.hold_objective(&txn, objective_id, CycleWork::EditDetails).await?;
+        let row = find_key_result(&*txn, objective_id, id).await?;
+        check_etag(&input.etag, &etag_for(row.version), &input.name)?;
+        let locked = held.facts.state.locks_structure();
+        let explicit = request.update_mask.as_ref().is_some_and(|mask| !mask.paths.is_empty());
+        let measure: Vec<&str> = paths
+            .iter()
+            .copied()
+            .filter(|path| !DETAIL_FIELDS.contains(path))
+            .collect();
+        if locked && explicit && !measure.is_empty() {
+            return Err(Error::FailedPrecondition(format!(
+                "{} is locked since its cycle was activated: {} no longer change",
+                input.name,
+                measure.join(", ")
+            )));
+        }
+        let mut updated: pb::KeyResult = decode(&row.snapshot, "key result")?;
+        for path in paths {
+            if locked && !DETAIL_FIELDS.contains(&path) {
+                continue;
+            }
+            match path {
+                "title" => updated.title = input.title.clone(),
+                "owner" => updated.owner = input.owner.clone(),
+                "unit" => updated.unit = input.unit.clone(),
+                "due_time" => updated.due_time = input.due_time,
+                "cadence" => updated.cadence = input.cadence,
+                "kind" => updated.kind = input.kind,
+                "start" => updated.start = input.start,
+                "target" => updated.target = input.target,
+                "lower" => updated.lower = input.lower,
+                "upper" => updated.upper = input.upper,
+                "weight" => updated.weight = input.weight,
+                _ => updated.health_metric = input.health_metric.clone(),
+            }
+        }
+        let mut violations = FieldViolations::default();
+        let mut checked = check_key_result(&updated, "key_result.", &mut violations);
+        violations.into_result()?;
+        checked.score_note = updated.score_note;
+        let shown = self
+            .save_key_result(&mut txn, &context, held, row, &checked, None)
+            .await?;
+        txn.commit().await?;
+        Ok(shown)
+    }
+
+    async fn save_key_result(
+        &self,
+        txn: &mut WriteTxn,
+        context: &RequestContext,
+        held: Held,
+        row: key_result::Model,
+        key_result: &pb::KeyResult,
+        score: Option<f64>,
+    ) -> Result<pb::KeyResult, Error> {
+        let now = now_micros();
+        let mut saved = row.clone();
+        saved.kind = key_result.kind().as_str_name().to_owned();
+        saved.health_metric = key_result.health_metric.clone();
+        saved.snapshot = key_result_snapshot(key_result);
+        saved.version = row.version + 1;
+        saved.update_micros = now;
+        if let Some(score) = score {
+            saved.scored = true;
+            saved.score = score;
+        }
+        let mut active = saved.clone().into_active_model();
+        for column in [
+            key_result::Column::Kind,
+            key_result::Column::HealthMetric,
+            key_result::Column::Snapshot,
+            key_result::Column::Version,
+            key_result::Column::UpdateMicros,
+            key_result::Column::Scored,
+            key_result::Column::Score,
+        ] {
+            active.reset(column);
+        }
+        active.update(&**txn).await?;
+        let shown = key_result_to_proto(&saved, held.facts, now)?;
+        self.touch_objective(txn, context, held, ChangeKind::Updated, &shown)
+            .await?;
+        Ok(shown)
+    }
+
+    /// Only while the cycle is PLANNING.
+    pub async fn delete_key_result(
+        &self,
+        context: RequestContext,
+        request: pb::DeleteKeyResultRequest,
+    ) -> Result<(), Error> {
+        let (objective_id, id) = key_result_ids(&request.name, "name")?;
+        let mut txn = self.store.begin_write().await?;
+        let held = self.hold_objective(&txn, objective_id, CycleWork::Draft).await?;
+        let row = find_key_result(&*txn, objective_id, id).await?;
+        check_etag(&request.etag, &etag_for(row.version), &request.name)?;
+        let shown = key_result_to_proto(&row, held.facts, now_micros())?;
+        key_result::Entity::delete_by_id((objective_id.to_owned(), id.to_owned()))
+            .exec(&*txn)
+            .await?;
+        self.touch_objective(&mut txn, &context, held, ChangeKind::Deleted, &shown)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Only in REVIEW; a score is 0.0 to 1.0.
+    pub async fn score_key_result(
+        &self,
+        context: RequestContext,
+        request: pb::ScoreKeyResultRequest,
+    ) -> Result<pb::KeyResult, Error> {
+        let (objective_id, id) = key_result_ids(&request.name, "name")?;
+        let mut violations = FieldViolations::default();
+        violations.require(
+            is_valid_score(request.score),
+            "score",
+            format!("must be between 0.0 and 1.0, got {}", request.score),
+        );
+        violations.require_max_len(&request.note, 2_000, "note");
+        violations.into_result()?;
+        let mut txn = self.store.begin_write().await?;
+        let held = self.hold_objective(&txn, objective_id, CycleWork::Score).await?;
+        let row = find_key_result(&*txn, objective_id, id).await?;
+        let mut key_result: pb::KeyResult = decode(&row.snapshot, "key result")?;
+        key_result.score_note = request.note.trim().to_owned();
+        let shown = self
+            .save_key_result(&mut txn, &context, held, row, &key_result, Some(request.score))
+            .await?;
+        txn.commit().await?;
+        Ok(shown)
+    }
+}

@@ -1,0 +1,171 @@
+//! The OKR service's schema.
+
+use sea_orm::sea_query::{Alias, ColumnDef, Index, IndexCreateStatement, Table};
+use sea_orm_migration::{
+    DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
+    sea_query::IntoIden,
+};
+use trellis_foundation::migration::SharedTables;
+
+use crate::TABLE_PREFIX;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(SharedTables::new(TABLE_PREFIX)), Box::new(CreateOkrTables)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        Alias::new(format!("{TABLE_PREFIX}_migrations")).into_iden()
+    }
+}
+
+struct CreateOkrTables;
+
+impl MigrationName for CreateOkrTables {
+    fn name(&self) -> &str {
+        "m0001_okr_tables"
+    }
+}
+
+fn index(table: &str, name: &str, columns: &[&str]) -> IndexCreateStatement {
+    let mut index = Index::create();
+    index.name(format!("{table}_{name}")).table(Alias::new(table));
+    for column in columns {
+        index.col(Alias::new(*column));
+    }
+    index.to_owned()
+}
+
+/// A table of `columns` whose primary key is the columns named `keys`.
+async fn create(manager: &SchemaManager<'_>, table: &str, keys: &[&str], columns: Vec<ColumnDef>) -> Result<(), DbErr> {
+    let mut create = Table::create();
+    create.table(Alias::new(table)).if_not_exists();
+    for mut column in columns {
+        create.col(&mut column);
+    }
+    let mut primary_key = Index::create();
+    for key in keys {
+        primary_key.col(Alias::new(*key));
+    }
+    create.primary_key(&mut primary_key);
+    manager.create_table(create.to_owned()).await
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateOkrTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create(
+            manager,
+            "okr_cycles",
+            &["id"],
+            vec![
+                string("id"),
+                string("org_unit_id"),
+                string("state"),
+                big_integer("version"),
+                blob("snapshot"),
+                big_integer("create_micros"),
+                big_integer("update_micros"),
+            ],
+        )
+        .await?;
+        create(
+            manager,
+            "okr_objectives",
+            &["id"],
+            vec![
+                string("id"),
+                string("cycle_id"),
+                string("owner_id"),
+                string("state"),
+                string("kind"),
+                string("origin"),
+                string("remedial_for"),
+                big_integer("version"),
+                blob("snapshot"),
+                big_integer("create_micros"),
+                big_integer("update_micros"),
+            ],
+        )
+        .await?;
+        manager
+            .create_index(index("okr_objectives", "by_cycle", &["cycle_id", "id"]))
+            .await?;
+        manager
+            .create_index(index("okr_objectives", "by_owner", &["owner_id"]))
+            .await?;
+        create(
+            manager,
+            "okr_key_results",
+            &["objective_id", "id"],
+            vec![
+                string("objective_id"),
+                string("id"),
+                string("kind"),
+                string("health_metric"),
+                big_integer("version"),
+                blob("snapshot"),
+                big_integer("check_ins"),
+                big_integer("in_band"),
+                double("current_value"),
+                integer("confidence"),
+                big_integer("last_check_in_micros"),
+                boolean("scored"),
+                double("score"),
+                big_integer("create_micros"),
+                big_integer("update_micros"),
+            ],
+        )
+        .await?;
+        manager
+            .create_index(index("okr_key_results", "by_metric", &["health_metric"]))
+            .await?;
+        create(
+            manager,
+            "okr_check_ins",
+            &["objective_id", "key_result_id", "id"],
+            vec![
+                string("objective_id"),
+                string("key_result_id"),
+                string("id"),
+                double("value"),
+                integer("confidence"),
+                text("note"),
+                string("author"),
+                string("source"),
+                big_integer("measure_micros"),
+                string("dedupe_key"),
+                big_integer("create_micros"),
+            ],
+        )
+        .await?;
+        manager
+            .create_index(
+                index(
+                    "okr_check_ins",
+                    "dedupe",
+                    &["objective_id", "key_result_id", "dedupe_key"],
+                )
+                .unique()
+                .to_owned(),
+            )
+            .await?;
+        create(
+            manager,
+            "okr_remedial",
+            &["cycle_id", "health_metric"],
+            vec![string("cycle_id"), string("health_metric"), string("objective_id")],
+        )
+        .await?;
+        create(
+            manager,
+            "okr_replans",
+            &["objective_id", "number"],
+            vec![string("objective_id"), big_integer("number"), blob("snapshot")],
+        )
+        .await
+    }
+}

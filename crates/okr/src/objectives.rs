@@ -1,0 +1,588 @@
+//! Objectives: drafting them (with their key results) in a PLANNING cycle,
+//! editing, the recorded re-plan of a locked one, and reads.
+
+use std::collections::HashSet;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+};
+use trellis_foundation::{
+    Error, FieldViolations, NewChange, RequestContext, WriteTxn,
+    etag::check_etag,
+    filter::{self, FieldKind, FilterField},
+    mask::update_paths,
+    names::id_or_generate,
+    paging::{page_size, split_page},
+    time::now_micros,
+};
+use trellis_proto::{
+    feed::v1::ChangeKind,
+    okr::v1::{self as pb},
+};
+
+use crate::{
+    OkrApi,
+    entity::{cycle, key_result, objective},
+    fields::{MAX_KEY_RESULTS, check_guardrails, check_key_result, check_objective, check_targets, check_title},
+    lifecycle::{CycleWork, ObjectiveState},
+    names::{KEY_RESULT_TYPE, OBJECTIVE_TYPE, cycle_id, cycle_name, key_result_name, objective_id, objective_name},
+    references::{parent_objectives, report_targets, target_names},
+    repo::{Lock, find_objective},
+    rows::{inline_key_result_id, key_result_row, objective_row},
+    view::{CycleFacts, decode, key_result_to_proto, objective_state, objective_to_proto},
+};
+
+const DETAIL_FIELDS: &[&str] = &["title", "description", "accountable", "guardrails"];
+const STRUCTURE_FIELDS: &[&str] = &["kind", "owner", "aligns_to"];
+const UPDATABLE: &[&str] = &[
+    "title",
+    "description",
+    "accountable",
+    "guardrails",
+    "kind",
+    "owner",
+    "aligns_to",
+];
+const STATE_NAMES: &[&str] = &["DRAFT", "ACTIVE", "PAUSED", "COMPLETED", "CANCELLED"];
+const KIND_NAMES: &[&str] = &["COMMITTED", "ASPIRATIONAL"];
+const ORIGIN_NAMES: &[&str] = &["PLANNED", "REMEDIAL"];
+
+fn filter_fields() -> Vec<FilterField> {
+    vec![
+        FilterField::new(
+            "cycle",
+            Expr::col(objective::Column::CycleId),
+            FieldKind::ResourceName("cycles"),
+        ),
+        FilterField::new(
+            "owner",
+            Expr::col(objective::Column::OwnerId),
+            FieldKind::ResourceName("orgUnits"),
+        ),
+        FilterField::new(
+            "state",
+            Expr::col(objective::Column::State),
+            FieldKind::Enum(STATE_NAMES),
+        ),
+        FilterField::new("kind", Expr::col(objective::Column::Kind), FieldKind::Enum(KIND_NAMES)),
+        FilterField::new(
+            "origin",
+            Expr::col(objective::Column::Origin),
+            FieldKind::Enum(ORIGIN_NAMES),
+        ),
+        FilterField::new(
+            "remedial_for",
+            Expr::col(objective::Column::RemedialFor),
+            FieldKind::Text,
+        ),
+    ]
+}
+
+/// An objective's current row, its stored form and its cycle, read for
+/// a write.
+pub(crate) struct Held {
+    pub row: objective::Model,
+    pub stored: pb::Objective,
+    pub cycle: cycle::Model,
+    pub facts: CycleFacts,
+}
+
+impl OkrApi {
+    /// Loads the objective for a write: the cycle is held shared and the
+    /// objective exclusively until `txn` ends; `work` must be allowed in
+    /// the cycle's state.
+    pub(crate) async fn hold_objective(&self, txn: &WriteTxn, id: &str, work: CycleWork) -> Result<Held, Error> {
+        let row = find_objective(&**txn, id).await?;
+        let cycle = self.lock_cycle(txn, &row.cycle_id, Lock::Shared).await?;
+        let row = self.lock_objective(txn, id).await?;
+        let facts = CycleFacts::of(&cycle)?;
+        facts
+            .state
+            .permits(work)
+            .map_err(|reason| Error::FailedPrecondition(format!("{}: {reason}", objective_name(id))))?;
+        let stored = decode(&row.snapshot, "objective")?;
+        Ok(Held {
+            row,
+            stored,
+            cycle,
+            facts,
+        })
+    }
+
+    /// Checks that the owner is in the cycle's subtree and that every
+    /// target exists and may be aligned to; adds what is wrong.
+    pub(crate) async fn check_references(
+        &self,
+        cycle: &cycle::Model,
+        self_id: Option<&str>,
+        objective: &pb::Objective,
+        prefix: &str,
+        violations: &mut FieldViolations,
+    ) -> Result<(), Error> {
+        let root = crate::names::org_unit_name(&cycle.org_unit_id);
+        let owners = self
+            .owner_problems(&root, HashSet::from([objective.owner.clone()]))
+            .await?;
+        if let Some(problem) = owners.get(&objective.owner) {
+            violations.add(format!("{prefix}owner"), problem.clone());
+        }
+        let names = target_names(&objective.aligns_to);
+        let mut problems = self.choice_problems(&names.choices).await?;
+        problems.extend(
+            self.stored_target_problems(self.store.db.conn(), &cycle.id, self_id, &names)
+                .await?,
+        );
+        report_targets(&objective.aligns_to, prefix, &problems, violations);
+        if let Some(self_id) = self_id
+            && problems.is_empty()
+        {
+            let parents: HashSet<String> = parent_objectives(&objective.aligns_to).collect();
+            if self.closes_loop(self.store.db.conn(), self_id, parents).await? {
+                violations.add(
+                    format!("{prefix}aligns_to"),
+                    format!(
+                        "one of the targets already aligns, up its chain, to {}",
+                        objective_name(self_id)
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create_objective(
+        &self,
+        context: RequestContext,
+        request: pb::CreateObjectiveRequest,
+    ) -> Result<pb::Objective, Error> {
+        let Some(input) = request.objective.as_ref() else {
+            return Err(Error::invalid("objective", "is required"));
+        };
+        let mut violations = FieldViolations::default();
+        let id = id_or_generate(&request.objective_id, "objective_id", &mut violations);
+        let objective = check_objective(input, "objective.", &mut violations);
+        violations.require(
+            request.key_results.len() <= MAX_KEY_RESULTS,
+            "key_results",
+            format!("at most {MAX_KEY_RESULTS}"),
+        );
+        let mut key_results = Vec::with_capacity(request.key_results.len());
+        let mut seen = HashSet::new();
+        for (index, key_result) in request.key_results.iter().enumerate() {
+            let prefix = format!("key_results[{index}].");
+            let key_result_id =
+                inline_key_result_id(&key_result.name, &id, index, &format!("{prefix}name"), &mut violations);
+            violations.require(
+                seen.insert(key_result_id.clone()),
+                format!("{prefix}name"),
+                "repeats another key result's id",
+            );
+            key_results.push((key_result_id, check_key_result(key_result, &prefix, &mut violations)));
+        }
+        let cycle_id = match cycle_id(&input.cycle, "objective.cycle") {
+            Ok(cycle_id) => cycle_id.to_owned(),
+            Err(Error::InvalidArgument(problems)) => {
+                violations.extend_prefixed("", problems);
+                String::new()
+            }
+            Err(err) => return Err(err),
+        };
+        let cycle = match cycle::Entity::find_by_id(cycle_id.clone())
+            .one(self.store.db.conn())
+            .await?
+        {
+            Some(cycle) => Some(cycle),
+            None if cycle_id.is_empty() => None,
+            None => {
+                violations.add("objective.cycle", format!("{} does not exist", cycle_name(&cycle_id)));
+                None
+            }
+        };
+        if let Some(cycle) = &cycle
+            && violations.is_empty()
+        {
+            self.check_references(cycle, None, &objective, "objective.", &mut violations)
+                .await?;
+        }
+        violations.into_result()?;
+        let objective = pb::Objective {
+            cycle: input.cycle.clone(),
+            origin: pb::objective::Origin::Planned as i32,
+            ..objective
+        };
+        let event_context = context.clone();
+        self.store
+            .create_once(
+                &context,
+                "CreateObjective",
+                &request,
+                move |mut txn: WriteTxn| async move {
+                    let cycle = self.lock_cycle(&txn, &cycle_id, Lock::Shared).await?;
+                    let facts = CycleFacts::of(&cycle)?;
+                    facts
+                        .state
+                        .permits(CycleWork::Draft)
+                        .map_err(|reason| Error::FailedPrecondition(format!("{}: {reason}", cycle_name(&cycle_id))))?;
+                    let shown = self
+                        .insert_objective(
+                            &mut txn,
+                            &event_context,
+                            &id,
+                            &objective,
+                            &key_results,
+                            ObjectiveState::Draft,
+                            facts,
+                        )
+                        .await?;
+                    Ok((txn, shown))
+                },
+            )
+            .await
+    }
+
+    /// Inserts a new objective with its key results and records them on
+    /// the feed.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn insert_objective(
+        &self,
+        txn: &mut WriteTxn,
+        context: &RequestContext,
+        id: &str,
+        objective: &pb::Objective,
+        key_results: &[(String, pb::KeyResult)],
+        state: ObjectiveState,
+        facts: CycleFacts,
+    ) -> Result<pb::Objective, Error> {
+        if objective::Entity::find_by_id(id.to_owned())
+            .one(&**txn)
+            .await?
+            .is_some()
+        {
+            return Err(Error::AlreadyExists(format!("{} already exists", objective_name(id))));
+        }
+        let cycle_id = cycle_id(&objective.cycle, "objective.cycle")?;
+        let now = now_micros();
+        let row = objective_row(id, cycle_id, objective, state, now);
+        row.clone().into_active_model().insert(&**txn).await?;
+        let rows: Vec<key_result::Model> = key_results
+            .iter()
+            .map(|(key_result_id, key_result)| key_result_row(id, key_result_id, key_result, now))
+            .collect();
+        if !rows.is_empty() {
+            key_result::Entity::insert_many(rows.iter().cloned().map(IntoActiveModel::into_active_model))
+                .exec_without_returning(&**txn)
+                .await?;
+        }
+        let shown_key_results = rows
+            .iter()
+            .map(|row| key_result_to_proto(row, facts, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        let shown = objective_to_proto(&row, &shown_key_results, facts)?;
+        let mut changes = vec![NewChange::new(
+            ChangeKind::Created,
+            shown.name.clone(),
+            OBJECTIVE_TYPE,
+            &shown,
+        )];
+        changes.extend(
+            shown_key_results
+                .iter()
+                .map(|kr| NewChange::new(ChangeKind::Created, kr.name.clone(), KEY_RESULT_TYPE, kr)),
+        );
+        self.store.feed.append(txn, context, changes).await?;
+        Ok(shown)
+    }
+
+    pub async fn get_objective(&self, name: &str) -> Result<pb::Objective, Error> {
+        let id = objective_id(name, "name")?;
+        let conn = self.store.db.conn();
+        let row = find_objective(conn, id).await?;
+        self.show_objective(conn, &row).await
+    }
+
+    /// Objectives in id order.
+    pub async fn list_objectives(
+        &self,
+        request: pb::ListObjectivesRequest,
+    ) -> Result<pb::ListObjectivesResponse, Error> {
+        let size = page_size(request.page_size)?;
+        let filter = filter::parse(&request.filter)?;
+        let query = filter.fingerprint();
+        let after: Option<String> = self.store.page_tokens.decode(&request.page_token, &query)?;
+        let mut select = objective::Entity::find().filter(filter.to_condition(&filter_fields())?);
+        if let Some(after) = after {
+            select = select.filter(objective::Column::Id.gt(after));
+        }
+        let conn = self.store.db.conn();
+        let rows = select
+            .order_by_asc(objective::Column::Id)
+            .limit(size + 1)
+            .all(conn)
+            .await?;
+        let (page, next) = split_page(rows, size, |row| row.id.clone());
+        Ok(pb::ListObjectivesResponse {
+            objectives: self.show_objectives(conn, &page).await?,
+            next_page_token: next
+                .map(|id| self.store.page_tokens.encode(&query, &id))
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Applies the `paths` of `input` to `stored`; checks every changed
+    /// field (and the references, when structure changed).
+    async fn apply_paths(
+        &self,
+        held: &Held,
+        input: &pb::Objective,
+        paths: &[&'static str],
+    ) -> Result<pb::Objective, Error> {
+        let mut updated = held.stored.clone();
+        let mut violations = FieldViolations::default();
+        for path in paths {
+            match *path {
+                "title" => {
+                    check_title(&input.title, "objective.title", &mut violations);
+                    updated.title = input.title.trim().to_owned();
+                }
+                "description" => {
+                    violations.require_max_len(&input.description, 4_000, "objective.description");
+                    updated.description = input.description.clone();
+                }
+                "accountable" => {
+                    violations.require_non_empty(&input.accountable, "objective.accountable");
+                    updated.accountable = input.accountable.trim().to_owned();
+                }
+                "guardrails" => {
+                    check_guardrails(&input.guardrails, "objective.", &mut violations);
+                    updated.guardrails = input.guardrails.clone();
+                }
+                "kind" => {
+                    violations.require(
+                        input.kind() != pb::objective::Kind::Unspecified,
+                        "objective.kind",
+                        "is required: COMMITTED or ASPIRATIONAL",
+                    );
+                    updated.kind = input.kind;
+                }
+                "owner" => {
+                    violations.require(
+                        crate::names::org_unit_id(&input.owner, "").is_ok(),
+                        "objective.owner",
+                        format!("{:?} is not an orgUnits/{{unit}} name", input.owner),
+                    );
+                    updated.owner = input.owner.clone();
+                }
+                _ => updated.aligns_to = check_targets(&input.aligns_to, "objective.", &mut violations),
+            }
+        }
+        let structure_changed = paths.iter().any(|path| STRUCTURE_FIELDS.contains(path));
+        if violations.is_empty() && structure_changed {
+            let mut check = updated.clone();
+            if !paths.contains(&"owner") {
+                // An owner outside the subtree stays as it was accepted.
+                check.owner = crate::names::org_unit_name(&held.cycle.org_unit_id);
+            }
+            self.check_references(&held.cycle, Some(&held.row.id), &check, "objective.", &mut violations)
+                .await?;
+        }
+        violations.into_result()?;
+        Ok(updated)
+    }
+
+    /// Stores `updated` as the objective's next version in `state` and
+    /// records it on the feed, after `extra` changes.
+    pub(crate) async fn save_objective(
+        &self,
+        txn: &mut WriteTxn,
+        context: &RequestContext,
+        held: Held,
+        updated: &pb::Objective,
+        state: ObjectiveState,
+        extra: Vec<NewChange>,
+    ) -> Result<pb::Objective, Error> {
+        let version = held.row.version + 1;
+        let now = now_micros();
+        let mut row = held.row.clone();
+        let fresh = objective_row(&row.id, &row.cycle_id, updated, state, now);
+        row.owner_id = fresh.owner_id;
+        row.state = fresh.state;
+        row.kind = fresh.kind;
+        row.snapshot = fresh.snapshot;
+        row.version = version;
+        row.update_micros = now;
+        let mut active = row.clone().into_active_model();
+        for column in [
+            objective::Column::OwnerId,
+            objective::Column::State,
+            objective::Column::Kind,
+            objective::Column::Snapshot,
+            objective::Column::Version,
+            objective::Column::UpdateMicros,
+        ] {
+            active.reset(column);
+        }
+        active.update(&**txn).await?;
+        let shown = self.show_objective(&**txn, &row).await?;
+        let mut changes = extra;
+        changes.push(NewChange::new(
+            ChangeKind::Updated,
+            shown.name.clone(),
+            OBJECTIVE_TYPE,
+            &shown,
+        ));
+        self.store.feed.append(txn, context, changes).await?;
+        Ok(shown)
+    }
+
+    /// In PLANNING any field; later only details (not CLOSED): structure
+    /// changes then need ReplanObjective.
+    pub async fn update_objective(
+        &self,
+        context: RequestContext,
+        request: pb::UpdateObjectiveRequest,
+    ) -> Result<pb::Objective, Error> {
+        let Some(input) = request.objective.as_ref() else {
+            return Err(Error::invalid("objective", "is required"));
+        };
+        let id = objective_id(&input.name, "objective.name")?;
+        let mut violations = FieldViolations::default();
+        let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);
+        violations.into_result()?;
+        let mut txn = self.store.begin_write().await?;
+        let held = self.hold_objective(&txn, id, CycleWork::EditDetails).await?;
+        check_etag(&input.etag, &crate::view::etag_of(&held.row), &objective_name(id))?;
+        let structure: Vec<&str> = paths
+            .iter()
+            .copied()
+            .filter(|path| STRUCTURE_FIELDS.contains(path))
+            .collect();
+        if held.facts.state.locks_structure() && !structure.is_empty() {
+            let explicit = request.update_mask.as_ref().is_some_and(|mask| !mask.paths.is_empty());
+            if explicit {
+                return Err(Error::FailedPrecondition(format!(
+                    "{} is locked since its cycle was activated: {} change only through ReplanObjective, with a reason",
+                    objective_name(id),
+                    structure.join(", ")
+                )));
+            }
+        }
+        let paths: Vec<&'static str> = if held.facts.state.locks_structure() {
+            paths.into_iter().filter(|path| DETAIL_FIELDS.contains(path)).collect()
+        } else {
+            paths
+        };
+        let updated = self.apply_paths(&held, input, &paths).await?;
+        let state = objective_state(&held.row.state)?;
+        let shown = self
+            .save_objective(&mut txn, &context, held, &updated, state, Vec::new())
+            .await?;
+        txn.commit().await?;
+        Ok(shown)
+    }
+
+    /// A recorded change of a locked objective's structure.
+    pub async fn replan_objective(
+        &self,
+        context: RequestContext,
+        request: pb::ReplanObjectiveRequest,
+    ) -> Result<pb::Objective, Error> {
+        let Some(input) = request.objective.as_ref() else {
+            return Err(Error::invalid("objective", "is required"));
+        };
+        let id = objective_id(&input.name, "objective.name")?;
+        let mut violations = FieldViolations::default();
+        let paths = update_paths(request.update_mask.as_ref(), STRUCTURE_FIELDS, &mut violations);
+        violations.require_non_empty(&request.reason, "reason");
+        violations.require_max_len(&request.reason, 2_000, "reason");
+        violations.into_result()?;
+        let mut txn = self.store.begin_write().await?;
+        let held = self.hold_objective(&txn, id, CycleWork::Replan).await?;
+        check_etag(&input.etag, &crate::view::etag_of(&held.row), &objective_name(id))?;
+        let state = objective_state(&held.row.state)?;
+        if !matches!(state, ObjectiveState::Active | ObjectiveState::Paused) {
+            return Err(Error::FailedPrecondition(format!(
+                "{} is {}: only an ACTIVE or PAUSED objective is re-planned",
+                objective_name(id),
+                state.as_str()
+            )));
+        }
+        let updated = self.apply_paths(&held, input, &paths).await?;
+        let before = self.show_objective(&*txn, &held.row).await?;
+        let replan = self
+            .record_replan(&txn, &context, id, &request.reason, &paths, before)
+            .await?;
+        let extra = vec![NewChange::new(
+            ChangeKind::Created,
+            replan.name.clone(),
+            crate::names::REPLAN_TYPE,
+            &replan,
+        )];
+        let shown = self
+            .save_objective(&mut txn, &context, held, &updated, state, extra)
+            .await?;
+        txn.commit().await?;
+        Ok(shown)
+    }
+
+    /// Only a DRAFT objective of a PLANNING cycle that nothing aligns to.
+    pub async fn delete_objective(
+        &self,
+        context: RequestContext,
+        request: pb::DeleteObjectiveRequest,
+    ) -> Result<(), Error> {
+        let id = objective_id(&request.name, "name")?;
+        let mut txn = self.store.begin_write().await?;
+        let held = self.hold_objective(&txn, id, CycleWork::Draft).await?;
+        check_etag(&request.etag, &crate::view::etag_of(&held.row), &request.name)?;
+        if let Some(child) = self.first_aligned_child(&txn, &held.row.cycle_id, id).await? {
+            return Err(Error::FailedPrecondition(format!(
+                "{child} aligns to {}: re-align it first",
+                request.name
+            )));
+        }
+        let shown = self.show_objective(&*txn, &held.row).await?;
+        let key_results = crate::repo::key_results_of(&*txn, &[id.to_owned()]).await?;
+        key_result::Entity::delete_many()
+            .filter(key_result::Column::ObjectiveId.eq(id))
+            .exec(&*txn)
+            .await?;
+        objective::Entity::delete_by_id(id.to_owned()).exec(&*txn).await?;
+        let mut changes: Vec<NewChange> = key_results
+            .iter()
+            .map(|row| {
+                let name = key_result_name(&row.objective_id, &row.id);
+                let shown = pb::KeyResult {
+                    name: name.clone(),
+                    ..pb::KeyResult::default()
+                };
+                NewChange::new(ChangeKind::Deleted, name, KEY_RESULT_TYPE, &shown)
+            })
+            .collect();
+        changes.push(NewChange::new(
+            ChangeKind::Deleted,
+            shown.name.clone(),
+            OBJECTIVE_TYPE,
+            &shown,
+        ));
+        self.store.feed.append(&mut txn, &context, changes).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// An objective of the cycle that aligns to `id` or one of its key
+    /// results.
+    async fn first_aligned_child(&self, txn: &WriteTxn, cycle_id: &str, id: &str) -> Result<Option<String>, Error> {
+        let rows = objective::Entity::find()
+            .filter(objective::Column::CycleId.eq(cycle_id))
+            .filter(objective::Column::Id.ne(id))
+            .all(&**txn)
+            .await?;
+        for row in rows {
+            let stored: pb::Objective = decode(&row.snapshot, "objective")?;
+            if parent_objectives(&stored.aligns_to).any(|parent| parent == id) {
+                return Ok(Some(objective_name(&row.id)));
+            }
+        }
+        Ok(None)
+    }
+}

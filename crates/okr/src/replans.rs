@@ -1,0 +1,86 @@
+//! The record of re-plans: why a locked objective's structure changed,
+//! who changed it, and what it was before.
+
+use prost::Message;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect};
+use trellis_foundation::{
+    Error, RequestContext, WriteTxn,
+    paging::{page_size, split_page},
+    time::{now_micros, to_timestamp},
+};
+use trellis_proto::okr::v1 as pb;
+
+use crate::{
+    OkrApi,
+    entity::replan,
+    names::{objective_id, replan_name},
+    repo::find_objective,
+    view::decode,
+};
+
+impl OkrApi {
+    pub(crate) async fn record_replan(
+        &self,
+        txn: &WriteTxn,
+        context: &RequestContext,
+        objective_id: &str,
+        reason: &str,
+        paths: &[&str],
+        before: pb::Objective,
+    ) -> Result<pb::Replan, Error> {
+        let last: Option<i64> = replan::Entity::find()
+            .select_only()
+            .column(replan::Column::Number)
+            .filter(replan::Column::ObjectiveId.eq(objective_id))
+            .order_by_desc(replan::Column::Number)
+            .into_tuple()
+            .one(&**txn)
+            .await?;
+        let number = last.unwrap_or(0) + 1;
+        let record = pb::Replan {
+            name: replan_name(objective_id, number),
+            reason: reason.trim().to_owned(),
+            actor: context.actor.clone(),
+            changed_fields: paths.iter().map(|path| (*path).to_owned()).collect(),
+            before: Some(before),
+            create_time: Some(to_timestamp(now_micros())),
+        };
+        replan::Model {
+            objective_id: objective_id.to_owned(),
+            number,
+            snapshot: record.encode_to_vec(),
+        }
+        .into_active_model()
+        .insert(&**txn)
+        .await?;
+        Ok(record)
+    }
+
+    /// Newest first.
+    pub async fn list_replans(&self, request: pb::ListReplansRequest) -> Result<pb::ListReplansResponse, Error> {
+        let id = objective_id(&request.parent, "parent")?;
+        let size = page_size(request.page_size)?;
+        let after: Option<i64> = self.store.page_tokens.decode(&request.page_token, &request.parent)?;
+        let conn = self.store.db.conn();
+        find_objective(conn, id).await?;
+        let mut select = replan::Entity::find().filter(replan::Column::ObjectiveId.eq(id));
+        if let Some(after) = after {
+            select = select.filter(replan::Column::Number.lt(after));
+        }
+        let rows = select
+            .order_by_desc(replan::Column::Number)
+            .limit(size + 1)
+            .all(conn)
+            .await?;
+        let (page, next) = split_page(rows, size, |row| row.number);
+        Ok(pb::ListReplansResponse {
+            replans: page
+                .iter()
+                .map(|row| decode(&row.snapshot, "replan"))
+                .collect::<Result<_, _>>()?,
+            next_page_token: next
+                .map(|number| self.store.page_tokens.encode(&request.parent, &number))
+                .unwrap_or_default(),
+        })
+    }
+}
