@@ -2,6 +2,10 @@
 //! the generated clients, on SQLite and (when configured) PostgreSQL.
 
 mod feed;
+mod okr_cycles;
+mod okr_objectives;
+mod okr_progress;
+mod okr_support;
 mod org;
 mod replicas;
 mod server;
