@@ -3,6 +3,7 @@
 
 mod feed;
 mod okr_cycles;
+mod okr_import;
 mod okr_objectives;
 mod okr_progress;
 mod okr_support;
