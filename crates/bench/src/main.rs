@@ -1,7 +1,10 @@
 //! `trellis-bench WORKLOAD`: drives a Trellis server through its generated
 //! clients and ends with one JSON line of named figures.
 
+mod check_in;
 mod load;
+mod season;
+mod server_process;
 mod target;
 mod workloads;
 
@@ -14,6 +17,10 @@ pub enum Workload {
     GetStrategy,
     /// Unary CreateStrategy (owner validated over gRPC), against the health-check rate.
     CreateStrategy,
+    /// A planning season over one ImportSeason stream, against a raw insert_many of the same rows.
+    Season,
+    /// Unary CreateCheckIn on the key results of an active cycle.
+    CheckIn,
 }
 
 #[derive(Debug, Parser)]
@@ -47,6 +54,18 @@ pub struct Args {
     /// HTTP/2 connections the clients spread over.
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
+    /// season: teams in the org, each drafting its objectives.
+    #[arg(long, default_value_t = 10_000)]
+    pub teams: usize,
+    /// season: objectives per team.
+    #[arg(long, default_value_t = 5)]
+    pub objectives: usize,
+    /// season: key results per objective.
+    #[arg(long, default_value_t = 4)]
+    pub krs: usize,
+    /// With --server: the server's process id, to report its peak RSS.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
 }
 
 // glibc's malloc serializes the many small allocations of gRPC and
@@ -56,9 +75,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if let Ok(database_url) = std::env::var(server_process::SERVE_ENV) {
+        return server_process::serve(database_url).await;
+    }
     let args = Args::parse();
     let target = target::Target::start(&args).await?;
-    let figures = workloads::run(&args, &target).await?;
-    println!("{}", serde_json::to_string(&figures)?);
+    let figures = match args.workload {
+        Workload::GetStrategy | Workload::CreateStrategy => {
+            serde_json::to_string(&workloads::run(&args, &target).await?)?
+        }
+        Workload::Season => serde_json::to_string(&season::run(&args, &target).await?)?,
+        Workload::CheckIn => serde_json::to_string(&check_in::run(&args, &target).await?)?,
+    };
+    println!("{figures}");
     target.stop().await
 }

@@ -1,18 +1,24 @@
-//! The server under test: one given by address, or one spawned in this
-//! process on a fresh database.
+//! The server under test: one given by address, one spawned in this
+//! process on a fresh database, or (for figures of the server alone, such
+//! as its peak memory) one spawned as a child process.
 
 use anyhow::{Context, bail};
 use tokio::{sync::oneshot, task::JoinHandle};
 use tonic::transport::{Channel, Endpoint};
 use trellis_server::{Application, Settings};
 
-use crate::Args;
+use crate::{
+    Args, Workload,
+    server_process::{ServerProcess, peak_rss_mib},
+};
 
 pub struct Target {
     pub url: String,
     pub backend: String,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
+    process: Option<ServerProcess>,
+    server_pid: Option<u32>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -24,6 +30,8 @@ impl Target {
                 backend: args.backend.clone(),
                 stop: None,
                 server: None,
+                process: None,
+                server_pid: args.server_pid,
                 _dir: None,
             });
         }
@@ -43,6 +51,19 @@ impl Target {
             "postgres"
         }
         .to_owned();
+        if args.workload == Workload::Season {
+            let process = ServerProcess::start(&database_url)?;
+            eprintln!("spawned a {backend} server process on {}", process.url);
+            return Ok(Target {
+                url: process.url.clone(),
+                backend,
+                stop: None,
+                server: None,
+                process: Some(process),
+                server_pid: None,
+                _dir: dir,
+            });
+        }
         let app = Application::build(Settings::with_database(database_url)).await?;
         let url = format!("http://{}", app.local_addr());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -55,6 +76,8 @@ impl Target {
             backend,
             stop: Some(stop),
             server: Some(server),
+            process: None,
+            server_pid: None,
             _dir: dir,
         })
     }
@@ -73,12 +96,24 @@ impl Target {
         Ok(channels)
     }
 
+    /// The server's peak RSS when the bench can see its process.
+    pub fn peak_rss_mib(&self) -> anyhow::Result<Option<f64>> {
+        match (&self.process, self.server_pid) {
+            (Some(process), _) => process.peak_rss_mib().map(Some),
+            (None, Some(pid)) => peak_rss_mib(pid).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(server) = self.server.take() {
             server.await??;
+        }
+        if let Some(process) = self.process.take() {
+            process.stop()?;
         }
         Ok(())
     }

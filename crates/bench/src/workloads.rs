@@ -19,7 +19,7 @@ use crate::{
     target::Target,
 };
 
-const BENCH_ORG_UNIT: &str = "bench-org";
+pub const BENCH_ORG_UNIT: &str = "bench-org";
 
 #[derive(Debug, Serialize)]
 pub struct UnaryFigures {
@@ -50,6 +50,7 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<UnaryFigures> {
     let (name, result) = match args.workload {
         Workload::GetStrategy => ("get_strategy", get_strategy_phase(&channels, phase).await?),
         Workload::CreateStrategy => ("create_strategy", create_strategy_phase(&channels, phase).await?),
+        other => anyhow::bail!("{other:?} is not a unary strategy workload"),
     };
     report(name, &result);
     Ok(UnaryFigures {
@@ -69,14 +70,14 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<UnaryFigures> {
     })
 }
 
-fn report(name: &str, result: &PhaseResult) {
+pub fn report(name: &str, result: &PhaseResult) {
     eprintln!(
         "{name}: {:.0}/s over {:.1}s ({} requests, {} errors), p50 {:.3} ms, p99 {:.3} ms",
         result.per_s, result.seconds, result.requests, result.errors, result.p50_ms, result.p99_ms
     );
 }
 
-fn pick(channels: &[Channel], worker: usize) -> Channel {
+pub fn pick(channels: &[Channel], worker: usize) -> Channel {
     channels[worker % channels.len()].clone()
 }
 
@@ -93,7 +94,7 @@ async fn health_check_phase(channels: &[Channel], phase: Phase) -> anyhow::Resul
 }
 
 /// The org unit every bench strategy is owned by.
-async fn ensure_org_unit(channel: Channel) -> anyhow::Result<()> {
+pub async fn ensure_org_unit(channel: Channel) -> anyhow::Result<()> {
     let request = CreateOrgUnitRequest {
         org_unit: Some(OrgUnit {
             display_name: "Benchmarks".into(),

@@ -1,0 +1,156 @@
+//! `check_in`: unary CreateCheckIn from many clients at once, spread over
+//! the key results of an ACTIVE cycle.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tonic::transport::Channel;
+use trellis_proto::okr::v1::{
+    CheckIn, CreateCheckInRequest, CreateCycleRequest, Cycle, ImportSeasonRequest, KeyResult, Objective,
+    TransitionCycleRequest, import_season_request::Header, import_season_request::Row, key_result, objective,
+    okr_service_client::OkrServiceClient,
+};
+
+use crate::{
+    Args,
+    load::{Phase, run_phase},
+    target::Target,
+    workloads::{BENCH_ORG_UNIT, ensure_org_unit, pick, report},
+};
+
+const OBJECTIVES: usize = 64;
+const KEY_RESULTS: usize = 4;
+
+#[derive(Debug, Serialize)]
+pub struct CheckInFigures {
+    pub workload: &'static str,
+    pub backend: String,
+    pub concurrency: usize,
+    pub key_results: usize,
+    pub seconds: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+pub async fn run(args: &Args, target: &Target) -> anyhow::Result<CheckInFigures> {
+    let channels = target.channels(args.connections).await?;
+    let key_results = prepare(channels[0].clone()).await?;
+    let phase = Phase {
+        concurrency: args.concurrency,
+        warmup: Duration::from_secs_f64(args.warmup_seconds),
+        measure: Duration::from_secs_f64(args.seconds),
+    };
+    let count = key_results.len();
+    let shared = std::sync::Arc::new(key_results);
+    let result = run_phase(phase, move |worker, sequence| {
+        let mut client = OkrServiceClient::new(pick(&channels, worker));
+        let index = (worker * 7 + usize::try_from(sequence).unwrap_or(0)) % shared.len();
+        let parent = shared[index].clone();
+        async move {
+            client
+                .create_check_in(CreateCheckInRequest {
+                    parent,
+                    check_in: Some(CheckIn {
+                        value: (sequence % 100) as f64,
+                        confidence: 7,
+                        note: "weekly".into(),
+                        ..CheckIn::default()
+                    }),
+                    request_id: String::new(),
+                })
+                .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    report("check_in", &result);
+    Ok(CheckInFigures {
+        workload: "check_in",
+        backend: target.backend.clone(),
+        concurrency: args.concurrency,
+        key_results: count,
+        seconds: result.seconds,
+        requests: result.requests,
+        errors: result.errors,
+        per_s: result.per_s.round(),
+        p50_ms: result.p50_ms,
+        p99_ms: result.p99_ms,
+    })
+}
+
+/// A fresh ACTIVE cycle with `OBJECTIVES` objectives of `KEY_RESULTS`
+/// key results each; returns the key results' names.
+async fn prepare(channel: Channel) -> anyhow::Result<Vec<String>> {
+    ensure_org_unit(channel.clone()).await?;
+    let owner = format!("orgUnits/{BENCH_ORG_UNIT}");
+    let mut okr = OkrServiceClient::new(channel);
+    let cycle = okr
+        .create_cycle(CreateCycleRequest {
+            cycle: Some(Cycle {
+                display_name: "Check-in bench".into(),
+                start_time: Some(prost_types::Timestamp {
+                    seconds: 1_798_761_600,
+                    nanos: 0,
+                }),
+                end_time: Some(prost_types::Timestamp {
+                    seconds: 1_806_537_600,
+                    nanos: 0,
+                }),
+                org_unit: owner.clone(),
+                ..Cycle::default()
+            }),
+            cycle_id: String::new(),
+            request_id: String::new(),
+        })
+        .await?
+        .into_inner();
+    let prefix = cycle.name.trim_start_matches("cycles/").to_owned();
+    let rows: Vec<Row> = (0..OBJECTIVES)
+        .map(|index| Row {
+            row_id: format!("{prefix}-o{index}"),
+            objective: Some(Objective {
+                owner: owner.clone(),
+                accountable: "bench@example.com".into(),
+                title: format!("Objective {index}"),
+                kind: objective::Kind::Committed as i32,
+                ..Objective::default()
+            }),
+            key_results: (0..KEY_RESULTS)
+                .map(|kr| KeyResult {
+                    title: format!("Key result {kr}"),
+                    kind: key_result::Kind::Increase as i32,
+                    start: 0.0,
+                    target: 100.0,
+                    weight: 1.0,
+                    ..KeyResult::default()
+                })
+                .collect(),
+            aligns_to_rows: Vec::new(),
+        })
+        .collect();
+    let messages = vec![
+        ImportSeasonRequest {
+            header: Some(Header {
+                cycle: cycle.name.clone(),
+                request_id: String::new(),
+            }),
+            rows: Vec::new(),
+        },
+        ImportSeasonRequest { header: None, rows },
+    ];
+    okr.import_season(futures::stream::iter(messages)).await?;
+    okr.activate_cycle(TransitionCycleRequest {
+        name: cycle.name.clone(),
+        etag: String::new(),
+    })
+    .await?;
+    Ok((0..OBJECTIVES)
+        .flat_map(|index| {
+            let prefix = prefix.clone();
+            (1..=KEY_RESULTS).map(move |kr| format!("objectives/{prefix}-o{index}/keyResults/kr{kr}"))
+        })
+        .collect())
+}

@@ -1,0 +1,359 @@
+//! `season`: a whole planning season (teams × objectives, each with its
+//! key results) imported over one gRPC stream, against the ceiling of the
+//! same rows written by one bulk `insert_many` transaction with no checks
+//! and no change feed, into a fresh database of the same backend.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use sea_orm::ConnectionTrait;
+use sea_orm_migration::MigratorTrait;
+use serde::Serialize;
+use tonic::transport::Channel;
+use trellis_foundation::Db;
+use trellis_proto::{
+    cascade::v1::{BatchCreateOrgUnitsRequest, CreateOrgUnitRequest, OrgUnit, org_service_client::OrgServiceClient},
+    okr::v1::{
+        AlignmentTarget, CreateCycleRequest, Cycle, ImportAlignment, ImportSeasonRequest, KeyResult, Objective,
+        alignment_target::Target, import_season_request::Header, import_season_request::Row, key_result, objective,
+        okr_service_client::OkrServiceClient,
+    },
+    strategy::v1::{
+        Choice, ChoiceKind, CreateStrategyRequest, Strategy, strategy_service_client::StrategyServiceClient,
+    },
+};
+
+use crate::{Args, target::Target as Server};
+
+const ROOT: &str = "season-org";
+const CYCLE_ID: &str = "2027-q1";
+const ROWS_PER_MESSAGE: usize = 1_000;
+const CHOICES: [&str; 2] = ["where", "how"];
+
+#[derive(Debug, Serialize)]
+pub struct SeasonFigures {
+    pub workload: &'static str,
+    pub backend: String,
+    pub rows: u64,
+    pub objectives: u64,
+    pub key_results: u64,
+    pub seconds: f64,
+    pub rows_per_s: f64,
+    pub raw_insert_seconds: Option<f64>,
+    pub raw_insert_rows_per_s: Option<f64>,
+    pub ratio_to_raw_insert: Option<f64>,
+    pub server_peak_rss_mib: Option<f64>,
+}
+
+/// The shape of the season.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    teams: usize,
+    objectives: usize,
+    key_results: usize,
+}
+
+pub async fn run(args: &Args, server: &Server) -> anyhow::Result<SeasonFigures> {
+    let shape = Shape {
+        teams: args.teams,
+        objectives: args.objectives,
+        key_results: args.krs,
+    };
+    let channel = server.channels(1).await?.remove(0);
+    prepare(channel.clone(), shape).await?;
+    eprintln!(
+        "importing {} teams x {} objectives x (1 + {} key results) over one stream",
+        shape.teams, shape.objectives, shape.key_results
+    );
+    let mut okr = OkrServiceClient::new(channel)
+        .max_encoding_message_size(usize::MAX)
+        .max_decoding_message_size(64 << 20);
+    let messages = futures::stream::iter(messages(shape));
+    let started = Instant::now();
+    let response = okr
+        .import_season(messages)
+        .await
+        .context("importing the season")?
+        .into_inner();
+    let seconds = started.elapsed().as_secs_f64();
+    let rows = u64::try_from(response.objectives_created + response.key_results_created)?;
+    let rows_per_s = rows as f64 / seconds;
+    eprintln!("season: {rows} rows in {seconds:.2} s ({rows_per_s:.0} rows/s)");
+    let server_peak_rss_mib = server.peak_rss_mib()?;
+    let raw = match raw_database(args, server).await? {
+        Some((db, cleanup)) => {
+            let result = raw_insert(&db, shape).await;
+            db.close().await?;
+            cleanup.run().await?;
+            Some(result?)
+        }
+        None => None,
+    };
+    let raw_insert_seconds = raw.map(|(_, seconds)| seconds);
+    let raw_insert_rows_per_s = raw.map(|(count, seconds)| count as f64 / seconds);
+    if let Some(per_s) = raw_insert_rows_per_s {
+        eprintln!("raw insert_many of the same rows: {per_s:.0} rows/s");
+    }
+    Ok(SeasonFigures {
+        workload: "season",
+        backend: server.backend.clone(),
+        rows,
+        objectives: u64::try_from(response.objectives_created)?,
+        key_results: u64::try_from(response.key_results_created)?,
+        seconds: round(seconds, 3),
+        rows_per_s: rows_per_s.round(),
+        raw_insert_seconds: raw_insert_seconds.map(|seconds| round(seconds, 3)),
+        raw_insert_rows_per_s: raw_insert_rows_per_s.map(f64::round),
+        ratio_to_raw_insert: raw_insert_rows_per_s.map(|raw| round(rows_per_s / raw, 3)),
+        server_peak_rss_mib,
+    })
+}
+
+fn round(value: f64, places: i32) -> f64 {
+    let scale = 10f64.powi(places);
+    (value * scale).round() / scale
+}
+
+/// The org (a root and its teams), a strategy to align to and the cycle.
+async fn prepare(channel: Channel, shape: Shape) -> anyhow::Result<()> {
+    let unit = |id: String, parent: &str, kind: &str| CreateOrgUnitRequest {
+        org_unit: Some(OrgUnit {
+            parent: parent.to_owned(),
+            display_name: id.clone(),
+            kind: kind.to_owned(),
+            ..OrgUnit::default()
+        }),
+        org_unit_id: id,
+        request_id: String::new(),
+    };
+    let mut requests = vec![unit(ROOT.to_owned(), "", "company")];
+    let root = format!("orgUnits/{ROOT}");
+    requests.extend((0..shape.teams).map(|team| unit(team_id(team), &root, "team")));
+    OrgServiceClient::new(channel.clone())
+        .max_encoding_message_size(usize::MAX)
+        .max_decoding_message_size(usize::MAX)
+        .batch_create_org_units(BatchCreateOrgUnitsRequest {
+            requests,
+            request_id: String::new(),
+        })
+        .await
+        .context("creating the org")?;
+    let choice = |id: &str, kind: ChoiceKind| Choice {
+        name: id.to_owned(),
+        kind: kind as i32,
+        title: format!("Choice {id}"),
+        ..Choice::default()
+    };
+    StrategyServiceClient::new(channel.clone())
+        .create_strategy(CreateStrategyRequest {
+            strategy: Some(Strategy {
+                display_name: "Season strategy".into(),
+                owner: root.clone(),
+                choices: vec![
+                    choice(CHOICES[0], ChoiceKind::WhereToPlay),
+                    choice(CHOICES[1], ChoiceKind::HowToWin),
+                ],
+                ..Strategy::default()
+            }),
+            strategy_id: "season".into(),
+            request_id: String::new(),
+        })
+        .await
+        .context("creating the strategy")?;
+    OkrServiceClient::new(channel)
+        .create_cycle(CreateCycleRequest {
+            cycle: Some(Cycle {
+                display_name: "Q1 2027".into(),
+                start_time: Some(prost_types::Timestamp {
+                    seconds: 1_798_761_600,
+                    nanos: 0,
+                }),
+                end_time: Some(prost_types::Timestamp {
+                    seconds: 1_806_537_600,
+                    nanos: 0,
+                }),
+                org_unit: root,
+                ..Cycle::default()
+            }),
+            cycle_id: CYCLE_ID.into(),
+            request_id: String::new(),
+        })
+        .await
+        .context("creating the cycle")?;
+    Ok(())
+}
+
+fn team_id(team: usize) -> String {
+    format!("team-{team}")
+}
+
+/// Objective `index` of `team`: aligned to a company choice, and past the
+/// team's first objective also to that objective's first key result.
+fn row(shape: Shape, team: usize, index: usize) -> Row {
+    let kinds = [
+        key_result::Kind::Increase,
+        key_result::Kind::Decrease,
+        key_result::Kind::Threshold,
+        key_result::Kind::Milestone,
+        key_result::Kind::Transition,
+        key_result::Kind::Baseline,
+    ];
+    let key_results = (0..shape.key_results)
+        .map(|kr| {
+            let kind = kinds[kr % kinds.len()];
+            let (start, target) = match kind {
+                key_result::Kind::Decrease => (20.0, 10.0),
+                _ => (10.0, 20.0),
+            };
+            KeyResult {
+                title: format!("Key result {kr}"),
+                kind: kind as i32,
+                start,
+                target,
+                lower: 70.0,
+                upper: 80.0,
+                unit: "%".into(),
+                weight: 1.0,
+                owner: format!("lead-{team}@example.com"),
+                due_time: Some(prost_types::Timestamp {
+                    seconds: 1_806_000_000,
+                    nanos: 0,
+                }),
+                cadence: Some(prost_types::Duration {
+                    seconds: 7 * 86_400,
+                    nanos: 0,
+                }),
+                ..KeyResult::default()
+            }
+        })
+        .collect();
+    let team_name = team_id(team);
+    Row {
+        row_id: format!("{team_name}-o{index}"),
+        objective: Some(Objective {
+            owner: format!("orgUnits/{team_name}"),
+            accountable: format!("lead-{team}@example.com"),
+            title: format!("Objective {index} of {team_name}"),
+            kind: if index % 2 == 0 {
+                objective::Kind::Committed
+            } else {
+                objective::Kind::Aspirational
+            } as i32,
+            aligns_to: vec![AlignmentTarget {
+                target: Some(Target::Choice(format!(
+                    "strategies/season/choices/{}",
+                    CHOICES[index % 2]
+                ))),
+                weight: 1.0,
+            }],
+            ..Objective::default()
+        }),
+        key_results,
+        aligns_to_rows: if index > 0 && shape.key_results > 0 {
+            vec![ImportAlignment {
+                row_id: format!("{team_name}-o0"),
+                key_result_id: "kr1".into(),
+                weight: 1.0,
+            }]
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+fn rows(shape: Shape) -> impl Iterator<Item = Row> {
+    (0..shape.teams).flat_map(move |team| (0..shape.objectives).map(move |index| row(shape, team, index)))
+}
+
+fn messages(shape: Shape) -> impl Iterator<Item = ImportSeasonRequest> {
+    let header = ImportSeasonRequest {
+        header: Some(Header {
+            cycle: format!("cycles/{CYCLE_ID}"),
+            request_id: "season-bench".into(),
+        }),
+        rows: Vec::new(),
+    };
+    let mut rows = rows(shape).peekable();
+    let batches = std::iter::from_fn(move || {
+        rows.peek()?;
+        Some(ImportSeasonRequest {
+            header: None,
+            rows: rows.by_ref().take(ROWS_PER_MESSAGE).collect(),
+        })
+    });
+    std::iter::once(header).chain(batches)
+}
+
+/// What to undo after the raw insert.
+enum Cleanup {
+    /// A temp SQLite file, removed with its directory when dropped.
+    RemoveDir(tempfile::TempDir),
+    DropDatabase {
+        admin_url: String,
+        name: String,
+    },
+}
+
+impl Cleanup {
+    async fn run(self) -> anyhow::Result<()> {
+        match self {
+            Cleanup::RemoveDir(dir) => {
+                dir.close()?;
+                Ok(())
+            }
+            Cleanup::DropDatabase { admin_url, name } => {
+                let admin = Db::connect(&admin_url).await?;
+                admin
+                    .conn()
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+                    .await?;
+                admin.close().await?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A fresh, migrated database of the server's backend for the raw insert.
+async fn raw_database(args: &Args, server: &Server) -> anyhow::Result<Option<(Db, Cleanup)>> {
+    if let Some(url) = args.database_url.as_deref().filter(|url| url.starts_with("postgres")) {
+        let name = format!("trellis_bench_raw_{}", std::process::id());
+        let admin = Db::connect(url).await?;
+        for statement in [
+            format!("DROP DATABASE IF EXISTS \"{name}\""),
+            format!("CREATE DATABASE \"{name}\""),
+        ] {
+            admin.conn().execute_unprepared(&statement).await?;
+        }
+        admin.close().await?;
+        let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
+        let db = Db::connect(&format!("{base}/{name}")).await?;
+        let cleanup = Cleanup::DropDatabase {
+            admin_url: url.to_owned(),
+            name,
+        };
+        return migrated(db, cleanup).await;
+    }
+    if server.backend == "sqlite" {
+        let dir = tempfile::tempdir()?;
+        let db = Db::connect(&format!("sqlite://{}", dir.path().join("raw.db").display())).await?;
+        return migrated(db, Cleanup::RemoveDir(dir)).await;
+    }
+    eprintln!("no database for the raw-insert ceiling: give --database-url (or --spawn)");
+    Ok(None)
+}
+
+async fn migrated(db: Db, cleanup: Cleanup) -> anyhow::Result<Option<(Db, Cleanup)>> {
+    trellis_okr::Migrator::up(db.conn(), None)
+        .await
+        .context("migrating the raw-insert database")?;
+    Ok(Some((db, cleanup)))
+}
+
+/// The same rows through `insert_many` in one transaction: (rows, seconds).
+async fn raw_insert(db: &Db, shape: Shape) -> anyhow::Result<(usize, f64)> {
+    let rows: Vec<Row> = rows(shape).collect();
+    let started = Instant::now();
+    let count = trellis_okr::bulk::raw_insert(db, CYCLE_ID, rows).await?;
+    Ok((count, started.elapsed().as_secs_f64()))
+}

@@ -1,0 +1,94 @@
+//! A server in a child process of the bench, so the figures it reports of
+//! itself (peak RSS) are the server's alone: the bench re-runs its own
+//! executable with `TRELLIS_BENCH_SERVE` set to the database URL.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    process::{Child, ChildStdin, Command, Stdio},
+};
+
+use anyhow::{Context, bail};
+use trellis_server::{Application, Settings};
+
+/// Set in the child's environment: the database it serves.
+pub const SERVE_ENV: &str = "TRELLIS_BENCH_SERVE";
+const READY_PREFIX: &str = "listening on ";
+
+/// In the child: serve until the parent closes stdin (or goes away).
+pub async fn serve(database_url: String) -> anyhow::Result<()> {
+    let app = Application::build(Settings::with_database(database_url)).await?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{READY_PREFIX}{}", app.local_addr())?;
+    stdout.flush()?;
+    let parent_gone = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        while std::io::stdin()
+            .read_line(&mut line)
+            .map(|read| read > 0)
+            .unwrap_or(false)
+        {
+            line.clear();
+        }
+    });
+    app.run_until_stopped(async {
+        let _ = parent_gone.await;
+    })
+    .await
+}
+
+/// The parent's handle on the child.
+pub struct ServerProcess {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    pub url: String,
+}
+
+impl ServerProcess {
+    pub fn start(database_url: &str) -> anyhow::Result<ServerProcess> {
+        let exe = std::env::current_exe().context("finding the bench executable")?;
+        let mut child = Command::new(exe)
+            .env(SERVE_ENV, database_url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting the server process")?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().context("the server's stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .context("reading the server's address")?;
+        let Some(address) = line.trim().strip_prefix(READY_PREFIX) else {
+            bail!("the server process did not start: {line:?}");
+        };
+        Ok(ServerProcess {
+            url: format!("http://{address}"),
+            child,
+            stdin,
+        })
+    }
+
+    /// The most memory the server has held so far (VmHWM), in MiB.
+    pub fn peak_rss_mib(&self) -> anyhow::Result<f64> {
+        peak_rss_mib(self.child.id())
+    }
+
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        drop(self.stdin.take());
+        self.child.wait().context("waiting for the server process")?;
+        Ok(())
+    }
+}
+
+/// VmHWM of a process, in MiB (Linux).
+pub fn peak_rss_mib(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM line")?;
+    Ok((kib / 1024.0).round())
+}
