@@ -234,7 +234,7 @@ fn row(shape: Shape, team: usize, index: usize) -> Row {
             owner: format!("orgUnits/{team_name}"),
             accountable: format!("lead-{team}@example.com"),
             title: format!("Objective {index} of {team_name}"),
-            kind: if index % 2 == 0 {
+            kind: if index.is_multiple_of(2) {
                 objective::Kind::Committed
             } else {
                 objective::Kind::Aspirational
