@@ -5,7 +5,10 @@
 //! everything is written in one transaction with its change-feed events,
 //! or nothing is.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Instant,
+};
 
 use futures::{Stream, StreamExt};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
@@ -19,7 +22,7 @@ use trellis_foundation::{
 };
 use trellis_proto::{
     feed::v1::ChangeKind,
-    okr::v1::{self as pb, alignment_target::Target, import_season_request::Row},
+    okr::v1::{self as pb, ImportAlignment, alignment_target::Target, import_season_request::Row},
 };
 
 use crate::{
@@ -53,20 +56,24 @@ impl OkrApi {
         context: RequestContext,
         stream: impl Stream<Item = Result<pb::ImportSeasonRequest, Status>> + Unpin,
     ) -> Result<pb::ImportSeasonResponse, Error> {
-        let (header, rows, fingerprint) = receive(stream).await?;
-        let context = context.with_request_id(&header.request_id);
+        let started = Instant::now();
+        let received = receive(stream).await?;
+        let received_after = started.elapsed();
+        let context = context.with_request_id(&received.header.request_id);
         if let Some(request_id) = context.request_id.as_deref() {
             check_request_id(request_id)?;
-            // A repeat is answered before its rows are checked: after the
-            // first import its ids exist, and that is not a problem.
-            if let Some(response) = self.store.replay(request_id, &fingerprint).await? {
+            // A repeat is answered before its rows are checked against the
+            // database: after the first import its ids exist.
+            if let Some(response) = self.store.replay(request_id, &received.fingerprint).await? {
                 return Ok(response);
             }
         }
-        let cycle_id = cycle_id(&header.cycle, "header.cycle")?.to_owned();
+        let cycle_id = cycle_id(&received.header.cycle, "header.cycle")?.to_owned();
         let cycle = find_cycle(self.store.db.conn(), &cycle_id).await?;
         permits_drafting(&cycle_id, &cycle.state)?;
-        let checked = self.check_rows(&cycle, rows).await?;
+        let fingerprint = received.fingerprint.clone();
+        let checked = self.check_rows(&cycle, received).await?;
+        let checked_after = started.elapsed();
         let event_context = context.clone();
         self.store
             .create_once_keyed(&context, fingerprint, move |mut txn: WriteTxn| async move {
@@ -76,45 +83,58 @@ impl OkrApi {
                 Ok((txn, response))
             })
             .await
+            .inspect(|response: &pb::ImportSeasonResponse| {
+                tracing::info!(
+                    rows = response.rows,
+                    key_results = response.key_results_created,
+                    receive_ms = received_after.as_millis(),
+                    check_ms = (checked_after - received_after).as_millis(),
+                    write_ms = (started.elapsed() - checked_after).as_millis(),
+                    "season imported"
+                );
+            })
     }
 
-    /// Every row checked; all problems at once.
-    async fn check_rows(&self, cycle: &crate::entity::cycle::Model, rows: Vec<Row>) -> Result<Vec<ImportedRow>, Error> {
-        let mut violations = FieldViolations::default();
-        let mut by_row_id: HashMap<String, usize> = HashMap::with_capacity(rows.len());
-        for (index, row) in rows.iter().enumerate() {
-            let field = format!("rows[{index}].row_id");
-            if row.row_id.is_empty() {
-                violations.add(field, "is required: it names the row in problems and alignments");
-            } else if by_row_id.insert(row.row_id.clone(), index).is_some() {
-                violations.add(field, format!("{:?} is the id of an earlier row", row.row_id));
-            }
-        }
-        let mut checked = Vec::with_capacity(rows.len());
-        for (index, row) in rows.iter().enumerate() {
-            checked.push(check_row(index, row, &header_cycle(cycle), &mut violations));
-        }
-        let ids: Vec<String> = checked.iter().map(|row| row.id.clone()).collect();
+    /// The checks that need the database and the other services, after
+    /// each row's own (made as it arrived); all problems at once.
+    async fn check_rows(
+        &self,
+        cycle: &crate::entity::cycle::Model,
+        received: Received,
+    ) -> Result<Vec<ImportedRow>, Error> {
+        let Received {
+            mut rows,
+            links,
+            by_row_id,
+            mut violations,
+            ..
+        } = received;
+        let by_id: HashMap<&str, usize> = rows
+            .iter()
+            .enumerate()
+            .map(|(index, row)| (row.id.as_str(), index))
+            .collect();
+        let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
         for taken in self.existing_objectives(&ids).await? {
-            if let Some(index) = checked.iter().position(|row| row.id == taken) {
+            if let Some(index) = by_id.get(taken.as_str()) {
                 violations.add(
                     format!("rows[{index}].row_id"),
                     format!("{} already exists", objective_name(&taken)),
                 );
             }
         }
-        for (index, row) in rows.iter().enumerate() {
-            let (extra, problems) = link_rows(index, row, &checked, &by_row_id);
-            checked[index].objective.aligns_to.extend(extra);
+        drop(by_id);
+        self.check_row_references(cycle, &rows, &mut violations).await?;
+        for (index, (_, row_links)) in links.iter().enumerate() {
+            let (extra, problems) = link_rows(index, row_links, &rows, &by_row_id);
+            rows[index].objective.aligns_to.extend(extra);
             for (field, problem) in problems {
                 violations.add(field, problem);
             }
         }
-        for (index, problem) in alignment_loops(&rows, &by_row_id) {
+        for (index, problem) in alignment_loops(&links, &by_row_id) {
             violations.add(format!("rows[{index}].aligns_to_rows"), problem);
         }
-        self.check_row_references(cycle, &rows, &checked, &mut violations)
-            .await?;
         if violations.len() > MAX_REPORTED {
             let total = violations.len();
             let mut kept = FieldViolations::default();
@@ -128,7 +148,7 @@ impl OkrApi {
             violations = kept;
         }
         violations.into_result()?;
-        Ok(checked)
+        Ok(rows)
     }
 
     async fn existing_objectives(&self, ids: &[String]) -> Result<Vec<String>, Error> {
@@ -147,42 +167,34 @@ impl OkrApi {
     }
 
     /// Owners (one org call), choices (one strategy call) and stored
-    /// objectives and key results (one query each), for every row.
+    /// objectives and key results (one query each), for every row; the
+    /// rows' alignments to each other are not among their targets yet.
     async fn check_row_references(
         &self,
         cycle: &crate::entity::cycle::Model,
-        rows: &[Row],
-        checked: &[ImportedRow],
+        rows: &[ImportedRow],
         violations: &mut FieldViolations,
     ) -> Result<(), Error> {
-        let owners: HashSet<String> = checked
+        let owners: HashSet<String> = rows
             .iter()
             .filter(|row| crate::names::org_unit_id(&row.objective.owner, "").is_ok())
             .map(|row| row.objective.owner.clone())
             .collect();
         let owner_problems = self.owner_problems(&org_unit_name(&cycle.org_unit_id), owners).await?;
-        // Only the targets given by name: the rows' own alignments were
-        // checked inside the import.
-        let given: Vec<&[pb::AlignmentTarget]> = rows
-            .iter()
-            .map(|row| {
-                row.objective
-                    .as_ref()
-                    .map_or(&[][..], |objective| objective.aligns_to.as_slice())
-            })
-            .collect();
-        let names = target_names(given.iter().flat_map(|targets| targets.iter()));
+        let names = target_names(rows.iter().flat_map(|row| row.objective.aligns_to.iter()));
         let mut problems: Problems = self.choice_problems(&names.choices).await?;
         problems.extend(
             self.stored_target_problems(self.store.db.conn(), &cycle.id, None, &names)
                 .await?,
         );
-        for (index, row) in checked.iter().enumerate() {
+        for (index, row) in rows.iter().enumerate() {
             let prefix = format!("rows[{index}].objective.");
             if let Some(problem) = owner_problems.get(&row.objective.owner) {
                 violations.add(format!("{prefix}owner"), problem.clone());
             }
-            report_targets(given[index], &prefix, &problems, violations);
+            if !problems.is_empty() {
+                report_targets(&row.objective.aligns_to, &prefix, &problems, violations);
+            }
         }
         Ok(())
     }
@@ -226,10 +238,6 @@ impl OkrApi {
     }
 }
 
-fn header_cycle(cycle: &crate::entity::cycle::Model) -> String {
-    cycle_name(&cycle.id)
-}
-
 fn permits_drafting(cycle_id: &str, state: &str) -> Result<(), Error> {
     let state: CycleState = cycle_state(state)?;
     state
@@ -237,15 +245,30 @@ fn permits_drafting(cycle_id: &str, state: &str) -> Result<(), Error> {
         .map_err(|reason| Error::FailedPrecondition(format!("{}: {reason}", cycle_name(cycle_id))))
 }
 
-/// Reads the whole stream; a stream that breaks off is an error and
-/// nothing is written.
+/// The stream, read whole, with each row checked on its own as it came.
+struct Received {
+    header: pb::import_season_request::Header,
+    fingerprint: String,
+    rows: Vec<ImportedRow>,
+    /// Each row's id in the import and its alignments to other rows.
+    links: Vec<(String, Vec<ImportAlignment>)>,
+    by_row_id: HashMap<String, usize>,
+    violations: FieldViolations,
+}
+
+/// Reads the whole stream, checking each row's own fields as it arrives
+/// (while the client is still sending); a stream that breaks off is an
+/// error and nothing is written.
 async fn receive(
     mut stream: impl Stream<Item = Result<pb::ImportSeasonRequest, Status>> + Unpin,
-) -> Result<(pb::import_season_request::Header, Vec<Row>, String), Error> {
+) -> Result<Received, Error> {
     let mut fingerprint = StreamFingerprint::new("ImportSeason");
-    let mut header = None;
+    let mut header: Option<pb::import_season_request::Header> = None;
     let mut rows = Vec::new();
-    let mut index = 0usize;
+    let mut links = Vec::new();
+    let mut by_row_id = HashMap::new();
+    let mut violations = FieldViolations::default();
+    let mut message_index = 0usize;
     while let Some(message) = stream.next().await {
         let message = message.map_err(|status| {
             Error::FailedPrecondition(format!(
@@ -254,28 +277,51 @@ async fn receive(
             ))
         })?;
         fingerprint.add(&message);
-        match (index, message.header) {
+        match (message_index, message.header) {
             (0, Some(first)) => header = Some(first),
             (0, None) => return Err(Error::invalid("header", "the first message must carry the header")),
             (_, Some(_)) => {
                 return Err(Error::invalid(
-                    format!("messages[{index}].header"),
+                    format!("messages[{message_index}].header"),
                     "only the first message carries the header",
                 ));
             }
             (_, None) => {}
         }
+        message_index += 1;
         if rows.len() + message.rows.len() > MAX_ROWS {
             return Err(Error::invalid(
                 "rows",
                 format!("an import holds at most {MAX_ROWS} rows"),
             ));
         }
-        rows.extend(message.rows);
-        index += 1;
+        let cycle = header.as_ref().map_or("", |header| header.cycle.as_str());
+        for row in message.rows {
+            let index = rows.len();
+            if row.row_id.is_empty() {
+                violations.add(
+                    format!("rows[{index}].row_id"),
+                    "is required: it names the row in problems and alignments",
+                );
+            } else if by_row_id.insert(row.row_id.clone(), index).is_some() {
+                violations.add(
+                    format!("rows[{index}].row_id"),
+                    format!("{:?} is the id of an earlier row", row.row_id),
+                );
+            }
+            rows.push(check_row(index, &row, cycle, &mut violations));
+            links.push((row.row_id, row.aligns_to_rows));
+        }
     }
     let header = header.ok_or_else(|| Error::invalid("header", "is required: the stream was empty"))?;
-    Ok((header, rows, fingerprint.finish()))
+    Ok(Received {
+        header,
+        fingerprint: fingerprint.finish(),
+        rows,
+        links,
+        by_row_id,
+        violations,
+    })
 }
 
 /// Checks one row's own fields; `cycle` is the import's cycle name.
@@ -331,13 +377,13 @@ fn check_row(index: usize, row: &Row, cycle: &str, violations: &mut FieldViolati
 /// The row's alignments to other rows as targets, and their problems.
 fn link_rows(
     index: usize,
-    row: &Row,
+    links: &[ImportAlignment],
     checked: &[ImportedRow],
     by_row_id: &HashMap<String, usize>,
 ) -> (Vec<pb::AlignmentTarget>, Vec<(String, String)>) {
     let mut targets = Vec::new();
     let mut problems = Vec::new();
-    for (link_index, link) in row.aligns_to_rows.iter().enumerate() {
+    for (link_index, link) in links.iter().enumerate() {
         let field = format!("rows[{index}].aligns_to_rows[{link_index}]");
         if !(link.weight == 0.0 || link.weight.is_finite() && link.weight > 0.0) {
             problems.push((
@@ -378,12 +424,15 @@ fn link_rows(
 
 /// Rows whose alignments inside the import lead back to themselves, with
 /// the loop they are on.
-fn alignment_loops(rows: &[Row], by_row_id: &HashMap<String, usize>) -> Vec<(usize, String)> {
+fn alignment_loops(
+    rows: &[(String, Vec<ImportAlignment>)],
+    by_row_id: &HashMap<String, usize>,
+) -> Vec<(usize, String)> {
     let parents: Vec<Vec<usize>> = rows
         .iter()
         .enumerate()
-        .map(|(index, row)| {
-            row.aligns_to_rows
+        .map(|(index, (_, links))| {
+            links
                 .iter()
                 .filter_map(|link| by_row_id.get(&link.row_id).copied())
                 .filter(|parent| *parent != index)
@@ -393,7 +442,7 @@ fn alignment_loops(rows: &[Row], by_row_id: &HashMap<String, usize>) -> Vec<(usi
     crate::graph::cycles(&parents)
         .into_iter()
         .map(|path| {
-            let names: Vec<&str> = path.iter().map(|index| rows[*index].row_id.as_str()).collect();
+            let names: Vec<&str> = path.iter().map(|index| rows[*index].0.as_str()).collect();
             (
                 path[0],
                 format!("the rows align to each other in a loop: {}", names.join(" → ")),
