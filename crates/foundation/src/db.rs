@@ -40,6 +40,10 @@ impl Backend {
 #[derive(Clone, Debug)]
 pub struct Db {
     connection: DatabaseConnection,
+    /// SQLite: the one connection writes go through. Its page cache stays
+    /// warm; writes spread over the pool would each find their connection's
+    /// cache outdated by the last write and re-read it from the WAL.
+    writer: Option<DatabaseConnection>,
     backend: Backend,
     sqlite_writer: Option<Arc<Mutex<()>>>,
 }
@@ -80,6 +84,10 @@ impl Db {
                         // keeps its index pages in memory instead of
                         // spilling them to the WAL and rewriting them.
                         .pragma("cache_size", "-32768")
+                        // Statement journals (kept by every multi-row
+                        // statement inside a transaction) in memory, not in
+                        // a temp file written for each one.
+                        .pragma("temp_store", "memory")
                 });
             }
             Backend::Postgres => {
@@ -87,10 +95,18 @@ impl Db {
                 options.min_connections(2);
             }
         }
+        let writer = if backend == Backend::Sqlite && !url.contains(":memory:") {
+            let mut writer_options = options.clone();
+            writer_options.max_connections(1).min_connections(1);
+            Some(Database::connect(writer_options).await.map_err(Error::Database)?)
+        } else {
+            None
+        };
         let connection = Database::connect(options).await.map_err(Error::Database)?;
         let sqlite_writer = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
         Ok(Db {
             connection,
+            writer,
             backend,
             sqlite_writer,
         })
@@ -111,7 +127,13 @@ impl Db {
             Some(lock) => Some(Arc::clone(lock).lock_owned().await),
             None => None,
         };
-        let txn = self.connection.begin().await.map_err(Error::Database)?;
+        let txn = self
+            .writer
+            .as_ref()
+            .unwrap_or(&self.connection)
+            .begin()
+            .await
+            .map_err(Error::Database)?;
         Ok(WriteTxn {
             txn,
             _writer_guard: writer_guard,
@@ -120,6 +142,9 @@ impl Db {
     }
 
     pub async fn close(self) -> Result<(), Error> {
+        if let Some(writer) = self.writer {
+            writer.close().await.map_err(Error::Database)?;
+        }
         self.connection.close().await.map_err(Error::Database)
     }
 }
