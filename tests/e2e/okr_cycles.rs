@@ -12,8 +12,8 @@ use trellis_tests::{TestApp, backend_tests};
 
 use crate::{
     okr_support::{
-        CYCLE, MID_MARKET, at, create_cycle, create_objective, measured, move_cycle, objective, planning_season,
-        to_choice, to_objective,
+        CYCLE, MID_MARKET, at, company_objective, create_cycle, create_objective, measured, move_cycle, objective,
+        planning_season, to_choice, to_objective,
     },
     support::{expect_code, load_org, violated_fields},
 };
@@ -135,7 +135,7 @@ async fn activation_locks_structure_and_replans_are_recorded(app: TestApp) -> an
     let parent = create_objective(
         &app,
         "grow",
-        objective("orgUnits/acme", objective::Kind::Committed, vec![to_choice(MID_MARKET)]),
+        company_objective(objective::Kind::Committed),
         vec![measured(trellis_proto::okr::v1::key_result::Kind::Increase, 10.0, 20.0)],
     )
     .await?;
@@ -248,13 +248,7 @@ async fn activation_locks_structure_and_replans_are_recorded(app: TestApp) -> an
 
 async fn a_closed_cycle_is_read_only(app: TestApp) -> anyhow::Result<()> {
     planning_season(&app).await?;
-    let created = create_objective(
-        &app,
-        "grow",
-        objective("orgUnits/acme", objective::Kind::Committed, vec![to_choice(MID_MARKET)]),
-        vec![],
-    )
-    .await?;
+    let created = create_objective(&app, "grow", company_objective(objective::Kind::Committed), vec![]).await?;
     for state in ["ACTIVE", "REVIEW", "CLOSED"] {
         move_cycle(&app, state).await?;
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tonic::Code;
 use trellis_proto::{
-    cascade::v1::{BatchCreateOrgUnitsRequest, CreateOrgUnitRequest, OrgUnit},
+    cascade::v1::BatchCreateOrgUnitsRequest,
     okr::v1::{
         ImportAlignment, ImportSeasonRequest, ImportSeasonResponse, KeyResult, ListKeyResultsRequest,
         ListObjectivesRequest, Objective, alignment_target::Target, import_season_request::Header,
@@ -17,7 +17,7 @@ use trellis_tests::{TestApp, backend_tests};
 
 use crate::{
     okr_support::{CYCLE, MID_MARKET, NOT_DOING, measured, move_cycle, objective, planning_season, to_choice},
-    support::{expect_code, violated_fields, violations},
+    support::{expect_code, unit, violated_fields, violations},
 };
 
 backend_tests!(
@@ -35,16 +35,7 @@ const ROWS_PER_MESSAGE: usize = 500;
 async fn teams(app: &TestApp) -> anyhow::Result<()> {
     planning_season(app).await?;
     let requests = (0..TEAMS)
-        .map(|team| CreateOrgUnitRequest {
-            org_unit: Some(OrgUnit {
-                parent: "orgUnits/product".into(),
-                display_name: format!("Team {team}"),
-                kind: "team".into(),
-                ..OrgUnit::default()
-            }),
-            org_unit_id: format!("team-{team}"),
-            request_id: String::new(),
-        })
+        .map(|team| unit(&format!("team-{team}"), "orgUnits/product", "team"))
         .collect();
     app.org
         .clone()

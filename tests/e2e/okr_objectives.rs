@@ -16,8 +16,8 @@ use trellis_tests::{TestApp, backend_tests};
 
 use crate::{
     okr_support::{
-        CYCLE, MID_MARKET, NOT_DOING, create_cycle, create_objective, measured, move_cycle, objective, planning_season,
-        to_choice, to_objective,
+        CYCLE, MID_MARKET, NOT_DOING, company_objective, create_cycle, create_objective, measured, move_cycle,
+        objective, planning_season, to_choice, to_objective,
     },
     support::{complete_strategy, create_strategy, expect_code, violated_fields, violations},
 };
@@ -119,7 +119,7 @@ async fn targets_must_exist_serve_and_stay_in_the_cycle(app: TestApp) -> anyhow:
     let parent = create_objective(
         &app,
         "grow",
-        objective("orgUnits/acme", objective::Kind::Committed, vec![to_choice(MID_MARKET)]),
+        company_objective(objective::Kind::Committed),
         vec![measured(key_result::Kind::Increase, 10.0, 20.0)],
     )
     .await?;
@@ -195,13 +195,7 @@ async fn every_bad_field_is_reported_at_once(app: TestApp) -> anyhow::Result<()>
 async fn alignment_loops_and_aligned_parents_are_refused(app: TestApp) -> anyhow::Result<()> {
     planning_season(&app).await?;
     let mut okr = app.okr.clone();
-    let parent = create_objective(
-        &app,
-        "parent",
-        objective("orgUnits/acme", objective::Kind::Committed, vec![to_choice(MID_MARKET)]),
-        vec![],
-    )
-    .await?;
+    let parent = create_objective(&app, "parent", company_objective(objective::Kind::Committed), vec![]).await?;
     let child = create_objective(
         &app,
         "child",

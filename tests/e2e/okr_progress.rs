@@ -12,8 +12,8 @@ use trellis_tests::{TestApp, as_actor, backend_tests};
 
 use crate::{
     okr_support::{
-        MID_MARKET, at, band, create_objective, measured, milestone, move_cycle, objective, planning_season, to_choice,
-        with_cadence,
+        MID_MARKET, at, band, company_objective, create_objective, measured, milestone, move_cycle, objective,
+        planning_season, to_choice, with_cadence,
     },
     support::{expect_code, violated_fields},
 };
@@ -90,7 +90,7 @@ async fn every_kind(app: &TestApp) -> anyhow::Result<String> {
     let created = create_objective(
         app,
         "every-kind",
-        objective("orgUnits/acme", objective::Kind::Committed, vec![to_choice(MID_MARKET)]),
+        company_objective(objective::Kind::Committed),
         key_results,
     )
     .await?;
@@ -159,7 +159,7 @@ async fn check_ins_run_only_while_active_and_are_checked(app: TestApp) -> anyhow
     let created = create_objective(
         &app,
         "grow",
-        objective("orgUnits/acme", objective::Kind::Committed, vec![to_choice(MID_MARKET)]),
+        company_objective(objective::Kind::Committed),
         vec![measured(key_result::Kind::Increase, 0.0, 10.0)],
     )
     .await?;
@@ -216,7 +216,7 @@ async fn a_key_result_without_a_recent_check_in_is_stale(app: TestApp) -> anyhow
     let created = create_objective(
         &app,
         "grow",
-        objective("orgUnits/acme", objective::Kind::Committed, vec![to_choice(MID_MARKET)]),
+        company_objective(objective::Kind::Committed),
         vec![
             with_cadence(measured(key_result::Kind::Increase, 0.0, 10.0), 1),
             with_cadence(measured(key_result::Kind::Increase, 0.0, 10.0), 3_600),
@@ -243,7 +243,7 @@ async fn metric_values_feed_linked_key_results_once_per_measurement(app: TestApp
     let created = create_objective(
         &app,
         "csat",
-        objective("orgUnits/acme", objective::Kind::Committed, vec![to_choice(MID_MARKET)]),
+        company_objective(objective::Kind::Committed),
         vec![KeyResult {
             health_metric: "healthMetrics/csat".into(),
             ..measured(key_result::Kind::Increase, 3.0, 4.0)
@@ -289,7 +289,7 @@ async fn concurrent_check_ins_are_all_kept(app: TestApp) -> anyhow::Result<()> {
     let created = create_objective(
         &app,
         "busy",
-        objective("orgUnits/acme", objective::Kind::Committed, vec![to_choice(MID_MARKET)]),
+        company_objective(objective::Kind::Committed),
         vec![band(0.0, 49.0), band(0.0, 49.0), band(0.0, 49.0), band(0.0, 49.0)],
     )
     .await?;
@@ -362,7 +362,7 @@ async fn scores_roll_up_and_decide_achievement_by_kind(app: TestApp) -> anyhow::
     let committed = create_objective(
         &app,
         "committed",
-        objective("orgUnits/acme", objective::Kind::Committed, vec![to_choice(MID_MARKET)]),
+        company_objective(objective::Kind::Committed),
         two_krs(),
     )
     .await?;

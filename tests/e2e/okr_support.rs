@@ -73,6 +73,11 @@ pub fn objective(owner: &str, kind: objective::Kind, aligns_to: Vec<AlignmentTar
     }
 }
 
+/// An objective of the whole company, serving its mid-market choice.
+pub fn company_objective(kind: objective::Kind) -> Objective {
+    objective("orgUnits/acme", kind, vec![to_choice(MID_MARKET)])
+}
+
 pub fn measured(kind: key_result::Kind, start: f64, target: f64) -> KeyResult {
     KeyResult {
         title: format!("{kind:?} from {start} to {target}"),

@@ -16,27 +16,11 @@ use trellis_tests::TestApp;
 pub async fn load_org(app: &TestApp) -> anyhow::Result<()> {
     let units = [
         ("acme", "", "company"),
-        ("sales", "acme", "division"),
-        ("product", "acme", "division"),
-        ("emea", "sales", "team"),
+        ("sales", "orgUnits/acme", "division"),
+        ("product", "orgUnits/acme", "division"),
+        ("emea", "orgUnits/sales", "team"),
     ];
-    let requests = units
-        .iter()
-        .map(|(id, parent, kind)| CreateOrgUnitRequest {
-            org_unit: Some(OrgUnit {
-                parent: if parent.is_empty() {
-                    String::new()
-                } else {
-                    format!("orgUnits/{parent}")
-                },
-                display_name: id.to_uppercase(),
-                kind: (*kind).to_owned(),
-                ..OrgUnit::default()
-            }),
-            org_unit_id: (*id).to_owned(),
-            request_id: String::new(),
-        })
-        .collect();
+    let requests = units.iter().map(|(id, parent, kind)| unit(id, parent, kind)).collect();
     app.org
         .clone()
         .batch_create_org_units(BatchCreateOrgUnitsRequest {
@@ -45,6 +29,20 @@ pub async fn load_org(app: &TestApp) -> anyhow::Result<()> {
         })
         .await?;
     Ok(())
+}
+
+/// The create request of unit `id` under `parent` (a name, or "" for a root).
+pub fn unit(id: &str, parent: &str, kind: &str) -> CreateOrgUnitRequest {
+    CreateOrgUnitRequest {
+        org_unit: Some(OrgUnit {
+            parent: parent.to_owned(),
+            display_name: id.to_uppercase(),
+            kind: kind.to_owned(),
+            ..OrgUnit::default()
+        }),
+        org_unit_id: id.to_owned(),
+        request_id: String::new(),
+    }
 }
 
 pub fn horizon() -> Horizon {

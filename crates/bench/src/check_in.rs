@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::Serialize;
 use tonic::transport::Channel;
 use trellis_proto::okr::v1::{
-    CheckIn, CreateCheckInRequest, CreateCycleRequest, Cycle, ImportSeasonRequest, KeyResult, Objective,
-    TransitionCycleRequest, import_season_request::Header, import_season_request::Row, key_result, objective,
+    CheckIn, CreateCheckInRequest, ImportSeasonRequest, KeyResult, Objective, TransitionCycleRequest,
+    import_season_request::Header, import_season_request::Row, key_result, objective,
     okr_service_client::OkrServiceClient,
 };
 
@@ -15,7 +15,7 @@ use crate::{
     Args,
     load::{Phase, run_phase},
     target::Target,
-    workloads::{BENCH_ORG_UNIT, ensure_org_unit, pick, report},
+    workloads::{BENCH_ORG_UNIT, create_quarter, ensure_org_unit, pick, report},
 };
 
 const OBJECTIVES: usize = 64;
@@ -86,27 +86,8 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<CheckInFigures>
 async fn prepare(channel: Channel) -> anyhow::Result<Vec<String>> {
     ensure_org_unit(channel.clone()).await?;
     let owner = format!("orgUnits/{BENCH_ORG_UNIT}");
-    let mut okr = OkrServiceClient::new(channel);
-    let cycle = okr
-        .create_cycle(CreateCycleRequest {
-            cycle: Some(Cycle {
-                display_name: "Check-in bench".into(),
-                start_time: Some(prost_types::Timestamp {
-                    seconds: 1_798_761_600,
-                    nanos: 0,
-                }),
-                end_time: Some(prost_types::Timestamp {
-                    seconds: 1_806_537_600,
-                    nanos: 0,
-                }),
-                org_unit: owner.clone(),
-                ..Cycle::default()
-            }),
-            cycle_id: String::new(),
-            request_id: String::new(),
-        })
-        .await?
-        .into_inner();
+    let mut okr = OkrServiceClient::new(channel.clone());
+    let cycle = create_quarter(channel.clone(), "", &owner).await?;
     let prefix = cycle.name.trim_start_matches("cycles/").to_owned();
     let rows: Vec<Row> = (0..OBJECTIVES)
         .map(|index| Row {

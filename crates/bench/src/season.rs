@@ -14,8 +14,8 @@ use trellis_foundation::Db;
 use trellis_proto::{
     cascade::v1::{BatchCreateOrgUnitsRequest, CreateOrgUnitRequest, OrgUnit, org_service_client::OrgServiceClient},
     okr::v1::{
-        AlignmentTarget, CreateCycleRequest, Cycle, ImportAlignment, ImportSeasonRequest, KeyResult, Objective,
-        alignment_target::Target, import_season_request::Header, import_season_request::Row, key_result, objective,
+        AlignmentTarget, ImportAlignment, ImportSeasonRequest, KeyResult, Objective, alignment_target::Target,
+        import_season_request::Header, import_season_request::Row, key_result, objective,
         okr_service_client::OkrServiceClient,
     },
     strategy::v1::{
@@ -23,7 +23,7 @@ use trellis_proto::{
     },
 };
 
-use crate::{Args, target::Target as Server};
+use crate::{Args, target::Target as Server, workloads::create_quarter};
 
 const ROOT: &str = "season-org";
 const CYCLE_ID: &str = "2027-q1";
@@ -160,24 +160,7 @@ async fn prepare(channel: Channel, shape: Shape) -> anyhow::Result<()> {
         })
         .await
         .context("creating the strategy")?;
-    OkrServiceClient::new(channel)
-        .create_cycle(CreateCycleRequest {
-            cycle: Some(Cycle {
-                display_name: "Q1 2027".into(),
-                start_time: Some(prost_types::Timestamp {
-                    seconds: 1_798_761_600,
-                    nanos: 0,
-                }),
-                end_time: Some(prost_types::Timestamp {
-                    seconds: 1_806_537_600,
-                    nanos: 0,
-                }),
-                org_unit: root,
-                ..Cycle::default()
-            }),
-            cycle_id: CYCLE_ID.into(),
-            request_id: String::new(),
-        })
+    create_quarter(channel, CYCLE_ID, &root)
         .await
         .context("creating the cycle")?;
     Ok(())

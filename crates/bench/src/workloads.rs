@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use serde::Serialize;
 use tonic::{Code, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use trellis_proto::{
     cascade::v1::{CreateOrgUnitRequest, OrgUnit, org_service_client::OrgServiceClient},
+    okr::v1::{CreateCycleRequest, Cycle, okr_service_client::OkrServiceClient},
     strategy::v1::{
         Choice, ChoiceKind, CreateStrategyRequest, GetStrategyRequest, Strategy,
         strategy_service_client::StrategyServiceClient,
@@ -109,6 +111,28 @@ pub async fn ensure_org_unit(channel: Channel) -> anyhow::Result<()> {
         Err(status) if status.code() == Code::AlreadyExists => Ok(()),
         Err(status) => Err(status.into()),
     }
+}
+
+/// A PLANNING cycle for Q1 2027 open for `org_unit`; an empty `cycle_id`
+/// lets the server choose one.
+pub async fn create_quarter(channel: Channel, cycle_id: &str, org_unit: &str) -> anyhow::Result<Cycle> {
+    let at = |seconds| prost_types::Timestamp { seconds, nanos: 0 };
+    let request = CreateCycleRequest {
+        cycle: Some(Cycle {
+            display_name: "Q1 2027".into(),
+            start_time: Some(at(1_798_761_600)),
+            end_time: Some(at(1_806_537_600)),
+            org_unit: org_unit.to_owned(),
+            ..Cycle::default()
+        }),
+        cycle_id: cycle_id.to_owned(),
+        request_id: String::new(),
+    };
+    Ok(OkrServiceClient::new(channel)
+        .create_cycle(request)
+        .await
+        .context("creating the cycle")?
+        .into_inner())
 }
 
 /// A create of a fresh strategy, its id chosen by the server.

@@ -40,6 +40,20 @@ impl FieldViolations {
         }
     }
 
+    /// The value of a check that may fail `INVALID_ARGUMENT`: its
+    /// violations join these (and `None` comes back), so one answer still
+    /// reports every problem. Other errors pass through.
+    pub fn absorb<T>(&mut self, result: Result<T, Error>) -> Result<Option<T>, Error> {
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(Error::InvalidArgument(problems)) => {
+                self.violations.extend(problems.violations);
+                Ok(None)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
     pub fn violations(&self) -> &[(String, String)] {
         &self.violations
     }

@@ -186,8 +186,8 @@ async fn load_targets(store: &Store, txn: &impl ConnectionTrait, jobs: &[NewChec
     })
 }
 
-/// Why `check_in` cannot be recorded now, if it cannot.
-fn refusal(targets: &Targets, check_in: &NewCheckIn) -> Result<(), Error> {
+/// The key result `check_in` is for, or why it cannot be recorded now.
+fn admit<'a>(targets: &'a Targets, check_in: &NewCheckIn) -> Result<&'a key_result::Model, Error> {
     let name = key_result_name(&check_in.objective_id, &check_in.key_result_id);
     let key = (check_in.objective_id.clone(), check_in.key_result_id.clone());
     let Some(key_result) = targets.key_results.get(&key) else {
@@ -234,7 +234,7 @@ fn refusal(targets: &Targets, check_in: &NewCheckIn) -> Result<(), Error> {
             }
         }
     }
-    Ok(())
+    Ok(key_result)
 }
 
 fn to_proto(row: &check_in::Model) -> pb::CheckIn {
@@ -271,30 +271,31 @@ async fn write_batch(store: &Store, jobs: &[NewCheckIn]) -> Result<Vec<Result<pb
     let mut seen_keys: HashMap<(String, String, String), pb::CheckIn> = HashMap::new();
     let context = RequestContext::system("okr-check-ins");
     for check_in in jobs {
-        if let Err(err) = refusal(&targets, check_in) {
-            answers.push(Err(err));
-            continue;
-        }
-        let dedupe = (
-            check_in.objective_id.clone(),
-            check_in.key_result_id.clone(),
-            check_in.dedupe_key(""),
-        );
-        if check_in.dedupe.is_some() {
-            if let Some(existing) = targets.recorded.get(&dedupe) {
+        let key_result = match admit(&targets, check_in) {
+            Ok(key_result) => key_result,
+            Err(err) => {
+                answers.push(Err(err));
+                continue;
+            }
+        };
+        let dedupe = check_in.dedupe.as_ref().map(|dedupe| {
+            (
+                check_in.objective_id.clone(),
+                check_in.key_result_id.clone(),
+                dedupe.clone(),
+            )
+        });
+        if let Some(dedupe) = &dedupe {
+            if let Some(existing) = targets.recorded.get(dedupe) {
                 answers.push(Ok(to_proto(existing)));
                 continue;
             }
-            if let Some(existing) = seen_keys.get(&dedupe) {
+            if let Some(existing) = seen_keys.get(dedupe) {
                 answers.push(Ok(existing.clone()));
                 continue;
             }
         }
         let key = (check_in.objective_id.clone(), check_in.key_result_id.clone());
-        let Some(key_result) = targets.key_results.get(&key) else {
-            answers.push(Err(Error::NotFound(key_result_name(&key.0, &key.1))));
-            continue;
-        };
         let stored: pb::KeyResult = decode(&key_result.snapshot, "key result")?;
         let Some(measure) = measure_of(&stored) else {
             return Err(Error::Corrupt(format!(
@@ -330,7 +331,7 @@ async fn write_batch(store: &Store, jobs: &[NewCheckIn]) -> Result<Vec<Result<pb
         if check_in.confidence >= 0 {
             change.confidence = check_in.confidence;
         }
-        if check_in.dedupe.is_some() {
+        if let Some(dedupe) = dedupe {
             seen_keys.insert(dedupe, shown.clone());
         }
         changes.push(
@@ -454,15 +455,11 @@ impl OkrApi {
         violations.require(request.value.is_finite(), "value", "must be a finite number");
         violations.require(request.measure_time.is_some(), "measure_time", "is required");
         violations.require_max_len(&request.source, 200, "source");
-        let (objective_id, key_result_id) = match parsed {
-            Ok(ids) => ids,
-            Err(Error::InvalidArgument(problems)) => {
-                violations.extend_prefixed("", problems);
-                return Err(Error::InvalidArgument(violations));
-            }
-            Err(err) => return Err(err),
-        };
+        let parsed = violations.absorb(parsed)?;
         violations.into_result()?;
+        let Some((objective_id, key_result_id)) = parsed else {
+            return Err(Error::Corrupt("a violation went missing".into()));
+        };
         self.check_ins
             .submit(NewCheckIn {
                 objective_id: objective_id.to_owned(),

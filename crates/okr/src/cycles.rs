@@ -2,6 +2,8 @@
 //! and its moves PLANNING → ACTIVE → REVIEW → CLOSED. Activation makes the
 //! cycle's draft objectives ACTIVE and locks their structure.
 
+use std::collections::HashSet;
+
 use prost::Message;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -17,7 +19,6 @@ use trellis_foundation::{
     time::{now_micros, to_timestamp},
 };
 use trellis_proto::{
-    cascade::v1::BatchGetOrgUnitsRequest,
     feed::v1::ChangeKind,
     okr::v1::{self as pb},
 };
@@ -61,27 +62,6 @@ fn snapshot(cycle: &pb::Cycle) -> Vec<u8> {
 }
 
 impl OkrApi {
-    /// Whether the org unit exists, as a violation of `field` when not.
-    pub(crate) async fn check_org_unit(
-        &self,
-        name: &str,
-        field: &str,
-        violations: &mut FieldViolations,
-    ) -> Result<(), Error> {
-        let response = self
-            .org
-            .clone()
-            .batch_get_org_units(BatchGetOrgUnitsRequest {
-                names: vec![name.to_owned()],
-                allow_missing: true,
-            })
-            .await
-            .map_err(|status| Error::Peer { service: "org", status })?
-            .into_inner();
-        violations.require(response.missing.is_empty(), field, format!("{name} does not exist"));
-        Ok(())
-    }
-
     pub async fn create_cycle(
         &self,
         context: RequestContext,
@@ -103,8 +83,13 @@ impl OkrApi {
         };
         let cycle = check_cycle(input, "cycle.", &mut violations);
         if violations.is_empty() {
-            self.check_org_unit(&cycle.org_unit, "cycle.org_unit", &mut violations)
+            // The unit is the root of its own subtree: only its existence is checked.
+            let problems = self
+                .owner_problems(&cycle.org_unit, HashSet::from([cycle.org_unit.clone()]))
                 .await?;
+            if let Some(problem) = problems.get(&cycle.org_unit) {
+                violations.add("cycle.org_unit", problem.clone());
+            }
         }
         violations.into_result()?;
         let event_context = context.clone();

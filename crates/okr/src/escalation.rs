@@ -10,7 +10,7 @@ use trellis_proto::okr::v1::{self as pb, objective};
 use crate::{
     OkrApi,
     entity::remedial,
-    fields::{check_key_result, check_title},
+    fields::{check_accountable, check_key_result, check_owner, check_title},
     lifecycle::{CycleState, CycleWork, ObjectiveMove, ObjectiveState, move_objective},
     names::{cycle_id, cycle_name, is_health_metric, objective_id, objective_name},
     repo::{Lock, find_objective},
@@ -62,25 +62,17 @@ impl OkrApi {
         request: pb::CreateRemedialObjectiveRequest,
     ) -> Result<pb::Objective, Error> {
         let mut violations = FieldViolations::default();
-        let cycle_id = match cycle_id(&request.cycle, "cycle") {
-            Ok(id) => id.to_owned(),
-            Err(Error::InvalidArgument(problems)) => {
-                violations.extend_prefixed("", problems);
-                String::new()
-            }
-            Err(err) => return Err(err),
-        };
+        let cycle_id = violations
+            .absorb(cycle_id(&request.cycle, "cycle"))?
+            .unwrap_or_default()
+            .to_owned();
         violations.require(
             is_health_metric(&request.health_metric),
             "health_metric",
             format!("{:?} is not a healthMetrics/{{metric}} name", request.health_metric),
         );
-        violations.require(
-            crate::names::org_unit_id(&request.owner, "").is_ok(),
-            "owner",
-            format!("{:?} is not an orgUnits/{{unit}} name", request.owner),
-        );
-        violations.require_non_empty(&request.accountable, "accountable");
+        check_owner(&request.owner, "owner", &mut violations);
+        check_accountable(&request.accountable, "accountable", &mut violations);
         check_title(&request.title, "title", &mut violations);
         let key_result = match &request.key_result {
             Some(key_result) => {

@@ -218,23 +218,40 @@ pub fn check_title(title: &str, field: &str, violations: &mut FieldViolations) {
     violations.require_max_len(title, MAX_TITLE, field);
 }
 
+pub fn check_description(description: &str, field: &str, violations: &mut FieldViolations) {
+    violations.require_max_len(description, MAX_DESCRIPTION, field);
+}
+
+/// The owner's shape; whether it exists is asked of the org service.
+pub fn check_owner(owner: &str, field: &str, violations: &mut FieldViolations) {
+    violations.require(
+        crate::names::org_unit_id(owner, "").is_ok(),
+        field,
+        format!("{owner:?} is not an orgUnits/{{unit}} name"),
+    );
+}
+
+pub fn check_accountable(accountable: &str, field: &str, violations: &mut FieldViolations) {
+    violations.require_non_empty(accountable, field);
+    violations.require_max_len(accountable, MAX_PERSON, field);
+}
+
+pub fn check_kind(kind: objective::Kind, field: &str, violations: &mut FieldViolations) {
+    violations.require(
+        kind != objective::Kind::Unspecified,
+        field,
+        "is required: COMMITTED or ASPIRATIONAL",
+    );
+}
+
 /// Checks an objective's writable fields (not whether its owner and
 /// targets exist) and returns them in normal form.
 pub fn check_objective(input: &pb::Objective, prefix: &str, violations: &mut FieldViolations) -> pb::Objective {
     check_title(&input.title, &format!("{prefix}title"), violations);
-    violations.require_max_len(&input.description, MAX_DESCRIPTION, &format!("{prefix}description"));
-    violations.require(
-        crate::names::org_unit_id(&input.owner, "").is_ok(),
-        format!("{prefix}owner"),
-        format!("{:?} is not an orgUnits/{{unit}} name", input.owner),
-    );
-    violations.require_non_empty(&input.accountable, &format!("{prefix}accountable"));
-    violations.require_max_len(&input.accountable, MAX_PERSON, &format!("{prefix}accountable"));
-    violations.require(
-        input.kind() != objective::Kind::Unspecified,
-        format!("{prefix}kind"),
-        "is required: COMMITTED or ASPIRATIONAL",
-    );
+    check_description(&input.description, &format!("{prefix}description"), violations);
+    check_owner(&input.owner, &format!("{prefix}owner"), violations);
+    check_accountable(&input.accountable, &format!("{prefix}accountable"), violations);
+    check_kind(input.kind(), &format!("{prefix}kind"), violations);
     check_guardrails(&input.guardrails, prefix, violations);
     let aligns_to = check_targets(&input.aligns_to, prefix, violations);
     pb::Objective {
@@ -252,11 +269,7 @@ pub fn check_objective(input: &pb::Objective, prefix: &str, violations: &mut Fie
 /// Checks a cycle's writable fields (not whether its org unit exists).
 pub fn check_cycle(input: &pb::Cycle, prefix: &str, violations: &mut FieldViolations) -> pb::Cycle {
     check_title(&input.display_name, &format!("{prefix}display_name"), violations);
-    violations.require(
-        crate::names::org_unit_id(&input.org_unit, "").is_ok(),
-        format!("{prefix}org_unit"),
-        format!("{:?} is not an orgUnits/{{unit}} name", input.org_unit),
-    );
+    check_owner(&input.org_unit, &format!("{prefix}org_unit"), violations);
     check_period(input, prefix, violations);
     pb::Cycle {
         display_name: input.display_name.trim().to_owned(),

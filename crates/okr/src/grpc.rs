@@ -30,6 +30,19 @@ macro_rules! with_context {
     }};
 }
 
+/// Moves the named objective with the request's reason.
+macro_rules! objective_move {
+    ($self:ident, $request:ident, $move:expr) => {{
+        let context = RequestContext::from_request(&$request);
+        let request = $request.into_inner();
+        Ok(Response::new(
+            $self
+                .move_objective(context, &request.name, &request.reason, $move)
+                .await?,
+        ))
+    }};
+}
+
 #[tonic::async_trait]
 impl OkrService for OkrApi {
     async fn create_cycle(&self, request: Request<pb::CreateCycleRequest>) -> Reply<pb::Cycle> {
@@ -93,31 +106,19 @@ impl OkrService for OkrApi {
     }
 
     async fn pause_objective(&self, request: Request<pb::PauseObjectiveRequest>) -> Reply<pb::Objective> {
-        let context = RequestContext::from_request(&request);
-        let request = request.into_inner();
-        self.objective_move(context, &request.name, &request.reason, ObjectiveMove::Pause)
-            .await
+        objective_move!(self, request, ObjectiveMove::Pause)
     }
 
     async fn resume_objective(&self, request: Request<pb::ResumeObjectiveRequest>) -> Reply<pb::Objective> {
-        let context = RequestContext::from_request(&request);
-        let request = request.into_inner();
-        self.objective_move(context, &request.name, &request.reason, ObjectiveMove::Resume)
-            .await
+        objective_move!(self, request, ObjectiveMove::Resume)
     }
 
     async fn complete_objective(&self, request: Request<pb::CompleteObjectiveRequest>) -> Reply<pb::Objective> {
-        let context = RequestContext::from_request(&request);
-        let request = request.into_inner();
-        self.objective_move(context, &request.name, &request.reason, ObjectiveMove::Complete)
-            .await
+        objective_move!(self, request, ObjectiveMove::Complete)
     }
 
     async fn cancel_objective(&self, request: Request<pb::CancelObjectiveRequest>) -> Reply<pb::Objective> {
-        let context = RequestContext::from_request(&request);
-        let request = request.into_inner();
-        self.objective_move(context, &request.name, &request.reason, ObjectiveMove::Cancel)
-            .await
+        objective_move!(self, request, ObjectiveMove::Cancel)
     }
 
     async fn create_remedial_objective(
@@ -193,15 +194,5 @@ impl OkrApi {
         Ok(Response::new(
             self.transition_cycle(context, request.into_inner(), to).await?,
         ))
-    }
-
-    async fn objective_move(
-        &self,
-        context: RequestContext,
-        name: &str,
-        reason: &str,
-        to: ObjectiveMove,
-    ) -> Reply<pb::Objective> {
-        Ok(Response::new(self.move_objective(context, name, reason, to).await?))
     }
 }

@@ -11,7 +11,6 @@ use std::{
 };
 
 use futures::{Stream, StreamExt};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use tonic::Status;
 use trellis_foundation::{
     Error, FieldViolations, NewChange, RequestContext, WriteTxn,
@@ -33,7 +32,7 @@ use crate::{
     lifecycle::{CycleState, CycleWork, ObjectiveState},
     names::{KEY_RESULT_TYPE, OBJECTIVE_TYPE, cycle_id, cycle_name, key_result_name, objective_name, org_unit_name},
     references::{Problems, report_targets, target_names},
-    repo::{IN_CHUNK, Lock, find_cycle},
+    repo::{Lock, column_pairs, find_cycle},
     view::cycle_state,
 };
 
@@ -115,7 +114,10 @@ impl OkrApi {
             .map(|(index, row)| (row.id.as_str(), index))
             .collect();
         let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
-        for taken in self.existing_objectives(&ids).await? {
+        let existing =
+            column_pairs::<objective::Entity>(self.store.db.conn(), objective::Column::Id, objective::Column::Id, ids)
+                .await?;
+        for (taken, _) in existing {
             if let Some(index) = by_id.get(taken.as_str()) {
                 violations.add(
                     format!("rows[{index}].row_id"),
@@ -149,21 +151,6 @@ impl OkrApi {
         }
         violations.into_result()?;
         Ok(rows)
-    }
-
-    async fn existing_objectives(&self, ids: &[String]) -> Result<Vec<String>, Error> {
-        let mut existing = Vec::new();
-        for chunk in ids.chunks(IN_CHUNK) {
-            let found: Vec<String> = objective::Entity::find()
-                .select_only()
-                .column(objective::Column::Id)
-                .filter(objective::Column::Id.is_in(chunk.iter().cloned()))
-                .into_tuple()
-                .all(self.store.db.conn())
-                .await?;
-            existing.extend(found);
-        }
-        Ok(existing)
     }
 
     /// Owners (one org call), choices (one strategy call) and stored

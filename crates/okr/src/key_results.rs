@@ -8,7 +8,7 @@ use trellis_foundation::{
     Error, FieldViolations, NewChange, RequestContext, WriteTxn,
     etag::{check_etag, etag_for},
     mask::update_paths,
-    names::is_valid_id,
+    names::id_or_generate,
     paging::{page_size, split_page},
     time::now_micros,
 };
@@ -54,16 +54,7 @@ impl OkrApi {
             return Err(Error::invalid("key_result", "is required"));
         };
         let mut violations = FieldViolations::default();
-        let id = if request.key_result_id.is_empty() {
-            format!("kr{}", uuid::Uuid::new_v4().simple())
-        } else {
-            violations.require(
-                is_valid_id(&request.key_result_id),
-                "key_result_id",
-                "must be 1-63 lowercase letters, digits or hyphens, starting with a letter",
-            );
-            request.key_result_id.clone()
-        };
+        let id = id_or_generate(&request.key_result_id, "key_result_id", &mut violations);
         let key_result = check_key_result(input, "key_result.", &mut violations);
         violations.into_result()?;
         let event_context = context.clone();

@@ -23,7 +23,10 @@ use trellis_proto::{
 use crate::{
     OkrApi,
     entity::{cycle, key_result, objective},
-    fields::{MAX_KEY_RESULTS, check_guardrails, check_key_result, check_objective, check_targets, check_title},
+    fields::{
+        MAX_KEY_RESULTS, check_accountable, check_description, check_guardrails, check_key_result, check_kind,
+        check_objective, check_owner, check_targets, check_title,
+    },
     lifecycle::{CycleWork, ObjectiveState},
     names::{KEY_RESULT_TYPE, OBJECTIVE_TYPE, cycle_id, cycle_name, key_result_name, objective_id, objective_name},
     references::{parent_objectives, report_targets, target_names},
@@ -94,7 +97,12 @@ impl OkrApi {
     pub(crate) async fn hold_objective(&self, txn: &WriteTxn, id: &str, work: CycleWork) -> Result<Held, Error> {
         let row = find_objective(&**txn, id).await?;
         let cycle = self.lock_cycle(txn, &row.cycle_id, Lock::Shared).await?;
-        let row = self.lock_objective(txn, id).await?;
+        // The cycle first, then the objective, in the order every writer
+        // takes them; on SQLite the first read already is under the lock.
+        let row = match self.store.db.backend() {
+            trellis_foundation::Backend::Postgres => self.lock_objective(txn, id).await?,
+            trellis_foundation::Backend::Sqlite => row,
+        };
         let facts = CycleFacts::of(&cycle)?;
         facts
             .state
@@ -179,14 +187,10 @@ impl OkrApi {
             );
             key_results.push((key_result_id, check_key_result(key_result, &prefix, &mut violations)));
         }
-        let cycle_id = match cycle_id(&input.cycle, "objective.cycle") {
-            Ok(cycle_id) => cycle_id.to_owned(),
-            Err(Error::InvalidArgument(problems)) => {
-                violations.extend_prefixed("", problems);
-                String::new()
-            }
-            Err(err) => return Err(err),
-        };
+        let cycle_id = violations
+            .absorb(cycle_id(&input.cycle, "objective.cycle"))?
+            .unwrap_or_default()
+            .to_owned();
         let cycle = match cycle::Entity::find_by_id(cycle_id.clone())
             .one(self.store.db.conn())
             .await?
@@ -345,11 +349,11 @@ impl OkrApi {
                     updated.title = input.title.trim().to_owned();
                 }
                 "description" => {
-                    violations.require_max_len(&input.description, 4_000, "objective.description");
+                    check_description(&input.description, "objective.description", &mut violations);
                     updated.description = input.description.clone();
                 }
                 "accountable" => {
-                    violations.require_non_empty(&input.accountable, "objective.accountable");
+                    check_accountable(&input.accountable, "objective.accountable", &mut violations);
                     updated.accountable = input.accountable.trim().to_owned();
                 }
                 "guardrails" => {
@@ -357,19 +361,11 @@ impl OkrApi {
                     updated.guardrails = input.guardrails.clone();
                 }
                 "kind" => {
-                    violations.require(
-                        input.kind() != pb::objective::Kind::Unspecified,
-                        "objective.kind",
-                        "is required: COMMITTED or ASPIRATIONAL",
-                    );
+                    check_kind(input.kind(), "objective.kind", &mut violations);
                     updated.kind = input.kind;
                 }
                 "owner" => {
-                    violations.require(
-                        crate::names::org_unit_id(&input.owner, "").is_ok(),
-                        "objective.owner",
-                        format!("{:?} is not an orgUnits/{{unit}} name", input.owner),
-                    );
+                    check_owner(&input.owner, "objective.owner", &mut violations);
                     updated.owner = input.owner.clone();
                 }
                 _ => updated.aligns_to = check_targets(&input.aligns_to, "objective.", &mut violations),

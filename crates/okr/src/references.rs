@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use trellis_foundation::{Error, FieldViolations};
 use trellis_proto::{
     cascade::v1::BatchGetOrgUnitsRequest,
@@ -18,7 +18,7 @@ use crate::{
     OkrApi,
     entity::{key_result, objective},
     names::{cycle_name, key_result_ids, objective_id},
-    repo::IN_CHUNK,
+    repo::{IN_CHUNK, column_pairs},
     view::decode,
 };
 
@@ -140,7 +140,11 @@ impl OkrApi {
             owners_of_key_results.insert(objective.to_owned());
             wanted.insert(objective.to_owned());
         }
-        let found = objective_cycles(conn, wanted).await?;
+        let found: HashMap<String, String> =
+            column_pairs::<objective::Entity>(conn, objective::Column::Id, objective::Column::CycleId, wanted)
+                .await?
+                .into_iter()
+                .collect();
         let mut check_objective = |name: &str, id: &str, what: &str| -> bool {
             let problem = match found.get(id) {
                 None => format!("{name} does not exist"),
@@ -165,7 +169,15 @@ impl OkrApi {
                 key_results_to_find.push((objective.to_owned(), key_result.to_owned(), name.clone()));
             }
         }
-        let existing = existing_key_results(conn, owners_of_key_results).await?;
+        let existing: HashSet<(String, String)> = column_pairs::<key_result::Entity>(
+            conn,
+            key_result::Column::ObjectiveId,
+            key_result::Column::Id,
+            owners_of_key_results,
+        )
+        .await?
+        .into_iter()
+        .collect();
         for (objective, key_result, name) in key_results_to_find {
             if !existing.contains(&(objective, key_result)) {
                 problems.insert(name.clone(), format!("{name} does not exist"));
@@ -217,44 +229,6 @@ pub fn parent_objectives(targets: &[pb::AlignmentTarget]) -> impl Iterator<Item 
         Some(Target::KeyResult(name)) => key_result_ids(name, "").ok().map(|(id, _)| id.to_owned()),
         _ => None,
     })
-}
-
-/// The cycle of each of `ids` that exists.
-async fn objective_cycles(conn: &impl ConnectionTrait, ids: HashSet<String>) -> Result<HashMap<String, String>, Error> {
-    let ids: Vec<String> = ids.into_iter().collect();
-    let mut cycles = HashMap::new();
-    for chunk in ids.chunks(IN_CHUNK) {
-        let rows: Vec<(String, String)> = objective::Entity::find()
-            .select_only()
-            .column(objective::Column::Id)
-            .column(objective::Column::CycleId)
-            .filter(objective::Column::Id.is_in(chunk.iter().cloned()))
-            .into_tuple()
-            .all(conn)
-            .await?;
-        cycles.extend(rows);
-    }
-    Ok(cycles)
-}
-
-async fn existing_key_results(
-    conn: &impl ConnectionTrait,
-    objective_ids: HashSet<String>,
-) -> Result<HashSet<(String, String)>, Error> {
-    let ids: Vec<String> = objective_ids.into_iter().collect();
-    let mut existing = HashSet::new();
-    for chunk in ids.chunks(IN_CHUNK) {
-        let rows: Vec<(String, String)> = key_result::Entity::find()
-            .select_only()
-            .column(key_result::Column::ObjectiveId)
-            .column(key_result::Column::Id)
-            .filter(key_result::Column::ObjectiveId.is_in(chunk.iter().cloned()))
-            .into_tuple()
-            .all(conn)
-            .await?;
-        existing.extend(rows);
-    }
-    Ok(existing)
 }
 
 /// Adds a violation for every target of `targets` with a problem.

@@ -52,6 +52,29 @@ pub async fn find_key_result(
         .ok_or_else(|| Error::NotFound(key_result_name(objective_id, id)))
 }
 
+/// (`key`, `other`) of every row whose `key` is one of `keys`.
+pub async fn column_pairs<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    key: E::Column,
+    other: E::Column,
+    keys: impl IntoIterator<Item = String>,
+) -> Result<Vec<(String, String)>, Error> {
+    let keys: Vec<String> = keys.into_iter().collect();
+    let mut pairs = Vec::new();
+    for chunk in keys.chunks(IN_CHUNK) {
+        let rows: Vec<(String, String)> = E::find()
+            .select_only()
+            .column(key)
+            .column(other)
+            .filter(key.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        pairs.extend(rows);
+    }
+    Ok(pairs)
+}
+
 /// The key results of `objective_ids`, by objective then id.
 pub async fn key_results_of(
     conn: &impl ConnectionTrait,
@@ -89,11 +112,8 @@ impl OkrApi {
         select.one(&**txn).await?.ok_or_else(|| Error::NotFound(cycle_name(id)))
     }
 
-    /// The objective, locked exclusively until `txn` ends.
+    /// The objective, locked exclusively until `txn` ends (PostgreSQL).
     pub(crate) async fn lock_objective(&self, txn: &WriteTxn, id: &str) -> Result<objective::Model, Error> {
-        if !self.is_postgres() {
-            return find_objective(&**txn, id).await;
-        }
         objective::Entity::find()
             .filter(objective::Column::Id.eq(id))
             .lock_exclusive()
