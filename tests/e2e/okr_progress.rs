@@ -6,7 +6,8 @@ use std::time::Duration;
 use tonic::Code;
 use trellis_proto::okr::v1::{
     CheckIn, CreateCheckInRequest, GetKeyResultRequest, GetObjectiveRequest, KeyResult, ListCheckInsRequest,
-    RecordMetricValueRequest, ScoreKeyResultRequest, key_result, objective,
+    PauseObjectiveRequest, RecordMetricValueRequest, ResumeObjectiveRequest, ScoreKeyResultRequest, key_result,
+    objective,
 };
 use trellis_tests::{TestApp, as_actor, backend_tests};
 
@@ -24,6 +25,7 @@ backend_tests!(
     a_key_result_without_a_recent_check_in_is_stale,
     metric_values_feed_linked_key_results_once_per_measurement,
     concurrent_check_ins_are_all_kept,
+    check_ins_see_a_pause_made_by_another_replica_at_once,
     scores_roll_up_and_decide_achievement_by_kind,
 );
 
@@ -334,6 +336,43 @@ async fn concurrent_check_ins_are_all_kept(app: TestApp) -> anyhow::Result<()> {
             .check_ins;
         assert_eq!(history.len(), 50);
     }
+    Ok(())
+}
+
+/// The check-in writer remembers what it checked check-ins against; a
+/// change committed by another server on the same database must count at
+/// once, not after some propagation delay.
+async fn check_ins_see_a_pause_made_by_another_replica_at_once(app: TestApp) -> anyhow::Result<()> {
+    planning_season(&app).await?;
+    let created = create_objective(
+        &app,
+        "grow",
+        company_objective(objective::Kind::Committed),
+        vec![measured(key_result::Kind::Increase, 0.0, 10.0)],
+    )
+    .await?;
+    let kr = format!("{}/keyResults/kr1", created.name);
+    move_cycle(&app, "ACTIVE").await?;
+    check_in(&app, &kr, 1.0, 5).await?;
+    let replica = app.spawn_replica().await?;
+    let mut other = replica.okr.clone();
+    other
+        .pause_objective(PauseObjectiveRequest {
+            name: created.name.clone(),
+            reason: "CSAT is red".into(),
+        })
+        .await?;
+    expect_code(check_in(&app, &kr, 2.0, 5).await, Code::FailedPrecondition)?;
+    other
+        .resume_objective(ResumeObjectiveRequest {
+            name: created.name.clone(),
+            reason: "CSAT is green".into(),
+        })
+        .await?;
+    check_in(&app, &kr, 3.0, 7).await?;
+    let shown = key_result_named(&app, &kr).await?;
+    assert_eq!(shown.progress, 0.3);
+    assert_eq!(shown.confidence, Some(7));
     Ok(())
 }
 

@@ -4,11 +4,12 @@
 use std::{sync::Arc, time::Duration};
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
+    TransactionTrait,
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::error::Error;
+use crate::{error::Error, wal};
 
 /// Work to do once a transaction has committed (and only then).
 type AfterCommit = Box<dyn FnOnce() + Send + Sync>;
@@ -46,6 +47,7 @@ pub struct Db {
     writer: Option<DatabaseConnection>,
     backend: Backend,
     sqlite_writer: Option<Arc<Mutex<()>>>,
+    _checkpointer: Option<Arc<wal::Checkpointer>>,
 }
 
 impl Db {
@@ -74,7 +76,7 @@ impl Db {
                 // An in-memory database lives in one connection only.
                 options.max_connections(if in_memory { 1 } else { 3 });
                 options.min_connections(1);
-                options.map_sqlx_sqlite_opts(|opts| {
+                options.map_sqlx_sqlite_opts(move |opts| {
                     opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                         .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                         .busy_timeout(Duration::from_secs(10))
@@ -88,6 +90,9 @@ impl Db {
                         // statement inside a transaction) in memory, not in
                         // a temp file written for each one.
                         .pragma("temp_store", "memory")
+                        // Checkpoints run in the background (see `wal`).
+                        .pragma("wal_autocheckpoint", if in_memory { "1000" } else { "0" })
+                        .pragma("journal_size_limit", wal::JOURNAL_SIZE_LIMIT)
                 });
             }
             Backend::Postgres => {
@@ -104,11 +109,13 @@ impl Db {
         };
         let connection = Database::connect(options).await.map_err(Error::Database)?;
         let sqlite_writer = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let checkpointer = writer.is_some().then(|| wal::start(connection.clone()));
         Ok(Db {
             connection,
             writer,
             backend,
             sqlite_writer,
+            _checkpointer: checkpointer,
         })
     }
 
@@ -172,6 +179,33 @@ impl WriteTxn {
 
     pub fn backend(&self) -> DbBackend {
         self.txn.get_database_backend()
+    }
+
+    /// Runs `statements` in order. On SQLite they go as one multi-statement
+    /// query, one round trip to its connection's thread instead of one
+    /// each; PostgreSQL takes one parameterized statement at a time.
+    pub async fn execute_all(&self, statements: Vec<Statement>) -> Result<(), Error> {
+        if self.backend() != DbBackend::Sqlite {
+            for statement in statements {
+                self.txn.execute_raw(statement).await?;
+            }
+            return Ok(());
+        }
+        let mut sql = String::new();
+        let mut values = Vec::new();
+        for statement in statements {
+            if !sql.is_empty() {
+                sql.push_str(";\n");
+            }
+            sql.push_str(&statement.sql);
+            values.extend(statement.values.map(|values| values.0).unwrap_or_default());
+        }
+        if !sql.is_empty() {
+            self.txn
+                .execute_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Runs `work` after a successful commit; a rollback drops it.

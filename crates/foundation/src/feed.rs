@@ -12,7 +12,7 @@ use futures::Stream;
 use prost::Message;
 use prost_types::Any;
 use sea_orm::{
-    ConnectionTrait, QueryResult,
+    ConnectionTrait, DbBackend, QueryResult, Statement,
     sea_query::{Alias, Expr, ExprTrait, Order, Query},
 };
 use tokio::sync::watch;
@@ -46,6 +46,10 @@ const COLUMNS: [&str; 8] = [
     "commit_micros",
     "request_id",
 ];
+
+fn change_count(changes: &[NewChange]) -> Result<i64, Error> {
+    i64::try_from(changes.len()).map_err(|_| Error::Corrupt("too many changes".into()))
+}
 
 /// One change to record, built by a service before it commits.
 #[derive(Debug, Clone)]
@@ -131,14 +135,62 @@ impl ChangeFeed {
         context: &RequestContext,
         changes: Vec<NewChange>,
     ) -> Result<i64, Error> {
-        let count = i64::try_from(changes.len()).map_err(|_| Error::Corrupt("too many changes".into()))?;
+        let count = change_count(&changes)?;
         if count == 0 {
             return Ok(0);
         }
         let last_sequence = self.reserve(txn, count).await?;
+        for insert in self.inserts(txn.backend(), last_sequence - count + 1, context, changes) {
+            txn.execute_raw(insert).await?;
+        }
+        self.signal_on_commit(txn, last_sequence);
+        Ok(last_sequence)
+    }
+
+    /// For a transaction that holds the feed (it read `last_sequence` with
+    /// [`ChangeFeed::last_sequence_held`]): the statements that record
+    /// `changes`, for the caller to run with its own (one round trip with
+    /// [`WriteTxn::execute_all`]), and the last sequence they use.
+    pub fn append_held(
+        &self,
+        txn: &mut WriteTxn,
+        last_sequence: i64,
+        context: &RequestContext,
+        changes: Vec<NewChange>,
+    ) -> Result<(Vec<Statement>, i64), Error> {
+        let count = change_count(&changes)?;
+        if count == 0 {
+            return Ok((Vec::new(), last_sequence));
+        }
+        let backend = txn.backend();
+        let advance = Query::update()
+            .table(Alias::new(&self.tables.counter))
+            .value(Alias::new("last_sequence"), last_sequence + count)
+            .and_where(Expr::col(Alias::new("id")).eq(1))
+            .to_owned();
+        let mut statements = vec![backend.build(&advance)];
+        statements.extend(self.inserts(backend, last_sequence + 1, context, changes));
+        self.signal_on_commit(txn, last_sequence + count);
+        Ok((statements, last_sequence + count))
+    }
+
+    fn signal_on_commit(&self, txn: &mut WriteTxn, last_sequence: i64) {
+        let signal = self.signal.clone();
+        txn.after_commit(move || signal.committed(last_sequence));
+    }
+
+    /// The outbox inserts for `changes`, numbered from `first_sequence`.
+    fn inserts(
+        &self,
+        backend: DbBackend,
+        first_sequence: i64,
+        context: &RequestContext,
+        changes: Vec<NewChange>,
+    ) -> Vec<Statement> {
         let commit_micros = now_micros();
         let request_id = context.request_id.clone().unwrap_or_default();
-        let mut sequence = last_sequence - count + 1;
+        let mut sequence = first_sequence;
+        let mut statements = Vec::new();
         let mut rows = changes.into_iter().peekable();
         while rows.peek().is_some() {
             let mut insert = Query::insert();
@@ -162,11 +214,9 @@ impl ChangeFeed {
                 ]);
                 sequence += 1;
             }
-            txn.execute(&insert).await?;
+            statements.push(backend.build(&insert));
         }
-        let signal = self.signal.clone();
-        txn.after_commit(move || signal.committed(last_sequence));
-        Ok(last_sequence)
+        statements
     }
 
     async fn reserve(&self, txn: &WriteTxn, count: i64) -> Result<i64, Error> {
@@ -198,14 +248,27 @@ impl ChangeFeed {
         if self.db.backend() != Backend::Postgres {
             return Ok(());
         }
-        let lock = Query::select()
+        self.last_sequence_held(txn).await.map(|_| ())
+    }
+
+    /// The last sequence committed, with the feed's other writers held off
+    /// until `txn` ends (as [`ChangeFeed::serialize_writers`]). A reader
+    /// that remembers it can tell, in a later transaction, whether anything
+    /// was written since: every write of this service appends to its feed.
+    pub async fn last_sequence_held(&self, txn: &WriteTxn) -> Result<i64, Error> {
+        let mut select = Query::select();
+        select
             .column(Alias::new("last_sequence"))
             .from(Alias::new(&self.tables.counter))
-            .and_where(Expr::col(Alias::new("id")).eq(1))
-            .lock_exclusive()
-            .to_owned();
-        txn.query_one(&lock).await?;
-        Ok(())
+            .and_where(Expr::col(Alias::new("id")).eq(1));
+        if self.db.backend() == Backend::Postgres {
+            select.lock_exclusive();
+        }
+        let row = txn
+            .query_one(&select)
+            .await?
+            .ok_or_else(|| Error::Corrupt(format!("{} has no row", self.tables.counter)))?;
+        Ok(row.try_get::<i64>("", "last_sequence")?)
     }
 
     /// The last committed sequence (0 when the feed is empty).

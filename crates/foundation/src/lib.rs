@@ -17,6 +17,7 @@ pub mod paging;
 pub mod store;
 pub mod time;
 pub mod validation;
+mod wal;
 
 pub use context::RequestContext;
 pub use db::{Backend, Db, WriteTxn};

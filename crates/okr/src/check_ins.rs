@@ -1,18 +1,20 @@
 //! Check-ins and values fed from health metrics, written by group commit:
 //! one task takes whatever requests are waiting (up to `MAX_BATCH`), checks
-//! each against its key result, objective and cycle, and commits them in
-//! one transaction: the check-in rows, one tally update per key result, and
-//! their feed events. Each request still gets its own answer; a request
-//! that fails its checks does not fail the others.
+//! each against its key result, objective and cycle (remembered between
+//! batches, see `check_in_facts`), and commits them in one transaction: the
+//! check-in rows, one tally update per key result, and their feed events,
+//! sent together. Each request still gets its own answer; a request that
+//! fails its checks does not fail the others.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Statement, Value,
 };
 use tokio::sync::{mpsc, oneshot};
 use trellis_foundation::{
-    Backend, Error, FieldViolations, NewChange, RequestContext, Store,
+    Error, FieldViolations, NewChange, RequestContext, Store,
     paging::{page_size, split_page},
     time::{from_timestamp, now_micros, to_timestamp},
 };
@@ -20,13 +22,11 @@ use trellis_proto::{feed::v1::ChangeKind, okr::v1 as pb};
 
 use crate::{
     OkrApi,
-    entity::{check_in, cycle, key_result, objective},
-    fields::measure_of,
-    lifecycle::{CycleWork, ObjectiveState},
-    names::{CHECK_IN_TYPE, check_in_name, is_health_metric, key_result_ids, key_result_name, objective_name},
+    check_in_facts::{Admission, FactsCache},
+    entity::check_in,
+    names::{CHECK_IN_TYPE, check_in_name, is_health_metric, key_result_ids},
     progress::Tally,
-    repo::{IN_CHUNK, find_key_result},
-    view::{cycle_state, decode, objective_state, tally_of},
+    repo::find_key_result,
 };
 
 /// Requests committed together at most.
@@ -50,15 +50,9 @@ struct NewCheckIn {
     measure_micros: i64,
     /// What makes a repeat of this check-in the same one: the request id
     /// of a retried create, or a metric's measurement time. `None`: every
-    /// check-in is new.
+    /// check-in is new (stored as "", outside the unique index).
     dedupe: Option<String>,
     context: RequestContext,
-}
-
-impl NewCheckIn {
-    fn dedupe_key(&self, id: &str) -> String {
-        self.dedupe.clone().unwrap_or_else(|| id.to_owned())
-    }
 }
 
 struct Job {
@@ -89,10 +83,11 @@ impl CheckInWriter {
 
 async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut facts = FactsCache::default();
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (check_ins, replies): (Vec<NewCheckIn>, Vec<_>) =
             batch.drain(..).map(|job| (job.check_in, job.reply)).unzip();
-        match write_batch(&store, &check_ins).await {
+        match write_batch(&store, &mut facts, &check_ins).await {
             Ok(answers) => {
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     let _ = reply.send(answer);
@@ -102,10 +97,14 @@ async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
                 // One request's conflict must not fail the others: each is
                 // tried alone, so only the one at fault fails.
                 tracing::debug!(error = %err, size = check_ins.len(), "check-in batch failed; writing one by one");
+                facts.forget();
                 for (check_in, reply) in check_ins.iter().zip(replies) {
-                    let answer = match write_batch(&store, std::slice::from_ref(check_in)).await {
+                    let answer = match write_batch(&store, &mut facts, std::slice::from_ref(check_in)).await {
                         Ok(mut answers) => answers.pop().unwrap_or_else(|| Err(Error::Corrupt("no answer".into()))),
-                        Err(err) => Err(err),
+                        Err(err) => {
+                            facts.forget();
+                            Err(err)
+                        }
                     };
                     let _ = reply.send(answer);
                 }
@@ -114,127 +113,44 @@ async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
     }
 }
 
-/// What a batch needs to know of the key results it touches.
-struct Targets {
-    key_results: HashMap<(String, String), key_result::Model>,
-    objectives: HashMap<String, objective::Model>,
-    cycles: HashMap<String, cycle::Model>,
-    /// Repeats already recorded, by (objective, key result, dedupe key).
-    recorded: HashMap<(String, String, String), check_in::Model>,
-}
-
-async fn load_targets(store: &Store, txn: &impl ConnectionTrait, jobs: &[NewCheckIn]) -> Result<Targets, Error> {
-    let objective_ids: Vec<String> = jobs
-        .iter()
-        .map(|job| job.objective_id.clone())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut objectives = HashMap::new();
-    let mut key_results = HashMap::new();
-    for chunk in objective_ids.chunks(IN_CHUNK) {
-        for row in objective::Entity::find()
-            .filter(objective::Column::Id.is_in(chunk.iter().cloned()))
-            .all(txn)
-            .await?
-        {
-            objectives.insert(row.id.clone(), row);
-        }
-        for row in key_result::Entity::find()
-            .filter(key_result::Column::ObjectiveId.is_in(chunk.iter().cloned()))
-            .all(txn)
-            .await?
-        {
-            key_results.insert((row.objective_id.clone(), row.id.clone()), row);
-        }
-    }
-    let cycle_ids: HashSet<String> = objectives.values().map(|row| row.cycle_id.clone()).collect();
-    let mut select = cycle::Entity::find().filter(cycle::Column::Id.is_in(cycle_ids));
-    if store.db.backend() == Backend::Postgres {
-        // Held until commit, so the cycle cannot move to REVIEW under us.
-        select = select.lock_shared();
-    }
-    let cycles = select
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|row| (row.id.clone(), row))
-        .collect();
+/// Check-ins already recorded that `jobs` repeat, by (objective, key
+/// result, dedupe key).
+async fn recorded_repeats(
+    txn: &impl ConnectionTrait,
+    jobs: &[NewCheckIn],
+) -> Result<HashMap<(String, String, String), check_in::Model>, Error> {
     let mut recorded = HashMap::new();
-    let repeat_keys: Vec<String> = jobs.iter().filter_map(|job| job.dedupe.clone()).collect();
-    if !repeat_keys.is_empty() {
-        for row in check_in::Entity::find()
-            .filter(check_in::Column::DedupeKey.is_in(repeat_keys))
-            .all(txn)
-            .await?
-        {
-            recorded.insert(
-                (
-                    row.objective_id.clone(),
-                    row.key_result_id.clone(),
-                    row.dedupe_key.clone(),
-                ),
-                row,
+    let mut repeats = Condition::any();
+    for job in jobs {
+        if let Some(dedupe) = &job.dedupe {
+            repeats = repeats.add(
+                Condition::all()
+                    .add(check_in::Column::ObjectiveId.eq(job.objective_id.as_str()))
+                    .add(check_in::Column::KeyResultId.eq(job.key_result_id.as_str()))
+                    .add(check_in::Column::DedupeKey.eq(dedupe.as_str())),
             );
         }
     }
-    Ok(Targets {
-        key_results,
-        objectives,
-        cycles,
-        recorded,
-    })
-}
-
-/// The key result `check_in` is for, or why it cannot be recorded now.
-fn admit<'a>(targets: &'a Targets, check_in: &NewCheckIn) -> Result<&'a key_result::Model, Error> {
-    let name = key_result_name(&check_in.objective_id, &check_in.key_result_id);
-    let key = (check_in.objective_id.clone(), check_in.key_result_id.clone());
-    let Some(key_result) = targets.key_results.get(&key) else {
-        return Err(Error::NotFound(name));
-    };
-    let objective = targets
-        .objectives
-        .get(&check_in.objective_id)
-        .ok_or_else(|| Error::NotFound(objective_name(&check_in.objective_id)))?;
-    let cycle = targets
-        .cycles
-        .get(&objective.cycle_id)
-        .ok_or_else(|| Error::Corrupt(format!("the cycle of {name} is missing")))?;
-    cycle_state(&cycle.state)?
-        .permits(CycleWork::CheckIn)
-        .map_err(|reason| Error::FailedPrecondition(format!("{name}: {reason}")))?;
-    let state = objective_state(&objective.state)?;
-    match &check_in.health_metric {
-        None => {
-            if !key_result.health_metric.is_empty() {
-                return Err(Error::FailedPrecondition(format!(
-                    "{name} is linked to {}: its value comes from the metric's measurements",
-                    key_result.health_metric
-                )));
-            }
-            if state != ObjectiveState::Active {
-                return Err(Error::FailedPrecondition(format!(
-                    "{} is {}: check-ins are recorded on ACTIVE objectives",
-                    objective_name(&objective.id),
-                    state.as_str()
-                )));
-            }
-        }
-        Some(metric) => {
-            if &key_result.health_metric != metric {
-                return Err(Error::FailedPrecondition(format!("{name} is not linked to {metric}")));
-            }
-            if matches!(state, ObjectiveState::Completed | ObjectiveState::Cancelled) {
-                return Err(Error::FailedPrecondition(format!(
-                    "{} is {}: it no longer records values",
-                    objective_name(&objective.id),
-                    state.as_str()
-                )));
-            }
-        }
+    if repeats.is_empty() {
+        return Ok(recorded);
     }
-    Ok(key_result)
+    // The literal `<> ''` lets SQLite use the partial unique index.
+    for row in check_in::Entity::find()
+        .filter(repeats)
+        .filter(check_in::Column::DedupeKey.ne(""))
+        .all(txn)
+        .await?
+    {
+        recorded.insert(
+            (
+                row.objective_id.clone(),
+                row.key_result_id.clone(),
+                row.dedupe_key.clone(),
+            ),
+            row,
+        );
+    }
+    Ok(recorded)
 }
 
 fn to_proto(row: &check_in::Model) -> pb::CheckIn {
@@ -250,19 +166,28 @@ fn to_proto(row: &check_in::Model) -> pb::CheckIn {
     }
 }
 
-/// A key result's tally change within one batch.
+/// What one batch adds to a key result's tally.
 struct TallyChange {
-    before: Tally,
-    after: Tally,
-    confidence: i32,
+    added: Tally,
+    /// The latest person's confidence; `None` keeps the stored one.
+    confidence: Option<i32>,
     micros: i64,
 }
 
 /// Writes the batch in one transaction and returns each job's answer, in
 /// order. `Err` means the transaction failed and nothing was written.
-async fn write_batch(store: &Store, jobs: &[NewCheckIn]) -> Result<Vec<Result<pb::CheckIn, Error>>, Error> {
+async fn write_batch(
+    store: &Store,
+    facts: &mut FactsCache,
+    jobs: &[NewCheckIn],
+) -> Result<Vec<Result<pb::CheckIn, Error>>, Error> {
     let mut txn = store.begin_write().await?;
-    let targets = load_targets(store, &*txn, jobs).await?;
+    let last_sequence = store.feed.last_sequence_held(&txn).await?;
+    let wanted = jobs
+        .iter()
+        .map(|job| (job.objective_id.as_str(), job.key_result_id.as_str()));
+    facts.refresh(&txn, last_sequence, wanted).await?;
+    let recorded = recorded_repeats(&*txn, jobs).await?;
     let now = now_micros();
     let mut answers = Vec::with_capacity(jobs.len());
     let mut rows: Vec<check_in::Model> = Vec::new();
@@ -271,8 +196,13 @@ async fn write_batch(store: &Store, jobs: &[NewCheckIn]) -> Result<Vec<Result<pb
     let mut seen_keys: HashMap<(String, String, String), pb::CheckIn> = HashMap::new();
     let context = RequestContext::system("okr-check-ins");
     for check_in in jobs {
-        let key_result = match admit(&targets, check_in) {
-            Ok(key_result) => key_result,
+        let admission = Admission {
+            objective_id: &check_in.objective_id,
+            key_result_id: &check_in.key_result_id,
+            health_metric: check_in.health_metric.as_deref(),
+        };
+        let measure = match facts.admit(&admission) {
+            Ok(facts) => facts.measure,
             Err(err) => {
                 answers.push(Err(err));
                 continue;
@@ -286,7 +216,7 @@ async fn write_batch(store: &Store, jobs: &[NewCheckIn]) -> Result<Vec<Result<pb
             )
         });
         if let Some(dedupe) = &dedupe {
-            if let Some(existing) = targets.recorded.get(dedupe) {
+            if let Some(existing) = recorded.get(dedupe) {
                 answers.push(Ok(to_proto(existing)));
                 continue;
             }
@@ -296,13 +226,6 @@ async fn write_batch(store: &Store, jobs: &[NewCheckIn]) -> Result<Vec<Result<pb
             }
         }
         let key = (check_in.objective_id.clone(), check_in.key_result_id.clone());
-        let stored: pb::KeyResult = decode(&key_result.snapshot, "key result")?;
-        let Some(measure) = measure_of(&stored) else {
-            return Err(Error::Corrupt(format!(
-                "{} has no kind",
-                key_result_name(&key.0, &key.1)
-            )));
-        };
         let id = format!("c{}", uuid::Uuid::now_v7().simple());
         let row = check_in::Model {
             objective_id: key.0.clone(),
@@ -314,22 +237,18 @@ async fn write_batch(store: &Store, jobs: &[NewCheckIn]) -> Result<Vec<Result<pb
             author: check_in.context.actor.clone(),
             source: check_in.source.clone(),
             measure_micros: check_in.measure_micros,
-            dedupe_key: check_in.dedupe_key(&id),
+            dedupe_key: check_in.dedupe.clone().unwrap_or_default(),
             create_micros: now,
         };
         let shown = to_proto(&row);
-        let change = tallies.entry(key).or_insert_with(|| {
-            let tally = tally_of(key_result);
-            TallyChange {
-                before: tally,
-                after: tally,
-                confidence: key_result.confidence,
-                micros: now,
-            }
+        let change = tallies.entry(key).or_insert_with(|| TallyChange {
+            added: Tally::default(),
+            confidence: None,
+            micros: now,
         });
-        change.after = change.after.record(&measure, check_in.value);
+        change.added = change.added.record(&measure, check_in.value);
         if check_in.confidence >= 0 {
-            change.confidence = check_in.confidence;
+            change.confidence = Some(check_in.confidence);
         }
         if let Some(dedupe) = dedupe {
             seen_keys.insert(dedupe, shown.clone());
@@ -344,28 +263,25 @@ async fn write_batch(store: &Store, jobs: &[NewCheckIn]) -> Result<Vec<Result<pb
     if rows.is_empty() {
         drop(txn);
     } else {
-        insert_rows(&*txn, rows).await?;
-        update_tallies(&*txn, tallies).await?;
-        store.feed.append(&mut txn, &context, changes).await?;
+        let backend = txn.backend();
+        let mut statements = vec![insert_rows(backend, rows), update_tallies(backend, tallies)];
+        let (feed, last_sequence) = store.feed.append_held(&mut txn, last_sequence, &context, changes)?;
+        statements.extend(feed);
+        txn.execute_all(statements).await?;
         txn.commit().await?;
+        facts.committed(last_sequence);
     }
     Ok(answers)
 }
 
-async fn insert_rows(txn: &impl ConnectionTrait, rows: Vec<check_in::Model>) -> Result<(), Error> {
-    check_in::Entity::insert_many(rows.into_iter().map(sea_orm::IntoActiveModel::into_active_model))
-        .exec_without_returning(txn)
-        .await?;
-    Ok(())
+fn insert_rows(backend: DbBackend, rows: Vec<check_in::Model>) -> Statement {
+    check_in::Entity::insert_many(rows.into_iter().map(sea_orm::IntoActiveModel::into_active_model)).build(backend)
 }
 
 /// One statement for the whole batch: counts are added (so writers in
-/// other processes are not lost), the latest value and confidence set.
-async fn update_tallies(
-    txn: &impl ConnectionTrait,
-    tallies: HashMap<(String, String), TallyChange>,
-) -> Result<(), Error> {
-    let backend = txn.get_database_backend();
+/// other processes are not lost), the latest value set, and the latest
+/// confidence unless only metrics (which have none) reported.
+fn update_tallies(backend: DbBackend, tallies: HashMap<(String, String), TallyChange>) -> Statement {
     let mut values: Vec<Value> = Vec::with_capacity(tallies.len() * 7);
     let mut tuples = Vec::with_capacity(tallies.len());
     for ((objective_id, key_result_id), change) in tallies {
@@ -373,10 +289,10 @@ async fn update_tallies(
         for value in [
             Value::from(objective_id),
             Value::from(key_result_id),
-            Value::from(change.after.check_ins - change.before.check_ins),
-            Value::from(change.after.in_band - change.before.in_band),
-            Value::from(change.after.latest.unwrap_or_default()),
-            Value::from(change.confidence),
+            Value::from(change.added.check_ins),
+            Value::from(change.added.in_band),
+            Value::from(change.added.latest.unwrap_or_default()),
+            Value::from(change.confidence.unwrap_or(-1)),
             Value::from(change.micros),
         ] {
             values.push(value);
@@ -393,14 +309,12 @@ async fn update_tallies(
          check_ins = okr_key_results.check_ins + v.n, \
          in_band = okr_key_results.in_band + v.in_band, \
          current_value = v.current_value, \
-         confidence = v.confidence, \
+         confidence = CASE WHEN v.confidence < 0 THEN okr_key_results.confidence ELSE v.confidence END, \
          last_check_in_micros = v.micros \
          FROM v WHERE okr_key_results.objective_id = v.objective_id AND okr_key_results.id = v.id",
         tuples.join(", ")
     );
-    txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
-    Ok(())
+    Statement::from_sql_and_values(backend, sql, values)
 }
 
 impl OkrApi {

@@ -3,6 +3,7 @@
 //! check-ins, scoring, and the planning-season import.
 
 pub mod bulk;
+mod check_in_facts;
 mod check_ins;
 mod cycles;
 pub mod entity;

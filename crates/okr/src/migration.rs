@@ -1,6 +1,9 @@
 //! The OKR service's schema.
 
-use sea_orm::sea_query::{Alias, ColumnDef, Index, IndexCreateStatement, Table};
+use sea_orm::{
+    ConnectionTrait,
+    sea_query::{Alias, ColumnDef, Index, IndexCreateStatement, Table},
+};
 use sea_orm_migration::{
     DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
     sea_query::IntoIden,
@@ -14,7 +17,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(SharedTables::new(TABLE_PREFIX)), Box::new(CreateOkrTables)]
+        vec![
+            Box::new(SharedTables::new(TABLE_PREFIX)),
+            Box::new(CreateOkrTables),
+            Box::new(PartialDedupeIndex),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -167,5 +174,33 @@ impl MigrationTrait for CreateOkrTables {
             vec![string("objective_id"), big_integer("number"), blob("snapshot")],
         )
         .await
+    }
+}
+
+/// Only check-ins that can be repeated (a retried request, a metric's
+/// measurement) carry a dedupe key; the rest store "" and stay out of the
+/// unique index, which every batch of check-ins would otherwise touch at
+/// one more random page per row.
+struct PartialDedupeIndex;
+
+impl MigrationName for PartialDedupeIndex {
+    fn name(&self) -> &str {
+        "m0002_okr_partial_dedupe_index"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PartialDedupeIndex {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        db.execute_unprepared("UPDATE okr_check_ins SET dedupe_key = '' WHERE dedupe_key = id")
+            .await?;
+        db.execute_unprepared("DROP INDEX okr_check_ins_dedupe").await?;
+        db.execute_unprepared(
+            "CREATE UNIQUE INDEX okr_check_ins_dedupe_key ON okr_check_ins \
+             (objective_id, key_result_id, dedupe_key) WHERE dedupe_key <> ''",
+        )
+        .await?;
+        Ok(())
     }
 }
