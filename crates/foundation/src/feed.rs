@@ -47,6 +47,46 @@ const COLUMNS: [&str; 8] = [
     "request_id",
 ];
 
+/// Outbox inserts for a transaction that holds the feed, numbered on from
+/// where the last batch ended; see [`ChangeFeed::held_append`].
+#[derive(Debug)]
+pub struct HeldAppend {
+    feed: ChangeFeed,
+    backend: DbBackend,
+    first_sequence: i64,
+    next_sequence: i64,
+    context: RequestContext,
+}
+
+impl HeldAppend {
+    /// The inserts recording `changes`, numbered after the previous ones.
+    pub fn statements(&mut self, changes: Vec<NewChange>) -> Vec<Statement> {
+        let count = changes.len() as i64;
+        let statements = self
+            .feed
+            .inserts(self.backend, self.next_sequence, &self.context, changes);
+        self.next_sequence += count;
+        statements
+    }
+
+    /// The counter's update, if anything was recorded (to run in the same
+    /// transaction), and the last sequence used; watchers are woken when
+    /// `txn` commits.
+    pub fn finish(self, txn: &mut WriteTxn) -> (Option<Statement>, i64) {
+        let last_sequence = self.next_sequence - 1;
+        if self.next_sequence == self.first_sequence {
+            return (None, last_sequence);
+        }
+        let advance = Query::update()
+            .table(Alias::new(&self.feed.tables.counter))
+            .value(Alias::new("last_sequence"), last_sequence)
+            .and_where(Expr::col(Alias::new("id")).eq(1))
+            .to_owned();
+        self.feed.signal_on_commit(txn, last_sequence);
+        (Some(self.backend.build(&advance)), last_sequence)
+    }
+}
+
 fn change_count(changes: &[NewChange]) -> Result<i64, Error> {
     i64::try_from(changes.len()).map_err(|_| Error::Corrupt("too many changes".into()))
 }
@@ -157,21 +197,25 @@ impl ChangeFeed {
         last_sequence: i64,
         context: &RequestContext,
         changes: Vec<NewChange>,
-    ) -> Result<(Vec<Statement>, i64), Error> {
-        let count = change_count(&changes)?;
-        if count == 0 {
-            return Ok((Vec::new(), last_sequence));
+    ) -> (Vec<Statement>, i64) {
+        let mut held = self.held_append(txn.backend(), last_sequence, context.clone());
+        let mut statements = held.statements(changes);
+        let (advance, last_sequence) = held.finish(txn);
+        statements.extend(advance);
+        (statements, last_sequence)
+    }
+
+    /// Numbers and builds outbox inserts after `last_sequence`, which a
+    /// transaction holding the feed read; the statements can be built on
+    /// another thread while the transaction runs earlier ones.
+    pub fn held_append(&self, backend: DbBackend, last_sequence: i64, context: RequestContext) -> HeldAppend {
+        HeldAppend {
+            feed: self.clone(),
+            backend,
+            first_sequence: last_sequence + 1,
+            next_sequence: last_sequence + 1,
+            context,
         }
-        let backend = txn.backend();
-        let advance = Query::update()
-            .table(Alias::new(&self.tables.counter))
-            .value(Alias::new("last_sequence"), last_sequence + count)
-            .and_where(Expr::col(Alias::new("id")).eq(1))
-            .to_owned();
-        let mut statements = vec![backend.build(&advance)];
-        statements.extend(self.inserts(backend, last_sequence + 1, context, changes));
-        self.signal_on_commit(txn, last_sequence + count);
-        Ok((statements, last_sequence + count))
     }
 
     fn signal_on_commit(&self, txn: &mut WriteTxn, last_sequence: i64) {

@@ -2,7 +2,7 @@
 //! write path, and the same write without any checks or feed, which the
 //! season benchmark measures as the ceiling the import is compared with.
 
-use sea_orm::{ConnectionTrait, EntityTrait, IntoActiveModel};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryTrait, Statement};
 use trellis_foundation::{Db, Error, names::is_valid_id, time::now_micros};
 use trellis_proto::okr::v1::{self as pb, import_season_request::Row};
 
@@ -55,29 +55,32 @@ impl BulkRows {
     }
 }
 
-/// Inserts the rows in `insert_many` statements of `INSERT_CHUNK` rows.
-pub async fn insert_rows(txn: &impl ConnectionTrait, rows: BulkRows) -> Result<(), Error> {
+/// The rows' inserts, in `insert_many` statements of `INSERT_CHUNK` rows.
+pub fn insert_statements(backend: DbBackend, rows: BulkRows) -> Vec<Statement> {
+    let mut statements = Vec::new();
     let mut objectives = rows.objectives.into_iter().peekable();
     while objectives.peek().is_some() {
-        objective::Entity::insert_many(
-            objectives
-                .by_ref()
-                .take(INSERT_CHUNK)
-                .map(IntoActiveModel::into_active_model),
-        )
-        .exec_without_returning(txn)
-        .await?;
+        let chunk = objectives
+            .by_ref()
+            .take(INSERT_CHUNK)
+            .map(IntoActiveModel::into_active_model);
+        statements.push(objective::Entity::insert_many(chunk).build(backend));
     }
     let mut key_results = rows.key_results.into_iter().peekable();
     while key_results.peek().is_some() {
-        key_result::Entity::insert_many(
-            key_results
-                .by_ref()
-                .take(INSERT_CHUNK)
-                .map(IntoActiveModel::into_active_model),
-        )
-        .exec_without_returning(txn)
-        .await?;
+        let chunk = key_results
+            .by_ref()
+            .take(INSERT_CHUNK)
+            .map(IntoActiveModel::into_active_model);
+        statements.push(key_result::Entity::insert_many(chunk).build(backend));
+    }
+    statements
+}
+
+/// Inserts the rows in `insert_many` statements of `INSERT_CHUNK` rows.
+pub async fn insert_rows(txn: &impl ConnectionTrait, rows: BulkRows) -> Result<(), Error> {
+    for statement in insert_statements(txn.get_database_backend(), rows) {
+        txn.execute_raw(statement).await?;
     }
     Ok(())
 }

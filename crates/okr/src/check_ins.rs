@@ -265,7 +265,7 @@ async fn write_batch(
     } else {
         let backend = txn.backend();
         let mut statements = vec![insert_rows(backend, rows), update_tallies(backend, tallies)];
-        let (feed, last_sequence) = store.feed.append_held(&mut txn, last_sequence, &context, changes)?;
+        let (feed, last_sequence) = store.feed.append_held(&mut txn, last_sequence, &context, changes);
         statements.extend(feed);
         txn.execute_all(statements).await?;
         txn.commit().await?;

@@ -11,10 +11,13 @@ use std::{
 };
 
 use futures::{Stream, StreamExt};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use tokio::sync::mpsc;
 use tonic::Status;
 use trellis_foundation::{
     Error, FieldViolations, NewChange, RequestContext, WriteTxn,
     etag::etag_for,
+    feed::HeldAppend,
     idempotency::{StreamFingerprint, check_request_id},
     names::{generate_id, is_valid_id},
     time::{now_micros, to_timestamp},
@@ -26,7 +29,7 @@ use trellis_proto::{
 
 use crate::{
     OkrApi,
-    bulk::{BulkRows, insert_rows},
+    bulk::{BulkRows, insert_statements},
     entity::objective,
     fields::{MAX_KEY_RESULTS, check_key_result, check_objective},
     lifecycle::{CycleState, CycleWork, ObjectiveState},
@@ -186,6 +189,9 @@ impl OkrApi {
         Ok(())
     }
 
+    /// Writes the rows and their feed events. The statements are built on
+    /// a blocking thread while the transaction runs the ones before them,
+    /// so encoding and the database's work overlap on two cores.
     async fn write_season(
         &self,
         txn: &mut WriteTxn,
@@ -194,10 +200,69 @@ impl OkrApi {
         rows: Vec<ImportedRow>,
     ) -> Result<pb::ImportSeasonResponse, Error> {
         let now = now_micros();
-        let bulk = BulkRows::new(cycle_id, &rows, now);
-        let (objectives, key_results) = (bulk.objectives.len(), bulk.key_results.len());
-        let mut changes = Vec::with_capacity(objectives + key_results);
-        for row in &rows {
+        let objectives = rows.len();
+        let key_results: usize = rows.iter().map(|row| row.key_results.len()).sum();
+        let backend = txn.backend();
+        // SQLite's single writer holds the feed already, so its events can
+        // be numbered up front and written as they are built. PostgreSQL
+        // takes the feed's counter last, so other writers wait only for the
+        // commit, not for the whole import.
+        let held = match backend {
+            DbBackend::Sqlite => {
+                let last_sequence = self.store.feed.last_sequence_held(txn).await?;
+                Some(self.store.feed.held_append(backend, last_sequence, context.clone()))
+            }
+            _ => None,
+        };
+        let (sender, mut statements) = mpsc::channel(STATEMENTS_AHEAD);
+        let cycle_id = cycle_id.to_owned();
+        let producer =
+            tokio::task::spawn_blocking(move || build_statements(backend, &cycle_id, rows, now, held, &sender));
+        while let Some(statement) = statements.recv().await {
+            txn.execute_raw(statement).await?;
+        }
+        let (held, changes) = producer
+            .await
+            .map_err(|err| Error::Corrupt(format!("building the import's statements: {err}")))?;
+        let last_sequence = match held {
+            Some(held) => {
+                let (advance, last_sequence) = held.finish(txn);
+                if let Some(advance) = advance {
+                    txn.execute_raw(advance).await?;
+                }
+                last_sequence
+            }
+            None => self.store.feed.append(txn, context, changes).await?,
+        };
+        Ok(pb::ImportSeasonResponse {
+            rows: objectives as i64,
+            objectives_created: objectives as i64,
+            key_results_created: key_results as i64,
+            last_sequence,
+        })
+    }
+}
+
+/// Statements built ahead of the one running, at most.
+const STATEMENTS_AHEAD: usize = 4;
+/// Objectives whose rows and events are built at a time.
+const BUILD_CHUNK: usize = 1_000;
+
+/// Sends the inserts for `rows` and, with `held`, their feed events, chunk
+/// by chunk; returns the events it did not write (without `held`). Stops
+/// early when the receiver is gone (the transaction failed).
+fn build_statements(
+    backend: DbBackend,
+    cycle_id: &str,
+    rows: Vec<ImportedRow>,
+    now: i64,
+    mut held: Option<HeldAppend>,
+    sender: &mpsc::Sender<Statement>,
+) -> (Option<HeldAppend>, Vec<NewChange>) {
+    let mut unwritten = Vec::new();
+    for chunk in rows.chunks(BUILD_CHUNK) {
+        let mut changes = Vec::with_capacity(chunk.len() * 5);
+        for row in chunk {
             changes.push(NewChange::new(
                 ChangeKind::Created,
                 objective_name(&row.id),
@@ -213,16 +278,18 @@ impl OkrApi {
                 ));
             }
         }
-        drop(rows);
-        insert_rows(&**txn, bulk).await?;
-        let last_sequence = self.store.feed.append(txn, context, changes).await?;
-        Ok(pb::ImportSeasonResponse {
-            rows: objectives as i64,
-            objectives_created: objectives as i64,
-            key_results_created: key_results as i64,
-            last_sequence,
-        })
+        let mut statements = insert_statements(backend, BulkRows::new(cycle_id, chunk, now));
+        match held.as_mut() {
+            Some(held) => statements.extend(held.statements(changes)),
+            None => unwritten.extend(changes),
+        }
+        for statement in statements {
+            if sender.blocking_send(statement).is_err() {
+                return (held, unwritten);
+            }
+        }
     }
+    (held, unwritten)
 }
 
 fn permits_drafting(cycle_id: &str, state: &str) -> Result<(), Error> {
