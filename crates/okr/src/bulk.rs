@@ -2,7 +2,10 @@
 //! write path, and the same write without any checks or feed, which the
 //! season benchmark measures as the ceiling the import is compared with.
 
-use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryTrait, Statement};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, IntoActiveModel, Iterable, Statement,
+    sea_query::{Expr, Query},
+};
 use trellis_foundation::{Db, Error, names::is_valid_id, time::now_micros};
 use trellis_proto::okr::v1::{self as pb, import_season_request::Row};
 
@@ -55,16 +58,78 @@ impl BulkRows {
     }
 }
 
-/// The rows' inserts, in `insert_many` statements of `INSERT_CHUNK` rows.
-pub fn insert_statements(backend: DbBackend, rows: BulkRows) -> Vec<Statement> {
+/// The rows' inserts, `INSERT_CHUNK` rows a statement. What every row of
+/// one import shares (cycle, state, version, times, empty tallies) is
+/// written into the SQL instead of bound: 14 of 28 values fewer per
+/// objective and key result to copy and bind, and full chunks still share
+/// one prepared statement.
+pub fn insert_statements(backend: DbBackend, rows: BulkRows) -> Result<Vec<Statement>, Error> {
+    use key_result::Column as Kr;
+    use objective::Column as O;
     let mut statements = Vec::new();
+    let shared = [O::CycleId, O::State, O::Version, O::CreateMicros, O::UpdateMicros];
+    for chunk in rows.objectives.chunks(INSERT_CHUNK) {
+        statements.push(insert_sharing::<objective::Entity>(backend, chunk, &shared)?);
+    }
+    let shared = [
+        Kr::Version,
+        Kr::CheckIns,
+        Kr::InBand,
+        Kr::CurrentValue,
+        Kr::Confidence,
+        Kr::LastCheckInMicros,
+        Kr::Scored,
+        Kr::Score,
+        Kr::CreateMicros,
+        Kr::UpdateMicros,
+    ];
+    for chunk in rows.key_results.chunks(INSERT_CHUNK) {
+        statements.push(insert_sharing::<key_result::Entity>(backend, chunk, &shared)?);
+    }
+    Ok(statements)
+}
+
+/// An insert of `models` with the `shared` columns' values written as SQL
+/// constants (escaped by the query builder) and the others bound.
+fn insert_sharing<E>(backend: DbBackend, models: &[E::Model], shared: &[E::Column]) -> Result<Statement, Error>
+where
+    E: EntityTrait,
+    E::Model: IntoActiveModel<E::ActiveModel>,
+{
+    let shared: Vec<&str> = shared.iter().map(|column| column.as_str()).collect();
+    let mut insert = Query::insert();
+    insert.into_table(E::default().table_ref()).columns(E::Column::iter());
+    for model in models {
+        let row = model.clone().into_active_model();
+        let mut values = Vec::with_capacity(E::Column::iter().len());
+        for column in E::Column::iter() {
+            let value = row
+                .get(column)
+                .into_value()
+                .ok_or_else(|| Error::Corrupt(format!("a new row lacks {}", column.as_str())))?;
+            values.push(if shared.contains(&column.as_str()) {
+                Expr::Constant(value)
+            } else {
+                Expr::val(value)
+            });
+        }
+        insert.values_panic(values);
+    }
+    Ok(backend.build(&insert))
+}
+
+/// Inserts the rows with sea-orm's `insert_many`, `INSERT_CHUNK` rows a
+/// statement, every value bound.
+pub async fn insert_rows(txn: &impl ConnectionTrait, rows: BulkRows) -> Result<(), Error> {
     let mut objectives = rows.objectives.into_iter().peekable();
     while objectives.peek().is_some() {
         let chunk = objectives
             .by_ref()
             .take(INSERT_CHUNK)
             .map(IntoActiveModel::into_active_model);
-        statements.push(objective::Entity::insert_many(chunk).build(backend));
+        objective::Entity::insert_many(chunk)
+            .exec_without_returning(txn)
+            .await?;
     }
     let mut key_results = rows.key_results.into_iter().peekable();
     while key_results.peek().is_some() {
@@ -72,15 +137,9 @@ pub fn insert_statements(backend: DbBackend, rows: BulkRows) -> Vec<Statement> {
             .by_ref()
             .take(INSERT_CHUNK)
             .map(IntoActiveModel::into_active_model);
-        statements.push(key_result::Entity::insert_many(chunk).build(backend));
-    }
-    statements
-}
-
-/// Inserts the rows in `insert_many` statements of `INSERT_CHUNK` rows.
-pub async fn insert_rows(txn: &impl ConnectionTrait, rows: BulkRows) -> Result<(), Error> {
-    for statement in insert_statements(txn.get_database_backend(), rows) {
-        txn.execute_raw(statement).await?;
+        key_result::Entity::insert_many(chunk)
+            .exec_without_returning(txn)
+            .await?;
     }
     Ok(())
 }

@@ -223,7 +223,7 @@ impl OkrApi {
         }
         let (held, changes) = producer
             .await
-            .map_err(|err| Error::Corrupt(format!("building the import's statements: {err}")))?;
+            .map_err(|err| Error::Corrupt(format!("building the import's statements: {err}")))??;
         let last_sequence = match held {
             Some(held) => {
                 let (advance, last_sequence) = held.finish(txn);
@@ -250,7 +250,8 @@ const BUILD_CHUNK: usize = 1_000;
 
 /// Sends the inserts for `rows` and, with `held`, their feed events, chunk
 /// by chunk; returns the events it did not write (without `held`). Stops
-/// early when the receiver is gone (the transaction failed).
+/// early when the receiver is gone (the transaction failed); an error
+/// drops the sender, so the transaction sees the stream end and is told.
 fn build_statements(
     backend: DbBackend,
     cycle_id: &str,
@@ -258,7 +259,7 @@ fn build_statements(
     now: i64,
     mut held: Option<HeldAppend>,
     sender: &mpsc::Sender<Statement>,
-) -> (Option<HeldAppend>, Vec<NewChange>) {
+) -> Result<(Option<HeldAppend>, Vec<NewChange>), Error> {
     let mut unwritten = Vec::new();
     for chunk in rows.chunks(BUILD_CHUNK) {
         let mut changes = Vec::with_capacity(chunk.len() * 5);
@@ -278,18 +279,18 @@ fn build_statements(
                 ));
             }
         }
-        let mut statements = insert_statements(backend, BulkRows::new(cycle_id, chunk, now));
+        let mut statements = insert_statements(backend, BulkRows::new(cycle_id, chunk, now))?;
         match held.as_mut() {
             Some(held) => statements.extend(held.statements(changes)),
             None => unwritten.extend(changes),
         }
         for statement in statements {
             if sender.blocking_send(statement).is_err() {
-                return (held, unwritten);
+                return Ok((held, unwritten));
             }
         }
     }
-    (held, unwritten)
+    Ok((held, unwritten))
 }
 
 fn permits_drafting(cycle_id: &str, state: &str) -> Result<(), Error> {
