@@ -156,16 +156,22 @@ async fn progress_follows_each_kind_and_rolls_up_by_weight(app: TestApp) -> anyh
     Ok(())
 }
 
-async fn check_ins_run_only_while_active_and_are_checked(app: TestApp) -> anyhow::Result<()> {
-    planning_season(&app).await?;
+/// A planning season with one committed objective "grow" of one key result
+/// from 0 up to 10; the key result's name.
+async fn season_with_one_key_result(app: &TestApp) -> anyhow::Result<String> {
+    planning_season(app).await?;
     let created = create_objective(
-        &app,
+        app,
         "grow",
         company_objective(objective::Kind::Committed),
         vec![measured(key_result::Kind::Increase, 0.0, 10.0)],
     )
     .await?;
-    let kr = format!("{}/keyResults/kr1", created.name);
+    Ok(format!("{}/keyResults/kr1", created.name))
+}
+
+async fn check_ins_run_only_while_active_and_are_checked(app: TestApp) -> anyhow::Result<()> {
+    let kr = season_with_one_key_result(&app).await?;
     expect_code(check_in(&app, &kr, 1.0, 5).await, Code::FailedPrecondition)?;
     move_cycle(&app, "ACTIVE").await?;
     let status = expect_code(check_in(&app, &kr, f64::NAN, 11).await, Code::InvalidArgument)?;
@@ -343,29 +349,22 @@ async fn concurrent_check_ins_are_all_kept(app: TestApp) -> anyhow::Result<()> {
 /// change committed by another server on the same database must count at
 /// once, not after some propagation delay.
 async fn check_ins_see_a_pause_made_by_another_replica_at_once(app: TestApp) -> anyhow::Result<()> {
-    planning_season(&app).await?;
-    let created = create_objective(
-        &app,
-        "grow",
-        company_objective(objective::Kind::Committed),
-        vec![measured(key_result::Kind::Increase, 0.0, 10.0)],
-    )
-    .await?;
-    let kr = format!("{}/keyResults/kr1", created.name);
+    let kr = season_with_one_key_result(&app).await?;
+    let objective = "objectives/grow".to_owned();
     move_cycle(&app, "ACTIVE").await?;
     check_in(&app, &kr, 1.0, 5).await?;
     let replica = app.spawn_replica().await?;
     let mut other = replica.okr.clone();
     other
         .pause_objective(PauseObjectiveRequest {
-            name: created.name.clone(),
+            name: objective.clone(),
             reason: "CSAT is red".into(),
         })
         .await?;
     expect_code(check_in(&app, &kr, 2.0, 5).await, Code::FailedPrecondition)?;
     other
         .resume_objective(ResumeObjectiveRequest {
-            name: created.name.clone(),
+            name: objective,
             reason: "CSAT is green".into(),
         })
         .await?;
