@@ -25,6 +25,13 @@ pub mod okr {
     }
 }
 
+pub mod health {
+    pub mod v1 {
+        #![allow(clippy::all, clippy::pedantic)]
+        tonic::include_proto!("trellis.health.v1");
+    }
+}
+
 pub mod cascade {
     pub mod v1 {
         #![allow(clippy::all, clippy::pedantic)]
