@@ -5,19 +5,16 @@
 use std::time::Duration;
 
 use tonic::Code;
-use trellis_proto::{
-    cascade::v1::BatchCreateOrgUnitsRequest,
-    okr::v1::{
-        ImportAlignment, ImportSeasonRequest, ImportSeasonResponse, KeyResult, ListKeyResultsRequest,
-        ListObjectivesRequest, Objective, alignment_target::Target, import_season_request::Header,
-        import_season_request::Row, key_result, objective,
-    },
+use trellis_proto::okr::v1::{
+    ImportAlignment, ImportSeasonRequest, ImportSeasonResponse, KeyResult, ListKeyResultsRequest,
+    ListObjectivesRequest, Objective, alignment_target::Target, import_season_request::Header,
+    import_season_request::Row, key_result, objective,
 };
 use trellis_tests::{TestApp, backend_tests};
 
 use crate::{
     okr_support::{CYCLE, MID_MARKET, NOT_DOING, measured, move_cycle, objective, planning_season, to_choice},
-    support::{expect_code, unit, violated_fields, violations},
+    support::{create_units, expect_code, unit, violated_fields, violations},
 };
 
 backend_tests!(
@@ -37,14 +34,7 @@ async fn teams(app: &TestApp) -> anyhow::Result<()> {
     let requests = (0..TEAMS)
         .map(|team| unit(&format!("team-{team}"), "orgUnits/product", "team"))
         .collect();
-    app.org
-        .clone()
-        .batch_create_org_units(BatchCreateOrgUnitsRequest {
-            requests,
-            request_id: String::new(),
-        })
-        .await?;
-    Ok(())
+    create_units(app, requests).await
 }
 
 /// Row `index`: a team objective with three key results, aligned to the

@@ -20,7 +20,15 @@ pub async fn load_org(app: &TestApp) -> anyhow::Result<()> {
         ("product", "orgUnits/acme", "division"),
         ("emea", "orgUnits/sales", "team"),
     ];
-    let requests = units.iter().map(|(id, parent, kind)| unit(id, parent, kind)).collect();
+    create_units(
+        app,
+        units.iter().map(|(id, parent, kind)| unit(id, parent, kind)).collect(),
+    )
+    .await
+}
+
+/// Creates `requests` in one `BatchCreateOrgUnits` call.
+pub async fn create_units(app: &TestApp, requests: Vec<CreateOrgUnitRequest>) -> anyhow::Result<()> {
     app.org
         .clone()
         .batch_create_org_units(BatchCreateOrgUnitsRequest {

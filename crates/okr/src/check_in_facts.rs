@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+use sea_orm::{ConnectionTrait, Statement, Value};
 use trellis_foundation::{Error, WriteTxn};
 use trellis_proto::okr::v1 as pb;
 
@@ -21,7 +21,7 @@ use crate::{
     lifecycle::{CycleState, CycleWork, ObjectiveState},
     names::{key_result_name, objective_name},
     progress::Measure,
-    repo::IN_CHUNK,
+    repo::{IN_CHUNK, placeholders},
     view::{cycle_state, decode, objective_state},
 };
 
@@ -42,7 +42,9 @@ pub struct Facts {
 #[derive(Debug, Default)]
 pub struct FactsCache {
     as_of: Option<i64>,
-    key_results: HashMap<(String, String), Facts>,
+    /// By objective, then key result: looked up by `&str`, with no key
+    /// built per check-in.
+    key_results: HashMap<String, HashMap<String, Facts>>,
 }
 
 /// A check-in to admit: which key result, and whether it is a metric's value.
@@ -62,17 +64,13 @@ impl FactsCache {
         last_sequence: i64,
         wanted: impl Iterator<Item = (&str, &str)>,
     ) -> Result<(), Error> {
-        if self.as_of != Some(last_sequence) || self.key_results.len() > MAX_REMEMBERED {
+        if self.as_of != Some(last_sequence) || self.remembered() > MAX_REMEMBERED {
             self.key_results.clear();
         }
         // Not current until the read below succeeds.
         self.as_of = None;
         let missing: HashSet<&str> = wanted
-            .filter(|(objective_id, key_result_id)| {
-                !self
-                    .key_results
-                    .contains_key(&((*objective_id).to_owned(), (*key_result_id).to_owned()))
-            })
+            .filter(|(objective_id, key_result_id)| self.get(objective_id, key_result_id).is_none())
             .map(|(objective_id, _)| objective_id)
             .collect();
         if !missing.is_empty() {
@@ -109,7 +107,7 @@ impl FactsCache {
                  JOIN okr_objectives o ON o.id = k.objective_id \
                  JOIN okr_cycles c ON c.id = o.cycle_id \
                  WHERE k.objective_id IN ({})",
-                placeholders(backend, chunk.len())
+                placeholders(backend, 1, chunk.len())
             );
             let values = chunk.iter().map(|id| Value::from(*id));
             for row in txn
@@ -128,48 +126,61 @@ impl FactsCache {
                     objective_state: objective_state(&row.try_get::<String>("", "objective_state")?)?,
                     cycle_state: cycle_state(&row.try_get::<String>("", "cycle_state")?)?,
                 };
-                self.key_results.insert((objective_id, id), facts);
+                self.key_results.entry(objective_id).or_default().insert(id, facts);
             }
         }
         Ok(())
     }
 
+    fn get(&self, objective_id: &str, key_result_id: &str) -> Option<&Facts> {
+        self.key_results.get(objective_id)?.get(key_result_id)
+    }
+
+    fn remembered(&self) -> usize {
+        self.key_results.values().map(HashMap::len).sum()
+    }
+
     /// The facts of the key result a check-in is for, or why it cannot be
     /// recorded now.
     pub fn admit(&self, check_in: &Admission<'_>) -> Result<&Facts, Error> {
-        let name = key_result_name(check_in.objective_id, check_in.key_result_id);
-        let key = (check_in.objective_id.to_owned(), check_in.key_result_id.to_owned());
-        let Some(facts) = self.key_results.get(&key) else {
-            return Err(Error::NotFound(name));
+        let name = || key_result_name(check_in.objective_id, check_in.key_result_id);
+        let Some(facts) = self.get(check_in.objective_id, check_in.key_result_id) else {
+            return Err(Error::NotFound(name()));
         };
         facts
             .cycle_state
             .permits(CycleWork::CheckIn)
-            .map_err(|reason| Error::FailedPrecondition(format!("{name}: {reason}")))?;
+            .map_err(|reason| Error::FailedPrecondition(format!("{}: {reason}", name())))?;
         let state = facts.objective_state;
-        let objective = objective_name(check_in.objective_id);
+        let objective = || objective_name(check_in.objective_id);
         match check_in.health_metric {
             None => {
                 if !facts.health_metric.is_empty() {
                     return Err(Error::FailedPrecondition(format!(
-                        "{name} is linked to {}: its value comes from the metric's measurements",
+                        "{} is linked to {}: its value comes from the metric's measurements",
+                        name(),
                         facts.health_metric
                     )));
                 }
                 if state != ObjectiveState::Active {
                     return Err(Error::FailedPrecondition(format!(
-                        "{objective} is {}: check-ins are recorded on ACTIVE objectives",
+                        "{} is {}: check-ins are recorded on ACTIVE objectives",
+                        objective(),
                         state.as_str()
                     )));
                 }
             }
             Some(metric) => {
                 if facts.health_metric != metric {
-                    return Err(Error::FailedPrecondition(format!("{name} is not linked to {metric}")));
+                    return Err(Error::FailedPrecondition(format!(
+                        "{} is not linked to {metric}",
+                        name()
+                    )));
                 }
                 if matches!(state, ObjectiveState::Completed | ObjectiveState::Cancelled) {
                     return Err(Error::FailedPrecondition(format!(
-                        "{objective} is {}: it no longer records values",
+                        "{} is {}: it no longer records values",
+                        objective(),
                         state.as_str()
                     )));
                 }
@@ -177,22 +188,4 @@ impl FactsCache {
         }
         Ok(facts)
     }
-}
-
-/// `count` comma-separated placeholders, numbered from 1 on PostgreSQL.
-fn placeholders(backend: DbBackend, count: usize) -> String {
-    let mut text = String::with_capacity(count * 4);
-    for index in 1..=count {
-        if index > 1 {
-            text.push_str(", ");
-        }
-        match backend {
-            DbBackend::Postgres => {
-                text.push('$');
-                text.push_str(&index.to_string());
-            }
-            _ => text.push('?'),
-        }
-    }
-    text
 }

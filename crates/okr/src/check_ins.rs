@@ -26,7 +26,7 @@ use crate::{
     entity::check_in,
     names::{CHECK_IN_TYPE, check_in_name, is_health_metric, key_result_ids},
     progress::Tally,
-    repo::find_key_result,
+    repo::{find_key_result, placeholders},
 };
 
 /// Requests committed together at most.
@@ -285,8 +285,8 @@ fn update_tallies(backend: DbBackend, tallies: HashMap<(String, String), TallyCh
     let mut values: Vec<Value> = Vec::with_capacity(tallies.len() * 7);
     let mut tuples = Vec::with_capacity(tallies.len());
     for ((objective_id, key_result_id), change) in tallies {
-        let mut placeholders = Vec::with_capacity(7);
-        for value in [
+        tuples.push(format!("({})", placeholders(backend, values.len() + 1, 7)));
+        values.extend([
             Value::from(objective_id),
             Value::from(key_result_id),
             Value::from(change.added.check_ins),
@@ -294,14 +294,7 @@ fn update_tallies(backend: DbBackend, tallies: HashMap<(String, String), TallyCh
             Value::from(change.added.latest.unwrap_or_default()),
             Value::from(change.confidence.unwrap_or(-1)),
             Value::from(change.micros),
-        ] {
-            values.push(value);
-            placeholders.push(match backend {
-                DbBackend::Postgres => format!("${}", values.len()),
-                _ => "?".to_owned(),
-            });
-        }
-        tuples.push(format!("({})", placeholders.join(", ")));
+        ]);
     }
     let sql = format!(
         "WITH v(objective_id, id, n, in_band, current_value, confidence, micros) AS (VALUES {}) \

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use trellis_foundation::{Backend, Error, WriteTxn, time::now_micros};
 use trellis_proto::okr::v1 as pb;
 
@@ -181,4 +181,23 @@ impl OkrApi {
         let facts = CycleFacts::of(&find_cycle(conn, &objective.cycle_id).await?)?;
         key_result_to_proto(row, facts, now_micros())
     }
+}
+
+/// `count` comma-separated placeholders for raw SQL, numbered from `first`
+/// on PostgreSQL (`$3, $4`), plain `?` on SQLite.
+pub fn placeholders(backend: DbBackend, first: usize, count: usize) -> String {
+    let mut text = String::with_capacity(count * 4);
+    for index in first..first + count {
+        if index > first {
+            text.push_str(", ");
+        }
+        match backend {
+            DbBackend::Postgres => {
+                text.push('$');
+                text.push_str(&index.to_string());
+            }
+            _ => text.push('?'),
+        }
+    }
+    text
 }
