@@ -2,6 +2,7 @@
 //! the generated clients, on SQLite and (when configured) PostgreSQL.
 
 mod feed;
+mod health;
 mod okr_cycles;
 mod okr_import;
 mod okr_objectives;

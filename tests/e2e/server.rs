@@ -42,6 +42,7 @@ async fn health_reports_each_service_serving(app: TestApp) -> anyhow::Result<()>
         "",
         "trellis.strategy.v1.StrategyService",
         "trellis.okr.v1.OkrService",
+        "trellis.health.v1.HealthMetricService",
         "trellis.cascade.v1.OrgService",
     ] {
         let response = health
@@ -54,7 +55,7 @@ async fn health_reports_each_service_serving(app: TestApp) -> anyhow::Result<()>
     }
     let unknown = health
         .check(HealthCheckRequest {
-            service: "trellis.health.v1.HealthMetricService".into(),
+            service: "trellis.cascade.v1.CascadeService".into(),
         })
         .await;
     assert_eq!(unknown.err().map(|status| status.code()), Some(tonic::Code::NotFound));

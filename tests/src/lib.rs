@@ -14,7 +14,8 @@ use tonic::{Request, transport::Channel};
 use tonic_health::pb::health_client::HealthClient;
 use trellis_foundation::context::ACTOR_METADATA_KEY;
 use trellis_proto::{
-    cascade::v1::org_service_client::OrgServiceClient, okr::v1::okr_service_client::OkrServiceClient,
+    cascade::v1::org_service_client::OrgServiceClient,
+    health::v1::health_metric_service_client::HealthMetricServiceClient, okr::v1::okr_service_client::OkrServiceClient,
     strategy::v1::strategy_service_client::StrategyServiceClient,
 };
 use trellis_server::{Application, Settings};
@@ -75,6 +76,7 @@ pub struct TestApp {
     pub strategy: StrategyServiceClient<Channel>,
     pub org: OrgServiceClient<Channel>,
     pub okr: OkrServiceClient<Channel>,
+    pub metrics: HealthMetricServiceClient<Channel>,
     pub health: HealthClient<Channel>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -144,6 +146,7 @@ async fn start(database_url: String, customize: impl FnOnce(&mut Settings)) -> a
         okr: OkrServiceClient::new(channel.clone())
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20),
+        metrics: HealthMetricServiceClient::new(channel.clone()),
         health: HealthClient::new(channel),
         stop: Some(stop),
         server: Some(server),
@@ -182,6 +185,17 @@ impl TestApp {
     /// It owns nothing: the database goes away with this app.
     pub async fn spawn_replica(&self) -> anyhow::Result<TestApp> {
         start(self.database_url.clone(), |_| {}).await
+    }
+
+    /// Another server on the same database with its own settings (a
+    /// subset of the services, peers in this one). It owns nothing.
+    pub async fn spawn_peer(&self, customize: impl FnOnce(&mut Settings)) -> anyhow::Result<TestApp> {
+        start(self.database_url.clone(), customize).await
+    }
+
+    /// This server's address as a peer URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
     }
 
     /// A fresh channel to the server, for tests that need their own clients.

@@ -43,6 +43,9 @@ pub enum FieldKind {
     /// A resource name of this collection (`orgUnits`), stored as its id;
     /// `""` matches the empty reference (no parent, no owner).
     ResourceName(&'static str),
+    /// A repeated field stored as `|a|b|` (or "" when empty): `field:value`
+    /// holds when `value` is one of its members, exactly.
+    Members,
 }
 
 /// A field clients may filter on and the column it reads.
@@ -266,6 +269,18 @@ fn comparison_expr(comparison: &Comparison, fields: &[FilterField]) -> Result<Ex
                 _ => return Err(invalid(format!("{} supports only = and !=", field.name))),
             }
         }
+        FieldKind::Members => match comparison.operator {
+            Operator::Has if !comparison.value.contains('|') && !comparison.value.is_empty() => {
+                column.like(contains_pattern(&format!("|{}|", comparison.value)))
+            }
+            Operator::Has => return Err(invalid(format!("{} takes one non-empty value without '|'", field.name))),
+            _ => {
+                return Err(invalid(format!(
+                    "{} is a list: use {}:\"value\"",
+                    field.name, field.name
+                )));
+            }
+        },
         FieldKind::Text => match comparison.operator {
             Operator::Has => column.like(contains_pattern(&comparison.value)),
             operator => ordered(column, operator, comparison.value.clone(), field.name)?,

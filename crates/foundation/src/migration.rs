@@ -3,10 +3,40 @@
 //! tables: `{p}_changes` (the outbox), `{p}_change_counter` (the feed's
 //! sequence), `{p}_requests` (create idempotency) and `{p}_meta`.
 
-use sea_orm::sea_query::{Alias, Index, Query, Table};
-use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager, async_trait, schema::*};
+use sea_orm::sea_query::{Alias, ColumnDef, Index, IndexCreateStatement, Query, Table};
+use sea_orm_migration::{DbErr, MigrationName, MigrationTrait, SchemaManager, async_trait, schema::*};
 
 use crate::store::TableNames;
+
+/// An index named `{table}_{name}` on `columns`.
+pub fn index(table: &str, name: &str, columns: &[&str]) -> IndexCreateStatement {
+    let mut index = Index::create();
+    index.name(format!("{table}_{name}")).table(Alias::new(table));
+    for column in columns {
+        index.col(Alias::new(*column));
+    }
+    index.to_owned()
+}
+
+/// A table of `columns` whose primary key is the columns named `keys`.
+pub async fn create_table(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    keys: &[&str],
+    columns: Vec<ColumnDef>,
+) -> Result<(), DbErr> {
+    let mut create = Table::create();
+    create.table(Alias::new(table)).if_not_exists();
+    for mut column in columns {
+        create.col(&mut column);
+    }
+    let mut primary_key = Index::create();
+    for key in keys {
+        primary_key.col(Alias::new(*key));
+    }
+    create.primary_key(&mut primary_key);
+    manager.create_table(create.to_owned()).await
+}
 
 /// The first migration of every service.
 pub struct SharedTables {

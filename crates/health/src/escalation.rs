@@ -78,7 +78,7 @@ pub enum Step {
     /// (strategy service).
     BreakAssumptions,
     /// The backed assumptions follow the metric's level: AT_RISK on
-    /// YELLOW, HOLDING on GREEN (strategy service).
+    /// YELLOW or RED (until broken), HOLDING on GREEN (strategy service).
     FollowAssumptions(Level),
     /// The remedial objective completed (OKR service).
     CompleteRemedialObjective,
@@ -124,7 +124,8 @@ pub fn on_measurement(state: State, policy: Policy, previous: Option<Level>, lev
             }
         }
     }
-    if previous != Some(level) && level != Level::Red {
+    // A broken assumption stays broken until the metric is green again.
+    if previous != Some(level) && (level == Level::Green || next.stage != Stage::Broken) {
         steps.push(Step::FollowAssumptions(level));
     }
     (next, steps)
@@ -169,6 +170,7 @@ mod tests {
             steps,
             vec![
                 Step::FollowAssumptions(Green),
+                Step::FollowAssumptions(Red),
                 Step::PauseGuardedObjectives,
                 Step::CreateRemedialObjective,
                 Step::BreakAssumptions,
@@ -184,7 +186,14 @@ mod tests {
         let (state, steps) = run(POLICY, &[Red, Yellow, Red]);
         assert_eq!(state.stage, Stage::Clear);
         assert_eq!(state.consecutive_red, 1);
-        assert_eq!(steps, vec![Step::FollowAssumptions(Yellow)]);
+        assert_eq!(
+            steps,
+            vec![
+                Step::FollowAssumptions(Red),
+                Step::FollowAssumptions(Yellow),
+                Step::FollowAssumptions(Red)
+            ]
+        );
     }
 
     #[test]
@@ -204,7 +213,28 @@ mod tests {
         };
         let (state, steps) = run(policy, &[Red, Red, Red, Red, Green]);
         assert_eq!(state.stage, Stage::Clear);
-        assert_eq!(steps, vec![Step::FollowAssumptions(Green)]);
+        assert_eq!(
+            steps,
+            vec![Step::FollowAssumptions(Red), Step::FollowAssumptions(Green)]
+        );
+    }
+
+    #[test]
+    fn a_broken_assumption_stays_broken_until_green() {
+        let (_, steps) = run(POLICY, &[Red, Red, Red, Red, Yellow, Red, Green]);
+        let after_break: Vec<_> = steps
+            .iter()
+            .skip_while(|step| **step != Step::BreakAssumptions)
+            .collect();
+        assert_eq!(
+            after_break,
+            vec![
+                &Step::BreakAssumptions,
+                &Step::CompleteRemedialObjective,
+                &Step::ResumePausedObjectives,
+                &Step::FollowAssumptions(Green)
+            ]
+        );
     }
 
     fn level() -> impl Strategy<Value = Level> {

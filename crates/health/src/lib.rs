@@ -2,11 +2,85 @@
 //! their measurements and status history, and the Four Square rule as an
 //! escalation policy on each metric.
 //!
-//! So far the pure rules: thresholds and their evaluation
-//! ([`thresholds`]), freshness by cadence ([`freshness`]) and the
-//! escalation's state machine ([`escalation`]). Storage and the gRPC
-//! service build on them.
+//! The pure rules: thresholds and their evaluation ([`thresholds`]),
+//! freshness by cadence ([`freshness`]) and the escalation's state machine
+//! ([`escalation`]). Around them: storage, the gRPC service, and three
+//! background tasks ([`HealthApi::start_background`]): the step runner
+//! that carries out escalations through the OKR and strategy services, the
+//! feeder of linked key results, and the sweep that records UNKNOWN.
 
+mod background;
+mod convert;
+pub mod entity;
 pub mod escalation;
 pub mod freshness;
+mod grpc;
+mod measurements;
+mod metrics;
+pub mod migration;
+mod steps;
 pub mod thresholds;
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use trellis_foundation::Store;
+use trellis_proto::{
+    cascade::v1::org_service_client::OrgServiceClient, okr::v1::okr_service_client::OkrServiceClient,
+    strategy::v1::strategy_service_client::StrategyServiceClient,
+};
+
+pub use background::Background;
+pub use migration::Migrator;
+use steps::FailPoint;
+
+/// The prefix of every table this service owns.
+pub const TABLE_PREFIX: &str = "health";
+
+pub type OrgClient = OrgServiceClient<tonic::transport::Channel>;
+pub type OkrClient = OkrServiceClient<tonic::transport::Channel>;
+pub type StrategyClient = StrategyServiceClient<tonic::transport::Channel>;
+
+/// The peers the health service calls.
+#[derive(Clone, Debug)]
+pub struct Peers {
+    pub org: OrgClient,
+    pub okr: OkrClient,
+    pub strategy: StrategyClient,
+}
+
+/// The `trellis.health.v1.HealthMetricService` implementation.
+#[derive(Clone, Debug)]
+pub struct HealthApi {
+    store: Store,
+    peers: Peers,
+    /// Woken when steps were recorded.
+    steps_due: Arc<Notify>,
+    /// Woken when a newest measurement may need feeding to key results.
+    feed_due: Arc<Notify>,
+    fail_point: FailPoint,
+}
+
+impl HealthApi {
+    pub fn new(store: Store, peers: Peers) -> HealthApi {
+        HealthApi {
+            store,
+            peers,
+            steps_due: Arc::new(Notify::new()),
+            feed_due: Arc::new(Notify::new()),
+            fail_point: FailPoint::default(),
+        }
+    }
+
+    /// Makes the step runner stop for good right after a step of `kind`
+    /// (`PAUSE_GUARDED`, `CREATE_REMEDIAL`, ...) succeeded and before it is
+    /// marked done, as if the process died there; for restart tests.
+    pub fn with_fail_point(mut self, kind: Option<String>) -> HealthApi {
+        self.fail_point = FailPoint(kind);
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}

@@ -37,7 +37,7 @@ const MAX_NOTE: usize = 2_000;
 
 /// A check-in to record.
 #[derive(Debug, Clone)]
-struct NewCheckIn {
+pub(crate) struct NewCheckIn {
     objective_id: String,
     key_result_id: String,
     value: f64,
@@ -53,6 +53,31 @@ struct NewCheckIn {
     /// check-in is new (stored as "", outside the unique index).
     dedupe: Option<String>,
     context: RequestContext,
+}
+
+/// A health metric's measurement, fed to the key results linked to it.
+pub(crate) struct MetricValue<'a> {
+    pub health_metric: &'a str,
+    pub value: f64,
+    pub measure_micros: i64,
+    pub source: &'a str,
+}
+
+impl MetricValue<'_> {
+    pub fn check_in(&self, objective_id: &str, key_result_id: &str, context: RequestContext) -> NewCheckIn {
+        NewCheckIn {
+            objective_id: objective_id.to_owned(),
+            key_result_id: key_result_id.to_owned(),
+            value: self.value,
+            confidence: -1,
+            note: String::new(),
+            source: self.source.to_owned(),
+            health_metric: Some(self.health_metric.to_owned()),
+            measure_micros: self.measure_micros,
+            dedupe: Some(format!("{}@{}", self.health_metric, self.measure_micros)),
+            context,
+        }
+    }
 }
 
 struct Job {
@@ -73,7 +98,7 @@ impl CheckInWriter {
         CheckInWriter { jobs }
     }
 
-    async fn submit(&self, check_in: NewCheckIn) -> Result<pb::CheckIn, Error> {
+    pub(crate) async fn submit(&self, check_in: NewCheckIn) -> Result<pb::CheckIn, Error> {
         let (reply, answer) = oneshot::channel();
         let closed = || Error::Database(DbErr::Custom("the check-in writer has stopped".into()));
         self.jobs.send(Job { check_in, reply }).await.map_err(|_| closed())?;
@@ -367,23 +392,15 @@ impl OkrApi {
         let Some((objective_id, key_result_id)) = parsed else {
             return Err(Error::Corrupt("a violation went missing".into()));
         };
+        let measure_micros = request.measure_time.as_ref().map_or(0, from_timestamp);
+        let value = MetricValue {
+            health_metric: &request.health_metric,
+            value: request.value,
+            measure_micros,
+            source: &request.source,
+        };
         self.check_ins
-            .submit(NewCheckIn {
-                objective_id: objective_id.to_owned(),
-                key_result_id: key_result_id.to_owned(),
-                value: request.value,
-                confidence: -1,
-                note: String::new(),
-                source: request.source.clone(),
-                health_metric: Some(request.health_metric.clone()),
-                measure_micros: request.measure_time.as_ref().map_or(0, from_timestamp),
-                dedupe: Some(format!(
-                    "{}@{}",
-                    request.health_metric,
-                    request.measure_time.as_ref().map_or(0, from_timestamp)
-                )),
-                context,
-            })
+            .submit(value.check_in(objective_id, key_result_id, context))
             .await
     }
 

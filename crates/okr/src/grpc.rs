@@ -170,6 +170,13 @@ impl OkrService for OkrApi {
         with_context!(self, request, record_metric_value)
     }
 
+    async fn feed_metric_values(
+        &self,
+        request: Request<pb::FeedMetricValuesRequest>,
+    ) -> Reply<pb::FeedMetricValuesResponse> {
+        with_context!(self, request, feed_metric_values)
+    }
+
     async fn import_season(
         &self,
         request: Request<Streaming<pb::ImportSeasonRequest>>,

@@ -14,6 +14,7 @@ mod grpc;
 mod import;
 mod key_results;
 pub mod lifecycle;
+mod metric_feed;
 pub mod migration;
 mod names;
 mod objectives;

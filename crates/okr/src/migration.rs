@@ -2,13 +2,13 @@
 
 use sea_orm::{
     ConnectionTrait,
-    sea_query::{Alias, ColumnDef, Index, IndexCreateStatement, Table},
+    sea_query::{Alias, ColumnDef, Table},
 };
 use sea_orm_migration::{
     DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
     sea_query::IntoIden,
 };
-use trellis_foundation::migration::SharedTables;
+use trellis_foundation::migration::{SharedTables, create_table as create, index};
 
 use crate::TABLE_PREFIX;
 
@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(SharedTables::new(TABLE_PREFIX)),
             Box::new(CreateOkrTables),
             Box::new(PartialIndexes),
+            Box::new(GuardrailColumn),
         ]
     }
 
@@ -35,30 +36,6 @@ impl MigrationName for CreateOkrTables {
     fn name(&self) -> &str {
         "m0001_okr_tables"
     }
-}
-
-fn index(table: &str, name: &str, columns: &[&str]) -> IndexCreateStatement {
-    let mut index = Index::create();
-    index.name(format!("{table}_{name}")).table(Alias::new(table));
-    for column in columns {
-        index.col(Alias::new(*column));
-    }
-    index.to_owned()
-}
-
-/// A table of `columns` whose primary key is the columns named `keys`.
-async fn create(manager: &SchemaManager<'_>, table: &str, keys: &[&str], columns: Vec<ColumnDef>) -> Result<(), DbErr> {
-    let mut create = Table::create();
-    create.table(Alias::new(table)).if_not_exists();
-    for mut column in columns {
-        create.col(&mut column);
-    }
-    let mut primary_key = Index::create();
-    for key in keys {
-        primary_key.col(Alias::new(*key));
-    }
-    create.primary_key(&mut primary_key);
-    manager.create_table(create.to_owned()).await
 }
 
 #[async_trait::async_trait]
@@ -212,6 +189,59 @@ impl MigrationTrait for PartialIndexes {
             "CREATE INDEX okr_key_results_linked ON okr_key_results (health_metric) WHERE health_metric <> ''",
         )
         .await?;
+        Ok(())
+    }
+}
+
+/// The metrics an objective lists as guardrails, as a column the health
+/// service's escalation can query ("which objectives does CSAT guard?")
+/// instead of reading every snapshot: `|healthMetrics/a|healthMetrics/b|`,
+/// or "" for none. Existing objectives are filled in from their snapshots.
+struct GuardrailColumn;
+
+impl MigrationName for GuardrailColumn {
+    fn name(&self) -> &str {
+        "m0003_okr_objective_guardrails"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for GuardrailColumn {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use prost::Message;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+
+        use crate::entity::objective;
+
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("okr_objectives"))
+                    .add_column(ColumnDef::new(Alias::new("guardrails")).text().not_null().default(""))
+                    .to_owned(),
+            )
+            .await?;
+        let db = manager.get_connection();
+        let snapshots: Vec<(String, Vec<u8>)> = objective::Entity::find()
+            .select_only()
+            .column(objective::Column::Id)
+            .column(objective::Column::Snapshot)
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (id, snapshot) in snapshots {
+            let stored = trellis_proto::okr::v1::Objective::decode(snapshot.as_slice())
+                .map_err(|err| DbErr::Custom(format!("objectives/{id}: undecodable snapshot: {err}")))?;
+            let guardrails = crate::rows::guardrail_column(&stored.guardrails);
+            if guardrails.is_empty() {
+                continue;
+            }
+            objective::Entity::update_many()
+                .col_expr(objective::Column::Guardrails, guardrails.into())
+                .filter(objective::Column::Id.eq(id))
+                .exec(db)
+                .await?;
+        }
         Ok(())
     }
 }

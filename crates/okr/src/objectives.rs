@@ -78,6 +78,11 @@ fn filter_fields() -> Vec<FilterField> {
             Expr::col(objective::Column::RemedialFor),
             FieldKind::Text,
         ),
+        FilterField::new(
+            "guardrails",
+            Expr::col(objective::Column::Guardrails),
+            FieldKind::Members,
+        ),
     ]
 }
 
@@ -404,6 +409,7 @@ impl OkrApi {
         row.state = fresh.state;
         row.kind = fresh.kind;
         row.snapshot = fresh.snapshot;
+        row.guardrails = fresh.guardrails;
         row.version = version;
         row.update_micros = now;
         let mut active = row.clone().into_active_model();
@@ -412,6 +418,7 @@ impl OkrApi {
             objective::Column::State,
             objective::Column::Kind,
             objective::Column::Snapshot,
+            objective::Column::Guardrails,
             objective::Column::Version,
             objective::Column::UpdateMicros,
         ] {

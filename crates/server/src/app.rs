@@ -12,10 +12,12 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::{info, warn};
 use trellis_cascade::OrgApi;
 use trellis_foundation::{ChangeFeed, Db, Store};
+use trellis_health::HealthApi;
 use trellis_okr::OkrApi;
 use trellis_proto::{
     cascade::v1::{org_service_client::OrgServiceClient, org_service_server::OrgServiceServer},
-    okr::v1::okr_service_server::OkrServiceServer,
+    health::v1::health_metric_service_server::HealthMetricServiceServer,
+    okr::v1::{okr_service_client::OkrServiceClient, okr_service_server::OkrServiceServer},
     strategy::v1::{strategy_service_client::StrategyServiceClient, strategy_service_server::StrategyServiceServer},
 };
 use trellis_strategy::StrategyApi;
@@ -25,6 +27,7 @@ use crate::settings::{ServiceName, Settings};
 const STRATEGY_SERVICE: &str = "trellis.strategy.v1.StrategyService";
 const ORG_SERVICE: &str = "trellis.cascade.v1.OrgService";
 const OKR_SERVICE: &str = "trellis.okr.v1.OkrService";
+const HEALTH_SERVICE: &str = "trellis.health.v1.HealthMetricService";
 
 pub struct Application {
     listener: TcpListener,
@@ -33,6 +36,7 @@ pub struct Application {
     db: Db,
     strategy: Option<StrategyApi>,
     okr: Option<OkrApi>,
+    health: Option<HealthApi>,
     org: Option<OrgApi>,
 }
 
@@ -48,6 +52,17 @@ impl Application {
             }
             if !wants(ServiceName::Strategy) && settings.peer_strategy.is_none() {
                 bail!("the okr service needs the strategy service (choices): run it here or set --peer-strategy");
+            }
+        }
+        if wants(ServiceName::Health) {
+            for (service, local, peer) in [
+                ("cascade", ServiceName::Cascade, &settings.peer_cascade),
+                ("okr", ServiceName::Okr, &settings.peer_okr),
+                ("strategy", ServiceName::Strategy, &settings.peer_strategy),
+            ] {
+                if !wants(local) && peer.is_none() {
+                    bail!("the health service needs the {service} service: run it here or set --peer-{service}");
+                }
             }
         }
         let listener = TcpListener::bind(settings.listen)
@@ -82,11 +97,30 @@ impl Application {
                 .await
                 .context("migrating the okr tables")?;
             let store = Store::open(db.clone(), trellis_okr::TABLE_PREFIX).await?;
-            let strategy_client =
-                StrategyServiceClient::new(peer_channel(settings.peer_strategy.as_deref(), local_addr)?)
+            Some(
+                OkrApi::new(
+                    store,
+                    org_client(&settings, local_addr)?,
+                    strategy_client(&settings, local_addr)?,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        let health = if wants(ServiceName::Health) {
+            trellis_health::Migrator::up(db.conn(), None)
+                .await
+                .context("migrating the health tables")?;
+            let store = Store::open(db.clone(), trellis_health::TABLE_PREFIX).await?;
+            let peers = trellis_health::Peers {
+                org: org_client(&settings, local_addr)?,
+                okr: OkrServiceClient::new(peer_channel(settings.peer_okr.as_deref(), local_addr)?)
                     .max_decoding_message_size(settings.max_message_bytes)
-                    .max_encoding_message_size(settings.max_message_bytes);
-            Some(OkrApi::new(store, org_client(&settings, local_addr)?, strategy_client).await?)
+                    .max_encoding_message_size(settings.max_message_bytes),
+                strategy: strategy_client(&settings, local_addr)?,
+            };
+            Some(HealthApi::new(store, peers).with_fail_point(settings.health_fail_point.clone()))
         } else {
             None
         };
@@ -97,6 +131,7 @@ impl Application {
             db,
             strategy,
             okr,
+            health,
             org,
         })
     }
@@ -119,6 +154,7 @@ impl Application {
             db,
             strategy,
             okr,
+            health,
             org,
             ..
         } = self;
@@ -146,6 +182,16 @@ impl Application {
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max)
         });
+        // Started once the server answers: the runner calls this process.
+        let mut background = None;
+        let metric_service = health.map(|api| {
+            served.push(HEALTH_SERVICE);
+            feeds.push(api.store().feed.clone());
+            background = Some(api.start_background());
+            HealthMetricServiceServer::new(api)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max)
+        });
         let org_service = org.map(|api| {
             served.push(ORG_SERVICE);
             feeds.push(api.store().feed.clone());
@@ -163,6 +209,7 @@ impl Application {
             .add_service(reflection)
             .add_optional_service(strategy_service)
             .add_optional_service(okr_service)
+            .add_optional_service(metric_service)
             .add_optional_service(org_service);
         // Accepted sockets need nodelay themselves: the builder's setting
         // covers only listeners it binds, and without it a response written
@@ -180,6 +227,9 @@ impl Application {
             () = shutdown => {}
         }
         info!("shutting down: draining in-flight requests");
+        if let Some(background) = background.as_mut() {
+            background.stop();
+        }
         set_status(&reporter, &served, ServingStatus::NotServing).await;
         for feed in &feeds {
             feed.close();
@@ -204,6 +254,14 @@ async fn set_status(reporter: &HealthReporter, services: &[&'static str], status
     for service in services {
         reporter.set_service_status(*service, status).await;
     }
+}
+
+fn strategy_client(settings: &Settings, local_addr: SocketAddr) -> anyhow::Result<StrategyServiceClient<Channel>> {
+    Ok(
+        StrategyServiceClient::new(peer_channel(settings.peer_strategy.as_deref(), local_addr)?)
+            .max_decoding_message_size(settings.max_message_bytes)
+            .max_encoding_message_size(settings.max_message_bytes),
+    )
 }
 
 fn org_client(settings: &Settings, local_addr: SocketAddr) -> anyhow::Result<OrgServiceClient<Channel>> {

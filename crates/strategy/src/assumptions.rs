@@ -6,7 +6,7 @@ use trellis_foundation::{
 };
 use trellis_proto::{
     feed::v1::ChangeKind,
-    strategy::v1::{self as pb, AssumptionStatus},
+    strategy::v1::{self as pb, AssumptionStatus, StrategyState},
 };
 
 use crate::{
@@ -123,7 +123,14 @@ impl StrategyApi {
                 assumption.set_status(status);
                 assumption.status_reason = reason;
                 assumption.stamp(etag, false);
-                Ok(ChildEdit::changed(ChangeKind::Updated, assumption.clone().into_child()))
+                let changed = assumption.clone();
+                // What would have to be true no longer is: the strategy is
+                // reviewed (the Four Square rule's last step).
+                if status == AssumptionStatus::Broken && strategy.state() == StrategyState::Active {
+                    strategy.set_state(StrategyState::UnderReview);
+                    strategy.state_reason = format!("assumption broken: {}", changed.statement);
+                }
+                Ok(ChildEdit::changed(ChangeKind::Updated, changed.into_child()))
             })
             .await?;
         edited(edit)

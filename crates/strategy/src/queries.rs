@@ -32,6 +32,8 @@ const CHOICE_KIND_NAMES: &[&str] = &[
     "MANAGEMENT_SYSTEM",
     "NOT_DOING",
 ];
+/// The parent that lists every strategy's children (AIP-159).
+const ANY_STRATEGY: &str = "strategies/-";
 const ASSUMPTION_STATUS_NAMES: &[&str] = &["HOLDING", "AT_RISK", "BROKEN"];
 
 fn strategy_filter_fields() -> Vec<FilterField> {
@@ -209,12 +211,16 @@ impl StrategyApi {
     }
 
     /// A strategy's assumptions in name order, filtered on `status` and
-    /// `health_metric`.
+    /// `health_metric`; with the parent `strategies/-` (AIP-159), every
+    /// strategy's ("which assumptions does CSAT back?").
     pub async fn list_assumptions(
         &self,
         request: pb::ListAssumptionsRequest,
     ) -> Result<pb::ListAssumptionsResponse, Error> {
-        let parent_id = strategy_id(&request.parent, "parent")?;
+        let parent_id = match request.parent.as_str() {
+            ANY_STRATEGY => None,
+            parent => Some(strategy_id(parent, "parent")?),
+        };
         let size = page_size(request.page_size)?;
         let filter = filter::parse(&request.filter)?;
         let query = format!("{}|{}", request.parent, filter.fingerprint());
@@ -232,10 +238,12 @@ impl StrategyApi {
             ),
         ];
         let conn = self.store.db.conn();
-        let strategy = self.current(parent_id).await?;
-        let mut select = assumption::Entity::find()
-            .filter(assumption::Column::StrategyId.eq(parent_id))
-            .filter(filter.to_condition(&fields)?);
+        let mut select = assumption::Entity::find().filter(filter.to_condition(&fields)?);
+        if let Some(parent_id) = parent_id {
+            // A missing strategy is NOT_FOUND, not an empty list.
+            self.current(parent_id).await?;
+            select = select.filter(assumption::Column::StrategyId.eq(parent_id));
+        }
         if let Some(after) = after {
             select = select.filter(assumption::Column::Name.gt(after));
         }
@@ -245,9 +253,15 @@ impl StrategyApi {
             .all(conn)
             .await?;
         let (page, next) = split_page(rows, size, |row| row.name.clone());
-        let by_name: HashMap<&str, &pb::Assumption> = strategy
-            .assumptions
-            .iter()
+        let mut strategies: HashMap<&str, pb::Strategy> = HashMap::new();
+        for row in &page {
+            if !strategies.contains_key(row.strategy_id.as_str()) {
+                strategies.insert(&row.strategy_id, self.current(&row.strategy_id).await?);
+            }
+        }
+        let by_name: HashMap<&str, &pb::Assumption> = strategies
+            .values()
+            .flat_map(|strategy| &strategy.assumptions)
             .map(|assumption| (assumption.name.as_str(), assumption))
             .collect();
         Ok(pb::ListAssumptionsResponse {

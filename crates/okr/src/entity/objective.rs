@@ -14,6 +14,8 @@ pub struct Model {
     pub origin: String,
     /// "healthMetrics/{m}" for a remedial objective, else "".
     pub remedial_for: String,
+    /// The guardrail metrics as `|healthMetrics/a|healthMetrics/b|`, or "".
+    pub guardrails: String,
     pub version: i64,
     /// The encoded `Objective`, without its output-only roll-ups.
     pub snapshot: Vec<u8>,

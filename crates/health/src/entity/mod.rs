@@ -1,0 +1,6 @@
+//! The health service's tables.
+
+pub mod measurement;
+pub mod metric;
+pub mod status_change;
+pub mod step;

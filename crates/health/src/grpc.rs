@@ -1,0 +1,89 @@
+//! The gRPC face of the health service: unwrap, call, map errors.
+
+use std::pin::Pin;
+
+use futures::Stream;
+use tonic::{Request, Response, Status};
+use trellis_foundation::RequestContext;
+use trellis_proto::{
+    feed::v1::{ChangeEvent, WatchChangesRequest},
+    health::v1::{self as pb, health_metric_service_server::HealthMetricService},
+};
+
+use crate::HealthApi;
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl HealthMetricService for HealthApi {
+    async fn create_health_metric(&self, request: Request<pb::CreateHealthMetricRequest>) -> Reply<pb::HealthMetric> {
+        let context = RequestContext::from_request(&request);
+        let request = request.into_inner();
+        let context = context.with_request_id(&request.request_id);
+        Ok(Response::new(self.create_metric(context, request).await?))
+    }
+
+    async fn get_health_metric(&self, request: Request<pb::GetHealthMetricRequest>) -> Reply<pb::HealthMetric> {
+        Ok(Response::new(self.get_metric(&request.into_inner().name).await?))
+    }
+
+    async fn list_health_metrics(
+        &self,
+        request: Request<pb::ListHealthMetricsRequest>,
+    ) -> Reply<pb::ListHealthMetricsResponse> {
+        Ok(Response::new(self.list_metrics(request.into_inner()).await?))
+    }
+
+    async fn update_health_metric(&self, request: Request<pb::UpdateHealthMetricRequest>) -> Reply<pb::HealthMetric> {
+        let context = RequestContext::from_request(&request);
+        Ok(Response::new(self.update_metric(context, request.into_inner()).await?))
+    }
+
+    async fn delete_health_metric(&self, request: Request<pb::DeleteHealthMetricRequest>) -> Reply<()> {
+        let context = RequestContext::from_request(&request);
+        self.delete_metric(context, request.into_inner()).await?;
+        Ok(Response::new(()))
+    }
+
+    async fn record_measurement(
+        &self,
+        request: Request<pb::RecordMeasurementRequest>,
+    ) -> Reply<pb::RecordMeasurementsResponse> {
+        let context = RequestContext::from_request(&request);
+        Ok(Response::new(
+            self.record_measurement(context, request.into_inner()).await?,
+        ))
+    }
+
+    async fn batch_record_measurements(
+        &self,
+        request: Request<pb::BatchRecordMeasurementsRequest>,
+    ) -> Reply<pb::RecordMeasurementsResponse> {
+        let context = RequestContext::from_request(&request);
+        Ok(Response::new(
+            self.batch_record_measurements(context, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_measurements(
+        &self,
+        request: Request<pb::ListMeasurementsRequest>,
+    ) -> Reply<pb::ListMeasurementsResponse> {
+        Ok(Response::new(self.list_measurements(request.into_inner()).await?))
+    }
+
+    async fn list_status_changes(
+        &self,
+        request: Request<pb::ListStatusChangesRequest>,
+    ) -> Reply<pb::ListStatusChangesResponse> {
+        Ok(Response::new(self.list_status_changes(request.into_inner()).await?))
+    }
+
+    type WatchChangesStream = Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send + 'static>>;
+
+    async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Reply<Self::WatchChangesStream> {
+        let request = request.into_inner();
+        let stream = self.store().feed.watch(request.after_sequence, request.resource_types);
+        Ok(Response::new(Box::pin(stream)))
+    }
+}

@@ -1,0 +1,496 @@
+//! Recording measurements: each checked, evaluated against the metric's
+//! thresholds and stored; the newest ones move the metric's status, its
+//! history and its escalation, whose steps are written to the outbox in
+//! the same transaction. Also the series and the history, read back.
+
+use std::collections::{HashMap, HashSet};
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+};
+use trellis_foundation::{
+    Error, FieldViolations, RequestContext, WriteTxn,
+    paging::{page_size, split_page},
+    time::{is_valid_timestamp, now_micros, to_timestamp},
+};
+use trellis_proto::{feed::v1::ChangeKind, health::v1 as pb};
+
+use crate::{
+    HealthApi,
+    convert::{
+        bands, current, decode_config, expiry, level_from_str, measure_micros, metric_id, policy, state,
+        status_to_proto,
+    },
+    entity::{measurement, metric, status_change, step},
+    escalation::{State, Step, on_measurement},
+    freshness::Status,
+    metrics::{change, find_metric, show},
+    steps::step_kind,
+    thresholds::Level,
+};
+
+/// Measurements one call may carry.
+const MAX_BATCH: usize = 10_000;
+const MAX_SOURCE: usize = 200;
+/// Rows per INSERT: 6 columns each, inside SQLite's 32,766 parameters.
+const INSERT_CHUNK: usize = 4_000;
+
+/// One measurement of a request, checked.
+struct Entry {
+    /// Its field prefix in the request (`measurements[3].`, or "").
+    prefix: String,
+    metric_id: String,
+    measure_micros: i64,
+    value: f64,
+    source: String,
+}
+
+/// What one metric's new measurements did.
+struct Applied {
+    row: metric::Model,
+    changes: Vec<status_change::Model>,
+    steps: Vec<step::Model>,
+}
+
+impl HealthApi {
+    pub async fn record_measurement(
+        &self,
+        context: RequestContext,
+        request: pb::RecordMeasurementRequest,
+    ) -> Result<pb::RecordMeasurementsResponse, Error> {
+        let entry = pb::batch_record_measurements_request::Entry {
+            health_metric: request.health_metric,
+            measurement: request.measurement,
+        };
+        self.record(context, vec![(String::new(), entry)]).await
+    }
+
+    pub async fn batch_record_measurements(
+        &self,
+        context: RequestContext,
+        request: pb::BatchRecordMeasurementsRequest,
+    ) -> Result<pb::RecordMeasurementsResponse, Error> {
+        if request.measurements.is_empty() || request.measurements.len() > MAX_BATCH {
+            return Err(Error::invalid(
+                "measurements",
+                format!("must hold 1 to {MAX_BATCH} measurements"),
+            ));
+        }
+        let entries = request
+            .measurements
+            .into_iter()
+            .enumerate()
+            .map(|(index, entry)| (format!("measurements[{index}]."), entry))
+            .collect();
+        self.record(context, entries).await
+    }
+
+    async fn record(
+        &self,
+        context: RequestContext,
+        entries: Vec<(String, pb::batch_record_measurements_request::Entry)>,
+    ) -> Result<pb::RecordMeasurementsResponse, Error> {
+        let mut violations = FieldViolations::default();
+        let mut checked = Vec::with_capacity(entries.len());
+        for (prefix, entry) in entries {
+            if let Some(entry) = check_entry(prefix, entry, &mut violations) {
+                checked.push(entry);
+            }
+        }
+        std::mem::take(&mut violations).into_result()?;
+        // The same measurement twice in one call is one measurement.
+        let mut first_of: HashMap<(&str, i64), &Entry> = HashMap::new();
+        let mut fresh: Vec<&Entry> = Vec::with_capacity(checked.len());
+        let mut duplicates = 0i64;
+        for entry in &checked {
+            match first_of.get(&(entry.metric_id.as_str(), entry.measure_micros)) {
+                Some(first) if first.value == entry.value => duplicates += 1,
+                Some(first) => violations.add(
+                    format!("{}measurement.value", entry.prefix),
+                    format!(
+                        "{} differs from {}measurement.value ({}) at the same measure_time; measurements are not \
+                         edited",
+                        entry.value, first.prefix, first.value
+                    ),
+                ),
+                None => {
+                    first_of.insert((&entry.metric_id, entry.measure_micros), entry);
+                    fresh.push(entry);
+                }
+            }
+        }
+        std::mem::take(&mut violations).into_result()?;
+
+        let mut txn = self.store.begin_write().await?;
+        self.store.feed.serialize_writers(&txn).await?;
+        let ids: Vec<String> = unique(fresh.iter().map(|entry| entry.metric_id.clone()));
+        let rows: HashMap<String, metric::Model> = metric::Entity::find()
+            .filter(metric::Column::Id.is_in(ids.iter().cloned()))
+            .all(&*txn)
+            .await?
+            .into_iter()
+            .map(|row| (row.id.clone(), row))
+            .collect();
+        for entry in &fresh {
+            if !rows.contains_key(&entry.metric_id) {
+                violations.add(
+                    format!("{}health_metric", entry.prefix),
+                    format!("healthMetrics/{} does not exist", entry.metric_id),
+                );
+            }
+        }
+        std::mem::take(&mut violations).into_result()?;
+
+        let stored = stored_at(&txn, &fresh).await?;
+        let mut new_entries: Vec<&Entry> = Vec::with_capacity(fresh.len());
+        for entry in fresh {
+            match stored.get(&(entry.metric_id.clone(), entry.measure_micros)) {
+                Some(value) if *value == entry.value => duplicates += 1,
+                Some(value) => violations.add(
+                    format!("{}measurement.value", entry.prefix),
+                    format!(
+                        "healthMetrics/{} already has {value} at this measure_time; measurements are not edited",
+                        entry.metric_id
+                    ),
+                ),
+                None => new_entries.push(entry),
+            }
+        }
+        std::mem::take(&mut violations).into_result()?;
+
+        let now = now_micros();
+        let mut by_metric: HashMap<&str, Vec<(&Entry, Level)>> = HashMap::new();
+        let mut levels = HashMap::new();
+        for (id, row) in &rows {
+            let config = decode_config(row)?;
+            let bands = bands(&config).ok_or_else(|| Error::Corrupt(format!("healthMetrics/{id} has no direction")))?;
+            levels.insert(id.as_str(), (bands, policy(&config)));
+        }
+        let mut models = Vec::with_capacity(new_entries.len());
+        for entry in &new_entries {
+            let (bands, _) = levels[entry.metric_id.as_str()];
+            let level = bands.level(entry.value);
+            by_metric.entry(&entry.metric_id).or_default().push((entry, level));
+            models.push(measurement::Model {
+                metric_id: entry.metric_id.clone(),
+                measure_micros: entry.measure_micros,
+                value: entry.value,
+                source: entry.source.clone(),
+                level: level.as_str().to_owned(),
+                record_micros: now,
+            });
+        }
+        insert_chunked(&txn, models).await?;
+
+        let mut touched = Vec::with_capacity(by_metric.len());
+        let mut steps_recorded = false;
+        let mut moved = false;
+        for id in &ids {
+            let Some(mut arrived) = by_metric.remove(id.as_str()) else {
+                continue;
+            };
+            let row = rows[id].clone();
+            let (_, policy) = levels[id.as_str()];
+            arrived.sort_by_key(|(entry, _)| entry.measure_micros);
+            moved |= arrived
+                .last()
+                .is_some_and(|(entry, _)| entry.measure_micros > row.latest_micros);
+            let applied = apply(row, policy, &arrived, now);
+            steps_recorded |= !applied.steps.is_empty();
+            save(&txn, &applied).await?;
+            touched.push(applied.row);
+        }
+        let shown = show(&*txn, &touched).await?;
+        let changes = shown.iter().map(|metric| change(ChangeKind::Updated, metric)).collect();
+        self.store.feed.append(&mut txn, &context, changes).await?;
+        txn.commit().await?;
+        if steps_recorded {
+            self.steps_due.notify_one();
+        }
+        if moved {
+            self.feed_due.notify_one();
+        }
+        Ok(pb::RecordMeasurementsResponse {
+            recorded: i64::try_from(new_entries.len()).unwrap_or(i64::MAX),
+            duplicates,
+            health_metrics: shown,
+        })
+    }
+
+    /// Newest first.
+    pub async fn list_measurements(
+        &self,
+        request: pb::ListMeasurementsRequest,
+    ) -> Result<pb::ListMeasurementsResponse, Error> {
+        let id = metric_id(&request.health_metric, "health_metric")?;
+        let size = page_size(request.page_size)?;
+        let after: Option<i64> = self
+            .store
+            .page_tokens
+            .decode(&request.page_token, &request.health_metric)?;
+        let conn = self.store.db.conn();
+        find_metric(conn, id).await?;
+        let mut select = measurement::Entity::find().filter(measurement::Column::MetricId.eq(id));
+        if let Some(after) = after {
+            select = select.filter(measurement::Column::MeasureMicros.lt(after));
+        }
+        let rows = select
+            .order_by_desc(measurement::Column::MeasureMicros)
+            .limit(size + 1)
+            .all(conn)
+            .await?;
+        let (page, next) = split_page(rows, size, |row| row.measure_micros);
+        Ok(pb::ListMeasurementsResponse {
+            measurements: page
+                .iter()
+                .map(|row| pb::Measurement {
+                    value: row.value,
+                    measure_time: Some(to_timestamp(row.measure_micros)),
+                    source: row.source.clone(),
+                    status: status_to_proto(&row.level) as i32,
+                    record_time: Some(to_timestamp(row.record_micros)),
+                })
+                .collect(),
+            next_page_token: next
+                .map(|position| self.store.page_tokens.encode(&request.health_metric, &position))
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Newest first, each with how long it lasted (the current one: unset).
+    pub async fn list_status_changes(
+        &self,
+        request: pb::ListStatusChangesRequest,
+    ) -> Result<pb::ListStatusChangesResponse, Error> {
+        let id = metric_id(&request.health_metric, "health_metric")?;
+        let size = page_size(request.page_size)?;
+        let after: Option<i64> = self
+            .store
+            .page_tokens
+            .decode(&request.page_token, &request.health_metric)?;
+        let conn = self.store.db.conn();
+        let row = find_metric(conn, id).await?;
+        let mut select = status_change::Entity::find().filter(status_change::Column::MetricId.eq(id));
+        if let Some(after) = after {
+            select = select.filter(status_change::Column::ChangeMicros.lt(after));
+        }
+        let rows = select
+            .order_by_desc(status_change::Column::ChangeMicros)
+            .limit(size + 1)
+            .all(conn)
+            .await?;
+        let (page, next) = split_page(rows, size, |row| row.change_micros);
+        let mut status_changes = Vec::with_capacity(page.len() + 1);
+        // UNKNOWN that the sweep has not recorded yet is history already.
+        let now = now_micros();
+        let live = current(&row, now);
+        let mut ended = after;
+        if after.is_none() && live.status.as_str() != row.status {
+            status_changes.push(pb::StatusChange {
+                status: status_to_proto(live.status.as_str()) as i32,
+                previous: status_to_proto(&row.status) as i32,
+                change_time: Some(to_timestamp(live.since_micros)),
+                duration: None,
+            });
+            ended = Some(live.since_micros);
+        }
+        for change in &page {
+            status_changes.push(pb::StatusChange {
+                status: status_to_proto(&change.status) as i32,
+                previous: status_to_proto(&change.previous) as i32,
+                change_time: Some(to_timestamp(change.change_micros)),
+                duration: ended.map(|end| duration(end.saturating_sub(change.change_micros))),
+            });
+            ended = Some(change.change_micros);
+        }
+        Ok(pb::ListStatusChangesResponse {
+            status_changes,
+            next_page_token: next
+                .map(|position| self.store.page_tokens.encode(&request.health_metric, &position))
+                .unwrap_or_default(),
+        })
+    }
+}
+
+fn duration(micros: i64) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: micros.div_euclid(1_000_000),
+        nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1_000).unwrap_or(0),
+    }
+}
+
+fn unique(ids: impl Iterator<Item = String>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    ids.filter(|id| seen.insert(id.clone())).collect()
+}
+
+fn check_entry(
+    prefix: String,
+    entry: pb::batch_record_measurements_request::Entry,
+    violations: &mut FieldViolations,
+) -> Option<Entry> {
+    let id = violations
+        .absorb(metric_id(&entry.health_metric, &format!("{prefix}health_metric")))
+        .ok()
+        .flatten()
+        .map(str::to_owned);
+    let Some(measurement) = entry.measurement else {
+        violations.add(format!("{prefix}measurement"), "is required");
+        return None;
+    };
+    violations.require(
+        measurement.value.is_finite(),
+        format!("{prefix}measurement.value"),
+        "must be a finite number",
+    );
+    match &measurement.measure_time {
+        Some(time) if is_valid_timestamp(time) => {}
+        Some(_) => violations.add(format!("{prefix}measurement.measure_time"), "is not a valid time"),
+        None => violations.add(format!("{prefix}measurement.measure_time"), "is required"),
+    }
+    violations.require_max_len(&measurement.source, MAX_SOURCE, &format!("{prefix}measurement.source"));
+    Some(Entry {
+        prefix,
+        metric_id: id?,
+        measure_micros: measure_micros(&measurement),
+        value: measurement.value,
+        source: measurement.source.trim().to_owned(),
+    })
+}
+
+/// The values already stored at the entries' times: one range read per
+/// metric, usually empty (new measurements are newer than the stored).
+async fn stored_at(txn: &WriteTxn, entries: &[&Entry]) -> Result<HashMap<(String, i64), f64>, Error> {
+    let mut ranges: HashMap<&str, (i64, i64)> = HashMap::new();
+    for entry in entries {
+        let range = ranges
+            .entry(&entry.metric_id)
+            .or_insert((entry.measure_micros, entry.measure_micros));
+        range.0 = range.0.min(entry.measure_micros);
+        range.1 = range.1.max(entry.measure_micros);
+    }
+    let mut found = HashMap::new();
+    let ranges: Vec<_> = ranges.into_iter().collect();
+    for chunk in ranges.chunks(200) {
+        let mut any = Condition::any();
+        for (id, (low, high)) in chunk {
+            any = any.add(
+                Condition::all()
+                    .add(measurement::Column::MetricId.eq(*id))
+                    .add(measurement::Column::MeasureMicros.between(*low, *high)),
+            );
+        }
+        let rows: Vec<(String, i64, f64)> = measurement::Entity::find()
+            .select_only()
+            .column(measurement::Column::MetricId)
+            .column(measurement::Column::MeasureMicros)
+            .column(measurement::Column::Value)
+            .filter(any)
+            .into_tuple()
+            .all(&**txn)
+            .await?;
+        found.extend(rows.into_iter().map(|(id, micros, value)| ((id, micros), value)));
+    }
+    Ok(found)
+}
+
+async fn insert_chunked(txn: &WriteTxn, models: Vec<measurement::Model>) -> Result<(), Error> {
+    let mut rows = models.into_iter().map(IntoActiveModel::into_active_model).peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(INSERT_CHUNK).collect();
+        measurement::Entity::insert_many(chunk)
+            .exec_without_returning(&**txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A metric's new measurements (in time order) applied to its row: the
+/// newer ones move its latest measurement, status and escalation; older
+/// ones are history only. `now` decides freshness.
+fn apply(mut row: metric::Model, policy: crate::escalation::Policy, arrived: &[(&Entry, Level)], now: i64) -> Applied {
+    let mut changes = Vec::new();
+    let mut steps = Vec::new();
+    let mut escalation: State = state(&row);
+    for (entry, level) in arrived {
+        if entry.measure_micros <= row.latest_micros {
+            continue;
+        }
+        let previous = level_from_str(&row.latest_level);
+        let (next, new_steps) = on_measurement(escalation, policy, previous, *level);
+        if next.stage != escalation.stage {
+            row.stage = next.stage.as_str().to_owned();
+            row.stage_micros = now;
+        }
+        escalation = next;
+        for new_step in new_steps {
+            row.last_step += 1;
+            steps.push(step_row(&row.id, row.last_step, new_step, now));
+        }
+        if previous != Some(*level) {
+            row.level_since_micros = entry.measure_micros;
+        }
+        row.latest_micros = entry.measure_micros;
+        row.latest_value = entry.value;
+        row.latest_level = level.as_str().to_owned();
+        row.latest_source.clone_from(&entry.source);
+        row.latest_record_micros = now;
+        record_status(&mut row, &mut changes, Status::Level(*level), entry.measure_micros);
+    }
+    row.consecutive_red = i32::try_from(escalation.consecutive_red).unwrap_or(i32::MAX);
+    row.red_while_escalated = i32::try_from(escalation.red_while_escalated).unwrap_or(i32::MAX);
+    // Measurements that arrive already older than the cadence leave the
+    // metric UNKNOWN from when their cadence ran out.
+    let live = current(&row, now);
+    record_status(&mut row, &mut changes, live.status, live.since_micros);
+    row.expire_micros = expiry(&row);
+    row.update_micros = now;
+    Applied { row, changes, steps }
+}
+
+/// Records `status` from `at` in the history if it is not the recorded
+/// one; history times strictly increase per metric.
+pub(crate) fn record_status(row: &mut metric::Model, changes: &mut Vec<status_change::Model>, status: Status, at: i64) {
+    if status.as_str() == row.status {
+        return;
+    }
+    let at = at.max(row.status_micros.saturating_add(1));
+    changes.push(status_change::Model {
+        metric_id: row.id.clone(),
+        change_micros: at,
+        status: status.as_str().to_owned(),
+        previous: row.status.clone(),
+    });
+    row.status = status.as_str().to_owned();
+    row.status_micros = at;
+}
+
+fn step_row(metric_id: &str, seq: i64, step: Step, now: i64) -> step::Model {
+    step::Model {
+        metric_id: metric_id.to_owned(),
+        seq,
+        kind: step_kind(step).to_owned(),
+        attempts: 0,
+        last_error: String::new(),
+        next_micros: now,
+        create_micros: now,
+    }
+}
+
+/// Writes what [`apply`] decided: the row, its history and its steps.
+async fn save(txn: &WriteTxn, applied: &Applied) -> Result<(), Error> {
+    metric::Entity::update(applied.row.clone().into_active_model().reset_all())
+        .exec(&**txn)
+        .await?;
+    if !applied.changes.is_empty() {
+        status_change::Entity::insert_many(applied.changes.iter().cloned().map(IntoActiveModel::into_active_model))
+            .exec_without_returning(&**txn)
+            .await?;
+    }
+    if !applied.steps.is_empty() {
+        step::Entity::insert_many(applied.steps.iter().cloned().map(IntoActiveModel::into_active_model))
+            .exec_without_returning(&**txn)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,372 @@
+//! The metric resource: create, get, list, update, delete.
+
+use std::collections::HashMap;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::Expr,
+};
+use trellis_foundation::{
+    Error, FieldViolations, NewChange, RequestContext, WriteTxn,
+    etag::check_etag,
+    filter::{self, FieldKind, FilterField},
+    mask::update_paths,
+    names::id_or_generate,
+    paging::{page_size, split_page},
+    time::now_micros,
+};
+use trellis_proto::{cascade::v1::BatchGetOrgUnitsRequest, feed::v1::ChangeKind, health::v1 as pb};
+
+use crate::{
+    HealthApi,
+    convert::{METRIC_TYPE, cadence_micros, check_fields, config, expiry, metric_id, metric_name, to_proto},
+    entity::{measurement, metric, status_change, step},
+    escalation::Stage,
+};
+
+const CREATE_FIELDS: &[&str] = &[
+    "display_name",
+    "description",
+    "owner",
+    "accountable",
+    "unit",
+    "direction",
+    "thresholds",
+    "cadence",
+    "escalation_policy",
+];
+const UPDATABLE: &[&str] = &[
+    "display_name",
+    "description",
+    "accountable",
+    "unit",
+    "direction",
+    "thresholds",
+    "cadence",
+    "escalation_policy",
+];
+const STATUS_NAMES: &[&str] = &["GREEN", "YELLOW", "RED", "UNKNOWN"];
+const DIRECTION_NAMES: &[&str] = &["HIGHER_IS_BETTER", "LOWER_IS_BETTER", "BAND"];
+const STAGE_NAMES: &[&str] = &["CLEAR", "ESCALATED", "BROKEN"];
+
+fn filter_fields() -> Vec<FilterField> {
+    vec![
+        FilterField::new(
+            "owner",
+            Expr::col(metric::Column::OwnerId),
+            FieldKind::ResourceName("orgUnits"),
+        ),
+        FilterField::new(
+            "status",
+            Expr::col(metric::Column::Status),
+            FieldKind::Enum(STATUS_NAMES),
+        ),
+        FilterField::new(
+            "direction",
+            Expr::col(metric::Column::Direction),
+            FieldKind::Enum(DIRECTION_NAMES),
+        ),
+        FilterField::new(
+            "escalation_stage",
+            Expr::col(metric::Column::Stage),
+            FieldKind::Enum(STAGE_NAMES),
+        ),
+    ]
+}
+
+pub(crate) fn change(kind: ChangeKind, metric: &pb::HealthMetric) -> NewChange {
+    NewChange::new(kind, metric.name.clone(), METRIC_TYPE, metric)
+}
+
+pub(crate) async fn find_metric(conn: &impl ConnectionTrait, id: &str) -> Result<metric::Model, Error> {
+    metric::Entity::find_by_id(id.to_owned())
+        .one(conn)
+        .await?
+        .ok_or_else(|| Error::NotFound(metric_name(id)))
+}
+
+/// Steps not yet confirmed, per metric among `ids`.
+pub(crate) async fn pending_steps(
+    conn: &impl ConnectionTrait,
+    ids: &[String],
+) -> Result<HashMap<String, usize>, Error> {
+    let rows: Vec<(String, i64)> = step::Entity::find()
+        .select_only()
+        .column(step::Column::MetricId)
+        .column_as(step::Column::Seq.count(), "pending")
+        .filter(step::Column::MetricId.is_in(ids.iter().cloned()))
+        .group_by(step::Column::MetricId)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, count)| (id, usize::try_from(count).unwrap_or(0)))
+        .collect())
+}
+
+/// `rows` as clients see them now.
+pub(crate) async fn show(conn: &impl ConnectionTrait, rows: &[metric::Model]) -> Result<Vec<pb::HealthMetric>, Error> {
+    let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+    let pending = pending_steps(conn, &ids).await?;
+    let now = now_micros();
+    rows.iter()
+        .map(|row| to_proto(row, pending.get(&row.id).copied().unwrap_or(0), now))
+        .collect()
+}
+
+pub(crate) async fn show_one(conn: &impl ConnectionTrait, row: &metric::Model) -> Result<pb::HealthMetric, Error> {
+    show(conn, std::slice::from_ref(row))
+        .await?
+        .pop()
+        .ok_or_else(|| Error::Corrupt("a shown metric went missing".into()))
+}
+
+fn new_row(id: &str, input: &pb::HealthMetric, now: i64) -> metric::Model {
+    let stored = config(input, &metric_name(id));
+    let mut row = metric::Model {
+        id: id.to_owned(),
+        owner_id: stored.owner.trim_start_matches("orgUnits/").to_owned(),
+        direction: stored.direction().as_str_name().to_owned(),
+        version: 1,
+        cadence_micros: cadence_micros(&stored),
+        snapshot: prost::Message::encode_to_vec(&stored),
+        status: pb::Status::Unknown.as_str_name().to_owned(),
+        status_micros: now,
+        expire_micros: 0,
+        latest_micros: 0,
+        latest_value: 0.0,
+        latest_level: String::new(),
+        latest_source: String::new(),
+        latest_record_micros: 0,
+        level_since_micros: 0,
+        fed_micros: 0,
+        stage: Stage::Clear.as_str().to_owned(),
+        stage_micros: now,
+        consecutive_red: 0,
+        red_while_escalated: 0,
+        remedial_objective: String::new(),
+        paused_objectives: String::new(),
+        last_step: 0,
+        create_micros: now,
+        update_micros: now,
+    };
+    row.expire_micros = expiry(&row);
+    row
+}
+
+impl HealthApi {
+    pub async fn create_metric(
+        &self,
+        context: RequestContext,
+        request: pb::CreateHealthMetricRequest,
+    ) -> Result<pb::HealthMetric, Error> {
+        let Some(input) = request.health_metric.clone() else {
+            return Err(Error::invalid("health_metric", "is required"));
+        };
+        let mut violations = FieldViolations::default();
+        let id = id_or_generate(&request.health_metric_id, "health_metric_id", &mut violations);
+        check_fields(&input, CREATE_FIELDS, "health_metric.", &mut violations);
+        if violations.is_empty() {
+            self.check_owner_exists(&input.owner, "health_metric.owner", &mut violations)
+                .await?;
+        }
+        violations.into_result()?;
+        let feed = self.store.feed.clone();
+        let event_context = context.clone();
+        self.store
+            .create_once(
+                &context,
+                "CreateHealthMetric",
+                &request,
+                move |mut txn: WriteTxn| async move {
+                    feed.serialize_writers(&txn).await?;
+                    if metric::Entity::find_by_id(id.clone()).one(&*txn).await?.is_some() {
+                        return Err(Error::AlreadyExists(format!("{} already exists", metric_name(&id))));
+                    }
+                    let row = new_row(&id, &input, now_micros());
+                    row.clone().into_active_model().insert(&*txn).await?;
+                    status_change::Model {
+                        metric_id: id.clone(),
+                        change_micros: row.create_micros,
+                        status: row.status.clone(),
+                        previous: pb::Status::Unspecified.as_str_name().to_owned(),
+                    }
+                    .into_active_model()
+                    .insert(&*txn)
+                    .await?;
+                    let shown = show_one(&*txn, &row).await?;
+                    feed.append(&mut txn, &event_context, vec![change(ChangeKind::Created, &shown)])
+                        .await?;
+                    Ok((txn, shown))
+                },
+            )
+            .await
+    }
+
+    async fn check_owner_exists(
+        &self,
+        owner: &str,
+        field: &str,
+        violations: &mut FieldViolations,
+    ) -> Result<(), Error> {
+        let response = self
+            .peers
+            .org
+            .clone()
+            .batch_get_org_units(BatchGetOrgUnitsRequest {
+                names: vec![owner.to_owned()],
+                allow_missing: true,
+            })
+            .await
+            .map_err(|status| Error::Peer { service: "org", status })?
+            .into_inner();
+        if !response.missing.is_empty() {
+            violations.add(field, format!("{owner} does not exist"));
+        }
+        Ok(())
+    }
+
+    pub async fn get_metric(&self, name: &str) -> Result<pb::HealthMetric, Error> {
+        let id = metric_id(name, "name")?;
+        let conn = self.store.db.conn();
+        show_one(conn, &find_metric(conn, id).await?).await
+    }
+
+    /// By id. The `status` filter reads the recorded status, which the
+    /// sweep brings to UNKNOWN within a second of a cadence running out.
+    pub async fn list_metrics(
+        &self,
+        request: pb::ListHealthMetricsRequest,
+    ) -> Result<pb::ListHealthMetricsResponse, Error> {
+        let size = page_size(request.page_size)?;
+        let filter = filter::parse(&request.filter)?;
+        let query = filter.fingerprint();
+        let after: Option<String> = self.store.page_tokens.decode(&request.page_token, &query)?;
+        let mut select = metric::Entity::find().filter(filter.to_condition(&filter_fields())?);
+        if let Some(after) = after {
+            select = select.filter(metric::Column::Id.gt(after));
+        }
+        let conn = self.store.db.conn();
+        let rows = select
+            .order_by_asc(metric::Column::Id)
+            .limit(size + 1)
+            .all(conn)
+            .await?;
+        let (page, next) = split_page(rows, size, |row| row.id.clone());
+        Ok(pb::ListHealthMetricsResponse {
+            health_metrics: show(conn, &page).await?,
+            next_page_token: next
+                .map(|id| self.store.page_tokens.encode(&query, &id))
+                .unwrap_or_default(),
+        })
+    }
+
+    /// New thresholds apply from the next measurement: recorded statuses
+    /// are history.
+    pub async fn update_metric(
+        &self,
+        context: RequestContext,
+        request: pb::UpdateHealthMetricRequest,
+    ) -> Result<pb::HealthMetric, Error> {
+        let Some(patch) = request.health_metric else {
+            return Err(Error::invalid("health_metric", "is required"));
+        };
+        let id = metric_id(&patch.name, "health_metric.name")?;
+        let mut violations = FieldViolations::default();
+        let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);
+        violations.into_result()?;
+
+        let mut txn = self.store.begin_write().await?;
+        self.store.feed.serialize_writers(&txn).await?;
+        let mut row = find_metric(&*txn, id).await?;
+        check_etag(
+            &patch.etag,
+            &trellis_foundation::etag::etag_for(row.version),
+            &patch.name,
+        )?;
+        let mut updated = crate::convert::decode_config(&row)?;
+        for path in &paths {
+            match *path {
+                "display_name" => updated.display_name.clone_from(&patch.display_name),
+                "description" => updated.description.clone_from(&patch.description),
+                "accountable" => updated.accountable.clone_from(&patch.accountable),
+                "unit" => updated.unit.clone_from(&patch.unit),
+                "direction" => updated.direction = patch.direction,
+                "thresholds" => updated.thresholds = patch.thresholds,
+                "cadence" => updated.cadence = patch.cadence,
+                _ => updated.escalation_policy = patch.escalation_policy,
+            }
+        }
+        // Direction and thresholds are checked together, whichever changed.
+        let mut violations = FieldViolations::default();
+        check_fields(&updated, &paths, "health_metric.", &mut violations);
+        violations.into_result()?;
+        let stored = config(&updated, &patch.name);
+        row.direction = stored.direction().as_str_name().to_owned();
+        row.cadence_micros = cadence_micros(&stored);
+        row.snapshot = prost::Message::encode_to_vec(&stored);
+        row.expire_micros = expiry(&row);
+        let read_version = row.version;
+        row.version += 1;
+        row.update_micros = now_micros();
+        let result = metric::Entity::update_many()
+            .set(row.clone().into_active_model().reset_all())
+            .filter(metric::Column::Id.eq(id))
+            .filter(metric::Column::Version.eq(read_version))
+            .exec(&*txn)
+            .await?;
+        if result.rows_affected != 1 {
+            return Err(Error::StaleEtag {
+                resource: patch.name.clone(),
+            });
+        }
+        let shown = show_one(&*txn, &row).await?;
+        self.store
+            .feed
+            .append(&mut txn, &context, vec![change(ChangeKind::Updated, &shown)])
+            .await?;
+        txn.commit().await?;
+        Ok(shown)
+    }
+
+    /// With its measurements and history; refused while an escalation is
+    /// open or any of its steps is unconfirmed.
+    pub async fn delete_metric(
+        &self,
+        context: RequestContext,
+        request: pb::DeleteHealthMetricRequest,
+    ) -> Result<(), Error> {
+        let id = metric_id(&request.name, "name")?;
+        let mut txn = self.store.begin_write().await?;
+        self.store.feed.serialize_writers(&txn).await?;
+        let row = find_metric(&*txn, id).await?;
+        check_etag(
+            &request.etag,
+            &trellis_foundation::etag::etag_for(row.version),
+            &request.name,
+        )?;
+        let pending = pending_steps(&*txn, std::slice::from_ref(&row.id)).await?;
+        if row.stage != Stage::Clear.as_str() || !pending.is_empty() {
+            return Err(Error::FailedPrecondition(format!(
+                "{} has an open escalation ({}); it can be deleted once it is GREEN again and its steps are done",
+                request.name, row.stage
+            )));
+        }
+        let shown = show_one(&*txn, &row).await?;
+        measurement::Entity::delete_many()
+            .filter(measurement::Column::MetricId.eq(id))
+            .exec(&*txn)
+            .await?;
+        status_change::Entity::delete_many()
+            .filter(status_change::Column::MetricId.eq(id))
+            .exec(&*txn)
+            .await?;
+        metric::Entity::delete_by_id(id.to_owned()).exec(&*txn).await?;
+        self.store
+            .feed
+            .append(&mut txn, &context, vec![change(ChangeKind::Deleted, &shown)])
+            .await?;
+        txn.commit().await
+    }
+}

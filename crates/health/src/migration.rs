@@ -1,0 +1,114 @@
+//! The health service's schema.
+
+use sea_orm::sea_query::Alias;
+use sea_orm_migration::{
+    DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
+    sea_query::IntoIden,
+};
+use trellis_foundation::migration::{SharedTables, create_table, index};
+
+use crate::TABLE_PREFIX;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(SharedTables::new(TABLE_PREFIX)), Box::new(CreateHealthTables)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        Alias::new(format!("{TABLE_PREFIX}_migrations")).into_iden()
+    }
+}
+
+struct CreateHealthTables;
+
+impl MigrationName for CreateHealthTables {
+    fn name(&self) -> &str {
+        "m0001_health_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateHealthTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table(
+            manager,
+            "health_metrics",
+            &["id"],
+            vec![
+                string("id"),
+                string("owner_id"),
+                string("direction"),
+                big_integer("version"),
+                blob("snapshot"),
+                big_integer("cadence_micros"),
+                string("status"),
+                big_integer("status_micros"),
+                big_integer("expire_micros"),
+                big_integer("latest_micros"),
+                double("latest_value"),
+                string("latest_level"),
+                text("latest_source"),
+                big_integer("latest_record_micros"),
+                big_integer("level_since_micros"),
+                big_integer("fed_micros"),
+                string("stage"),
+                big_integer("stage_micros"),
+                integer("consecutive_red"),
+                integer("red_while_escalated"),
+                string("remedial_objective"),
+                text("paused_objectives"),
+                big_integer("last_step"),
+                big_integer("create_micros"),
+                big_integer("update_micros"),
+            ],
+        )
+        .await?;
+        for (name, columns) in [("by_owner", &["owner_id"][..]), ("by_expiry", &["expire_micros"][..])] {
+            manager.create_index(index("health_metrics", name, columns)).await?;
+        }
+        create_table(
+            manager,
+            "health_measurements",
+            &["metric_id", "measure_micros"],
+            vec![
+                string("metric_id"),
+                big_integer("measure_micros"),
+                double("value"),
+                text("source"),
+                string("level"),
+                big_integer("record_micros"),
+            ],
+        )
+        .await?;
+        create_table(
+            manager,
+            "health_status_changes",
+            &["metric_id", "change_micros"],
+            vec![
+                string("metric_id"),
+                big_integer("change_micros"),
+                string("status"),
+                string("previous"),
+            ],
+        )
+        .await?;
+        create_table(
+            manager,
+            "health_steps",
+            &["metric_id", "seq"],
+            vec![
+                string("metric_id"),
+                big_integer("seq"),
+                string("kind"),
+                integer("attempts"),
+                text("last_error"),
+                big_integer("next_micros"),
+                big_integer("create_micros"),
+            ],
+        )
+        .await
+    }
+}

@@ -1,0 +1,613 @@
+//! Health metrics and the Four Square rule, with the strategy, OKR and
+//! org services running: the seeds' whiskey-club scenario end to end, the
+//! same measurement delivered twice, a crash between two escalation steps,
+//! a metric that goes silent, and thresholds that contradict their
+//! direction.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use prost_types::Timestamp;
+use tonic::Code;
+use trellis_proto::{
+    health::v1::{
+        self as pb, BatchRecordMeasurementsRequest, CreateHealthMetricRequest, Direction, EscalationPolicy,
+        GetHealthMetricRequest, HealthMetric, ListHealthMetricsRequest, ListMeasurementsRequest,
+        ListStatusChangesRequest, Measurement, RecordMeasurementRequest, Thresholds,
+        batch_record_measurements_request::Entry, escalation::Stage,
+    },
+    okr::v1::{GetObjectiveRequest, ListKeyResultsRequest, ListObjectivesRequest, Objective, objective},
+    strategy::v1::{
+        AssumptionStatus, GetAssumptionRequest, GetStrategyRequest, StrategyState, TransitionStrategyRequest,
+    },
+};
+use trellis_server::ServiceName;
+use trellis_tests::{TestApp, backend_tests};
+
+use crate::{
+    okr_support::{company_objective, create_objective, measured, move_cycle, planning_season},
+    support::{expect_code, violations},
+};
+
+const CSAT: &str = "healthMetrics/csat";
+const ASSUMPTION: &str = "strategies/company/assumptions/csat-green";
+/// Measurements a day apart, from 2027-01-04.
+const DAY_ONE: i64 = 1_798_934_400;
+const DAY: i64 = 86_400;
+const WAIT: Duration = Duration::from_secs(20);
+
+fn day(n: i64) -> Timestamp {
+    Timestamp {
+        seconds: DAY_ONE + n * DAY,
+        nanos: 0,
+    }
+}
+
+/// CSAT on a 0-5 scale: green from 4.2, red below 3.8; escalated after two
+/// reds, broken after two more.
+fn csat() -> HealthMetric {
+    HealthMetric {
+        display_name: "CSAT".to_owned(),
+        description: "Customer satisfaction, from the weekly survey".to_owned(),
+        owner: "orgUnits/product".to_owned(),
+        accountable: "lena@acme.example".to_owned(),
+        unit: "points".to_owned(),
+        direction: Direction::HigherIsBetter as i32,
+        thresholds: Some(Thresholds {
+            green: 4.2,
+            red: 3.8,
+            ..Thresholds::default()
+        }),
+        cadence: Some(prost_types::Duration {
+            seconds: 3_650 * DAY,
+            nanos: 0,
+        }),
+        escalation_policy: Some(EscalationPolicy {
+            enabled: true,
+            red_to_escalate: 2,
+            red_to_break: 2,
+        }),
+        ..HealthMetric::default()
+    }
+}
+
+async fn create_metric(app: &TestApp, id: &str, metric: HealthMetric) -> anyhow::Result<HealthMetric> {
+    Ok(app
+        .metrics
+        .clone()
+        .create_health_metric(CreateHealthMetricRequest {
+            health_metric: Some(metric),
+            health_metric_id: id.to_owned(),
+            request_id: String::new(),
+        })
+        .await
+        .with_context(|| format!("creating {id}"))?
+        .into_inner())
+}
+
+async fn record(app: &TestApp, metric: &str, n: i64, value: f64) -> anyhow::Result<pb::RecordMeasurementsResponse> {
+    Ok(app
+        .metrics
+        .clone()
+        .record_measurement(RecordMeasurementRequest {
+            health_metric: metric.to_owned(),
+            measurement: Some(Measurement {
+                value,
+                measure_time: Some(day(n)),
+                source: "survey".to_owned(),
+                ..Measurement::default()
+            }),
+        })
+        .await
+        .with_context(|| format!("recording {value} on day {n}"))?
+        .into_inner())
+}
+
+async fn metric(app: &TestApp, name: &str) -> anyhow::Result<HealthMetric> {
+    Ok(app
+        .metrics
+        .clone()
+        .get_health_metric(GetHealthMetricRequest { name: name.to_owned() })
+        .await?
+        .into_inner())
+}
+
+async fn objective_of(app: &TestApp, name: &str) -> anyhow::Result<Objective> {
+    Ok(app
+        .okr
+        .clone()
+        .get_objective(GetObjectiveRequest { name: name.to_owned() })
+        .await?
+        .into_inner())
+}
+
+async fn remedial_objectives(app: &TestApp) -> anyhow::Result<Vec<Objective>> {
+    Ok(app
+        .okr
+        .clone()
+        .list_objectives(ListObjectivesRequest {
+            filter: format!("origin = REMEDIAL AND remedial_for = \"{CSAT}\""),
+            ..ListObjectivesRequest::default()
+        })
+        .await?
+        .into_inner()
+        .objectives)
+}
+
+async fn assumption_status(app: &TestApp) -> anyhow::Result<AssumptionStatus> {
+    Ok(app
+        .strategy
+        .clone()
+        .get_assumption(GetAssumptionRequest {
+            name: ASSUMPTION.to_owned(),
+        })
+        .await?
+        .into_inner()
+        .status())
+}
+
+/// Polls `check` until it holds (the escalation runs in the background).
+async fn eventually<F, Fut>(what: &str, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("timed out waiting until {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The company strategy (ACTIVE, its assumption backed by CSAT), cycle
+/// 2027-q1 ACTIVE with: an aspirational objective guarded by CSAT, a
+/// committed one guarded by CSAT, and an aspirational one without
+/// guardrails. Returns their names in that order.
+async fn guarded_season(app: &TestApp) -> anyhow::Result<[String; 3]> {
+    planning_season(app).await?;
+    app.strategy
+        .clone()
+        .activate_strategy(TransitionStrategyRequest {
+            name: "strategies/company".to_owned(),
+            ..TransitionStrategyRequest::default()
+        })
+        .await?;
+    let guarded = |kind| Objective {
+        guardrails: vec![CSAT.to_owned()],
+        ..company_objective(kind)
+    };
+    let kr = || vec![measured(trellis_proto::okr::v1::key_result::Kind::Increase, 10.0, 50.0)];
+    let stretch = create_objective(app, "stretch", guarded(objective::Kind::Aspirational), kr()).await?;
+    let committed = create_objective(app, "committed", guarded(objective::Kind::Committed), kr()).await?;
+    let free = create_objective(app, "free", company_objective(objective::Kind::Aspirational), kr()).await?;
+    move_cycle(app, "ACTIVE").await?;
+    Ok([stretch.name, committed.name, free.name])
+}
+
+async fn state_of(app: &TestApp, name: &str) -> anyhow::Result<objective::State> {
+    Ok(objective_of(app, name).await?.state())
+}
+
+async fn whiskey_club_escalation_end_to_end(app: TestApp) -> anyhow::Result<()> {
+    let [stretch, committed, free] = guarded_season(&app).await?;
+    create_metric(&app, "csat", csat()).await?;
+
+    record(&app, CSAT, 1, 4.5).await?;
+    eventually("the assumption holds", || async {
+        Ok(assumption_status(&app).await? == AssumptionStatus::Holding)
+    })
+    .await?;
+
+    // One red: at risk, nothing escalated yet.
+    let after_one = record(&app, CSAT, 2, 3.5).await?;
+    assert_eq!(after_one.health_metrics[0].status(), pb::Status::Red);
+    eventually("the assumption is at risk", || async {
+        Ok(assumption_status(&app).await? == AssumptionStatus::AtRisk)
+    })
+    .await?;
+    assert!(remedial_objectives(&app).await?.is_empty());
+    assert_eq!(state_of(&app, &stretch).await?, objective::State::Active);
+
+    // Two reds: the Four Square rule.
+    record(&app, CSAT, 3, 3.4).await?;
+    eventually("a remedial objective exists", || async {
+        Ok(!remedial_objectives(&app).await?.is_empty())
+    })
+    .await?;
+    let remedial = remedial_objectives(&app).await?;
+    assert_eq!(remedial.len(), 1);
+    assert_eq!(remedial[0].owner, "orgUnits/product");
+    assert_eq!(remedial[0].state(), objective::State::Active);
+    eventually("the guarded stretch objective is paused", || async {
+        Ok(state_of(&app, &stretch).await? == objective::State::Paused)
+    })
+    .await?;
+    let paused = objective_of(&app, &stretch).await?;
+    assert!(paused.state_reason.contains("CSAT"), "{}", paused.state_reason);
+    assert_eq!(state_of(&app, &committed).await?, objective::State::Active);
+    assert_eq!(state_of(&app, &free).await?, objective::State::Active);
+    // KPI as key result: the remedial key result follows the metric.
+    eventually("the remedial key result shows the metric's value", || async {
+        let key_results = app
+            .okr
+            .clone()
+            .list_key_results(ListKeyResultsRequest {
+                parent: remedial[0].name.clone(),
+                ..ListKeyResultsRequest::default()
+            })
+            .await?
+            .into_inner()
+            .key_results;
+        Ok(key_results
+            .first()
+            .is_some_and(|kr| kr.health_metric == CSAT && kr.current_value == 3.4))
+    })
+    .await?;
+    let escalated = metric(&app, CSAT).await?;
+    let escalation = escalated.escalation.unwrap_or_default();
+    assert_eq!(escalation.stage(), Stage::Escalated);
+    assert_eq!(escalation.remedial_objective, remedial[0].name);
+    assert_eq!(escalation.paused_objectives, vec![stretch.clone()]);
+
+    // Red persists while the remedial objective runs: broken.
+    record(&app, CSAT, 4, 3.3).await?;
+    assert_eq!(assumption_status(&app).await?, AssumptionStatus::AtRisk);
+    record(&app, CSAT, 5, 3.2).await?;
+    eventually("the assumption is broken", || async {
+        Ok(assumption_status(&app).await? == AssumptionStatus::Broken)
+    })
+    .await?;
+    let strategy = app
+        .strategy
+        .clone()
+        .get_strategy(GetStrategyRequest {
+            name: "strategies/company".to_owned(),
+            revision: 0,
+        })
+        .await?
+        .into_inner();
+    assert_eq!(strategy.state(), StrategyState::UnderReview);
+
+    // Green again: everything reversed.
+    record(&app, CSAT, 6, 4.4).await?;
+    eventually("the paused objective is resumed", || async {
+        Ok(state_of(&app, &stretch).await? == objective::State::Active)
+    })
+    .await?;
+    eventually("the remedial objective is completed", || async {
+        Ok(state_of(&app, &remedial[0].name).await? == objective::State::Completed)
+    })
+    .await?;
+    eventually("the assumption holds again", || async {
+        Ok(assumption_status(&app).await? == AssumptionStatus::Holding)
+    })
+    .await?;
+    eventually("no step is pending", || async {
+        Ok(metric(&app, CSAT).await?.escalation.unwrap_or_default().pending_steps == 0)
+    })
+    .await?;
+    let cleared = metric(&app, CSAT).await?;
+    let escalation = cleared.escalation.unwrap_or_default();
+    assert_eq!(escalation.stage(), Stage::Clear);
+    assert!(escalation.paused_objectives.is_empty());
+    assert_eq!(remedial_objectives(&app).await?.len(), 1);
+
+    // The history: when did CSAT turn red, and for how long.
+    let history = app
+        .metrics
+        .clone()
+        .list_status_changes(ListStatusChangesRequest {
+            health_metric: CSAT.to_owned(),
+            ..ListStatusChangesRequest::default()
+        })
+        .await?
+        .into_inner()
+        .status_changes;
+    let statuses: Vec<pb::Status> = history.iter().map(|change| change.status()).collect();
+    assert_eq!(
+        statuses,
+        vec![
+            pb::Status::Green,
+            pb::Status::Red,
+            pb::Status::Green,
+            pb::Status::Unknown
+        ]
+    );
+    assert_eq!(history[1].change_time, Some(day(2)));
+    assert_eq!(history[1].duration.map(|duration| duration.seconds), Some(4 * DAY));
+    assert!(history[0].duration.is_none());
+    Ok(())
+}
+
+async fn the_same_measurement_twice_changes_nothing(app: TestApp) -> anyhow::Result<()> {
+    crate::support::load_org(&app).await?;
+    create_metric(&app, "csat", csat()).await?;
+    let first = record(&app, CSAT, 1, 3.5).await?;
+    assert_eq!((first.recorded, first.duplicates), (1, 0));
+    let before = metric(&app, CSAT).await?;
+    let again = record(&app, CSAT, 1, 3.5).await?;
+    assert_eq!((again.recorded, again.duplicates), (0, 1));
+    let after = metric(&app, CSAT).await?;
+    assert_eq!(after.escalation.map(|e| e.consecutive_red), Some(1));
+    assert_eq!(before.latest, after.latest);
+    assert_eq!(before.etag, after.etag);
+
+    // A batch repeating it, twice, with one new measurement.
+    let entry = |n, value| Entry {
+        health_metric: CSAT.to_owned(),
+        measurement: Some(Measurement {
+            value,
+            measure_time: Some(day(n)),
+            ..Measurement::default()
+        }),
+    };
+    let batch = app
+        .metrics
+        .clone()
+        .batch_record_measurements(BatchRecordMeasurementsRequest {
+            measurements: vec![entry(1, 3.5), entry(1, 3.5), entry(2, 4.5)],
+        })
+        .await?
+        .into_inner();
+    assert_eq!((batch.recorded, batch.duplicates), (1, 2));
+
+    // Another value at a recorded time is refused, and so is the whole batch.
+    let status = expect_code(
+        app.metrics
+            .clone()
+            .batch_record_measurements(BatchRecordMeasurementsRequest {
+                measurements: vec![entry(3, 4.0), entry(1, 2.0)],
+            })
+            .await,
+        Code::InvalidArgument,
+    )?;
+    let fields: Vec<String> = violations(&status).into_iter().map(|(field, _)| field).collect();
+    assert_eq!(fields, vec!["measurements[1].measurement.value"]);
+    let series = app
+        .metrics
+        .clone()
+        .list_measurements(ListMeasurementsRequest {
+            health_metric: CSAT.to_owned(),
+            ..ListMeasurementsRequest::default()
+        })
+        .await?
+        .into_inner()
+        .measurements;
+    let times: Vec<Option<Timestamp>> = series.iter().map(|m| m.measure_time).collect();
+    assert_eq!(times, vec![Some(day(2)), Some(day(1))]);
+    assert_eq!(series[1].status(), pb::Status::Red);
+    Ok(())
+}
+
+async fn a_crash_between_pausing_and_creating_the_remedial_objective_finishes_after_restart(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    // The health service in its own process, the others in `app`.
+    let others = app
+        .spawn_peer(|settings| {
+            settings.services = vec![ServiceName::Strategy, ServiceName::Okr, ServiceName::Cascade];
+        })
+        .await?;
+    let health_settings = |fail_point: Option<&str>| {
+        let peer = others.url();
+        let fail_point = fail_point.map(str::to_owned);
+        move |settings: &mut trellis_server::Settings| {
+            settings.services = vec![ServiceName::Health];
+            settings.peer_okr = Some(peer.clone());
+            settings.peer_strategy = Some(peer.clone());
+            settings.peer_cascade = Some(peer);
+            settings.health_fail_point = fail_point;
+        }
+    };
+    let [stretch, ..] = guarded_season(&others).await?;
+    let doomed = app.spawn_peer(health_settings(Some("PAUSE_GUARDED"))).await?;
+    create_metric(&doomed, "csat", csat()).await?;
+    record(&doomed, CSAT, 1, 3.5).await?;
+    record(&doomed, CSAT, 2, 3.4).await?;
+    eventually("the guarded objective is paused", || async {
+        Ok(state_of(&others, &stretch).await? == objective::State::Paused)
+    })
+    .await?;
+    // Stopped right after pausing: the pause is not marked done, and no
+    // remedial objective exists.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(remedial_objectives(&others).await?.is_empty());
+    assert!(
+        metric(&doomed, CSAT)
+            .await?
+            .escalation
+            .unwrap_or_default()
+            .pending_steps
+            >= 2
+    );
+    doomed.shutdown().await?;
+
+    let restarted = app.spawn_peer(health_settings(None)).await?;
+    eventually("the remedial objective exists", || async {
+        Ok(!remedial_objectives(&others).await?.is_empty())
+    })
+    .await?;
+    eventually("no step is pending", || async {
+        Ok(metric(&restarted, CSAT)
+            .await?
+            .escalation
+            .unwrap_or_default()
+            .pending_steps
+            == 0)
+    })
+    .await?;
+    assert_eq!(remedial_objectives(&others).await?.len(), 1);
+    let escalation = metric(&restarted, CSAT).await?.escalation.unwrap_or_default();
+    assert_eq!(escalation.paused_objectives, vec![stretch.clone()]);
+
+    // Green: the objective paused before the crash is resumed.
+    record(&restarted, CSAT, 3, 4.5).await?;
+    eventually("the paused objective is resumed", || async {
+        Ok(state_of(&others, &stretch).await? == objective::State::Active)
+    })
+    .await?;
+    assert_eq!(remedial_objectives(&others).await?.len(), 1);
+    restarted.shutdown().await?;
+    others.shutdown().await
+}
+
+async fn a_silent_metric_goes_unknown(app: TestApp) -> anyhow::Result<()> {
+    crate::support::load_org(&app).await?;
+    let hourly = HealthMetric {
+        cadence: Some(prost_types::Duration { seconds: 1, nanos: 0 }),
+        ..csat()
+    };
+    create_metric(&app, "csat", hourly).await?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    // The next whole second: after the metric's creation, so the history
+    // keeps this measurement's own time.
+    let now = Timestamp {
+        seconds: i64::try_from(now.as_secs())? + 1,
+        nanos: 0,
+    };
+    let recorded = app
+        .metrics
+        .clone()
+        .record_measurement(RecordMeasurementRequest {
+            health_metric: CSAT.to_owned(),
+            measurement: Some(Measurement {
+                value: 4.5,
+                measure_time: Some(now),
+                ..Measurement::default()
+            }),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(recorded.health_metrics[0].status(), pb::Status::Green);
+    // The sweep records it without anyone reading the metric.
+    eventually("the metric is recorded UNKNOWN", || async {
+        let unknown = app
+            .metrics
+            .clone()
+            .list_health_metrics(ListHealthMetricsRequest {
+                filter: "status = UNKNOWN".to_owned(),
+                ..ListHealthMetricsRequest::default()
+            })
+            .await?
+            .into_inner()
+            .health_metrics;
+        Ok(unknown.iter().any(|metric| metric.name == CSAT))
+    })
+    .await?;
+    let silent = metric(&app, CSAT).await?;
+    assert_eq!(silent.status(), pb::Status::Unknown);
+    assert_eq!(
+        silent.status_time.map(|time| time.seconds),
+        Some(now.seconds + 1),
+        "UNKNOWN from the moment the cadence ran out"
+    );
+    let history = app
+        .metrics
+        .clone()
+        .list_status_changes(ListStatusChangesRequest {
+            health_metric: CSAT.to_owned(),
+            ..ListStatusChangesRequest::default()
+        })
+        .await?
+        .into_inner()
+        .status_changes;
+    assert_eq!(history[0].status(), pb::Status::Unknown);
+    assert_eq!(history[0].previous(), pb::Status::Green);
+    assert_eq!(history[1].duration.map(|duration| duration.seconds), Some(1));
+    Ok(())
+}
+
+async fn inconsistent_thresholds_are_rejected_with_every_violation(app: TestApp) -> anyhow::Result<()> {
+    crate::support::load_org(&app).await?;
+    let upside_down = HealthMetric {
+        display_name: String::new(),
+        thresholds: Some(Thresholds {
+            green: 3.8,
+            red: 4.2,
+            ..Thresholds::default()
+        }),
+        cadence: None,
+        escalation_policy: Some(EscalationPolicy {
+            enabled: true,
+            red_to_escalate: 0,
+            red_to_break: 2,
+        }),
+        ..csat()
+    };
+    let status = expect_code(
+        app.metrics
+            .clone()
+            .create_health_metric(CreateHealthMetricRequest {
+                health_metric: Some(upside_down),
+                health_metric_id: "csat".to_owned(),
+                request_id: String::new(),
+            })
+            .await,
+        Code::InvalidArgument,
+    )?;
+    let found = violations(&status);
+    let fields: Vec<&str> = found.iter().map(|(field, _)| field.as_str()).collect();
+    assert_eq!(
+        fields,
+        vec![
+            "health_metric.display_name",
+            "health_metric.thresholds.red",
+            "health_metric.cadence",
+            "health_metric.escalation_policy.red_to_escalate",
+        ]
+    );
+    assert!(found[1].1.contains("HIGHER_IS_BETTER"), "{}", found[1].1);
+
+    let band = HealthMetric {
+        direction: Direction::Band as i32,
+        thresholds: Some(Thresholds {
+            green_low: 40.0,
+            green_high: 30.0,
+            red_low: 45.0,
+            red_high: 20.0,
+            ..Thresholds::default()
+        }),
+        ..csat()
+    };
+    let status = expect_code(
+        app.metrics
+            .clone()
+            .create_health_metric(CreateHealthMetricRequest {
+                health_metric: Some(band),
+                health_metric_id: "latency".to_owned(),
+                request_id: String::new(),
+            })
+            .await,
+        Code::InvalidArgument,
+    )?;
+    let fields: Vec<String> = violations(&status).into_iter().map(|(field, _)| field).collect();
+    assert_eq!(
+        fields,
+        vec![
+            "health_metric.thresholds.green_high",
+            "health_metric.thresholds.red_low",
+            "health_metric.thresholds.red_high",
+        ]
+    );
+    let none = app
+        .metrics
+        .clone()
+        .list_health_metrics(ListHealthMetricsRequest::default())
+        .await?
+        .into_inner();
+    assert!(none.health_metrics.is_empty());
+    Ok(())
+}
+
+backend_tests!(
+    whiskey_club_escalation_end_to_end,
+    the_same_measurement_twice_changes_nothing,
+    a_crash_between_pausing_and_creating_the_remedial_objective_finishes_after_restart,
+    a_silent_metric_goes_unknown,
+    inconsistent_thresholds_are_rejected_with_every_violation,
+);
