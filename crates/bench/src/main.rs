@@ -2,6 +2,7 @@
 //! clients and ends with one JSON line of named figures.
 
 mod check_in;
+mod health;
 mod load;
 mod season;
 mod server_process;
@@ -21,6 +22,10 @@ pub enum Workload {
     Season,
     /// Unary CreateCheckIn on the key results of an active cycle.
     CheckIn,
+    /// BatchRecordMeasurements over many metrics, per measurement.
+    Measurements,
+    /// A red measurement until the metric's remedial objective is visible.
+    Escalation,
 }
 
 #[derive(Debug, Parser)]
@@ -63,6 +68,9 @@ pub struct Args {
     /// season: key results per objective.
     #[arg(long, default_value_t = 4)]
     pub krs: usize,
+    /// measurements: measurements per BatchRecordMeasurements call.
+    #[arg(long, default_value_t = 1_000)]
+    pub batch: usize,
     /// With --server: the server's process id, to report its peak RSS.
     #[arg(long)]
     pub server_pid: Option<u32>,
@@ -86,6 +94,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Workload::Season => serde_json::to_string(&season::run(&args, &target).await?)?,
         Workload::CheckIn => serde_json::to_string(&check_in::run(&args, &target).await?)?,
+        Workload::Measurements => serde_json::to_string(&health::measurements(&args, &target).await?)?,
+        Workload::Escalation => serde_json::to_string(&health::escalation(&target).await?)?,
     };
     println!("{figures}");
     target.stop().await

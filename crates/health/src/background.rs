@@ -149,14 +149,21 @@ impl HealthApi {
             .feed_metric_values(FeedMetricValuesRequest { values })
             .await
             .map_err(|status| Error::Peer { service: "okr", status })?;
+        // Through the writer, as every write: on SQLite a write beside it
+        // would invalidate the snapshot of a recording transaction; on
+        // PostgreSQL, taking the rows in another order than recording does
+        // would deadlock with it.
+        let txn = self.store.begin_write().await?;
+        self.store.feed.serialize_writers(&txn).await?;
         for (id, micros, _, _) in due {
             metric::Entity::update_many()
                 .col_expr(metric::Column::FedMicros, Expr::value(micros))
                 .filter(metric::Column::Id.eq(id))
                 .filter(metric::Column::FedMicros.lt(micros))
-                .exec(conn)
+                .exec(&*txn)
                 .await?;
         }
+        txn.commit().await?;
         Ok(true)
     }
 

@@ -139,9 +139,11 @@ impl HealthApi {
                         warn!(step = %row.kind, "fail point reached: the step runner stops here");
                         std::future::pending::<()>().await;
                     }
+                    let txn = self.store.begin_write().await?;
                     step::Entity::delete_by_id((row.metric_id.clone(), row.seq))
-                        .exec(self.store.db.conn())
+                        .exec(&*txn)
                         .await?;
+                    txn.commit().await?;
                 }
                 Err(err) => {
                     let attempts = row.attempts.saturating_add(1);
@@ -151,7 +153,9 @@ impl HealthApi {
                     failed.attempts = sea_orm::Set(attempts);
                     failed.last_error = sea_orm::Set(err.to_string());
                     failed.next_micros = sea_orm::Set(next);
-                    failed.update(self.store.db.conn()).await?;
+                    let txn = self.store.begin_write().await?;
+                    failed.update(&*txn).await?;
+                    txn.commit().await?;
                     return Ok(Some(next));
                 }
             }
