@@ -321,6 +321,17 @@ async fn whiskey_club_escalation_end_to_end(app: TestApp) -> anyhow::Result<()> 
     assert_eq!(history[1].change_time, Some(day(2)));
     assert_eq!(history[1].duration.map(|duration| duration.seconds), Some(4 * DAY));
     assert!(history[0].duration.is_none());
+
+    // Red again in the same cycle: a new escalation, a new remedial objective.
+    record(&app, CSAT, 7, 3.0).await?;
+    record(&app, CSAT, 8, 3.0).await?;
+    eventually("a second remedial objective runs", || async {
+        Ok(remedial_objectives(&app).await?.len() == 2)
+    })
+    .await?;
+    let states: Vec<objective::State> = remedial_objectives(&app).await?.iter().map(Objective::state).collect();
+    assert!(states.contains(&objective::State::Completed));
+    assert!(states.contains(&objective::State::Active));
     Ok(())
 }
 
@@ -385,9 +396,11 @@ async fn the_same_measurement_twice_changes_nothing(app: TestApp) -> anyhow::Res
 }
 
 async fn a_crash_between_pausing_and_creating_the_remedial_objective_finishes_after_restart(
-    app: TestApp,
+    mut app: TestApp,
 ) -> anyhow::Result<()> {
-    // The health service in its own process, the others in `app`.
+    // The health service in its own server, the others in another; `app`
+    // only keeps the database, so no other step runner is about.
+    app.stop_server().await?;
     let others = app
         .spawn_peer(|settings| {
             settings.services = vec![ServiceName::Strategy, ServiceName::Okr, ServiceName::Cascade];

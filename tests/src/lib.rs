@@ -181,6 +181,18 @@ impl TestApp {
         Ok(())
     }
 
+    /// Stops the server but keeps its database, for tests that go on with
+    /// peers on it ([`TestApp::spawn_peer`]).
+    pub async fn stop_server(&mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.context("server task")??;
+        }
+        Ok(())
+    }
+
     /// A second server on the same database, as another replica would be.
     /// It owns nothing: the database goes away with this app.
     pub async fn spawn_replica(&self) -> anyhow::Result<TestApp> {

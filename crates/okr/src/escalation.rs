@@ -3,7 +3,7 @@
 //! the health service calls, each idempotent, so a retried escalation
 //! changes nothing the second time.
 
-use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
 use trellis_foundation::{Error, FieldViolations, RequestContext, names::generate_id};
 use trellis_proto::okr::v1::{self as pb, objective};
 
@@ -88,9 +88,20 @@ impl OkrApi {
             }
         };
         violations.into_result()?;
-        if let Some(existing) = self.remedial_of(&cycle_id, &request.health_metric).await? {
-            return Ok(existing);
-        }
+        // A finished one belongs to an earlier escalation: the metric went
+        // red again, so it gets a new remedial objective.
+        let finished = match self.remedial_of(&cycle_id, &request.health_metric).await? {
+            Some(existing)
+                if matches!(
+                    existing.state(),
+                    objective::State::Completed | objective::State::Cancelled
+                ) =>
+            {
+                Some(objective_id(&existing.name, "name")?.to_owned())
+            }
+            Some(existing) => return Ok(existing),
+            None => None,
+        };
         let conn = self.store.db.conn();
         let cycle = crate::repo::find_cycle(conn, &cycle_id).await?;
         let objective = pb::Objective {
@@ -123,16 +134,36 @@ impl OkrApi {
             }
         };
         let id = generate_id();
-        let claim = remedial::Model {
-            cycle_id: cycle_id.clone(),
-            health_metric: request.health_metric.clone(),
-            objective_id: id.clone(),
-        }
-        .into_active_model()
-        .insert(&*txn)
-        .await;
+        let claim = match &finished {
+            None => remedial::Model {
+                cycle_id: cycle_id.clone(),
+                health_metric: request.health_metric.clone(),
+                objective_id: id.clone(),
+            }
+            .into_active_model()
+            .insert(&*txn)
+            .await
+            .map(|_| true),
+            // Taken over only from the finished one: a concurrent call that
+            // got there first leaves nothing to update.
+            Some(previous) => remedial::Entity::update_many()
+                .col_expr(remedial::Column::ObjectiveId, id.clone().into())
+                .filter(remedial::Column::CycleId.eq(cycle_id.clone()))
+                .filter(remedial::Column::HealthMetric.eq(request.health_metric.clone()))
+                .filter(remedial::Column::ObjectiveId.eq(previous.clone()))
+                .exec(&*txn)
+                .await
+                .map(|result| result.rows_affected == 1),
+        };
         match claim {
-            Ok(_) => {}
+            Ok(true) => {}
+            Ok(false) => {
+                drop(txn);
+                return self
+                    .remedial_of(&cycle_id, &request.health_metric)
+                    .await?
+                    .ok_or_else(|| Error::Corrupt("claimed remedial objective vanished".into()));
+            }
             Err(err) if Error::is_unique_violation(&err) => {
                 drop(txn);
                 return self
