@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, EntityTrait, QueryFilter, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
 use tokio::task::JoinHandle;
@@ -25,7 +25,7 @@ use crate::{
     HealthApi,
     convert::{current, expiry, metric_name},
     entity::metric,
-    measurements::record_status,
+    measurements::{Applied, record_status, save},
     metrics::{change, show},
 };
 
@@ -209,14 +209,13 @@ impl HealthApi {
             }
             row.expire_micros = expiry(&row);
             row.update_micros = now;
-            metric::Entity::update(sea_orm::IntoActiveModel::into_active_model(row.clone()).reset_all())
-                .exec(&*txn)
-                .await?;
-            crate::entity::status_change::Entity::insert_many(
-                changes.into_iter().map(sea_orm::IntoActiveModel::into_active_model),
-            )
-            .exec_without_returning(&*txn)
-            .await?;
+            let applied = Applied {
+                row,
+                changes,
+                steps: Vec::new(),
+            };
+            save(&txn, &applied).await?;
+            let row = applied.row;
             swept.push(row);
         }
         let shown = show(&*txn, &swept).await?;

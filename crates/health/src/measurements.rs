@@ -45,11 +45,11 @@ struct Entry {
     source: String,
 }
 
-/// What one metric's new measurements did.
-struct Applied {
-    row: metric::Model,
-    changes: Vec<status_change::Model>,
-    steps: Vec<step::Model>,
+/// What happened to one metric: its row, its history, its steps.
+pub(crate) struct Applied {
+    pub row: metric::Model,
+    pub changes: Vec<status_change::Model>,
+    pub steps: Vec<step::Model>,
 }
 
 impl HealthApi {
@@ -478,7 +478,7 @@ fn step_row(metric_id: &str, seq: i64, step: Step, now: i64) -> step::Model {
 }
 
 /// Writes what [`apply`] decided: the row, its history and its steps.
-async fn save(txn: &WriteTxn, applied: &Applied) -> Result<(), Error> {
+pub(crate) async fn save(txn: &WriteTxn, applied: &Applied) -> Result<(), Error> {
     metric::Entity::update(applied.row.clone().into_active_model().reset_all())
         .exec(&**txn)
         .await?;

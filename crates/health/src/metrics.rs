@@ -8,7 +8,7 @@ use sea_orm::{
 };
 use trellis_foundation::{
     Error, FieldViolations, NewChange, RequestContext, WriteTxn,
-    etag::check_etag,
+    etag::{check_etag, etag_for},
     filter::{self, FieldKind, FilterField},
     mask::update_paths,
     names::id_or_generate,
@@ -280,11 +280,7 @@ impl HealthApi {
         let mut txn = self.store.begin_write().await?;
         self.store.feed.serialize_writers(&txn).await?;
         let mut row = find_metric(&*txn, id).await?;
-        check_etag(
-            &patch.etag,
-            &trellis_foundation::etag::etag_for(row.version),
-            &patch.name,
-        )?;
+        check_etag(&patch.etag, &etag_for(row.version), &patch.name)?;
         let mut updated = crate::convert::decode_config(&row)?;
         for path in &paths {
             match *path {
@@ -341,11 +337,7 @@ impl HealthApi {
         let mut txn = self.store.begin_write().await?;
         self.store.feed.serialize_writers(&txn).await?;
         let row = find_metric(&*txn, id).await?;
-        check_etag(
-            &request.etag,
-            &trellis_foundation::etag::etag_for(row.version),
-            &request.name,
-        )?;
+        check_etag(&request.etag, &etag_for(row.version), &request.name)?;
         let pending = pending_steps(&*txn, std::slice::from_ref(&row.id)).await?;
         if row.stage != Stage::Clear.as_str() || !pending.is_empty() {
             return Err(Error::FailedPrecondition(format!(

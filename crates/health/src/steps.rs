@@ -77,11 +77,17 @@ fn peer(service: &'static str) -> impl Fn(tonic::Status) -> Error {
     move |status| Error::Peer { service, status }
 }
 
-/// Whether a peer's answer means the step cannot apply to this object
-/// (gone, or in a state the move does not start from), so retrying is
-/// pointless.
-fn is_settled(err: &Error) -> bool {
-    matches!(err, Error::Peer { status, .. } if matches!(status.code(), Code::NotFound | Code::FailedPrecondition))
+/// A peer's answer for one object, with "gone" or "not in a state this
+/// move starts from" counted as done: retrying could not change it.
+fn done_or_settled<T>(answer: Result<T, tonic::Status>, service: &'static str, object: &str) -> Result<(), Error> {
+    match answer {
+        Ok(_) => Ok(()),
+        Err(status) if matches!(status.code(), Code::NotFound | Code::FailedPrecondition) => {
+            info!(object, error = %status.message(), "left as it is");
+            Ok(())
+        }
+        Err(status) => Err(Error::Peer { service, status }),
+    }
 }
 
 fn request<T>(message: T) -> tonic::Request<T> {
@@ -213,13 +219,8 @@ impl HealthApi {
                     name: name.clone(),
                     reason: reason.clone(),
                 }))
-                .await
-                .map_err(peer("okr"));
-            match paused {
-                Ok(_) => {}
-                Err(err) if is_settled(&err) => info!(objective = %name, error = %err, "not paused"),
-                Err(err) => return Err(err),
-            }
+                .await;
+            done_or_settled(paused, "okr", name)?;
         }
         Ok(())
     }
@@ -375,14 +376,8 @@ impl HealthApi {
                         status: status as i32,
                         reason: reason.to_owned(),
                     }))
-                    .await
-                    .map_err(peer("strategy"));
-                match set {
-                    Ok(_) => {}
-                    // A retired strategy's assumptions stay as they were.
-                    Err(err) if is_settled(&err) => info!(assumption = %assumption.name, error = %err, "not set"),
-                    Err(err) => return Err(err),
-                }
+                    .await;
+                done_or_settled(set, "strategy", &assumption.name)?;
             }
             if page.next_page_token.is_empty() {
                 return Ok(());
@@ -401,15 +396,8 @@ impl HealthApi {
                     name: row.remedial_objective.clone(),
                     reason: format!("{label} is GREEN again"),
                 }))
-                .await
-                .map_err(peer("okr"));
-            match completed {
-                Ok(_) => {}
-                Err(err) if is_settled(&err) => {
-                    info!(objective = %row.remedial_objective, error = %err, "not completed")
-                }
-                Err(err) => return Err(err),
-            }
+                .await;
+            done_or_settled(completed, "okr", &row.remedial_objective)?;
         }
         self.set_escalation_columns(&row.id, |row| row.remedial_objective.clear())
             .await
@@ -425,13 +413,8 @@ impl HealthApi {
                     name: name.clone(),
                     reason: format!("{label} is GREEN again"),
                 }))
-                .await
-                .map_err(peer("okr"));
-            match resumed {
-                Ok(_) => {}
-                Err(err) if is_settled(&err) => info!(objective = %name, error = %err, "not resumed"),
-                Err(err) => return Err(err),
-            }
+                .await;
+            done_or_settled(resumed, "okr", &name)?;
         }
         self.set_escalation_columns(&row.id, |row| row.paused_objectives.clear())
             .await

@@ -3,7 +3,7 @@
 //! gets it as a check-in (through the same group-commit writer as manual
 //! check-ins, so the same measurement is kept once per key result).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use futures::future::join_all;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
@@ -62,8 +62,13 @@ impl OkrApi {
             .into_tuple()
             .all(self.store.db.conn())
             .await?;
+        let by_metric: HashMap<&str, &pb::MetricValue> = request
+            .values
+            .iter()
+            .map(|value| (value.health_metric.as_str(), value))
+            .collect();
         let submissions = linked.iter().filter_map(|(objective_id, key_result_id, metric)| {
-            let value = request.values.iter().find(|value| &value.health_metric == metric)?;
+            let value = by_metric.get(metric.as_str())?;
             let fed = MetricValue {
                 health_metric: &value.health_metric,
                 value: value.value,
