@@ -34,6 +34,7 @@ async fn watch(app: &TestApp, after_sequence: i64) -> anyhow::Result<Streaming<C
     let request = WatchChangesRequest {
         after_sequence,
         resource_types: Vec::new(),
+        ..WatchChangesRequest::default()
     };
     Ok(app.org.clone().watch_changes(request).await?.into_inner())
 }
@@ -132,6 +133,7 @@ async fn events_carry_the_actor_and_the_resource(app: TestApp) -> anyhow::Result
     let request = WatchChangesRequest {
         after_sequence: 0,
         resource_types: vec!["trellis.strategy.v1.Strategy".into()],
+        ..WatchChangesRequest::default()
     };
     let mut stream = strategy.watch_changes(request).await?.into_inner();
     let first = next_event(&mut stream).await?;

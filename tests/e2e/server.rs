@@ -24,6 +24,7 @@ async fn shutdown_ends_open_change_streams_instead_of_waiting_on_them() -> anyho
     let request = WatchChangesRequest {
         after_sequence: 0,
         resource_types: Vec::new(),
+        ..WatchChangesRequest::default()
     };
     let mut stream = app.org.clone().watch_changes(request).await?.into_inner();
     assert!(stream.next().await.is_some());

@@ -1,7 +1,9 @@
-//! The cascade service. For now it hosts the org-unit tree
-//! (`trellis.cascade.v1.OrgService`) that owns every other resource; the
-//! alignment graph built from the other services' feeds comes later.
+//! The cascade service: the org-unit tree (`trellis.cascade.v1.OrgService`)
+//! that owns every other resource, and the alignment graph
+//! (`trellis.cascade.v1.CascadeService`), an in-memory projection of the
+//! other services' change feeds.
 
+pub mod graph;
 pub mod migration;
 pub mod org;
 

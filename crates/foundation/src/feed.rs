@@ -17,7 +17,7 @@ use sea_orm::{
 };
 use tokio::sync::watch;
 use tonic::Status;
-use trellis_proto::feed::v1::{ChangeEvent, ChangeKind};
+use trellis_proto::feed::v1::{ChangeEvent, ChangeKind, WatchChangesRequest};
 
 use crate::{
     context::RequestContext,
@@ -34,6 +34,8 @@ const INSERT_CHUNK: usize = 1_000;
 /// How long an idle watcher waits before re-reading without a wake-up, to
 /// notice commits made by another process on the same database.
 const FALLBACK_REREAD: Duration = Duration::from_secs(2);
+/// How often an idle watcher that asked for heartbeats gets one.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
 /// The outbox columns, in the order rows are written.
 const COLUMNS: [&str; 8] = [
@@ -348,24 +350,33 @@ impl ChangeFeed {
     /// Every change after `after_sequence`, then every new one as it
     /// commits, each exactly once and in sequence order. Only contiguous
     /// sequences are delivered, so a consumer's cursor never skips one.
+    /// With `heartbeats`, also an event with sequence 0 and the head each
+    /// time the replay reaches the head, at most every [`HEARTBEAT_EVERY`].
     pub fn watch(
         &self,
-        after_sequence: i64,
-        resource_types: Vec<String>,
+        request: WatchChangesRequest,
     ) -> impl Stream<Item = Result<ChangeEvent, Status>> + Send + 'static {
+        let WatchChangesRequest {
+            after_sequence,
+            resource_types,
+            heartbeats,
+        } = request;
         let feed = self.clone();
         let mut wake = self.signal.0.subscribe();
         async_stream::try_stream! {
             let mut cursor = Ord::max(after_sequence, 0);
+            let mut last_heartbeat: Option<tokio::time::Instant> = None;
             loop {
                 if wake.borrow_and_update().closing {
                     break;
                 }
+                let head = feed.head().await.map_err(Status::from)?;
                 let rows = feed.read_after(cursor).await.map_err(Status::from)?;
                 let full_batch = rows.len() as u64 == REPLAY_BATCH;
                 let mut delivered_all = true;
                 for row in rows {
-                    let event = change_event(&row).map_err(Status::from)?;
+                    let mut event = change_event(&row).map_err(Status::from)?;
+                    event.head_sequence = Ord::max(head, event.sequence);
                     if event.sequence != cursor + 1 {
                         delivered_all = false;
                         break;
@@ -377,6 +388,13 @@ impl ChangeFeed {
                 }
                 if full_batch && delivered_all {
                     continue;
+                }
+                if heartbeats && last_heartbeat.is_none_or(|at| at.elapsed() >= HEARTBEAT_EVERY) {
+                    last_heartbeat = Some(tokio::time::Instant::now());
+                    yield ChangeEvent {
+                        head_sequence: Ord::max(head, cursor),
+                        ..ChangeEvent::default()
+                    };
                 }
                 tokio::select! {
                     changed = wake.changed() => {
@@ -409,5 +427,6 @@ fn change_event(row: &QueryResult) -> Result<ChangeEvent, Error> {
         actor: row.try_get("", "actor")?,
         commit_time: Some(to_timestamp(row.try_get("", "commit_micros")?)),
         request_id: row.try_get("", "request_id")?,
+        head_sequence: 0,
     })
 }

@@ -31,6 +31,7 @@ use trellis_proto::{
     cascade::v1::org_service_client::OrgServiceClient, strategy::v1::strategy_service_client::StrategyServiceClient,
 };
 
+pub use fields::{cadence_micros, measure_of};
 pub use migration::Migrator;
 
 /// The prefix of every table this service owns.

@@ -7,7 +7,10 @@ use std::{sync::Arc, time::Duration};
 use futures::StreamExt;
 use prost::Message;
 use trellis_foundation::{ChangeFeed, cache::SnapshotCache};
-use trellis_proto::{feed::v1::ChangeKind, strategy::v1 as pb};
+use trellis_proto::{
+    feed::v1::{ChangeKind, WatchChangesRequest},
+    strategy::v1 as pb,
+};
 
 use crate::convert::STRATEGY_TYPE;
 
@@ -15,7 +18,11 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 pub async fn follow(feed: ChangeFeed, cache: Arc<SnapshotCache<pb::Strategy>>, mut cursor: i64) {
     loop {
-        let mut events = Box::pin(feed.watch(cursor, vec![STRATEGY_TYPE.to_owned()]));
+        let mut events = Box::pin(feed.watch(WatchChangesRequest {
+            after_sequence: cursor,
+            resource_types: vec![STRATEGY_TYPE.to_owned()],
+            heartbeats: false,
+        }));
         loop {
             match events.next().await {
                 // The feed closed: the server is shutting down.

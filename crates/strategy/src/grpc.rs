@@ -153,8 +153,6 @@ impl StrategyService for StrategyApi {
 
     async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Reply<Self::WatchChangesStream> {
         let request = request.into_inner();
-        Ok(Response::new(Box::pin(
-            self.store().feed.watch(request.after_sequence, request.resource_types),
-        )))
+        Ok(Response::new(Box::pin(self.store().feed.watch(request))))
     }
 }

@@ -79,7 +79,7 @@ impl OrgService for OrgApi {
 
     async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Reply<Self::WatchChangesStream> {
         let request = request.into_inner();
-        let stream = self.store().feed.watch(request.after_sequence, request.resource_types);
+        let stream = self.store().feed.watch(request);
         Ok(Response::new(Box::pin(stream)))
     }
 }

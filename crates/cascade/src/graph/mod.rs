@@ -1,0 +1,184 @@
+//! The alignment graph, kept in memory as a projection of the services'
+//! change feeds. Pure: changes go in as decoded resources, questions are
+//! answered from the arena; no I/O anywhere below this module.
+//!
+//! Feeds arrive in any interleaving, so a reference may name a node before
+//! its own feed has delivered it: such a node is a placeholder (`present`
+//! is false) until it does. A node's data is always the last state its
+//! feed delivered, which makes applying the same resource state twice a
+//! no-op and the graph independent of how the feeds interleave.
+
+mod apply;
+mod model;
+pub mod queries;
+pub mod rollup;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+pub use apply::{Change, Resource, Touch, TouchKind};
+pub use model::{Choice, Cycle, Data, Edge, HealthMetric, KeyResult, Kind, Node, NodeId, Objective, OrgUnit, Strategy};
+
+#[derive(Debug, Default, Clone)]
+pub struct Graph {
+    nodes: Vec<Node>,
+    ids: HashMap<Box<str>, NodeId>,
+    edges: usize,
+}
+
+impl Graph {
+    pub fn new() -> Graph {
+        Graph::default()
+    }
+
+    pub fn id(&self, name: &str) -> Option<NodeId> {
+        self.ids.get(name).copied()
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id as usize]
+    }
+
+    /// The node called `name`, if the graph has heard of it.
+    pub fn find(&self, name: &str) -> Option<(NodeId, &Node)> {
+        self.id(name).map(|id| (id, self.node(id)))
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Links from a node to what it hangs below.
+    pub fn edge_count(&self) -> usize {
+        self.edges
+    }
+
+    /// Every node, with its id.
+    pub fn nodes(&self) -> impl Iterator<Item = (NodeId, &Node)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(index, node)| (index as NodeId, node))
+    }
+
+    /// The objectives the graph holds (present ones).
+    pub fn objectives(&self) -> impl Iterator<Item = (NodeId, &Objective)> {
+        self.nodes()
+            .filter(|(_, node)| node.present)
+            .filter_map(|(id, node)| node.objective().map(|objective| (id, objective)))
+    }
+
+    pub fn objective(&self, id: NodeId) -> Option<&Objective> {
+        self.node(id).objective()
+    }
+
+    pub fn key_result(&self, id: NodeId) -> Option<&KeyResult> {
+        self.node(id).key_result()
+    }
+
+    /// The org unit and its ancestors, nearest first (loops cut).
+    pub fn org_chain(&self, unit: NodeId) -> Vec<NodeId> {
+        let mut chain = vec![unit];
+        let mut current = unit;
+        while let Data::OrgUnit(OrgUnit {
+            parent: Some(parent),
+            parent_looped: false,
+        }) = &self.node(current).data
+        {
+            if chain.contains(parent) {
+                break;
+            }
+            chain.push(*parent);
+            current = *parent;
+        }
+        chain
+    }
+
+    /// Whether `unit` is `root` or below it.
+    pub fn within_unit(&self, unit: NodeId, root: NodeId) -> bool {
+        self.org_chain(unit).contains(&root)
+    }
+
+    /// Every fact the graph holds, by name and in a stable order: two
+    /// graphs with the same facts answer every question the same way,
+    /// however their arenas were filled.
+    pub fn facts(&self) -> Vec<String> {
+        let name = |id: NodeId| self.node(id).name.to_string();
+        let names = |ids: &[NodeId]| {
+            let mut names: Vec<String> = ids.iter().map(|id| name(*id)).collect();
+            names.sort();
+            names
+        };
+        let mut facts = Vec::new();
+        for (_, node) in self.nodes().filter(|(_, node)| node.present) {
+            let detail = match &node.data {
+                Data::OrgUnit(unit) => format!("parent={:?}", unit.parent.map(name)),
+                Data::Strategy(strategy) => format!(
+                    "state={:?} owner={:?} parent_choice={:?} choices={:?}",
+                    strategy.state,
+                    strategy.owner.map(name),
+                    strategy.parent_choice.map(name),
+                    names(&strategy.choices)
+                ),
+                Data::Choice(choice) => format!("kind={:?} strategy={}", choice.kind, name(choice.strategy)),
+                Data::Cycle(cycle) => format!(
+                    "state={:?} org_unit={:?} activated={}",
+                    cycle.state,
+                    cycle.org_unit.map(name),
+                    cycle.activate_micros
+                ),
+                Data::Objective(objective) => {
+                    let mut aligns: Vec<String> = objective
+                        .aligns_to
+                        .iter()
+                        .map(|edge| {
+                            format!(
+                                "{}*{}{}",
+                                name(edge.target),
+                                edge.weight,
+                                if edge.looped { "!" } else { "" }
+                            )
+                        })
+                        .collect();
+                    aligns.sort();
+                    let key_results: Vec<String> = names(&objective.key_results)
+                        .into_iter()
+                        .filter(|kr| self.find(kr).is_some_and(|(_, node)| node.present))
+                        .collect();
+                    format!(
+                        "cycle={:?} owner={:?} kind={:?} state={:?} origin={:?} aligns={aligns:?} guardrails={:?} krs={key_results:?} progress={:.9}",
+                        objective.cycle.map(name),
+                        objective.owner.map(name),
+                        objective.kind,
+                        objective.state,
+                        objective.origin,
+                        names(&objective.guardrails),
+                        objective.progress
+                    )
+                }
+                Data::KeyResult(key_result) => format!(
+                    "objective={} measure={:?} weight={} cadence={} tally={:?} confidence={:?} last={:?} metric={:?}",
+                    name(key_result.objective),
+                    key_result.measure,
+                    key_result.weight,
+                    key_result.cadence_micros,
+                    key_result.tally,
+                    key_result.confidence,
+                    key_result.last_check_in_micros,
+                    key_result.health_metric.map(name)
+                ),
+                Data::HealthMetric(metric) => {
+                    format!("owner={:?} status={:?}", metric.owner.map(name), metric.status)
+                }
+            };
+            facts.push(format!("{} [{}] {detail}", node.name, node.title));
+        }
+        facts.sort();
+        facts
+    }
+}

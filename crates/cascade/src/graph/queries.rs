@@ -1,0 +1,490 @@
+//! The alignment questions: routes up, everything under, orphans,
+//! misalignment, coverage, risk and planning status.
+
+use std::collections::HashSet;
+
+use trellis_okr::progress::is_stale;
+use trellis_proto::{
+    cascade::v1::{misalignment::Reason, risk_reason::Kind as RiskKind},
+    health::v1::Status as MetricStatus,
+    okr::v1::{cycle::State as CycleState, objective::State as ObjectiveState},
+    strategy::v1::{ChoiceKind, StrategyState},
+};
+
+use super::{Data, Graph, Kind, NodeId, Objective};
+
+/// More routes up than this are cut (alignment fans out multiplicatively).
+pub const MAX_ROUTES: usize = 64;
+const MAX_ROUTE_LENGTH: usize = 64;
+
+/// One way up: the start first, each node with the weight of the edge
+/// that led up to it.
+pub type Route = Vec<(NodeId, f64)>;
+
+/// A node found below another.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Descendant {
+    pub node: NodeId,
+    pub depth: u32,
+    pub via: NodeId,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub objective: NodeId,
+    pub target: NodeId,
+    pub reason: Reason,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskFinding {
+    pub objective: NodeId,
+    pub score: f64,
+    pub reasons: Vec<(RiskKind, NodeId, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct UnitPlan {
+    pub unit: NodeId,
+    pub depth: u32,
+    pub objectives: u32,
+    pub drafted: u32,
+    pub aligned: u32,
+    pub locked: u32,
+}
+
+impl Graph {
+    /// Every route up from `start`, and whether more were cut.
+    pub fn routes_up(&self, start: NodeId) -> (Vec<Route>, bool) {
+        let mut routes = Vec::new();
+        let mut truncated = false;
+        let mut stack: Vec<Route> = vec![vec![(start, 0.0)]];
+        while let Some(route) = stack.pop() {
+            let Some(&(last, _)) = route.last() else {
+                continue;
+            };
+            let ups: Vec<(NodeId, f64)> = self
+                .node(last)
+                .data
+                .aligned_up()
+                .into_iter()
+                .filter(|(up, _)| !route.iter().any(|(seen, _)| seen == up))
+                .collect();
+            if ups.is_empty() || route.len() >= MAX_ROUTE_LENGTH {
+                if routes.len() == MAX_ROUTES {
+                    truncated = true;
+                    break;
+                }
+                routes.push(route);
+                continue;
+            }
+            // Reversed so routes come out in the order the edges are listed.
+            for up in ups.into_iter().rev() {
+                let mut longer = route.clone();
+                longer.push(up);
+                stack.push(longer);
+            }
+        }
+        (routes, truncated)
+    }
+
+    /// The org unit a node belongs to: its own owner, a key result's
+    /// objective's, a choice's strategy's; an org unit is its own.
+    pub fn owning_unit(&self, id: NodeId) -> Option<NodeId> {
+        match &self.node(id).data {
+            Data::OrgUnit(_) => Some(id),
+            Data::KeyResult(key_result) => self.node(key_result.objective).data.owner(),
+            Data::Choice(choice) => self.node(choice.strategy).data.owner(),
+            data => data.owner(),
+        }
+    }
+
+    /// The owning unit and its ancestors, up to the root.
+    pub fn org_path(&self, id: NodeId) -> Vec<NodeId> {
+        self.owning_unit(id)
+            .map(|unit| self.org_chain(unit))
+            .unwrap_or_default()
+    }
+
+    /// Whether a node is in `cycle` (nodes without a cycle always are).
+    fn in_cycle(&self, id: NodeId, cycle: Option<NodeId>) -> bool {
+        let Some(cycle) = cycle else {
+            return true;
+        };
+        match &self.node(id).data {
+            Data::Objective(objective) => objective.cycle == Some(cycle),
+            Data::KeyResult(key_result) => self.in_cycle(key_result.objective, Some(cycle)),
+            _ => true,
+        }
+    }
+
+    /// Everything below `root`, breadth-first, each level by name; a node
+    /// reachable several ways is listed once, at its shallowest depth.
+    /// `max_depth` 0 means all levels.
+    pub fn descendants(&self, root: NodeId, max_depth: u32, cycle: Option<NodeId>) -> Vec<Descendant> {
+        let mut seen: HashSet<NodeId> = HashSet::from([root]);
+        let mut found = Vec::new();
+        let mut level = vec![root];
+        let mut depth = 0;
+        while !level.is_empty() && (max_depth == 0 || depth < max_depth) {
+            depth += 1;
+            let mut next: Vec<Descendant> = Vec::new();
+            for parent in &level {
+                for child in &self.node(*parent).below {
+                    if self.in_cycle(*child, cycle) && seen.insert(*child) {
+                        next.push(Descendant {
+                            node: *child,
+                            depth,
+                            via: *parent,
+                        });
+                    }
+                }
+            }
+            next.sort_by(|a, b| self.node(a.node).name.cmp(&self.node(b.node).name));
+            level = next.iter().map(|descendant| descendant.node).collect();
+            found.extend(next);
+        }
+        found
+    }
+
+    /// The present objectives of `cycle` (all when None) owned in
+    /// `unit`'s subtree (anywhere when None), by name.
+    pub fn objectives_in(&self, cycle: Option<NodeId>, unit: Option<NodeId>) -> Vec<NodeId> {
+        let candidates: Vec<NodeId> = match cycle {
+            Some(cycle) => self.node(cycle).below.clone(),
+            None => self.objectives().map(|(id, _)| id).collect(),
+        };
+        let mut found: Vec<NodeId> = candidates
+            .into_iter()
+            .filter(|id| {
+                let node = self.node(*id);
+                node.present
+                    && node.objective().is_some_and(|objective| {
+                        cycle.is_none_or(|cycle| objective.cycle == Some(cycle))
+                            && unit
+                                .is_none_or(|unit| objective.owner.is_some_and(|owner| self.within_unit(owner, unit)))
+                    })
+            })
+            .collect();
+        found.sort_by(|a, b| self.node(*a).name.cmp(&self.node(*b).name));
+        found
+    }
+
+    /// Objectives (not CANCELLED) aligned to nothing.
+    pub fn orphans(&self, cycle: NodeId, unit: Option<NodeId>) -> Vec<NodeId> {
+        self.objectives_in(Some(cycle), unit)
+            .into_iter()
+            .filter(|id| {
+                self.objective(*id)
+                    .is_some_and(|objective| objective.counts() && objective.aligns_to.is_empty())
+            })
+            .collect()
+    }
+
+    /// Every alignment that should not be, by objective, target, reason.
+    pub fn misalignments(&self, cycle: Option<NodeId>, unit: Option<NodeId>) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        for id in self.objectives_in(cycle, unit) {
+            let Some(objective) = self.objective(id).filter(|objective| objective.counts()) else {
+                continue;
+            };
+            let mut edges: Vec<_> = objective.aligns_to.iter().collect();
+            edges.sort_by(|a, b| self.node(a.target).name.cmp(&self.node(b.target).name));
+            for edge in edges {
+                for (reason, description) in self.edge_problems(id, objective, edge.target, edge.looped) {
+                    findings.push(Finding {
+                        objective: id,
+                        target: edge.target,
+                        reason,
+                        description,
+                    });
+                }
+            }
+        }
+        findings
+    }
+
+    fn edge_problems(&self, id: NodeId, objective: &Objective, target: NodeId, looped: bool) -> Vec<(Reason, String)> {
+        let name = |id: NodeId| &*self.node(id).name;
+        let target_node = self.node(target);
+        if looped {
+            return vec![(
+                Reason::AlignmentLoop,
+                format!("{} already aligns (through others) to {}", name(target), name(id)),
+            )];
+        }
+        if !target_node.present {
+            return vec![(Reason::TargetMissing, format!("{} does not exist", name(target)))];
+        }
+        let mut problems = Vec::new();
+        match &target_node.data {
+            Data::Choice(choice) => {
+                if choice.kind == ChoiceKind::NotDoing {
+                    problems.push((
+                        Reason::NotDoingChoice,
+                        format!("{} is a choice the strategy refuses (NOT_DOING)", name(target)),
+                    ));
+                }
+                let strategy = self.node(choice.strategy);
+                if let Data::Strategy(data) = &strategy.data {
+                    match data.state {
+                        StrategyState::Retired => {
+                            problems.push((Reason::StrategyRetired, format!("{} is RETIRED", strategy.name)))
+                        }
+                        StrategyState::UnderReview => problems.push((
+                            Reason::StrategyUnderReview,
+                            format!("{} is UNDER_REVIEW", strategy.name),
+                        )),
+                        _ => {}
+                    }
+                    if let (Some(strategy_owner), Some(owner)) = (data.owner, objective.owner)
+                        && !self.within_unit(owner, strategy_owner)
+                    {
+                        problems.push((
+                            Reason::OutsideOwnerAncestry,
+                            format!(
+                                "{} belongs to {}, which is neither {} nor above it",
+                                strategy.name,
+                                name(strategy_owner),
+                                name(owner)
+                            ),
+                        ));
+                    }
+                }
+            }
+            Data::Objective(_) | Data::KeyResult(_) => {
+                let target_objective = match &target_node.data {
+                    Data::KeyResult(key_result) => key_result.objective,
+                    _ => target,
+                };
+                let target_cycle = self.objective(target_objective).and_then(|other| other.cycle);
+                if target_cycle.is_some() && target_cycle != objective.cycle {
+                    problems.push((
+                        Reason::AcrossCycles,
+                        format!(
+                            "{} is in {}, {} in {}",
+                            name(target),
+                            target_cycle.map_or("no cycle", name),
+                            name(id),
+                            objective.cycle.map_or("no cycle", name)
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        problems
+    }
+
+    /// The strategies at and nested under `strategy`.
+    fn strategy_tree(&self, strategy: NodeId) -> Vec<NodeId> {
+        let mut found = vec![strategy];
+        let mut index = 0;
+        while index < found.len() {
+            let current = found[index];
+            index += 1;
+            if let Data::Strategy(data) = &self.node(current).data {
+                for choice in &data.choices {
+                    for nested in &self.node(*choice).below {
+                        if matches!(&self.node(*nested).data, Data::Strategy(inner)
+                            if inner.parent_choice == Some(*choice) && !inner.parent_looped)
+                            && !found.contains(nested)
+                        {
+                            found.push(*nested);
+                        }
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// Choices (not NOT_DOING) of ACTIVE strategies that no counted
+    /// objective of `cycle` aligns to, by name.
+    pub fn uncovered_choices(&self, cycle: Option<NodeId>, strategy: Option<NodeId>) -> Vec<NodeId> {
+        let strategies: Vec<NodeId> = match strategy {
+            Some(root) => self.strategy_tree(root),
+            None => self
+                .nodes()
+                .filter(|(_, node)| node.kind() == Kind::Strategy)
+                .map(|(id, _)| id)
+                .collect(),
+        };
+        let mut found: Vec<NodeId> = strategies
+            .into_iter()
+            .filter(|id| {
+                let node = self.node(*id);
+                node.present && matches!(&node.data, Data::Strategy(data) if data.state == StrategyState::Active)
+            })
+            .flat_map(|id| self.served_choices(id))
+            .filter(|choice| {
+                !self.node(*choice).below.iter().any(|id| {
+                    let node = self.node(*id);
+                    node.present
+                        && node.objective().is_some_and(|objective| {
+                            Graph::counts_in(objective, cycle) && objective.edge_to(*choice).is_some()
+                        })
+                })
+            })
+            .collect();
+        found.sort_by(|a, b| self.node(*a).name.cmp(&self.node(*b).name));
+        found
+    }
+
+    /// Objectives of `cycle` still pursued (DRAFT, ACTIVE, PAUSED) with
+    /// a reason for concern, riskiest first (then by name).
+    pub fn risks(
+        &self,
+        cycle: NodeId,
+        unit: Option<NodeId>,
+        confidence_below: i32,
+        now_micros: i64,
+    ) -> Vec<RiskFinding> {
+        let (cycle_active, activate_micros) = match &self.node(cycle).data {
+            Data::Cycle(data) => (data.state == CycleState::Active, data.activate_micros),
+            _ => (false, 0),
+        };
+        let mut found = Vec::new();
+        for id in self.objectives_in(Some(cycle), unit) {
+            let Some(objective) = self.objective(id) else {
+                continue;
+            };
+            if !matches!(
+                objective.state,
+                ObjectiveState::Draft | ObjectiveState::Active | ObjectiveState::Paused
+            ) {
+                continue;
+            }
+            let mut score = 0.0;
+            let mut reasons = Vec::new();
+            for metric in &objective.guardrails {
+                let node = self.node(*metric);
+                let Data::HealthMetric(data) = &node.data else {
+                    continue;
+                };
+                let (kind, weight) = match data.status {
+                    MetricStatus::Red => (RiskKind::GuardrailRed, 5.0),
+                    MetricStatus::Unknown => (RiskKind::GuardrailUnknown, 3.0),
+                    MetricStatus::Yellow => (RiskKind::GuardrailYellow, 2.0),
+                    _ => continue,
+                };
+                score += weight;
+                reasons.push((
+                    kind,
+                    *metric,
+                    format!("guardrail {} is {}", node.name, data.status.as_str_name()),
+                ));
+            }
+            let mut key_results = objective.key_results.clone();
+            key_results.sort_by(|a, b| self.node(*a).name.cmp(&self.node(*b).name));
+            for key_result_id in key_results {
+                let node = self.node(key_result_id);
+                let Some(key_result) = node.key_result().filter(|_| node.present) else {
+                    continue;
+                };
+                if let Some(confidence) = key_result.confidence
+                    && confidence < confidence_below
+                {
+                    score += 1.0 + f64::from(confidence_below - confidence) / f64::from(confidence_below);
+                    reasons.push((
+                        RiskKind::LowConfidence,
+                        key_result_id,
+                        format!("{} was last checked in at confidence {confidence}", node.name),
+                    ));
+                }
+                let stale = cycle_active
+                    && is_stale(
+                        key_result.last_check_in_micros,
+                        activate_micros.max(key_result.create_micros),
+                        key_result.cadence_micros,
+                        now_micros,
+                    );
+                if stale {
+                    score += 2.0;
+                    reasons.push((
+                        RiskKind::StaleKeyResult,
+                        key_result_id,
+                        format!("{} has had no check-in within its cadence", node.name),
+                    ));
+                }
+            }
+            if !reasons.is_empty() {
+                found.push(RiskFinding {
+                    objective: id,
+                    score,
+                    reasons,
+                });
+            }
+        }
+        found.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| self.node(a.objective).name.cmp(&self.node(b.objective).name))
+        });
+        found
+    }
+
+    /// Per unit of `unit`'s subtree (the root at depth 0, then by depth
+    /// and name): the cycle's objectives it owns and how far they are.
+    pub fn planning(&self, cycle: NodeId, unit: NodeId) -> Vec<UnitPlan> {
+        let locked = matches!(&self.node(cycle).data, Data::Cycle(data)
+            if !matches!(data.state, CycleState::Planning | CycleState::Unspecified));
+        let mut plans = Vec::new();
+        let mut level = vec![unit];
+        let mut depth = 0;
+        let mut seen: HashSet<NodeId> = HashSet::from([unit]);
+        while !level.is_empty() {
+            let mut next = Vec::new();
+            for current in &level {
+                let mut plan = UnitPlan {
+                    unit: *current,
+                    depth,
+                    ..UnitPlan::default()
+                };
+                for child in &self.node(*current).below {
+                    let node = self.node(*child);
+                    match &node.data {
+                        Data::OrgUnit(data) if data.parent == Some(*current) && seen.insert(*child) => {
+                            next.push(*child);
+                        }
+                        Data::Objective(objective)
+                            if node.present
+                                && objective.owner == Some(*current)
+                                && objective.cycle == Some(cycle)
+                                && objective.counts() =>
+                        {
+                            plan.objectives += 1;
+                            plan.drafted += u32::from(objective.state == ObjectiveState::Draft);
+                            plan.aligned += u32::from(!objective.aligns_to.is_empty());
+                            plan.locked += u32::from(locked);
+                        }
+                        _ => {}
+                    }
+                }
+                plans.push(plan);
+            }
+            next.sort_by(|a, b| self.node(*a).name.cmp(&self.node(*b).name));
+            level = next;
+            depth += 1;
+        }
+        plans
+    }
+
+    /// The nodes `id` hangs below, transitively, for "is it under X?".
+    pub fn is_under(&self, id: NodeId, root: NodeId) -> bool {
+        let mut stack = vec![id];
+        let mut seen: HashSet<NodeId> = HashSet::from([id]);
+        while let Some(current) = stack.pop() {
+            if current == root {
+                return true;
+            }
+            for above in self.node(current).data.hangs_below() {
+                if seen.insert(above) {
+                    stack.push(above);
+                }
+            }
+        }
+        false
+    }
+}
