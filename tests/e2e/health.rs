@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use prost_types::Timestamp;
 use tonic::Code;
 use trellis_proto::{
@@ -26,7 +26,7 @@ use trellis_tests::{TestApp, backend_tests};
 
 use crate::{
     okr_support::{company_objective, create_objective, measured, move_cycle, planning_season},
-    support::{expect_code, violations},
+    support::{eventually, expect_code, violations},
 };
 
 const CSAT: &str = "healthMetrics/csat";
@@ -34,7 +34,6 @@ const ASSUMPTION: &str = "strategies/company/assumptions/csat-green";
 /// Measurements a day apart, from 2027-01-04.
 const DAY_ONE: i64 = 1_798_934_400;
 const DAY: i64 = 86_400;
-const WAIT: Duration = Duration::from_secs(20);
 
 fn day(n: i64) -> Timestamp {
     Timestamp {
@@ -144,24 +143,6 @@ async fn assumption_status(app: &TestApp) -> anyhow::Result<AssumptionStatus> {
         .await?
         .into_inner()
         .status())
-}
-
-/// Polls `check` until it holds (the escalation runs in the background).
-async fn eventually<F, Fut>(what: &str, mut check: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<bool>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if check().await? {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("timed out waiting until {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The company strategy (ACTIVE, its assumption backed by CSAT), cycle

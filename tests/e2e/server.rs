@@ -45,6 +45,7 @@ async fn health_reports_each_service_serving(app: TestApp) -> anyhow::Result<()>
         "trellis.okr.v1.OkrService",
         "trellis.health.v1.HealthMetricService",
         "trellis.cascade.v1.OrgService",
+        "trellis.cascade.v1.CascadeService",
     ] {
         let response = health
             .check(HealthCheckRequest {
@@ -56,7 +57,7 @@ async fn health_reports_each_service_serving(app: TestApp) -> anyhow::Result<()>
     }
     let unknown = health
         .check(HealthCheckRequest {
-            service: "trellis.cascade.v1.CascadeService".into(),
+            service: "trellis.example.v1.NoSuchService".into(),
         })
         .await;
     assert_eq!(unknown.err().map(|status| status.code()), Some(tonic::Code::NotFound));
@@ -83,6 +84,7 @@ async fn reflection_lists_the_services(app: TestApp) -> anyhow::Result<()> {
     for expected in [
         "trellis.strategy.v1.StrategyService",
         "trellis.cascade.v1.OrgService",
+        "trellis.cascade.v1.CascadeService",
         "grpc.health.v1.Health",
     ] {
         assert!(

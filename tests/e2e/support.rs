@@ -1,6 +1,6 @@
 //! Fixtures and assertions shared by the tests.
 
-use std::fmt::Debug;
+use std::{fmt::Debug, future::Future, time::Duration};
 
 use anyhow::{Context, bail};
 use prost_types::Timestamp;
@@ -141,4 +141,25 @@ pub fn violated_fields(status: &Status) -> Vec<String> {
     let mut fields: Vec<String> = violations(status).into_iter().map(|(field, _)| field).collect();
     fields.sort();
     fields
+}
+
+/// How long background work gets before a test gives up on it.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Polls `check` until it holds, for work that runs in the background.
+pub async fn eventually<F, Fut>(what: &str, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("timed out waiting until {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -14,8 +14,9 @@ use tonic::{Request, transport::Channel};
 use tonic_health::pb::health_client::HealthClient;
 use trellis_foundation::context::ACTOR_METADATA_KEY;
 use trellis_proto::{
-    cascade::v1::org_service_client::OrgServiceClient,
-    health::v1::health_metric_service_client::HealthMetricServiceClient, okr::v1::okr_service_client::OkrServiceClient,
+    cascade::v1::{cascade_service_client::CascadeServiceClient, org_service_client::OrgServiceClient},
+    health::v1::health_metric_service_client::HealthMetricServiceClient,
+    okr::v1::okr_service_client::OkrServiceClient,
     strategy::v1::strategy_service_client::StrategyServiceClient,
 };
 use trellis_server::{Application, Settings};
@@ -77,6 +78,7 @@ pub struct TestApp {
     pub org: OrgServiceClient<Channel>,
     pub okr: OkrServiceClient<Channel>,
     pub metrics: HealthMetricServiceClient<Channel>,
+    pub cascade: CascadeServiceClient<Channel>,
     pub health: HealthClient<Channel>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -147,6 +149,7 @@ async fn start(database_url: String, customize: impl FnOnce(&mut Settings)) -> a
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20),
         metrics: HealthMetricServiceClient::new(channel.clone()),
+        cascade: CascadeServiceClient::new(channel.clone()),
         health: HealthClient::new(channel),
         stop: Some(stop),
         server: Some(server),

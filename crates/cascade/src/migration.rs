@@ -5,7 +5,7 @@ use sea_orm_migration::{
     DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
     sea_query::IntoIden,
 };
-use trellis_foundation::migration::SharedTables;
+use trellis_foundation::migration::{SharedTables, create_table};
 
 use crate::TABLE_PREFIX;
 
@@ -14,7 +14,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(SharedTables::new(TABLE_PREFIX)), Box::new(CreateOrgUnits)]
+        vec![
+            Box::new(SharedTables::new(TABLE_PREFIX)),
+            Box::new(CreateOrgUnits),
+            Box::new(CreateFeedCursors),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -64,5 +68,27 @@ impl MigrationTrait for CreateOrgUnits {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Where the projection stands in each feed it follows.
+struct CreateFeedCursors;
+
+impl MigrationName for CreateFeedCursors {
+    fn name(&self) -> &str {
+        "m0002_cascade_feed_cursors"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateFeedCursors {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table(
+            manager,
+            crate::projection::CURSOR_TABLE,
+            &["source"],
+            vec![string("source"), big_integer("sequence"), big_integer("update_micros")],
+        )
+        .await
     }
 }

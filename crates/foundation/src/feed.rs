@@ -350,8 +350,10 @@ impl ChangeFeed {
     /// Every change after `after_sequence`, then every new one as it
     /// commits, each exactly once and in sequence order. Only contiguous
     /// sequences are delivered, so a consumer's cursor never skips one.
-    /// With `heartbeats`, also an event with sequence 0 and the head each
-    /// time the replay reaches the head, at most every [`HEARTBEAT_EVERY`].
+    /// With `heartbeats`, also an event with sequence 0 and the feed's
+    /// head each time the replay has delivered what it read, at most every
+    /// [`HEARTBEAT_EVERY`]. The head may already be past what was
+    /// delivered; the events up to it follow.
     pub fn watch(
         &self,
         request: WatchChangesRequest,
@@ -392,7 +394,7 @@ impl ChangeFeed {
                 if heartbeats && last_heartbeat.is_none_or(|at| at.elapsed() >= HEARTBEAT_EVERY) {
                     last_heartbeat = Some(tokio::time::Instant::now());
                     yield ChangeEvent {
-                        head_sequence: Ord::max(head, cursor),
+                        head_sequence: feed.head().await.map_err(Status::from)?,
                         ..ChangeEvent::default()
                     };
                 }

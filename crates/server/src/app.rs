@@ -10,13 +10,19 @@ use tokio::net::TcpListener;
 use tonic::transport::{Channel, Endpoint, Server, server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::{info, warn};
-use trellis_cascade::OrgApi;
+use trellis_cascade::{CascadeApi, Consumers, OrgApi, Projection, Source};
 use trellis_foundation::{ChangeFeed, Db, Store};
 use trellis_health::HealthApi;
 use trellis_okr::OkrApi;
 use trellis_proto::{
-    cascade::v1::{org_service_client::OrgServiceClient, org_service_server::OrgServiceServer},
-    health::v1::health_metric_service_server::HealthMetricServiceServer,
+    cascade::v1::{
+        cascade_service_server::CascadeServiceServer, org_service_client::OrgServiceClient,
+        org_service_server::OrgServiceServer,
+    },
+    health::v1::{
+        health_metric_service_client::HealthMetricServiceClient,
+        health_metric_service_server::HealthMetricServiceServer,
+    },
     okr::v1::{okr_service_client::OkrServiceClient, okr_service_server::OkrServiceServer},
     strategy::v1::{strategy_service_client::StrategyServiceClient, strategy_service_server::StrategyServiceServer},
 };
@@ -28,6 +34,7 @@ const STRATEGY_SERVICE: &str = "trellis.strategy.v1.StrategyService";
 const ORG_SERVICE: &str = "trellis.cascade.v1.OrgService";
 const OKR_SERVICE: &str = "trellis.okr.v1.OkrService";
 const HEALTH_SERVICE: &str = "trellis.health.v1.HealthMetricService";
+const CASCADE_SERVICE: &str = "trellis.cascade.v1.CascadeService";
 
 pub struct Application {
     listener: TcpListener,
@@ -38,6 +45,7 @@ pub struct Application {
     okr: Option<OkrApi>,
     health: Option<HealthApi>,
     org: Option<OrgApi>,
+    cascade: Option<(CascadeApi, Vec<Source>)>,
 }
 
 impl Application {
@@ -82,6 +90,15 @@ impl Application {
             ))
         } else {
             None
+        };
+        let cascade = match &org {
+            Some(org) => {
+                let sources = feed_sources(&settings, local_addr, org)?;
+                let names: Vec<&'static str> = sources.iter().map(Source::name).collect();
+                let projection = std::sync::Arc::new(Projection::new(&names));
+                Some((CascadeApi::new(projection, org.store().page_tokens.clone()), sources))
+            }
+            None => None,
         };
         let strategy = if wants(ServiceName::Strategy) {
             trellis_strategy::Migrator::up(db.conn(), None)
@@ -133,6 +150,7 @@ impl Application {
             okr,
             health,
             org,
+            cascade,
         })
     }
 
@@ -156,6 +174,7 @@ impl Application {
             okr,
             health,
             org,
+            cascade,
             ..
         } = self;
         let max = settings.max_message_bytes;
@@ -199,6 +218,16 @@ impl Application {
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max)
         });
+        let mut consumers = None;
+        let mut projection = None;
+        let cascade_service = cascade.map(|(api, sources)| {
+            served.push(CASCADE_SERVICE);
+            projection = Some(api.projection().clone());
+            consumers = Some(Consumers::start(api.projection().clone(), sources, db.clone()));
+            CascadeServiceServer::new(api)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max)
+        });
         set_status(&reporter, &served, ServingStatus::Serving).await;
 
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -210,7 +239,8 @@ impl Application {
             .add_optional_service(strategy_service)
             .add_optional_service(okr_service)
             .add_optional_service(metric_service)
-            .add_optional_service(org_service);
+            .add_optional_service(org_service)
+            .add_optional_service(cascade_service);
         // Accepted sockets need nodelay themselves: the builder's setting
         // covers only listeners it binds, and without it a response written
         // in two parts waits out delayed ACKs (about 40 ms).
@@ -229,6 +259,12 @@ impl Application {
         info!("shutting down: draining in-flight requests");
         if let Some(background) = background.as_mut() {
             background.stop();
+        }
+        if let Some(consumers) = consumers.as_mut() {
+            consumers.stop();
+        }
+        if let Some(projection) = &projection {
+            projection.close();
         }
         set_status(&reporter, &served, ServingStatus::NotServing).await;
         for feed in &feeds {
@@ -262,6 +298,33 @@ fn strategy_client(settings: &Settings, local_addr: SocketAddr) -> anyhow::Resul
             .max_decoding_message_size(settings.max_message_bytes)
             .max_encoding_message_size(settings.max_message_bytes),
     )
+}
+
+/// The feeds the cascade projection follows: its own org units in
+/// process, the others from this process or their configured peers.
+fn feed_sources(settings: &Settings, local_addr: SocketAddr, org: &OrgApi) -> anyhow::Result<Vec<Source>> {
+    let wants = |service| settings.services.contains(&service);
+    let max = settings.max_message_bytes;
+    let channel = |service, peer: &Option<String>| -> anyhow::Result<Option<Channel>> {
+        if wants(service) || peer.is_some() {
+            Ok(Some(peer_channel(peer.as_deref(), local_addr)?))
+        } else {
+            Ok(None)
+        }
+    };
+    let strategy = match channel(ServiceName::Strategy, &settings.peer_strategy)? {
+        Some(channel) => Source::Strategy(StrategyServiceClient::new(channel).max_decoding_message_size(max)),
+        None => Source::Unconfigured("strategy"),
+    };
+    let okr = match channel(ServiceName::Okr, &settings.peer_okr)? {
+        Some(channel) => Source::Okr(OkrServiceClient::new(channel).max_decoding_message_size(max)),
+        None => Source::Unconfigured("okr"),
+    };
+    let health = match channel(ServiceName::Health, &settings.peer_health)? {
+        Some(channel) => Source::Health(HealthMetricServiceClient::new(channel).max_decoding_message_size(max)),
+        None => Source::Unconfigured("health"),
+    };
+    Ok(vec![Source::Org(org.store().feed.clone()), strategy, okr, health])
 }
 
 fn org_client(settings: &Settings, local_addr: SocketAddr) -> anyhow::Result<OrgServiceClient<Channel>> {

@@ -59,7 +59,7 @@ impl Resource {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    Upsert(Resource),
+    Upsert(Box<Resource>),
     Delete(String),
     CheckIn(okr_pb::CheckIn),
 }
@@ -84,7 +84,7 @@ impl Graph {
     /// changes nothing.
     pub fn apply(&mut self, change: Change) -> Vec<Touch> {
         match change {
-            Change::Upsert(resource) => self.upsert(resource),
+            Change::Upsert(resource) => self.upsert(*resource),
             Change::Delete(name) => self.delete(&name),
             Change::CheckIn(check_in) => self.check_in(&check_in),
         }
@@ -252,9 +252,10 @@ impl Graph {
             .collect();
         let mut aligns_to: Vec<Edge> = Vec::with_capacity(objective.aligns_to.len());
         for alignment in &objective.aligns_to {
-            let target_name = match &alignment.target {
-                Some(Target::Choice(name) | Target::Objective(name) | Target::KeyResult(name)) => name,
-                None => continue,
+            let Some(Target::Choice(target_name) | Target::Objective(target_name) | Target::KeyResult(target_name)) =
+                &alignment.target
+            else {
+                continue;
             };
             let Some(target) = self.intern(target_name) else {
                 continue;

@@ -149,7 +149,7 @@ fn to_change(event: &Event, acyclic: bool) -> (Change, Option<String>) {
                 display_name: format!("Unit {i} v{title}"),
                 ..Default::default()
             };
-            (Change::Upsert(Resource::OrgUnit(resource)), Some(unit(*i)))
+            (Change::Upsert(Box::new(Resource::OrgUnit(resource))), Some(unit(*i)))
         }
         Event::DeleteUnit(i) => (Change::Delete(unit(*i)), Some(unit(*i))),
         Event::Strategy {
@@ -187,7 +187,10 @@ fn to_change(event: &Event, acyclic: bool) -> (Change, Option<String>) {
                     .collect(),
                 ..Default::default()
             };
-            (Change::Upsert(Resource::Strategy(resource)), Some(strategy(*i)))
+            (
+                Change::Upsert(Box::new(Resource::Strategy(resource))),
+                Some(strategy(*i)),
+            )
         }
         Event::Choice { s, c, kind } => {
             let resource = strategy_pb::Choice {
@@ -196,7 +199,10 @@ fn to_change(event: &Event, acyclic: bool) -> (Change, Option<String>) {
                 title: format!("Choice {c}"),
                 ..Default::default()
             };
-            (Change::Upsert(Resource::Choice(resource)), Some(choice(*s, *c)))
+            (
+                Change::Upsert(Box::new(Resource::Choice(resource))),
+                Some(choice(*s, *c)),
+            )
         }
         Event::Cycle { i, state } => {
             let resource = okr_pb::Cycle {
@@ -206,7 +212,10 @@ fn to_change(event: &Event, acyclic: bool) -> (Change, Option<String>) {
                     as i32,
                 ..Default::default()
             };
-            (Change::Upsert(Resource::Cycle(resource)), Some(format!("cycles/y{i}")))
+            (
+                Change::Upsert(Box::new(Resource::Cycle(resource))),
+                Some(format!("cycles/y{i}")),
+            )
         }
         Event::Objective {
             i,
@@ -247,7 +256,10 @@ fn to_change(event: &Event, acyclic: bool) -> (Change, Option<String>) {
                 guardrails: guard.map(|m| format!("healthMetrics/m{m}")).into_iter().collect(),
                 ..Default::default()
             };
-            (Change::Upsert(Resource::Objective(resource)), Some(objective_name(*i)))
+            (
+                Change::Upsert(Box::new(Resource::Objective(resource))),
+                Some(objective_name(*i)),
+            )
         }
         Event::KeyResult { o, k, weight } => {
             let resource = okr_pb::KeyResult {
@@ -262,7 +274,7 @@ fn to_change(event: &Event, acyclic: bool) -> (Change, Option<String>) {
                 ..Default::default()
             };
             (
-                Change::Upsert(Resource::KeyResult(resource)),
+                Change::Upsert(Box::new(Resource::KeyResult(resource))),
                 Some(key_result_name(*o, *k)),
             )
         }
@@ -296,7 +308,7 @@ fn to_change(event: &Event, acyclic: bool) -> (Change, Option<String>) {
                 ..Default::default()
             };
             (
-                Change::Upsert(Resource::HealthMetric(resource)),
+                Change::Upsert(Box::new(Resource::HealthMetric(resource))),
                 Some(format!("healthMetrics/m{i}")),
             )
         }

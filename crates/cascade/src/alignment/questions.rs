@@ -1,0 +1,385 @@
+//! Each question: validate the request, resolve its names against the
+//! graph, ask the graph, page the answer.
+
+use std::time::Instant;
+
+use trellis_foundation::{Error, paging::page_size, time::now_micros};
+use trellis_proto::cascade::v1 as pb;
+
+use super::{
+    CascadeApi,
+    view::{Pager, Resolver, duration, node_view},
+};
+use crate::graph::{Data, Graph, Kind, NodeId};
+
+/// What a roll-up, descendants or contributors query may start from.
+const ALIGNABLE: [Kind; 5] = [
+    Kind::OrgUnit,
+    Kind::Strategy,
+    Kind::Choice,
+    Kind::Objective,
+    Kind::KeyResult,
+];
+const DEFAULT_CONFIDENCE_BELOW: i32 = 5;
+
+impl CascadeApi {
+    fn pager<'a>(&'a self, method: &str, parameters: &[&str], size: i32, token: &'a str) -> Result<Pager<'a>, Error> {
+        Ok(Pager {
+            tokens: &self.tokens,
+            query: format!("{method}|{}", parameters.join("|")),
+            page_size: page_size(size)?,
+            token,
+        })
+    }
+
+    pub(super) fn alignment_path(&self, request: &pb::GetAlignmentPathRequest) -> Result<pb::AlignmentPath, Error> {
+        let graph = self.projection.graph();
+        let mut resolver = Resolver::new(&graph);
+        let start = resolver.required("name", &request.name, &ALIGNABLE);
+        resolver.finish()?;
+        let Some(start) = start else {
+            return Err(Error::NotFound(request.name.clone()));
+        };
+        let (routes, truncated) = graph.routes_up(start);
+        let routes = routes
+            .into_iter()
+            .map(|route| {
+                let mut previous: Option<NodeId> = None;
+                let nodes = route
+                    .into_iter()
+                    .enumerate()
+                    .map(|(depth, (id, weight))| {
+                        let mut node = node_view(&graph, id);
+                        node.depth = depth as i32;
+                        node.weight = weight;
+                        node.via = previous.map(|via| graph.node(via).name.to_string()).unwrap_or_default();
+                        previous = Some(id);
+                        node
+                    })
+                    .collect();
+                pb::AlignmentRoute { nodes }
+            })
+            .collect();
+        let org_path = graph
+            .org_path(start)
+            .into_iter()
+            .enumerate()
+            .map(|(depth, id)| pb::GraphNode {
+                depth: depth as i32,
+                ..node_view(&graph, id)
+            })
+            .collect();
+        Ok(pb::AlignmentPath {
+            start: Some(node_view(&graph, start)),
+            routes,
+            routes_truncated: truncated,
+            org_path,
+        })
+    }
+
+    pub(super) fn aligned_descendants(
+        &self,
+        request: &pb::ListAlignedDescendantsRequest,
+    ) -> Result<pb::ListAlignedDescendantsResponse, Error> {
+        let graph = self.projection.graph();
+        let mut resolver = Resolver::new(&graph);
+        let root = resolver.required("name", &request.name, &ALIGNABLE);
+        let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
+        resolver
+            .violations
+            .require(request.max_depth >= 0, "max_depth", "must not be negative");
+        resolver.finish()?;
+        let Some(root) = root else {
+            return Err(Error::NotFound(request.name.clone()));
+        };
+        let max_depth = request.max_depth.to_string();
+        let pager = self.pager(
+            "descendants",
+            &[&request.name, &request.cycle, &max_depth],
+            request.page_size,
+            &request.page_token,
+        )?;
+        let found = graph.descendants(root, u32::try_from(request.max_depth).unwrap_or(0), cycle);
+        let total_size = i32::try_from(found.len()).unwrap_or(i32::MAX);
+        let (page, next_page_token) =
+            pager.page(found, |found| (found.depth, graph.node(found.node).name.to_string()))?;
+        let nodes = page
+            .into_iter()
+            .map(|found| {
+                let via = graph.node(found.via);
+                let weight = graph
+                    .objective(found.node)
+                    .and_then(|objective| objective.edge_to(found.via))
+                    .map_or(0.0, |edge| edge.weight);
+                pb::GraphNode {
+                    depth: found.depth as i32,
+                    via: via.name.to_string(),
+                    weight,
+                    ..node_view(&graph, found.node)
+                }
+            })
+            .collect();
+        Ok(pb::ListAlignedDescendantsResponse {
+            nodes,
+            next_page_token,
+            total_size,
+        })
+    }
+
+    fn rollup_of(graph: &Graph, id: NodeId, cycle: Option<NodeId>) -> pb::Rollup {
+        let started = Instant::now();
+        let rolled = graph.rollup(id, cycle);
+        let elapsed = started.elapsed();
+        pb::Rollup {
+            node: Some(node_view(graph, id)),
+            rollup: rolled.value,
+            contributors: i32::try_from(rolled.contributors).unwrap_or(i32::MAX),
+            objectives: i32::try_from(rolled.objectives).unwrap_or(i32::MAX),
+            compute_time: Some(duration(elapsed)),
+        }
+    }
+
+    pub(super) fn rollup(&self, request: &pb::GetRollupRequest) -> Result<pb::Rollup, Error> {
+        let graph = self.projection.graph();
+        let mut resolver = Resolver::new(&graph);
+        let id = resolver.required("name", &request.name, &ALIGNABLE);
+        let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
+        resolver.finish()?;
+        let id = id.ok_or_else(|| Error::NotFound(request.name.clone()))?;
+        Ok(CascadeApi::rollup_of(&graph, id, cycle))
+    }
+
+    pub(super) fn rollup_contributors(
+        &self,
+        request: &pb::ListRollupContributorsRequest,
+    ) -> Result<pb::ListRollupContributorsResponse, Error> {
+        let graph = self.projection.graph();
+        let mut resolver = Resolver::new(&graph);
+        let id = resolver.required("name", &request.name, &ALIGNABLE);
+        let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
+        resolver.finish()?;
+        let id = id.ok_or_else(|| Error::NotFound(request.name.clone()))?;
+        let pager = self.pager(
+            "contributors",
+            &[&request.name, &request.cycle],
+            request.page_size,
+            &request.page_token,
+        )?;
+        let (page, next_page_token) =
+            pager.page(graph.contributors(id, cycle), |id| graph.node(*id).name.to_string())?;
+        Ok(pb::ListRollupContributorsResponse {
+            contributors: page
+                .into_iter()
+                .map(|id| CascadeApi::rollup_of(&graph, id, cycle))
+                .collect(),
+            next_page_token,
+        })
+    }
+
+    pub(super) fn orphans(&self, request: &pb::ListOrphansRequest) -> Result<pb::ListOrphansResponse, Error> {
+        let graph = self.projection.graph();
+        let mut resolver = Resolver::new(&graph);
+        let cycle = resolver.required("cycle", &request.cycle, &[Kind::Cycle]);
+        let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
+        resolver.finish()?;
+        let cycle = cycle.ok_or_else(|| Error::NotFound(request.cycle.clone()))?;
+        let pager = self.pager(
+            "orphans",
+            &[&request.cycle, &request.org_unit],
+            request.page_size,
+            &request.page_token,
+        )?;
+        let (page, next_page_token) = pager.page(graph.orphans(cycle, unit), |id| graph.node(*id).name.to_string())?;
+        Ok(pb::ListOrphansResponse {
+            objectives: page.into_iter().map(|id| node_view(&graph, id)).collect(),
+            next_page_token,
+        })
+    }
+
+    pub(super) fn misalignments(
+        &self,
+        request: &pb::ListMisalignmentsRequest,
+    ) -> Result<pb::ListMisalignmentsResponse, Error> {
+        let graph = self.projection.graph();
+        let mut resolver = Resolver::new(&graph);
+        let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
+        let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
+        resolver.finish()?;
+        let pager = self.pager(
+            "misalignments",
+            &[&request.cycle, &request.org_unit],
+            request.page_size,
+            &request.page_token,
+        )?;
+        let (page, next_page_token) = pager.page(graph.misalignments(cycle, unit), |finding| {
+            (
+                graph.node(finding.objective).name.to_string(),
+                graph.node(finding.target).name.to_string(),
+                finding.reason as i32,
+            )
+        })?;
+        Ok(pb::ListMisalignmentsResponse {
+            misalignments: page
+                .into_iter()
+                .map(|finding| pb::Misalignment {
+                    objective: Some(node_view(&graph, finding.objective)),
+                    target: Some(node_view(&graph, finding.target)),
+                    reason: finding.reason as i32,
+                    description: finding.description,
+                })
+                .collect(),
+            next_page_token,
+        })
+    }
+
+    pub(super) fn uncovered_choices(
+        &self,
+        request: &pb::ListUncoveredChoicesRequest,
+    ) -> Result<pb::ListUncoveredChoicesResponse, Error> {
+        let graph = self.projection.graph();
+        let mut resolver = Resolver::new(&graph);
+        let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
+        let strategy = resolver.optional("strategy", &request.strategy, &[Kind::Strategy]);
+        resolver.finish()?;
+        let pager = self.pager(
+            "uncovered",
+            &[&request.cycle, &request.strategy],
+            request.page_size,
+            &request.page_token,
+        )?;
+        let (page, next_page_token) = pager.page(graph.uncovered_choices(cycle, strategy), |id| {
+            graph.node(*id).name.to_string()
+        })?;
+        Ok(pb::ListUncoveredChoicesResponse {
+            choices: page.into_iter().map(|id| node_view(&graph, id)).collect(),
+            next_page_token,
+        })
+    }
+
+    pub(super) fn risks(&self, request: &pb::ListRisksRequest) -> Result<pb::ListRisksResponse, Error> {
+        let graph = self.projection.graph();
+        let mut resolver = Resolver::new(&graph);
+        let cycle = resolver.required("cycle", &request.cycle, &[Kind::Cycle]);
+        let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
+        resolver.violations.require(
+            (0..=10).contains(&request.confidence_below),
+            "confidence_below",
+            format!("must be between 0 and 10, got {}", request.confidence_below),
+        );
+        resolver.finish()?;
+        let cycle = cycle.ok_or_else(|| Error::NotFound(request.cycle.clone()))?;
+        let confidence_below = match request.confidence_below {
+            0 => DEFAULT_CONFIDENCE_BELOW,
+            below => below,
+        };
+        let confidence = confidence_below.to_string();
+        let pager = self.pager(
+            "risks",
+            &[&request.cycle, &request.org_unit, &confidence],
+            request.page_size,
+            &request.page_token,
+        )?;
+        let found = graph.risks(cycle, unit, confidence_below, now_micros());
+        // Riskiest first: the key orders by descending score, then name.
+        let (page, next_page_token) = pager.page(found, |risk| {
+            (
+                -((risk.score * 1_000_000.0).round() as i64),
+                graph.node(risk.objective).name.to_string(),
+            )
+        })?;
+        Ok(pb::ListRisksResponse {
+            risks: page
+                .into_iter()
+                .map(|risk| pb::Risk {
+                    objective: Some(node_view(&graph, risk.objective)),
+                    score: risk.score,
+                    reasons: risk
+                        .reasons
+                        .into_iter()
+                        .map(|(kind, subject, description)| pb::RiskReason {
+                            kind: kind as i32,
+                            subject: graph.node(subject).name.to_string(),
+                            description,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            next_page_token,
+        })
+    }
+
+    pub(super) fn planning_status(&self, request: &pb::GetPlanningStatusRequest) -> Result<pb::PlanningStatus, Error> {
+        let graph = self.projection.graph();
+        let mut resolver = Resolver::new(&graph);
+        let cycle = resolver.required("cycle", &request.cycle, &[Kind::Cycle]);
+        let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
+        resolver.finish()?;
+        let cycle = cycle.ok_or_else(|| Error::NotFound(request.cycle.clone()))?;
+        let season_root = match &graph.node(cycle).data {
+            Data::Cycle(data) => data.org_unit,
+            _ => None,
+        };
+        let root = match (unit, season_root) {
+            (Some(unit), Some(season_root)) if !graph.within_unit(unit, season_root) => {
+                return Err(Error::invalid(
+                    "org_unit",
+                    format!(
+                        "{} is outside {}'s org subtree ({})",
+                        request.org_unit,
+                        request.cycle,
+                        graph.node(season_root).name
+                    ),
+                ));
+            }
+            (Some(unit), _) => unit,
+            (None, Some(season_root)) => season_root,
+            (None, None) => {
+                return Err(Error::FailedPrecondition(format!(
+                    "{} names no org unit yet: pass org_unit",
+                    request.cycle
+                )));
+            }
+        };
+        let plans = graph.planning(cycle, root);
+        let mut status = pb::PlanningStatus {
+            cycle: Some(node_view(&graph, cycle)),
+            ..pb::PlanningStatus::default()
+        };
+        for plan in &plans {
+            status.units += 1;
+            status.units_with_objectives += i32::from(plan.objectives > 0);
+            status.objectives += plan.objectives as i32;
+            status.drafted += plan.drafted as i32;
+            status.aligned += plan.aligned as i32;
+            status.locked += plan.locked as i32;
+        }
+        let only_empty = request.only_empty.to_string();
+        let pager = self.pager(
+            "planning",
+            &[&request.cycle, &request.org_unit, &only_empty],
+            request.page_size,
+            &request.page_token,
+        )?;
+        let listed: Vec<_> = plans
+            .into_iter()
+            .filter(|plan| !request.only_empty || plan.objectives == 0)
+            .collect();
+        let (page, next_page_token) =
+            pager.page(listed, |plan| (plan.depth, graph.node(plan.unit).name.to_string()))?;
+        status.unit_statuses = page
+            .into_iter()
+            .map(|plan| pb::UnitPlanning {
+                org_unit: Some(pb::GraphNode {
+                    depth: plan.depth as i32,
+                    ..node_view(&graph, plan.unit)
+                }),
+                objectives: plan.objectives as i32,
+                drafted: plan.drafted as i32,
+                aligned: plan.aligned as i32,
+                locked: plan.locked as i32,
+            })
+            .collect();
+        status.next_page_token = next_page_token;
+        Ok(status)
+    }
+}

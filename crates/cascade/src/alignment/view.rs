@@ -1,0 +1,149 @@
+//! How graph nodes are shown, how request names are resolved against the
+//! graph, and paging over answers computed in memory.
+
+use serde::{Serialize, de::DeserializeOwned};
+use trellis_foundation::{Error, FieldViolations, paging::PageTokens};
+use trellis_proto::cascade::v1::{self as pb, NodeKind};
+
+use crate::graph::{Data, Graph, Kind, NodeId};
+
+pub fn duration(elapsed: std::time::Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(elapsed.subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn node_kind(kind: Kind) -> NodeKind {
+    match kind {
+        Kind::OrgUnit => NodeKind::OrgUnit,
+        Kind::Strategy => NodeKind::Strategy,
+        Kind::Choice => NodeKind::Choice,
+        Kind::Cycle => NodeKind::Cycle,
+        Kind::Objective => NodeKind::Objective,
+        Kind::KeyResult => NodeKind::KeyResult,
+        Kind::HealthMetric => NodeKind::HealthMetric,
+    }
+}
+
+pub fn node_view(graph: &Graph, id: NodeId) -> pb::GraphNode {
+    let node = graph.node(id);
+    let name_of = |id: Option<NodeId>| id.map(|id| graph.node(id).name.to_string()).unwrap_or_default();
+    let (cycle, progress) = match &node.data {
+        Data::Objective(objective) => (name_of(objective.cycle), Some(objective.progress)),
+        Data::KeyResult(key_result) => (
+            name_of(
+                graph
+                    .objective(key_result.objective)
+                    .and_then(|objective| objective.cycle),
+            ),
+            Some(key_result.progress()),
+        ),
+        _ => (String::new(), None),
+    };
+    pb::GraphNode {
+        name: node.name.to_string(),
+        kind: node_kind(node.kind()) as i32,
+        title: node.title.to_string(),
+        state: node.state_name().to_owned(),
+        owner: name_of(graph.owning_unit(id).filter(|unit| *unit != id)),
+        cycle,
+        progress: progress.filter(|_| node.present),
+        missing: !node.present,
+        ..pb::GraphNode::default()
+    }
+}
+
+/// Resolves a required name of one of `kinds` to a node the graph holds.
+/// Format problems join `violations`; a name the graph does not hold is
+/// NOT_FOUND (after the violations are reported).
+pub struct Resolver<'a> {
+    graph: &'a Graph,
+    pub violations: FieldViolations,
+    missing: Vec<String>,
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(graph: &'a Graph) -> Resolver<'a> {
+        Resolver {
+            graph,
+            violations: FieldViolations::default(),
+            missing: Vec::new(),
+        }
+    }
+
+    pub fn required(&mut self, field: &str, name: &str, kinds: &[Kind]) -> Option<NodeId> {
+        if name.is_empty() {
+            self.violations.add(field, "is required");
+            return None;
+        }
+        self.optional(field, name, kinds)
+    }
+
+    pub fn optional(&mut self, field: &str, name: &str, kinds: &[Kind]) -> Option<NodeId> {
+        if name.is_empty() {
+            return None;
+        }
+        match Kind::of_name(name) {
+            Some(kind) if kinds.contains(&kind) => {}
+            _ => {
+                let expected: Vec<String> = kinds.iter().map(|kind| format!("{kind:?}")).collect();
+                self.violations.add(
+                    field,
+                    format!(
+                        "{name:?} is not the name of a resource of kind {}",
+                        expected.join(" or ")
+                    ),
+                );
+                return None;
+            }
+        }
+        match self.graph.find(name) {
+            Some((id, node)) if node.present => Some(id),
+            _ => {
+                self.missing.push(name.to_owned());
+                None
+            }
+        }
+    }
+
+    /// INVALID_ARGUMENT with every violation, else NOT_FOUND for the
+    /// names the graph does not hold.
+    pub fn finish(self) -> Result<(), Error> {
+        self.violations.into_result()?;
+        if self.missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::NotFound(self.missing.join(", ")))
+        }
+    }
+}
+
+/// One page of `items` (sorted by `key`) after the token's position.
+pub struct Pager<'a> {
+    pub tokens: &'a PageTokens,
+    /// What the token is bound to: the method and its parameters.
+    pub query: String,
+    pub page_size: u64,
+    pub token: &'a str,
+}
+
+impl Pager<'_> {
+    pub fn page<T, K>(&self, items: Vec<T>, key: impl Fn(&T) -> K) -> Result<(Vec<T>, String), Error>
+    where
+        K: Serialize + DeserializeOwned + Ord,
+    {
+        let after: Option<K> = self.tokens.decode(self.token, &self.query)?;
+        let start = after.map_or(0, |after| items.partition_point(|item| key(item) <= after));
+        let size = usize::try_from(self.page_size).unwrap_or(usize::MAX);
+        let mut page: Vec<T> = items.into_iter().skip(start).take(size.saturating_add(1)).collect();
+        let mut next = String::new();
+        if page.len() > size {
+            page.truncate(size);
+            if let Some(last) = page.last() {
+                next = self.tokens.encode(&self.query, &key(last));
+            }
+        }
+        Ok((page, next))
+    }
+}

@@ -1,0 +1,224 @@
+//! The graph as a projection of the change feeds: one consumer per feed
+//! (org units, strategy, okr, health) applies events in sequence order,
+//! skipping any it has applied already, and notifies watchers of the
+//! nodes each batch touched.
+
+mod consumer;
+mod cursors;
+mod decode;
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard},
+    time::{Duration, Instant},
+};
+
+use tokio::sync::{broadcast, watch};
+use tracing::warn;
+use trellis_foundation::time::{from_timestamp, now_micros};
+use trellis_proto::feed::v1::ChangeEvent;
+
+pub use consumer::{Consumers, Source};
+pub use cursors::CURSOR_TABLE;
+
+use crate::graph::{Graph, NodeId, TouchKind};
+
+/// Live lags kept per feed for the percentiles in the status.
+const LAG_WINDOW: usize = 65_536;
+/// Notice batches a slow watcher may fall behind by before it must resync.
+const NOTICE_BUFFER: usize = 4_096;
+
+/// A node a feed event touched.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub node: NodeId,
+    pub kind: TouchKind,
+    pub source: &'static str,
+    pub sequence: i64,
+    pub commit_micros: i64,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct FeedStats {
+    pub source: &'static str,
+    pub cursor: i64,
+    pub head: i64,
+    pub connected: bool,
+    pub caught_up: bool,
+    pub applied: i64,
+    pub reconnects: i32,
+    pub last_error: String,
+    pub last_commit_micros: i64,
+    pub stored_cursor: i64,
+    /// Commit-to-applied lags in microseconds of events applied live.
+    lags: VecDeque<u32>,
+}
+
+impl FeedStats {
+    /// The `quantile` (0-1) of the recent live lags, in milliseconds.
+    pub fn lag_ms(&self, quantile: f64) -> f64 {
+        if self.lags.is_empty() {
+            return 0.0;
+        }
+        let mut sorted: Vec<u32> = self.lags.iter().copied().collect();
+        sorted.sort_unstable();
+        let index = ((sorted.len() - 1) as f64 * quantile).round() as usize;
+        f64::from(sorted[index.min(sorted.len() - 1)]) / 1_000.0
+    }
+}
+
+#[derive(Debug)]
+pub struct Projection {
+    graph: RwLock<Graph>,
+    feeds: Vec<Mutex<FeedStats>>,
+    notices: broadcast::Sender<Arc<Vec<Notice>>>,
+    started: Instant,
+    ready_after: OnceLock<Duration>,
+    closing: watch::Sender<bool>,
+}
+
+impl Projection {
+    pub fn new(sources: &[&'static str]) -> Projection {
+        Projection {
+            graph: RwLock::new(Graph::new()),
+            feeds: sources
+                .iter()
+                .map(|source| {
+                    Mutex::new(FeedStats {
+                        source,
+                        ..FeedStats::default()
+                    })
+                })
+                .collect(),
+            notices: broadcast::channel(NOTICE_BUFFER).0,
+            started: Instant::now(),
+            ready_after: OnceLock::new(),
+            closing: watch::Sender::new(false),
+        }
+    }
+
+    /// The graph, for reading. Hold it briefly: feeds wait while it is held.
+    pub fn graph(&self) -> RwLockReadGuard<'_, Graph> {
+        self.graph.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Vec<Notice>>> {
+        self.notices.subscribe()
+    }
+
+    /// Resolves when the server is shutting down, so watch streams end.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    pub fn feeds(&self) -> Vec<FeedStats> {
+        (0..self.feeds.len()).map(|index| self.stats(index).clone()).collect()
+    }
+
+    /// How long the first catch-up of every feed took, once it has.
+    pub fn ready_after(&self) -> Option<Duration> {
+        self.ready_after.get().copied()
+    }
+
+    fn stats(&self, feed: usize) -> MutexGuard<'_, FeedStats> {
+        self.feeds[feed]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn update(&self, feed: usize, change: impl FnOnce(&mut FeedStats)) {
+        change(&mut self.stats(feed));
+    }
+
+    fn cursor(&self, feed: usize) -> i64 {
+        self.stats(feed).cursor
+    }
+
+    /// Applies a batch of one feed's events in order: heartbeats move the
+    /// known head, events at or before the cursor were applied already.
+    fn apply(&self, feed: usize, events: Vec<ChangeEvent>) {
+        let source = self.stats(feed).source;
+        let (mut cursor, was_caught_up) = {
+            let stats = self.stats(feed);
+            (stats.cursor, stats.caught_up)
+        };
+        let mut head = 0;
+        let mut notices = Vec::new();
+        let mut lags = Vec::new();
+        let mut applied = 0;
+        let mut last_commit_micros = None;
+        {
+            let mut graph = self.graph.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let now = now_micros();
+            for event in events {
+                head = head.max(event.head_sequence);
+                if event.sequence == 0 {
+                    // A heartbeat: it only tells the head.
+                    continue;
+                }
+                if event.sequence <= cursor {
+                    continue;
+                }
+                cursor = event.sequence;
+                applied += 1;
+                let commit_micros = event.commit_time.as_ref().map_or(0, from_timestamp);
+                last_commit_micros = Some(commit_micros);
+                if was_caught_up {
+                    lags.push(u32::try_from(now.saturating_sub(commit_micros).max(0)).unwrap_or(u32::MAX));
+                }
+                let change = match decode::decode(&event) {
+                    Ok(Some(change)) => change,
+                    Ok(None) => continue,
+                    Err(err) => {
+                        warn!(source, sequence = event.sequence, error = %err, "skipping an undecodable feed event");
+                        continue;
+                    }
+                };
+                for touch in graph.apply(change) {
+                    notices.push(Notice {
+                        node: touch.node,
+                        kind: touch.kind,
+                        source,
+                        sequence: event.sequence,
+                        commit_micros,
+                    });
+                }
+            }
+        }
+        let caught_up = {
+            let mut stats = self.stats(feed);
+            stats.cursor = cursor;
+            stats.head = stats.head.max(head).max(cursor);
+            stats.applied += applied;
+            if let Some(micros) = last_commit_micros {
+                stats.last_commit_micros = micros;
+            }
+            for lag in lags {
+                if stats.lags.len() == LAG_WINDOW {
+                    stats.lags.pop_front();
+                }
+                stats.lags.push_back(lag);
+            }
+            stats.caught_up |= stats.cursor >= stats.head;
+            stats.caught_up
+        };
+        if caught_up && !was_caught_up {
+            self.check_ready();
+        }
+        if !notices.is_empty() {
+            // Nobody watching is fine.
+            let _ = self.notices.send(Arc::new(notices));
+        }
+    }
+
+    fn check_ready(&self) {
+        let all = (0..self.feeds.len()).all(|feed| self.stats(feed).caught_up);
+        if all {
+            let _ = self.ready_after.set(self.started.elapsed());
+        }
+    }
+}
