@@ -1,6 +1,7 @@
 //! `trellis-bench WORKLOAD`: drives a Trellis server through its generated
 //! clients and ends with one JSON line of named figures.
 
+mod cascade;
 mod check_in;
 mod health;
 mod load;
@@ -26,6 +27,8 @@ pub enum Workload {
     Measurements,
     /// A red measurement until the metric's remedial objective is visible.
     Escalation,
+    /// A season loaded through the services, then the cascade: rebuild, roll-up, queries, feed lag.
+    Cascade,
 }
 
 #[derive(Debug, Parser)]
@@ -73,6 +76,9 @@ pub struct Args {
     pub batch: usize,
     /// With --server: the server's process id, to report its peak RSS.
     #[arg(long)]
+    /// cascade: check-ins per second while the feed lag is measured.
+    #[arg(long, default_value_t = 5_000)]
+    pub writes_per_s: usize,
     pub server_pid: Option<u32>,
 }
 
@@ -87,7 +93,7 @@ async fn main() -> anyhow::Result<()> {
         return server_process::serve(database_url).await;
     }
     let args = Args::parse();
-    let target = target::Target::start(&args).await?;
+    let mut target = target::Target::start(&args).await?;
     let figures = match args.workload {
         Workload::GetStrategy | Workload::CreateStrategy => {
             serde_json::to_string(&workloads::run(&args, &target).await?)?
@@ -96,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
         Workload::CheckIn => serde_json::to_string(&check_in::run(&args, &target).await?)?,
         Workload::Measurements => serde_json::to_string(&health::measurements(&args, &target).await?)?,
         Workload::Escalation => serde_json::to_string(&health::escalation(&target).await?)?,
+        Workload::Cascade => serde_json::to_string(&cascade::run(&args, &mut target).await?)?,
     };
     println!("{figures}");
     target.stop().await

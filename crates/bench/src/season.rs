@@ -25,8 +25,8 @@ use trellis_proto::{
 
 use crate::{Args, target::Target as Server, workloads::create_quarter};
 
-const ROOT: &str = "season-org";
-const CYCLE_ID: &str = "2027-q1";
+pub const ROOT: &str = "season-org";
+pub const CYCLE_ID: &str = "2027-q1";
 const ROWS_PER_MESSAGE: usize = 1_000;
 const CHOICES: [&str; 2] = ["where", "how"];
 
@@ -47,10 +47,10 @@ pub struct SeasonFigures {
 
 /// The shape of the season.
 #[derive(Debug, Clone, Copy)]
-struct Shape {
-    teams: usize,
-    objectives: usize,
-    key_results: usize,
+pub struct Shape {
+    pub teams: usize,
+    pub objectives: usize,
+    pub key_results: usize,
 }
 
 pub async fn run(args: &Args, server: &Server) -> anyhow::Result<SeasonFigures> {
@@ -109,13 +109,13 @@ pub async fn run(args: &Args, server: &Server) -> anyhow::Result<SeasonFigures> 
     })
 }
 
-fn round(value: f64, places: i32) -> f64 {
+pub fn round(value: f64, places: i32) -> f64 {
     let scale = 10f64.powi(places);
     (value * scale).round() / scale
 }
 
 /// The org (a root and its teams), a strategy to align to and the cycle.
-async fn prepare(channel: Channel, shape: Shape) -> anyhow::Result<()> {
+pub async fn prepare(channel: Channel, shape: Shape) -> anyhow::Result<()> {
     let unit = |id: String, parent: &str, kind: &str| CreateOrgUnitRequest {
         org_unit: Some(OrgUnit {
             parent: parent.to_owned(),
@@ -248,7 +248,7 @@ fn rows(shape: Shape) -> impl Iterator<Item = Row> {
     (0..shape.teams).flat_map(move |team| (0..shape.objectives).map(move |index| row(shape, team, index)))
 }
 
-fn messages(shape: Shape) -> impl Iterator<Item = ImportSeasonRequest> {
+pub fn messages(shape: Shape) -> impl Iterator<Item = ImportSeasonRequest> {
     let header = ImportSeasonRequest {
         header: Some(Header {
             cycle: format!("cycles/{CYCLE_ID}"),

@@ -74,6 +74,10 @@ impl ServerProcess {
         peak_rss_mib(self.child.id())
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stop(mut self) -> anyhow::Result<()> {
         drop(self.stdin.take());
         self.child.wait().context("waiting for the server process")?;
@@ -83,12 +87,21 @@ impl ServerProcess {
 
 /// VmHWM of a process, in MiB (Linux).
 pub fn peak_rss_mib(pid: u32) -> anyhow::Result<f64> {
+    memory_line(pid, "VmHWM:")
+}
+
+/// VmRSS of a process, in MiB (Linux).
+pub fn rss_mib(pid: u32) -> anyhow::Result<f64> {
+    memory_line(pid, "VmRSS:")
+}
+
+fn memory_line(pid: u32, prefix: &str) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
     let kib: f64 = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(prefix))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmHWM line")?;
+        .with_context(|| format!("no {prefix} line"))?;
     Ok((kib / 1024.0).round())
 }

@@ -9,7 +9,7 @@ use trellis_server::{Application, Settings};
 
 use crate::{
     Args, Workload,
-    server_process::{ServerProcess, peak_rss_mib},
+    server_process::{ServerProcess, peak_rss_mib, rss_mib},
 };
 
 pub struct Target {
@@ -19,6 +19,8 @@ pub struct Target {
     server: Option<JoinHandle<anyhow::Result<()>>>,
     process: Option<ServerProcess>,
     server_pid: Option<u32>,
+    /// The spawned server's database, so it can be restarted on it.
+    database_url: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -32,6 +34,7 @@ impl Target {
                 server: None,
                 process: None,
                 server_pid: args.server_pid,
+                database_url: None,
                 _dir: None,
             });
         }
@@ -51,7 +54,7 @@ impl Target {
             "postgres"
         }
         .to_owned();
-        if args.workload == Workload::Season {
+        if matches!(args.workload, Workload::Season | Workload::Cascade) {
             let process = ServerProcess::start(&database_url)?;
             eprintln!("spawned a {backend} server process on {}", process.url);
             return Ok(Target {
@@ -61,10 +64,11 @@ impl Target {
                 server: None,
                 process: Some(process),
                 server_pid: None,
+                database_url: Some(database_url),
                 _dir: dir,
             });
         }
-        let app = Application::build(Settings::with_database(database_url)).await?;
+        let app = Application::build(Settings::with_database(database_url.clone())).await?;
         let url = format!("http://{}", app.local_addr());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async {
@@ -78,6 +82,7 @@ impl Target {
             server: Some(server),
             process: None,
             server_pid: None,
+            database_url: Some(database_url),
             _dir: dir,
         })
     }
@@ -101,6 +106,33 @@ impl Target {
         match (&self.process, self.server_pid) {
             (Some(process), _) => process.peak_rss_mib().map(Some),
             (None, Some(pid)) => peak_rss_mib(pid).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Whether [`Target::restart`] can restart the server.
+    pub fn restartable(&self) -> bool {
+        self.process.is_some()
+    }
+
+    /// Stops the spawned server process and starts a new one on the same
+    /// database (a fresh process: nothing in memory survives).
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        let (Some(process), Some(database_url)) = (self.process.take(), self.database_url.as_deref()) else {
+            bail!("only a spawned server process can be restarted");
+        };
+        process.stop()?;
+        let process = ServerProcess::start(database_url)?;
+        self.url = process.url.clone();
+        self.process = Some(process);
+        Ok(())
+    }
+
+    /// The server's current RSS (VmRSS) when the bench can see its process.
+    pub fn rss_mib(&self) -> anyhow::Result<Option<f64>> {
+        match (&self.process, self.server_pid) {
+            (Some(process), _) => rss_mib(process.pid()).map(Some),
+            (None, Some(pid)) => rss_mib(pid).map(Some),
             (None, None) => Ok(None),
         }
     }

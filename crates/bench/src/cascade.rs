@@ -1,0 +1,300 @@
+//! `cascade`: a season of `--teams` × `--objectives` × `--krs` loaded
+//! through the real services (org units, a strategy, ImportSeason, the
+//! cycle activated), then the cascade's figures: the graph rebuilt from
+//! the feeds by a fresh server process, its memory, a full org roll-up,
+//! path and subtree queries at `--concurrency`, and the lag from a
+//! check-in to the graph at `--writes-per-s`.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tonic::transport::Channel;
+use trellis_proto::{
+    cascade::v1::{
+        GetAlignmentPathRequest, GetProjectionStatusRequest, GetRollupRequest, ListAlignedDescendantsRequest,
+        NodeKind, ProjectionStatus, cascade_service_client::CascadeServiceClient,
+    },
+    okr::v1::{CheckIn, CreateCheckInRequest, TransitionCycleRequest, okr_service_client::OkrServiceClient},
+};
+
+use crate::{
+    Args,
+    load::{Phase, run_phase},
+    season::{CYCLE_ID, ROOT, Shape, messages, prepare, round},
+    target::Target,
+    workloads::{pick, report},
+};
+
+/// Teams whose key results make up the query pool.
+const SAMPLE_TEAMS: usize = 500;
+const ROLLUP_RUNS: usize = 21;
+
+#[derive(Debug, Serialize)]
+pub struct CascadeFigures {
+    pub workload: &'static str,
+    pub backend: String,
+    pub nodes: i64,
+    pub edges: i64,
+    pub load_seconds: f64,
+    pub rebuild_s: f64,
+    pub graph_rss_mib: Option<f64>,
+    pub server_peak_rss_mib: Option<f64>,
+    pub rollup_ms: f64,
+    pub rollup_compute_ms: f64,
+    pub query_p50_ms: f64,
+    pub query_p99_ms: f64,
+    pub query_per_s: f64,
+    pub writes_per_s: f64,
+    pub feed_lag_p50_ms: f64,
+    pub feed_lag_p99_ms: f64,
+}
+
+async fn status(channel: &Channel) -> anyhow::Result<ProjectionStatus> {
+    Ok(CascadeServiceClient::new(channel.clone())
+        .get_projection_status(GetProjectionStatusRequest {})
+        .await?
+        .into_inner())
+}
+
+/// Waits until every feed has caught up to the head it last heard of and
+/// nothing was applied for a moment (the heads were reached).
+async fn caught_up(channel: &Channel, timeout: Duration) -> anyhow::Result<ProjectionStatus> {
+    let deadline = Instant::now() + timeout;
+    let mut previous: Option<Vec<i64>> = None;
+    loop {
+        let status = status(channel).await?;
+        let cursors: Vec<i64> = status.feeds.iter().map(|feed| feed.cursor).collect();
+        let all_caught_up = status.ready && status.feeds.iter().all(|feed| feed.caught_up && feed.lag_events == 0);
+        if all_caught_up && previous.as_ref() == Some(&cursors) {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            bail!("the projection did not catch up within {timeout:?}: {status:?}");
+        }
+        previous = Some(cursors);
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    }
+}
+
+pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<CascadeFigures> {
+    let shape = Shape {
+        teams: args.teams,
+        objectives: args.objectives,
+        key_results: args.krs,
+    };
+    let channel = target.channels(1).await?.remove(0);
+    let started = Instant::now();
+    prepare(channel.clone(), shape).await?;
+    let mut okr = OkrServiceClient::new(channel.clone())
+        .max_encoding_message_size(usize::MAX)
+        .max_decoding_message_size(64 << 20);
+    okr.import_season(futures::stream::iter(messages(shape)))
+        .await
+        .context("importing the season")?;
+    okr.activate_cycle(TransitionCycleRequest {
+        name: format!("cycles/{CYCLE_ID}"),
+        ..TransitionCycleRequest::default()
+    })
+    .await
+    .context("activating the cycle")?;
+    let load_seconds = started.elapsed().as_secs_f64();
+    eprintln!("loaded the season in {load_seconds:.1} s");
+    caught_up(&channel, Duration::from_secs(1_800)).await?;
+
+    let server_peak_rss_mib = target.peak_rss_mib()?;
+    let rebuild_s = if target.restartable() {
+        target.restart()?;
+        eprintln!("restarted the server: the graph is rebuilt from the feeds");
+        let channel = target.channels(1).await?.remove(0);
+        caught_up(&channel, Duration::from_secs(1_800)).await?
+    } else {
+        caught_up(&channel, Duration::from_secs(1_800)).await?
+    }
+    .rebuild_time
+    .map_or(0.0, |time| time.seconds as f64 + f64::from(time.nanos) / 1e9);
+    let channels = target.channels(args.connections).await?;
+    let graph = status(&channels[0]).await?;
+    let graph_rss_mib = target.rss_mib()?;
+    eprintln!(
+        "graph: {} nodes, {} edges, rebuilt in {rebuild_s:.2} s, server RSS {graph_rss_mib:?} MiB",
+        graph.nodes, graph.edges
+    );
+
+    let (rollup_ms, rollup_compute_ms) = rollups(&channels[0]).await?;
+    eprintln!("full org roll-up: {rollup_ms:.1} ms round trip, {rollup_compute_ms:.1} ms computing");
+
+    let key_results = sample_key_results(&channels[0], args.teams).await?;
+    let queries = query_phase(args, &channels, &key_results).await?;
+    let (writes_per_s, feed_lag_p50_ms, feed_lag_p99_ms) = lag_phase(args, &channels, &key_results).await?;
+    Ok(CascadeFigures {
+        workload: "cascade",
+        backend: target.backend.clone(),
+        nodes: graph.nodes,
+        edges: graph.edges,
+        load_seconds: round(load_seconds, 2),
+        rebuild_s: round(rebuild_s, 2),
+        graph_rss_mib,
+        server_peak_rss_mib,
+        rollup_ms: round(rollup_ms, 2),
+        rollup_compute_ms: round(rollup_compute_ms, 2),
+        query_p50_ms: queries.p50_ms,
+        query_p99_ms: queries.p99_ms,
+        query_per_s: queries.per_s.round(),
+        writes_per_s: writes_per_s.round(),
+        feed_lag_p50_ms: round(feed_lag_p50_ms, 2),
+        feed_lag_p99_ms: round(feed_lag_p99_ms, 2),
+    })
+}
+
+/// The median of full-org roll-ups: (round trip, server compute), in ms.
+async fn rollups(channel: &Channel) -> anyhow::Result<(f64, f64)> {
+    let mut client = CascadeServiceClient::new(channel.clone());
+    let mut round_trips = Vec::with_capacity(ROLLUP_RUNS);
+    let mut computes = Vec::with_capacity(ROLLUP_RUNS);
+    for _ in 0..ROLLUP_RUNS {
+        let sent = Instant::now();
+        let rollup = client
+            .get_rollup(GetRollupRequest {
+                name: format!("orgUnits/{ROOT}"),
+                cycle: format!("cycles/{CYCLE_ID}"),
+            })
+            .await?
+            .into_inner();
+        round_trips.push(sent.elapsed().as_secs_f64() * 1e3);
+        let compute = rollup.compute_time.unwrap_or_default();
+        computes.push(compute.seconds as f64 * 1e3 + f64::from(compute.nanos) / 1e6);
+    }
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    Ok((median(round_trips), median(computes)))
+}
+
+/// Key results of a spread of teams, found through the cascade itself.
+async fn sample_key_results(channel: &Channel, teams: usize) -> anyhow::Result<Vec<String>> {
+    let mut client = CascadeServiceClient::new(channel.clone());
+    let mut key_results = Vec::new();
+    let step = (teams / SAMPLE_TEAMS).max(1);
+    for team in (0..teams).step_by(step) {
+        let below = client
+            .list_aligned_descendants(ListAlignedDescendantsRequest {
+                name: format!("orgUnits/team-{team}"),
+                max_depth: 2,
+                page_size: 1_000,
+                ..ListAlignedDescendantsRequest::default()
+            })
+            .await?
+            .into_inner();
+        key_results.extend(
+            below
+                .nodes
+                .into_iter()
+                .filter(|node| node.kind() == NodeKind::KeyResult)
+                .map(|node| node.name),
+        );
+    }
+    if key_results.is_empty() {
+        bail!("the cascade shows no key results under the teams");
+    }
+    Ok(key_results)
+}
+
+/// Path-to-root and team-subtree queries, alternating, at `--concurrency`.
+async fn query_phase(
+    args: &Args,
+    channels: &[Channel],
+    key_results: &[String],
+) -> anyhow::Result<crate::load::PhaseResult> {
+    let phase = Phase {
+        concurrency: args.concurrency,
+        warmup: Duration::from_secs_f64(args.warmup_seconds),
+        measure: Duration::from_secs_f64(args.seconds),
+    };
+    let channels = channels.to_vec();
+    let key_results = Arc::new(key_results.to_vec());
+    let teams = args.teams;
+    let result = run_phase(phase, move |worker, sequence| {
+        let mut client = CascadeServiceClient::new(pick(&channels, worker));
+        let index = (worker * 7919 + usize::try_from(sequence).unwrap_or(0) * 104_729) % key_results.len();
+        let key_result = key_results[index].clone();
+        let team = index % teams.max(1);
+        async move {
+            if sequence % 2 == 0 {
+                client
+                    .get_alignment_path(GetAlignmentPathRequest { name: key_result })
+                    .await?;
+            } else {
+                client
+                    .list_aligned_descendants(ListAlignedDescendantsRequest {
+                        name: format!("orgUnits/team-{team}"),
+                        page_size: 100,
+                        ..ListAlignedDescendantsRequest::default()
+                    })
+                    .await?;
+            }
+            Ok(())
+        }
+    })
+    .await?;
+    report("cascade queries", &result);
+    Ok(result)
+}
+
+/// Check-ins at `--writes-per-s` for `--seconds`; the lag percentiles are
+/// the okr feed's live lags as the projection measured them.
+async fn lag_phase(args: &Args, channels: &[Channel], key_results: &[String]) -> anyhow::Result<(f64, f64, f64)> {
+    let total = (args.writes_per_s as f64 * args.seconds).round() as usize;
+    let interval = Duration::from_secs_f64(1.0 / args.writes_per_s.max(1) as f64);
+    let in_flight = Arc::new(Semaphore::new(1_024));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(total);
+    for n in 0..total {
+        let due = started + interval.mul_f64(n as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let permit = in_flight.clone().acquire_owned().await?;
+        let mut client = OkrServiceClient::new(pick(channels, n));
+        let parent = key_results[(n * 31) % key_results.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = permit;
+            client
+                .create_check_in(CreateCheckInRequest {
+                    parent,
+                    check_in: Some(CheckIn {
+                        value: (n % 100) as f64,
+                        confidence: 6,
+                        ..CheckIn::default()
+                    }),
+                    request_id: String::new(),
+                })
+                .await
+                .map(|_| ())
+        }));
+    }
+    let mut errors = 0;
+    for task in tasks {
+        if task.await.is_err() {
+            errors += 1;
+        }
+    }
+    let writes_per_s = total as f64 / started.elapsed().as_secs_f64();
+    if errors > 0 {
+        eprintln!("{errors} check-ins failed");
+    }
+    let status = caught_up(&channels[0], Duration::from_secs(120)).await?;
+    let okr = status
+        .feeds
+        .iter()
+        .find(|feed| feed.source == "okr")
+        .context("no okr feed in the projection status")?;
+    eprintln!(
+        "{total} check-ins at {writes_per_s:.0}/s: feed lag p50 {:.2} ms, p99 {:.2} ms",
+        okr.lag_p50_ms, okr.lag_p99_ms
+    );
+    Ok((writes_per_s, okr.lag_p50_ms, okr.lag_p99_ms))
+}
