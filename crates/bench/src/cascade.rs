@@ -16,8 +16,8 @@ use tokio::sync::Semaphore;
 use tonic::transport::Channel;
 use trellis_proto::{
     cascade::v1::{
-        GetAlignmentPathRequest, GetProjectionStatusRequest, GetRollupRequest, ListAlignedDescendantsRequest,
-        NodeKind, ProjectionStatus, cascade_service_client::CascadeServiceClient,
+        GetAlignmentPathRequest, GetProjectionStatusRequest, GetRollupRequest, ListAlignedDescendantsRequest, NodeKind,
+        ProjectionStatus, cascade_service_client::CascadeServiceClient,
     },
     okr::v1::{CheckIn, CreateCheckInRequest, TransitionCycleRequest, okr_service_client::OkrServiceClient},
 };
@@ -25,7 +25,7 @@ use trellis_proto::{
 use crate::{
     Args,
     load::{Phase, run_phase},
-    season::{CYCLE_ID, ROOT, Shape, messages, prepare, round},
+    season::{CYCLE_ID, ROOT, Shape, prepare, round, team_messages},
     target::Target,
     workloads::{pick, report},
 };
@@ -93,9 +93,14 @@ pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<CascadeFigu
     let mut okr = OkrServiceClient::new(channel.clone())
         .max_encoding_message_size(usize::MAX)
         .max_decoding_message_size(64 << 20);
-    okr.import_season(futures::stream::iter(messages(shape)))
-        .await
-        .context("importing the season")?;
+    // One import holds at most 200,000 objectives: a slice of teams each.
+    let teams_per_import = (100_000 / shape.objectives.max(1)).max(1);
+    for first in (0..shape.teams).step_by(teams_per_import) {
+        let teams = first..(first + teams_per_import).min(shape.teams);
+        okr.import_season(futures::stream::iter(team_messages(shape, teams)))
+            .await
+            .context("importing the season")?;
+    }
     okr.activate_cycle(TransitionCycleRequest {
         name: format!("cycles/{CYCLE_ID}"),
         ..TransitionCycleRequest::default()

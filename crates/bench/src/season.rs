@@ -28,6 +28,8 @@ use crate::{Args, target::Target as Server, workloads::create_quarter};
 pub const ROOT: &str = "season-org";
 pub const CYCLE_ID: &str = "2027-q1";
 const ROWS_PER_MESSAGE: usize = 1_000;
+/// Org units per BatchCreateOrgUnits call.
+const ORG_BATCH: usize = 10_000;
 const CHOICES: [&str; 2] = ["where", "how"];
 
 #[derive(Debug, Serialize)]
@@ -126,18 +128,24 @@ pub async fn prepare(channel: Channel, shape: Shape) -> anyhow::Result<()> {
         org_unit_id: id,
         request_id: String::new(),
     };
-    let mut requests = vec![unit(ROOT.to_owned(), "", "company")];
     let root = format!("orgUnits/{ROOT}");
-    requests.extend((0..shape.teams).map(|team| unit(team_id(team), &root, "team")));
-    OrgServiceClient::new(channel.clone())
+    let mut org = OrgServiceClient::new(channel.clone())
         .max_encoding_message_size(usize::MAX)
-        .max_decoding_message_size(usize::MAX)
-        .batch_create_org_units(BatchCreateOrgUnitsRequest {
+        .max_decoding_message_size(usize::MAX);
+    let teams: Vec<CreateOrgUnitRequest> = (0..shape.teams)
+        .map(|team| unit(team_id(team), &root, "team"))
+        .collect();
+    // The root first, then the teams in batches under the per-call limit.
+    let batches = std::iter::once(vec![unit(ROOT.to_owned(), "", "company")])
+        .chain(teams.chunks(ORG_BATCH).map(<[CreateOrgUnitRequest]>::to_vec));
+    for requests in batches {
+        org.batch_create_org_units(BatchCreateOrgUnitsRequest {
             requests,
             request_id: String::new(),
         })
         .await
         .context("creating the org")?;
+    }
     let choice = |id: &str, kind: ChoiceKind| Choice {
         name: id.to_owned(),
         kind: kind as i32,
@@ -249,14 +257,22 @@ fn rows(shape: Shape) -> impl Iterator<Item = Row> {
 }
 
 pub fn messages(shape: Shape) -> impl Iterator<Item = ImportSeasonRequest> {
+    team_messages(shape, 0..shape.teams)
+}
+
+/// The import of the objectives of `teams` only, for seasons larger than
+/// one import may hold.
+pub fn team_messages(shape: Shape, teams: std::ops::Range<usize>) -> impl Iterator<Item = ImportSeasonRequest> {
     let header = ImportSeasonRequest {
         header: Some(Header {
             cycle: format!("cycles/{CYCLE_ID}"),
-            request_id: "season-bench".into(),
+            request_id: format!("season-bench-{}", teams.start),
         }),
         rows: Vec::new(),
     };
-    let mut rows = rows(shape).peekable();
+    let mut rows = teams
+        .flat_map(move |team| (0..shape.objectives).map(move |index| row(shape, team, index)))
+        .peekable();
     let batches = std::iter::from_fn(move || {
         rows.peek()?;
         Some(ImportSeasonRequest {
