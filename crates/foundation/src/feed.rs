@@ -372,13 +372,17 @@ impl ChangeFeed {
                 if wake.borrow_and_update().closing {
                     break;
                 }
-                let head = feed.head().await.map_err(Status::from)?;
+                // Only consumers that follow their lag read the head: it is
+                // one more query on every wake-up.
+                let head = if heartbeats { feed.head().await.map_err(Status::from)? } else { 0 };
                 let rows = feed.read_after(cursor).await.map_err(Status::from)?;
                 let full_batch = rows.len() as u64 == REPLAY_BATCH;
                 let mut delivered_all = true;
                 for row in rows {
                     let mut event = change_event(&row).map_err(Status::from)?;
-                    event.head_sequence = Ord::max(head, event.sequence);
+                    if heartbeats {
+                        event.head_sequence = Ord::max(head, event.sequence);
+                    }
                     if event.sequence != cursor + 1 {
                         delivered_all = false;
                         break;

@@ -152,20 +152,23 @@ impl CascadeService for CascadeApi {
             .projection
             .feeds()
             .into_iter()
-            .map(|feed| pb::FeedStatus {
-                source: feed.source.to_owned(),
-                cursor: feed.cursor,
-                head_sequence: feed.head,
-                lag_events: (feed.head - feed.cursor).max(0),
-                connected: feed.connected,
-                caught_up: feed.caught_up,
-                events_applied: feed.applied,
-                reconnects: feed.reconnects,
-                last_error: feed.last_error.clone(),
-                last_commit_time: (feed.last_commit_micros > 0).then(|| to_timestamp(feed.last_commit_micros)),
-                lag_p50_ms: feed.lag_ms(0.5),
-                lag_p99_ms: feed.lag_ms(0.99),
-                stored_cursor: feed.stored_cursor,
+            .map(|feed| {
+                let [lag_p50_ms, lag_p99_ms] = feed.lags_ms([0.5, 0.99]);
+                pb::FeedStatus {
+                    source: feed.source.to_owned(),
+                    cursor: feed.cursor,
+                    head_sequence: feed.head,
+                    lag_events: (feed.head - feed.cursor).max(0),
+                    connected: feed.connected,
+                    caught_up: feed.caught_up,
+                    events_applied: feed.applied,
+                    reconnects: feed.reconnects,
+                    last_error: feed.last_error.clone(),
+                    last_commit_time: (feed.last_commit_micros > 0).then(|| to_timestamp(feed.last_commit_micros)),
+                    lag_p50_ms,
+                    lag_p99_ms,
+                    stored_cursor: feed.stored_cursor,
+                }
             })
             .collect();
         let graph = self.projection.graph();

@@ -165,8 +165,7 @@ impl CascadeApi {
             request.page_size,
             &request.page_token,
         )?;
-        let (page, next_page_token) =
-            pager.page(graph.contributors(id, cycle), |id| graph.node(*id).name.to_string())?;
+        let (page, next_page_token) = pager.page_by_name(&graph, graph.contributors(id, cycle))?;
         Ok(pb::ListRollupContributorsResponse {
             contributors: page
                 .into_iter()
@@ -189,7 +188,7 @@ impl CascadeApi {
             request.page_size,
             &request.page_token,
         )?;
-        let (page, next_page_token) = pager.page(graph.orphans(cycle, unit), |id| graph.node(*id).name.to_string())?;
+        let (page, next_page_token) = pager.page_by_name(&graph, graph.orphans(cycle, unit))?;
         Ok(pb::ListOrphansResponse {
             objectives: page.into_iter().map(|id| node_view(&graph, id)).collect(),
             next_page_token,
@@ -247,9 +246,7 @@ impl CascadeApi {
             request.page_size,
             &request.page_token,
         )?;
-        let (page, next_page_token) = pager.page(graph.uncovered_choices(cycle, strategy), |id| {
-            graph.node(*id).name.to_string()
-        })?;
+        let (page, next_page_token) = pager.page_by_name(&graph, graph.uncovered_choices(cycle, strategy))?;
         Ok(pb::ListUncoveredChoicesResponse {
             choices: page.into_iter().map(|id| node_view(&graph, id)).collect(),
             next_page_token,

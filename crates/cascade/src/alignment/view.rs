@@ -146,4 +146,9 @@ impl Pager<'_> {
         }
         Ok((page, next))
     }
+
+    /// One page of nodes sorted by name.
+    pub fn page_by_name(&self, graph: &Graph, ids: Vec<NodeId>) -> Result<(Vec<NodeId>, String), Error> {
+        self.page(ids, |id| graph.node(*id).name.to_string())
+    }
 }

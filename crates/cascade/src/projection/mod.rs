@@ -55,15 +55,18 @@ pub struct FeedStats {
 }
 
 impl FeedStats {
-    /// The `quantile` (0-1) of the recent live lags, in milliseconds.
-    pub fn lag_ms(&self, quantile: f64) -> f64 {
-        if self.lags.is_empty() {
-            return 0.0;
-        }
+    /// The `quantiles` (0-1) of the recent live lags, in milliseconds
+    /// (0 before any live event).
+    pub fn lags_ms<const N: usize>(&self, quantiles: [f64; N]) -> [f64; N] {
         let mut sorted: Vec<u32> = self.lags.iter().copied().collect();
         sorted.sort_unstable();
-        let index = ((sorted.len() - 1) as f64 * quantile).round() as usize;
-        f64::from(sorted[index.min(sorted.len() - 1)]) / 1_000.0
+        quantiles.map(|quantile| {
+            let Some(last) = sorted.len().checked_sub(1) else {
+                return 0.0;
+            };
+            let index = ((last as f64 * quantile).round() as usize).min(last);
+            f64::from(sorted[index]) / 1_000.0
+        })
     }
 }
 
