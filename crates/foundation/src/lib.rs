@@ -1,6 +1,7 @@
 //! Mechanisms every Trellis service shares, written once: storage by URL,
 //! the transactional change feed, etags, create idempotency, page tokens,
-//! list filters, field validation, resource names and the request's actor.
+//! list filters, field validation, resource names, the request's actor and
+//! trace propagation between services.
 
 pub mod cache;
 pub mod context;
@@ -16,6 +17,7 @@ pub mod names;
 pub mod paging;
 pub mod store;
 pub mod time;
+pub mod trace;
 pub mod validation;
 mod wal;
 

@@ -37,9 +37,9 @@ use steps::FailPoint;
 /// The prefix of every table this service owns.
 pub const TABLE_PREFIX: &str = "health";
 
-pub type OrgClient = OrgServiceClient<tonic::transport::Channel>;
-pub type OkrClient = OkrServiceClient<tonic::transport::Channel>;
-pub type StrategyClient = StrategyServiceClient<tonic::transport::Channel>;
+pub type OrgClient = OrgServiceClient<trellis_foundation::trace::PeerChannel>;
+pub type OkrClient = OkrServiceClient<trellis_foundation::trace::PeerChannel>;
+pub type StrategyClient = StrategyServiceClient<trellis_foundation::trace::PeerChannel>;
 
 /// The peers the health service calls.
 #[derive(Clone, Debug)]

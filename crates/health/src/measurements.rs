@@ -182,6 +182,7 @@ impl HealthApi {
         }
         insert_chunked(&txn, models).await?;
 
+        let trace_parent = trellis_foundation::trace::current_traceparent();
         let mut touched = Vec::with_capacity(by_metric.len());
         let mut steps_recorded = false;
         let mut moved = false;
@@ -195,7 +196,7 @@ impl HealthApi {
             moved |= arrived
                 .last()
                 .is_some_and(|(entry, _)| entry.measure_micros > row.latest_micros);
-            let applied = apply(row, policy, &arrived, now);
+            let applied = apply(row, policy, &arrived, now, &trace_parent);
             steps_recorded |= !applied.steps.is_empty();
             save(&txn, &applied).await?;
             touched.push(applied.row);
@@ -408,7 +409,13 @@ async fn insert_chunked(txn: &WriteTxn, models: Vec<measurement::Model>) -> Resu
 /// A metric's new measurements (in time order) applied to its row: the
 /// newer ones move its latest measurement, status and escalation; older
 /// ones are history only. `now` decides freshness.
-fn apply(mut row: metric::Model, policy: crate::escalation::Policy, arrived: &[(&Entry, Level)], now: i64) -> Applied {
+fn apply(
+    mut row: metric::Model,
+    policy: crate::escalation::Policy,
+    arrived: &[(&Entry, Level)],
+    now: i64,
+    trace_parent: &str,
+) -> Applied {
     let mut changes = Vec::new();
     let mut steps = Vec::new();
     let mut escalation: State = state(&row);
@@ -425,7 +432,7 @@ fn apply(mut row: metric::Model, policy: crate::escalation::Policy, arrived: &[(
         escalation = next;
         for new_step in new_steps {
             row.last_step += 1;
-            steps.push(step_row(&row.id, row.last_step, new_step, now));
+            steps.push(step_row(&row.id, row.last_step, new_step, now, trace_parent));
         }
         if previous != Some(*level) {
             row.level_since_micros = entry.measure_micros;
@@ -465,7 +472,7 @@ pub(crate) fn record_status(row: &mut metric::Model, changes: &mut Vec<status_ch
     row.status_micros = at;
 }
 
-fn step_row(metric_id: &str, seq: i64, step: Step, now: i64) -> step::Model {
+fn step_row(metric_id: &str, seq: i64, step: Step, now: i64, trace_parent: &str) -> step::Model {
     step::Model {
         metric_id: metric_id.to_owned(),
         seq,
@@ -474,6 +481,7 @@ fn step_row(metric_id: &str, seq: i64, step: Step, now: i64) -> step::Model {
         last_error: String::new(),
         next_micros: now,
         create_micros: now,
+        trace_parent: trace_parent.to_owned(),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The health service's schema.
 
-use sea_orm::sea_query::Alias;
+use sea_orm::sea_query::{Alias, ColumnDef, Table};
 use sea_orm_migration::{
     DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
     sea_query::IntoIden,
@@ -14,7 +14,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(SharedTables::new(TABLE_PREFIX)), Box::new(CreateHealthTables)]
+        vec![
+            Box::new(SharedTables::new(TABLE_PREFIX)),
+            Box::new(CreateHealthTables),
+            Box::new(StepTraceColumn),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -110,5 +114,30 @@ impl MigrationTrait for CreateHealthTables {
             ],
         )
         .await
+    }
+}
+
+/// The `traceparent` of the request that called for a step, so the step's
+/// calls to other services continue that request's trace; "" when it had
+/// none (and for steps written before this column).
+struct StepTraceColumn;
+
+impl MigrationName for StepTraceColumn {
+    fn name(&self) -> &str {
+        "m0002_health_step_trace"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for StepTraceColumn {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("health_steps"))
+                    .add_column(ColumnDef::new(Alias::new("trace_parent")).text().not_null().default(""))
+                    .to_owned(),
+            )
+            .await
     }
 }

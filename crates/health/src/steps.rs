@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use futures::future::join_all;
 use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QueryOrder, QuerySelect};
 use tonic::Code;
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 use trellis_foundation::{Error, RequestContext, time::now_micros};
 use trellis_proto::{
     feed::v1::ChangeKind,
@@ -139,7 +139,16 @@ impl HealthApi {
             let Some(kind) = parse_kind(&row.kind) else {
                 return Err(Error::Corrupt(format!("unknown escalation step {:?}", row.kind)));
             };
-            match self.run_step(&row.metric_id, kind).await {
+            // The step's calls continue the trace of the request that
+            // called for it: one escalation is one trace across services.
+            let span = tracing::info_span!(
+                "escalation_step",
+                otel.name = %format!("escalation {}", row.kind),
+                metric = %row.metric_id,
+                step = %row.kind,
+            );
+            trellis_foundation::trace::continue_from(&span, &row.trace_parent);
+            match self.run_step(&row.metric_id, kind).instrument(span).await {
                 Ok(()) => {
                     if self.fail_point.0.as_deref() == Some(row.kind.as_str()) {
                         warn!(step = %row.kind, "fail point reached: the step runner stops here");

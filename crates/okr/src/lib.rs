@@ -37,8 +37,8 @@ pub use migration::Migrator;
 /// The prefix of every table this service owns.
 pub const TABLE_PREFIX: &str = "okr";
 
-pub type OrgClient = OrgServiceClient<tonic::transport::Channel>;
-pub type StrategyClient = StrategyServiceClient<tonic::transport::Channel>;
+pub type OrgClient = OrgServiceClient<trellis_foundation::trace::PeerChannel>;
+pub type StrategyClient = StrategyServiceClient<trellis_foundation::trace::PeerChannel>;
 
 /// The `trellis.okr.v1.OkrService` implementation.
 #[derive(Clone, Debug)]

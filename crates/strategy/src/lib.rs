@@ -28,7 +28,7 @@ pub const TABLE_PREFIX: &str = "strategy";
 /// Current strategies kept in memory for reads (see `SnapshotCache`).
 const CACHED_STRATEGIES: usize = 100_000;
 
-pub type OrgClient = OrgServiceClient<tonic::transport::Channel>;
+pub type OrgClient = OrgServiceClient<trellis_foundation::trace::PeerChannel>;
 
 /// The `trellis.strategy.v1.StrategyService` implementation.
 #[derive(Clone)]

@@ -20,6 +20,8 @@ pub struct Model {
     /// Not retried before this time.
     pub next_micros: i64,
     pub create_micros: i64,
+    /// W3C `traceparent` of the request that called for the step, or "".
+    pub trace_parent: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,147 @@
+//! W3C trace context between the services: injected into the metadata of
+//! every call to a peer and extracted from every request served, so a
+//! request that crosses services is one trace. Work done later (an
+//! escalation step from the outbox) keeps the `traceparent` of the request
+//! that caused it and runs as part of that trace.
+//!
+//! The propagator is used directly rather than through the global one, so
+//! propagation works whether or not an exporter is configured.
+
+use std::collections::HashMap;
+
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use tonic::{
+    codegen::http::HeaderMap,
+    metadata::{MetadataKey, MetadataMap, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::Channel,
+};
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+const TRACEPARENT: &str = "traceparent";
+
+/// A channel to a peer service that carries the caller's trace context.
+pub type PeerChannel = InterceptedService<Channel, PropagateTrace>;
+
+/// Wraps `channel` so every call on it carries the current span's context.
+pub fn peer_channel(channel: Channel) -> PeerChannel {
+    InterceptedService::new(channel, PropagateTrace)
+}
+
+/// Injects the current span's context into each outgoing request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PropagateTrace;
+
+impl Interceptor for PropagateTrace {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        TraceContextPropagator::new().inject_context(
+            &Span::current().context(),
+            &mut MetadataInjector(request.metadata_mut()),
+        );
+        Ok(request)
+    }
+}
+
+/// Makes `span` (not yet entered) a child of the context the caller sent
+/// in `headers`; without one it stays a root.
+pub fn continue_from_headers(span: &Span, headers: &HeaderMap) {
+    if headers.contains_key(TRACEPARENT) {
+        let context = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+        // Fails only when no OpenTelemetry layer is installed: nothing to link.
+        let _ = span.set_parent(context);
+    }
+}
+
+/// The current span's `traceparent`, or "" when it is not sampled or no
+/// OpenTelemetry layer is installed; stored with deferred work.
+pub fn current_traceparent() -> String {
+    let mut carrier: HashMap<String, String> = HashMap::new();
+    TraceContextPropagator::new().inject_context(&Span::current().context(), &mut carrier);
+    carrier.remove(TRACEPARENT).unwrap_or_default()
+}
+
+/// Makes `span` (not yet entered) a child of a stored `traceparent`.
+pub fn continue_from(span: &Span, traceparent: &str) {
+    if traceparent.is_empty() {
+        return;
+    }
+    let carrier = HashMap::from([(TRACEPARENT.to_owned(), traceparent.to_owned())]);
+    let context = TraceContextPropagator::new().extract(&carrier);
+    let _ = span.set_parent(context);
+}
+
+struct MetadataInjector<'a>(&'a mut MetadataMap);
+
+impl Injector for MetadataInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (
+            MetadataKey::from_bytes(key.as_bytes()),
+            MetadataValue::try_from(value.as_str()),
+        ) {
+            self.0.insert(key, value);
+        }
+    }
+}
+
+struct HeaderExtractor<'a>(&'a HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|key| key.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{TraceContextExt, TracerProvider};
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    #[test]
+    fn without_an_opentelemetry_layer_nothing_is_injected_or_stored() {
+        let span = tracing::info_span!("test");
+        let _entered = span.enter();
+        assert_eq!(current_traceparent(), "");
+        let request = PropagateTrace.call(tonic::Request::new(()));
+        assert!(request.is_ok_and(|request| request.metadata().get(TRACEPARENT).is_none()));
+    }
+
+    #[test]
+    fn calls_and_stored_work_continue_the_callers_trace() {
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let request = tracing::info_span!("request");
+            let trace_id = request.context().span().span_context().trace_id();
+
+            let stored = request.in_scope(current_traceparent);
+            assert!(stored.contains(&trace_id.to_string()), "{stored}");
+            let later = tracing::info_span!("later");
+            continue_from(&later, &stored);
+            assert_eq!(later.context().span().span_context().trace_id(), trace_id);
+
+            let call = request.in_scope(|| PropagateTrace.call(tonic::Request::new(())));
+            let Ok(call) = call else {
+                panic!("the interceptor refused a call");
+            };
+            let mut headers = HeaderMap::new();
+            for (key, value) in call.metadata().clone().into_headers() {
+                if let Some(key) = key {
+                    headers.insert(key, value);
+                }
+            }
+            let served = tracing::info_span!("served");
+            continue_from_headers(&served, &headers);
+            assert_eq!(served.context().span().span_context().trace_id(), trace_id);
+        });
+    }
+}
