@@ -11,7 +11,10 @@ use tonic::transport::{Channel, Endpoint, Server, server::TcpIncoming};
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::{info, warn};
 use trellis_cascade::{CascadeApi, Consumers, OrgApi, Projection, Source};
-use trellis_foundation::{ChangeFeed, Db, Store};
+use trellis_foundation::{
+    ChangeFeed, Db, Store,
+    trace::{PeerChannel, continue_from_headers, peer_channel as traced},
+};
 use trellis_health::HealthApi;
 use trellis_okr::OkrApi;
 use trellis_proto::{
@@ -50,6 +53,16 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        Application::build_on(settings, listener).await
+    }
+
+    /// Like [`Application::build`], on a listener bound already: servers
+    /// that must know each other's addresses before any starts (services
+    /// run apart, in tests) bind all their listeners first.
+    pub async fn build_on(settings: Settings, listener: TcpListener) -> anyhow::Result<Application> {
         let wants = |service| settings.services.contains(&service);
         if wants(ServiceName::Strategy) && !wants(ServiceName::Cascade) && settings.peer_cascade.is_none() {
             bail!("the strategy service needs the cascade service (org units): run it here or set --peer-cascade");
@@ -73,9 +86,6 @@ impl Application {
                 }
             }
         }
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("binding {}", settings.listen))?;
         let local_addr = listener.local_addr().context("reading the bound address")?;
         let db = Db::connect(&settings.database_url)
             .await
@@ -132,7 +142,7 @@ impl Application {
             let store = Store::open(db.clone(), trellis_health::TABLE_PREFIX).await?;
             let peers = trellis_health::Peers {
                 org: org_client(&settings, local_addr)?,
-                okr: OkrServiceClient::new(peer_channel(settings.peer_okr.as_deref(), local_addr)?)
+                okr: OkrServiceClient::new(traced(peer_channel(settings.peer_okr.as_deref(), local_addr)?))
                     .max_decoding_message_size(settings.max_message_bytes)
                     .max_encoding_message_size(settings.max_message_bytes),
                 strategy: strategy_client(&settings, local_addr)?,
@@ -228,12 +238,41 @@ impl Application {
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max)
         });
-        set_status(&reporter, &served, ServingStatus::Serving).await;
+        // The cascade answers from its graph: it is ready once every feed
+        // has been replayed, so a new replica gets traffic only then.
+        let ready_now: Vec<&'static str> = served
+            .iter()
+            .copied()
+            .filter(|service| *service != CASCADE_SERVICE)
+            .collect();
+        set_status(&reporter, &ready_now, ServingStatus::Serving).await;
+        // Registered before the server answers: a probe that comes early
+        // must read NOT_SERVING, not "service not registered".
+        if projection.is_some() {
+            reporter
+                .set_service_status(CASCADE_SERVICE, ServingStatus::NotServing)
+                .await;
+        }
+        let readiness = projection.clone().map(|projection| {
+            let reporter = reporter.clone();
+            tokio::spawn(async move {
+                let mut closing = projection.closing();
+                while projection.ready_after().is_none() {
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                        _ = closing.changed() => return,
+                    }
+                }
+                reporter
+                    .set_service_status(CASCADE_SERVICE, ServingStatus::Serving)
+                    .await;
+            })
+        });
 
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = Server::builder()
             .tcp_nodelay(true)
-            .trace_fn(|request| tracing::info_span!("rpc", method = %request.uri().path()))
+            .trace_fn(rpc_span)
             .add_service(health_service)
             .add_service(reflection)
             .add_optional_service(strategy_service)
@@ -266,6 +305,9 @@ impl Application {
         if let Some(projection) = &projection {
             projection.close();
         }
+        if let Some(readiness) = readiness {
+            readiness.abort();
+        }
         set_status(&reporter, &served, ServingStatus::NotServing).await;
         for feed in &feeds {
             feed.close();
@@ -285,6 +327,23 @@ impl Application {
     }
 }
 
+/// One span per RPC, named after the method as OpenTelemetry's RPC
+/// conventions have it, continuing the caller's trace when it sent one.
+fn rpc_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
+    let method = request.uri().path().trim_start_matches('/');
+    let (service, name) = method.split_once('/').unwrap_or((method, ""));
+    let span = tracing::info_span!(
+        "rpc",
+        otel.name = method,
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = service,
+        rpc.method = name,
+    );
+    continue_from_headers(&span, request.headers());
+    span
+}
+
 async fn set_status(reporter: &HealthReporter, services: &[&'static str], status: ServingStatus) {
     reporter.set_service_status("", status).await;
     for service in services {
@@ -292,9 +351,9 @@ async fn set_status(reporter: &HealthReporter, services: &[&'static str], status
     }
 }
 
-fn strategy_client(settings: &Settings, local_addr: SocketAddr) -> anyhow::Result<StrategyServiceClient<Channel>> {
+fn strategy_client(settings: &Settings, local_addr: SocketAddr) -> anyhow::Result<StrategyServiceClient<PeerChannel>> {
     Ok(
-        StrategyServiceClient::new(peer_channel(settings.peer_strategy.as_deref(), local_addr)?)
+        StrategyServiceClient::new(traced(peer_channel(settings.peer_strategy.as_deref(), local_addr)?))
             .max_decoding_message_size(settings.max_message_bytes)
             .max_encoding_message_size(settings.max_message_bytes),
     )
@@ -327,9 +386,9 @@ fn feed_sources(settings: &Settings, local_addr: SocketAddr, org: &OrgApi) -> an
     Ok(vec![Source::Org(org.store().feed.clone()), strategy, okr, health])
 }
 
-fn org_client(settings: &Settings, local_addr: SocketAddr) -> anyhow::Result<OrgServiceClient<Channel>> {
+fn org_client(settings: &Settings, local_addr: SocketAddr) -> anyhow::Result<OrgServiceClient<PeerChannel>> {
     Ok(
-        OrgServiceClient::new(peer_channel(settings.peer_cascade.as_deref(), local_addr)?)
+        OrgServiceClient::new(traced(peer_channel(settings.peer_cascade.as_deref(), local_addr)?))
             .max_decoding_message_size(settings.max_message_bytes)
             .max_encoding_message_size(settings.max_message_bytes),
     )

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::Parser;
 use tracing::info;
-use trellis_server::{Application, Settings, settings::Flags, telemetry::init_telemetry};
+use trellis_server::{Application, ServiceName, Settings, settings::Flags, telemetry::init_telemetry};
 
 // glibc's malloc serializes the many small allocations of gRPC and
 // database rows across threads; mimalloc keeps them thread-local.
@@ -16,7 +16,16 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::load(Flags::parse())
         .map_err(anyhow::Error::msg)
         .context("reading settings")?;
-    let telemetry = init_telemetry("trellis").map_err(anyhow::Error::msg)?;
+    // Traces name their service: OTEL_SERVICE_NAME, or the services run here.
+    let service_name = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| {
+        if settings.services.len() == ServiceName::ALL.len() {
+            "trellis".to_owned()
+        } else {
+            let names: Vec<&str> = settings.services.iter().map(|service| service.as_str()).collect();
+            format!("trellis-{}", names.join("-"))
+        }
+    });
+    let telemetry = init_telemetry(&service_name).map_err(anyhow::Error::msg)?;
     let app = Application::build(settings).await?;
     let services: Vec<&str> = app.services().iter().map(|service| service.as_str()).collect();
     info!(services = %services.join(","), "trellis-server ready on {}", app.local_addr());

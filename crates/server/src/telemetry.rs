@@ -6,7 +6,9 @@ use opentelemetry_sdk::{
     Resource, runtime,
     trace::{SdkTracerProvider, span_processor_with_async_runtime::BatchSpanProcessor},
 };
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{
+    EnvFilter, Layer, filter::LevelFilter, layer::SubscriberExt, registry::LookupSpan, util::SubscriberInitExt,
+};
 
 /// Flushes and stops the exporter when dropped (or on [`shutdown`]).
 ///
@@ -36,6 +38,20 @@ impl Drop for TelemetryGuard {
     }
 }
 
+/// The layer that turns spans into OpenTelemetry spans: INFO and above
+/// only, whatever `RUST_LOG` lets the log show. The transport's own debug
+/// spans (a connection's lifetime, opened inside whichever request first
+/// used it) would otherwise keep that request's span open, and so unsent,
+/// for as long as the connection lives.
+pub fn otel_layer<S>(tracer: opentelemetry_sdk::trace::SdkTracer) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+{
+    tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(LevelFilter::INFO)
+}
+
 /// Installs the global subscriber; call once, inside the Tokio runtime.
 pub fn init_telemetry(service_name: &str) -> Result<TelemetryGuard, String> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -57,11 +73,10 @@ pub fn init_telemetry(service_name: &str) -> Result<TelemetryGuard, String> {
         .with_span_processor(BatchSpanProcessor::builder(exporter, runtime::Tokio).build())
         .with_resource(Resource::builder().with_service_name(service_name.to_owned()).build())
         .build();
-    let tracer = provider.tracer("trellis");
     tracing_subscriber::registry()
         .with(filter)
         .with(fmt)
-        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(otel_layer(provider.tracer("trellis")))
         .try_init()
         .map_err(|err| format!("installing the log subscriber: {err}"))?;
     Ok(TelemetryGuard {
