@@ -1,0 +1,155 @@
+//! The connection to a Trellis server, the clients on it, and the short
+//! forms of resource names the commands accept.
+
+use std::{error::Error as _, time::Duration};
+
+use tonic::{
+    metadata::MetadataValue,
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Channel, Endpoint},
+};
+use trellis_proto::{
+    cascade::v1::{cascade_service_client::CascadeServiceClient, org_service_client::OrgServiceClient},
+    health::v1::health_metric_service_client::HealthMetricServiceClient,
+    okr::v1::okr_service_client::OkrServiceClient,
+    strategy::v1::strategy_service_client::StrategyServiceClient,
+};
+
+use crate::failure::Failure;
+
+/// Season imports are large; the server accepts up to 64 MiB by default.
+const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+pub type Conn = InterceptedService<Channel, Actor>;
+
+/// Sends `x-trellis-actor`, recorded on every change.
+#[derive(Debug, Clone)]
+pub struct Actor(Option<MetadataValue<tonic::metadata::Ascii>>);
+
+impl Interceptor for Actor {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(actor) = &self.0 {
+            request.metadata_mut().insert("x-trellis-actor", actor.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Clients of every service, on one connection.
+#[derive(Clone)]
+pub struct Clients {
+    pub org: OrgServiceClient<Conn>,
+    pub strategy: StrategyServiceClient<Conn>,
+    pub okr: OkrServiceClient<Conn>,
+    pub health: HealthMetricServiceClient<Conn>,
+    pub cascade: CascadeServiceClient<Conn>,
+}
+
+/// `host:port` or a URL; `http://` is assumed.
+pub fn server_url(server: &str) -> String {
+    if server.contains("://") {
+        server.to_owned()
+    } else {
+        format!("http://{server}")
+    }
+}
+
+/// The server of each service; the same one when they run together.
+#[derive(Debug, Clone, Copy)]
+pub struct Servers<'a> {
+    pub strategy: &'a str,
+    pub okr: &'a str,
+    pub health: &'a str,
+    /// The cascade and the org units.
+    pub cascade: &'a str,
+}
+
+/// Connects once to each distinct server.
+pub async fn connect(servers: &Servers<'_>, actor: Option<&str>) -> Result<Clients, Failure> {
+    let actor = match actor.filter(|actor| !actor.is_empty()) {
+        Some(actor) => Some(
+            actor
+                .parse()
+                .map_err(|_| Failure::Usage(format!("--actor {actor:?} must be printable ASCII")))?,
+        ),
+        None => None,
+    };
+    let mut connected: Vec<(String, Conn)> = Vec::new();
+    let mut conn_to = async |server: &str| -> Result<Conn, Failure> {
+        let url = server_url(server);
+        if let Some((_, conn)) = connected.iter().find(|(known, _)| *known == url) {
+            return Ok(conn.clone());
+        }
+        let conn = InterceptedService::new(open(&url).await?, Actor(actor.clone()));
+        connected.push((url, conn.clone()));
+        Ok(conn)
+    };
+    let cascade = conn_to(servers.cascade).await?;
+    let strategy = conn_to(servers.strategy).await?;
+    let okr = conn_to(servers.okr).await?;
+    let health = conn_to(servers.health).await?;
+    Ok(Clients {
+        org: OrgServiceClient::new(cascade.clone()),
+        strategy: StrategyServiceClient::new(strategy),
+        okr: OkrServiceClient::new(okr)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        health: HealthMetricServiceClient::new(health)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        cascade: CascadeServiceClient::new(cascade),
+    })
+}
+
+async fn open(url: &str) -> Result<Channel, Failure> {
+    let endpoint = Endpoint::from_shared(url.to_owned())
+        .map_err(|err| Failure::Usage(format!("server {url:?} is not a URL: {err}")))?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true);
+    endpoint.connect().await.map_err(|err| Failure::Connect {
+        server: url.to_owned(),
+        reason: err
+            .source()
+            .map_or_else(|| err.to_string(), |source| source.to_string()),
+    })
+}
+
+/// `id` as a name in `collection` ("objectives", "orgUnits", ...); a full
+/// name is kept as it is.
+pub fn named(collection: &str, id: &str) -> String {
+    if id.contains('/') {
+        id.to_owned()
+    } else {
+        format!("{collection}/{id}")
+    }
+}
+
+/// A cycle as typed (`2027-Q1`, `cycles/2027-q1`) as its name; cycle ids
+/// are lower case.
+pub fn cycle_name(cycle: &str) -> String {
+    if cycle.contains('/') {
+        cycle.to_owned()
+    } else {
+        format!("cycles/{}", cycle.to_lowercase())
+    }
+}
+
+/// The optional cycle filter of a cascade question.
+pub fn optional_cycle(cycle: Option<&str>) -> String {
+    cycle.map(cycle_name).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names_are_completed() {
+        assert_eq!(named("objectives", "grow"), "objectives/grow");
+        assert_eq!(named("objectives", "objectives/grow"), "objectives/grow");
+        assert_eq!(cycle_name("2027-Q1"), "cycles/2027-q1");
+        assert_eq!(cycle_name("cycles/2027-q1"), "cycles/2027-q1");
+        assert_eq!(server_url("127.0.0.1:50051"), "http://127.0.0.1:50051");
+        assert_eq!(server_url("https://trellis.example"), "https://trellis.example");
+    }
+}

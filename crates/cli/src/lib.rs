@@ -1,0 +1,123 @@
+//! The `trellis` command-line client: a command per resource and per
+//! cascade question, bulk imports with line-numbered errors, and the demo
+//! organisation. The binary's `main.rs` parses and calls [`run`].
+
+pub mod client;
+pub mod commands;
+pub mod demo;
+pub mod failure;
+pub mod import;
+pub mod output;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{
+    client::{Servers, connect},
+    commands::{cascade, cycle, health, okr, org, strategy},
+    failure::Failure,
+    output::{Format, Printer},
+};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done
+  1  the server failed, or something unexpected happened
+  2  bad command line
+  3  invalid input (the server's field violations, or bad rows in a file); nothing changed
+  4  not found
+  5  conflict: already exists, stale etag, or not allowed in the resource's state
+  6  the server cannot be reached, or does not host that service";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trellis",
+    version,
+    about = "Trellis from the command line: strategies, OKRs, health metrics and the cascade",
+    after_help = EXIT_CODES
+)]
+pub struct Cli {
+    /// The server, as a URL or host:port.
+    #[arg(
+        long,
+        env = "TRELLIS_SERVER",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
+    pub server: String,
+    /// Where the services run apart (`trellis-server --services …`), the
+    /// server of each; --server otherwise.
+    #[arg(long, env = "TRELLIS_STRATEGY_SERVER", global = true)]
+    pub strategy_server: Option<String>,
+    #[arg(long, env = "TRELLIS_OKR_SERVER", global = true)]
+    pub okr_server: Option<String>,
+    #[arg(long, env = "TRELLIS_HEALTH_SERVER", global = true)]
+    pub health_server: Option<String>,
+    /// The cascade's server, which also holds the org units.
+    #[arg(long, env = "TRELLIS_CASCADE_SERVER", global = true)]
+    pub cascade_server: Option<String>,
+    /// How answers are printed.
+    #[arg(long, short = 'o', env = "TRELLIS_OUTPUT", value_enum, default_value_t = Format::Table, global = true)]
+    pub output: Format,
+    /// Who makes the changes, recorded on each (x-trellis-actor); defaults to $USER.
+    #[arg(long, env = "TRELLIS_ACTOR", global = true)]
+    pub actor: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Org units: the company's structure.
+    #[command(subcommand)]
+    Org(org::OrgCommand),
+    /// Strategies: choices made and refused, and the assumptions behind them.
+    #[command(subcommand)]
+    Strategy(strategy::StrategyCommand),
+    /// OKR cycles (quarters) and their lifecycle.
+    #[command(subcommand)]
+    Cycle(cycle::CycleCommand),
+    /// Objectives, key results, check-ins and season imports.
+    #[command(subcommand)]
+    Okr(okr::OkrCommand),
+    /// Health metrics (KPIs), measurements and their history.
+    #[command(subcommand)]
+    Health(health::HealthCommand),
+    /// Alignment questions answered by the cascade.
+    #[command(subcommand)]
+    Cascade(cascade::CascadeCommand),
+    /// The demo organisation.
+    #[command(subcommand)]
+    Demo(demo::DemoCommand),
+}
+
+/// Paging of a List call (AIP-158).
+#[derive(Debug, Clone, Default, Args)]
+pub struct Page {
+    /// At most this many items (the server's default is 100, its cap 1000).
+    #[arg(long, default_value_t = 0)]
+    pub page_size: i32,
+    /// The token printed after the previous page.
+    #[arg(long, default_value = "")]
+    pub page_token: String,
+}
+
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let actor = cli.actor.clone().or_else(|| std::env::var("USER").ok());
+    let servers = Servers {
+        strategy: cli.strategy_server.as_deref().unwrap_or(&cli.server),
+        okr: cli.okr_server.as_deref().unwrap_or(&cli.server),
+        health: cli.health_server.as_deref().unwrap_or(&cli.server),
+        cascade: cli.cascade_server.as_deref().unwrap_or(&cli.server),
+    };
+    let clients = connect(&servers, actor.as_deref()).await?;
+    let printer = Printer { format: cli.output };
+    match cli.command {
+        Command::Org(command) => org::run(command, &clients, printer).await,
+        Command::Strategy(command) => strategy::run(command, &clients, printer).await,
+        Command::Cycle(command) => cycle::run(command, &clients, printer).await,
+        Command::Okr(command) => okr::run(command, &clients, printer).await,
+        Command::Health(command) => health::run(command, &clients, printer).await,
+        Command::Cascade(command) => cascade::run(command, &clients, printer).await,
+        Command::Demo(command) => demo::run(command, &clients, printer).await,
+    }
+}

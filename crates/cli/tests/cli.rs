@@ -1,0 +1,401 @@
+//! The `trellis` binary against a real server started in this process:
+//! what it prints, in tables and JSON, and the exit codes scripts rely on,
+//! including imports with bad rows that must name their lines and change
+//! nothing. Runs on SQLite and, with `TRELLIS_TEST_POSTGRES_URL`, on
+//! PostgreSQL too.
+
+use std::{path::Path, process::Command};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+use trellis_tests::{TestApp, TestBackend, say_postgres_not_configured, spawn_app, spawn_cluster};
+
+/// What one run of the binary gave.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> anyhow::Result<Value> {
+        serde_json::from_str(&self.stdout).with_context(|| format!("stdout is not JSON: {}", self.stdout))
+    }
+}
+
+async fn trellis(app: &TestApp, args: &[&str]) -> anyhow::Result<Run> {
+    let server = app.url();
+    let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let output = Command::new(env!("CARGO_BIN_EXE_trellis"))
+            .args(&args)
+            .env("TRELLIS_SERVER", &server)
+            .env("TRELLIS_ACTOR", "cli-test")
+            .output()
+            .context("running trellis")?;
+        Ok(Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
+    })
+    .await?
+}
+
+/// Runs and insists on exit code 0.
+async fn ok(app: &TestApp, args: &[&str]) -> anyhow::Result<Run> {
+    let run = trellis(app, args).await?;
+    if run.code != 0 {
+        bail!("trellis {args:?} exited {}: {}{}", run.code, run.stdout, run.stderr);
+    }
+    Ok(run)
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<String> {
+    let path = dir.join(name);
+    std::fs::write(&path, text)?;
+    Ok(path.display().to_string())
+}
+
+async fn on_every_backend<F, Fut>(test: F) -> anyhow::Result<()>
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut backends = vec![TestBackend::Sqlite];
+    match TestBackend::postgres() {
+        Some(postgres) => backends.push(postgres),
+        None => say_postgres_not_configured(),
+    }
+    for backend in backends {
+        let app = spawn_app(&backend).await?;
+        test(app).await.with_context(|| format!("on {}", backend.name()))?;
+    }
+    Ok(())
+}
+
+const ORG_CSV: &str = "id,parent,kind,display_name\n\
+acme,,company,ACME\n\
+sales,acme,division,Sales\n\
+emea,sales,team,EMEA Sales\n\
+product,acme,division,Product\n";
+
+/// An org, an ACTIVE strategy and a PLANNING cycle, all through the CLI.
+async fn plan(app: &TestApp, dir: &Path) -> anyhow::Result<()> {
+    let org = write(dir, "org.csv", ORG_CSV)?;
+    let imported = ok(app, &["org", "import", &org]).await?;
+    assert!(imported.stdout.contains("imported 4 org units"), "{}", imported.stdout);
+    ok(
+        app,
+        &[
+            "strategy",
+            "create",
+            "company",
+            "--display-name",
+            "Win the mid-market",
+            "--owner",
+            "acme",
+            "--challenge",
+            "Enterprise tools are too heavy for mid-sized companies",
+            "--aspiration",
+            "The planning tool mid-sized companies choose first",
+            "--start",
+            "2027-01-01",
+            "--end",
+            "2028-01-01",
+            "--choice",
+            "where-to-play:mid-market:Mid-sized companies in Europe",
+            "--choice",
+            "how-to-win:fast-onboarding:Live in a day",
+            "--choice",
+            "not-doing:no-consulting:No bespoke consulting",
+        ],
+    )
+    .await?;
+    let active = ok(app, &["strategy", "activate", "company", "-o", "json"])
+        .await?
+        .json()?;
+    assert_eq!(active["state"], "ACTIVE");
+    ok(
+        app,
+        &[
+            "cycle",
+            "create",
+            "2027-Q1",
+            "--display-name",
+            "Q1 2027",
+            "--org-unit",
+            "acme",
+            "--start",
+            "2027-01-01",
+            "--end",
+            "2027-04-01",
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+const SEASON_HEADER: &str =
+    "cycle,objective,owner,accountable,title,kind,aligns_to,kr,kr_title,kr_kind,start,target,unit\n";
+
+async fn objectives_in(app: &TestApp) -> anyhow::Result<Vec<Value>> {
+    let listed = ok(app, &["okr", "list", "--cycle", "2027-Q1", "-o", "json"])
+        .await?
+        .json()?;
+    Ok(listed["objectives"].as_array().cloned().unwrap_or_default())
+}
+
+async fn a_season_imports_from_csv_and_bad_rows_name_their_lines(app: TestApp) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    plan(&app, dir.path()).await?;
+
+    // Rows the file itself gets wrong: nothing is sent.
+    let unreadable = write(
+        dir.path(),
+        "unreadable.csv",
+        &format!(
+            "{SEASON_HEADER}\
+2027-q1,grow-emea,emea,ana@acme.example,Grow EMEA,aspirational,strategies/company/choices/mid-market,arr,ARR,increase,10,20,MEUR\n\
+2027-q1,grow-emea,,,,,,logos,New logos,increase,5,lots,logos\n\
+2027-q1,onboard,product,bo@acme.example,Onboard in a day,committed,grow-emea#arr,days,Days to live,sideways,5,1,days\n"
+        ),
+    )?;
+    let refused = trellis(&app, &["okr", "import", &unreadable]).await?;
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(refused.stderr.contains("line 3: target"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("line 4: kr_kind"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("nothing was imported"), "{}", refused.stderr);
+
+    // Rows the server refuses: its violations come back on their lines.
+    let invalid = write(
+        dir.path(),
+        "invalid.csv",
+        &format!(
+            "{SEASON_HEADER}\
+2027-q1,grow-emea,nowhere,ana@acme.example,Grow EMEA,aspirational,strategies/company/choices/mid-market,arr,ARR,increase,10,20,MEUR\n\
+2027-q1,onboard,product,bo@acme.example,Onboard in a day,committed,,days,Days to live,decrease,5,1,days\n\
+2027-q1,onboard,,,,,,tickets,Support tickets,decrease,10,40,tickets\n"
+        ),
+    )?;
+    let refused = trellis(&app, &["okr", "import", &invalid]).await?;
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(refused.stderr.contains("line 2: owner"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("line 4: target"), "{}", refused.stderr);
+    assert!(!refused.stderr.contains("line 3:"), "{}", refused.stderr);
+    assert!(
+        objectives_in(&app).await?.is_empty(),
+        "a refused import changed something"
+    );
+
+    // The same season, right: all of it lands.
+    let good = write(
+        dir.path(),
+        "season.csv",
+        &format!(
+            "{SEASON_HEADER}\
+2027-q1,grow-emea,emea,ana@acme.example,Grow EMEA,aspirational,strategies/company/choices/mid-market,arr,ARR,increase,10,20,MEUR\n\
+2027-q1,grow-emea,,,,,,logos,New logos,increase,5,15,logos\n\
+2027-q1,onboard,product,bo@acme.example,Onboard in a day,committed,grow-emea#arr@0.5,days,Days to live,decrease,5,1,days\n"
+        ),
+    )?;
+    let imported = ok(&app, &["okr", "import", &good]).await?;
+    assert!(
+        imported
+            .stdout
+            .contains("imported 2 rows into cycles/2027-q1: 2 objectives, 3 key results"),
+        "{}",
+        imported.stdout
+    );
+    let objectives = objectives_in(&app).await?;
+    let names: Vec<&str> = objectives.iter().filter_map(|o| o["name"].as_str()).collect();
+    assert_eq!(names, vec!["objectives/grow-emea", "objectives/onboard"]);
+
+    // JSON rows, one a line, with a bad row named by its line.
+    let jsonl = write(
+        dir.path(),
+        "more.jsonl",
+        "{\"rowId\": \"partner\", \"objective\": {\"owner\": \"orgUnits/sales\", \"accountable\": \"cy@acme.example\", \"title\": \"Partners sell\", \"kind\": \"COMMITTED\"}, \"keyResults\": [{\"title\": \"Partner deals\", \"kind\": \"INCREASE\", \"start\": 0, \"target\": 10, \"weight\": 1}]}\n\
+         {\"rowId\": \"typo\", \"objective\": {\"titel\": \"x\"}}\n",
+    )?;
+    let refused = trellis(&app, &["okr", "import", &jsonl, "--cycle", "2027-q1"]).await?;
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(refused.stderr.contains("line 2:"), "{}", refused.stderr);
+    assert_eq!(objectives_in(&app).await?.len(), 2);
+
+    // Tables for people.
+    let table = ok(&app, &["okr", "key-results", "grow-emea"]).await?;
+    assert!(table.stdout.starts_with("NAME"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("objectives/grow-emea/keyResults/logos"),
+        "{}",
+        table.stdout
+    );
+    Ok(())
+}
+
+async fn exit_codes_tell_scripts_what_happened(app: TestApp) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    plan(&app, dir.path()).await?;
+
+    let missing = trellis(&app, &["okr", "get", "objectives/nope"]).await?;
+    assert_eq!(missing.code, 4, "{}", missing.stderr);
+    assert!(missing.stderr.contains("NotFound"), "{}", missing.stderr);
+
+    let again = trellis(
+        &app,
+        &["org", "create", "emea", "--display-name", "EMEA", "--parent", "sales"],
+    )
+    .await?;
+    assert_eq!(again.code, 5, "{}", again.stderr);
+
+    let retire = trellis(&app, &["strategy", "retire", "company"]).await?;
+    assert_eq!(
+        retire.code, 5,
+        "retiring an ACTIVE strategy skips review: {}",
+        retire.stderr
+    );
+
+    let invalid = trellis(
+        &app,
+        &["org", "create", "Bad Id!", "--display-name", "", "--parent", "nowhere"],
+    )
+    .await?;
+    assert_eq!(invalid.code, 3, "{}", invalid.stderr);
+    assert!(invalid.stderr.contains("org_unit_id"), "{}", invalid.stderr);
+
+    let usage = trellis(&app, &["okr", "check-in"]).await?;
+    assert_eq!(usage.code, 2, "{}", usage.stderr);
+
+    let unknown_column = write(dir.path(), "typo.csv", "id,parnet,display_name\nx,acme,X\n")?;
+    let refused = trellis(&app, &["org", "import", &unknown_column]).await?;
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("line 1: parnet: unknown column"),
+        "{}",
+        refused.stderr
+    );
+
+    let measurements = write(
+        dir.path(),
+        "csat.csv",
+        "metric,time,value\ncsat,2027-01-04,4.5\ncsat,yesterday,4.4\n",
+    )?;
+    let refused = trellis(&app, &["health", "import", &measurements]).await?;
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(refused.stderr.contains("line 3: time"), "{}", refused.stderr);
+
+    let nowhere = Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .args(["--server", "http://127.0.0.1:1", "org", "list"])
+        .output()?;
+    assert_eq!(nowhere.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&nowhere.stderr).contains("cannot reach the Trellis server"));
+    Ok(())
+}
+
+/// The README's quick start: load the demo, ask three cascade questions.
+async fn the_demo_answers_the_quick_start_questions(app: TestApp) -> anyhow::Result<()> {
+    let loaded = ok(&app, &["demo", "load"]).await?;
+    assert!(loaded.stdout.contains("loaded Cask & Co."), "{}", loaded.stdout);
+    assert!(
+        loaded.stdout.contains("the Four Square rule created"),
+        "{}",
+        loaded.stdout
+    );
+
+    let path = ok(&app, &["cascade", "path", "objectives/first-box", "-o", "json"])
+        .await?
+        .json()?;
+    let routes = path["routes"].as_array().cloned().unwrap_or_default();
+    assert_eq!(routes.len(), 2, "{path}");
+    let tops: Vec<&str> = routes
+        .iter()
+        .filter_map(|route| route["nodes"].as_array()?.last()?["name"].as_str())
+        .collect();
+    assert_eq!(tops, vec!["strategies/club-2027", "strategies/club-2027"]);
+
+    let risks = ok(&app, &["cascade", "risk", "--cycle", "2027-Q1", "-o", "json"])
+        .await?
+        .json()?;
+    let first = &risks["risks"][0];
+    assert_eq!(first["objective"]["name"], "objectives/first-box", "{risks}");
+    let reasons: Vec<&str> = first["reasons"]
+        .as_array()
+        .map(|reasons| reasons.iter().filter_map(|reason| reason["kind"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(reasons.contains(&"GUARDRAIL_RED"), "{reasons:?}");
+
+    let rollup = ok(
+        &app,
+        &[
+            "cascade",
+            "rollup",
+            "orgUnits/caskco",
+            "--cycle",
+            "2027-Q1",
+            "-o",
+            "json",
+        ],
+    )
+    .await?
+    .json()?;
+    assert_eq!(rollup["objectives"], 30, "{rollup}");
+    let progress = rollup["rollup"].as_f64().unwrap_or(-1.0);
+    assert!((0.2..0.6).contains(&progress), "{rollup}");
+
+    let red = ok(&app, &["health", "list", "--status", "red"]).await?;
+    assert!(red.stdout.contains("healthMetrics/csat"), "{}", red.stdout);
+    let paused = ok(&app, &["okr", "list", "--cycle", "2027-q1", "--state", "paused"]).await?;
+    assert!(paused.stdout.contains("objectives/first-box"), "{}", paused.stdout);
+
+    let again = ok(&app, &["demo", "load"]).await?;
+    assert!(again.stdout.contains("already loaded"), "{}", again.stdout);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn season_import() -> anyhow::Result<()> {
+    on_every_backend(a_season_imports_from_csv_and_bad_rows_name_their_lines).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes() -> anyhow::Result<()> {
+    on_every_backend(exit_codes_tell_scripts_what_happened).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo() -> anyhow::Result<()> {
+    on_every_backend(the_demo_answers_the_quick_start_questions).await
+}
+
+/// Services run apart: each command goes to the server of its service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_services() -> anyhow::Result<()> {
+    let cluster = spawn_cluster(&TestBackend::Sqlite).await?;
+    let servers = [
+        ("TRELLIS_STRATEGY_SERVER", cluster.strategy.url()),
+        ("TRELLIS_OKR_SERVER", cluster.okr.url()),
+        ("TRELLIS_HEALTH_SERVER", cluster.health.url()),
+        ("TRELLIS_CASCADE_SERVER", cluster.cascade.url()),
+    ];
+    let run = |args: &'static [&'static str]| {
+        let servers = servers.clone();
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_trellis"))
+                .args(args)
+                .env("TRELLIS_SERVER", "http://127.0.0.1:1")
+                .envs(servers)
+                .output()
+        })
+    };
+    let loaded = run(&["demo", "load"]).await??;
+    assert!(loaded.status.success(), "{}", String::from_utf8_lossy(&loaded.stderr));
+    let risks = run(&["cascade", "risk", "--cycle", "2027-q1", "-o", "json"]).await??;
+    assert!(risks.status.success(), "{}", String::from_utf8_lossy(&risks.stderr));
+    let risks: Value = serde_json::from_slice(&risks.stdout)?;
+    assert_eq!(
+        risks["risks"][0]["objective"]["name"], "objectives/first-box",
+        "{risks}"
+    );
+    Ok(())
+}
