@@ -29,13 +29,13 @@ use crate::{
     support::{eventually, expect_code, violations},
 };
 
-const CSAT: &str = "healthMetrics/csat";
+pub(crate) const CSAT: &str = "healthMetrics/csat";
 const ASSUMPTION: &str = "strategies/company/assumptions/csat-green";
 /// Measurements a day apart, from 2027-01-04.
 const DAY_ONE: i64 = 1_798_934_400;
 const DAY: i64 = 86_400;
 
-fn day(n: i64) -> Timestamp {
+pub(crate) fn day(n: i64) -> Timestamp {
     Timestamp {
         seconds: DAY_ONE + n * DAY,
         nanos: 0,
@@ -44,7 +44,7 @@ fn day(n: i64) -> Timestamp {
 
 /// CSAT on a 0-5 scale: green from 4.2, red below 3.8; escalated after two
 /// reds, broken after two more.
-fn csat() -> HealthMetric {
+pub(crate) fn csat() -> HealthMetric {
     HealthMetric {
         display_name: "CSAT".to_owned(),
         description: "Customer satisfaction, from the weekly survey".to_owned(),
@@ -70,7 +70,7 @@ fn csat() -> HealthMetric {
     }
 }
 
-async fn create_metric(app: &TestApp, id: &str, metric: HealthMetric) -> anyhow::Result<HealthMetric> {
+pub(crate) async fn create_metric(app: &TestApp, id: &str, metric: HealthMetric) -> anyhow::Result<HealthMetric> {
     Ok(app
         .metrics
         .clone()
@@ -84,7 +84,12 @@ async fn create_metric(app: &TestApp, id: &str, metric: HealthMetric) -> anyhow:
         .into_inner())
 }
 
-async fn record(app: &TestApp, metric: &str, n: i64, value: f64) -> anyhow::Result<pb::RecordMeasurementsResponse> {
+pub(crate) async fn record(
+    app: &TestApp,
+    metric: &str,
+    n: i64,
+    value: f64,
+) -> anyhow::Result<pb::RecordMeasurementsResponse> {
     Ok(app
         .metrics
         .clone()
@@ -102,7 +107,7 @@ async fn record(app: &TestApp, metric: &str, n: i64, value: f64) -> anyhow::Resu
         .into_inner())
 }
 
-async fn metric(app: &TestApp, name: &str) -> anyhow::Result<HealthMetric> {
+pub(crate) async fn metric(app: &TestApp, name: &str) -> anyhow::Result<HealthMetric> {
     Ok(app
         .metrics
         .clone()
@@ -120,7 +125,7 @@ async fn objective_of(app: &TestApp, name: &str) -> anyhow::Result<Objective> {
         .into_inner())
 }
 
-async fn remedial_objectives(app: &TestApp) -> anyhow::Result<Vec<Objective>> {
+pub(crate) async fn remedial_objectives(app: &TestApp) -> anyhow::Result<Vec<Objective>> {
     Ok(app
         .okr
         .clone()
@@ -133,7 +138,7 @@ async fn remedial_objectives(app: &TestApp) -> anyhow::Result<Vec<Objective>> {
         .objectives)
 }
 
-async fn assumption_status(app: &TestApp) -> anyhow::Result<AssumptionStatus> {
+pub(crate) async fn assumption_status(app: &TestApp) -> anyhow::Result<AssumptionStatus> {
     Ok(app
         .strategy
         .clone()
@@ -149,7 +154,7 @@ async fn assumption_status(app: &TestApp) -> anyhow::Result<AssumptionStatus> {
 /// 2027-q1 ACTIVE with: an aspirational objective guarded by CSAT, a
 /// committed one guarded by CSAT, and an aspirational one without
 /// guardrails. Returns their names in that order.
-async fn guarded_season(app: &TestApp) -> anyhow::Result<[String; 3]> {
+pub(crate) async fn guarded_season(app: &TestApp) -> anyhow::Result<[String; 3]> {
     planning_season(app).await?;
     app.strategy
         .clone()
@@ -174,7 +179,7 @@ async fn state_of(app: &TestApp, name: &str) -> anyhow::Result<objective::State>
     Ok(objective_of(app, name).await?.state())
 }
 
-async fn whiskey_club_escalation_end_to_end(app: TestApp) -> anyhow::Result<()> {
+pub(crate) async fn whiskey_club_escalation_end_to_end(app: TestApp) -> anyhow::Result<()> {
     let [stretch, committed, free] = guarded_season(&app).await?;
     create_metric(&app, "csat", csat()).await?;
 

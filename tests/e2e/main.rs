@@ -2,6 +2,7 @@
 //! the generated clients, on SQLite and (when configured) PostgreSQL.
 
 mod cascade;
+mod deploy;
 mod feed;
 mod health;
 mod okr_cycles;
@@ -12,6 +13,8 @@ mod okr_support;
 mod org;
 mod replicas;
 mod server;
+mod split;
 mod strategy;
 mod strategy_nesting;
 mod support;
+mod traces;

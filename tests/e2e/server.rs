@@ -10,9 +10,16 @@ use tonic_reflection::pb::v1::{
 };
 
 use trellis_proto::feed::v1::WatchChangesRequest;
+use trellis_server::ServiceName;
 use trellis_tests::{TestApp, TestBackend, backend_tests, spawn_app_with};
 
-backend_tests!(health_reports_each_service_serving, reflection_lists_the_services);
+use crate::support::eventually;
+
+backend_tests!(
+    health_reports_each_service_serving,
+    reflection_lists_the_services,
+    a_cascade_that_cannot_replay_a_feed_is_not_ready
+);
 
 /// Open change streams would hold a graceful shutdown until its grace
 /// period ran out; the server ends them instead. The grace period here is
@@ -47,13 +54,20 @@ async fn health_reports_each_service_serving(app: TestApp) -> anyhow::Result<()>
         "trellis.cascade.v1.OrgService",
         "trellis.cascade.v1.CascadeService",
     ] {
-        let response = health
-            .check(HealthCheckRequest {
-                service: service.into(),
-            })
-            .await?
-            .into_inner();
-        assert_eq!(response.status(), ServingStatus::Serving, "{service:?}");
+        // The cascade turns SERVING once it has replayed every feed.
+        eventually(&format!("{service:?} is serving"), || {
+            let mut health = health.clone();
+            async move {
+                let response = health
+                    .check(HealthCheckRequest {
+                        service: service.into(),
+                    })
+                    .await?
+                    .into_inner();
+                Ok(response.status() == ServingStatus::Serving)
+            }
+        })
+        .await?;
     }
     let unknown = health
         .check(HealthCheckRequest {
@@ -92,5 +106,51 @@ async fn reflection_lists_the_services(app: TestApp) -> anyhow::Result<()> {
             "{expected} missing from {names:?}"
         );
     }
+    Ok(())
+}
+
+/// A cascade replica takes traffic (its readiness probe) only once it has
+/// replayed every feed: with the strategy service unreachable it stays
+/// NOT_SERVING while the process itself is alive.
+async fn a_cascade_that_cannot_replay_a_feed_is_not_ready(app: TestApp) -> anyhow::Result<()> {
+    let cascade = app
+        .spawn_peer(|settings| {
+            settings.services = vec![ServiceName::Cascade];
+            settings.peer_strategy = Some("http://127.0.0.1:1".to_owned());
+            settings.peer_okr = Some(app.url());
+            settings.peer_health = Some(app.url());
+        })
+        .await?;
+    let health = cascade.health.clone();
+    let status = |service: &'static str| {
+        let mut health = health.clone();
+        async move {
+            anyhow::Ok(
+                health
+                    .check(HealthCheckRequest {
+                        service: service.into(),
+                    })
+                    .await?
+                    .into_inner()
+                    .status(),
+            )
+        }
+    };
+    eventually("the okr feed is replayed", || async {
+        let status = cascade
+            .cascade
+            .clone()
+            .get_projection_status(trellis_proto::cascade::v1::GetProjectionStatusRequest {})
+            .await?
+            .into_inner();
+        Ok(status.feeds.iter().any(|feed| feed.source == "okr" && feed.caught_up))
+    })
+    .await?;
+    assert_eq!(status("").await?, ServingStatus::Serving);
+    assert_eq!(status("trellis.cascade.v1.OrgService").await?, ServingStatus::Serving);
+    assert_eq!(
+        status("trellis.cascade.v1.CascadeService").await?,
+        ServingStatus::NotServing
+    );
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::{future::Future, net::SocketAddr, sync::Once};
 use anyhow::Context;
 use sea_orm::{ConnectionTrait, Database};
 use tempfile::TempDir;
-use tokio::{sync::oneshot, task::JoinHandle};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{Request, transport::Channel};
 use tonic_health::pb::health_client::HealthClient;
 use trellis_foundation::context::ACTOR_METADATA_KEY;
@@ -19,7 +19,7 @@ use trellis_proto::{
     okr::v1::okr_service_client::OkrServiceClient,
     strategy::v1::strategy_service_client::StrategyServiceClient,
 };
-use trellis_server::{Application, Settings};
+use trellis_server::{Application, ServiceName, Settings};
 
 pub const POSTGRES_URL_VARIABLE: &str = "TRELLIS_TEST_POSTGRES_URL";
 
@@ -94,37 +94,65 @@ pub async fn spawn_app(backend: &TestBackend) -> anyhow::Result<TestApp> {
 /// Like [`spawn_app`], with a chance to change the settings first.
 pub async fn spawn_app_with(backend: &TestBackend, customize: impl FnOnce(&mut Settings)) -> anyhow::Result<TestApp> {
     init_test_logging();
-    let (database_url, sqlite_dir, postgres_database) = match backend {
-        TestBackend::Sqlite => {
-            let dir = tempfile::tempdir().context("creating a temp dir")?;
-            let url = format!("sqlite://{}", dir.path().join("trellis.db").display());
-            (url, Some(dir), None)
-        }
-        TestBackend::Postgres(base_url) => {
-            let name = format!("trellis_test_{}", uuid::Uuid::new_v4().simple());
-            let admin = Database::connect(base_url.as_str())
-                .await
-                .context("connecting to the test PostgreSQL")?;
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await
-                .context("creating a test database")?;
-            admin.close().await?;
-            (replace_database(base_url, &name), None, Some((base_url.clone(), name)))
-        }
-    };
-    let mut app = start(database_url, customize).await?;
+    let database = FreshDatabase::create(backend).await?;
+    let mut app = start(database.url.clone(), None, customize).await?;
     app.backend = backend.clone();
-    app.sqlite_dir = sqlite_dir;
-    app.postgres_database = postgres_database;
+    app.sqlite_dir = database.sqlite_dir;
+    app.postgres_database = database.postgres_database;
     Ok(app)
 }
 
-async fn start(database_url: String, customize: impl FnOnce(&mut Settings)) -> anyhow::Result<TestApp> {
+/// An empty database of its own: a temp SQLite file, or a new PostgreSQL
+/// database beside the configured one.
+struct FreshDatabase {
+    url: String,
+    sqlite_dir: Option<TempDir>,
+    postgres_database: Option<(String, String)>,
+}
+
+impl FreshDatabase {
+    async fn create(backend: &TestBackend) -> anyhow::Result<FreshDatabase> {
+        match backend {
+            TestBackend::Sqlite => {
+                let dir = tempfile::tempdir().context("creating a temp dir")?;
+                Ok(FreshDatabase {
+                    url: format!("sqlite://{}", dir.path().join("trellis.db").display()),
+                    sqlite_dir: Some(dir),
+                    postgres_database: None,
+                })
+            }
+            TestBackend::Postgres(base_url) => {
+                let name = format!("trellis_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(base_url.as_str())
+                    .await
+                    .context("connecting to the test PostgreSQL")?;
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .context("creating a test database")?;
+                admin.close().await?;
+                Ok(FreshDatabase {
+                    url: replace_database(base_url, &name),
+                    sqlite_dir: None,
+                    postgres_database: Some((base_url.clone(), name)),
+                })
+            }
+        }
+    }
+}
+
+async fn start(
+    database_url: String,
+    listener: Option<TcpListener>,
+    customize: impl FnOnce(&mut Settings),
+) -> anyhow::Result<TestApp> {
     let mut settings = Settings::with_database(database_url.clone());
     settings.shutdown_grace_seconds = 5;
     customize(&mut settings);
-    let app = Application::build(settings).await?;
+    let app = match listener {
+        Some(listener) => Application::build_on(settings, listener).await?,
+        None => Application::build(settings).await?,
+    };
     let address = app.local_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
@@ -139,23 +167,140 @@ async fn start(database_url: String, customize: impl FnOnce(&mut Settings)) -> a
     } else {
         TestBackend::Postgres(database_url.clone())
     };
+    let clients = Clients::all_on(&channel);
     Ok(TestApp {
         address,
         backend,
         database_url,
-        strategy: StrategyServiceClient::new(channel.clone()),
-        org: OrgServiceClient::new(channel.clone()),
-        okr: OkrServiceClient::new(channel.clone())
-            .max_decoding_message_size(64 << 20)
-            .max_encoding_message_size(64 << 20),
-        metrics: HealthMetricServiceClient::new(channel.clone()),
-        cascade: CascadeServiceClient::new(channel.clone()),
-        health: HealthClient::new(channel),
+        strategy: clients.strategy,
+        org: clients.org,
+        okr: clients.okr,
+        metrics: clients.metrics,
+        cascade: clients.cascade,
+        health: clients.health,
         stop: Some(stop),
         server: Some(server),
         sqlite_dir: None,
         postgres_database: None,
     })
+}
+
+/// One client per service.
+struct Clients {
+    strategy: StrategyServiceClient<Channel>,
+    org: OrgServiceClient<Channel>,
+    okr: OkrServiceClient<Channel>,
+    metrics: HealthMetricServiceClient<Channel>,
+    cascade: CascadeServiceClient<Channel>,
+    health: HealthClient<Channel>,
+}
+
+impl Clients {
+    fn all_on(channel: &Channel) -> Clients {
+        Clients {
+            strategy: StrategyServiceClient::new(channel.clone()),
+            org: OrgServiceClient::new(channel.clone()),
+            okr: OkrServiceClient::new(channel.clone())
+                .max_decoding_message_size(64 << 20)
+                .max_encoding_message_size(64 << 20),
+            metrics: HealthMetricServiceClient::new(channel.clone()),
+            cascade: CascadeServiceClient::new(channel.clone()),
+            health: HealthClient::new(channel.clone()),
+        }
+    }
+}
+
+/// The four services as four servers on four ports, each with a database
+/// of its own: they know each other only by their peer addresses, as in a
+/// deployment that runs them apart.
+pub struct TestCluster {
+    pub strategy: TestApp,
+    pub okr: TestApp,
+    pub health: TestApp,
+    pub cascade: TestApp,
+}
+
+/// Starts a [`TestCluster`]: all four listeners are bound first, so every
+/// server starts knowing its peers' addresses.
+pub async fn spawn_cluster(backend: &TestBackend) -> anyhow::Result<TestCluster> {
+    spawn_cluster_with(backend, |_, _, _| Ok(())).await
+}
+
+/// Like [`spawn_cluster`], with a chance to change each server's settings:
+/// `customize(service, settings, url_of)` gets the peers' test URLs by service.
+pub async fn spawn_cluster_with(
+    backend: &TestBackend,
+    customize: impl Fn(ServiceName, &mut Settings, &dyn Fn(ServiceName) -> String) -> anyhow::Result<()>,
+) -> anyhow::Result<TestCluster> {
+    init_test_logging();
+    let mut listeners = Vec::new();
+    let mut urls = Vec::new();
+    for _ in ServiceName::ALL {
+        let listener = TcpListener::bind("127.0.0.1:0").await.context("binding a test port")?;
+        urls.push(format!("http://{}", listener.local_addr()?));
+        listeners.push(listener);
+    }
+    let url_of = |service: ServiceName| {
+        ServiceName::ALL
+            .iter()
+            .position(|each| *each == service)
+            .map(|index| urls[index].clone())
+    };
+    let mut servers = Vec::new();
+    for (service, listener) in ServiceName::ALL.into_iter().zip(listeners) {
+        let database = FreshDatabase::create(backend).await?;
+        let mut customized = Ok(());
+        let mut server = start(database.url.clone(), Some(listener), |settings| {
+            settings.services = vec![service];
+            settings.peer_strategy = url_of(ServiceName::Strategy);
+            settings.peer_okr = url_of(ServiceName::Okr);
+            settings.peer_health = url_of(ServiceName::Health);
+            settings.peer_cascade = url_of(ServiceName::Cascade);
+            customized = customize(service, settings, &|peer| url_of(peer).unwrap_or_default());
+        })
+        .await
+        .with_context(|| format!("starting the {} server", service.as_str()))?;
+        customized?;
+        server.backend = backend.clone();
+        server.sqlite_dir = database.sqlite_dir;
+        server.postgres_database = database.postgres_database;
+        servers.push(server);
+    }
+    let mut servers = servers.into_iter();
+    let (Some(strategy), Some(okr), Some(health), Some(cascade)) =
+        (servers.next(), servers.next(), servers.next(), servers.next())
+    else {
+        anyhow::bail!("expected four servers");
+    };
+    Ok(TestCluster {
+        strategy,
+        okr,
+        health,
+        cascade,
+    })
+}
+
+impl TestCluster {
+    /// Clients as a user of the split deployment has them: each service's
+    /// client on its own server. The returned app owns no server; the
+    /// cluster must outlive it.
+    pub fn client_view(&self) -> TestApp {
+        TestApp {
+            address: self.cascade.address,
+            backend: self.cascade.backend.clone(),
+            database_url: self.cascade.database_url.clone(),
+            strategy: self.strategy.strategy.clone(),
+            org: self.cascade.org.clone(),
+            okr: self.okr.okr.clone(),
+            metrics: self.health.metrics.clone(),
+            cascade: self.cascade.cascade.clone(),
+            health: self.cascade.health.clone(),
+            stop: None,
+            server: None,
+            sqlite_dir: None,
+            postgres_database: None,
+        }
+    }
 }
 
 /// `postgres://u@h:p/test?x` with its database replaced by `database`.
@@ -199,13 +344,13 @@ impl TestApp {
     /// A second server on the same database, as another replica would be.
     /// It owns nothing: the database goes away with this app.
     pub async fn spawn_replica(&self) -> anyhow::Result<TestApp> {
-        start(self.database_url.clone(), |_| {}).await
+        start(self.database_url.clone(), None, |_| {}).await
     }
 
     /// Another server on the same database with its own settings (a
     /// subset of the services, peers in this one). It owns nothing.
     pub async fn spawn_peer(&self, customize: impl FnOnce(&mut Settings)) -> anyhow::Result<TestApp> {
-        start(self.database_url.clone(), customize).await
+        start(self.database_url.clone(), None, customize).await
     }
 
     /// This server's address as a peer URL.
@@ -268,22 +413,34 @@ pub fn as_actor<T>(message: T, actor: &str) -> Request<T> {
     request
 }
 
+/// Runs one test against a fresh [`TestCluster`] on `backend`.
+pub async fn run_cluster_test<F, Fut>(backend: TestBackend, test: F) -> anyhow::Result<()>
+where
+    F: FnOnce(TestCluster) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let cluster = spawn_cluster(&backend).await?;
+    test(cluster)
+        .await
+        .with_context(|| format!("on four servers, {}", backend.name()))
+}
+
 /// Declares each named `async fn(TestApp) -> anyhow::Result<()>` as two
 /// tests, `<name>::sqlite` and `<name>::postgres`.
 #[macro_export]
 macro_rules! backend_tests {
-    ($($test:ident),* $(,)?) => {
+    (@runner $runner:ident; $($test:ident),* $(,)?) => {
         $(
             mod $test {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() -> anyhow::Result<()> {
-                    $crate::run_test($crate::TestBackend::Sqlite, super::$test).await
+                    $crate::$runner($crate::TestBackend::Sqlite, super::$test).await
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() -> anyhow::Result<()> {
                     match $crate::TestBackend::postgres() {
-                        Some(backend) => $crate::run_test(backend, super::$test).await,
+                        Some(backend) => $crate::$runner(backend, super::$test).await,
                         None => {
                             $crate::say_postgres_not_configured();
                             Ok(())
@@ -292,6 +449,17 @@ macro_rules! backend_tests {
                 }
             }
         )*
+    };
+    ($($test:ident),* $(,)?) => {
+        $crate::backend_tests!(@runner run_test; $($test),*);
+    };
+}
+
+/// Like [`backend_tests!`], for `async fn(TestCluster) -> anyhow::Result<()>`.
+#[macro_export]
+macro_rules! cluster_tests {
+    ($($test:ident),* $(,)?) => {
+        $crate::backend_tests!(@runner run_cluster_test; $($test),*);
     };
 }
 
