@@ -116,7 +116,7 @@ pub(crate) async fn metric(app: &TestApp, name: &str) -> anyhow::Result<HealthMe
         .into_inner())
 }
 
-async fn objective_of(app: &TestApp, name: &str) -> anyhow::Result<Objective> {
+pub(crate) async fn objective_of(app: &TestApp, name: &str) -> anyhow::Result<Objective> {
     Ok(app
         .okr
         .clone()
@@ -175,7 +175,7 @@ pub(crate) async fn guarded_season(app: &TestApp) -> anyhow::Result<[String; 3]>
     Ok([stretch.name, committed.name, free.name])
 }
 
-async fn state_of(app: &TestApp, name: &str) -> anyhow::Result<objective::State> {
+pub(crate) async fn state_of(app: &TestApp, name: &str) -> anyhow::Result<objective::State> {
     Ok(objective_of(app, name).await?.state())
 }
 
@@ -401,6 +401,9 @@ async fn a_crash_between_pausing_and_creating_the_remedial_objective_finishes_af
             settings.peer_strategy = Some(peer.clone());
             settings.peer_cascade = Some(peer);
             settings.health_fail_point = fail_point;
+            // The doomed runner's claim must lapse before the restarted
+            // one may run: keep that short.
+            settings.health_runner_lease_seconds = 2;
         }
     };
     let [stretch, ..] = guarded_season(&others).await?;

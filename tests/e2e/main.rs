@@ -5,6 +5,7 @@ mod cascade;
 mod deploy;
 mod feed;
 mod health;
+mod health_replicas;
 mod okr_cycles;
 mod okr_import;
 mod okr_objectives;

@@ -1,8 +1,10 @@
 //! The service's background work, one task each: the step runner, the
 //! feeder of linked key results, and the sweep that records UNKNOWN. All
 //! of it is driven by the database (steps and markers live in tables), so
-//! a restart picks up where the last process stopped, and several
-//! replicas on one database only repeat idempotent calls.
+//! a restart picks up where the last process stopped. Of several replicas
+//! on one database, only the holder of the runner lease runs steps (their
+//! order matters); the feeder and the sweep only repeat idempotent work,
+//! so every replica runs them.
 
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 use tokio::task::JoinHandle;
-use tracing::warn;
+use tracing::{info, warn};
 use trellis_foundation::{
     Error, RequestContext,
     time::{now_micros, to_timestamp},
@@ -33,6 +35,12 @@ use crate::{
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 /// Idle wake-up of the step runner and the feeder, to retry.
 const IDLE: Duration = Duration::from_secs(5);
+/// Idle wake-up of the step runner: steps recorded by another replica
+/// wake only that replica, so the lease holder looks this often.
+const STEPS_IDLE: Duration = Duration::from_secs(1);
+/// A standby replica tries for the runner lease at least this often, so
+/// it takes over soon after the holder releases it.
+const STANDBY_RETRY: Duration = Duration::from_secs(1);
 /// The feeder sends at most one round per this, however busy recording is.
 const FEED_AT_MOST_EVERY: Duration = Duration::from_millis(100);
 /// Metrics per feeding round (the OKR service takes 1,000 values a call).
@@ -43,12 +51,22 @@ const SWEEP_ROUND: u64 = 1_000;
 #[derive(Debug)]
 pub struct Background {
     tasks: Vec<JoinHandle<()>>,
+    api: HealthApi,
 }
 
 impl Background {
     pub fn stop(&mut self) {
         for task in self.tasks.drain(..) {
             task.abort();
+        }
+    }
+
+    /// Stops the tasks and hands the runner lease over at once, so a
+    /// standby replica need not wait for it to lapse.
+    pub async fn shutdown(&mut self) {
+        self.stop();
+        if let Err(err) = self.api.runner_lease.release(&self.api.store).await {
+            warn!(error = %err, "releasing the step runner's lease; it lapses by itself");
         }
     }
 }
@@ -64,20 +82,50 @@ impl HealthApi {
         let runner = self.clone();
         let feeder = self.clone();
         let sweeper = self.clone();
+        let claimer = self.clone();
         Background {
             tasks: vec![
+                tokio::spawn(async move { claimer.hold_runner_lease_forever().await }),
                 tokio::spawn(async move { runner.run_steps_forever().await }),
                 tokio::spawn(async move { feeder.feed_forever().await }),
                 tokio::spawn(async move { sweeper.sweep_forever().await }),
             ],
+            api: self.clone(),
+        }
+    }
+
+    /// Claims the runner lease, or renews it, every third of its term;
+    /// wakes the runner when this replica takes it over.
+    async fn hold_runner_lease_forever(&self) {
+        let mut holding = false;
+        loop {
+            match self.runner_lease.claim(&self.store).await {
+                Ok(held) => {
+                    if held && !holding {
+                        info!("this replica now runs the escalation steps");
+                        self.steps_due.notify_one();
+                    } else if holding && !held {
+                        warn!("another replica took over the escalation steps");
+                    }
+                    holding = held;
+                }
+                Err(err) => warn!(error = %err, "claiming the step runner's lease"),
+            }
+            let renew_every = self.runner_lease.renew_every();
+            tokio::time::sleep(if holding {
+                renew_every
+            } else {
+                renew_every.min(STANDBY_RETRY)
+            })
+            .await;
         }
     }
 
     async fn run_steps_forever(&self) {
         loop {
             let wait = match self.run_due_steps().await {
-                Ok(Some(due)) => Duration::from_micros(u64::try_from(due - now_micros()).unwrap_or(0)).min(IDLE),
-                Ok(None) => IDLE,
+                Ok(Some(due)) => Duration::from_micros(u64::try_from(due - now_micros()).unwrap_or(0)).min(STEPS_IDLE),
+                Ok(None) => STEPS_IDLE,
                 Err(err) => {
                     warn!(error = %err, "running escalation steps");
                     Duration::from_secs(1)

@@ -7,7 +7,8 @@
 //! ([`escalation`]). Around them: storage, the gRPC service, and three
 //! background tasks ([`HealthApi::start_background`]): the step runner
 //! that carries out escalations through the OKR and strategy services, the
-//! feeder of linked key results, and the sweep that records UNKNOWN.
+//! feeder of linked key results, and the sweep that records UNKNOWN. Of
+//! replicas on one database, one at a time runs steps ([`lease`]).
 
 mod background;
 mod convert;
@@ -15,13 +16,14 @@ pub mod entity;
 pub mod escalation;
 pub mod freshness;
 mod grpc;
+mod lease;
 mod measurements;
 mod metrics;
 pub mod migration;
 mod steps;
 pub mod thresholds;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use tokio::sync::Notify;
 use trellis_foundation::Store;
@@ -31,6 +33,8 @@ use trellis_proto::{
 };
 
 pub use background::Background;
+pub use lease::DEFAULT_TERM as DEFAULT_RUNNER_LEASE;
+use lease::Lease;
 pub use migration::Migrator;
 use steps::FailPoint;
 
@@ -59,6 +63,8 @@ pub struct HealthApi {
     /// Woken when a newest measurement may need feeding to key results.
     feed_due: Arc<Notify>,
     fail_point: FailPoint,
+    /// Held by one replica at a time: only it runs escalation steps.
+    runner_lease: Lease,
 }
 
 impl HealthApi {
@@ -69,7 +75,15 @@ impl HealthApi {
             steps_due: Arc::new(Notify::new()),
             feed_due: Arc::new(Notify::new()),
             fail_point: FailPoint::default(),
+            runner_lease: Lease::new(lease::STEP_RUNNER, lease::DEFAULT_TERM),
         }
+    }
+
+    /// How long the step runner's claim holds without renewal: how soon a
+    /// standby replica takes over from one that died.
+    pub fn with_runner_lease(mut self, term: Duration) -> HealthApi {
+        self.runner_lease = Lease::new(lease::STEP_RUNNER, term);
+        self
     }
 
     /// Makes the step runner stop for good right after a step of `kind`

@@ -1,6 +1,6 @@
 //! The health service's schema.
 
-use sea_orm::sea_query::{Alias, ColumnDef, Table};
+use sea_orm::sea_query::{Alias, ColumnDef, Query, Table};
 use sea_orm_migration::{
     DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
     sea_query::IntoIden,
@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(SharedTables::new(TABLE_PREFIX)),
             Box::new(CreateHealthTables),
             Box::new(StepTraceColumn),
+            Box::new(RunnerLease),
         ]
     }
 
@@ -139,5 +140,35 @@ impl MigrationTrait for StepTraceColumn {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// The step runner's lease, one row: replicas on one database take turns
+/// running escalation steps (see `lease.rs`).
+struct RunnerLease;
+
+impl MigrationName for RunnerLease {
+    fn name(&self) -> &str {
+        "m0003_health_runner_lease"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for RunnerLease {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table(
+            manager,
+            "health_leases",
+            &["name"],
+            vec![string("name"), string("holder"), big_integer("until_micros")],
+        )
+        .await?;
+        let mut insert = Query::insert();
+        insert
+            .into_table(Alias::new("health_leases"))
+            .columns([Alias::new("name"), Alias::new("holder"), Alias::new("until_micros")])
+            .values([crate::lease::STEP_RUNNER.into(), "".into(), 0i64.into()])
+            .map_err(|err| DbErr::Custom(format!("the lease row: {err}")))?;
+        manager.exec_stmt(insert.to_owned()).await
     }
 }

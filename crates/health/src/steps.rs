@@ -110,6 +110,9 @@ impl HealthApi {
     /// Runs every due step once, metrics side by side and each metric's
     /// steps in order. Returns when the earliest waiting step is due.
     pub(crate) async fn run_due_steps(&self) -> Result<Option<i64>, Error> {
+        if !self.runner_lease.held() {
+            return Ok(None);
+        }
         let rows = step::Entity::find()
             .order_by_asc(step::Column::MetricId)
             .order_by_asc(step::Column::Seq)
@@ -132,6 +135,10 @@ impl HealthApi {
 
     async fn run_metric_steps(&self, steps: Vec<step::Model>) -> Result<Option<i64>, Error> {
         for row in steps {
+            // Lost or lapsing: another replica may take the steps over.
+            if !self.runner_lease.held() {
+                return Ok(None);
+            }
             let now = now_micros();
             if row.next_micros > now {
                 return Ok(Some(row.next_micros));
@@ -152,6 +159,7 @@ impl HealthApi {
                 Ok(()) => {
                     if self.fail_point.0.as_deref() == Some(row.kind.as_str()) {
                         warn!(step = %row.kind, "fail point reached: the step runner stops here");
+                        self.runner_lease.abandon();
                         std::future::pending::<()>().await;
                     }
                     let txn = self.store.begin_write().await?;

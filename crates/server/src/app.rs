@@ -147,7 +147,11 @@ impl Application {
                     .max_encoding_message_size(settings.max_message_bytes),
                 strategy: strategy_client(&settings, local_addr)?,
             };
-            Some(HealthApi::new(store, peers).with_fail_point(settings.health_fail_point.clone()))
+            Some(
+                HealthApi::new(store, peers)
+                    .with_runner_lease(Duration::from_secs(settings.health_runner_lease_seconds))
+                    .with_fail_point(settings.health_fail_point.clone()),
+            )
         } else {
             None
         };
@@ -297,7 +301,7 @@ impl Application {
         }
         info!("shutting down: draining in-flight requests");
         if let Some(background) = background.as_mut() {
-            background.stop();
+            background.shutdown().await;
         }
         if let Some(consumers) = consumers.as_mut() {
             consumers.stop();

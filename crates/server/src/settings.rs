@@ -81,6 +81,9 @@ pub struct Settings {
     pub max_message_bytes: usize,
     /// How long a graceful shutdown waits for in-flight requests.
     pub shutdown_grace_seconds: u64,
+    /// How long the health step runner's lease holds without renewal: how
+    /// soon a standby health replica takes over from one that died.
+    pub health_runner_lease_seconds: u64,
     /// Not a flag: for restart tests, the escalation step after which the
     /// health service's step runner stops as if the process had died.
     pub health_fail_point: Option<String>,
@@ -99,6 +102,7 @@ impl Settings {
             peer_cascade: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             shutdown_grace_seconds: DEFAULT_SHUTDOWN_GRACE_SECONDS,
+            health_runner_lease_seconds: DEFAULT_HEALTH_RUNNER_LEASE_SECONDS,
             health_fail_point: None,
         }
     }
@@ -137,6 +141,10 @@ impl Settings {
                 .shutdown_grace_seconds
                 .or(file.shutdown_grace_seconds)
                 .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECONDS),
+            health_runner_lease_seconds: flags
+                .health_runner_lease_seconds
+                .or(file.health_runner_lease_seconds)
+                .unwrap_or(DEFAULT_HEALTH_RUNNER_LEASE_SECONDS),
             health_fail_point: None,
         };
         settings.validate()?;
@@ -159,12 +167,16 @@ impl Settings {
         if self.max_message_bytes < 1024 {
             return Err("max_message_bytes must be at least 1024".to_owned());
         }
+        if self.health_runner_lease_seconds == 0 {
+            return Err("health_runner_lease_seconds must be at least 1".to_owned());
+        }
         Ok(())
     }
 }
 
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 20;
+pub const DEFAULT_HEALTH_RUNNER_LEASE_SECONDS: u64 = trellis_health::DEFAULT_RUNNER_LEASE.as_secs();
 
 /// The command line; every flag has a `TRELLIS_*` twin.
 #[derive(Debug, Default, Parser)]
@@ -200,6 +212,11 @@ pub struct Flags {
     /// Seconds a graceful shutdown waits for in-flight requests.
     #[arg(long, env = "TRELLIS_SHUTDOWN_GRACE_SECONDS")]
     pub shutdown_grace_seconds: Option<u64>,
+    /// Seconds the health step runner's lease holds unless renewed: health
+    /// replicas on one database take turns running escalation steps, and a
+    /// standby takes over this long after the holder dies (default 15).
+    #[arg(long, env = "TRELLIS_HEALTH_RUNNER_LEASE_SECONDS")]
+    pub health_runner_lease_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -214,6 +231,7 @@ struct FileSettings {
     peer_cascade: Option<String>,
     max_message_bytes: Option<usize>,
     shutdown_grace_seconds: Option<u64>,
+    health_runner_lease_seconds: Option<u64>,
 }
 
 impl FileSettings {
@@ -271,6 +289,22 @@ mod tests {
         .err()
         .unwrap_or_default();
         assert!(error.contains("listen_port"), "{error}");
+        Ok(())
+    }
+
+    #[test]
+    fn the_health_runner_lease_defaults_to_fifteen_seconds_and_is_never_zero() -> Result<(), String> {
+        assert_eq!(Settings::load(Flags::default())?.health_runner_lease_seconds, 15);
+        let flags = Flags::try_parse_from(["trellis-server", "--health-runner-lease-seconds", "4"])
+            .map_err(|err| err.to_string())?;
+        assert_eq!(Settings::load(flags)?.health_runner_lease_seconds, 4);
+        let error = Settings::load(Flags {
+            health_runner_lease_seconds: Some(0),
+            ..Flags::default()
+        })
+        .err()
+        .unwrap_or_default();
+        assert!(error.contains("health_runner_lease_seconds"), "{error}");
         Ok(())
     }
 }

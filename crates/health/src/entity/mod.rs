@@ -1,5 +1,6 @@
 //! The health service's tables.
 
+pub mod lease;
 pub mod measurement;
 pub mod metric;
 pub mod status_change;
