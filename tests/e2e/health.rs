@@ -21,10 +21,10 @@ use trellis_proto::{
         AssumptionStatus, GetAssumptionRequest, GetStrategyRequest, StrategyState, TransitionStrategyRequest,
     },
 };
-use trellis_server::ServiceName;
 use trellis_tests::{TestApp, backend_tests};
 
 use crate::{
+    health_replicas::{health_replica, others_apart},
     okr_support::{company_objective, create_objective, measured, move_cycle, planning_season},
     support::{eventually, expect_code, violations},
 };
@@ -385,29 +385,12 @@ async fn a_crash_between_pausing_and_creating_the_remedial_objective_finishes_af
     mut app: TestApp,
 ) -> anyhow::Result<()> {
     // The health service in its own server, the others in another; `app`
-    // only keeps the database, so no other step runner is about.
-    app.stop_server().await?;
-    let others = app
-        .spawn_peer(|settings| {
-            settings.services = vec![ServiceName::Strategy, ServiceName::Okr, ServiceName::Cascade];
-        })
-        .await?;
-    let health_settings = |fail_point: Option<&str>| {
-        let peer = others.url();
-        let fail_point = fail_point.map(str::to_owned);
-        move |settings: &mut trellis_server::Settings| {
-            settings.services = vec![ServiceName::Health];
-            settings.peer_okr = Some(peer.clone());
-            settings.peer_strategy = Some(peer.clone());
-            settings.peer_cascade = Some(peer);
-            settings.health_fail_point = fail_point;
-            // The doomed runner's claim must lapse before the restarted
-            // one may run: keep that short.
-            settings.health_runner_lease_seconds = 2;
-        }
-    };
+    // only keeps the database, so no other step runner is about. The
+    // doomed runner's claim must lapse before the restarted one may run:
+    // keep that short.
+    let others = others_apart(&mut app).await?;
     let [stretch, ..] = guarded_season(&others).await?;
-    let doomed = app.spawn_peer(health_settings(Some("PAUSE_GUARDED"))).await?;
+    let doomed = health_replica(&app, &others, 2, Some("PAUSE_GUARDED")).await?;
     create_metric(&doomed, "csat", csat()).await?;
     record(&doomed, CSAT, 1, 3.5).await?;
     record(&doomed, CSAT, 2, 3.4).await?;
@@ -429,7 +412,7 @@ async fn a_crash_between_pausing_and_creating_the_remedial_objective_finishes_af
     );
     doomed.shutdown().await?;
 
-    let restarted = app.spawn_peer(health_settings(None)).await?;
+    let restarted = health_replica(&app, &others, 2, None).await?;
     eventually("the remedial objective exists", || async {
         Ok(!remedial_objectives(&others).await?.is_empty())
     })

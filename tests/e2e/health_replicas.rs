@@ -20,7 +20,7 @@ backend_tests!(
 );
 
 /// A health-only server on `app`'s database, calling `others` for the rest.
-async fn health_replica(
+pub(crate) async fn health_replica(
     app: &TestApp,
     others: &TestApp,
     lease_seconds: u64,
@@ -41,7 +41,7 @@ async fn health_replica(
 
 /// The strategy, OKR and cascade services on their own server; `app` keeps
 /// only the database, so the test decides which health replicas run.
-async fn others(app: &mut TestApp) -> anyhow::Result<TestApp> {
+pub(crate) async fn others_apart(app: &mut TestApp) -> anyhow::Result<TestApp> {
     app.stop_server().await?;
     app.spawn_peer(|settings| {
         settings.services = vec![ServiceName::Strategy, ServiceName::Okr, ServiceName::Cascade];
@@ -63,7 +63,7 @@ async fn pending_steps(app: &TestApp) -> anyhow::Result<i32> {
 /// finishes them: one remedial objective, and green resumes the pause.
 async fn a_standby_runs_the_steps_only_once_the_dead_holders_claim_lapsed(mut app: TestApp) -> anyhow::Result<()> {
     const LEASE_SECONDS: u64 = 3;
-    let others = others(&mut app).await?;
+    let others = others_apart(&mut app).await?;
     let [stretch, ..] = guarded_season(&others).await?;
     let doomed = health_replica(&app, &others, LEASE_SECONDS, Some("PAUSE_GUARDED")).await?;
     create_metric(&doomed, "csat", csat()).await?;
@@ -115,7 +115,7 @@ async fn a_standby_runs_the_steps_only_once_the_dead_holders_claim_lapsed(mut ap
 /// runs the next escalation straight away.
 async fn a_holder_that_shuts_down_hands_the_steps_over_at_once(mut app: TestApp) -> anyhow::Result<()> {
     const LEASE_SECONDS: u64 = 60;
-    let others = others(&mut app).await?;
+    let others = others_apart(&mut app).await?;
     let [stretch, ..] = guarded_season(&others).await?;
     let holder = health_replica(&app, &others, LEASE_SECONDS, None).await?;
     create_metric(&holder, "csat", csat()).await?;
