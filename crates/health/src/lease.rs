@@ -7,9 +7,10 @@
 //! holder shut down).
 //!
 //! A holder stops starting steps a third of the term before its claim
-//! lapses, so a step in flight can finish before another replica may
-//! begin. Claims compare each replica's own clock: the clocks must agree
-//! to well within that margin, as NTP keeps them.
+//! lapses, and drops a step still in flight when the claim lapses (its
+//! renewals failed), before another replica may begin. Claims compare each
+//! replica's own clock: the clocks must agree to well within that margin,
+//! as NTP keeps them.
 
 use std::{
     sync::{
@@ -36,8 +37,10 @@ pub(crate) struct Lease {
     name: &'static str,
     holder: String,
     term_micros: i64,
-    /// Until when this replica may start work (its claim's end less the
-    /// margin); 0 when it holds no claim.
+    /// When this replica's claim ends; 0 when it holds none.
+    claim_until: Arc<AtomicI64>,
+    /// Until when this replica may start work: its claim's end less the
+    /// margin.
     usable_until: Arc<AtomicI64>,
     /// Set when the replica plays dead for a restart test: it neither
     /// renews nor releases, as a killed process would not.
@@ -51,6 +54,7 @@ impl Lease {
             name,
             holder: format!("{host}/{}/{}", std::process::id(), generate_id()),
             term_micros: i64::try_from(term.as_micros()).unwrap_or(i64::MAX).max(1),
+            claim_until: Arc::new(AtomicI64::new(0)),
             usable_until: Arc::new(AtomicI64::new(0)),
             abandoned: Arc::new(AtomicBool::new(false)),
         }
@@ -87,13 +91,19 @@ impl Lease {
             .rows_affected
             == 1;
         txn.commit().await?;
-        let usable = if claimed {
-            until.saturating_sub(self.term_micros / 3)
+        if claimed {
+            self.claim_until.store(until, Ordering::Release);
+            self.usable_until
+                .store(until.saturating_sub(self.term_micros / 3), Ordering::Release);
         } else {
-            0
-        };
-        self.usable_until.store(usable, Ordering::Release);
+            self.forget();
+        }
         Ok(claimed)
+    }
+
+    fn forget(&self) {
+        self.usable_until.store(0, Ordering::Release);
+        self.claim_until.store(0, Ordering::Release);
     }
 
     /// Whether this replica may start a piece of work now.
@@ -101,10 +111,21 @@ impl Lease {
         now_micros() < self.usable_until.load(Ordering::Acquire)
     }
 
+    /// Resolves once this replica's claim has ended, renewals included.
+    pub async fn lapsed(&self) {
+        loop {
+            let left = self.claim_until.load(Ordering::Acquire).saturating_sub(now_micros());
+            if left <= 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_micros(u64::try_from(left).unwrap_or(0))).await;
+        }
+    }
+
     /// Gives the lease up at once, so a standby replica need not wait for
     /// it to lapse.
     pub async fn release(&self, store: &Store) -> Result<(), Error> {
-        self.usable_until.store(0, Ordering::Release);
+        self.forget();
         if self.abandoned.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -123,6 +144,6 @@ impl Lease {
     /// had died: the claim lapses at the end of its term.
     pub fn abandon(&self) {
         self.abandoned.store(true, Ordering::Release);
-        self.usable_until.store(0, Ordering::Release);
+        self.forget();
     }
 }

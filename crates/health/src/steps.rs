@@ -155,7 +155,17 @@ impl HealthApi {
                 step = %row.kind,
             );
             trellis_foundation::trace::continue_from(&span, &row.trace_parent);
-            match self.run_step(&row.metric_id, kind).instrument(span).await {
+            // A step outlasting the claim is dropped before another replica
+            // may start: only one runner's calls are ever in flight.
+            let step = self.run_step(&row.metric_id, kind).instrument(span);
+            let outcome = tokio::select! {
+                outcome = step => outcome,
+                () = self.runner_lease.lapsed() => {
+                    warn!(metric = %row.metric_id, step = %row.kind, "the runner lease lapsed mid-step; left for the next holder");
+                    return Ok(None);
+                }
+            };
+            match outcome {
                 Ok(()) => {
                     if self.fail_point.0.as_deref() == Some(row.kind.as_str()) {
                         warn!(step = %row.kind, "fail point reached: the step runner stops here");
