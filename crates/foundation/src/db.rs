@@ -4,8 +4,8 @@
 use std::{sync::Arc, time::Duration};
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -134,13 +134,24 @@ impl Db {
             Some(lock) => Some(Arc::clone(lock).lock_owned().await),
             None => None,
         };
-        let txn = self
-            .writer
-            .as_ref()
-            .unwrap_or(&self.connection)
-            .begin()
-            .await
-            .map_err(Error::Database)?;
+        let connection = self.writer.as_ref().unwrap_or(&self.connection);
+        // IMMEDIATE takes SQLite's write lock at BEGIN, waiting out the busy
+        // timeout. A deferred transaction that read first would instead fail
+        // at its first write (SQLITE_BUSY_SNAPSHOT, no waiting) whenever
+        // another process on the same file committed in between, as a
+        // replica or a service run apart does.
+        let txn = match self.backend {
+            Backend::Sqlite => {
+                connection
+                    .begin_with_options(TransactionOptions {
+                        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                        ..TransactionOptions::default()
+                    })
+                    .await
+            }
+            Backend::Postgres => connection.begin().await,
+        }
+        .map_err(Error::Database)?;
         Ok(WriteTxn {
             txn,
             _writer_guard: writer_guard,
