@@ -24,7 +24,7 @@ use trellis_proto::{
 use trellis_tests::{TestApp, backend_tests};
 
 use crate::{
-    health_replicas::{health_replica, others_apart},
+    health_replicas::{health_replica, paused_by_a_doomed_runner},
     okr_support::{company_objective, create_objective, measured, move_cycle, planning_season},
     support::{eventually, expect_code, violations},
 };
@@ -388,16 +388,7 @@ async fn a_crash_between_pausing_and_creating_the_remedial_objective_finishes_af
     // only keeps the database, so no other step runner is about. The
     // doomed runner's claim must lapse before the restarted one may run:
     // keep that short.
-    let others = others_apart(&mut app).await?;
-    let [stretch, ..] = guarded_season(&others).await?;
-    let doomed = health_replica(&app, &others, 2, Some("PAUSE_GUARDED")).await?;
-    create_metric(&doomed, "csat", csat()).await?;
-    record(&doomed, CSAT, 1, 3.5).await?;
-    record(&doomed, CSAT, 2, 3.4).await?;
-    eventually("the guarded objective is paused", || async {
-        Ok(state_of(&others, &stretch).await? == objective::State::Paused)
-    })
-    .await?;
+    let (others, doomed, stretch) = paused_by_a_doomed_runner(&mut app, 2).await?;
     // Stopped right after pausing: the pause is not marked done, and no
     // remedial objective exists.
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -49,6 +49,26 @@ pub(crate) async fn others_apart(app: &mut TestApp) -> anyhow::Result<TestApp> {
     .await
 }
 
+/// The other services apart, the guarded season, and a health server on
+/// `app`'s database whose runner "dies" right after pausing the guarded
+/// objective on two red readings; returns them and that objective.
+pub(crate) async fn paused_by_a_doomed_runner(
+    app: &mut TestApp,
+    lease_seconds: u64,
+) -> anyhow::Result<(TestApp, TestApp, String)> {
+    let others = others_apart(app).await?;
+    let [stretch, ..] = guarded_season(&others).await?;
+    let doomed = health_replica(app, &others, lease_seconds, Some("PAUSE_GUARDED")).await?;
+    create_metric(&doomed, "csat", csat()).await?;
+    record(&doomed, CSAT, 1, 3.5).await?;
+    record(&doomed, CSAT, 2, 3.4).await?;
+    eventually("the guarded objective is paused", || async {
+        Ok(state_of(&others, &stretch).await? == objective::State::Paused)
+    })
+    .await?;
+    Ok((others, doomed, stretch))
+}
+
 fn seconds(time: Option<&Timestamp>) -> f64 {
     time.map_or(0.0, |time| time.seconds as f64 + f64::from(time.nanos) / 1e9)
 }
@@ -63,16 +83,7 @@ async fn pending_steps(app: &TestApp) -> anyhow::Result<i32> {
 /// finishes them: one remedial objective, and green resumes the pause.
 async fn a_standby_runs_the_steps_only_once_the_dead_holders_claim_lapsed(mut app: TestApp) -> anyhow::Result<()> {
     const LEASE_SECONDS: u64 = 3;
-    let others = others_apart(&mut app).await?;
-    let [stretch, ..] = guarded_season(&others).await?;
-    let doomed = health_replica(&app, &others, LEASE_SECONDS, Some("PAUSE_GUARDED")).await?;
-    create_metric(&doomed, "csat", csat()).await?;
-    record(&doomed, CSAT, 1, 3.5).await?;
-    record(&doomed, CSAT, 2, 3.4).await?;
-    eventually("the holder paused the guarded objective", || async {
-        Ok(state_of(&others, &stretch).await? == objective::State::Paused)
-    })
-    .await?;
+    let (others, doomed, stretch) = paused_by_a_doomed_runner(&mut app, LEASE_SECONDS).await?;
     let paused_at = seconds(objective_of(&others, &stretch).await?.update_time.as_ref());
 
     // The standby records a red reading of its own, which wakes its runner.
