@@ -41,7 +41,7 @@ pub(crate) async fn health_replica(
 
 /// The strategy, OKR and cascade services on their own server; `app` keeps
 /// only the database, so the test decides which health replicas run.
-pub(crate) async fn others_apart(app: &mut TestApp) -> anyhow::Result<TestApp> {
+async fn others_apart(app: &mut TestApp) -> anyhow::Result<TestApp> {
     app.stop_server().await?;
     app.spawn_peer(|settings| {
         settings.services = vec![ServiceName::Strategy, ServiceName::Okr, ServiceName::Cascade];
