@@ -13,10 +13,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(&files, [&proto_root])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(out_dir.join("trellis_descriptor.bin"), fds.encode_to_vec())?;
+    // Type names (`prost::Name`) let the CLI find a message's descriptor
+    // from its Rust type, for proto3 JSON.
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
-        .compile_fds(fds)?;
+        .compile_fds_with_config(fds, config)?;
 
     println!("cargo:rerun-if-changed={}", proto_root.display());
     for file in &files {

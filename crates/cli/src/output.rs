@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use prost::Message;
+use prost::{Message, Name};
 use prost_reflect::{DescriptorPool, DeserializeOptions, DynamicMessage, MessageDescriptor, SerializeOptions};
 use serde_json::Value;
 
@@ -35,8 +35,9 @@ fn descriptor(full_name: &str) -> Result<MessageDescriptor, Failure> {
 
 /// `message` in proto3 JSON; `with_defaults` keeps zero values, which
 /// tables need and JSON output leaves out.
-pub fn to_json<M: Message>(message: &M, full_name: &str, with_defaults: bool) -> Result<Value, Failure> {
-    let dynamic = DynamicMessage::decode(descriptor(full_name)?, message.encode_to_vec().as_slice())
+pub fn to_json<M: Message + Name>(message: &M, with_defaults: bool) -> Result<Value, Failure> {
+    let full_name = M::full_name();
+    let dynamic = DynamicMessage::decode(descriptor(&full_name)?, message.encode_to_vec().as_slice())
         .map_err(|err| Failure::Usage(format!("cannot read a {full_name}: {err}")))?;
     let options = SerializeOptions::new()
         .skip_default_fields(!with_defaults)
@@ -48,9 +49,9 @@ pub fn to_json<M: Message>(message: &M, full_name: &str, with_defaults: bool) ->
 
 /// Parses proto3 JSON (camelCase or proto field names) into a message;
 /// unknown fields are refused, so a typo does not pass silently.
-pub fn from_json<M: Message + Default>(value: &Value, full_name: &str) -> Result<M, String> {
+pub fn from_json<M: Message + Name + Default>(value: &Value) -> Result<M, String> {
     let dynamic = DynamicMessage::deserialize_with_options(
-        descriptor(full_name).map_err(|err| err.to_string())?,
+        descriptor(&M::full_name()).map_err(|err| err.to_string())?,
         value,
         &DeserializeOptions::new().deny_unknown_fields(true),
     )
@@ -65,11 +66,11 @@ pub struct Printer {
 
 impl Printer {
     /// One resource: `field  value` lines, or its JSON.
-    pub fn one<M: Message>(&self, message: &M, full_name: &str, fields: &[Column]) -> Result<(), Failure> {
+    pub fn one<M: Message + Name>(&self, message: &M, fields: &[Column]) -> Result<(), Failure> {
         if self.format == Format::Json {
-            return print_json(&to_json(message, full_name, false)?);
+            return print_json(&to_json(message, false)?);
         }
-        let value = to_json(message, full_name, true)?;
+        let value = to_json(message, true)?;
         let width = fields.iter().map(|(header, _)| header.len()).max().unwrap_or(0);
         for (header, path) in fields {
             println!("{header:<width$}  {}", text(lookup(&value, path).as_ref()));
@@ -80,17 +81,11 @@ impl Printer {
     /// A list response: a table of `items` (a repeated field of the
     /// response) with the next page's token after it, or the whole
     /// response as JSON.
-    pub fn list<M: Message>(
-        &self,
-        response: &M,
-        full_name: &str,
-        items: &str,
-        columns: &[Column],
-    ) -> Result<(), Failure> {
+    pub fn list<M: Message + Name>(&self, response: &M, items: &str, columns: &[Column]) -> Result<(), Failure> {
         if self.format == Format::Json {
-            return print_json(&to_json(response, full_name, false)?);
+            return print_json(&to_json(response, false)?);
         }
-        let value = to_json(response, full_name, true)?;
+        let value = to_json(response, true)?;
         let rows: Vec<Vec<String>> = value
             .get(items)
             .and_then(Value::as_array)
@@ -249,7 +244,7 @@ mod tests {
             progress: 0.25,
             ..Objective::default()
         };
-        let value = to_json(&objective, "trellis.okr.v1.Objective", false).map_err(|err| err.to_string())?;
+        let value = to_json(&objective, false).map_err(|err| err.to_string())?;
         assert_eq!(value["kind"], json!("ASPIRATIONAL"));
         assert_eq!(lookup(&value, "name"), Some(json!("objectives/grow")));
         let risk = json!({"reasons": [{"kind": "LOW_CONFIDENCE"}, {"kind": "STALE_KEY_RESULT"}]});
@@ -257,9 +252,9 @@ mod tests {
             cell(lookup(&risk, "reasons.kind").as_ref()),
             "LOW_CONFIDENCE, STALE_KEY_RESULT"
         );
-        let back: Objective = from_json(&value, "trellis.okr.v1.Objective")?;
+        let back: Objective = from_json(&value)?;
         assert_eq!(back, objective);
-        let typo = from_json::<Objective>(&json!({"titel": "x"}), "trellis.okr.v1.Objective");
+        let typo = from_json::<Objective>(&json!({"titel": "x"}));
         assert!(typo.is_err());
         Ok(())
     }

@@ -124,11 +124,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
                 .await
                 .map_err(Failure::call(format!("tracing the alignment of {name}")))?
                 .into_inner();
-            let value = to_json(
-                &path,
-                "trellis.cascade.v1.AlignmentPath",
-                printer.format == Format::Table,
-            )?;
+            let value = to_json(&path, printer.format == Format::Table)?;
             if printer.format == Format::Json {
                 return print_json(&value);
             }
@@ -161,12 +157,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
                 ("PROGRESS", "progress"),
                 ("TITLE", "title"),
             ];
-            printer.list(
-                &response,
-                "trellis.cascade.v1.ListAlignedDescendantsResponse",
-                "nodes",
-                columns,
-            )
+            printer.list(&response, "nodes", columns)
         }
         CascadeCommand::Rollup { name, cycle } => {
             let rollup = cascade
@@ -185,7 +176,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
                 ("objectives", "objectives"),
                 ("computed in", "computeTime"),
             ];
-            printer.one(&rollup, "trellis.cascade.v1.Rollup", fields)
+            printer.one(&rollup, fields)
         }
         CascadeCommand::Contributors { name, cycle, page } => {
             let response = cascade
@@ -205,12 +196,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
                 ("OBJECTIVES", "objectives"),
                 ("TITLE", "node.title"),
             ];
-            printer.list(
-                &response,
-                "trellis.cascade.v1.ListRollupContributorsResponse",
-                "contributors",
-                columns,
-            )
+            printer.list(&response, "contributors", columns)
         }
         CascadeCommand::Orphans { cycle, under, page } => {
             let response = cascade
@@ -223,12 +209,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
                 .await
                 .map_err(Failure::call("listing orphan objectives"))?
                 .into_inner();
-            printer.list(
-                &response,
-                "trellis.cascade.v1.ListOrphansResponse",
-                "objectives",
-                NODE_COLUMNS,
-            )
+            printer.list(&response, "objectives", NODE_COLUMNS)
         }
         CascadeCommand::Misalignments { cycle, under, page } => {
             let response = cascade
@@ -247,12 +228,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
                 ("REASON", "reason"),
                 ("DESCRIPTION", "description"),
             ];
-            printer.list(
-                &response,
-                "trellis.cascade.v1.ListMisalignmentsResponse",
-                "misalignments",
-                columns,
-            )
+            printer.list(&response, "misalignments", columns)
         }
         CascadeCommand::Uncovered { cycle, strategy, page } => {
             let response = cascade
@@ -265,12 +241,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
                 .await
                 .map_err(Failure::call("listing uncovered choices"))?
                 .into_inner();
-            printer.list(
-                &response,
-                "trellis.cascade.v1.ListUncoveredChoicesResponse",
-                "choices",
-                NODE_COLUMNS,
-            )
+            printer.list(&response, "choices", NODE_COLUMNS)
         }
         CascadeCommand::Risk {
             cycle,
@@ -296,7 +267,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
                 ("REASONS", "reasons.kind"),
                 ("BECAUSE", "reasons.description"),
             ];
-            printer.list(&response, "trellis.cascade.v1.ListRisksResponse", "risks", columns)
+            printer.list(&response, "risks", columns)
         }
         CascadeCommand::Planning {
             cycle,
@@ -333,7 +304,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
                 ("ALIGNED", "aligned"),
                 ("LOCKED", "locked"),
             ];
-            printer.list(&status, "trellis.cascade.v1.PlanningStatus", "unitStatuses", columns)
+            printer.list(&status, "unitStatuses", columns)
         }
         CascadeCommand::Status => {
             let status = cascade
@@ -356,7 +327,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
                 ("LAG P99 MS", "lagP99Ms"),
                 ("LAST ERROR", "lastError"),
             ];
-            printer.list(&status, "trellis.cascade.v1.ProjectionStatus", "feeds", columns)
+            printer.list(&status, "feeds", columns)
         }
     }
 }

@@ -11,7 +11,6 @@ use crate::{
     output::{Column, Printer},
 };
 
-const CYCLE: &str = "trellis.okr.v1.Cycle";
 const FIELDS: &[Column] = &[
     ("name", "name"),
     ("display name", "displayName"),
@@ -120,7 +119,7 @@ pub async fn run(command: CycleCommand, clients: &Clients, printer: Printer) -> 
                 ("ORG UNIT", "orgUnit"),
                 ("STARTS", "startTime"),
             ];
-            return printer.list(&response, "trellis.okr.v1.ListCyclesResponse", "cycles", columns);
+            return printer.list(&response, "cycles", columns);
         }
         CycleCommand::Activate { cycle } => (
             okr.activate_cycle(transition(&cycle)).await,
@@ -136,5 +135,5 @@ pub async fn run(command: CycleCommand, clients: &Clients, printer: Printer) -> 
         ),
     };
     let cycle = result.map_err(Failure::call(doing))?.into_inner();
-    printer.one(&cycle, CYCLE, FIELDS)
+    printer.one(&cycle, FIELDS)
 }

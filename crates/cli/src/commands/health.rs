@@ -16,7 +16,6 @@ use crate::{
     output::{Column, Printer},
 };
 
-const METRIC: &str = "trellis.health.v1.HealthMetric";
 const FIELDS: &[Column] = &[
     ("name", "name"),
     ("display name", "displayName"),
@@ -142,7 +141,7 @@ pub async fn run(command: HealthCommand, clients: &Clients, printer: Printer) ->
                 .await
                 .map_err(Failure::call(format!("creating healthMetrics/{id}")))?
                 .into_inner();
-            printer.one(&created, METRIC, FIELDS)
+            printer.one(&created, FIELDS)
         }
         HealthCommand::Get { name } => {
             let name = named("healthMetrics", &name);
@@ -151,7 +150,7 @@ pub async fn run(command: HealthCommand, clients: &Clients, printer: Printer) ->
                 .await
                 .map_err(Failure::call(format!("reading {name}")))?
                 .into_inner();
-            printer.one(&metric, METRIC, FIELDS)
+            printer.one(&metric, FIELDS)
         }
         HealthCommand::List { status, owner, page } => {
             let mut conditions = Vec::new();
@@ -179,12 +178,7 @@ pub async fn run(command: HealthCommand, clients: &Clients, printer: Printer) ->
                 ("ESCALATION", "escalation.stage"),
                 ("DISPLAY NAME", "displayName"),
             ];
-            printer.list(
-                &response,
-                "trellis.health.v1.ListHealthMetricsResponse",
-                "healthMetrics",
-                columns,
-            )
+            printer.list(&response, "healthMetrics", columns)
         }
         HealthCommand::Record {
             metric,
@@ -211,7 +205,7 @@ pub async fn run(command: HealthCommand, clients: &Clients, printer: Printer) ->
                 .map_err(Failure::call(format!("recording a measurement of {name}")))?
                 .into_inner();
             match response.health_metrics.first() {
-                Some(metric) => printer.one(metric, METRIC, FIELDS),
+                Some(metric) => printer.one(metric, FIELDS),
                 None => Ok(()),
             }
         }
@@ -233,12 +227,7 @@ pub async fn run(command: HealthCommand, clients: &Clients, printer: Printer) ->
                 ("STATUS", "status"),
                 ("SOURCE", "source"),
             ];
-            printer.list(
-                &response,
-                "trellis.health.v1.ListMeasurementsResponse",
-                "measurements",
-                columns,
-            )
+            printer.list(&response, "measurements", columns)
         }
         HealthCommand::History { metric, page } => {
             let name = named("healthMetrics", &metric);
@@ -257,12 +246,7 @@ pub async fn run(command: HealthCommand, clients: &Clients, printer: Printer) ->
                 ("FROM", "previous"),
                 ("LASTED", "duration"),
             ];
-            printer.list(
-                &response,
-                "trellis.health.v1.ListStatusChangesResponse",
-                "statusChanges",
-                columns,
-            )
+            printer.list(&response, "statusChanges", columns)
         }
     }
 }
@@ -270,7 +254,7 @@ pub async fn run(command: HealthCommand, clients: &Clients, printer: Printer) ->
 impl CreateMetric {
     fn metric(&self) -> Result<HealthMetric, Failure> {
         let mut metric: HealthMetric = match &self.file {
-            Some(path) => message_from_file(path, METRIC)?,
+            Some(path) => message_from_file(path)?,
             None => HealthMetric::default(),
         };
         if let Some(display_name) = &self.display_name {

@@ -40,7 +40,7 @@ pub fn duration(text: &str, flag: &str) -> Result<prost_types::Duration, Failure
 }
 
 /// A message from a JSON file (`-` reads stdin), in proto3 JSON.
-pub fn message_from_file<M: prost::Message + Default>(path: &str, full_name: &str) -> Result<M, Failure> {
+pub fn message_from_file<M: prost::Message + prost::Name + Default>(path: &str) -> Result<M, Failure> {
     let text = if path == "-" {
         std::io::read_to_string(std::io::stdin())
     } else {
@@ -54,9 +54,9 @@ pub fn message_from_file<M: prost::Message + Default>(path: &str, full_name: &st
         path: path.to_owned(),
         reason: format!("not JSON: {err}"),
     })?;
-    crate::output::from_json(&value, full_name).map_err(|reason| Failure::Io {
+    crate::output::from_json::<M>(&value).map_err(|reason| Failure::Io {
         path: path.to_owned(),
-        reason: format!("not a {full_name}: {reason}"),
+        reason: format!("not a {}: {reason}", M::full_name()),
     })
 }
 

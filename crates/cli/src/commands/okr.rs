@@ -16,7 +16,6 @@ use crate::{
     output::{Column, Printer},
 };
 
-const OBJECTIVE: &str = "trellis.okr.v1.Objective";
 const FIELDS: &[Column] = &[
     ("name", "name"),
     ("title", "title"),
@@ -162,7 +161,7 @@ pub async fn run(command: OkrCommand, clients: &Clients, printer: Printer) -> Re
             key_results,
         } => {
             let mut request: CreateObjectiveRequest = match &file {
-                Some(path) => message_from_file(path, "trellis.okr.v1.CreateObjectiveRequest")?,
+                Some(path) => message_from_file(path)?,
                 None => CreateObjectiveRequest::default(),
             };
             request.objective_id = id.clone();
@@ -230,12 +229,7 @@ pub async fn run(command: OkrCommand, clients: &Clients, printer: Printer) -> Re
                 .await
                 .map_err(Failure::call("listing objectives"))?
                 .into_inner();
-            return printer.list(
-                &response,
-                "trellis.okr.v1.ListObjectivesResponse",
-                "objectives",
-                COLUMNS,
-            );
+            return printer.list(&response, "objectives", COLUMNS);
         }
         OkrCommand::Pause(change) => {
             let (name, reason) = change.parts();
@@ -288,12 +282,7 @@ pub async fn run(command: OkrCommand, clients: &Clients, printer: Printer) -> Re
                 ("STALE", "stale"),
                 ("TITLE", "title"),
             ];
-            return printer.list(
-                &response,
-                "trellis.okr.v1.ListKeyResultsResponse",
-                "keyResults",
-                columns,
-            );
+            return printer.list(&response, "keyResults", columns);
         }
         OkrCommand::CheckIn {
             key_result,
@@ -323,7 +312,7 @@ pub async fn run(command: OkrCommand, clients: &Clients, printer: Printer) -> Re
                 ("author", "author"),
                 ("time", "createTime"),
             ];
-            return printer.one(&check_in, "trellis.okr.v1.CheckIn", fields);
+            return printer.one(&check_in, fields);
         }
         OkrCommand::CheckIns { key_result, page } => {
             let response = okr
@@ -342,7 +331,7 @@ pub async fn run(command: OkrCommand, clients: &Clients, printer: Printer) -> Re
                 ("AUTHOR", "author"),
                 ("NOTE", "note"),
             ];
-            return printer.list(&response, "trellis.okr.v1.ListCheckInsResponse", "checkIns", columns);
+            return printer.list(&response, "checkIns", columns);
         }
         OkrCommand::Import {
             file,
@@ -351,7 +340,7 @@ pub async fn run(command: OkrCommand, clients: &Clients, printer: Printer) -> Re
         } => return crate::import::season::import(&file, cycle.as_deref(), request_id, clients, printer).await,
     };
     let objective = result.map_err(Failure::call(doing))?.into_inner();
-    printer.one(&objective, OBJECTIVE, FIELDS)
+    printer.one(&objective, FIELDS)
 }
 
 /// `KIND:ID:TITLE:START:TARGET[:UNIT]`.

@@ -13,7 +13,6 @@ use crate::{
     output::{Column, Printer},
 };
 
-const UNIT: &str = "trellis.cascade.v1.OrgUnit";
 const FIELDS: &[Column] = &[
     ("name", "name"),
     ("display name", "displayName"),
@@ -109,7 +108,7 @@ pub async fn run(command: OrgCommand, clients: &Clients, printer: Printer) -> Re
                 .await
                 .map_err(Failure::call(format!("creating orgUnits/{id}")))?
                 .into_inner();
-            printer.one(&unit, UNIT, FIELDS)
+            printer.one(&unit, FIELDS)
         }
         OrgCommand::Get { name } => {
             let name = named("orgUnits", &name);
@@ -118,7 +117,7 @@ pub async fn run(command: OrgCommand, clients: &Clients, printer: Printer) -> Re
                 .await
                 .map_err(Failure::call(format!("reading {name}")))?
                 .into_inner();
-            printer.one(&unit, UNIT, FIELDS)
+            printer.one(&unit, FIELDS)
         }
         OrgCommand::List { under, filter, page } => match under {
             Some(under) => {
@@ -133,12 +132,7 @@ pub async fn run(command: OrgCommand, clients: &Clients, printer: Printer) -> Re
                     .await
                     .map_err(Failure::call(format!("listing the units under {name}")))?
                     .into_inner();
-                printer.list(
-                    &response,
-                    "trellis.cascade.v1.ListDescendantsResponse",
-                    "orgUnits",
-                    COLUMNS,
-                )
+                printer.list(&response, "orgUnits", COLUMNS)
             }
             None => {
                 let response = org
@@ -150,12 +144,7 @@ pub async fn run(command: OrgCommand, clients: &Clients, printer: Printer) -> Re
                     .await
                     .map_err(Failure::call("listing org units"))?
                     .into_inner();
-                printer.list(
-                    &response,
-                    "trellis.cascade.v1.ListOrgUnitsResponse",
-                    "orgUnits",
-                    COLUMNS,
-                )
+                printer.list(&response, "orgUnits", COLUMNS)
             }
         },
         OrgCommand::Move { name, parent, etag } => {
@@ -169,7 +158,7 @@ pub async fn run(command: OrgCommand, clients: &Clients, printer: Printer) -> Re
                 .await
                 .map_err(Failure::call(format!("moving {name}")))?
                 .into_inner();
-            printer.one(&unit, UNIT, FIELDS)
+            printer.one(&unit, FIELDS)
         }
         OrgCommand::Delete { name, etag } => {
             let name = named("orgUnits", &name);

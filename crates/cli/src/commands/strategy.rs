@@ -15,7 +15,6 @@ use crate::{
     output::{Column, Printer},
 };
 
-const STRATEGY: &str = "trellis.strategy.v1.Strategy";
 const FIELDS: &[Column] = &[
     ("name", "name"),
     ("display name", "displayName"),
@@ -140,7 +139,7 @@ pub async fn run(command: StrategyCommand, clients: &Clients, printer: Printer) 
             assumptions,
         } => {
             let mut strategy: Strategy = match &file {
-                Some(path) => message_from_file(path, STRATEGY)?,
+                Some(path) => message_from_file(path)?,
                 None => Strategy::default(),
             };
             set(&mut strategy.display_name, display_name);
@@ -192,12 +191,7 @@ pub async fn run(command: StrategyCommand, clients: &Clients, printer: Printer) 
                 .await
                 .map_err(Failure::call("listing strategies"))?
                 .into_inner();
-            return printer.list(
-                &response,
-                "trellis.strategy.v1.ListStrategiesResponse",
-                "strategies",
-                COLUMNS,
-            );
+            return printer.list(&response, "strategies", COLUMNS);
         }
         StrategyCommand::Activate(transition) => {
             let request = transition.request();
@@ -239,7 +233,7 @@ pub async fn run(command: StrategyCommand, clients: &Clients, printer: Printer) 
                 .map_err(Failure::call(format!("listing the choices of {parent}")))?
                 .into_inner();
             let columns: &[Column] = &[("NAME", "name"), ("KIND", "kind"), ("TITLE", "title")];
-            return printer.list(&response, "trellis.strategy.v1.ListChoicesResponse", "choices", columns);
+            return printer.list(&response, "choices", columns);
         }
         StrategyCommand::Assumptions { name, page } => {
             let parent = named("strategies", &name);
@@ -259,16 +253,11 @@ pub async fn run(command: StrategyCommand, clients: &Clients, printer: Printer) 
                 ("METRIC", "healthMetric"),
                 ("STATEMENT", "statement"),
             ];
-            return printer.list(
-                &response,
-                "trellis.strategy.v1.ListAssumptionsResponse",
-                "assumptions",
-                columns,
-            );
+            return printer.list(&response, "assumptions", columns);
         }
     };
     let strategy = strategy.map_err(Failure::call(doing))?.into_inner();
-    printer.one(&strategy, STRATEGY, FIELDS)
+    printer.one(&strategy, FIELDS)
 }
 
 impl Transition {

@@ -57,8 +57,7 @@ pub async fn import(path: &str, clients: &Clients, printer: Printer) -> Result<(
             }
         }
         FileKind::Json | FileKind::JsonLines => {
-            (entries, lines) =
-                read_json_messages::<Entry>(path, kind, "trellis.health.v1.BatchRecordMeasurementsRequest.Entry")?;
+            (entries, lines) = read_json_messages::<Entry>(path, kind)?;
         }
     }
     if !problems.is_empty() {

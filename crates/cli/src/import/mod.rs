@@ -139,23 +139,22 @@ pub fn read_json_rows(path: &str, kind: FileKind) -> Result<Vec<(usize, Value)>,
     Ok(element_lines(&text).into_iter().zip(items).collect())
 }
 
-/// The rows of a JSON file as messages of `full_name`, each with its
-/// line; every row that is not one is reported by its line.
-pub fn read_json_messages<M: prost::Message + Default>(
+/// The rows of a JSON file as messages of type `M`, each with its line;
+/// every row that is not one is reported by its line.
+pub fn read_json_messages<M: prost::Message + prost::Name + Default>(
     path: &str,
     kind: FileKind,
-    full_name: &str,
 ) -> Result<(Vec<M>, Vec<usize>), Failure> {
     let mut messages = Vec::new();
     let mut lines = Vec::new();
     let mut problems = Vec::new();
     for (line, value) in read_json_rows(path, kind)? {
-        match crate::output::from_json::<M>(&value, full_name) {
+        match crate::output::from_json::<M>(&value) {
             Ok(message) => {
                 messages.push(message);
                 lines.push(line);
             }
-            Err(err) => problems.push(problem(line, "", format!("not a {full_name}: {err}"))),
+            Err(err) => problems.push(problem(line, "", format!("not a {}: {err}", M::full_name()))),
         }
     }
     if !problems.is_empty() {

@@ -46,9 +46,7 @@ pub async fn import(path: &str, clients: &Clients, printer: Printer) -> Result<(
             }
             (requests, lines)
         }
-        FileKind::Json | FileKind::JsonLines => {
-            read_json_messages::<CreateOrgUnitRequest>(path, kind, "trellis.cascade.v1.CreateOrgUnitRequest")?
-        }
+        FileKind::Json | FileKind::JsonLines => read_json_messages::<CreateOrgUnitRequest>(path, kind)?,
     };
     if requests.len() > MAX_UNITS {
         return Err(Failure::Usage(format!(
@@ -88,11 +86,7 @@ pub async fn import(path: &str, clients: &Clients, printer: Printer) -> Result<(
         .into_inner();
     printer.say(format!("imported {count} org units from {path}"));
     if printer.format == crate::output::Format::Json {
-        crate::output::print_json(&crate::output::to_json(
-            &response,
-            "trellis.cascade.v1.BatchCreateOrgUnitsResponse",
-            false,
-        )?)?;
+        crate::output::print_json(&crate::output::to_json(&response, false)?)?;
     }
     Ok(())
 }

@@ -116,11 +116,7 @@ pub async fn import(
         })?
         .into_inner();
     if printer.format == crate::output::Format::Json {
-        return crate::output::print_json(&crate::output::to_json(
-            &response,
-            "trellis.okr.v1.ImportSeasonResponse",
-            true,
-        )?);
+        return crate::output::print_json(&crate::output::to_json(&response, true)?);
     }
     println!(
         "imported {} rows into {cycle}: {} objectives, {} key results",
@@ -167,7 +163,7 @@ fn locate(origins: &[Origin], index: usize, field: &str, kind: FileKind) -> (usi
 type Parsed = (Vec<Row>, Vec<Origin>, Option<String>);
 
 fn rows_from_json(path: &str, kind: FileKind) -> Result<Parsed, Failure> {
-    let (rows, lines) = read_json_messages::<Row>(path, kind, "trellis.okr.v1.ImportSeasonRequest.Row")?;
+    let (rows, lines) = read_json_messages::<Row>(path, kind)?;
     let origins = rows
         .iter()
         .zip(lines)
