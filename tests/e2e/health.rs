@@ -348,6 +348,7 @@ async fn the_same_measurement_twice_changes_nothing(app: TestApp) -> anyhow::Res
         .clone()
         .batch_record_measurements(BatchRecordMeasurementsRequest {
             measurements: vec![entry(1, 3.5), entry(1, 3.5), entry(2, 4.5)],
+            ..BatchRecordMeasurementsRequest::default()
         })
         .await?
         .into_inner();
@@ -359,6 +360,7 @@ async fn the_same_measurement_twice_changes_nothing(app: TestApp) -> anyhow::Res
             .clone()
             .batch_record_measurements(BatchRecordMeasurementsRequest {
                 measurements: vec![entry(3, 4.0), entry(1, 2.0)],
+                ..BatchRecordMeasurementsRequest::default()
             })
             .await,
         Code::InvalidArgument,

@@ -6,6 +6,7 @@ mod deploy;
 mod feed;
 mod health;
 mod health_replicas;
+mod limits;
 mod okr_cycles;
 mod okr_import;
 mod okr_objectives;

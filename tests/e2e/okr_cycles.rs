@@ -100,8 +100,8 @@ async fn cycles_refuse_bad_periods_and_missing_org_units(app: TestApp) -> anyhow
     let request = CreateCycleRequest {
         cycle: Some(Cycle {
             display_name: String::new(),
-            start_time: Some(at(2_000)),
-            end_time: Some(at(1_000)),
+            start_time: Some(at(1_800_002_000)),
+            end_time: Some(at(1_800_001_000)),
             org_unit: "orgUnits/acme".into(),
             ..Cycle::default()
         }),
@@ -116,8 +116,8 @@ async fn cycles_refuse_bad_periods_and_missing_org_units(app: TestApp) -> anyhow
     let request = CreateCycleRequest {
         cycle: Some(Cycle {
             display_name: "Q1".into(),
-            start_time: Some(at(1_000)),
-            end_time: Some(at(2_000)),
+            start_time: Some(at(1_800_001_000)),
+            end_time: Some(at(1_800_002_000)),
             org_unit: "orgUnits/ghost".into(),
             ..Cycle::default()
         }),

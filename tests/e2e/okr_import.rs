@@ -29,7 +29,7 @@ const TEAMS: usize = 50;
 const ROWS_PER_MESSAGE: usize = 500;
 
 /// `TEAMS` teams under acme, so rows have owners.
-async fn teams(app: &TestApp) -> anyhow::Result<()> {
+pub async fn teams(app: &TestApp) -> anyhow::Result<()> {
     planning_season(app).await?;
     let requests = (0..TEAMS)
         .map(|team| unit(&format!("team-{team}"), "orgUnits/product", "team"))
@@ -40,7 +40,7 @@ async fn teams(app: &TestApp) -> anyhow::Result<()> {
 /// Row `index`: a team objective with three key results, aligned to the
 /// company choice, and (past the first team) to an earlier row's first
 /// key result.
-fn row(index: usize) -> Row {
+pub fn row(index: usize) -> Row {
     let owner = format!("orgUnits/team-{}", index % TEAMS);
     Row {
         row_id: format!("o{index}"),
@@ -65,11 +65,12 @@ fn row(index: usize) -> Row {
     }
 }
 
-fn messages(request_id: &str, rows: Vec<Row>) -> Vec<ImportSeasonRequest> {
+pub fn messages(request_id: &str, rows: Vec<Row>) -> Vec<ImportSeasonRequest> {
     let mut messages = vec![ImportSeasonRequest {
         header: Some(Header {
             cycle: CYCLE.into(),
             request_id: request_id.into(),
+            ..Header::default()
         }),
         rows: Vec::new(),
     }];

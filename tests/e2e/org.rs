@@ -229,6 +229,7 @@ async fn a_batch_loads_in_any_order_all_or_nothing(app: TestApp) -> anyhow::Resu
     let request = BatchCreateOrgUnitsRequest {
         requests: rows,
         request_id: "load-1".into(),
+        ..BatchCreateOrgUnitsRequest::default()
     };
     let created = app
         .org
@@ -264,6 +265,7 @@ async fn refused_batch_fields(app: &TestApp, rows: Vec<CreateOrgUnitRequest>) ->
     let request = BatchCreateOrgUnitsRequest {
         requests: rows,
         request_id: String::new(),
+        ..BatchCreateOrgUnitsRequest::default()
     };
     let status = expect_code(
         app.org.clone().batch_create_org_units(request).await,
@@ -530,6 +532,7 @@ async fn crossing_concurrent_moves_never_make_a_cycle(app: TestApp) -> anyhow::R
         org.batch_create_org_units(BatchCreateOrgUnitsRequest {
             requests: rows,
             request_id: String::new(),
+            ..BatchCreateOrgUnitsRequest::default()
         })
         .await?;
         let crossing = [(a.clone(), b_child.clone()), (b.clone(), a_child.clone())].map(|(name, under)| {

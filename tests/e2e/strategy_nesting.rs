@@ -16,6 +16,7 @@ backend_tests!(
     nesting_is_refused_under_not_doing_missing_foreign_or_retired_choices,
     a_choice_that_carries_strategies_keeps_its_kind_and_stays,
     a_choice_deleted_while_a_strategy_nests_under_it_leaves_no_orphan,
+    an_update_can_neither_nest_a_strategy_under_itself_nor_strand_the_ones_below,
 );
 
 fn nested(owner: &str, parent_choice: &str) -> Strategy {
@@ -222,5 +223,69 @@ async fn a_choice_deleted_while_a_strategy_nests_under_it_leaves_no_orphan(app: 
             "round {round}: exactly one of the two wins"
         );
     }
+    Ok(())
+}
+
+/// The create-time rules hold on update too: no loop through the parent
+/// choices, and the strategies nested below keep an owner above theirs.
+async fn an_update_can_neither_nest_a_strategy_under_itself_nor_strand_the_ones_below(
+    app: TestApp,
+) -> anyhow::Result<()> {
+    company_with_sales(&app).await?;
+    let company = app
+        .strategy
+        .clone()
+        .get_strategy(trellis_proto::strategy::v1::GetStrategyRequest {
+            name: "strategies/company".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let update = |owner: &str, parent_choice: &str, paths: &[&str]| UpdateStrategyRequest {
+        strategy: Some(Strategy {
+            owner: owner.to_owned(),
+            parent_choice: parent_choice.to_owned(),
+            ..company.clone()
+        }),
+        update_mask: Some(FieldMask {
+            paths: paths.iter().map(|path| (*path).to_owned()).collect(),
+        }),
+    };
+    // company under sales, which is under company.
+    let looped = update(
+        "orgUnits/emea",
+        "strategies/sales/choices/fast-onboarding",
+        &["owner", "parent_choice"],
+    );
+    let status = expect_code(
+        app.strategy.clone().update_strategy(looped).await,
+        Code::InvalidArgument,
+    )?;
+    let fields: Vec<String> = violations(&status).into_iter().map(|(field, _)| field).collect();
+    assert_eq!(fields, vec!["strategy.parent_choice".to_owned()]);
+    // company moved below sales, whose strategy nests under company.
+    let stranding = update("orgUnits/emea", "", &["owner"]);
+    let status = expect_code(
+        app.strategy.clone().update_strategy(stranding).await,
+        Code::InvalidArgument,
+    )?;
+    let problems = violations(&status);
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].0, "strategy.owner");
+    assert!(problems[0].1.contains("strategies/sales"), "{}", problems[0].1);
+    // Nothing changed.
+    let after = app
+        .strategy
+        .clone()
+        .get_strategy(trellis_proto::strategy::v1::GetStrategyRequest {
+            name: "strategies/company".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        (after.owner.as_str(), after.parent_choice.as_str()),
+        ("orgUnits/acme", "")
+    );
     Ok(())
 }

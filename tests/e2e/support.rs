@@ -34,6 +34,7 @@ pub async fn create_units(app: &TestApp, requests: Vec<CreateOrgUnitRequest>) ->
         .batch_create_org_units(BatchCreateOrgUnitsRequest {
             requests,
             request_id: String::new(),
+            ..BatchCreateOrgUnitsRequest::default()
         })
         .await?;
     Ok(())

@@ -329,6 +329,14 @@ impl TestApp {
         Ok(())
     }
 
+    /// Starts a graceful shutdown without waiting for it; see
+    /// [`TestApp::shutdown`] to wait.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
     /// Stops the server but keeps its database, for tests that go on with
     /// peers on it ([`TestApp::spawn_peer`]).
     pub async fn stop_server(&mut self) -> anyhow::Result<()> {
@@ -404,6 +412,17 @@ where
     test(app).await.with_context(|| format!("on {}", backend.name()))
 }
 
+/// Runs one test that starts its own servers (with settings of its own)
+/// on `backend`.
+pub async fn run_backend_test<F, Fut>(backend: TestBackend, test: F) -> anyhow::Result<()>
+where
+    F: FnOnce(TestBackend) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let name = backend.name();
+    test(backend).await.with_context(|| format!("on {name}"))
+}
+
 /// A request carrying `x-trellis-actor`.
 pub fn as_actor<T>(message: T, actor: &str) -> Request<T> {
     let mut request = Request::new(message);
@@ -452,6 +471,15 @@ macro_rules! backend_tests {
     };
     ($($test:ident),* $(,)?) => {
         $crate::backend_tests!(@runner run_test; $($test),*);
+    };
+}
+
+/// Like [`backend_tests!`], for `async fn(TestBackend) -> anyhow::Result<()>`
+/// (tests that start servers with settings of their own).
+#[macro_export]
+macro_rules! backend_only_tests {
+    ($($test:ident),* $(,)?) => {
+        $crate::backend_tests!(@runner run_backend_test; $($test),*);
     };
 }
 

@@ -117,6 +117,7 @@ async fn prepare(channel: Channel) -> anyhow::Result<Vec<String>> {
             header: Some(Header {
                 cycle: cycle.name.clone(),
                 request_id: String::new(),
+                ..Header::default()
             }),
             rows: Vec::new(),
         },

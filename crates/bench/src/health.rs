@@ -162,7 +162,10 @@ pub async fn measurements(args: &Args, target: &Target) -> anyhow::Result<Measur
             .collect();
         async move {
             client
-                .batch_record_measurements(BatchRecordMeasurementsRequest { measurements })
+                .batch_record_measurements(BatchRecordMeasurementsRequest {
+                    measurements,
+                    ..BatchRecordMeasurementsRequest::default()
+                })
                 .await?;
             Ok(())
         }

@@ -142,6 +142,7 @@ pub async fn prepare(channel: Channel, shape: Shape) -> anyhow::Result<()> {
         org.batch_create_org_units(BatchCreateOrgUnitsRequest {
             requests,
             request_id: String::new(),
+            ..BatchCreateOrgUnitsRequest::default()
         })
         .await
         .context("creating the org")?;
@@ -267,6 +268,7 @@ pub fn team_messages(shape: Shape, teams: std::ops::Range<usize>) -> impl Iterat
         header: Some(Header {
             cycle: format!("cycles/{CYCLE_ID}"),
             request_id: format!("season-bench-{}", teams.start),
+            ..Header::default()
         }),
         rows: Vec::new(),
     };

@@ -7,6 +7,7 @@ use clap::Parser;
 use trellis_cli::{Cli, failure::exit, run};
 
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -22,4 +23,23 @@ fn main() -> ExitCode {
             failure.exit_code()
         }
     }
+}
+
+/// `trellis … | head` closes the pipe before everything is printed; a
+/// Unix tool then stops without a word, so this one does too instead of
+/// panicking with a backtrace. Any other panic is reported as usual.
+fn quiet_on_closed_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        report(info);
+    }));
 }

@@ -353,6 +353,31 @@ async fn the_demo_answers_the_quick_start_questions(app: TestApp) -> anyhow::Res
     Ok(())
 }
 
+/// Ten thousand bad rows: far more than fit in an error's details, so the
+/// CLI asks for the whole validation report and names every line.
+async fn every_one_of_ten_thousand_bad_org_rows_is_printed(app: TestApp) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut csv = String::from("id,parent,kind,display_name\nacme,,company,ACME\n");
+    for row in 0..10_000 {
+        csv.push_str(&format!("team-{row},nowhere,team,Team {row}\n"));
+    }
+    let org = write(dir.path(), "org.csv", &csv)?;
+    let refused = trellis(&app, &["org", "import", &org]).await?;
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    for row in [0usize, 4_999, 9_999] {
+        let line = format!("line {}: parent", row + 3);
+        assert!(refused.stderr.contains(&line), "{line} missing");
+    }
+    let lines = refused.stderr.lines().filter(|line| line.contains(": parent")).count();
+    assert_eq!(lines, 10_000);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_bad_rows() -> anyhow::Result<()> {
+    on_every_backend(every_one_of_ten_thousand_bad_org_rows_is_printed).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn season_import() -> anyhow::Result<()> {
     on_every_backend(a_season_imports_from_csv_and_bad_rows_name_their_lines).await

@@ -16,6 +16,9 @@ pub enum Error {
     AlreadyExists(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A limit of the server's was reached; the message says which.
+    #[error("{0}")]
+    ResourceExhausted(String),
     #[error("etag mismatch for {resource}: it was changed since it was read")]
     StaleEtag { resource: String },
     #[error("configuration: {0}")]
@@ -24,6 +27,10 @@ pub enum Error {
     Corrupt(String),
     #[error("database error")]
     Database(#[source] DbErr),
+    /// The request was refused before it was decoded (a malformed or
+    /// oversized message in a stream); its status goes back as it is.
+    #[error("{}", .0.message())]
+    Refused(Status),
     /// A call to another Trellis service failed.
     #[error("calling {service}: {}", status.message())]
     Peer { service: &'static str, status: Status },
@@ -65,10 +72,12 @@ impl From<Error> for Status {
     fn from(err: Error) -> Status {
         match err {
             Error::InvalidArgument(violations) => violations.into_status(),
-            Error::NotFound(what) => Status::not_found(format!("{what} not found")),
-            Error::AlreadyExists(message) => Status::already_exists(message),
-            Error::FailedPrecondition(message) => Status::failed_precondition(message),
+            Error::NotFound(what) => Status::not_found(format!("{} not found", for_message(&what))),
+            Error::AlreadyExists(message) => Status::already_exists(for_message(&message)),
+            Error::FailedPrecondition(message) => Status::failed_precondition(for_message(&message)),
+            Error::ResourceExhausted(message) => Status::resource_exhausted(for_message(&message)),
             err @ Error::StaleEtag { .. } => Status::aborted(err.to_string()),
+            Error::Refused(status) => status,
             Error::Peer { service, status } => match status.code() {
                 Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::ResourceExhausted => {
                     tracing::warn!(service, error = %status.message(), "peer call failed");
@@ -99,17 +108,114 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// The most bytes of `BadRequest` details an error carries. The details
+/// ride base64-encoded in the `grpc-status-details-bin` trailer, and common
+/// clients refuse trailers past 8–16 KiB (and with them every detail), so
+/// the encoded details stay well under that.
+pub const MAX_DETAIL_BYTES: usize = 6_000;
+/// The longest field path or description echoed in a violation, in characters.
+const MAX_VIOLATION_CHARS: usize = 200;
+/// The longest error message, in characters.
+const MAX_MESSAGE_CHARS: usize = 1_000;
+
 impl FieldViolations {
-    /// One `INVALID_ARGUMENT` carrying every violation as `BadRequest` details.
+    /// One `INVALID_ARGUMENT` carrying the violations as `BadRequest`
+    /// details: every one that fits in [`MAX_DETAIL_BYTES`], each echoed
+    /// value cut short, and when some do not fit, a last violation (field
+    /// `""`) saying how many are left out. The message states the total.
     pub fn into_status(self) -> Status {
+        let total = self.len();
         let summary = match self.violations().first() {
-            Some((field, description)) if self.len() == 1 => format!("{field}: {description}"),
-            _ => format!("{} invalid fields", self.len()),
+            Some((field, description)) if total == 1 => {
+                format!(
+                    "{}: {}",
+                    echo(field, MAX_VIOLATION_CHARS),
+                    echo(description, MAX_VIOLATION_CHARS)
+                )
+            }
+            _ => format!("{total} invalid fields"),
         };
         let mut details = ErrorDetails::new();
+        let mut used = 0;
+        let mut shown = 0;
         for (field, description) in self.violations() {
-            details.add_bad_request_violation(field.clone(), description.clone());
+            let field = echo(field, MAX_VIOLATION_CHARS);
+            let description = echo(description, MAX_VIOLATION_CHARS);
+            // A field violation's encoding: two length-prefixed strings and
+            // the message's own tag and length.
+            let cost = field.len() + description.len() + 8;
+            if used + cost > MAX_DETAIL_BYTES - 200 {
+                break;
+            }
+            used += cost;
+            shown += 1;
+            details.add_bad_request_violation(field, description);
+        }
+        if shown < total {
+            details.add_bad_request_violation(
+                "",
+                format!(
+                    "{} more of {total} violations left out; validate_only (where offered) answers with all of them",
+                    total - shown
+                ),
+            );
         }
         Status::with_error_details(Code::InvalidArgument, summary, details)
+    }
+}
+
+/// `text` as an error message may carry it: control characters escaped and
+/// cut short, so a client's huge or binary input never comes back whole.
+pub fn for_message(text: &str) -> String {
+    echo(text, MAX_MESSAGE_CHARS)
+}
+
+fn echo(text: &str, max_chars: usize) -> String {
+    let mut shown = String::with_capacity(text.len().min(max_chars + 8));
+    for (index, c) in text.chars().enumerate() {
+        if index == max_chars {
+            shown.push('…');
+            break;
+        }
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+    use tonic_types::StatusExt;
+
+    use super::*;
+
+    #[test]
+    fn huge_violation_lists_and_echoes_stay_under_the_trailer_budget() {
+        let mut violations = FieldViolations::default();
+        for row in 0..10_000 {
+            violations.add(format!("rows[{row}].parent"), "x".repeat(1 << 20));
+        }
+        let status = violations.into_status();
+        assert_eq!(status.message(), "10000 invalid fields");
+        assert!(status.details().len() <= MAX_DETAIL_BYTES, "{}", status.details().len());
+        let bad_request = status.get_details_bad_request().map(|request| request.field_violations);
+        let shown = bad_request.unwrap_or_default();
+        assert!(shown.len() > 5);
+        let last = shown
+            .last()
+            .map(|violation| violation.description.clone())
+            .unwrap_or_default();
+        assert!(last.contains("of 10000 violations left out"), "{last}");
+        assert!(tonic_types::pb::Status::decode(status.details()).is_ok());
+    }
+
+    #[test]
+    fn echoed_text_is_escaped_and_cut() {
+        assert_eq!(for_message("a\u{0}b\nc"), "a\\u{0}b\\nc");
+        assert_eq!(for_message(&"y".repeat(5_000)).chars().count(), MAX_MESSAGE_CHARS + 1);
     }
 }

@@ -3,10 +3,21 @@
 //! substring for text), combined with `AND`, `OR` and `NOT`. As AIP-160 says,
 //! `OR` binds tighter than `AND`: `a AND b OR c` is `a AND (b OR c)`.
 //! Parentheses are not supported; the parse error says so.
+//!
+//! A filter is client input, so it is bounded before anything else reads
+//! it: at most [`MAX_FILTER_BYTES`] bytes and [`MAX_FILTER_TERMS`]
+//! comparisons. Parsing is one pass over the tokens and the condition it
+//! builds is two levels deep whatever the input, so no filter can exhaust a
+//! thread's stack or hand the database an expression tree it refuses.
 
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, LikeExpr};
 
 use crate::error::Error;
+
+/// The longest filter accepted, in bytes.
+pub const MAX_FILTER_BYTES: usize = 4_096;
+/// The most comparisons a filter may hold.
+pub const MAX_FILTER_TERMS: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operator {
@@ -145,6 +156,12 @@ fn tokenize(text: &str) -> Result<Vec<Token>, Error> {
 
 /// Parses a filter; an empty text is the filter that matches everything.
 pub fn parse(text: &str) -> Result<Filter, Error> {
+    if text.len() > MAX_FILTER_BYTES {
+        return Err(invalid(format!(
+            "must be at most {MAX_FILTER_BYTES} bytes, got {}",
+            text.len()
+        )));
+    }
     let tokens = tokenize(text)?;
     if tokens.contains(&Token::OpenParen) {
         return Err(invalid("parentheses are not supported; OR binds tighter than AND"));
@@ -169,6 +186,9 @@ pub fn parse(text: &str) -> Result<Filter, Error> {
             Token::Word(value) | Token::Quoted(value) => value.clone(),
             _ => return Err(invalid(format!("expected a value after {field}"))),
         };
+        if filter.groups.iter().map(Vec::len).sum::<usize>() + group.len() == MAX_FILTER_TERMS {
+            return Err(invalid(format!("must hold at most {MAX_FILTER_TERMS} comparisons")));
+        }
         group.push(Comparison {
             field: field.clone(),
             operator: *operator,
@@ -344,6 +364,56 @@ mod tests {
             assert!(parse(text).is_err(), "{text} should not parse");
         }
         assert_eq!(parse("").ok(), Some(Filter::default()));
+    }
+
+    #[test]
+    fn long_and_many_termed_filters_are_refused() {
+        let terms = |count: usize| vec!["a = b"; count].join(" OR ");
+        assert!(parse(&terms(MAX_FILTER_TERMS)).is_ok());
+        assert!(parse(&terms(MAX_FILTER_TERMS + 1)).is_err());
+        assert!(parse(&terms(15_000)).is_err());
+        assert!(parse(&"x".repeat(MAX_FILTER_BYTES + 1)).is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Any text parses or is refused; what parses stays within the limits.
+        #[test]
+        fn any_text_parses_within_the_limits_or_is_refused(text in "[a-z =!<>:()\"'ANDOR\\-]{0,400}") {
+            if let Ok(filter) = parse(&text) {
+                let terms: usize = filter.groups.iter().map(Vec::len).sum();
+                proptest::prop_assert!(terms <= MAX_FILTER_TERMS);
+                proptest::prop_assert!(filter.groups.iter().all(|group| !group.is_empty()));
+            }
+        }
+
+        #[test]
+        fn generated_filters_round_trip_their_terms(
+            terms in proptest::collection::vec(("[a-z_]{1,8}", 0usize..7, "[a-zA-Z0-9 ]{0,8}", proptest::bool::ANY), 1..MAX_FILTER_TERMS),
+            joins in proptest::collection::vec(proptest::bool::ANY, MAX_FILTER_TERMS),
+        ) {
+            let operators = ["=", "!=", "<", "<=", ">", ">=", ":"];
+            let mut text = String::new();
+            for (index, (field, operator, value, negated)) in terms.iter().enumerate() {
+                if index > 0 {
+                    text.push_str(if joins[index] { " AND " } else { " OR " });
+                }
+                if *negated {
+                    text.push_str("NOT ");
+                }
+                text.push_str(&format!("{field} {} \"{value}\"", operators[*operator]));
+            }
+            let filter = parse(&text);
+            proptest::prop_assert!(filter.is_ok(), "{text}");
+            let parsed: Vec<Comparison> = filter.map(|filter| filter.groups.concat()).unwrap_or_default();
+            proptest::prop_assert_eq!(parsed.len(), terms.len());
+            for (comparison, (field, _, value, negated)) in parsed.iter().zip(&terms) {
+                proptest::prop_assert_eq!(&comparison.field, field);
+                proptest::prop_assert_eq!(&comparison.value, value);
+                proptest::prop_assert_eq!(comparison.negated, *negated);
+            }
+        }
     }
 
     #[test]

@@ -21,6 +21,9 @@ use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 const TRACEPARENT: &str = "traceparent";
+/// Marks a call one Trellis service makes to another, so a draining
+/// server still takes the calls that its requests in flight depend on.
+pub const PEER_CALL_HEADER: &str = "x-trellis-peer-call";
 
 /// A channel to a peer service that carries the caller's trace context.
 pub type PeerChannel = InterceptedService<Channel, PropagateTrace>;
@@ -30,12 +33,16 @@ pub fn peer_channel(channel: Channel) -> PeerChannel {
     InterceptedService::new(channel, PropagateTrace)
 }
 
-/// Injects the current span's context into each outgoing request.
+/// Injects the current span's context into each outgoing request, and
+/// marks it as a call between services.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PropagateTrace;
 
 impl Interceptor for PropagateTrace {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert(PEER_CALL_HEADER, MetadataValue::from_static("1"));
         TraceContextPropagator::new().inject_context(
             &Span::current().context(),
             &mut MetadataInjector(request.metadata_mut()),

@@ -1,7 +1,13 @@
 //! Collects every field violation of a request, so one `INVALID_ARGUMENT`
 //! reports all of them rather than the first.
 
-use crate::error::Error;
+use trellis_proto::common::v1::{ValidationPage, ValidationReport, Violation};
+
+use crate::{error::Error, paging::PageTokens};
+
+/// Problems per page of a validation report, by default and at most.
+const DEFAULT_REPORT_PAGE: usize = 1_000;
+const MAX_REPORT_PAGE: usize = 10_000;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FieldViolations {
@@ -66,6 +72,54 @@ impl FieldViolations {
         self.violations.is_empty()
     }
 
+    /// One page of these violations as a validate_only answer (AIP-163):
+    /// in the response body, where their number is not limited by what a
+    /// client accepts in trailers. Tokens are bound to `method`.
+    pub fn into_report(
+        self,
+        page: Option<&ValidationPage>,
+        tokens: &PageTokens,
+        method: &str,
+    ) -> Result<ValidationReport, Error> {
+        let (page_size, page_token) = match page {
+            Some(page) => (page.page_size, page.page_token.as_str()),
+            None => (0, ""),
+        };
+        let page_size = match usize::try_from(page_size) {
+            Err(_) => return Err(Error::invalid("validation_page.page_size", "must not be negative")),
+            Ok(0) => DEFAULT_REPORT_PAGE,
+            Ok(size) => size.min(MAX_REPORT_PAGE),
+        };
+        let start: usize = tokens.decode(page_token, method)?.unwrap_or(0);
+        let total = self.violations.len();
+        let end = total.min(start.saturating_add(page_size));
+        let violations = self
+            .violations
+            .into_iter()
+            .skip(start)
+            .take(end.saturating_sub(start))
+            .map(|(field, description)| Violation { field, description })
+            .collect();
+        Ok(ValidationReport {
+            violations,
+            total_violations: i32::try_from(total).unwrap_or(i32::MAX),
+            next_page_token: if end < total {
+                tokens.encode(method, &end)
+            } else {
+                String::new()
+            },
+        })
+    }
+
+    /// The violations of a check's outcome, for a validate_only answer:
+    /// none when it passed, its own when it failed `INVALID_ARGUMENT`;
+    /// other errors pass through.
+    pub fn of_outcome<T>(result: Result<T, Error>) -> Result<FieldViolations, Error> {
+        let mut violations = FieldViolations::default();
+        violations.absorb(result)?;
+        Ok(violations)
+    }
+
     /// `Ok` when nothing was collected, else `Error::InvalidArgument`.
     pub fn into_result(self) -> Result<(), Error> {
         if self.is_empty() {
@@ -79,6 +133,35 @@ impl FieldViolations {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reports_page_through_every_violation_once() -> Result<(), Error> {
+        let tokens = PageTokens::new(b"key");
+        let mut all = FieldViolations::default();
+        for row in 0..2_500 {
+            all.add(format!("rows[{row}].title"), "is required");
+        }
+        let mut seen = Vec::new();
+        let mut page = ValidationPage::default();
+        loop {
+            let report = all.clone().into_report(Some(&page), &tokens, "Import")?;
+            assert_eq!(report.total_violations, 2_500);
+            seen.extend(report.violations.into_iter().map(|violation| violation.field));
+            if report.next_page_token.is_empty() {
+                break;
+            }
+            page.page_token = report.next_page_token;
+        }
+        assert_eq!(seen.len(), 2_500);
+        assert_eq!(seen[2_499], "rows[2499].title");
+        let token = all.clone().into_report(None, &tokens, "Import")?.next_page_token;
+        let foreign = ValidationPage {
+            page_token: token,
+            ..ValidationPage::default()
+        };
+        assert!(all.into_report(Some(&foreign), &tokens, "Batch").is_err());
+        Ok(())
+    }
 
     #[test]
     fn collects_every_violation_with_prefixes() {

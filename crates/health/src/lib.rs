@@ -17,6 +17,7 @@ pub mod escalation;
 pub mod freshness;
 mod grpc;
 mod lease;
+mod measurement_checks;
 mod measurements;
 mod metrics;
 pub mod migration;

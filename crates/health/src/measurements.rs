@@ -3,27 +3,23 @@
 //! history and its escalation, whose steps are written to the outbox in
 //! the same transaction. Also the series and the history, read back.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect};
 use trellis_foundation::{
     Error, FieldViolations, RequestContext, WriteTxn,
     paging::{page_size, split_page},
-    time::{is_valid_timestamp, now_micros, to_timestamp},
+    time::{now_micros, to_timestamp},
 };
-use trellis_proto::{feed::v1::ChangeKind, health::v1 as pb};
+use trellis_proto::{common::v1::ValidationPage, feed::v1::ChangeKind, health::v1 as pb};
 
 use crate::{
     HealthApi,
-    convert::{
-        bands, current, decode_config, expiry, level_from_str, measure_micros, metric_id, policy, state,
-        status_to_proto,
-    },
+    convert::{bands, current, decode_config, expiry, level_from_str, metric_id, policy, state, status_to_proto},
     entity::{measurement, metric, status_change, step},
     escalation::{State, Step, on_measurement},
     freshness::Status,
+    measurement_checks::{Batch, Entry, check_batch, check_entry},
     metrics::{change, find_metric, show},
     steps::step_kind,
     thresholds::Level,
@@ -31,19 +27,8 @@ use crate::{
 
 /// Measurements one call may carry.
 const MAX_BATCH: usize = 10_000;
-const MAX_SOURCE: usize = 200;
 /// Rows per INSERT: 6 columns each, inside SQLite's 32,766 parameters.
 const INSERT_CHUNK: usize = 4_000;
-
-/// One measurement of a request, checked.
-struct Entry {
-    /// Its field prefix in the request (`measurements[3].`, or "").
-    prefix: String,
-    metric_id: String,
-    measure_micros: i64,
-    value: f64,
-    source: String,
-}
 
 /// What happened to one metric: its row, its history, its steps.
 pub(crate) struct Applied {
@@ -62,7 +47,7 @@ impl HealthApi {
             health_metric: request.health_metric,
             measurement: request.measurement,
         };
-        self.record(context, vec![(String::new(), entry)]).await
+        self.record(context, vec![(String::new(), entry)], None).await
     }
 
     pub async fn batch_record_measurements(
@@ -76,19 +61,23 @@ impl HealthApi {
                 format!("must hold 1 to {MAX_BATCH} measurements"),
             ));
         }
+        let validate_only = request.validate_only.then_some(request.validation_page);
         let entries = request
             .measurements
             .into_iter()
             .enumerate()
             .map(|(index, entry)| (format!("measurements[{index}]."), entry))
             .collect();
-        self.record(context, entries).await
+        self.record(context, entries, validate_only).await
     }
 
+    /// Records `entries`; with `validate_only` (the page of the report to
+    /// answer with), only checks them and answers with their problems.
     async fn record(
         &self,
         context: RequestContext,
         entries: Vec<(String, pb::batch_record_measurements_request::Entry)>,
+        validate_only: Option<Option<ValidationPage>>,
     ) -> Result<pb::RecordMeasurementsResponse, Error> {
         let mut violations = FieldViolations::default();
         let mut checked = Vec::with_capacity(entries.len());
@@ -97,66 +86,22 @@ impl HealthApi {
                 checked.push(entry);
             }
         }
-        std::mem::take(&mut violations).into_result()?;
-        // The same measurement twice in one call is one measurement.
-        let mut first_of: HashMap<(&str, i64), &Entry> = HashMap::new();
-        let mut fresh: Vec<&Entry> = Vec::with_capacity(checked.len());
-        let mut duplicates = 0i64;
-        for entry in &checked {
-            match first_of.get(&(entry.metric_id.as_str(), entry.measure_micros)) {
-                Some(first) if first.value == entry.value => duplicates += 1,
-                Some(first) => violations.add(
-                    format!("{}measurement.value", entry.prefix),
-                    format!(
-                        "{} differs from {}measurement.value ({}) at the same measure_time; measurements are not \
-                         edited",
-                        entry.value, first.prefix, first.value
-                    ),
-                ),
-                None => {
-                    first_of.insert((&entry.metric_id, entry.measure_micros), entry);
-                    fresh.push(entry);
-                }
-            }
-        }
-        std::mem::take(&mut violations).into_result()?;
-
         let mut txn = self.store.begin_write().await?;
         self.store.feed.serialize_writers(&txn).await?;
-        let ids: Vec<String> = unique(fresh.iter().map(|entry| entry.metric_id.clone()));
-        let rows: HashMap<String, metric::Model> = metric::Entity::find()
-            .filter(metric::Column::Id.is_in(ids.iter().cloned()))
-            .all(&*txn)
-            .await?
-            .into_iter()
-            .map(|row| (row.id.clone(), row))
-            .collect();
-        for entry in &fresh {
-            if !rows.contains_key(&entry.metric_id) {
-                violations.add(
-                    format!("{}health_metric", entry.prefix),
-                    format!("healthMetrics/{} does not exist", entry.metric_id),
-                );
-            }
+        let Batch {
+            ids,
+            rows,
+            new_entries,
+            duplicates,
+        } = check_batch(&txn, &checked, &mut violations).await?;
+        if let Some(page) = validate_only {
+            let report = violations.into_report(page.as_ref(), &self.store.page_tokens, "BatchRecordMeasurements")?;
+            return Ok(pb::RecordMeasurementsResponse {
+                validation: Some(report),
+                ..pb::RecordMeasurementsResponse::default()
+            });
         }
-        std::mem::take(&mut violations).into_result()?;
-
-        let stored = stored_at(&txn, &fresh).await?;
-        let mut new_entries: Vec<&Entry> = Vec::with_capacity(fresh.len());
-        for entry in fresh {
-            match stored.get(&(entry.metric_id.clone(), entry.measure_micros)) {
-                Some(value) if *value == entry.value => duplicates += 1,
-                Some(value) => violations.add(
-                    format!("{}measurement.value", entry.prefix),
-                    format!(
-                        "healthMetrics/{} already has {value} at this measure_time; measurements are not edited",
-                        entry.metric_id
-                    ),
-                ),
-                None => new_entries.push(entry),
-            }
-        }
-        std::mem::take(&mut violations).into_result()?;
+        violations.into_result()?;
 
         let now = now_micros();
         let mut by_metric: HashMap<&str, Vec<(&Entry, Level)>> = HashMap::new();
@@ -215,6 +160,7 @@ impl HealthApi {
             recorded: i64::try_from(new_entries.len()).unwrap_or(i64::MAX),
             duplicates,
             health_metrics: shown,
+            validation: None,
         })
     }
 
@@ -318,81 +264,6 @@ fn duration(micros: i64) -> prost_types::Duration {
         seconds: micros.div_euclid(1_000_000),
         nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1_000).unwrap_or(0),
     }
-}
-
-fn unique(ids: impl Iterator<Item = String>) -> Vec<String> {
-    let mut seen = HashSet::new();
-    ids.filter(|id| seen.insert(id.clone())).collect()
-}
-
-fn check_entry(
-    prefix: String,
-    entry: pb::batch_record_measurements_request::Entry,
-    violations: &mut FieldViolations,
-) -> Option<Entry> {
-    let id = violations
-        .absorb(metric_id(&entry.health_metric, &format!("{prefix}health_metric")))
-        .ok()
-        .flatten()
-        .map(str::to_owned);
-    let Some(measurement) = entry.measurement else {
-        violations.add(format!("{prefix}measurement"), "is required");
-        return None;
-    };
-    violations.require(
-        measurement.value.is_finite(),
-        format!("{prefix}measurement.value"),
-        "must be a finite number",
-    );
-    match &measurement.measure_time {
-        Some(time) if is_valid_timestamp(time) => {}
-        Some(_) => violations.add(format!("{prefix}measurement.measure_time"), "is not a valid time"),
-        None => violations.add(format!("{prefix}measurement.measure_time"), "is required"),
-    }
-    violations.require_max_len(&measurement.source, MAX_SOURCE, &format!("{prefix}measurement.source"));
-    Some(Entry {
-        prefix,
-        metric_id: id?,
-        measure_micros: measure_micros(&measurement),
-        value: measurement.value,
-        source: measurement.source.trim().to_owned(),
-    })
-}
-
-/// The values already stored at the entries' times: one range read per
-/// metric, usually empty (new measurements are newer than the stored).
-async fn stored_at(txn: &WriteTxn, entries: &[&Entry]) -> Result<HashMap<(String, i64), f64>, Error> {
-    let mut ranges: HashMap<&str, (i64, i64)> = HashMap::new();
-    for entry in entries {
-        let range = ranges
-            .entry(&entry.metric_id)
-            .or_insert((entry.measure_micros, entry.measure_micros));
-        range.0 = range.0.min(entry.measure_micros);
-        range.1 = range.1.max(entry.measure_micros);
-    }
-    let mut found = HashMap::new();
-    let ranges: Vec<_> = ranges.into_iter().collect();
-    for chunk in ranges.chunks(200) {
-        let mut any = Condition::any();
-        for (id, (low, high)) in chunk {
-            any = any.add(
-                Condition::all()
-                    .add(measurement::Column::MetricId.eq(*id))
-                    .add(measurement::Column::MeasureMicros.between(*low, *high)),
-            );
-        }
-        let rows: Vec<(String, i64, f64)> = measurement::Entity::find()
-            .select_only()
-            .column(measurement::Column::MetricId)
-            .column(measurement::Column::MeasureMicros)
-            .column(measurement::Column::Value)
-            .filter(any)
-            .into_tuple()
-            .all(&**txn)
-            .await?;
-        found.extend(rows.into_iter().map(|(id, micros, value)| ((id, micros), value)));
-    }
-    Ok(found)
 }
 
 async fn insert_chunked(txn: &WriteTxn, models: Vec<measurement::Model>) -> Result<(), Error> {

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use prost_types::{Duration, Timestamp};
 use trellis_foundation::{
     FieldViolations,
-    time::{from_timestamp, is_valid_timestamp},
+    time::{TIME_RANGE, from_timestamp, is_valid_timestamp},
 };
 use trellis_proto::okr::v1::{self as pb, alignment_target::Target, key_result::Kind as KrKind, objective};
 
@@ -57,7 +57,7 @@ fn check_weight(weight: f64, field: String, violations: &mut FieldViolations) ->
 
 fn check_time(time: Option<&Timestamp>, field: String, violations: &mut FieldViolations) {
     if let Some(time) = time {
-        violations.require(is_valid_timestamp(time), field, "is not a valid timestamp");
+        violations.require(is_valid_timestamp(time), field, TIME_RANGE);
     }
 }
 

@@ -41,8 +41,6 @@ use crate::{
 
 /// Objectives per import at most (each with up to 25 key results).
 pub const MAX_ROWS: usize = 200_000;
-/// Problems reported at most; past it the message says how many more.
-const MAX_REPORTED: usize = 10_000;
 
 /// One checked row: the objective's id, its stored form and its key
 /// results with their ids.
@@ -60,6 +58,9 @@ impl OkrApi {
     ) -> Result<pb::ImportSeasonResponse, Error> {
         let started = Instant::now();
         let received = receive(stream).await?;
+        if received.header.validate_only {
+            return self.validate_season(received).await;
+        }
         let received_after = started.elapsed();
         let context = context.with_request_id(&received.header.request_id);
         if let Some(request_id) = context.request_id.as_deref() {
@@ -95,6 +96,24 @@ impl OkrApi {
                     "season imported"
                 );
             })
+    }
+
+    /// A validate_only import: every problem, a page of them in the answer;
+    /// nothing is written.
+    async fn validate_season(&self, received: Received) -> Result<pb::ImportSeasonResponse, Error> {
+        let page = received.header.validation_page.clone();
+        let rows = received.rows.len() as i64;
+        let cycle_id = cycle_id(&received.header.cycle, "header.cycle")?.to_owned();
+        let cycle = find_cycle(self.store.db.conn(), &cycle_id).await?;
+        let mut violations = FieldViolations::default();
+        violations.absorb(permits_drafting(&cycle_id, &cycle.state))?;
+        violations.absorb(self.check_rows(&cycle, received).await)?;
+        let report = violations.into_report(page.as_ref(), &self.store.page_tokens, "ImportSeason")?;
+        Ok(pb::ImportSeasonResponse {
+            rows,
+            validation: Some(report),
+            ..pb::ImportSeasonResponse::default()
+        })
     }
 
     /// The checks that need the database and the other services, after
@@ -139,18 +158,6 @@ impl OkrApi {
         }
         for (index, problem) in alignment_loops(&links, &by_row_id) {
             violations.add(format!("rows[{index}].aligns_to_rows"), problem);
-        }
-        if violations.len() > MAX_REPORTED {
-            let total = violations.len();
-            let mut kept = FieldViolations::default();
-            for (field, description) in violations.violations().iter().take(MAX_REPORTED) {
-                kept.add(field.clone(), description.clone());
-            }
-            kept.add(
-                "rows",
-                format!("{} more problems not listed; {total} in all", total - MAX_REPORTED),
-            );
-            violations = kept;
         }
         violations.into_result()?;
         Ok(rows)
@@ -239,6 +246,7 @@ impl OkrApi {
             objectives_created: objectives as i64,
             key_results_created: key_results as i64,
             last_sequence,
+            validation: None,
         })
     }
 }
@@ -325,11 +333,13 @@ async fn receive(
     let mut violations = FieldViolations::default();
     let mut message_index = 0usize;
     while let Some(message) = stream.next().await {
-        let message = message.map_err(|status| {
-            Error::FailedPrecondition(format!(
+        let message = message.map_err(|status| match status.code() {
+            // A message the server refused on the wire: the client's mistake.
+            tonic::Code::InvalidArgument | tonic::Code::ResourceExhausted => Error::Refused(status),
+            _ => Error::FailedPrecondition(format!(
                 "the import stream broke off ({}); nothing was written",
                 status.message()
-            ))
+            )),
         })?;
         fingerprint.add(&message);
         match (message_index, message.header) {

@@ -52,7 +52,7 @@ impl CycleState {
             Ok(next)
         } else {
             Err(format!(
-                "a {} cycle moves to {} next, not to {}",
+                "the cycle is {}: it moves to {} next, not to {}",
                 self.as_str(),
                 next.as_str(),
                 to.as_str()
@@ -77,6 +77,10 @@ impl CycleState {
             return Ok(());
         }
         let when = match work {
+            CycleWork::Draft if self == CycleState::Active => {
+                "objectives and key results are drafted while the cycle is PLANNING; to change a locked plan, \
+                 use ReplanObjective with a reason"
+            }
             CycleWork::Draft => "objectives are drafted and aligned while the cycle is PLANNING",
             CycleWork::Replan => "a re-plan changes a locked plan while the cycle is ACTIVE",
             CycleWork::EditDetails => "a CLOSED cycle is read-only",

@@ -4,6 +4,13 @@
 /// The encoded `FileDescriptorSet` of every Trellis proto, for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/trellis_descriptor.bin"));
 
+pub mod common {
+    pub mod v1 {
+        #![allow(clippy::all, clippy::pedantic)]
+        tonic::include_proto!("trellis.common.v1");
+    }
+}
+
 pub mod feed {
     pub mod v1 {
         #![allow(clippy::all, clippy::pedantic)]

@@ -7,7 +7,7 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 use anyhow::{Context, bail};
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
-use tonic::transport::{Channel, Endpoint, Server, server::TcpIncoming};
+use tonic::transport::{Channel, Endpoint, Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::{info, warn};
 use trellis_cascade::{CascadeApi, Consumers, OrgApi, Projection, Source};
@@ -31,13 +31,19 @@ use trellis_proto::{
 };
 use trellis_strategy::StrategyApi;
 
-use crate::settings::{ServiceName, Settings};
+use crate::{
+    connections,
+    guard::{Guard, GuardLimits},
+    settings::{ServiceName, Settings},
+};
 
 const STRATEGY_SERVICE: &str = "trellis.strategy.v1.StrategyService";
 const ORG_SERVICE: &str = "trellis.cascade.v1.OrgService";
 const OKR_SERVICE: &str = "trellis.okr.v1.OkrService";
 const HEALTH_SERVICE: &str = "trellis.health.v1.HealthMetricService";
 const CASCADE_SERVICE: &str = "trellis.cascade.v1.CascadeService";
+/// How long a keepalive ping may go unanswered before the connection drops.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub struct Application {
     listener: TcpListener,
@@ -95,9 +101,10 @@ impl Application {
             trellis_cascade::Migrator::up(db.conn(), None)
                 .await
                 .context("migrating the cascade tables")?;
-            Some(OrgApi::new(
-                Store::open(db.clone(), trellis_cascade::TABLE_PREFIX).await?,
-            ))
+            Some(
+                OrgApi::new(Store::open(db.clone(), trellis_cascade::TABLE_PREFIX).await?)
+                    .with_max_message_bytes(settings.max_message_bytes),
+            )
         } else {
             None
         };
@@ -274,9 +281,22 @@ impl Application {
         });
 
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
+        let guard = Guard::new(
+            &descriptor_pool()?,
+            GuardLimits {
+                max_message_bytes: max,
+                max_watchers: settings.max_watchers,
+                max_imports: settings.max_imports,
+            },
+        );
+        let keepalive = Duration::from_secs(settings.keepalive_seconds);
         let router = Server::builder()
             .tcp_nodelay(true)
+            .max_concurrent_streams(settings.max_streams_per_connection)
+            .http2_keepalive_interval(Some(keepalive))
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
             .trace_fn(rpc_span)
+            .layer(guard.clone())
             .add_service(health_service)
             .add_service(reflection)
             .add_optional_service(strategy_service)
@@ -284,10 +304,11 @@ impl Application {
             .add_optional_service(metric_service)
             .add_optional_service(org_service)
             .add_optional_service(cascade_service);
-        // Accepted sockets need nodelay themselves: the builder's setting
-        // covers only listeners it binds, and without it a response written
-        // in two parts waits out delayed ACKs (about 40 ms).
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let incoming = connections::accept(
+            listener,
+            settings.max_connections,
+            Duration::from_secs(settings.connection_idle_seconds),
+        );
         let serve = router.serve_with_incoming_shutdown(incoming, async {
             let _ = stopped.await;
         });
@@ -300,6 +321,7 @@ impl Application {
             () = shutdown => {}
         }
         info!("shutting down: draining in-flight requests");
+        set_status(&reporter, &served, ServingStatus::NotServing).await;
         if let Some(background) = background.as_mut() {
             background.shutdown().await;
         }
@@ -312,23 +334,44 @@ impl Application {
         if let Some(readiness) = readiness {
             readiness.abort();
         }
-        set_status(&reporter, &served, ServingStatus::NotServing).await;
         for feed in &feeds {
             feed.close();
         }
-        let _ = stop_accepting.send(());
+        // Requests in flight finish before the listener closes: the peer
+        // calls they make go to this same server.
         let grace = Duration::from_secs(settings.shutdown_grace_seconds);
-        match tokio::time::timeout(grace, serve).await {
-            Ok(result) => result.context("serving")?,
-            Err(_) => warn!(
+        let started = tokio::time::Instant::now();
+        // The server keeps accepting while it drains: a peer call may need
+        // a new connection to this same server.
+        let drained = tokio::select! {
+            result = &mut serve => {
+                result.context("serving")?;
+                true
+            }
+            drained = guard.drain(grace) => drained,
+        };
+        if !drained {
+            warn!(
                 seconds = grace.as_secs(),
+                unfinished = guard.in_flight(),
                 "grace period over; dropping unfinished requests"
-            ),
+            );
+        }
+        let _ = stop_accepting.send(());
+        let left = grace.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
+        match tokio::time::timeout(left, serve).await {
+            Ok(result) => result.context("serving")?,
+            Err(_) => warn!("connections did not close in time; closing them"),
         }
         db.close().await.context("closing the database pool")?;
         info!("stopped");
         Ok(())
     }
+}
+
+/// Every Trellis message type, for the guard's wire checks.
+fn descriptor_pool() -> anyhow::Result<prost_reflect::DescriptorPool> {
+    prost_reflect::DescriptorPool::decode(trellis_proto::FILE_DESCRIPTOR_SET).context("reading the descriptor set")
 }
 
 /// One span per RPC, named after the method as OpenTelemetry's RPC

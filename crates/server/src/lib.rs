@@ -2,6 +2,8 @@
 //! subset of the Trellis services on one port.
 
 pub mod app;
+pub mod connections;
+pub mod guard;
 pub mod settings;
 pub mod telemetry;
 

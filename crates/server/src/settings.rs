@@ -84,6 +84,19 @@ pub struct Settings {
     /// How long the health step runner's lease holds without renewal: how
     /// soon a standby health replica takes over from one that died.
     pub health_runner_lease_seconds: u64,
+    /// Connections open at once; more are closed as they are accepted.
+    pub max_connections: usize,
+    /// Seconds a connection with no request in flight stays open.
+    pub connection_idle_seconds: u64,
+    /// HTTP/2 streams (calls) a connection may have open at once.
+    pub max_streams_per_connection: u32,
+    /// Seconds between HTTP/2 keepalive pings (a peer that does not answer
+    /// within 20 seconds is dropped).
+    pub keepalive_seconds: u64,
+    /// Change and alignment streams (WatchChanges, WatchAlignment) open at once.
+    pub max_watchers: usize,
+    /// Season imports (ImportSeason streams) running at once.
+    pub max_imports: usize,
     /// Not a flag: for restart tests, the escalation step after which the
     /// health service's step runner stops as if the process had died.
     pub health_fail_point: Option<String>,
@@ -103,6 +116,12 @@ impl Settings {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             shutdown_grace_seconds: DEFAULT_SHUTDOWN_GRACE_SECONDS,
             health_runner_lease_seconds: DEFAULT_HEALTH_RUNNER_LEASE_SECONDS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            connection_idle_seconds: DEFAULT_CONNECTION_IDLE_SECONDS,
+            max_streams_per_connection: DEFAULT_MAX_STREAMS_PER_CONNECTION,
+            keepalive_seconds: DEFAULT_KEEPALIVE_SECONDS,
+            max_watchers: DEFAULT_MAX_WATCHERS,
+            max_imports: DEFAULT_MAX_IMPORTS,
             health_fail_point: None,
         }
     }
@@ -145,6 +164,24 @@ impl Settings {
                 .health_runner_lease_seconds
                 .or(file.health_runner_lease_seconds)
                 .unwrap_or(DEFAULT_HEALTH_RUNNER_LEASE_SECONDS),
+            max_connections: flags
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            connection_idle_seconds: flags
+                .connection_idle_seconds
+                .or(file.connection_idle_seconds)
+                .unwrap_or(DEFAULT_CONNECTION_IDLE_SECONDS),
+            max_streams_per_connection: flags
+                .max_streams_per_connection
+                .or(file.max_streams_per_connection)
+                .unwrap_or(DEFAULT_MAX_STREAMS_PER_CONNECTION),
+            keepalive_seconds: flags
+                .keepalive_seconds
+                .or(file.keepalive_seconds)
+                .unwrap_or(DEFAULT_KEEPALIVE_SECONDS),
+            max_watchers: flags.max_watchers.or(file.max_watchers).unwrap_or(DEFAULT_MAX_WATCHERS),
+            max_imports: flags.max_imports.or(file.max_imports).unwrap_or(DEFAULT_MAX_IMPORTS),
             health_fail_point: None,
         };
         settings.validate()?;
@@ -167,14 +204,32 @@ impl Settings {
         if self.max_message_bytes < 1024 {
             return Err("max_message_bytes must be at least 1024".to_owned());
         }
-        if self.health_runner_lease_seconds == 0 {
-            return Err("health_runner_lease_seconds must be at least 1".to_owned());
+        for (name, value) in [
+            ("health_runner_lease_seconds", self.health_runner_lease_seconds),
+            ("connection_idle_seconds", self.connection_idle_seconds),
+            ("keepalive_seconds", self.keepalive_seconds),
+            ("max_connections", self.max_connections as u64),
+            ("max_streams_per_connection", u64::from(self.max_streams_per_connection)),
+            ("max_watchers", self.max_watchers as u64),
+            ("max_imports", self.max_imports as u64),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
         }
         Ok(())
     }
 }
 
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Large enough for a batch of 50,000 org units or 10,000 measurements; a
+/// season import streams its rows one message each.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4_096;
+pub const DEFAULT_CONNECTION_IDLE_SECONDS: u64 = 300;
+pub const DEFAULT_MAX_STREAMS_PER_CONNECTION: u32 = 256;
+pub const DEFAULT_KEEPALIVE_SECONDS: u64 = 60;
+pub const DEFAULT_MAX_WATCHERS: usize = 256;
+pub const DEFAULT_MAX_IMPORTS: usize = 4;
 pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 20;
 pub const DEFAULT_HEALTH_RUNNER_LEASE_SECONDS: u64 = trellis_health::DEFAULT_RUNNER_LEASE.as_secs();
 
@@ -206,7 +261,8 @@ pub struct Flags {
     pub peer_health: Option<String>,
     #[arg(long, env = "TRELLIS_PEER_CASCADE")]
     pub peer_cascade: Option<String>,
-    /// Largest gRPC message in bytes (default 64 MiB, for season imports).
+    /// Largest gRPC message in bytes (default 16 MiB); a larger request is
+    /// refused RESOURCE_EXHAUSTED before it is buffered.
     #[arg(long, env = "TRELLIS_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: Option<usize>,
     /// Seconds a graceful shutdown waits for in-flight requests.
@@ -217,6 +273,28 @@ pub struct Flags {
     /// standby takes over this long after the holder dies (default 15).
     #[arg(long, env = "TRELLIS_HEALTH_RUNNER_LEASE_SECONDS")]
     pub health_runner_lease_seconds: Option<u64>,
+    /// Connections open at once (default 4096); more are closed on accept.
+    #[arg(long, env = "TRELLIS_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a connection with no call in flight stays open (default 300).
+    #[arg(long, env = "TRELLIS_CONNECTION_IDLE_SECONDS")]
+    pub connection_idle_seconds: Option<u64>,
+    /// Calls a connection may have open at once, advertised as HTTP/2
+    /// MAX_CONCURRENT_STREAMS (default 256).
+    #[arg(long, env = "TRELLIS_MAX_STREAMS_PER_CONNECTION")]
+    pub max_streams_per_connection: Option<u32>,
+    /// Seconds between HTTP/2 keepalive pings; a client that does not
+    /// answer within 20 seconds is dropped (default 60).
+    #[arg(long, env = "TRELLIS_KEEPALIVE_SECONDS")]
+    pub keepalive_seconds: Option<u64>,
+    /// WatchChanges and WatchAlignment streams open at once (default 256);
+    /// more are refused RESOURCE_EXHAUSTED.
+    #[arg(long, env = "TRELLIS_MAX_WATCHERS")]
+    pub max_watchers: Option<usize>,
+    /// Season imports running at once (default 4); more are refused
+    /// RESOURCE_EXHAUSTED.
+    #[arg(long, env = "TRELLIS_MAX_IMPORTS")]
+    pub max_imports: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -232,6 +310,12 @@ struct FileSettings {
     max_message_bytes: Option<usize>,
     shutdown_grace_seconds: Option<u64>,
     health_runner_lease_seconds: Option<u64>,
+    max_connections: Option<usize>,
+    connection_idle_seconds: Option<u64>,
+    max_streams_per_connection: Option<u32>,
+    keepalive_seconds: Option<u64>,
+    max_watchers: Option<usize>,
+    max_imports: Option<usize>,
 }
 
 impl FileSettings {

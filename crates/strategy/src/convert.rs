@@ -4,7 +4,7 @@
 use trellis_foundation::{
     FieldViolations,
     names::{id_or_generate, is_valid_id, parse_child_name, parse_name},
-    time::{from_timestamp, is_valid_timestamp},
+    time::{TIME_RANGE, from_timestamp, is_valid_timestamp},
 };
 use trellis_proto::strategy::v1::{self as pb, AssumptionStatus, ChoiceKind};
 
@@ -121,7 +121,7 @@ pub fn check_horizon(horizon: Option<&pb::Horizon>, field: &str, violations: &mu
         return;
     };
     if !is_valid_timestamp(start) || !is_valid_timestamp(end) {
-        violations.add(field, "has an invalid timestamp");
+        violations.add(field, format!("start_time and end_time each {TIME_RANGE}"));
     } else if from_timestamp(end) <= from_timestamp(start) {
         violations.add(format!("{field}.end_time"), "must be after start_time");
     }

@@ -10,6 +10,7 @@ pub mod entity;
 mod follower;
 mod grpc;
 pub mod migration;
+mod nesting;
 mod queries;
 mod revision;
 pub mod state;

@@ -21,6 +21,7 @@ use crate::{
         choice_kind_name, inline_child_id, strategy_id, strategy_name,
     },
     entity::{assumption, choice, revision, strategy},
+    nesting::check_no_loop,
     revision::load,
     state::{Transition, activation_gaps, next_state},
 };
@@ -296,9 +297,22 @@ impl StrategyApi {
         }
 
         let mut txn = self.store.begin_write().await?;
+        let renested = updated.parent_choice != current.strategy.parent_choice;
+        let moved = updated.owner != current.strategy.owner;
+        if renested || moved {
+            // Nesting is checked across strategies: two updates that each
+            // pass against the other's old state could make a loop.
+            self.store.feed.serialize_writers(&txn).await?;
+        }
         let loaded = self.load_editable(&txn, id).await?;
         if updated.parent_choice != loaded.strategy.parent_choice {
             self.hold_parent_choice(&txn, &updated.parent_choice).await?;
+        }
+        if renested {
+            check_no_loop(&*txn, id, &updated.parent_choice).await?;
+        }
+        if moved {
+            self.check_nested_owners(&*txn, id, &updated.owner).await?;
         }
         // Checked again inside the transaction: the read above was outside it.
         check_etag(&patch.etag, &loaded.strategy.etag, &patch.name)?;

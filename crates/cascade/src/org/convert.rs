@@ -60,7 +60,7 @@ pub fn check_create(request: &pb::CreateOrgUnitRequest, violations: &mut FieldVi
             description: String::new(),
         };
     };
-    check_fields(unit, violations, "org_unit.");
+    check_fields(unit, &["display_name", "kind", "description"], violations, "org_unit.");
     let parent_id = parse_parent(&unit.parent, "org_unit.parent", violations);
     NewUnit {
         id,
@@ -71,11 +71,21 @@ pub fn check_create(request: &pb::CreateOrgUnitRequest, violations: &mut FieldVi
     }
 }
 
-pub fn check_fields(unit: &pb::OrgUnit, violations: &mut FieldViolations, prefix: &str) {
-    violations.require_non_empty(&unit.display_name, &format!("{prefix}display_name"));
-    violations.require_max_len(&unit.display_name, MAX_DISPLAY_NAME, &format!("{prefix}display_name"));
-    violations.require_max_len(&unit.kind, MAX_KIND, &format!("{prefix}kind"));
-    violations.require_max_len(&unit.description, MAX_DESCRIPTION, &format!("{prefix}description"));
+/// Checks the unit's `fields` (all of them on create, the masked ones on
+/// update).
+pub fn check_fields(unit: &pb::OrgUnit, fields: &[&str], violations: &mut FieldViolations, prefix: &str) {
+    for field in fields {
+        let path = format!("{prefix}{field}");
+        match *field {
+            "display_name" => {
+                violations.require_non_empty(&unit.display_name, &path);
+                violations.require_max_len(&unit.display_name, MAX_DISPLAY_NAME, &path);
+            }
+            "kind" => violations.require_max_len(&unit.kind, MAX_KIND, &path),
+            "description" => violations.require_max_len(&unit.description, MAX_DESCRIPTION, &path),
+            _ => {}
+        }
+    }
 }
 
 /// "" for no parent, else the id of a well-formed `orgUnits/{id}`.

@@ -13,7 +13,7 @@ use trellis_foundation::{
 use trellis_proto::{cascade::v1 as pb, feed::v1::ChangeKind};
 
 use super::{
-    MAX_BATCH, OrgApi, RESOURCE_TYPE,
+    MAX_BATCH, MAX_DEPTH, OrgApi, RESOURCE_TYPE,
     convert::{NewUnit, check_create, check_fields, parse_parent, to_proto, unit_id, unit_name},
     entity::Model,
     repo,
@@ -32,7 +32,24 @@ async fn placement(conn: &impl ConnectionTrait, id: &str, parent_id: &str) -> Re
         return Ok((0, root_path(id)));
     }
     let parent = repo::find_existing(conn, parent_id, &unit_name(parent_id)).await?;
+    check_depth(parent.depth + 1, "org_unit.parent")?;
     Ok((parent.depth + 1, child_path(&parent.path, id)))
+}
+
+fn depth_problem(depth: i32) -> Option<String> {
+    (depth > MAX_DEPTH).then(|| {
+        format!(
+            "would place a unit at depth {depth}; units nest at most {} levels deep",
+            MAX_DEPTH + 1
+        )
+    })
+}
+
+fn check_depth(depth: i32, field: &str) -> Result<(), Error> {
+    match depth_problem(depth) {
+        Some(problem) => Err(Error::invalid(field, problem)),
+        None => Ok(()),
+    }
 }
 
 fn new_model(unit: NewUnit, depth: i32, path: String, now: i64) -> Model {
@@ -58,7 +75,14 @@ impl OrgApi {
     ) -> Result<pb::OrgUnit, Error> {
         let mut violations = FieldViolations::default();
         let new_unit = check_create(&request, &mut violations);
-        violations.into_result()?;
+        if !violations.is_empty() {
+            // The parent too, so one answer holds every problem.
+            let parent_id = &new_unit.parent_id;
+            if !parent_id.is_empty() && repo::find(self.store.db.conn(), parent_id).await?.is_none() {
+                violations.add("org_unit.parent", format!("{} does not exist", unit_name(parent_id)));
+            }
+            return Err(Error::InvalidArgument(violations));
+        }
         let feed = self.store.feed.clone();
         let event_context = context.clone();
         self.store
@@ -97,7 +121,7 @@ impl OrgApi {
         let id = unit_id(&patch.name, "org_unit.name")?;
         let mut violations = FieldViolations::default();
         let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);
-        check_fields(&patch, &mut violations, "org_unit.");
+        check_fields(&patch, &paths, &mut violations, "org_unit.");
         violations.into_result()?;
 
         let mut txn = self.store.begin_write().await?;
@@ -176,8 +200,13 @@ impl OrgApi {
             (parent.depth + 1, child_path(&parent.path, id))
         };
         let subtree = repo::descendants(&*txn, &unit.path).await?;
-        let old_path = std::mem::replace(&mut unit.path, new_path.clone());
         let depth_change = new_depth - unit.depth;
+        let deepest = subtree
+            .iter()
+            .map(|descendant| descendant.depth)
+            .fold(unit.depth, i32::max);
+        check_depth(deepest + depth_change, "new_parent")?;
+        let old_path = std::mem::replace(&mut unit.path, new_path.clone());
         let now = now_micros();
         let read_version = unit.version;
         unit.parent_id = new_parent_id;
@@ -211,10 +240,10 @@ impl OrgApi {
         context: RequestContext,
         request: pb::BatchCreateOrgUnitsRequest,
     ) -> Result<pb::BatchCreateOrgUnitsResponse, Error> {
-        if request.requests.is_empty() || request.requests.len() > MAX_BATCH {
-            return Err(Error::invalid("requests", format!("must hold 1 to {MAX_BATCH} units")));
-        }
         let mut violations = FieldViolations::default();
+        if request.requests.is_empty() || request.requests.len() > MAX_BATCH {
+            violations.add("requests", format!("must hold 1 to {MAX_BATCH} units"));
+        }
         let mut new_units = Vec::with_capacity(request.requests.len());
         let mut first_row_of: HashMap<String, usize> = HashMap::new();
         for (index, row) in request.requests.iter().enumerate() {
@@ -226,9 +255,25 @@ impl OrgApi {
             violations.extend_prefixed(&format!("requests[{index}]."), row_violations);
             new_units.push(new_unit);
         }
-        violations.into_result()?;
+        if !violations.is_empty() || request.validate_only {
+            // The references too, so one answer holds every problem.
+            let (_, violations) = place_batch(self.store.db.conn(), new_units, violations).await?;
+            if request.validate_only {
+                let report = violations.into_report(
+                    request.validation_page.as_ref(),
+                    &self.store.page_tokens,
+                    "BatchCreateOrgUnits",
+                )?;
+                return Ok(pb::BatchCreateOrgUnitsResponse {
+                    org_units: Vec::new(),
+                    validation: Some(report),
+                });
+            }
+            return Err(Error::InvalidArgument(violations));
+        }
         let feed = self.store.feed.clone();
         let event_context = context.clone();
+        let max_message_bytes = self.max_message_bytes;
         self.store
             .create_once(
                 &context,
@@ -236,12 +281,26 @@ impl OrgApi {
                 &request,
                 move |mut txn: WriteTxn| async move {
                     feed.serialize_writers(&txn).await?;
-                    let units = place_batch(&txn, new_units).await?;
+                    let (units, violations) = place_batch(&*txn, new_units, FieldViolations::default()).await?;
+                    violations.into_result()?;
                     let created: Vec<pb::OrgUnit> = units.iter().map(to_proto).collect();
+                    let answer_bytes = prost::encoding::message::encoded_len_repeated(1, &created);
+                    if answer_bytes > max_message_bytes {
+                        return Err(Error::ResourceExhausted(format!(
+                            "the answer would be {answer_bytes} bytes, over the server's message limit of \
+                             {max_message_bytes}: send the units in smaller batches"
+                        )));
+                    }
                     repo::insert_many(&*txn, units).await?;
                     let changes = created.iter().map(|unit| change(ChangeKind::Created, unit)).collect();
                     feed.append(&mut txn, &event_context, changes).await?;
-                    Ok((txn, pb::BatchCreateOrgUnitsResponse { org_units: created }))
+                    Ok((
+                        txn,
+                        pb::BatchCreateOrgUnitsResponse {
+                            org_units: created,
+                            validation: None,
+                        },
+                    ))
                 },
             )
             .await
@@ -249,8 +308,14 @@ impl OrgApi {
 }
 
 /// Checks a batch against the stored tree (ids free, parents present, no
-/// cycles) and returns its rows with paths, in request order.
-async fn place_batch(txn: &WriteTxn, new_units: Vec<NewUnit>) -> Result<Vec<Model>, Error> {
+/// cycles, not too deep) and returns its rows with paths, in request
+/// order, and its problems added to `violations` (the rows' own), so one
+/// answer holds them all.
+async fn place_batch(
+    conn: &impl ConnectionTrait,
+    new_units: Vec<NewUnit>,
+    mut violations: FieldViolations,
+) -> Result<(Vec<Model>, FieldViolations), Error> {
     let ids: Vec<String> = new_units.iter().map(|unit| unit.id.clone()).collect();
     let batch_ids: HashSet<&str> = ids.iter().map(String::as_str).collect();
     let outside_parents: Vec<String> = new_units
@@ -260,18 +325,17 @@ async fn place_batch(txn: &WriteTxn, new_units: Vec<NewUnit>) -> Result<Vec<Mode
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let stored_parents: HashMap<String, Model> = repo::find_many(&**txn, &outside_parents)
+    let stored_parents: HashMap<String, Model> = repo::find_many(conn, &outside_parents)
         .await?
         .into_iter()
         .map(|unit| (unit.id.clone(), unit))
         .collect();
-    let taken: HashSet<String> = repo::find_many(&**txn, &ids)
+    let taken: HashSet<String> = repo::find_many(conn, &ids)
         .await?
         .into_iter()
         .map(|unit| unit.id)
         .collect();
 
-    let mut violations = FieldViolations::default();
     for (index, unit) in new_units.iter().enumerate() {
         if taken.contains(&unit.id) {
             violations.add(
@@ -301,8 +365,6 @@ async fn place_batch(txn: &WriteTxn, new_units: Vec<NewUnit>) -> Result<Vec<Mode
             Vec::new()
         }
     };
-    violations.into_result()?;
-
     let now = now_micros();
     let mut placed: HashMap<String, (i32, String)> = stored_parents
         .into_values()
@@ -318,8 +380,11 @@ async fn place_batch(txn: &WriteTxn, new_units: Vec<NewUnit>) -> Result<Vec<Mode
             Some((parent_depth, parent_path)) => (parent_depth + 1, child_path(parent_path, &unit.id)),
             None => (0, root_path(&unit.id)),
         };
+        if let Some(problem) = depth_problem(depth) {
+            violations.add(format!("requests[{index}].org_unit.parent"), problem);
+        }
         placed.insert(unit.id.clone(), (depth, path.clone()));
         models[index] = Some(new_model(unit, depth, path, now));
     }
-    Ok(models.into_iter().flatten().collect())
+    Ok((models.into_iter().flatten().collect(), violations))
 }

@@ -136,6 +136,7 @@ async fn org(clients: &Clients) -> Result<(), Failure> {
         .batch_create_org_units(BatchCreateOrgUnitsRequest {
             requests,
             request_id: request_id("org"),
+            ..BatchCreateOrgUnitsRequest::default()
         })
         .await
         .map_err(Failure::call("creating the demo org"))?;
@@ -259,6 +260,7 @@ async fn season(clients: &Clients) -> Result<(), Failure> {
         header: Some(Header {
             cycle: format!("cycles/{CYCLE_ID}"),
             request_id: request_id("season"),
+            ..Header::default()
         }),
         rows: Vec::new(),
     }];
@@ -410,7 +412,10 @@ async fn measurements(clients: &Clients) -> Result<(), Failure> {
         clients
             .health
             .clone()
-            .batch_record_measurements(BatchRecordMeasurementsRequest { measurements })
+            .batch_record_measurements(BatchRecordMeasurementsRequest {
+                measurements,
+                ..BatchRecordMeasurementsRequest::default()
+            })
             .await
             .map_err(Failure::call(format!("recording healthMetrics/{metric}")))?;
     }

@@ -6,6 +6,7 @@
 //! measurement again is a counted duplicate that changes nothing, so a file
 //! whose later batch failed can be fixed and sent again whole.
 
+use trellis_proto::common::v1::ValidationPage;
 use trellis_proto::health::v1::{
     BatchRecordMeasurementsRequest, Measurement, batch_record_measurements_request::Entry,
 };
@@ -14,7 +15,9 @@ use crate::{
     client::{Clients, named},
     commands::timestamp,
     failure::Failure,
-    import::{FileKind, kind_of, locate_violations, problem, progress, read_csv, read_json_messages, rows_failure},
+    import::{
+        FileKind, kind_of, locate_violations, problem, progress, read_csv, read_json_messages, refusal, rows_failure,
+    },
     output::Printer,
 };
 
@@ -67,13 +70,11 @@ pub async fn import(path: &str, clients: &Clients, printer: Printer) -> Result<(
     let (mut recorded, mut duplicates) = (0, 0);
     let mut offset = 0;
     for batch in entries.chunks(BATCH) {
-        let answer = clients
-            .health
-            .clone()
-            .batch_record_measurements(BatchRecordMeasurementsRequest {
-                measurements: batch.to_vec(),
-            })
-            .await;
+        let request = BatchRecordMeasurementsRequest {
+            measurements: batch.to_vec(),
+            ..BatchRecordMeasurementsRequest::default()
+        };
+        let answer = clients.health.clone().batch_record_measurements(request.clone()).await;
         let response = match answer {
             Ok(response) => response.into_inner(),
             Err(status) => {
@@ -83,23 +84,31 @@ pub async fn import(path: &str, clients: &Clients, printer: Printer) -> Result<(
                         "the first {offset} measurements were recorded; after fixing the file, send it again whole (they count as duplicates)"
                     );
                 }
-                let doing = format!("importing {path}");
-                return Err(locate_violations(
-                    path,
-                    &doing,
-                    status,
-                    "measurements",
-                    |index, field| {
-                        let line = lines.get(offset + index).copied().unwrap_or(0);
-                        let field = match (kind, field) {
-                            (FileKind::Csv, "measurement.value") => "value".to_owned(),
-                            (FileKind::Csv, "measurement.measure_time") => "time".to_owned(),
-                            (FileKind::Csv, "health_metric") => "metric".to_owned(),
-                            (_, other) => other.to_owned(),
-                        };
-                        (line, field)
-                    },
-                ));
+                let validate = |page: ValidationPage| {
+                    let request = BatchRecordMeasurementsRequest {
+                        validate_only: true,
+                        validation_page: Some(page),
+                        ..request.clone()
+                    };
+                    let mut health = clients.health.clone();
+                    async move {
+                        let answer = health.batch_record_measurements(request).await?;
+                        Ok(answer.into_inner().validation.unwrap_or_default())
+                    }
+                };
+                let violations = refusal(status, validate)
+                    .await
+                    .map_err(Failure::call(format!("importing {path}")))?;
+                return Err(locate_violations(path, violations, "measurements", |index, field| {
+                    let line = lines.get(offset + index).copied().unwrap_or(0);
+                    let field = match (kind, field) {
+                        (FileKind::Csv, "measurement.value") => "value".to_owned(),
+                        (FileKind::Csv, "measurement.measure_time") => "time".to_owned(),
+                        (FileKind::Csv, "health_metric") => "metric".to_owned(),
+                        (_, other) => other.to_owned(),
+                    };
+                    (line, field)
+                }));
             }
         };
         recorded += response.recorded;

@@ -6,12 +6,13 @@ pub mod measurements;
 pub mod org_units;
 pub mod season;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, future::Future};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
+use trellis_proto::common::v1::{ValidationPage, ValidationReport};
 
 use crate::failure::{Failure, LineProblem};
 
@@ -220,35 +221,70 @@ pub fn rows_failure(path: &str, mut problems: Vec<LineProblem>) -> Failure {
     }
 }
 
-/// An INVALID_ARGUMENT's field violations on `collection[i]…` put back
-/// on their lines by `locate(i, rest_of_field) -> (line, field)`; other
-/// failures are returned as they are.
-pub fn locate_violations(
-    path: &str,
-    doing: &str,
-    status: Status,
-    collection: &str,
-    locate: impl Fn(usize, &str) -> (usize, String),
-) -> Failure {
-    let violations = match status.get_details_bad_request() {
+/// Every problem the server found with a refused import, as (field,
+/// description): from the error's details, and when the server had to
+/// leave some out of them (they ride in a trailer of bounded size; it then
+/// ends them with a violation on field ""), from `validate`, which sends
+/// the same request with validate_only for each page of the report.
+/// Other failures come back as they are.
+pub async fn refusal<F, Fut>(status: Status, mut validate: F) -> Result<Vec<(String, String)>, Status>
+where
+    F: FnMut(ValidationPage) -> Fut,
+    Fut: Future<Output = Result<ValidationReport, Status>>,
+{
+    let shown = match status.get_details_bad_request() {
         Some(bad_request) if status.code() == Code::InvalidArgument && !bad_request.field_violations.is_empty() => {
             bad_request.field_violations
         }
-        _ => return Failure::call(doing)(status),
+        _ => return Err(status),
     };
+    if shown.last().is_some_and(|violation| !violation.field.is_empty()) {
+        return Ok(shown
+            .into_iter()
+            .map(|violation| (violation.field, violation.description))
+            .collect());
+    }
+    let mut all = Vec::new();
+    let mut page = ValidationPage {
+        page_size: 10_000,
+        page_token: String::new(),
+    };
+    loop {
+        let report = validate(page.clone()).await?;
+        all.extend(
+            report
+                .violations
+                .into_iter()
+                .map(|violation| (violation.field, violation.description)),
+        );
+        if report.next_page_token.is_empty() {
+            return Ok(all);
+        }
+        page.page_token = report.next_page_token;
+    }
+}
+
+/// Field violations on `collection[i]…` put back on their lines by
+/// `locate(i, rest_of_field) -> (line, field)`.
+pub fn locate_violations(
+    path: &str,
+    violations: Vec<(String, String)>,
+    collection: &str,
+    locate: impl Fn(usize, &str) -> (usize, String),
+) -> Failure {
     let prefix = format!("{collection}[");
     let mut problems = Vec::new();
-    for violation in violations {
-        let located = violation.field.strip_prefix(&prefix).and_then(|rest| {
+    for (field, description) in violations {
+        let located = field.strip_prefix(&prefix).and_then(|rest| {
             let (index, after) = rest.split_once(']')?;
             Some((index.parse::<usize>().ok()?, after.trim_start_matches('.')))
         });
         match located {
             Some((index, rest)) => {
                 let (line, field) = locate(index, rest);
-                problems.push(problem(line, field, violation.description));
+                problems.push(problem(line, field, description));
             }
-            None => problems.push(problem(0, violation.field, violation.description)),
+            None => problems.push(problem(0, field, description)),
         }
     }
     rows_failure(path, problems)

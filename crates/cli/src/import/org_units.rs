@@ -3,12 +3,15 @@
 //! one `BatchCreateOrgUnits` call: parents may be units of the same file,
 //! and it is all or nothing.
 
-use trellis_proto::cascade::v1::{BatchCreateOrgUnitsRequest, CreateOrgUnitRequest, OrgUnit};
+use trellis_proto::{
+    cascade::v1::{BatchCreateOrgUnitsRequest, CreateOrgUnitRequest, OrgUnit},
+    common::v1::ValidationPage,
+};
 
 use crate::{
     client::{Clients, named},
     failure::Failure,
-    import::{FileKind, kind_of, locate_violations, progress, read_csv, read_json_messages},
+    import::{FileKind, kind_of, locate_violations, progress, read_csv, read_json_messages, refusal},
     output::Printer,
 };
 
@@ -56,34 +59,42 @@ pub async fn import(path: &str, clients: &Clients, printer: Printer) -> Result<(
     }
     let bar = progress(requests.len(), "creating units");
     let count = requests.len();
-    let answer = clients
-        .org
-        .clone()
-        .batch_create_org_units(BatchCreateOrgUnitsRequest {
-            requests,
-            request_id: String::new(),
-        })
-        .await;
+    let request = BatchCreateOrgUnitsRequest {
+        requests,
+        request_id: String::new(),
+        ..BatchCreateOrgUnitsRequest::default()
+    };
+    let answer = clients.org.clone().batch_create_org_units(request.clone()).await;
     bar.finish_and_clear();
-    let response = answer
-        .map_err(|status| {
-            locate_violations(
-                path,
-                &format!("importing {path}"),
-                status,
-                "requests",
-                |index, field| {
-                    let line = lines.get(index).copied().unwrap_or(0);
-                    let field = match (kind, field.strip_prefix("org_unit.").unwrap_or(field)) {
-                        (FileKind::Csv, "org_unit_id") => "id".to_owned(),
-                        (FileKind::Csv, other) => other.to_owned(),
-                        (_, _) => field.to_owned(),
-                    };
-                    (line, field)
-                },
-            )
-        })?
-        .into_inner();
+    let response = match answer {
+        Ok(response) => response.into_inner(),
+        Err(status) => {
+            let validate = |page: ValidationPage| {
+                let request = BatchCreateOrgUnitsRequest {
+                    validate_only: true,
+                    validation_page: Some(page),
+                    ..request.clone()
+                };
+                let mut org = clients.org.clone();
+                async move {
+                    let answer = org.batch_create_org_units(request).await?;
+                    Ok(answer.into_inner().validation.unwrap_or_default())
+                }
+            };
+            let violations = refusal(status, validate)
+                .await
+                .map_err(Failure::call(format!("importing {path}")))?;
+            return Err(locate_violations(path, violations, "requests", |index, field| {
+                let line = lines.get(index).copied().unwrap_or(0);
+                let field = match (kind, field.strip_prefix("org_unit.").unwrap_or(field)) {
+                    (FileKind::Csv, "org_unit_id") => "id".to_owned(),
+                    (FileKind::Csv, other) => other.to_owned(),
+                    (_, _) => field.to_owned(),
+                };
+                (line, field)
+            }));
+        }
+    };
     printer.say(format!("imported {count} org units from {path}"));
     if printer.format == crate::output::Format::Json {
         crate::output::print_json(&crate::output::to_json(&response, false)?)?;

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use tokio_stream::StreamExt as _;
+use trellis_proto::common::v1::ValidationPage;
 use trellis_proto::okr::v1::{
     AlignmentTarget, ImportAlignment, ImportSeasonRequest, KeyResult, Objective,
     alignment_target::Target,
@@ -18,7 +19,8 @@ use crate::{
     commands::{duration, timestamp},
     failure::{Failure, LineProblem},
     import::{
-        CsvLine, FileKind, kind_of, locate_violations, problem, progress, read_csv, read_json_messages, rows_failure,
+        CsvLine, FileKind, kind_of, locate_violations, problem, progress, read_csv, read_json_messages, refusal,
+        rows_failure,
     },
     output::Printer,
 };
@@ -91,6 +93,7 @@ pub async fn import(
         header: Some(Header {
             cycle: cycle.clone(),
             request_id,
+            ..Header::default()
         }),
         rows: Vec::new(),
     }];
@@ -101,6 +104,8 @@ pub async fn import(
             rows: rows.by_ref().take(CHUNK).collect(),
         });
     }
+    // Kept to ask for the whole report should the import be refused.
+    let sent_messages = messages.clone();
     let sent = bar.clone();
     let stream = tokio_stream::iter(messages).map(move |message| {
         sent.inc(message.rows.len() as u64);
@@ -108,13 +113,30 @@ pub async fn import(
     });
     let answer = clients.okr.clone().import_season(stream).await;
     bar.finish_and_clear();
-    let response = answer
-        .map_err(|status| {
-            locate_violations(path, &format!("importing {path}"), status, "rows", |index, field| {
+    let response = match answer {
+        Ok(response) => response.into_inner(),
+        Err(status) => {
+            let validate = |page: ValidationPage| {
+                let mut messages = sent_messages.clone();
+                if let Some(header) = messages.first_mut().and_then(|first| first.header.as_mut()) {
+                    header.validate_only = true;
+                    header.request_id = String::new();
+                    header.validation_page = Some(page);
+                }
+                let mut okr = clients.okr.clone();
+                async move {
+                    let answer = okr.import_season(tokio_stream::iter(messages)).await?;
+                    Ok(answer.into_inner().validation.unwrap_or_default())
+                }
+            };
+            let violations = refusal(status, validate)
+                .await
+                .map_err(Failure::call(format!("importing {path}")))?;
+            return Err(locate_violations(path, violations, "rows", |index, field| {
                 locate(&origins, index, field, kind)
-            })
-        })?
-        .into_inner();
+            }));
+        }
+    };
     if printer.format == crate::output::Format::Json {
         return crate::output::print_json(&crate::output::to_json(&response, true)?);
     }
