@@ -18,7 +18,7 @@ use trellis_proto::{
     cascade::v1::{BatchCreateOrgUnitsRequest, CreateOrgUnitRequest, GetOrgUnitRequest, ListOrgUnitsRequest, OrgUnit},
     feed::v1::WatchChangesRequest,
     health::v1::ListHealthMetricsRequest,
-    okr::v1::{ImportSeasonRequest, ListCyclesRequest, ListObjectivesRequest},
+    okr::v1::{ListCyclesRequest, ListObjectivesRequest},
     strategy::v1::ListStrategiesRequest,
 };
 use trellis_tests::{TestApp, TestBackend, backend_only_tests, backend_tests, spawn_app_with};
@@ -40,7 +40,7 @@ backend_tests!(
 backend_only_tests!(
     oversized_messages_are_resource_exhausted,
     a_batch_whose_answer_is_too_large_is_refused_before_it_is_written,
-    watchers_and_imports_beyond_their_caps_are_refused,
+    watchers_beyond_their_cap_are_refused,
     idle_and_surplus_connections_are_closed,
     shutdown_lets_an_import_in_flight_finish_its_peer_calls,
 );
@@ -370,12 +370,7 @@ async fn a_batch_whose_answer_is_too_large_is_refused_before_it_is_written(backe
     Ok(())
 }
 
-fn season_header() -> ImportSeasonRequest {
-    let mut header = okr_import::messages("", Vec::new());
-    header.remove(0)
-}
-
-async fn watchers_and_imports_beyond_their_caps_are_refused(backend: TestBackend) -> anyhow::Result<()> {
+async fn watchers_beyond_their_cap_are_refused(backend: TestBackend) -> anyhow::Result<()> {
     let app = spawn_app_with(&backend, |settings| {
         settings.max_watchers = 5;
         settings.max_imports = 1;
@@ -408,32 +403,6 @@ async fn watchers_and_imports_beyond_their_caps_are_refused(backend: TestBackend
     drop(held.pop());
     eventually_watch_fits(&app).await?;
 
-    // One import at a time: a second is refused while the first is open.
-    let (first_rows, first_stream) = tokio::sync::mpsc::channel(4);
-    first_rows.send(season_header()).await?;
-    let mut okr = app.okr.clone();
-    let first = tokio::spawn(async move {
-        okr.import_season(tokio_stream::wrappers::ReceiverStream::new(first_stream))
-            .await
-    });
-    let mut refused_imports = 0;
-    for _ in 0..20 {
-        let second = app
-            .okr
-            .clone()
-            .import_season(futures::stream::iter(vec![season_header()]))
-            .await;
-        match second {
-            Err(status) if status.code() == Code::ResourceExhausted => refused_imports += 1,
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    assert!(
-        refused_imports >= 15,
-        "{refused_imports} of 20 refused while one import was open"
-    );
-    drop(first_rows);
-    let _ = first.await?;
     let rss_after = resident_mib();
     assert!(
         rss_after < rss_before + 200,

@@ -93,8 +93,12 @@ impl AsyncRead for Connection {
         // Waiting for the client: the moment to see whether it is idle.
         loop {
             let Some(deadline) = this.info.idle_deadline(this.idle_timeout) else {
-                // A request in flight: look again after a full timeout.
-                this.idle_timer.as_mut().reset(Instant::now() + this.idle_timeout);
+                // A request in flight: look again at the latest after a
+                // full timeout (the timer is left alone while it runs, so
+                // busy connections do not touch it on every read).
+                if this.idle_timer.is_elapsed() {
+                    this.idle_timer.as_mut().reset(Instant::now() + this.idle_timeout);
+                }
                 let _ = this.idle_timer.as_mut().poll(cx);
                 return Poll::Pending;
             };
