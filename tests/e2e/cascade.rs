@@ -537,10 +537,13 @@ async fn each_question_answers_the_hand_made_org(app: TestApp) -> anyhow::Result
         })
         .await?
         .into_inner();
+    // Product's mid-market choice is served only by emea-product, which is
+    // misaligned (outside its owner's ancestry): that does not cover it.
     assert_eq!(
         names(&uncovered.choices),
         vec![
             "strategies/product/choices/fast-onboarding",
+            PRODUCT_MID_MARKET,
             "strategies/sales/choices/fast-onboarding"
         ]
     );

@@ -4,6 +4,7 @@
 mod cascade;
 mod deploy;
 mod feed;
+mod four_square;
 mod health;
 mod health_replicas;
 mod limits;
@@ -12,6 +13,7 @@ mod okr_import;
 mod okr_objectives;
 mod okr_progress;
 mod okr_support;
+mod one_round;
 mod org;
 mod replicas;
 mod server;

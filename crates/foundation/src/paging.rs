@@ -1,11 +1,18 @@
 //! AIP-158 pagination: page sizes, and page tokens that are opaque to
-//! clients, signed so a tampered or foreign token is refused, and bound to
-//! the query (filter, parent) they were issued for.
+//! clients: the position and the query (filter, parent) they were issued
+//! for are sealed with XChaCha20-Poly1305, the method's name as associated
+//! data. A client can neither read nor forge one, and a token of one method
+//! or query is refused by another.
 
 use std::sync::Arc;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chacha20poly1305::{
+    KeyInit, XChaCha20Poly1305, XNonce,
+    aead::{Aead, Payload},
+};
 use hmac::{Hmac, Mac};
+use rand::RngCore;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::Sha256;
 
@@ -13,7 +20,9 @@ use crate::error::Error;
 
 pub const DEFAULT_PAGE_SIZE: u64 = 100;
 pub const MAX_PAGE_SIZE: u64 = 1_000;
-const MAC_LEN: usize = 16;
+const NONCE_LEN: usize = 24;
+/// The longest page token accepted, before it is decoded.
+const MAX_TOKEN_LEN: usize = 4_096;
 
 /// 0 means the default; larger than the maximum is capped (AIP-158).
 pub fn page_size(requested: i32) -> Result<u64, Error> {
@@ -38,7 +47,7 @@ pub fn split_page<T, P>(mut rows: Vec<T>, page_size: u64, position: impl Fn(&T) 
 
 #[derive(Clone)]
 pub struct PageTokens {
-    key: Arc<[u8]>,
+    cipher: Arc<XChaCha20Poly1305>,
 }
 
 impl std::fmt::Debug for PageTokens {
@@ -56,42 +65,69 @@ struct TokenPayload<P> {
 }
 
 impl PageTokens {
+    /// Tokens sealed with a key derived from `key` (the service's stored
+    /// secret), so every replica on one database reads every other's.
     pub fn new(key: &[u8]) -> PageTokens {
-        PageTokens { key: Arc::from(key) }
-    }
-
-    fn mac(&self, payload: &[u8]) -> Vec<u8> {
         // HMAC accepts keys of any length, so this cannot fail.
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
-            return Vec::new();
+        let derived = match <Hmac<Sha256> as Mac>::new_from_slice(key) {
+            Ok(mut mac) => {
+                mac.update(b"trellis page tokens v2");
+                mac.finalize().into_bytes()
+            }
+            Err(_) => Default::default(),
         };
-        mac.update(payload);
-        mac.finalize().into_bytes()[..MAC_LEN].to_vec()
+        PageTokens {
+            cipher: Arc::new(XChaCha20Poly1305::new(&derived)),
+        }
     }
 
-    pub fn encode<P: Serialize>(&self, query: &str, position: &P) -> String {
+    /// The token for the page after `position` of `method` asked with `query`.
+    pub fn encode<P: Serialize>(&self, method: &str, query: &str, position: &P) -> String {
         let payload = TokenPayload {
             q: query.to_owned(),
             p: position,
         };
-        let payload = serde_json::to_vec(&payload).unwrap_or_default();
-        let mac = self.mac(&payload);
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(mac))
+        let plaintext = serde_json::to_vec(&payload).unwrap_or_default();
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let sealed = self.cipher.encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: &plaintext,
+                aad: method.as_bytes(),
+            },
+        );
+        let mut token = nonce.to_vec();
+        // Sealing in memory fails only past 256 GiB of plaintext.
+        token.extend(sealed.unwrap_or_default());
+        URL_SAFE_NO_PAD.encode(token)
     }
 
     /// `None` for an empty token (the first page).
-    pub fn decode<P: DeserializeOwned>(&self, token: &str, query: &str) -> Result<Option<P>, Error> {
+    pub fn decode<P: DeserializeOwned>(&self, token: &str, method: &str, query: &str) -> Result<Option<P>, Error> {
         if token.is_empty() {
             return Ok(None);
         }
-        let invalid = || Error::invalid("page_token", "is not a page token of this query");
-        let (payload, mac) = token.split_once('.').ok_or_else(invalid)?;
-        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
-        let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| invalid())?;
-        if !constant_time_eq(&mac, &self.mac(&payload)) {
+        let invalid = || Error::invalid("page_token", "is not a page token of this method");
+        if token.len() > MAX_TOKEN_LEN {
             return Err(invalid());
         }
-        let payload: TokenPayload<P> = serde_json::from_slice(&payload).map_err(|_| invalid())?;
+        let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+        if bytes.len() < NONCE_LEN {
+            return Err(invalid());
+        }
+        let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+        let plaintext = self
+            .cipher
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: method.as_bytes(),
+                },
+            )
+            .map_err(|_| invalid())?;
+        let payload: TokenPayload<P> = serde_json::from_slice(&plaintext).map_err(|_| invalid())?;
         if payload.q != query {
             return Err(Error::invalid(
                 "page_token",
@@ -100,10 +136,6 @@ impl PageTokens {
         }
         Ok(Some(payload.p))
     }
-}
-
-fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
-    left.len() == right.len() && left.iter().zip(right).fold(0u8, |acc, (l, r)| acc | (l ^ r)) == 0
 }
 
 #[cfg(test)]
@@ -123,21 +155,45 @@ mod tests {
     #[test]
     fn tampered_foreign_and_requeried_tokens_are_refused() {
         let tokens = PageTokens::new(b"key one");
-        let token = tokens.encode("filter=a", &("name", 7));
+        let token = tokens.encode("ListCycles", "filter=a", &("name", 7));
         assert_eq!(
-            tokens.decode::<(String, i32)>(&token, "filter=a").ok().flatten(),
+            tokens
+                .decode::<(String, i32)>(&token, "ListCycles", "filter=a")
+                .ok()
+                .flatten(),
             Some(("name".into(), 7))
         );
-        assert!(tokens.decode::<(String, i32)>(&token, "filter=b").is_err());
+        assert!(
+            tokens
+                .decode::<(String, i32)>(&token, "ListCycles", "filter=b")
+                .is_err()
+        );
+        assert!(
+            tokens
+                .decode::<(String, i32)>(&token, "ListObjectives", "filter=a")
+                .is_err()
+        );
         assert!(
             PageTokens::new(b"key two")
-                .decode::<(String, i32)>(&token, "filter=a")
+                .decode::<(String, i32)>(&token, "ListCycles", "filter=a")
                 .is_err()
         );
         let mut tampered = token.clone();
         tampered.insert(3, 'A');
-        assert!(tokens.decode::<(String, i32)>(&tampered, "filter=a").is_err());
-        assert!(tokens.decode::<(String, i32)>("not-a-token", "filter=a").is_err());
+        assert!(
+            tokens
+                .decode::<(String, i32)>(&tampered, "ListCycles", "filter=a")
+                .is_err()
+        );
+        assert!(
+            tokens
+                .decode::<(String, i32)>("not-a-token", "ListCycles", "filter=a")
+                .is_err()
+        );
+        // Opaque: neither the query nor the position shows in the token.
+        let bytes = URL_SAFE_NO_PAD.decode(&token).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("filter") && !text.contains("name"), "{text}");
     }
 
     proptest! {

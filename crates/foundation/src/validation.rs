@@ -90,7 +90,7 @@ impl FieldViolations {
             Ok(0) => DEFAULT_REPORT_PAGE,
             Ok(size) => size.min(MAX_REPORT_PAGE),
         };
-        let start: usize = tokens.decode(page_token, method)?.unwrap_or(0);
+        let start: usize = tokens.decode(page_token, method, "validation report")?.unwrap_or(0);
         let total = self.violations.len();
         let end = total.min(start.saturating_add(page_size));
         let violations = self
@@ -104,7 +104,7 @@ impl FieldViolations {
             violations,
             total_violations: i32::try_from(total).unwrap_or(i32::MAX),
             next_page_token: if end < total {
-                tokens.encode(method, &end)
+                tokens.encode(method, "validation report", &end)
             } else {
                 String::new()
             },

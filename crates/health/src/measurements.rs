@@ -171,10 +171,10 @@ impl HealthApi {
     ) -> Result<pb::ListMeasurementsResponse, Error> {
         let id = metric_id(&request.health_metric, "health_metric")?;
         let size = page_size(request.page_size)?;
-        let after: Option<i64> = self
-            .store
-            .page_tokens
-            .decode(&request.page_token, &request.health_metric)?;
+        let after: Option<i64> =
+            self.store
+                .page_tokens
+                .decode(&request.page_token, "ListMeasurements", &request.health_metric)?;
         let conn = self.store.db.conn();
         find_metric(conn, id).await?;
         let mut select = measurement::Entity::find().filter(measurement::Column::MetricId.eq(id));
@@ -199,7 +199,11 @@ impl HealthApi {
                 })
                 .collect(),
             next_page_token: next
-                .map(|position| self.store.page_tokens.encode(&request.health_metric, &position))
+                .map(|position| {
+                    self.store
+                        .page_tokens
+                        .encode("ListMeasurements", &request.health_metric, &position)
+                })
                 .unwrap_or_default(),
         })
     }
@@ -211,10 +215,10 @@ impl HealthApi {
     ) -> Result<pb::ListStatusChangesResponse, Error> {
         let id = metric_id(&request.health_metric, "health_metric")?;
         let size = page_size(request.page_size)?;
-        let after: Option<i64> = self
-            .store
-            .page_tokens
-            .decode(&request.page_token, &request.health_metric)?;
+        let after: Option<i64> =
+            self.store
+                .page_tokens
+                .decode(&request.page_token, "ListStatusChanges", &request.health_metric)?;
         let conn = self.store.db.conn();
         let row = find_metric(conn, id).await?;
         let mut select = status_change::Entity::find().filter(status_change::Column::MetricId.eq(id));
@@ -253,7 +257,11 @@ impl HealthApi {
         Ok(pb::ListStatusChangesResponse {
             status_changes,
             next_page_token: next
-                .map(|position| self.store.page_tokens.encode(&request.health_metric, &position))
+                .map(|position| {
+                    self.store
+                        .page_tokens
+                        .encode("ListStatusChanges", &request.health_metric, &position)
+                })
                 .unwrap_or_default(),
         })
     }

@@ -167,10 +167,9 @@ impl HealthApi {
         let mut violations = FieldViolations::default();
         let id = id_or_generate(&request.health_metric_id, "health_metric_id", &mut violations);
         check_fields(&input, CREATE_FIELDS, "health_metric.", &mut violations);
-        if violations.is_empty() {
-            self.check_owner_exists(&input.owner, "health_metric.owner", &mut violations)
-                .await?;
-        }
+        // The owner too, whatever the shape: one answer, every problem.
+        self.check_owner_exists(&input.owner, "health_metric.owner", &mut violations)
+            .await?;
         violations.into_result()?;
         let feed = self.store.feed.clone();
         let event_context = context.clone();
@@ -210,6 +209,10 @@ impl HealthApi {
         field: &str,
         violations: &mut FieldViolations,
     ) -> Result<(), Error> {
+        // A malformed owner is the shape checks' to report.
+        if trellis_foundation::names::parse_name(owner, "orgUnits").is_none() {
+            return Ok(());
+        }
         let response = self
             .peers
             .org
@@ -242,7 +245,10 @@ impl HealthApi {
         let size = page_size(request.page_size)?;
         let filter = filter::parse(&request.filter)?;
         let query = filter.fingerprint();
-        let after: Option<String> = self.store.page_tokens.decode(&request.page_token, &query)?;
+        let after: Option<String> = self
+            .store
+            .page_tokens
+            .decode(&request.page_token, "ListHealthMetrics", &query)?;
         let mut select = metric::Entity::find().filter(filter.to_condition(&filter_fields())?);
         if let Some(after) = after {
             select = select.filter(metric::Column::Id.gt(after));
@@ -257,7 +263,7 @@ impl HealthApi {
         Ok(pb::ListHealthMetricsResponse {
             health_metrics: show(conn, &page).await?,
             next_page_token: next
-                .map(|id| self.store.page_tokens.encode(&query, &id))
+                .map(|id| self.store.page_tokens.encode("ListHealthMetrics", &query, &id))
                 .unwrap_or_default(),
         })
     }

@@ -11,13 +11,16 @@ use futures::future::join_all;
 use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QueryOrder, QuerySelect};
 use tonic::Code;
 use tracing::{Instrument, info, warn};
-use trellis_foundation::{Error, RequestContext, time::now_micros};
+use trellis_foundation::{
+    Error, RequestContext,
+    time::{now_micros, to_timestamp},
+};
 use trellis_proto::{
     feed::v1::ChangeKind,
     health::v1::{self as pb, Direction},
     okr::v1::{
-        self as okr, CompleteObjectiveRequest, CreateRemedialObjectiveRequest, ListCyclesRequest,
-        ListObjectivesRequest, PauseObjectiveRequest, ResumeObjectiveRequest,
+        self as okr, CompleteObjectiveRequest, CreateRemedialObjectiveRequest, FeedMetricValuesRequest,
+        ListCyclesRequest, ListObjectivesRequest, MetricValue, PauseObjectiveRequest, ResumeObjectiveRequest,
     },
     strategy::v1::{AssumptionStatus, ListAssumptionsRequest, SetAssumptionStatusRequest},
 };
@@ -415,6 +418,22 @@ impl HealthApi {
 
     async fn complete_remedial(&self, row: &metric::Model, label: &str) -> Result<(), Error> {
         if !row.remedial_objective.is_empty() {
+            // The recovery first, while the objective still takes values:
+            // a completed remedial objective then shows the metric back at
+            // green, not its last red reading.
+            self.peers
+                .okr
+                .clone()
+                .feed_metric_values(request(FeedMetricValuesRequest {
+                    values: vec![MetricValue {
+                        health_metric: metric_name(&row.id),
+                        value: row.latest_value,
+                        measure_time: Some(to_timestamp(row.latest_micros)),
+                        source: row.latest_source.clone(),
+                    }],
+                }))
+                .await
+                .map_err(|status| Error::Peer { service: "okr", status })?;
             let completed = self
                 .peers
                 .okr

@@ -408,7 +408,10 @@ impl OkrApi {
     pub async fn list_check_ins(&self, request: pb::ListCheckInsRequest) -> Result<pb::ListCheckInsResponse, Error> {
         let (objective_id, key_result_id) = key_result_ids(&request.parent, "parent")?;
         let size = page_size(request.page_size)?;
-        let after: Option<String> = self.store.page_tokens.decode(&request.page_token, &request.parent)?;
+        let after: Option<String> =
+            self.store
+                .page_tokens
+                .decode(&request.page_token, "ListCheckIns", &request.parent)?;
         let conn = self.store.db.conn();
         find_key_result(conn, objective_id, key_result_id).await?;
         let mut select = check_in::Entity::find()
@@ -426,7 +429,7 @@ impl OkrApi {
         Ok(pb::ListCheckInsResponse {
             check_ins: page.iter().map(to_proto).collect(),
             next_page_token: next
-                .map(|id| self.store.page_tokens.encode(&request.parent, &id))
+                .map(|id| self.store.page_tokens.encode("ListCheckIns", &request.parent, &id))
                 .unwrap_or_default(),
         })
     }

@@ -138,7 +138,10 @@ impl OkrApi {
         let size = page_size(request.page_size)?;
         let filter = filter::parse(&request.filter)?;
         let query = filter.fingerprint();
-        let after: Option<String> = self.store.page_tokens.decode(&request.page_token, &query)?;
+        let after: Option<String> = self
+            .store
+            .page_tokens
+            .decode(&request.page_token, "ListCycles", &query)?;
         let mut select = cycle::Entity::find().filter(filter.to_condition(&filter_fields())?);
         if let Some(after) = after {
             select = select.filter(cycle::Column::Id.gt(after));
@@ -152,7 +155,7 @@ impl OkrApi {
         Ok(pb::ListCyclesResponse {
             cycles: page.iter().map(cycle_to_proto).collect::<Result<_, _>>()?,
             next_page_token: next
-                .map(|id| self.store.page_tokens.encode(&query, &id))
+                .map(|id| self.store.page_tokens.encode("ListCycles", &query, &id))
                 .unwrap_or_default(),
         })
     }

@@ -133,7 +133,18 @@ impl OkrApi {
                 )));
             }
         };
-        let id = generate_id();
+        let readable = remedial_id(&request.health_metric, &cycle_id, finished.as_deref());
+        let taken = match &readable {
+            Some(id) => crate::entity::objective::Entity::find_by_id(id.clone())
+                .one(&*txn)
+                .await?
+                .is_some(),
+            None => true,
+        };
+        let id = match readable {
+            Some(id) if !taken => id,
+            _ => generate_id(),
+        };
         let claim = match &finished {
             None => remedial::Model {
                 cycle_id: cycle_id.clone(),
@@ -191,5 +202,52 @@ impl OkrApi {
         };
         let row = find_objective(conn, &claim.objective_id).await?;
         self.show_objective(conn, &row).await.map(Some)
+    }
+}
+
+/// A readable id for the remedial objective of `health_metric` in the
+/// cycle: `remedial-csat-2027-q1`, then `remedial-csat-2027-q1-2` for the
+/// next escalation in the same cycle (after `previous`). `None` when that
+/// would not be a valid id (too long).
+fn remedial_id(health_metric: &str, cycle_id: &str, previous: Option<&str>) -> Option<String> {
+    let metric = health_metric.strip_prefix("healthMetrics/")?;
+    let base = format!("remedial-{metric}-{cycle_id}");
+    let number = match previous {
+        None => 1,
+        Some(previous) if previous == base => 2,
+        Some(previous) => previous
+            .strip_prefix(&base)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .and_then(|number| number.parse::<u32>().ok())
+            .map_or(2, |number| number + 1),
+    };
+    let id = if number == 1 { base } else { format!("{base}-{number}") };
+    trellis_foundation::names::is_valid_id(&id).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remedial_id;
+
+    #[test]
+    fn remedial_ids_read_as_metric_and_cycle_and_count_up() {
+        assert_eq!(
+            remedial_id("healthMetrics/csat", "2027-q1", None).as_deref(),
+            Some("remedial-csat-2027-q1")
+        );
+        assert_eq!(
+            remedial_id("healthMetrics/csat", "2027-q1", Some("remedial-csat-2027-q1")).as_deref(),
+            Some("remedial-csat-2027-q1-2")
+        );
+        assert_eq!(
+            remedial_id("healthMetrics/csat", "2027-q1", Some("remedial-csat-2027-q1-2")).as_deref(),
+            Some("remedial-csat-2027-q1-3")
+        );
+        assert_eq!(
+            remedial_id("healthMetrics/csat", "2027-q1", Some("x0e41db")).as_deref(),
+            Some("remedial-csat-2027-q1-2")
+        );
+        let long = format!("healthMetrics/{}", "m".repeat(60));
+        assert_eq!(remedial_id(&long, "2027-q1", None), None);
     }
 }

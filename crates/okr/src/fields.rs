@@ -42,15 +42,21 @@ pub fn measure_of(key_result: &pb::KeyResult) -> Option<Measure> {
     })
 }
 
-/// A weight of 0 (unset in proto3) means 1; a weight must be positive.
-fn check_weight(weight: f64, field: String, violations: &mut FieldViolations) -> f64 {
+/// The largest weight accepted: weights say how much one part counts
+/// against the others, and a thousand to one is past any real plan.
+pub const MAX_WEIGHT: f64 = 1_000.0;
+
+/// A weight of 0 means "not given" and becomes 1: proto3 cannot tell an
+/// unset number from 0, and giving the field presence would change the v1
+/// API incompatibly. A weight given must be in (0, [`MAX_WEIGHT`]].
+pub fn check_weight(weight: f64, field: String, violations: &mut FieldViolations) -> f64 {
     if weight == 0.0 {
         return 1.0;
     }
     violations.require(
-        weight.is_finite() && weight > 0.0,
+        weight.is_finite() && weight > 0.0 && weight <= MAX_WEIGHT,
         field,
-        format!("must be a positive number, got {weight}"),
+        format!("must be a number above 0 and at most {MAX_WEIGHT} (0 or unset means 1), got {weight}"),
     );
     weight
 }
@@ -328,7 +334,9 @@ mod tests {
         assert_eq!(check_weight(0.0, "w".into(), &mut violations), 1.0);
         check_weight(-2.0, "w".into(), &mut violations);
         check_weight(f64::NAN, "w".into(), &mut violations);
-        assert_eq!(violations.len(), 2);
+        check_weight(1e308, "w".into(), &mut violations);
+        assert_eq!(check_weight(MAX_WEIGHT, "w".into(), &mut violations), MAX_WEIGHT);
+        assert_eq!(violations.len(), 3);
     }
 
     #[test]

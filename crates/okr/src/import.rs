@@ -31,7 +31,7 @@ use crate::{
     OkrApi,
     bulk::{BulkRows, insert_statements},
     entity::objective,
-    fields::{MAX_KEY_RESULTS, check_key_result, check_objective},
+    fields::{MAX_KEY_RESULTS, check_key_result, check_objective, check_weight},
     lifecycle::{CycleState, CycleWork, ObjectiveState},
     names::{KEY_RESULT_TYPE, OBJECTIVE_TYPE, cycle_id, cycle_name, key_result_name, objective_name, org_unit_name},
     references::{Problems, report_targets, target_names},
@@ -450,12 +450,9 @@ fn link_rows(
     let mut problems = Vec::new();
     for (link_index, link) in links.iter().enumerate() {
         let field = format!("rows[{index}].aligns_to_rows[{link_index}]");
-        if !(link.weight == 0.0 || link.weight.is_finite() && link.weight > 0.0) {
-            problems.push((
-                format!("{field}.weight"),
-                format!("must be a positive number, got {}", link.weight),
-            ));
-        }
+        let mut weight_problems = FieldViolations::default();
+        let weight = check_weight(link.weight, format!("{field}.weight"), &mut weight_problems);
+        problems.extend(weight_problems.violations().iter().cloned());
         let Some(&target_index) = by_row_id.get(&link.row_id) else {
             problems.push((
                 format!("{field}.row_id"),
@@ -481,7 +478,7 @@ fn link_rows(
         };
         targets.push(pb::AlignmentTarget {
             target: Some(target),
-            weight: if link.weight == 0.0 { 1.0 } else { link.weight },
+            weight,
         });
     }
     (targets, problems)

@@ -128,7 +128,10 @@ impl OkrApi {
     ) -> Result<pb::ListKeyResultsResponse, Error> {
         let parent_id = objective_id(&request.parent, "parent")?;
         let size = page_size(request.page_size)?;
-        let after: Option<String> = self.store.page_tokens.decode(&request.page_token, &request.parent)?;
+        let after: Option<String> =
+            self.store
+                .page_tokens
+                .decode(&request.page_token, "ListKeyResults", &request.parent)?;
         let conn = self.store.db.conn();
         let objective = find_objective(conn, parent_id).await?;
         let facts = CycleFacts::of(&crate::repo::find_cycle(conn, &objective.cycle_id).await?)?;
@@ -149,7 +152,7 @@ impl OkrApi {
                 .map(|row| key_result_to_proto(row, facts, now))
                 .collect::<Result<_, _>>()?,
             next_page_token: next
-                .map(|id| self.store.page_tokens.encode(&request.parent, &id))
+                .map(|id| self.store.page_tokens.encode("ListKeyResults", &request.parent, &id))
                 .unwrap_or_default(),
         })
     }

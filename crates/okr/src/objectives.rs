@@ -207,9 +207,8 @@ impl OkrApi {
                 None
             }
         };
-        if let Some(cycle) = &cycle
-            && violations.is_empty()
-        {
+        // The references too, whatever the shape: one answer, every problem.
+        if let Some(cycle) = &cycle {
             self.check_references(cycle, None, &objective, "objective.", &mut violations)
                 .await?;
         }
@@ -317,7 +316,10 @@ impl OkrApi {
         let size = page_size(request.page_size)?;
         let filter = filter::parse(&request.filter)?;
         let query = filter.fingerprint();
-        let after: Option<String> = self.store.page_tokens.decode(&request.page_token, &query)?;
+        let after: Option<String> = self
+            .store
+            .page_tokens
+            .decode(&request.page_token, "ListObjectives", &query)?;
         let mut select = objective::Entity::find().filter(filter.to_condition(&filter_fields())?);
         if let Some(after) = after {
             select = select.filter(objective::Column::Id.gt(after));
@@ -332,7 +334,7 @@ impl OkrApi {
         Ok(pb::ListObjectivesResponse {
             objectives: self.show_objectives(conn, &page).await?,
             next_page_token: next
-                .map(|id| self.store.page_tokens.encode(&query, &id))
+                .map(|id| self.store.page_tokens.encode("ListObjectives", &query, &id))
                 .unwrap_or_default(),
         })
     }

@@ -153,13 +153,22 @@ pub fn clamp_unit(value: f64) -> f64 {
 /// The weighted mean of `(weight, value)` pairs, for an objective's
 /// progress or score from its key results. Pairs with a weight that is not
 /// positive count for nothing; with no positive weight the mean is 0.
+/// Weights are scaled by the largest first, so no sum can overflow
+/// whatever was stored before weights were bounded.
 pub fn weighted_mean(pairs: &[(f64, f64)]) -> f64 {
+    let counts = |weight: f64| weight > 0.0 && weight.is_finite();
+    let largest = pairs
+        .iter()
+        .map(|&(weight, _)| weight)
+        .filter(|&weight| counts(weight))
+        .fold(0.0, f64::max);
     let mut weight_sum = 0.0;
     let mut weighted = 0.0;
     for &(weight, value) in pairs {
-        if weight > 0.0 && weight.is_finite() {
-            weight_sum += weight;
-            weighted += weight * clamp_unit(value);
+        if counts(weight) {
+            let scaled = weight / largest;
+            weight_sum += scaled;
+            weighted += scaled * clamp_unit(value);
         }
     }
     if weight_sum == 0.0 {
@@ -329,6 +338,19 @@ mod tests {
             prop_assert!(mean >= low - 1e-9 && mean <= high + 1e-9);
             let scaled: Vec<(f64, f64)> = pairs.iter().map(|(weight, value)| (weight * scale, *value)).collect();
             prop_assert!((weighted_mean(&scaled) - mean).abs() < 1e-9);
+        }
+
+        /// Weights up to the largest double: the mean never overflows to 0.
+        #[test]
+        fn huge_weights_still_give_a_mean_between_the_extremes(
+            pairs in proptest::collection::vec((1.0f64..=f64::MAX, 0.0..=1.0f64), 1..12),
+        ) {
+            let mean = weighted_mean(&pairs);
+            let low = pairs.iter().map(|pair| pair.1).fold(f64::INFINITY, f64::min);
+            let high = pairs.iter().map(|pair| pair.1).fold(f64::NEG_INFINITY, f64::max);
+            prop_assert!(mean >= low - 1e-9 && mean <= high + 1e-9, "{mean} outside {low}..{high}");
+            let at_target = [(1e308, 1.0), (1e308, 1.0)];
+            prop_assert_eq!(weighted_mean(&at_target), 1.0);
         }
 
         #[test]

@@ -33,12 +33,18 @@ pub type Problems = HashMap<String, String>;
 /// The choice, objective and key-result names among `targets`.
 pub fn target_names<'a>(targets: impl IntoIterator<Item = &'a pb::AlignmentTarget>) -> TargetNames {
     let mut names = TargetNames::default();
+    // Malformed names are the shape checks' to report; the services asked
+    // about the rest would refuse the whole question over one of them.
     for target in targets {
         match &target.target {
-            Some(Target::Choice(name)) => names.choices.insert(name.clone()),
-            Some(Target::Objective(name)) => names.objectives.insert(name.clone()),
-            Some(Target::KeyResult(name)) => names.key_results.insert(name.clone()),
-            None => false,
+            Some(Target::Choice(name)) if crate::names::is_choice(name) => names.choices.insert(name.clone()),
+            Some(Target::Objective(name)) if crate::names::objective_id(name, "").is_ok() => {
+                names.objectives.insert(name.clone())
+            }
+            Some(Target::KeyResult(name)) if crate::names::key_result_ids(name, "").is_ok() => {
+                names.key_results.insert(name.clone())
+            }
+            _ => false,
         };
     }
     names
@@ -56,7 +62,11 @@ impl OkrApi {
     /// (the cycle's org unit).
     pub(crate) async fn owner_problems(&self, root: &str, owners: HashSet<String>) -> Result<Problems, Error> {
         let mut problems = Problems::new();
-        let owners: Vec<String> = owners.into_iter().collect();
+        // Malformed owners are the shape checks' to report.
+        let owners: Vec<String> = owners
+            .into_iter()
+            .filter(|owner| crate::names::org_unit_id(owner, "").is_ok())
+            .collect();
         for chunk in owners.chunks(PEER_BATCH) {
             let response = self
                 .org

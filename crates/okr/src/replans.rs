@@ -60,7 +60,10 @@ impl OkrApi {
     pub async fn list_replans(&self, request: pb::ListReplansRequest) -> Result<pb::ListReplansResponse, Error> {
         let id = objective_id(&request.parent, "parent")?;
         let size = page_size(request.page_size)?;
-        let after: Option<i64> = self.store.page_tokens.decode(&request.page_token, &request.parent)?;
+        let after: Option<i64> = self
+            .store
+            .page_tokens
+            .decode(&request.page_token, "ListReplans", &request.parent)?;
         let conn = self.store.db.conn();
         find_objective(conn, id).await?;
         let mut select = replan::Entity::find().filter(replan::Column::ObjectiveId.eq(id));
@@ -79,7 +82,7 @@ impl OkrApi {
                 .map(|row| decode(&row.snapshot, "replan"))
                 .collect::<Result<_, _>>()?,
             next_page_token: next
-                .map(|number| self.store.page_tokens.encode(&request.parent, &number))
+                .map(|number| self.store.page_tokens.encode("ListReplans", &request.parent, &number))
                 .unwrap_or_default(),
         })
     }

@@ -200,11 +200,8 @@ impl Application {
         } = self;
         let max = settings.max_message_bytes;
         let (reporter, health_service) = tonic_health::server::health_reporter();
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(trellis_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .context("building the reflection service")?;
+        let pool = descriptor_pool()?;
+        let reflection = crate::reflection::service(pool.clone());
 
         let mut served: Vec<&'static str> = Vec::new();
         let mut feeds: Vec<ChangeFeed> = Vec::new();
@@ -282,7 +279,7 @@ impl Application {
 
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
         let guard = Guard::new(
-            &descriptor_pool()?,
+            &pool,
             GuardLimits {
                 max_message_bytes: max,
                 max_watchers: settings.max_watchers,
@@ -369,9 +366,19 @@ impl Application {
     }
 }
 
-/// Every Trellis message type, for the guard's wire checks.
+/// Every message type this server speaks (Trellis's, health checks and
+/// reflection), for the guard's wire checks and for reflection.
 fn descriptor_pool() -> anyhow::Result<prost_reflect::DescriptorPool> {
-    prost_reflect::DescriptorPool::decode(trellis_proto::FILE_DESCRIPTOR_SET).context("reading the descriptor set")
+    let mut pool = prost_reflect::DescriptorPool::decode(trellis_proto::FILE_DESCRIPTOR_SET)
+        .context("reading the descriptor set")?;
+    for extra in [
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+    ] {
+        pool.decode_file_descriptor_set(extra)
+            .context("reading the health and reflection descriptors")?;
+    }
+    Ok(pool)
 }
 
 /// One span per RPC, named after the method as OpenTelemetry's RPC

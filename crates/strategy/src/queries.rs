@@ -91,7 +91,10 @@ impl StrategyApi {
         let size = page_size(request.page_size)?;
         let filter = filter::parse(&request.filter)?;
         let query = filter.fingerprint();
-        let after: Option<String> = self.store.page_tokens.decode(&request.page_token, &query)?;
+        let after: Option<String> = self
+            .store
+            .page_tokens
+            .decode(&request.page_token, "ListStrategies", &query)?;
         let mut select = strategy::Entity::find().filter(filter.to_condition(&strategy_filter_fields())?);
         if let Some(after) = after {
             select = select.filter(strategy::Column::Id.gt(after));
@@ -109,7 +112,7 @@ impl StrategyApi {
         Ok(pb::ListStrategiesResponse {
             strategies,
             next_page_token: next
-                .map(|id| self.store.page_tokens.encode(&query, &id))
+                .map(|id| self.store.page_tokens.encode("ListStrategies", &query, &id))
                 .unwrap_or_default(),
         })
     }
@@ -121,7 +124,10 @@ impl StrategyApi {
     ) -> Result<pb::ListStrategyRevisionsResponse, Error> {
         let id = strategy_id(&request.name, "name")?;
         let size = page_size(request.page_size)?;
-        let after: Option<i64> = self.store.page_tokens.decode(&request.page_token, &request.name)?;
+        let after: Option<i64> =
+            self.store
+                .page_tokens
+                .decode(&request.page_token, "ListStrategyRevisions", &request.name)?;
         let conn = self.store.db.conn();
         if strategy::Entity::find_by_id(id.to_owned()).one(conn).await?.is_none() {
             return Err(Error::NotFound(request.name));
@@ -143,7 +149,11 @@ impl StrategyApi {
         Ok(pb::ListStrategyRevisionsResponse {
             strategies,
             next_page_token: next
-                .map(|revision| self.store.page_tokens.encode(&request.name, &revision))
+                .map(|revision| {
+                    self.store
+                        .page_tokens
+                        .encode("ListStrategyRevisions", &request.name, &revision)
+                })
                 .unwrap_or_default(),
         })
     }
@@ -174,7 +184,10 @@ impl StrategyApi {
         let size = page_size(request.page_size)?;
         let filter = filter::parse(&request.filter)?;
         let query = format!("{}|{}", request.parent, filter.fingerprint());
-        let after: Option<String> = self.store.page_tokens.decode(&request.page_token, &query)?;
+        let after: Option<String> = self
+            .store
+            .page_tokens
+            .decode(&request.page_token, "ListChoices", &query)?;
         let fields = [FilterField::new(
             "kind",
             Expr::col(choice::Column::Kind),
@@ -205,7 +218,7 @@ impl StrategyApi {
                 .filter_map(|row| by_name.get(row.name.as_str()).map(|choice| (*choice).clone()))
                 .collect(),
             next_page_token: next
-                .map(|name| self.store.page_tokens.encode(&query, &name))
+                .map(|name| self.store.page_tokens.encode("ListChoices", &query, &name))
                 .unwrap_or_default(),
         })
     }
@@ -224,7 +237,10 @@ impl StrategyApi {
         let size = page_size(request.page_size)?;
         let filter = filter::parse(&request.filter)?;
         let query = format!("{}|{}", request.parent, filter.fingerprint());
-        let after: Option<String> = self.store.page_tokens.decode(&request.page_token, &query)?;
+        let after: Option<String> = self
+            .store
+            .page_tokens
+            .decode(&request.page_token, "ListAssumptions", &query)?;
         let fields = [
             FilterField::new(
                 "status",
@@ -270,7 +286,7 @@ impl StrategyApi {
                 .filter_map(|row| by_name.get(row.name.as_str()).map(|a| (*a).clone()))
                 .collect(),
             next_page_token: next
-                .map(|name| self.store.page_tokens.encode(&query, &name))
+                .map(|name| self.store.page_tokens.encode("ListAssumptions", &query, &name))
                 .unwrap_or_default(),
         })
     }

@@ -39,26 +39,34 @@ impl StrategyApi {
         prefix: &str,
         violations: &mut FieldViolations,
     ) -> Result<(), Error> {
-        let ancestors = match self
-            .org
-            .clone()
-            .list_ancestors(ListAncestorsRequest { name: owner.to_owned() })
-            .await
-        {
-            Ok(response) => response.into_inner().org_units,
-            Err(status) if status.code() == tonic::Code::NotFound => {
-                violations.add(format!("{prefix}owner"), format!("{owner} does not exist"));
-                return Ok(());
-            }
-            Err(status) => {
-                return Err(Error::Peer { service: "org", status });
+        // A malformed owner or parent choice is the shape checks' to
+        // report; what can still be checked is.
+        let ancestors = if trellis_foundation::names::parse_name(owner, "orgUnits").is_none() {
+            None
+        } else {
+            match self
+                .org
+                .clone()
+                .list_ancestors(ListAncestorsRequest { name: owner.to_owned() })
+                .await
+            {
+                Ok(response) => Some(response.into_inner().org_units),
+                Err(status) if status.code() == tonic::Code::NotFound => {
+                    violations.add(format!("{prefix}owner"), format!("{owner} does not exist"));
+                    None
+                }
+                Err(status) => {
+                    return Err(Error::Peer { service: "org", status });
+                }
             }
         };
         if parent_choice.is_empty() {
             return Ok(());
         }
         let field = format!("{prefix}parent_choice");
-        let (parent_strategy_id, _) = child_ids(parent_choice, CHOICES, &field)?;
+        let Ok((parent_strategy_id, _)) = child_ids(parent_choice, CHOICES, &field) else {
+            return Ok(());
+        };
         if parent_strategy_id == strategy_id {
             violations.add(field, "a strategy cannot nest under one of its own choices");
             return Ok(());
@@ -80,6 +88,9 @@ impl StrategyApi {
             violations.add(field, format!("{} is RETIRED", parent.strategy.name));
             return Ok(());
         }
+        let Some(ancestors) = ancestors else {
+            return Ok(());
+        };
         let ancestor_names: HashSet<&str> = ancestors.iter().map(|unit| unit.name.as_str()).collect();
         if !ancestor_names.contains(parent.strategy.owner.as_str()) {
             violations.add(
@@ -177,10 +188,9 @@ impl StrategyApi {
             }
             assumptions.push(assumption);
         }
-        if violations.is_empty() {
-            self.check_references(&id, &input.owner, &input.parent_choice, "strategy.", &mut violations)
-                .await?;
-        }
+        // The references too, whatever the shape: one answer, every problem.
+        self.check_references(&id, &input.owner, &input.parent_choice, "strategy.", &mut violations)
+            .await?;
         violations.into_result()?;
 
         let strategy = pb::Strategy {

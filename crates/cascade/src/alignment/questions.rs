@@ -277,9 +277,11 @@ impl CascadeApi {
             &request.page_token,
         )?;
         let found = graph.risks(cycle, unit, confidence_below, now_micros());
-        // Riskiest first: the key orders by descending score, then name.
+        // Paused objectives as a group first, then those still pursued;
+        // each riskiest first, then by name.
         let (page, next_page_token) = pager.page(found, |risk| {
             (
+                !risk.paused,
                 -((risk.score * 1_000_000.0).round() as i64),
                 graph.node(risk.objective).name.to_string(),
             )
@@ -289,6 +291,11 @@ impl CascadeApi {
                 .into_iter()
                 .map(|risk| pb::Risk {
                     objective: Some(node_view(&graph, risk.objective)),
+                    paused: risk.paused,
+                    state_reason: graph
+                        .objective(risk.objective)
+                        .map(|objective| objective.state_reason.to_string())
+                        .unwrap_or_default(),
                     score: risk.score,
                     reasons: risk
                         .reasons
@@ -349,6 +356,7 @@ impl CascadeApi {
             status.drafted += plan.drafted as i32;
             status.aligned += plan.aligned as i32;
             status.locked += plan.locked as i32;
+            status.without_key_results += plan.without_key_results as i32;
         }
         let only_empty = request.only_empty.to_string();
         let pager = self.pager(
@@ -374,6 +382,7 @@ impl CascadeApi {
                 drafted: plan.drafted as i32,
                 aligned: plan.aligned as i32,
                 locked: plan.locked as i32,
+                without_key_results: plan.without_key_results as i32,
             })
             .collect();
         status.next_page_token = next_page_token;

@@ -98,6 +98,19 @@ impl<'a> Resolver<'a> {
                 return None;
             }
         }
+        // AIP-122: ids are lowercase letters, digits and hyphens; a name
+        // with another id is malformed, not merely absent.
+        let well_formed =
+            name.split('/').skip(1).step_by(2).all(|id| {
+                trellis_foundation::names::is_valid_id(id) || trellis_foundation::names::is_valid_period_id(id)
+            });
+        if !well_formed {
+            self.violations.add(
+                field,
+                format!("{name:?} is not a resource name: ids are lowercase letters, digits and hyphens"),
+            );
+            return None;
+        }
         match self.graph.find(name) {
             Some((id, node)) if node.present => Some(id),
             _ => {
@@ -133,7 +146,7 @@ impl Pager<'_> {
     where
         K: Serialize + DeserializeOwned + Ord,
     {
-        let after: Option<K> = self.tokens.decode(self.token, &self.query)?;
+        let after: Option<K> = self.tokens.decode(self.token, "CascadeService", &self.query)?;
         let start = after.map_or(0, |after| items.partition_point(|item| key(item) <= after));
         let size = usize::try_from(self.page_size).unwrap_or(usize::MAX);
         let mut page: Vec<T> = items.into_iter().skip(start).take(size.saturating_add(1)).collect();
@@ -141,7 +154,7 @@ impl Pager<'_> {
         if page.len() > size {
             page.truncate(size);
             if let Some(last) = page.last() {
-                next = self.tokens.encode(&self.query, &key(last));
+                next = self.tokens.encode("CascadeService", &self.query, &key(last));
             }
         }
         Ok((page, next))

@@ -216,12 +216,21 @@ impl Graph {
         for dropped in previous.into_iter().filter(|choice| !choices.contains(choice)) {
             self.delete_node(dropped);
         }
+        let mut backed_by: Vec<NodeId> = strategy
+            .assumptions
+            .iter()
+            .filter(|assumption| !assumption.health_metric.is_empty())
+            .filter_map(|assumption| self.intern(&assumption.health_metric))
+            .collect();
+        backed_by.sort_unstable();
+        backed_by.dedup();
         let data = Data::Strategy(Strategy {
             state: strategy.state(),
             owner,
             parent_choice,
             parent_looped,
             choices,
+            backed_by,
         });
         self.replace(id, &strategy.display_name, data);
     }
@@ -275,6 +284,11 @@ impl Graph {
             Data::Objective(previous) => (previous.key_results.clone(), previous.progress),
             _ => (Vec::new(), 0.0),
         };
+        let remedial_for = if objective.origin() == okr_pb::objective::Origin::Remedial {
+            self.intern_optional(&objective.remedial_for)
+        } else {
+            None
+        };
         let data = Data::Objective(Objective {
             cycle,
             owner,
@@ -283,6 +297,8 @@ impl Graph {
             origin: objective.origin(),
             aligns_to,
             guardrails,
+            remedial_for,
+            state_reason: objective.state_reason.as_str().into(),
             key_results,
             progress,
         });

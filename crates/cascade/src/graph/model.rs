@@ -77,6 +77,9 @@ pub struct Strategy {
     pub parent_choice: Option<NodeId>,
     pub parent_looped: bool,
     pub choices: Vec<NodeId>,
+    /// The health metrics its assumptions (what would have to be true)
+    /// name: a remedial objective for one of them serves this strategy.
+    pub backed_by: Vec<NodeId>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +104,12 @@ pub struct Objective {
     pub origin: objective::Origin,
     pub aligns_to: Vec<Edge>,
     pub guardrails: Vec<NodeId>,
+    /// For a remedial objective: the metric it brings back to green. It
+    /// serves that metric (and the strategies it backs) instead of an
+    /// alignment of its own.
+    pub remedial_for: Option<NodeId>,
+    /// Why it is in its state (a pause's reason).
+    pub state_reason: Box<str>,
     /// Kept up to date from the key results' own changes.
     pub key_results: Vec<NodeId>,
     /// The weighted mean of the key results' progress, kept up to date.
@@ -167,6 +176,7 @@ impl Data {
                 parent_choice: None,
                 parent_looped: false,
                 choices: Vec::new(),
+                backed_by: Vec::new(),
             }),
             Kind::Choice => Data::Choice(Choice {
                 kind: ChoiceKind::Unspecified,
@@ -185,6 +195,8 @@ impl Data {
                 origin: objective::Origin::Unspecified,
                 aligns_to: Vec::new(),
                 guardrails: Vec::new(),
+                remedial_for: None,
+                state_reason: "".into(),
                 key_results: Vec::new(),
                 progress: 0.0,
             }),
@@ -240,6 +252,7 @@ impl Data {
                         .filter(|edge| !edge.looped)
                         .map(|edge| edge.target),
                 );
+                above.extend(objective.remedial_for);
             }
             Data::KeyResult(key_result) => above.push(key_result.objective),
             Data::HealthMetric(metric) => above.extend(metric.owner),
@@ -259,6 +272,7 @@ impl Data {
                 .iter()
                 .filter(|edge| !edge.looped)
                 .map(|edge| (edge.target, edge.weight))
+                .chain(objective.remedial_for.map(|metric| (metric, 1.0)))
                 .collect(),
             Data::KeyResult(key_result) => vec![(key_result.objective, key_result.weight)],
             Data::Choice(choice) => vec![(choice.strategy, 1.0)],

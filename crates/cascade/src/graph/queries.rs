@@ -40,6 +40,10 @@ pub struct Finding {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RiskFinding {
     pub objective: NodeId,
+    /// PAUSED (by the Four Square rule or by hand): ranked as a group of
+    /// their own, ahead of the objectives still pursued, since a pause is
+    /// the strongest signal that a plan no longer holds.
+    pub paused: bool,
     pub score: f64,
     pub reasons: Vec<(RiskKind, NodeId, String)>,
 }
@@ -52,6 +56,8 @@ pub struct UnitPlan {
     pub drafted: u32,
     pub aligned: u32,
     pub locked: u32,
+    /// Objectives with no key result: nothing would measure them.
+    pub without_key_results: u32,
 }
 
 impl Graph {
@@ -65,9 +71,7 @@ impl Graph {
                 continue;
             };
             let ups: Vec<(NodeId, f64)> = self
-                .node(last)
-                .data
-                .aligned_up()
+                .ups(last)
                 .into_iter()
                 .filter(|(up, _)| !route.iter().any(|(seen, _)| seen == up))
                 .collect();
@@ -87,6 +91,31 @@ impl Graph {
             }
         }
         (routes, truncated)
+    }
+
+    /// The next steps up a route: the node's own alignments, and for a
+    /// health metric (reached from its remedial objective) the strategies
+    /// whose assumptions it backs.
+    fn ups(&self, id: NodeId) -> Vec<(NodeId, f64)> {
+        match &self.node(id).data {
+            Data::HealthMetric(_) => self.strategies_backed_by(id).into_iter().map(|up| (up, 1.0)).collect(),
+            data => data.aligned_up(),
+        }
+    }
+
+    /// The strategies with an assumption that `metric` backs, by name. A
+    /// scan of the graph: asked only on routes through a remedial
+    /// objective, which are few.
+    pub fn strategies_backed_by(&self, metric: NodeId) -> Vec<NodeId> {
+        let mut found: Vec<NodeId> = self
+            .nodes()
+            .filter(|(_, node)| {
+                node.present && matches!(&node.data, Data::Strategy(strategy) if strategy.backed_by.contains(&metric))
+            })
+            .map(|(id, _)| id)
+            .collect();
+        found.sort_by(|a, b| self.node(*a).name.cmp(&self.node(*b).name));
+        found
     }
 
     /// The org unit a node belongs to: its own owner, a key result's
@@ -176,8 +205,10 @@ impl Graph {
         self.objectives_in(Some(cycle), unit)
             .into_iter()
             .filter(|id| {
-                self.objective(*id)
-                    .is_some_and(|objective| objective.counts() && objective.aligns_to.is_empty())
+                // A remedial objective serves its metric, not an alignment.
+                self.objective(*id).is_some_and(|objective| {
+                    objective.counts() && objective.aligns_to.is_empty() && objective.remedial_for.is_none()
+                })
             })
             .collect()
     }
@@ -323,7 +354,12 @@ impl Graph {
                     let node = self.node(*id);
                     node.present
                         && node.objective().is_some_and(|objective| {
-                            Graph::counts_in(objective, cycle) && objective.edge_to(*choice).is_some()
+                            // Only a sound alignment covers a choice: one
+                            // across cycles or from outside the strategy's
+                            // org subtree does not.
+                            Graph::counts_in(objective, cycle)
+                                && objective.edge_to(*choice).is_some()
+                                && self.edge_problems(*id, objective, *choice, false).is_empty()
                         })
                 })
             })
@@ -412,14 +448,16 @@ impl Graph {
             if !reasons.is_empty() {
                 found.push(RiskFinding {
                     objective: id,
+                    paused: objective.state == ObjectiveState::Paused,
                     score,
                     reasons,
                 });
             }
         }
         found.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
+            b.paused
+                .cmp(&a.paused)
+                .then_with(|| b.score.total_cmp(&a.score))
                 .then_with(|| self.node(a.objective).name.cmp(&self.node(b.objective).name))
         });
         found
@@ -458,6 +496,7 @@ impl Graph {
                             plan.drafted += u32::from(objective.state == ObjectiveState::Draft);
                             plan.aligned += u32::from(!objective.aligns_to.is_empty());
                             plan.locked += u32::from(locked);
+                            plan.without_key_results += u32::from(objective.key_results.is_empty());
                         }
                         _ => {}
                     }

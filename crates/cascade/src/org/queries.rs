@@ -48,7 +48,10 @@ impl OrgApi {
         let size = page_size(request.page_size)?;
         let filter = filter::parse(&request.filter)?;
         let query = filter.fingerprint();
-        let after: Option<String> = self.store.page_tokens.decode(&request.page_token, &query)?;
+        let after: Option<String> = self
+            .store
+            .page_tokens
+            .decode(&request.page_token, "ListOrgUnits", &query)?;
         let mut select = Entity::find().filter(filter.to_condition(&filter_fields())?);
         if let Some(after) = after {
             select = select.filter(Column::Id.gt(after));
@@ -62,7 +65,7 @@ impl OrgApi {
         Ok(pb::ListOrgUnitsResponse {
             org_units: page.iter().map(to_proto).collect(),
             next_page_token: next
-                .map(|id| self.store.page_tokens.encode(&query, &id))
+                .map(|id| self.store.page_tokens.encode("ListOrgUnits", &query, &id))
                 .unwrap_or_default(),
         })
     }
@@ -117,7 +120,10 @@ impl OrgApi {
         }
         let size = page_size(request.page_size)?;
         let query = format!("{}|{}", request.name, request.max_depth);
-        let after: Option<(i32, String)> = self.store.page_tokens.decode(&request.page_token, &query)?;
+        let after: Option<(i32, String)> =
+            self.store
+                .page_tokens
+                .decode(&request.page_token, "ListDescendants", &query)?;
         let root = repo::find_existing(self.store.db.conn(), id, &request.name).await?;
         let mut select = Entity::find()
             .filter(Column::Path.starts_with(&root.path))
@@ -144,7 +150,7 @@ impl OrgApi {
         Ok(pb::ListDescendantsResponse {
             org_units: page.iter().map(to_proto).collect(),
             next_page_token: next
-                .map(|position| self.store.page_tokens.encode(&query, &position))
+                .map(|position| self.store.page_tokens.encode("ListDescendants", &query, &position))
                 .unwrap_or_default(),
         })
     }

@@ -76,12 +76,11 @@ impl Guard {
         let mut methods = HashMap::new();
         for service in pool.services() {
             for method in service.methods() {
-                let slot = if method.is_client_streaming() {
-                    Slot::Import
-                } else if method.is_server_streaming() {
-                    Slot::Watcher
-                } else {
-                    Slot::None
+                // Reflection's conversation (both ways) is short and small.
+                let slot = match (method.is_client_streaming(), method.is_server_streaming()) {
+                    (true, false) => Slot::Import,
+                    (false, true) => Slot::Watcher,
+                    _ => Slot::None,
                 };
                 methods.insert(
                     format!("/{}/{}", service.full_name(), method.name()),
