@@ -5,14 +5,9 @@
 
 use std::time::Duration;
 
-use bytes::{Buf, BufMut};
 use prost::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tonic::{
-    Code, Status,
-    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
-    codegen::http::uri::PathAndQuery,
-};
+use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
 use trellis_proto::{
     cascade::v1::{BatchCreateOrgUnitsRequest, CreateOrgUnitRequest, GetOrgUnitRequest, ListOrgUnitsRequest, OrgUnit},
@@ -25,6 +20,7 @@ use trellis_tests::{TestApp, TestBackend, backend_only_tests, backend_tests, spa
 
 use crate::{
     okr_import,
+    raw::raw_call,
     support::{expect_code, unit, violated_fields},
 };
 
@@ -41,6 +37,7 @@ backend_only_tests!(
     oversized_messages_are_resource_exhausted,
     a_batch_whose_answer_is_too_large_is_refused_before_it_is_written,
     watchers_beyond_their_cap_are_refused,
+    imports_beyond_their_cap_are_refused,
     idle_and_surplus_connections_are_closed,
     shutdown_lets_an_import_in_flight_finish_its_peer_calls,
 );
@@ -158,57 +155,6 @@ async fn strings_with_control_characters_are_refused_and_nothing_is_stored(app: 
     let listed = app.org.clone().list_org_units(ListOrgUnitsRequest::default()).await?;
     assert_eq!(listed.into_inner().org_units.len(), 1);
     still_serving(&app).await
-}
-
-/// Sends raw bytes as a request message, as a broken client might.
-#[derive(Debug, Clone, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn encode(&mut self, item: Vec<u8>, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        buf.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        Ok(Some(buf.copy_to_bytes(buf.remaining()).to_vec()))
-    }
-}
-
-async fn raw_call(app: &TestApp, path: &'static str, body: Vec<u8>) -> Result<Vec<u8>, Status> {
-    let channel = app
-        .channel()
-        .await
-        .map_err(|err| Status::unavailable(err.to_string()))?;
-    let mut grpc = tonic::client::Grpc::new(channel).max_encoding_message_size(usize::MAX);
-    grpc.ready().await.map_err(|err| Status::unavailable(err.to_string()))?;
-    let response = grpc
-        .unary(tonic::Request::new(body), PathAndQuery::from_static(path), RawCodec)
-        .await?;
-    Ok(response.into_inner())
 }
 
 async fn malformed_messages_are_invalid_arguments(app: TestApp) -> anyhow::Result<()> {
@@ -519,4 +465,54 @@ async fn shutdown_lets_an_import_in_flight_finish_its_peer_calls(backend: TestBa
     let late = app.org.clone().list_org_units(ListOrgUnitsRequest::default()).await;
     assert!(late.is_err());
     app.shutdown().await
+}
+
+async fn imports_beyond_their_cap_are_refused(backend: TestBackend) -> anyhow::Result<()> {
+    let app = spawn_app_with(&backend, |settings| settings.max_imports = 1).await?;
+    okr_import::teams(&app).await?;
+    let mut messages = okr_import::messages("", (0..10).map(okr_import::row).collect()).into_iter();
+    let (first_rows, first_stream) = tokio::sync::mpsc::channel(4);
+    if let Some(header) = messages.next() {
+        first_rows.send(header).await?;
+    }
+    let mut okr = app.okr.clone();
+    let first = tokio::spawn(async move {
+        okr.import_season(tokio_stream::wrappers::ReceiverStream::new(first_stream))
+            .await
+    });
+    // Once the first is open on the server, a second is refused.
+    let mut answers = Vec::new();
+    let mut refused = false;
+    for _ in 0..100 {
+        let second = app
+            .okr
+            .clone()
+            .import_season(futures::stream::iter(okr_import::messages("", Vec::new())))
+            .await;
+        let code = second.as_ref().err().map(tonic::Status::code);
+        if code == Some(Code::ResourceExhausted) {
+            refused = true;
+            break;
+        }
+        answers.push(format!("{code:?}"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        refused,
+        "no second import was refused while the first was open: {answers:?}"
+    );
+    // The first goes on and finishes; then imports are taken again.
+    for message in messages {
+        first_rows.send(message).await?;
+    }
+    drop(first_rows);
+    let created = first.await?.map(|answer| answer.into_inner().objectives_created);
+    assert_eq!(created.ok(), Some(10));
+    let after = app
+        .okr
+        .clone()
+        .import_season(futures::stream::iter(okr_import::messages("", Vec::new())))
+        .await;
+    assert_ne!(after.err().map(|status| status.code()), Some(Code::ResourceExhausted));
+    still_serving(&app).await
 }

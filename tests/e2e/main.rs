@@ -1,6 +1,8 @@
 //! Black-box tests: the real server on an ephemeral port, driven through
 //! the generated clients, on SQLite and (when configured) PostgreSQL.
 
+mod answers;
+mod bad_input;
 mod cascade;
 mod deploy;
 mod feed;
@@ -15,6 +17,7 @@ mod okr_progress;
 mod okr_support;
 mod one_round;
 mod org;
+mod raw;
 mod replicas;
 mod server;
 mod split;
