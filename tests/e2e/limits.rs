@@ -38,6 +38,7 @@ backend_only_tests!(
     a_batch_whose_answer_is_too_large_is_refused_before_it_is_written,
     watchers_beyond_their_cap_are_refused,
     imports_beyond_their_cap_are_refused,
+    a_watcher_that_stops_reading_is_dropped,
     idle_and_surplus_connections_are_closed,
     shutdown_lets_an_import_in_flight_finish_its_peer_calls,
 );
@@ -514,5 +515,48 @@ async fn imports_beyond_their_cap_are_refused(backend: TestBackend) -> anyhow::R
         .import_season(futures::stream::iter(okr_import::messages("", Vec::new())))
         .await;
     assert_ne!(after.err().map(|status| status.code()), Some(Code::ResourceExhausted));
+    still_serving(&app).await
+}
+
+async fn a_watcher_that_stops_reading_is_dropped(backend: TestBackend) -> anyhow::Result<()> {
+    let app = spawn_app_with(&backend, |settings| settings.watch_stall_seconds = 1).await?;
+    let mut units = vec![unit("acme", "", "company")];
+    units.extend((0..5_000).map(|index| unit(&format!("team-{index}"), "orgUnits/acme", "team")));
+    crate::support::create_units(&app, units).await?;
+    // A client with small flow-control windows, so its reading (or not)
+    // reaches the server quickly.
+    let channel = tonic::transport::Endpoint::from_shared(app.url())?
+        .initial_stream_window_size(Some(65_535))
+        .initial_connection_window_size(Some(65_535))
+        .connect()
+        .await?;
+    let mut org = trellis_proto::cascade::v1::org_service_client::OrgServiceClient::new(channel);
+    let mut stream = org.watch_changes(WatchChangesRequest::default()).await?.into_inner();
+    anyhow::ensure!(stream.message().await?.is_some(), "no first event");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut received = 1;
+    let ending = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => received += 1,
+                Ok(None) => return None,
+                Err(status) => return Some(status),
+            }
+        }
+    })
+    .await?;
+    let code = ending.as_ref().map(tonic::Status::code);
+    assert_eq!(code, Some(Code::ResourceExhausted), "{ending:?}");
+    assert!(received < 5_001, "{received} events before the stream was dropped");
+    // A watcher that keeps up gets every event.
+    let mut keeping_up = app
+        .org
+        .clone()
+        .watch_changes(WatchChangesRequest::default())
+        .await?
+        .into_inner();
+    for _ in 0..5_001 {
+        anyhow::ensure!(keeping_up.message().await?.is_some(), "the stream ended early");
+    }
     still_serving(&app).await
 }

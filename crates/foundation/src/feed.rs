@@ -36,6 +36,10 @@ const INSERT_CHUNK: usize = 1_000;
 const FALLBACK_REREAD: Duration = Duration::from_secs(2);
 /// How often an idle watcher that asked for heartbeats gets one.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// Events a watcher's stream reads ahead of its client.
+const WATCH_BUFFER: usize = 256;
+/// How long a watcher may leave its buffer full before it is dropped.
+pub const DEFAULT_WATCH_STALL: Duration = Duration::from_secs(30);
 const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
 /// The outbox columns, in the order rows are written.
 const COLUMNS: [&str; 8] = [
@@ -158,6 +162,8 @@ pub struct ChangeFeed {
     db: Db,
     tables: Arc<TableNames>,
     signal: FeedSignal,
+    /// How long a watcher that reads nothing is kept; see [`crate::watch_buffer`].
+    watch_stall: Duration,
 }
 
 impl ChangeFeed {
@@ -166,7 +172,12 @@ impl ChangeFeed {
             db,
             tables,
             signal: FeedSignal::new(),
+            watch_stall: DEFAULT_WATCH_STALL,
         }
+    }
+
+    pub(crate) fn set_watch_stall(&mut self, stall: Duration) {
+        self.watch_stall = stall;
     }
 
     /// Records `changes` inside `txn` and returns the last sequence used.
@@ -353,8 +364,16 @@ impl ChangeFeed {
     /// With `heartbeats`, also an event with sequence 0 and the feed's
     /// head each time the replay has delivered what it read, at most every
     /// [`HEARTBEAT_EVERY`]. The head may already be past what was
-    /// delivered; the events up to it follow.
+    /// delivered; the events up to it follow. A watcher whose client stops
+    /// reading is dropped once its buffer has been full for the stall time.
     pub fn watch(
+        &self,
+        request: WatchChangesRequest,
+    ) -> impl Stream<Item = Result<ChangeEvent, Status>> + Send + 'static {
+        crate::watch_buffer::bounded(self.watch_unbuffered(request), WATCH_BUFFER, self.watch_stall)
+    }
+
+    fn watch_unbuffered(
         &self,
         request: WatchChangesRequest,
     ) -> impl Stream<Item = Result<ChangeEvent, Status>> + Send + 'static {

@@ -20,6 +20,7 @@ pub mod time;
 pub mod trace;
 pub mod validation;
 mod wal;
+pub mod watch_buffer;
 
 pub use context::RequestContext;
 pub use db::{Backend, Db, WriteTxn};

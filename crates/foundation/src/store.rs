@@ -61,6 +61,12 @@ impl Store {
         })
     }
 
+    /// How long a change-feed watcher that reads nothing is kept.
+    pub fn with_watch_stall(mut self, stall: std::time::Duration) -> Store {
+        self.feed.set_watch_stall(stall);
+        self
+    }
+
     pub async fn begin_write(&self) -> Result<WriteTxn, Error> {
         self.db.begin_write().await
     }

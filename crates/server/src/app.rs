@@ -102,7 +102,7 @@ impl Application {
                 .await
                 .context("migrating the cascade tables")?;
             Some(
-                OrgApi::new(Store::open(db.clone(), trellis_cascade::TABLE_PREFIX).await?)
+                OrgApi::new(open_store(&db, trellis_cascade::TABLE_PREFIX, &settings).await?)
                     .with_max_message_bytes(settings.max_message_bytes),
             )
         } else {
@@ -121,7 +121,7 @@ impl Application {
             trellis_strategy::Migrator::up(db.conn(), None)
                 .await
                 .context("migrating the strategy tables")?;
-            let store = Store::open(db.clone(), trellis_strategy::TABLE_PREFIX).await?;
+            let store = open_store(&db, trellis_strategy::TABLE_PREFIX, &settings).await?;
             Some(StrategyApi::new(store, org_client(&settings, local_addr)?).await?)
         } else {
             None
@@ -130,7 +130,7 @@ impl Application {
             trellis_okr::Migrator::up(db.conn(), None)
                 .await
                 .context("migrating the okr tables")?;
-            let store = Store::open(db.clone(), trellis_okr::TABLE_PREFIX).await?;
+            let store = open_store(&db, trellis_okr::TABLE_PREFIX, &settings).await?;
             Some(
                 OkrApi::new(
                     store,
@@ -146,7 +146,7 @@ impl Application {
             trellis_health::Migrator::up(db.conn(), None)
                 .await
                 .context("migrating the health tables")?;
-            let store = Store::open(db.clone(), trellis_health::TABLE_PREFIX).await?;
+            let store = open_store(&db, trellis_health::TABLE_PREFIX, &settings).await?;
             let peers = trellis_health::Peers {
                 org: org_client(&settings, local_addr)?,
                 okr: OkrServiceClient::new(traced(peer_channel(settings.peer_okr.as_deref(), local_addr)?))
@@ -364,6 +364,14 @@ impl Application {
         info!("stopped");
         Ok(())
     }
+}
+
+/// A service's store, its feed's watchers held to the stall setting.
+async fn open_store(db: &Db, prefix: &str, settings: &Settings) -> anyhow::Result<Store> {
+    let store = Store::open(db.clone(), prefix)
+        .await
+        .with_context(|| format!("opening the {prefix} store"))?;
+    Ok(store.with_watch_stall(Duration::from_secs(settings.watch_stall_seconds)))
 }
 
 /// Every message type this server speaks (Trellis's, health checks and

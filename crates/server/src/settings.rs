@@ -97,6 +97,8 @@ pub struct Settings {
     pub max_watchers: usize,
     /// Season imports (ImportSeason streams) running at once.
     pub max_imports: usize,
+    /// Seconds a change stream whose client reads nothing is kept.
+    pub watch_stall_seconds: u64,
     /// Not a flag: for restart tests, the escalation step after which the
     /// health service's step runner stops as if the process had died.
     pub health_fail_point: Option<String>,
@@ -122,6 +124,7 @@ impl Settings {
             keepalive_seconds: DEFAULT_KEEPALIVE_SECONDS,
             max_watchers: DEFAULT_MAX_WATCHERS,
             max_imports: DEFAULT_MAX_IMPORTS,
+            watch_stall_seconds: DEFAULT_WATCH_STALL_SECONDS,
             health_fail_point: None,
         }
     }
@@ -182,6 +185,10 @@ impl Settings {
                 .unwrap_or(DEFAULT_KEEPALIVE_SECONDS),
             max_watchers: flags.max_watchers.or(file.max_watchers).unwrap_or(DEFAULT_MAX_WATCHERS),
             max_imports: flags.max_imports.or(file.max_imports).unwrap_or(DEFAULT_MAX_IMPORTS),
+            watch_stall_seconds: flags
+                .watch_stall_seconds
+                .or(file.watch_stall_seconds)
+                .unwrap_or(DEFAULT_WATCH_STALL_SECONDS),
             health_fail_point: None,
         };
         settings.validate()?;
@@ -212,6 +219,7 @@ impl Settings {
             ("max_streams_per_connection", u64::from(self.max_streams_per_connection)),
             ("max_watchers", self.max_watchers as u64),
             ("max_imports", self.max_imports as u64),
+            ("watch_stall_seconds", self.watch_stall_seconds),
         ] {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
@@ -230,6 +238,7 @@ pub const DEFAULT_MAX_STREAMS_PER_CONNECTION: u32 = 256;
 pub const DEFAULT_KEEPALIVE_SECONDS: u64 = 60;
 pub const DEFAULT_MAX_WATCHERS: usize = 256;
 pub const DEFAULT_MAX_IMPORTS: usize = 4;
+pub const DEFAULT_WATCH_STALL_SECONDS: u64 = 30;
 pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 20;
 pub const DEFAULT_HEALTH_RUNNER_LEASE_SECONDS: u64 = trellis_health::DEFAULT_RUNNER_LEASE.as_secs();
 
@@ -295,6 +304,11 @@ pub struct Flags {
     /// RESOURCE_EXHAUSTED.
     #[arg(long, env = "TRELLIS_MAX_IMPORTS")]
     pub max_imports: Option<usize>,
+    /// Seconds a WatchChanges stream whose client reads nothing (its
+    /// buffer full) is kept before it is dropped with RESOURCE_EXHAUSTED
+    /// (default 30).
+    #[arg(long, env = "TRELLIS_WATCH_STALL_SECONDS")]
+    pub watch_stall_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -316,6 +330,7 @@ struct FileSettings {
     keepalive_seconds: Option<u64>,
     max_watchers: Option<usize>,
     max_imports: Option<usize>,
+    watch_stall_seconds: Option<u64>,
 }
 
 impl FileSettings {
