@@ -373,6 +373,39 @@ async fn every_one_of_ten_thousand_bad_org_rows_is_printed(app: TestApp) -> anyh
     Ok(())
 }
 
+/// `trellis … | head -1`: the pipe closes early; the CLI stops quietly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_ends_the_cli_quietly() -> anyhow::Result<()> {
+    let app = spawn_app(&TestBackend::Sqlite).await?;
+    let dir = tempfile::tempdir()?;
+    let mut csv = String::from("id,parent,kind,display_name\nacme,,company,ACME\n");
+    for row in 0..3_000 {
+        csv.push_str(&format!("team-{row},acme,team,Team {row}\n"));
+    }
+    let org = write(dir.path(), "org.csv", &csv)?;
+    ok(&app, &["org", "import", &org]).await?;
+    let server = app.url();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trellis"))
+            .args(["org", "list", "--page-size", "1000", "-o", "json"])
+            .env("TRELLIS_SERVER", &server)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        // Read one line, then close the pipe as `head -1` does.
+        if let Some(stdout) = child.stdout.take() {
+            let mut first = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first)?;
+        }
+        child.wait_with_output()
+    })
+    .await??;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_bad_rows() -> anyhow::Result<()> {
     on_every_backend(every_one_of_ten_thousand_bad_org_rows_is_printed).await

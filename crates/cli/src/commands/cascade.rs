@@ -263,9 +263,11 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
             let columns: &[Column] = &[
                 ("SCORE", "score"),
                 ("OBJECTIVE", "objective.name"),
+                ("STATE", "objective.state"),
                 ("OWNER", "objective.owner"),
                 ("REASONS", "reasons.kind"),
                 ("BECAUSE", "reasons.description"),
+                ("PAUSED BECAUSE", "stateReason"),
             ];
             printer.list(&response, "risks", columns)
         }
@@ -288,13 +290,14 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
                 .into_inner();
             if printer.format == Format::Table {
                 println!(
-                    "{} units, {} with objectives; {} objectives: {} drafted, {} aligned, {} locked",
+                    "{} units, {} with objectives; {} objectives: {} drafted, {} aligned, {} locked, {} without key results",
                     status.units,
                     status.units_with_objectives,
                     status.objectives,
                     status.drafted,
                     status.aligned,
-                    status.locked
+                    status.locked,
+                    status.without_key_results
                 );
             }
             let columns: &[Column] = &[
@@ -303,6 +306,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
                 ("DRAFTED", "drafted"),
                 ("ALIGNED", "aligned"),
                 ("LOCKED", "locked"),
+                ("NO KRS", "withoutKeyResults"),
             ];
             printer.list(&status, "unitStatuses", columns)
         }
