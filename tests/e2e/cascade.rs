@@ -14,9 +14,7 @@ use trellis_proto::{
         self as pb, cascade_service_client::CascadeServiceClient, misalignment::Reason, risk_reason::Kind as RiskKind,
     },
     feed::v1::WatchChangesRequest,
-    health::v1::{
-        CreateHealthMetricRequest, Direction, HealthMetric, Measurement, RecordMeasurementRequest, Thresholds,
-    },
+    health::v1::{Direction, HealthMetric, Measurement, RecordMeasurementRequest, Thresholds},
     okr::v1::{
         AlignmentTarget, CheckIn, CreateCheckInRequest, KeyResult, ListKeyResultsRequest, Objective,
         alignment_target::Target, key_result, objective,
@@ -100,14 +98,7 @@ async fn strategies_and_season(app: &TestApp) -> anyhow::Result<()> {
         }),
         ..HealthMetric::default()
     };
-    app.metrics
-        .clone()
-        .create_health_metric(CreateHealthMetricRequest {
-            health_metric: Some(csat),
-            health_metric_id: "csat".to_owned(),
-            request_id: String::new(),
-        })
-        .await?;
+    crate::health::create_metric(app, "csat", csat).await?;
     create_cycle(app, "2027-q1", "orgUnits/acme").await?;
     Ok(())
 }

@@ -5,13 +5,17 @@
 //! risks; only sound alignments cover a choice; objectives without key
 //! results show in the planning status.
 
+use tonic::Code;
 use trellis_proto::{
     cascade::v1::{
         GetAlignmentPathRequest, GetPlanningStatusRequest, ListOrphansRequest, ListRisksRequest,
         ListUncoveredChoicesRequest,
     },
     okr::v1::{ListKeyResultsRequest, key_result, objective},
-    strategy::v1::{Strategy, TransitionStrategyRequest},
+    strategy::v1::{
+        Assumption, CreateAssumptionRequest, CreateStrategyRequest, Strategy, TransitionStrategyRequest,
+        UpdateAssumptionRequest,
+    },
 };
 use trellis_tests::{TestApp, backend_tests};
 
@@ -20,13 +24,77 @@ use crate::{
     okr_support::{
         CYCLE, MID_MARKET, company_objective, create_objective, measured, objective, planning_season, to_choice,
     },
-    support::{complete_strategy, create_strategy, eventually},
+    support::{complete_strategy, create_strategy, eventually, expect_code, load_org, violated_fields},
 };
 
 backend_tests!(
+    an_assumption_names_only_a_metric_that_exists,
     a_remedial_objective_is_named_linked_and_shows_the_recovery,
     coverage_needs_a_sound_alignment_and_planning_flags_objectives_without_key_results,
 );
+
+/// A typo in an assumption's metric would mean the Four Square rule never
+/// marks it: the name is checked when written, as other references are.
+async fn an_assumption_names_only_a_metric_that_exists(app: TestApp) -> anyhow::Result<()> {
+    load_org(&app).await?;
+    let typo = Strategy {
+        assumptions: vec![Assumption {
+            name: "csat-green".into(),
+            statement: "Customers stay satisfied".into(),
+            health_metric: "healthMetrics/cstat".into(),
+            ..Assumption::default()
+        }],
+        ..complete_strategy("orgUnits/acme")
+    };
+    let refused = app
+        .strategy
+        .clone()
+        .create_strategy(CreateStrategyRequest {
+            strategy: Some(typo),
+            strategy_id: "company".into(),
+            request_id: String::new(),
+        })
+        .await;
+    let status = expect_code(refused, Code::InvalidArgument)?;
+    assert_eq!(
+        violated_fields(&status),
+        vec!["strategy.assumptions[0].health_metric".to_owned()]
+    );
+    create_strategy(&app, "company", complete_strategy("orgUnits/acme")).await?;
+    let added = app
+        .strategy
+        .clone()
+        .create_assumption(CreateAssumptionRequest {
+            parent: "strategies/company".into(),
+            assumption: Some(Assumption {
+                statement: "Daily actives keep growing".into(),
+                health_metric: "healthMetrics/dua".into(),
+                ..Assumption::default()
+            }),
+            assumption_id: "dau-grows".into(),
+            request_id: String::new(),
+        })
+        .await;
+    let status = expect_code(added, Code::InvalidArgument)?;
+    assert_eq!(violated_fields(&status), vec!["assumption.health_metric".to_owned()]);
+    let changed = app
+        .strategy
+        .clone()
+        .update_assumption(UpdateAssumptionRequest {
+            assumption: Some(Assumption {
+                name: "strategies/company/assumptions/csat-green".into(),
+                health_metric: "healthMetrics/nps".into(),
+                ..Assumption::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["health_metric".into()],
+            }),
+        })
+        .await;
+    let status = expect_code(changed, Code::InvalidArgument)?;
+    assert_eq!(violated_fields(&status), vec!["assumption.health_metric".to_owned()]);
+    Ok(())
+}
 
 async fn a_remedial_objective_is_named_linked_and_shows_the_recovery(app: TestApp) -> anyhow::Result<()> {
     let [stretch, committed, _] = guarded_season(&app).await?;

@@ -13,7 +13,7 @@ use trellis_proto::{
     health::v1::{
         self as pb, BatchRecordMeasurementsRequest, CreateHealthMetricRequest, Direction, EscalationPolicy,
         GetHealthMetricRequest, HealthMetric, ListHealthMetricsRequest, ListMeasurementsRequest,
-        ListStatusChangesRequest, Measurement, RecordMeasurementRequest, Thresholds,
+        ListStatusChangesRequest, Measurement, RecordMeasurementRequest, Thresholds, UpdateHealthMetricRequest,
         batch_record_measurements_request::Entry, escalation::Stage,
     },
     okr::v1::{GetObjectiveRequest, ListKeyResultsRequest, ListObjectivesRequest, Objective, objective},
@@ -70,18 +70,51 @@ pub(crate) fn csat() -> HealthMetric {
     }
 }
 
+/// Creates metric `id` with `metric`'s configuration. When a strategy's
+/// assumption made the test create it first ([`crate::support::ensure_metric`]),
+/// it gets this configuration instead: it has no measurements yet, so it
+/// is then as if created with it.
 pub(crate) async fn create_metric(app: &TestApp, id: &str, metric: HealthMetric) -> anyhow::Result<HealthMetric> {
-    Ok(app
+    let created = app
         .metrics
         .clone()
         .create_health_metric(CreateHealthMetricRequest {
-            health_metric: Some(metric),
+            health_metric: Some(metric.clone()),
             health_metric_id: id.to_owned(),
             request_id: String::new(),
         })
-        .await
-        .with_context(|| format!("creating {id}"))?
-        .into_inner())
+        .await;
+    match created {
+        Ok(created) => Ok(created.into_inner()),
+        Err(status) if status.code() == Code::AlreadyExists => {
+            let paths = [
+                "display_name",
+                "description",
+                "accountable",
+                "unit",
+                "direction",
+                "thresholds",
+                "cadence",
+                "escalation_policy",
+            ];
+            let updated = app
+                .metrics
+                .clone()
+                .update_health_metric(UpdateHealthMetricRequest {
+                    health_metric: Some(HealthMetric {
+                        name: format!("healthMetrics/{id}"),
+                        ..metric
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: paths.iter().map(|path| (*path).to_owned()).collect(),
+                    }),
+                })
+                .await
+                .with_context(|| format!("configuring {id}"))?;
+            Ok(updated.into_inner())
+        }
+        Err(status) => Err(status).with_context(|| format!("creating {id}")),
+    }
 }
 
 pub(crate) async fn record(

@@ -5,6 +5,7 @@
 //! dies once its claim lapses, and at once when the holder shuts down.
 
 use prost_types::Timestamp;
+use tokio::net::TcpListener;
 use trellis_proto::okr::v1::objective;
 use trellis_server::ServiceName;
 use trellis_tests::{TestApp, backend_tests};
@@ -26,9 +27,20 @@ pub(crate) async fn health_replica(
     lease_seconds: u64,
     fail_point: Option<&str>,
 ) -> anyhow::Result<TestApp> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    health_replica_on(listener, app, others, lease_seconds, fail_point).await
+}
+
+async fn health_replica_on(
+    listener: TcpListener,
+    app: &TestApp,
+    others: &TestApp,
+    lease_seconds: u64,
+    fail_point: Option<&str>,
+) -> anyhow::Result<TestApp> {
     let peer = others.url();
     let fail_point = fail_point.map(str::to_owned);
-    app.spawn_peer(move |settings| {
+    app.spawn_peer_on(listener, move |settings| {
         settings.services = vec![ServiceName::Health];
         settings.peer_okr = Some(peer.clone());
         settings.peer_strategy = Some(peer.clone());
@@ -39,14 +51,29 @@ pub(crate) async fn health_replica(
     .await
 }
 
-/// The strategy, OKR and cascade services on their own server; `app` keeps
-/// only the database, so the test decides which health replicas run.
-async fn others_apart(app: &mut TestApp) -> anyhow::Result<TestApp> {
+/// The strategy, OKR and cascade services on their own server, and a
+/// first health replica (the strategy service checks its assumptions'
+/// metrics there); `app` keeps only the database, so the test decides
+/// which further health replicas run. CSAT is created on the replica,
+/// before the guarded season whose strategy names it.
+async fn others_apart(
+    app: &mut TestApp,
+    lease_seconds: u64,
+    fail_point: Option<&str>,
+) -> anyhow::Result<(TestApp, TestApp)> {
     app.stop_server().await?;
-    app.spawn_peer(|settings| {
-        settings.services = vec![ServiceName::Strategy, ServiceName::Okr, ServiceName::Cascade];
-    })
-    .await
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let health_url = format!("http://{}", listener.local_addr()?);
+    let others = app
+        .spawn_peer(|settings| {
+            settings.services = vec![ServiceName::Strategy, ServiceName::Okr, ServiceName::Cascade];
+            settings.peer_health = Some(health_url);
+        })
+        .await?;
+    let first = health_replica_on(listener, app, &others, lease_seconds, fail_point).await?;
+    crate::support::load_org(&others).await?;
+    create_metric(&first, "csat", csat()).await?;
+    Ok((others, first))
 }
 
 /// The other services apart, the guarded season, and a health server on
@@ -56,10 +83,8 @@ pub(crate) async fn paused_by_a_doomed_runner(
     app: &mut TestApp,
     lease_seconds: u64,
 ) -> anyhow::Result<(TestApp, TestApp, String)> {
-    let others = others_apart(app).await?;
+    let (others, doomed) = others_apart(app, lease_seconds, Some("PAUSE_GUARDED")).await?;
     let [stretch, ..] = guarded_season(&others).await?;
-    let doomed = health_replica(app, &others, lease_seconds, Some("PAUSE_GUARDED")).await?;
-    create_metric(&doomed, "csat", csat()).await?;
     record(&doomed, CSAT, 1, 3.5).await?;
     record(&doomed, CSAT, 2, 3.4).await?;
     eventually("the guarded objective is paused", || async {
@@ -126,10 +151,8 @@ async fn a_standby_runs_the_steps_only_once_the_dead_holders_claim_lapsed(mut ap
 /// runs the next escalation straight away.
 async fn a_holder_that_shuts_down_hands_the_steps_over_at_once(mut app: TestApp) -> anyhow::Result<()> {
     const LEASE_SECONDS: u64 = 60;
-    let others = others_apart(&mut app).await?;
+    let (others, holder) = others_apart(&mut app, LEASE_SECONDS, None).await?;
     let [stretch, ..] = guarded_season(&others).await?;
-    let holder = health_replica(&app, &others, LEASE_SECONDS, None).await?;
-    create_metric(&holder, "csat", csat()).await?;
     record(&holder, CSAT, 1, 3.5).await?;
     record(&holder, CSAT, 2, 3.4).await?;
     eventually("the holder escalated", || async {

@@ -12,7 +12,9 @@ use trellis_proto::strategy::v1::{
 };
 use trellis_tests::{TestApp, as_actor, backend_tests};
 
-use crate::support::{choice, complete_strategy, create_strategy, expect_code, load_org, violated_fields};
+use crate::support::{
+    choice, complete_strategy, create_strategy, ensure_metric, expect_code, load_org, violated_fields,
+};
 
 backend_tests!(
     a_strategy_is_created_as_a_draft_with_its_choices,
@@ -66,6 +68,7 @@ async fn revision_count(app: &TestApp, name: &str) -> anyhow::Result<usize> {
 
 async fn a_strategy_is_created_as_a_draft_with_its_choices(app: TestApp) -> anyhow::Result<()> {
     load_org(&app).await?;
+    ensure_metric(&app, "healthMetrics/csat").await?;
     let request = CreateStrategyRequest {
         strategy: Some(complete_strategy("orgUnits/acme")),
         strategy_id: "growth".into(),
@@ -294,6 +297,7 @@ async fn every_change_is_a_readable_revision(app: TestApp) -> anyhow::Result<()>
 
 async fn five_bad_fields_are_five_violations(app: TestApp) -> anyhow::Result<()> {
     load_org(&app).await?;
+    ensure_metric(&app, "healthMetrics/csat").await?;
     let backwards = Horizon {
         start_time: super::support::horizon().end_time,
         end_time: super::support::horizon().start_time,
@@ -394,6 +398,7 @@ async fn a_stale_etag_aborts_and_writes_no_revision(app: TestApp) -> anyhow::Res
 
 async fn a_retried_create_makes_one_strategy(app: TestApp) -> anyhow::Result<()> {
     load_org(&app).await?;
+    ensure_metric(&app, "healthMetrics/csat").await?;
     let request = CreateStrategyRequest {
         strategy: Some(complete_strategy("orgUnits/acme")),
         strategy_id: String::new(),
@@ -562,6 +567,7 @@ async fn assumptions_take_their_status_idempotently(app: TestApp) -> anyhow::Res
         Code::InvalidArgument,
     )?;
 
+    ensure_metric(&app, "healthMetrics/dau").await?;
     let created = client
         .create_assumption(CreateAssumptionRequest {
             parent: "strategies/a".into(),

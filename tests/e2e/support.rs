@@ -8,6 +8,7 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use trellis_proto::{
     cascade::v1::{BatchCreateOrgUnitsRequest, CreateOrgUnitRequest, OrgUnit},
+    health::v1::{GetHealthMetricRequest, HealthMetric},
     strategy::v1::{Assumption, Choice, ChoiceKind, CreateStrategyRequest, Horizon, Strategy},
 };
 use trellis_tests::TestApp;
@@ -20,11 +21,17 @@ pub async fn load_org(app: &TestApp) -> anyhow::Result<()> {
         ("product", "orgUnits/acme", "division"),
         ("emea", "orgUnits/sales", "team"),
     ];
-    create_units(
-        app,
-        units.iter().map(|(id, parent, kind)| unit(id, parent, kind)).collect(),
-    )
-    .await
+    // One request id: loading it again (a fixture that needed the org
+    // earlier) replays the first load.
+    app.org
+        .clone()
+        .batch_create_org_units(BatchCreateOrgUnitsRequest {
+            requests: units.iter().map(|(id, parent, kind)| unit(id, parent, kind)).collect(),
+            request_id: "load-the-test-org".to_owned(),
+            ..BatchCreateOrgUnitsRequest::default()
+        })
+        .await?;
+    Ok(())
 }
 
 /// Creates `requests` in one `BatchCreateOrgUnits` call.
@@ -100,6 +107,9 @@ pub fn complete_strategy(owner: &str) -> Strategy {
 }
 
 pub async fn create_strategy(app: &TestApp, id: &str, strategy: Strategy) -> anyhow::Result<Strategy> {
+    for assumption in &strategy.assumptions {
+        ensure_metric(app, &assumption.health_metric).await?;
+    }
     let request = CreateStrategyRequest {
         strategy: Some(strategy),
         strategy_id: id.to_owned(),
@@ -112,6 +122,37 @@ pub async fn create_strategy(app: &TestApp, id: &str, strategy: Strategy) -> any
         .await
         .with_context(|| format!("creating {id}"))?
         .into_inner())
+}
+
+/// Creates the health metric `name` unless it exists: an assumption may
+/// name only a metric that exists. CSAT gets the configuration the health
+/// tests use; another metric a plain one owned by acme.
+pub async fn ensure_metric(app: &TestApp, name: &str) -> anyhow::Result<()> {
+    let Some(id) = name.strip_prefix("healthMetrics/") else {
+        return Ok(());
+    };
+    let lookup = app
+        .metrics
+        .clone()
+        .get_health_metric(GetHealthMetricRequest { name: name.to_owned() })
+        .await;
+    match lookup {
+        Ok(_) => return Ok(()),
+        Err(status) if status.code() == Code::NotFound => {}
+        // Health runs on another server there; the test creates it there.
+        Err(status) if status.code() == Code::Unimplemented => return Ok(()),
+        Err(status) => return Err(status.into()),
+    }
+    let metric = if id == "csat" {
+        crate::health::csat()
+    } else {
+        HealthMetric {
+            display_name: id.to_uppercase(),
+            owner: "orgUnits/acme".to_owned(),
+            ..crate::health::csat()
+        }
+    };
+    crate::health::create_metric(app, id, metric).await.map(|_| ())
 }
 
 /// The status of a call that must fail with `code`.

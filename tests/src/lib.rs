@@ -361,6 +361,16 @@ impl TestApp {
         start(self.database_url.clone(), None, customize).await
     }
 
+    /// Like [`TestApp::spawn_peer`], serving on `listener`, bound already
+    /// (so others can be told its address before it starts).
+    pub async fn spawn_peer_on(
+        &self,
+        listener: TcpListener,
+        customize: impl FnOnce(&mut Settings),
+    ) -> anyhow::Result<TestApp> {
+        start(self.database_url.clone(), Some(listener), customize).await
+    }
+
     /// This server's address as a peer URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.address)

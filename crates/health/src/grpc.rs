@@ -27,6 +27,13 @@ impl HealthMetricService for HealthApi {
         Ok(Response::new(self.get_metric(&request.into_inner().name).await?))
     }
 
+    async fn batch_get_health_metrics(
+        &self,
+        request: Request<pb::BatchGetHealthMetricsRequest>,
+    ) -> Reply<pb::BatchGetHealthMetricsResponse> {
+        Ok(Response::new(self.batch_get_metrics(request.into_inner()).await?))
+    }
+
     async fn list_health_metrics(
         &self,
         request: Request<pb::ListHealthMetricsRequest>,

@@ -45,6 +45,8 @@ const UPDATABLE: &[&str] = &[
     "cadence",
     "escalation_policy",
 ];
+/// Names one BatchGetHealthMetrics may ask for.
+const MAX_BATCH_GET: usize = 1_000;
 const STATUS_NAMES: &[&str] = &["GREEN", "YELLOW", "RED", "UNKNOWN"];
 const DIRECTION_NAMES: &[&str] = &["HIGHER_IS_BETTER", "LOWER_IS_BETTER", "BAND"];
 const STAGE_NAMES: &[&str] = &["CLEAR", "ESCALATED", "BROKEN"];
@@ -228,6 +230,49 @@ impl HealthApi {
             violations.add(field, format!("{owner} does not exist"));
         }
         Ok(())
+    }
+
+    /// Metrics by name, in the order asked; see `BatchGetHealthMetrics`.
+    pub async fn batch_get_metrics(
+        &self,
+        request: pb::BatchGetHealthMetricsRequest,
+    ) -> Result<pb::BatchGetHealthMetricsResponse, Error> {
+        let mut violations = FieldViolations::default();
+        violations.require(
+            request.names.len() <= MAX_BATCH_GET,
+            "names",
+            format!("must hold at most {MAX_BATCH_GET} names, got {}", request.names.len()),
+        );
+        let mut asked = Vec::with_capacity(request.names.len());
+        for (index, name) in request.names.iter().enumerate() {
+            if let Some(id) = violations.absorb(metric_id(name, &format!("names[{index}]")))? {
+                asked.push((name.clone(), id.to_owned()));
+            }
+        }
+        violations.into_result()?;
+        let conn = self.store.db.conn();
+        let rows: HashMap<String, metric::Model> = metric::Entity::find()
+            .filter(metric::Column::Id.is_in(asked.iter().map(|(_, id)| id.clone())))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|row| (row.id.clone(), row))
+            .collect();
+        let mut found = Vec::with_capacity(asked.len());
+        let mut missing = Vec::new();
+        for (name, id) in asked {
+            match rows.get(&id) {
+                Some(row) => found.push(row.clone()),
+                None => missing.push(name),
+            }
+        }
+        if !missing.is_empty() && !request.allow_missing {
+            return Err(Error::NotFound(missing.join(", ")));
+        }
+        Ok(pb::BatchGetHealthMetricsResponse {
+            health_metrics: show(conn, &found).await?,
+            missing,
+        })
     }
 
     pub async fn get_metric(&self, name: &str) -> Result<pb::HealthMetric, Error> {

@@ -70,8 +70,16 @@ impl Application {
     /// run apart, in tests) bind all their listeners first.
     pub async fn build_on(settings: Settings, listener: TcpListener) -> anyhow::Result<Application> {
         let wants = |service| settings.services.contains(&service);
-        if wants(ServiceName::Strategy) && !wants(ServiceName::Cascade) && settings.peer_cascade.is_none() {
-            bail!("the strategy service needs the cascade service (org units): run it here or set --peer-cascade");
+        if wants(ServiceName::Strategy) {
+            if !wants(ServiceName::Cascade) && settings.peer_cascade.is_none() {
+                bail!("the strategy service needs the cascade service (org units): run it here or set --peer-cascade");
+            }
+            if !wants(ServiceName::Health) && settings.peer_health.is_none() {
+                bail!(
+                    "the strategy service needs the health service (the metrics assumptions name): run it here or \
+                     set --peer-health"
+                );
+            }
         }
         if wants(ServiceName::Okr) {
             if !wants(ServiceName::Cascade) && settings.peer_cascade.is_none() {
@@ -122,7 +130,14 @@ impl Application {
                 .await
                 .context("migrating the strategy tables")?;
             let store = open_store(&db, trellis_strategy::TABLE_PREFIX, &settings).await?;
-            Some(StrategyApi::new(store, org_client(&settings, local_addr)?).await?)
+            Some(
+                StrategyApi::new(
+                    store,
+                    org_client(&settings, local_addr)?,
+                    health_client(&settings, local_addr)?,
+                )
+                .await?,
+            )
         } else {
             None
         };
@@ -446,6 +461,17 @@ fn feed_sources(settings: &Settings, local_addr: SocketAddr, org: &OrgApi) -> an
         None => Source::Unconfigured("health"),
     };
     Ok(vec![Source::Org(org.store().feed.clone()), strategy, okr, health])
+}
+
+fn health_client(
+    settings: &Settings,
+    local_addr: SocketAddr,
+) -> anyhow::Result<HealthMetricServiceClient<PeerChannel>> {
+    Ok(
+        HealthMetricServiceClient::new(traced(peer_channel(settings.peer_health.as_deref(), local_addr)?))
+            .max_decoding_message_size(settings.max_message_bytes)
+            .max_encoding_message_size(settings.max_message_bytes),
+    )
 }
 
 fn org_client(settings: &Settings, local_addr: SocketAddr) -> anyhow::Result<OrgServiceClient<PeerChannel>> {

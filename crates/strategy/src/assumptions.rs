@@ -32,6 +32,8 @@ impl StrategyApi {
             return Err(Error::InvalidArgument(violations));
         };
         check_assumption(input, "assumption.", &mut violations);
+        let reference = [("assumption.health_metric".to_owned(), input.health_metric.clone())];
+        self.check_assumption_metrics(&reference, &mut violations).await?;
         violations.into_result()?;
         let status = match input.status() {
             AssumptionStatus::Unspecified => AssumptionStatus::Holding,
@@ -68,6 +70,10 @@ impl StrategyApi {
                 }
                 _ => check_health_metric(&patch.health_metric, "assumption.health_metric", &mut violations),
             }
+        }
+        if paths.contains(&"health_metric") {
+            let reference = [("assumption.health_metric".to_owned(), patch.health_metric.clone())];
+            self.check_assumption_metrics(&reference, &mut violations).await?;
         }
         violations.into_result()?;
         let edit = self

@@ -191,6 +191,18 @@ impl StrategyApi {
         // The references too, whatever the shape: one answer, every problem.
         self.check_references(&id, &input.owner, &input.parent_choice, "strategy.", &mut violations)
             .await?;
+        let metrics: Vec<(String, String)> = input
+            .assumptions
+            .iter()
+            .enumerate()
+            .map(|(index, assumption)| {
+                (
+                    format!("strategy.assumptions[{index}].health_metric"),
+                    assumption.health_metric.clone(),
+                )
+            })
+            .collect();
+        self.check_assumption_metrics(&metrics, &mut violations).await?;
         violations.into_result()?;
 
         let strategy = pb::Strategy {
