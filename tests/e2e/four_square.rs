@@ -11,7 +11,7 @@ use trellis_proto::{
         GetAlignmentPathRequest, GetPlanningStatusRequest, ListOrphansRequest, ListRisksRequest,
         ListUncoveredChoicesRequest,
     },
-    okr::v1::{ListKeyResultsRequest, key_result, objective},
+    okr::v1::{key_result, objective},
     strategy::v1::{
         Assumption, CreateAssumptionRequest, CreateStrategyRequest, Strategy, TransitionStrategyRequest,
         UpdateAssumptionRequest,
@@ -20,7 +20,9 @@ use trellis_proto::{
 use trellis_tests::{TestApp, backend_tests};
 
 use crate::{
-    health::{CSAT, create_metric, csat, guarded_season, objective_of, record, remedial_objectives, state_of},
+    health::{
+        CSAT, create_metric, csat, guarded_season, key_results_of, objective_of, record, remedial_objectives, state_of,
+    },
     okr_support::{
         CYCLE, MID_MARKET, company_objective, create_objective, measured, objective, planning_season, to_choice,
     },
@@ -182,16 +184,7 @@ async fn a_remedial_objective_is_named_linked_and_shows_the_recovery(app: TestAp
         Ok(state_of(&app, &remedial[0].name).await? == objective::State::Completed)
     })
     .await?;
-    let key_results = app
-        .okr
-        .clone()
-        .list_key_results(ListKeyResultsRequest {
-            parent: remedial[0].name.clone(),
-            ..ListKeyResultsRequest::default()
-        })
-        .await?
-        .into_inner()
-        .key_results;
+    let key_results = key_results_of(&app, &remedial[0].name).await?;
     assert_eq!(key_results.first().map(|kr| kr.current_value), Some(4.4));
     assert_eq!(
         objective_of(&app, &remedial[0].name).await?.state(),
@@ -248,27 +241,18 @@ async fn coverage_needs_a_sound_alignment_and_planning_flags_objectives_without_
     create_objective(&app, "product-helps-sales", misaligned, key_results).await?;
     // And one objective without key results.
     create_objective(&app, "bare", company_objective(objective::Kind::Committed), Vec::new()).await?;
-    eventually("the cascade sees both objectives", || async {
-        let status = app
-            .cascade
-            .clone()
-            .get_planning_status(GetPlanningStatusRequest {
-                cycle: CYCLE.into(),
-                ..GetPlanningStatusRequest::default()
-            })
-            .await;
-        Ok(status.is_ok_and(|status| status.into_inner().objectives == 2))
-    })
-    .await?;
-    let status = app
-        .cascade
-        .clone()
-        .get_planning_status(GetPlanningStatusRequest {
+    let planning = || async {
+        let request = GetPlanningStatusRequest {
             cycle: CYCLE.into(),
             ..GetPlanningStatusRequest::default()
-        })
-        .await?
-        .into_inner();
+        };
+        anyhow::Ok(app.cascade.clone().get_planning_status(request).await?.into_inner())
+    };
+    eventually("the cascade sees both objectives", || async {
+        Ok(planning().await.is_ok_and(|status| status.objectives == 2))
+    })
+    .await?;
+    let status = planning().await?;
     assert_eq!(status.without_key_results, 1);
     let acme = status
         .unit_statuses

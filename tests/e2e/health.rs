@@ -16,7 +16,7 @@ use trellis_proto::{
         ListStatusChangesRequest, Measurement, RecordMeasurementRequest, Thresholds, UpdateHealthMetricRequest,
         batch_record_measurements_request::Entry, escalation::Stage,
     },
-    okr::v1::{GetObjectiveRequest, ListKeyResultsRequest, ListObjectivesRequest, Objective, objective},
+    okr::v1::{GetObjectiveRequest, KeyResult, ListKeyResultsRequest, ListObjectivesRequest, Objective, objective},
     strategy::v1::{
         AssumptionStatus, GetAssumptionRequest, GetStrategyRequest, StrategyState, TransitionStrategyRequest,
     },
@@ -149,6 +149,20 @@ pub(crate) async fn metric(app: &TestApp, name: &str) -> anyhow::Result<HealthMe
         .into_inner())
 }
 
+pub(crate) async fn key_results_of(app: &TestApp, objective: &str) -> anyhow::Result<Vec<KeyResult>> {
+    let request = ListKeyResultsRequest {
+        parent: objective.to_owned(),
+        ..ListKeyResultsRequest::default()
+    };
+    Ok(app
+        .okr
+        .clone()
+        .list_key_results(request)
+        .await?
+        .into_inner()
+        .key_results)
+}
+
 pub(crate) async fn objective_of(app: &TestApp, name: &str) -> anyhow::Result<Objective> {
     Ok(app
         .okr
@@ -252,16 +266,7 @@ pub(crate) async fn whiskey_club_escalation_end_to_end(app: TestApp) -> anyhow::
     assert_eq!(state_of(&app, &free).await?, objective::State::Active);
     // KPI as key result: the remedial key result follows the metric.
     eventually("the remedial key result shows the metric's value", || async {
-        let key_results = app
-            .okr
-            .clone()
-            .list_key_results(ListKeyResultsRequest {
-                parent: remedial[0].name.clone(),
-                ..ListKeyResultsRequest::default()
-            })
-            .await?
-            .into_inner()
-            .key_results;
+        let key_results = key_results_of(&app, &remedial[0].name).await?;
         Ok(key_results
             .first()
             .is_some_and(|kr| kr.health_metric == CSAT && kr.current_value == 3.4))

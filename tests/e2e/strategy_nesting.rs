@@ -226,21 +226,21 @@ async fn a_choice_deleted_while_a_strategy_nests_under_it_leaves_no_orphan(app: 
     Ok(())
 }
 
+async fn company_strategy(app: &TestApp) -> anyhow::Result<Strategy> {
+    let request = trellis_proto::strategy::v1::GetStrategyRequest {
+        name: "strategies/company".into(),
+        ..Default::default()
+    };
+    Ok(app.strategy.clone().get_strategy(request).await?.into_inner())
+}
+
 /// The create-time rules hold on update too: no loop through the parent
 /// choices, and the strategies nested below keep an owner above theirs.
 async fn an_update_can_neither_nest_a_strategy_under_itself_nor_strand_the_ones_below(
     app: TestApp,
 ) -> anyhow::Result<()> {
     company_with_sales(&app).await?;
-    let company = app
-        .strategy
-        .clone()
-        .get_strategy(trellis_proto::strategy::v1::GetStrategyRequest {
-            name: "strategies/company".into(),
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
+    let company = company_strategy(&app).await?;
     let update = |owner: &str, parent_choice: &str, paths: &[&str]| UpdateStrategyRequest {
         strategy: Some(Strategy {
             owner: owner.to_owned(),
@@ -274,15 +274,7 @@ async fn an_update_can_neither_nest_a_strategy_under_itself_nor_strand_the_ones_
     assert_eq!(problems[0].0, "strategy.owner");
     assert!(problems[0].1.contains("strategies/sales"), "{}", problems[0].1);
     // Nothing changed.
-    let after = app
-        .strategy
-        .clone()
-        .get_strategy(trellis_proto::strategy::v1::GetStrategyRequest {
-            name: "strategies/company".into(),
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
+    let after = company_strategy(&app).await?;
     assert_eq!(
         (after.owner.as_str(), after.parent_choice.as_str()),
         ("orgUnits/acme", "")
