@@ -39,6 +39,8 @@ backend_only_tests!(
     watchers_beyond_their_cap_are_refused,
     imports_beyond_their_cap_are_refused,
     a_watcher_that_stops_reading_is_dropped,
+    calls_beyond_the_concurrency_limit_are_shed,
+    a_call_past_its_deadline_is_cut_and_writes_nothing,
     idle_and_surplus_connections_are_closed,
     shutdown_lets_an_import_in_flight_finish_its_peer_calls,
 );
@@ -568,5 +570,58 @@ async fn a_watcher_that_stops_reading_is_dropped(backend: TestBackend) -> anyhow
     for _ in 0..5_001 {
         anyhow::ensure!(keeping_up.message().await?.is_some(), "the stream ended early");
     }
+    still_serving(&app).await
+}
+
+async fn calls_beyond_the_concurrency_limit_are_shed(backend: TestBackend) -> anyhow::Result<()> {
+    let app = spawn_app_with(&backend, |settings| settings.max_concurrent_calls = 2).await?;
+    let mut units = vec![unit("acme", "", "company")];
+    units.extend((0..1_000).map(|index| unit(&format!("team-{index}"), "orgUnits/acme", "team")));
+    crate::support::create_units(&app, units).await?;
+    let calls = (0..40).map(|_| {
+        let mut org = app.org.clone();
+        tokio::spawn(async move {
+            let request = ListOrgUnitsRequest {
+                page_size: 1_000,
+                ..ListOrgUnitsRequest::default()
+            };
+            org.list_org_units(request)
+                .await
+                .map(|_| ())
+                .map_err(|status| status.code())
+        })
+    });
+    let mut shed = 0;
+    for call in futures::future::join_all(calls).await {
+        match call? {
+            Ok(()) => {}
+            Err(Code::Unavailable) => shed += 1,
+            Err(code) => anyhow::bail!("a call failed {code:?}"),
+        }
+    }
+    assert!(shed > 0, "40 calls at once against a limit of 2: none shed");
+    assert!(shed < 40, "every call shed");
+    // Probes are never shed, and calls go through again.
+    still_serving(&app).await?;
+    app.org.clone().list_org_units(ListOrgUnitsRequest::default()).await?;
+    Ok(())
+}
+
+async fn a_call_past_its_deadline_is_cut_and_writes_nothing(backend: TestBackend) -> anyhow::Result<()> {
+    let app = spawn_app_with(&backend, |settings| settings.call_timeout_seconds = 1).await?;
+    // The largest batch there is: far more than a second of work here.
+    let mut units = vec![unit("acme", "", "company")];
+    units.extend((0..49_999).map(|index| unit(&format!("team-{index}"), "orgUnits/acme", "team")));
+    let cut = app
+        .org
+        .clone()
+        .batch_create_org_units(BatchCreateOrgUnitsRequest {
+            requests: units,
+            ..BatchCreateOrgUnitsRequest::default()
+        })
+        .await;
+    expect_code(cut, Code::DeadlineExceeded)?;
+    let listed = app.org.clone().list_org_units(ListOrgUnitsRequest::default()).await?;
+    assert!(listed.into_inner().org_units.is_empty(), "the cut batch wrote nothing");
     still_serving(&app).await
 }

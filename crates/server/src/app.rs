@@ -299,6 +299,8 @@ impl Application {
                 max_message_bytes: max,
                 max_watchers: settings.max_watchers,
                 max_imports: settings.max_imports,
+                max_concurrent_calls: settings.max_concurrent_calls,
+                call_timeout: Duration::from_secs(settings.call_timeout_seconds),
             },
         );
         let keepalive = Duration::from_secs(settings.keepalive_seconds);

@@ -99,6 +99,10 @@ pub struct Settings {
     pub max_imports: usize,
     /// Seconds a change stream whose client reads nothing is kept.
     pub watch_stall_seconds: u64,
+    /// Unary calls from clients in flight at once; more are shed.
+    pub max_concurrent_calls: usize,
+    /// Seconds a unary call may run.
+    pub call_timeout_seconds: u64,
     /// Not a flag: for restart tests, the escalation step after which the
     /// health service's step runner stops as if the process had died.
     pub health_fail_point: Option<String>,
@@ -125,6 +129,8 @@ impl Settings {
             max_watchers: DEFAULT_MAX_WATCHERS,
             max_imports: DEFAULT_MAX_IMPORTS,
             watch_stall_seconds: DEFAULT_WATCH_STALL_SECONDS,
+            max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
+            call_timeout_seconds: DEFAULT_CALL_TIMEOUT_SECONDS,
             health_fail_point: None,
         }
     }
@@ -189,6 +195,14 @@ impl Settings {
                 .watch_stall_seconds
                 .or(file.watch_stall_seconds)
                 .unwrap_or(DEFAULT_WATCH_STALL_SECONDS),
+            max_concurrent_calls: flags
+                .max_concurrent_calls
+                .or(file.max_concurrent_calls)
+                .unwrap_or(DEFAULT_MAX_CONCURRENT_CALLS),
+            call_timeout_seconds: flags
+                .call_timeout_seconds
+                .or(file.call_timeout_seconds)
+                .unwrap_or(DEFAULT_CALL_TIMEOUT_SECONDS),
             health_fail_point: None,
         };
         settings.validate()?;
@@ -220,6 +234,8 @@ impl Settings {
             ("max_watchers", self.max_watchers as u64),
             ("max_imports", self.max_imports as u64),
             ("watch_stall_seconds", self.watch_stall_seconds),
+            ("max_concurrent_calls", self.max_concurrent_calls as u64),
+            ("call_timeout_seconds", self.call_timeout_seconds),
         ] {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
@@ -239,6 +255,8 @@ pub const DEFAULT_KEEPALIVE_SECONDS: u64 = 60;
 pub const DEFAULT_MAX_WATCHERS: usize = 256;
 pub const DEFAULT_MAX_IMPORTS: usize = 4;
 pub const DEFAULT_WATCH_STALL_SECONDS: u64 = 30;
+pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 1_024;
+pub const DEFAULT_CALL_TIMEOUT_SECONDS: u64 = 60;
 pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 20;
 pub const DEFAULT_HEALTH_RUNNER_LEASE_SECONDS: u64 = trellis_health::DEFAULT_RUNNER_LEASE.as_secs();
 
@@ -309,6 +327,14 @@ pub struct Flags {
     /// (default 30).
     #[arg(long, env = "TRELLIS_WATCH_STALL_SECONDS")]
     pub watch_stall_seconds: Option<u64>,
+    /// Unary calls from clients in flight at once (default 1024); more are
+    /// shed at once with UNAVAILABLE rather than queued.
+    #[arg(long, env = "TRELLIS_MAX_CONCURRENT_CALLS")]
+    pub max_concurrent_calls: Option<usize>,
+    /// Seconds a unary call may run before it is cut with DEADLINE_EXCEEDED
+    /// (default 60; a client's shorter grpc-timeout applies too).
+    #[arg(long, env = "TRELLIS_CALL_TIMEOUT_SECONDS")]
+    pub call_timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -331,6 +357,8 @@ struct FileSettings {
     max_watchers: Option<usize>,
     max_imports: Option<usize>,
     watch_stall_seconds: Option<u64>,
+    max_concurrent_calls: Option<usize>,
+    call_timeout_seconds: Option<u64>,
 }
 
 impl FileSettings {

@@ -1,10 +1,11 @@
 //! The guard every request passes before a handler sees it, as one tower
 //! layer: request messages checked on the wire ([`wire`]), held to the
 //! message limit, long-lived streams (watchers, imports) held to their
-//! caps, requests in flight counted (for a drain that waits for them and
-//! for a connection's idle time), and new requests from clients refused
-//! once the server drains, while its own services' calls to each other
-//! still get through.
+//! caps, unary calls from clients held to a concurrency limit (shed at
+//! once, never queued) and a default deadline, requests in flight counted
+//! (for a drain that waits for them and for a connection's idle time), and
+//! new requests from clients refused once the server drains, while its own
+//! services' calls to each other still get through.
 
 mod body;
 pub mod wire;
@@ -39,6 +40,11 @@ pub struct GuardLimits {
     /// Client streams (ImportSeason) at once: each holds its rows in memory
     /// until it commits.
     pub max_imports: usize,
+    /// Unary calls from clients in flight at once; more are shed.
+    pub max_concurrent_calls: usize,
+    /// How long a unary call may run (a client's shorter `grpc-timeout`
+    /// applies as well).
+    pub call_timeout: Duration,
 }
 
 /// What a method's calls hold while they run.
@@ -59,6 +65,7 @@ struct GuardState {
     limits: GuardLimits,
     watchers: Arc<Semaphore>,
     imports: Arc<Semaphore>,
+    calls: Arc<Semaphore>,
     in_flight: AtomicUsize,
     drained: Notify,
     draining: AtomicBool,
@@ -97,6 +104,7 @@ impl Guard {
                 limits,
                 watchers: Arc::new(Semaphore::new(limits.max_watchers)),
                 imports: Arc::new(Semaphore::new(limits.max_imports)),
+                calls: Arc::new(Semaphore::new(limits.max_concurrent_calls)),
                 in_flight: AtomicUsize::new(0),
                 drained: Notify::new(),
                 draining: AtomicBool::new(false),
@@ -191,7 +199,20 @@ where
                 "the server is shutting down; retry, another replica will answer",
             ));
         }
-        let slot = match method.map_or(Slot::None, |method| method.slot) {
+        let kind = method.map_or(Slot::None, |method| method.slot);
+        // Probes and calls between this server's services are never shed:
+        // the calls they serve already hold a place.
+        let sheddable = !from_peer && !path.starts_with("/grpc.health.");
+        let slot = match kind {
+            Slot::None if sheddable => match Arc::clone(&state.calls).try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    return refuse(Status::unavailable(format!(
+                        "the server is at its limit of {} concurrent calls; retry with backoff",
+                        state.limits.max_concurrent_calls
+                    )));
+                }
+            },
             Slot::None => None,
             Slot::Watcher => match Arc::clone(&state.watchers).try_acquire_owned() {
                 Ok(permit) => Some(permit),
@@ -229,8 +250,24 @@ where
         // The clone polled ready is the one to call (tower's contract).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        // Streams run as long as their clients keep them; a unary call has
+        // a deadline.
+        let deadline = (kind == Slot::None).then_some(state.limits.call_timeout);
         Box::pin(async move {
-            let response = inner.call(request).await?;
+            let call = inner.call(request);
+            let response = match deadline {
+                Some(deadline) => match tokio::time::timeout(deadline, call).await {
+                    Ok(response) => response?,
+                    Err(_) => {
+                        return Ok(Status::deadline_exceeded(format!(
+                            "the call ran past the server's {}-second deadline and was cut short",
+                            deadline.as_secs()
+                        ))
+                        .into_http());
+                    }
+                },
+                None => call.await?,
+            };
             Ok(response.map(|body| tonic::body::Body::new(TicketedBody::new(body, ticket))))
         })
     }
