@@ -19,6 +19,10 @@ pub enum Error {
     /// A limit of the server's was reached; the message says which.
     #[error("{0}")]
     ResourceExhausted(String),
+    /// A part of the server the request needs is not running (a background
+    /// writer stopped, the server shutting down): worth retrying.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("etag mismatch for {resource}: it was changed since it was read")]
     StaleEtag { resource: String },
     #[error("configuration: {0}")]
@@ -76,6 +80,10 @@ impl From<Error> for Status {
             Error::AlreadyExists(message) => Status::already_exists(for_message(&message)),
             Error::FailedPrecondition(message) => Status::failed_precondition(for_message(&message)),
             Error::ResourceExhausted(message) => Status::resource_exhausted(for_message(&message)),
+            Error::Unavailable(message) => {
+                tracing::warn!(error = %message, "unavailable");
+                Status::unavailable(for_message(&message))
+            }
             err @ Error::StaleEtag { .. } => Status::aborted(err.to_string()),
             Error::Refused(status) => status,
             Error::Peer { service, status } => match status.code() {
@@ -211,6 +219,22 @@ mod tests {
             .unwrap_or_default();
         assert!(last.contains("of 10000 violations left out"), "{last}");
         assert!(tonic_types::pb::Status::decode(status.details()).is_ok());
+    }
+
+    #[test]
+    fn limits_and_unavailable_parts_map_to_their_codes() {
+        let codes: Vec<Code> = [
+            Error::ResourceExhausted("too many".into()),
+            Error::Unavailable("the writer has stopped".into()),
+            Error::Refused(Status::resource_exhausted("too large")),
+        ]
+        .into_iter()
+        .map(|err| Status::from(err).code())
+        .collect();
+        assert_eq!(
+            codes,
+            vec![Code::ResourceExhausted, Code::Unavailable, Code::ResourceExhausted]
+        );
     }
 
     #[test]

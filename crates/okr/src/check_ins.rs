@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Statement, Value,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    Statement, Value,
 };
 use tokio::sync::{mpsc, oneshot};
 use trellis_foundation::{
@@ -100,7 +100,7 @@ impl CheckInWriter {
 
     pub(crate) async fn submit(&self, check_in: NewCheckIn) -> Result<pb::CheckIn, Error> {
         let (reply, answer) = oneshot::channel();
-        let closed = || Error::Database(DbErr::Custom("the check-in writer has stopped".into()));
+        let closed = || Error::Unavailable("the check-in writer has stopped (the server is shutting down)".into());
         self.jobs.send(Job { check_in, reply }).await.map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
