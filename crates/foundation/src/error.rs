@@ -204,8 +204,10 @@ mod tests {
     #[test]
     fn huge_violation_lists_and_echoes_stay_under_the_trailer_budget() {
         let mut violations = FieldViolations::default();
-        for row in 0..10_000 {
-            violations.add(format!("rows[{row}].parent"), "x".repeat(1 << 20));
+        // One echo of a megabyte, then many of a few kilobytes.
+        violations.add("rows[0].parent", "x".repeat(1 << 20));
+        for row in 1..10_000 {
+            violations.add(format!("rows[{row}].parent"), "x".repeat(4_096));
         }
         let status = violations.into_status();
         assert_eq!(status.message(), "10000 invalid fields");
