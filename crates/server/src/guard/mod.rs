@@ -192,19 +192,19 @@ where
         let state = &self.state;
         let path = request.uri().path();
         let method = state.methods.get(path);
-        let from_peer = request.headers().contains_key(PEER_CALL_HEADER);
-        if state.draining.load(Ordering::SeqCst) && !from_peer && !path.starts_with("/grpc.health.") {
+        // Probes, and calls between this server's services (the calls they
+        // serve already hold a place), are neither refused while draining
+        // nor shed.
+        let exempt = request.headers().contains_key(PEER_CALL_HEADER) || path.starts_with("/grpc.health.");
+        if state.draining.load(Ordering::SeqCst) && !exempt {
             tracing::debug!(path, "refused: the server is draining");
             return refuse(Status::unavailable(
                 "the server is shutting down; retry, another replica will answer",
             ));
         }
         let kind = method.map_or(Slot::None, |method| method.slot);
-        // Probes and calls between this server's services are never shed:
-        // the calls they serve already hold a place.
-        let sheddable = !from_peer && !path.starts_with("/grpc.health.");
         let slot = match kind {
-            Slot::None if sheddable => match Arc::clone(&state.calls).try_acquire_owned() {
+            Slot::None if !exempt => match Arc::clone(&state.calls).try_acquire_owned() {
                 Ok(permit) => Some(permit),
                 Err(_) => {
                     return refuse(Status::unavailable(format!(
