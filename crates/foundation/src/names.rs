@@ -6,20 +6,26 @@ use crate::validation::FieldViolations;
 const MAX_ID_LEN: usize = 63;
 
 pub fn is_valid_id(id: &str) -> bool {
-    let mut chars = id.chars();
-    let Some(first) = chars.next() else {
-        return false;
-    };
-    id.len() <= MAX_ID_LEN
-        && first.is_ascii_lowercase()
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !id.ends_with('-')
+    id_shaped(id, |first| first.is_ascii_lowercase())
 }
 
 /// Like [`is_valid_id`], but may start with a digit: the id of a period
 /// such as a cycle ("2027-q1") reads best starting with its year.
 pub fn is_valid_period_id(id: &str) -> bool {
-    id.starts_with(|c: char| c.is_ascii_digit()) && is_valid_id(&format!("x{}", &id[1..])) || is_valid_id(id)
+    id_shaped(id, |first| first.is_ascii_lowercase() || first.is_ascii_digit())
+}
+
+/// At most 63 characters of lowercase letters, digits and hyphens, not
+/// ending with a hyphen, the first one accepted by `first_ok`.
+fn id_shaped(id: &str, first_ok: impl Fn(char) -> bool) -> bool {
+    let mut chars = id.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    id.len() <= MAX_ID_LEN
+        && first_ok(first)
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !id.ends_with('-')
 }
 
 /// A client-chosen id when valid, a generated one when empty.

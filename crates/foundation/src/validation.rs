@@ -111,15 +111,6 @@ impl FieldViolations {
         })
     }
 
-    /// The violations of a check's outcome, for a validate_only answer:
-    /// none when it passed, its own when it failed `INVALID_ARGUMENT`;
-    /// other errors pass through.
-    pub fn of_outcome<T>(result: Result<T, Error>) -> Result<FieldViolations, Error> {
-        let mut violations = FieldViolations::default();
-        violations.absorb(result)?;
-        Ok(violations)
-    }
-
     /// `Ok` when nothing was collected, else `Error::InvalidArgument`.
     pub fn into_result(self) -> Result<(), Error> {
         if self.is_empty() {

@@ -7,7 +7,6 @@
 
 use std::{
     io,
-    net::SocketAddr,
     pin::Pin,
     sync::{
         Arc, Mutex,
@@ -30,7 +29,6 @@ use tracing::warn;
 /// What the guard knows of a request's connection.
 #[derive(Debug, Clone)]
 pub struct ConnectionInfo {
-    pub remote_addr: Option<SocketAddr>,
     activity: Arc<Activity>,
 }
 
@@ -155,7 +153,7 @@ pub fn accept(
     async_stream::stream! {
         let mut refused_since_warning = 0u64;
         loop {
-            let (stream, remote_addr) = match listener.accept().await {
+            let (stream, _) = match listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(err) => {
                     // Out of file descriptors and the like: wait, do not spin.
@@ -182,7 +180,6 @@ pub fn accept(
             yield Ok(Connection {
                 stream,
                 info: ConnectionInfo {
-                    remote_addr: Some(remote_addr),
                     activity: Arc::new(Activity {
                         in_flight: AtomicUsize::new(0),
                         idle_since: Mutex::new(now),
