@@ -9,6 +9,7 @@ use trellis_foundation::{
     time::{from_timestamp, to_timestamp},
 };
 use trellis_proto::health::v1::{self as pb, Direction, escalation::Stage as PbStage};
+use trellis_rules::cadence;
 
 use crate::{
     entity::metric::Model,
@@ -25,7 +26,6 @@ const MAX_DESCRIPTION: usize = 4_000;
 const MAX_UNIT: usize = 40;
 /// Consecutive RED measurements a policy may wait for, at most.
 const MAX_RED_COUNT: i32 = 1_000;
-const MICROS_PER_SECOND: i64 = 1_000_000;
 
 pub fn metric_name(id: &str) -> String {
     format!("{COLLECTION}/{id}")
@@ -68,12 +68,7 @@ pub fn policy(metric: &pb::HealthMetric) -> Policy {
 }
 
 pub fn cadence_micros(metric: &pb::HealthMetric) -> i64 {
-    metric.cadence.map_or(0, |cadence| {
-        cadence
-            .seconds
-            .saturating_mul(MICROS_PER_SECOND)
-            .saturating_add(i64::from(cadence.nanos) / 1_000)
-    })
+    cadence::micros(metric.cadence.as_ref())
 }
 
 /// Every problem of the fields in `paths` (all of them for a create), as

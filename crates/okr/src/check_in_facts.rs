@@ -16,11 +16,12 @@ use sea_orm::{ConnectionTrait, Statement, Value};
 use trellis_foundation::{Error, WriteTxn};
 use trellis_proto::okr::v1 as pb;
 
+use trellis_rules::progress::Measure;
+
 use crate::{
     fields::measure_of,
     lifecycle::{CycleState, CycleWork, ObjectiveState},
     names::{key_result_name, objective_name},
-    progress::Measure,
     repo::{IN_CHUNK, placeholders},
     view::{cycle_state, decode, objective_state},
 };

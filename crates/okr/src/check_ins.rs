@@ -20,12 +20,13 @@ use trellis_foundation::{
 };
 use trellis_proto::{feed::v1::ChangeKind, okr::v1 as pb};
 
+use trellis_rules::progress::Tally;
+
 use crate::{
     OkrApi,
     check_in_facts::{Admission, FactsCache},
     entity::check_in,
     names::{CHECK_IN_TYPE, check_in_name, is_health_metric, key_result_ids},
-    progress::Tally,
     repo::{find_key_result, placeholders},
 };
 

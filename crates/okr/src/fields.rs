@@ -4,17 +4,16 @@
 
 use std::collections::HashSet;
 
-use prost_types::{Duration, Timestamp};
+use prost_types::Timestamp;
 use trellis_foundation::{
     FieldViolations,
     time::{TIME_RANGE, from_timestamp, is_valid_timestamp},
 };
 use trellis_proto::okr::v1::{self as pb, alignment_target::Target, key_result::Kind as KrKind, objective};
 
-use crate::{
-    names::{is_choice, is_health_metric},
-    progress::Measure,
-};
+use trellis_rules::{cadence, progress::Measure};
+
+use crate::names::{is_choice, is_health_metric};
 
 const MAX_TITLE: usize = 200;
 const MAX_DESCRIPTION: usize = 4_000;
@@ -27,19 +26,13 @@ pub const MAX_KEY_RESULTS: usize = 25;
 
 /// The numbers a key result's kind needs, or `None` for an unknown kind.
 pub fn measure_of(key_result: &pb::KeyResult) -> Option<Measure> {
-    let (start, target) = (key_result.start, key_result.target);
-    Some(match key_result.kind() {
-        KrKind::Unspecified => return None,
-        KrKind::Baseline => Measure::Baseline,
-        KrKind::Transition => Measure::Transition { start, target },
-        KrKind::Increase => Measure::Increase { start, target },
-        KrKind::Decrease => Measure::Decrease { start, target },
-        KrKind::Threshold => Measure::Threshold {
-            lower: key_result.lower,
-            upper: key_result.upper,
-        },
-        KrKind::Milestone => Measure::Milestone,
-    })
+    Measure::from_wire(
+        key_result.kind,
+        key_result.start,
+        key_result.target,
+        key_result.lower,
+        key_result.upper,
+    )
 }
 
 /// The largest weight accepted: weights say how much one part counts
@@ -75,16 +68,6 @@ fn check_health_metric(name: &str, field: String, violations: &mut FieldViolatio
     );
 }
 
-/// Cadence as microseconds; 0 when unset.
-pub fn cadence_micros(cadence: Option<&Duration>) -> i64 {
-    cadence.map_or(0, |cadence| {
-        cadence
-            .seconds
-            .saturating_mul(1_000_000)
-            .saturating_add(i64::from(cadence.nanos) / 1_000)
-    })
-}
-
 /// Checks a key result's writable fields and returns them in normal form.
 pub fn check_key_result(input: &pb::KeyResult, prefix: &str, violations: &mut FieldViolations) -> pb::KeyResult {
     violations.require_non_empty(&input.title, &format!("{prefix}title"));
@@ -112,7 +95,7 @@ pub fn check_key_result(input: &pb::KeyResult, prefix: &str, violations: &mut Fi
         );
     }
     violations.require(
-        cadence_micros(input.cadence.as_ref()) >= 0,
+        cadence::micros(input.cadence.as_ref()) >= 0,
         format!("{prefix}cadence"),
         "must not be negative",
     );
@@ -304,6 +287,57 @@ pub fn check_period(input: &pb::Cycle, prefix: &str, violations: &mut FieldViola
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shared_rules_number_kinds_as_the_api_does() {
+        let numbers = (10.0, 20.0, 30.0, 40.0);
+        let of = |kind: KrKind| {
+            measure_of(&pb::KeyResult {
+                kind: kind as i32,
+                start: numbers.0,
+                target: numbers.1,
+                lower: numbers.2,
+                upper: numbers.3,
+                ..Default::default()
+            })
+        };
+        assert_eq!(of(KrKind::Unspecified), None);
+        assert_eq!(of(KrKind::Baseline), Some(Measure::Baseline));
+        assert_eq!(
+            of(KrKind::Transition),
+            Some(Measure::Transition {
+                start: 10.0,
+                target: 20.0
+            })
+        );
+        assert_eq!(
+            of(KrKind::Increase),
+            Some(Measure::Increase {
+                start: 10.0,
+                target: 20.0
+            })
+        );
+        assert_eq!(
+            of(KrKind::Decrease),
+            Some(Measure::Decrease {
+                start: 10.0,
+                target: 20.0
+            })
+        );
+        assert_eq!(
+            of(KrKind::Threshold),
+            Some(Measure::Threshold {
+                lower: 30.0,
+                upper: 40.0
+            })
+        );
+        assert_eq!(of(KrKind::Milestone), Some(Measure::Milestone));
+        assert_eq!(
+            Measure::from_wire(7, 0.0, 0.0, 0.0, 0.0),
+            None,
+            "a kind this build does not know"
+        );
+    }
 
     fn fields(violations: &FieldViolations) -> Vec<&str> {
         violations

@@ -14,6 +14,8 @@ use trellis_foundation::{
 };
 use trellis_proto::{feed::v1::ChangeKind, okr::v1 as pb};
 
+use trellis_rules::scoring::is_valid_score;
+
 use crate::{
     OkrApi,
     entity::key_result,
@@ -23,7 +25,6 @@ use crate::{
     objectives::Held,
     repo::{find_key_result, find_objective},
     rows::key_result_row,
-    scoring::is_valid_score,
     view::{CycleFacts, decode, key_result_snapshot, key_result_to_proto},
 };
 

@@ -18,12 +18,10 @@ mod metric_feed;
 pub mod migration;
 mod names;
 mod objectives;
-pub mod progress;
 mod references;
 mod replans;
 mod repo;
 mod rows;
-pub mod scoring;
 mod view;
 
 use trellis_foundation::{Error, Store};
@@ -31,7 +29,6 @@ use trellis_proto::{
     cascade::v1::org_service_client::OrgServiceClient, strategy::v1::strategy_service_client::StrategyServiceClient,
 };
 
-pub use fields::{cadence_micros, measure_of};
 pub use migration::Migrator;
 
 /// The prefix of every table this service owns.

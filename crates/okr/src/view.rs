@@ -8,14 +8,17 @@ use trellis_foundation::{
     time::{from_timestamp, to_timestamp},
 };
 use trellis_proto::okr::v1::{self as pb, cycle, objective};
+use trellis_rules::{
+    cadence::{self, is_stale},
+    progress::{Tally, weighted_mean},
+    scoring::{Commitment, is_achieved},
+};
 
 use crate::{
     entity::{cycle as cycle_row, key_result, objective as objective_row},
-    fields::{cadence_micros, measure_of},
+    fields::measure_of,
     lifecycle::{CycleState, ObjectiveState},
     names::{cycle_name, key_result_name, objective_name},
-    progress::{Tally, is_stale, weighted_mean},
-    scoring::{Commitment, is_achieved},
 };
 
 pub fn decode<M: Message + Default>(bytes: &[u8], what: &str) -> Result<M, Error> {
@@ -118,7 +121,7 @@ pub fn key_result_to_proto(row: &key_result::Model, cycle: CycleFacts, now: i64)
         && is_stale(
             (row.last_check_in_micros > 0).then_some(row.last_check_in_micros),
             cycle.activate_micros.max(row.create_micros),
-            cadence_micros(key_result.cadence.as_ref()),
+            cadence::micros(key_result.cadence.as_ref()),
             now,
         );
     key_result.score = row.scored.then_some(row.score);

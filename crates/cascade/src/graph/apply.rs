@@ -2,13 +2,13 @@
 //! delete it, or add a check-in to its key result's tally.
 
 use trellis_foundation::time::from_timestamp;
-use trellis_okr::{
-    cadence_micros, measure_of,
-    progress::{Measure, weighted_mean},
-};
 use trellis_proto::{
     cascade::v1 as org_pb, health::v1 as health_pb, okr::v1 as okr_pb, okr::v1::alignment_target::Target,
     strategy::v1 as strategy_pb,
+};
+use trellis_rules::{
+    cadence,
+    progress::{Measure, effective_weight, weighted_mean},
 };
 
 use super::{
@@ -272,11 +272,7 @@ impl Graph {
             if aligns_to.iter().any(|edge| edge.target == target) {
                 continue;
             }
-            let weight = if alignment.weight > 0.0 && alignment.weight.is_finite() {
-                alignment.weight
-            } else {
-                1.0
-            };
+            let weight = effective_weight(alignment.weight);
             let looped = target == id || self.reaches(target, id);
             aligns_to.push(Edge { target, weight, looped });
         }
@@ -310,16 +306,18 @@ impl Graph {
         let Data::KeyResult(previous) = self.node(id).data.clone() else {
             return id;
         };
-        let weight = if key_result.weight > 0.0 && key_result.weight.is_finite() {
-            key_result.weight
-        } else {
-            1.0
-        };
+        let weight = effective_weight(key_result.weight);
         let data = Data::KeyResult(KeyResult {
             objective: previous.objective,
-            measure: measure_of(key_result),
+            measure: Measure::from_wire(
+                key_result.kind,
+                key_result.start,
+                key_result.target,
+                key_result.lower,
+                key_result.upper,
+            ),
             weight,
-            cadence_micros: cadence_micros(key_result.cadence.as_ref()),
+            cadence_micros: cadence::micros(key_result.cadence.as_ref()),
             create_micros: key_result.create_time.as_ref().map_or(0, from_timestamp),
             health_metric: self.intern_optional(&key_result.health_metric),
             ..previous

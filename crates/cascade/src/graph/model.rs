@@ -2,12 +2,12 @@
 //! `NodeId`, each with the ids it points up to (in its data) and the ids
 //! that point to it (`below`), so both directions are a slice away.
 
-use trellis_okr::progress::{Measure, Tally};
 use trellis_proto::{
     health::v1::Status as MetricStatus,
     okr::v1::{cycle::State as CycleState, objective},
     strategy::v1::{ChoiceKind, StrategyState},
 };
+use trellis_rules::progress::{Measure, Tally};
 
 /// An index into the graph's arena; stable for the life of the graph.
 pub type NodeId = u32;

@@ -3,13 +3,13 @@
 
 use std::collections::HashSet;
 
-use trellis_okr::progress::is_stale;
 use trellis_proto::{
     cascade::v1::{misalignment::Reason, risk_reason::Kind as RiskKind},
     health::v1::Status as MetricStatus,
     okr::v1::{cycle::State as CycleState, objective::State as ObjectiveState},
     strategy::v1::{ChoiceKind, StrategyState},
 };
+use trellis_rules::cadence::is_stale;
 
 use super::{Data, Graph, Kind, NodeId, Objective};
 

@@ -2,8 +2,8 @@
 //! own progress (the weighted mean of their key results, kept up to date
 //! as check-ins arrive); CANCELLED objectives do not count.
 
-use trellis_okr::progress::weighted_mean;
 use trellis_proto::strategy::v1::ChoiceKind;
+use trellis_rules::progress::weighted_mean;
 
 use super::{Data, Graph, NodeId, Objective};
 

@@ -6,13 +6,13 @@
 use std::collections::HashMap;
 
 use proptest::prelude::*;
-use trellis_okr::progress::{self, weighted_mean};
 use trellis_proto::{
     cascade::v1 as org_pb,
     health::v1::{self as health_pb, Status as MetricStatus},
     okr::v1::{self as okr_pb, AlignmentTarget, alignment_target::Target, cycle, key_result, objective},
     strategy::v1::{self as strategy_pb, ChoiceKind, StrategyState},
 };
+use trellis_rules::progress::{self, weighted_mean};
 
 use super::{Change, Data, Graph, NodeId, Resource};
 

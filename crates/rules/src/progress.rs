@@ -27,6 +27,23 @@ pub struct MeasureProblem {
 }
 
 impl Measure {
+    /// The measure of a key result as the API carries it: `kind` is the
+    /// number of `trellis.okr.v1.KeyResult.Kind` (1 BASELINE, 2 TRANSITION,
+    /// 3 INCREASE, 4 DECREASE, 5 THRESHOLD, 6 MILESTONE); `None` for any
+    /// other. Taking the wire number keeps this crate free of the API's
+    /// types; the okr service tests that the numbers agree.
+    pub fn from_wire(kind: i32, start: f64, target: f64, lower: f64, upper: f64) -> Option<Measure> {
+        Some(match kind {
+            1 => Measure::Baseline,
+            2 => Measure::Transition { start, target },
+            3 => Measure::Increase { start, target },
+            4 => Measure::Decrease { start, target },
+            5 => Measure::Threshold { lower, upper },
+            6 => Measure::Milestone,
+            _ => return None,
+        })
+    }
+
     /// The problems of this measure's numbers, each naming its field.
     pub fn problems(&self) -> Vec<MeasureProblem> {
         let mut problems = Vec::new();
@@ -150,6 +167,16 @@ pub fn clamp_unit(value: f64) -> f64 {
     if value.is_nan() { 0.0 } else { value.clamp(0.0, 1.0) }
 }
 
+/// The weight a part counts with: a weight of 0 (unset in proto3), or one
+/// that is not a positive number, counts as 1.
+pub fn effective_weight(weight: f64) -> f64 {
+    if weight > 0.0 && weight.is_finite() {
+        weight
+    } else {
+        1.0
+    }
+}
+
 /// The weighted mean of `(weight, value)` pairs, for an objective's
 /// progress or score from its key results. Pairs with a weight that is not
 /// positive count for nothing; with no positive weight the mean is 0.
@@ -176,22 +203,6 @@ pub fn weighted_mean(pairs: &[(f64, f64)]) -> f64 {
     } else {
         clamp_unit(weighted / weight_sum)
     }
-}
-
-/// A key result is stale when nothing was checked in for longer than its
-/// cadence: counted from the last check-in, or, before the first, from
-/// when it started being tracked.
-pub fn is_stale(
-    last_check_in_micros: Option<i64>,
-    tracked_since_micros: i64,
-    cadence_micros: i64,
-    now_micros: i64,
-) -> bool {
-    if cadence_micros <= 0 {
-        return false;
-    }
-    let since = last_check_in_micros.unwrap_or(tracked_since_micros);
-    now_micros.saturating_sub(since) > cadence_micros
 }
 
 #[cfg(test)]
@@ -280,15 +291,6 @@ mod tests {
             .is_empty()
         );
         assert!(Measure::Threshold { lower: 3.0, upper: 3.0 }.problems().is_empty());
-    }
-
-    #[test]
-    fn staleness_counts_from_the_last_check_in_or_the_start() {
-        let week = 7 * 24 * 3_600 * 1_000_000;
-        assert!(!is_stale(None, 0, week, week));
-        assert!(is_stale(None, 0, week, week + 1));
-        assert!(!is_stale(Some(week), 0, week, week + 1));
-        assert!(!is_stale(None, 0, 0, i64::MAX), "no cadence, never stale");
     }
 
     fn finite() -> impl Strategy<Value = f64> {
