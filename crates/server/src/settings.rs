@@ -1,13 +1,23 @@
-//! Typed settings, layered: defaults, then a TOML file (`--config`), then
-//! `TRELLIS_*` environment variables, then flags. A file with an unknown key
-//! is refused, and so is an unknown service name or a malformed address.
+//! Typed settings, layered with figment: defaults, then a TOML file
+//! (`--config`), then `TRELLIS_*` environment variables, then flags. A file
+//! with an unknown key is refused, and so is an unknown service name or a
+//! malformed address.
 
-use std::{net::SocketAddr, path::PathBuf, str::FromStr};
+use std::{
+    net::{Ipv4Addr, SocketAddr, SocketAddrV4},
+    path::PathBuf,
+    str::FromStr,
+};
 
 use clap::Parser;
-use serde::Deserialize;
+use figment::{
+    Figment, Metadata, Profile, Provider,
+    providers::{Format, Toml},
+    value::{Dict, Map, Value},
+};
+use serde::{Deserialize, Deserializer, Serialize};
 
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 50051));
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://trellis.db";
 
 /// The services a process can host.
@@ -66,11 +76,15 @@ pub fn parse_services(text: &str) -> Result<Vec<ServiceName>, String> {
     Ok(services)
 }
 
-/// Settings as resolved, ready to start a server with.
-#[derive(Debug, Clone)]
+/// Settings as resolved, ready to start a server with. Every field is a
+/// file key of the same name, a flag with dashes, and a `TRELLIS_*`
+/// variable in capitals; a key left out takes its default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub listen: SocketAddr,
     pub database_url: String,
+    #[serde(deserialize_with = "services_from_text")]
     pub services: Vec<ServiceName>,
     /// Peers' addresses (`http://host:port`); `None` means this process.
     pub peer_strategy: Option<String>,
@@ -103,17 +117,17 @@ pub struct Settings {
     pub max_concurrent_calls: usize,
     /// Seconds a unary call may run.
     pub call_timeout_seconds: u64,
-    /// Not a flag: for restart tests, the escalation step after which the
-    /// health service's step runner stops as if the process had died.
+    /// Not a setting: for restart tests, the escalation step after which
+    /// the health service's step runner stops as if the process had died.
+    #[serde(skip)]
     pub health_fail_point: Option<String>,
 }
 
-impl Settings {
-    /// Defaults with the given database; for tests and tools.
-    pub fn with_database(database_url: impl Into<String>) -> Settings {
+impl Default for Settings {
+    fn default() -> Settings {
         Settings {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            database_url: database_url.into(),
+            listen: DEFAULT_LISTEN,
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
             services: ServiceName::ALL.to_vec(),
             peer_strategy: None,
             peer_okr: None,
@@ -134,77 +148,35 @@ impl Settings {
             health_fail_point: None,
         }
     }
+}
 
-    /// Resolves flags and environment (through clap) over the file over
-    /// the defaults.
+fn services_from_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<ServiceName>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_services(&text).map_err(serde::de::Error::custom)
+}
+
+impl Settings {
+    /// Defaults with the given database, on a free loopback port; for
+    /// tests and tools.
+    pub fn with_database(database_url: impl Into<String>) -> Settings {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.into(),
+            ..Settings::default()
+        }
+    }
+
+    /// Layers the file (`--config`) over the defaults and the flags, each
+    /// given or taken from its `TRELLIS_*` variable by clap, over the file.
     pub fn load(flags: Flags) -> Result<Settings, String> {
-        let file = match &flags.config {
-            Some(path) => FileSettings::read(path)?,
-            None => FileSettings::default(),
-        };
-        let listen_text = flags
-            .listen
-            .or(file.listen)
-            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen = listen_text
-            .parse()
-            .map_err(|err| format!("listen address {listen_text:?}: {err}"))?;
-        let services_text = flags.services.or(file.services).unwrap_or_else(|| "all".to_owned());
-        let settings = Settings {
-            listen,
-            database_url: flags
-                .database_url
-                .or(file.database_url)
-                .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
-            services: parse_services(&services_text)?,
-            peer_strategy: flags.peer_strategy.or(file.peer_strategy),
-            peer_okr: flags.peer_okr.or(file.peer_okr),
-            peer_health: flags.peer_health.or(file.peer_health),
-            peer_cascade: flags.peer_cascade.or(file.peer_cascade),
-            max_message_bytes: flags
-                .max_message_bytes
-                .or(file.max_message_bytes)
-                .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES),
-            shutdown_grace_seconds: flags
-                .shutdown_grace_seconds
-                .or(file.shutdown_grace_seconds)
-                .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECONDS),
-            health_runner_lease_seconds: flags
-                .health_runner_lease_seconds
-                .or(file.health_runner_lease_seconds)
-                .unwrap_or(DEFAULT_HEALTH_RUNNER_LEASE_SECONDS),
-            max_connections: flags
-                .max_connections
-                .or(file.max_connections)
-                .unwrap_or(DEFAULT_MAX_CONNECTIONS),
-            connection_idle_seconds: flags
-                .connection_idle_seconds
-                .or(file.connection_idle_seconds)
-                .unwrap_or(DEFAULT_CONNECTION_IDLE_SECONDS),
-            max_streams_per_connection: flags
-                .max_streams_per_connection
-                .or(file.max_streams_per_connection)
-                .unwrap_or(DEFAULT_MAX_STREAMS_PER_CONNECTION),
-            keepalive_seconds: flags
-                .keepalive_seconds
-                .or(file.keepalive_seconds)
-                .unwrap_or(DEFAULT_KEEPALIVE_SECONDS),
-            max_watchers: flags.max_watchers.or(file.max_watchers).unwrap_or(DEFAULT_MAX_WATCHERS),
-            max_imports: flags.max_imports.or(file.max_imports).unwrap_or(DEFAULT_MAX_IMPORTS),
-            watch_stall_seconds: flags
-                .watch_stall_seconds
-                .or(file.watch_stall_seconds)
-                .unwrap_or(DEFAULT_WATCH_STALL_SECONDS),
-            max_concurrent_calls: flags
-                .max_concurrent_calls
-                .or(file.max_concurrent_calls)
-                .unwrap_or(DEFAULT_MAX_CONCURRENT_CALLS),
-            call_timeout_seconds: flags
-                .call_timeout_seconds
-                .or(file.call_timeout_seconds)
-                .unwrap_or(DEFAULT_CALL_TIMEOUT_SECONDS),
-            health_fail_point: None,
-        };
+        let mut layers = Figment::new();
+        if let Some(path) = &flags.config {
+            if !path.is_file() {
+                return Err(format!("reading {}: no such file", path.display()));
+            }
+            layers = layers.merge(Toml::file_exact(path));
+        }
+        let settings: Settings = layers.merge(flags).extract().map_err(describe)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -261,7 +233,7 @@ pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 20;
 pub const DEFAULT_HEALTH_RUNNER_LEASE_SECONDS: u64 = trellis_health::DEFAULT_RUNNER_LEASE.as_secs();
 
 /// The command line; every flag has a `TRELLIS_*` twin.
-#[derive(Debug, Default, Parser)]
+#[derive(Debug, Default, Parser, Serialize)]
 #[command(
     name = "trellis-server",
     version,
@@ -279,6 +251,7 @@ pub struct Flags {
     pub services: Option<String>,
     /// A TOML file of settings (keys as the long flags, with underscores).
     #[arg(long, env = "TRELLIS_CONFIG")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     #[arg(long, env = "TRELLIS_PEER_STRATEGY")]
     pub peer_strategy: Option<String>,
@@ -337,34 +310,45 @@ pub struct Flags {
     pub call_timeout_seconds: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    listen: Option<String>,
-    database_url: Option<String>,
-    services: Option<String>,
-    peer_strategy: Option<String>,
-    peer_okr: Option<String>,
-    peer_health: Option<String>,
-    peer_cascade: Option<String>,
-    max_message_bytes: Option<usize>,
-    shutdown_grace_seconds: Option<u64>,
-    health_runner_lease_seconds: Option<u64>,
-    max_connections: Option<usize>,
-    connection_idle_seconds: Option<u64>,
-    max_streams_per_connection: Option<u32>,
-    keepalive_seconds: Option<u64>,
-    max_watchers: Option<usize>,
-    max_imports: Option<usize>,
-    watch_stall_seconds: Option<u64>,
-    max_concurrent_calls: Option<usize>,
-    call_timeout_seconds: Option<u64>,
+/// Every problem figment found, each naming its key and where it came
+/// from (figment's own message prefixes keys with a profile Trellis does
+/// not use).
+fn describe(errors: figment::Error) -> String {
+    let problems: Vec<String> = errors
+        .into_iter()
+        .map(|error| {
+            let source = error.metadata.as_ref().map_or_else(
+                || "settings".to_owned(),
+                |metadata| match &metadata.source {
+                    Some(source) => format!("{} {source}", metadata.name),
+                    None => metadata.name.to_string(),
+                },
+            );
+            let key = error.path.join(".");
+            if key.is_empty() {
+                format!("{source}: {}", error.kind)
+            } else {
+                format!("{source}: {key}: {}", error.kind)
+            }
+        })
+        .collect();
+    problems.join("; ")
 }
 
-impl FileSettings {
-    fn read(path: &PathBuf) -> Result<FileSettings, String> {
-        let text = std::fs::read_to_string(path).map_err(|err| format!("reading {}: {err}", path.display()))?;
-        toml::from_str(&text).map_err(|err| format!("{}: {err}", path.display()))
+/// The flags (and their variables) as one more layer: only what was
+/// given, so an absent flag leaves the file's value or the default.
+impl Provider for Flags {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("flags and TRELLIS_* variables")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut given = match Value::serialize(self)? {
+            Value::Dict(_, dict) => dict,
+            other => return Err(figment::Error::from(format!("flags serialized as {other:?}"))),
+        };
+        given.retain(|_, value| !matches!(value, Value::Empty(..)));
+        Ok(Profile::Default.collect(given))
     }
 }
 
@@ -401,6 +385,47 @@ mod tests {
         let settings = Settings::load(flags)?;
         assert_eq!(settings.listen.port(), 6000);
         assert_eq!(settings.database_url, "sqlite://from-flag.db");
+        Ok(())
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key_and_its_layer() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
+        let path = dir.path().join("trellis.toml");
+        std::fs::write(&path, "max_watchers = -3\n").map_err(|err| err.to_string())?;
+        let from_file = Settings::load(Flags {
+            config: Some(path.clone()),
+            ..Flags::default()
+        })
+        .err()
+        .unwrap_or_default();
+        assert!(
+            from_file.contains("max_watchers") && from_file.contains(&path.display().to_string()),
+            "{from_file}"
+        );
+        let flags = Flags::try_parse_from([
+            "trellis-server",
+            "--config",
+            &path.display().to_string(),
+            "--max-watchers",
+            "9",
+        ])
+        .map_err(|err| err.to_string())?;
+        assert_eq!(
+            Settings::load(flags)?.max_watchers,
+            9,
+            "a flag covers the file's bad value"
+        );
+        let from_flag = Settings::load(Flags {
+            services: Some("strategy,billing".into()),
+            ..Flags::default()
+        })
+        .err()
+        .unwrap_or_default();
+        assert!(
+            from_flag.contains("services") && from_flag.contains("billing"),
+            "{from_flag}"
+        );
         Ok(())
     }
 
