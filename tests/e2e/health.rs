@@ -277,6 +277,21 @@ pub(crate) async fn whiskey_club_escalation_end_to_end(app: TestApp) -> anyhow::
     assert_eq!(escalation.stage(), Stage::Escalated);
     assert_eq!(escalation.remedial_objective, remedial[0].name);
     assert_eq!(escalation.paused_objectives, vec![stretch.clone()]);
+    let listed = app
+        .metrics
+        .clone()
+        .list_health_metrics(ListHealthMetricsRequest {
+            filter: "escalation.stage = ESCALATED AND NOT (status = GREEN OR status = UNKNOWN)".to_owned(),
+            ..ListHealthMetricsRequest::default()
+        })
+        .await?
+        .into_inner()
+        .health_metrics;
+    assert_eq!(
+        listed.iter().map(|metric| metric.name.as_str()).collect::<Vec<_>>(),
+        vec![CSAT],
+        "the filter traverses to the escalation's stage"
+    );
 
     // Red persists while the remedial objective runs: broken.
     record(&app, CSAT, 4, 3.3).await?;

@@ -60,7 +60,14 @@ async fn huge_and_many_termed_filters_are_refused_on_every_list(app: TestApp) ->
         app.okr.clone(),
         app.metrics.clone(),
     );
-    for filter in [terms(15_000), terms(1_000), "x".repeat(1 << 20)] {
+    let nested = |depth: usize| format!("{}kind = team{}", "(".repeat(depth), ")".repeat(depth));
+    for filter in [
+        terms(15_000),
+        terms(1_000),
+        "x".repeat(1 << 20),
+        "(".repeat(100_000),
+        nested(2_000),
+    ] {
         let listed = org.list_org_units(ListOrgUnitsRequest {
             filter: filter.clone(),
             ..ListOrgUnitsRequest::default()

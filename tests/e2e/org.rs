@@ -461,6 +461,21 @@ async fn lists_filter_and_page(app: TestApp) -> anyhow::Result<()> {
         vec!["orgUnits/product", "orgUnits/sales"]
     );
     assert_eq!(names_of(&app, "display_name:MEA").await?, vec!["orgUnits/emea"]);
+    assert_eq!(
+        names_of(&app, "NOT (kind = team OR kind = company)").await?,
+        vec!["orgUnits/product", "orgUnits/sales"],
+        "NOT over a group"
+    );
+    assert_eq!(
+        names_of(&app, "kind = (team OR company)").await?,
+        vec!["orgUnits/acme", "orgUnits/emea"],
+        "a group of values"
+    );
+    assert_eq!(
+        names_of(&app, r#"(kind = team AND depth >= 1) OR parent = """#).await?,
+        vec!["orgUnits/acme", "orgUnits/emea"],
+        "parentheses regroup what OR would otherwise bind first"
+    );
     assert!(
         names_of(&app, r#"display_name:"_""#).await?.is_empty(),
         "LIKE wildcards match literally"
@@ -472,6 +487,13 @@ async fn lists_filter_and_page(app: TestApp) -> anyhow::Result<()> {
     };
     let status = expect_code(org.list_org_units(bad).await, Code::InvalidArgument)?;
     assert_eq!(violated_fields(&status), vec!["filter"]);
+    let too_deep = ListOrgUnitsRequest {
+        filter: format!("{}kind = team{}", "(".repeat(17), ")".repeat(17)),
+        ..ListOrgUnitsRequest::default()
+    };
+    let status = expect_code(org.list_org_units(too_deep).await, Code::InvalidArgument)?;
+    assert_eq!(violated_fields(&status), vec!["filter"]);
+    assert!(status.message().contains("16 levels"), "{}", status.message());
 
     let first = org
         .list_org_units(ListOrgUnitsRequest {

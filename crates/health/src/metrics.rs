@@ -73,6 +73,12 @@ fn filter_fields() -> Vec<FilterField> {
             Expr::col(metric::Column::Stage),
             FieldKind::Enum(STAGE_NAMES),
         ),
+        // The same field by its path in the resource, as AIP-160 traverses it.
+        FilterField::new(
+            "escalation.stage",
+            Expr::col(metric::Column::Stage),
+            FieldKind::Enum(STAGE_NAMES),
+        ),
     ]
 }
 
