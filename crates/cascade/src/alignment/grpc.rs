@@ -20,54 +20,75 @@ fn reply<T>(answer: Result<T, Error>) -> Reply<T> {
     answer.map(Response::new).map_err(Status::from)
 }
 
+impl CascadeApi {
+    /// Answers a question on the blocking pool: questions read the graph
+    /// under its lock and a full roll-up takes milliseconds, which must not
+    /// hold a runtime thread that other calls' I/O is waiting for.
+    async fn ask<Q, A>(&self, request: Request<Q>, question: fn(&CascadeApi, &Q) -> Result<A, Error>) -> Reply<A>
+    where
+        Q: Send + 'static,
+        A: Send + 'static,
+    {
+        let api = self.clone();
+        let request = request.into_inner();
+        match tokio::task::spawn_blocking(move || question(&api, &request)).await {
+            Ok(answer) => reply(answer),
+            Err(err) => {
+                tracing::error!(error = %err, "a cascade question did not finish");
+                Err(Status::internal("the question could not be answered"))
+            }
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl CascadeService for CascadeApi {
     async fn get_alignment_path(&self, request: Request<pb::GetAlignmentPathRequest>) -> Reply<pb::AlignmentPath> {
-        reply(self.alignment_path(request.get_ref()))
+        self.ask(request, CascadeApi::alignment_path).await
     }
 
     async fn list_aligned_descendants(
         &self,
         request: Request<pb::ListAlignedDescendantsRequest>,
     ) -> Reply<pb::ListAlignedDescendantsResponse> {
-        reply(self.aligned_descendants(request.get_ref()))
+        self.ask(request, CascadeApi::aligned_descendants).await
     }
 
     async fn get_rollup(&self, request: Request<pb::GetRollupRequest>) -> Reply<pb::Rollup> {
-        reply(self.rollup(request.get_ref()))
+        self.ask(request, CascadeApi::rollup).await
     }
 
     async fn list_rollup_contributors(
         &self,
         request: Request<pb::ListRollupContributorsRequest>,
     ) -> Reply<pb::ListRollupContributorsResponse> {
-        reply(self.rollup_contributors(request.get_ref()))
+        self.ask(request, CascadeApi::rollup_contributors).await
     }
 
     async fn list_orphans(&self, request: Request<pb::ListOrphansRequest>) -> Reply<pb::ListOrphansResponse> {
-        reply(self.orphans(request.get_ref()))
+        self.ask(request, CascadeApi::orphans).await
     }
 
     async fn list_misalignments(
         &self,
         request: Request<pb::ListMisalignmentsRequest>,
     ) -> Reply<pb::ListMisalignmentsResponse> {
-        reply(self.misalignments(request.get_ref()))
+        self.ask(request, CascadeApi::misalignments).await
     }
 
     async fn list_uncovered_choices(
         &self,
         request: Request<pb::ListUncoveredChoicesRequest>,
     ) -> Reply<pb::ListUncoveredChoicesResponse> {
-        reply(self.uncovered_choices(request.get_ref()))
+        self.ask(request, CascadeApi::uncovered_choices).await
     }
 
     async fn list_risks(&self, request: Request<pb::ListRisksRequest>) -> Reply<pb::ListRisksResponse> {
-        reply(self.risks(request.get_ref()))
+        self.ask(request, CascadeApi::risks).await
     }
 
     async fn get_planning_status(&self, request: Request<pb::GetPlanningStatusRequest>) -> Reply<pb::PlanningStatus> {
-        reply(self.planning_status(request.get_ref()))
+        self.ask(request, CascadeApi::planning_status).await
     }
 
     type WatchAlignmentStream = Pin<Box<dyn Stream<Item = Result<pb::AlignmentChange, Status>> + Send + 'static>>;
@@ -77,23 +98,27 @@ impl CascadeService for CascadeApi {
         // Subscribed before the name is checked, so nothing applied after
         // this call returns is missed.
         let mut notices = self.projection.subscribe();
-        {
-            let graph = self.projection.graph();
-            let mut resolver = Resolver::new(&graph);
-            resolver.optional(
-                "under",
-                &under,
-                &[
-                    Kind::OrgUnit,
-                    Kind::Strategy,
-                    Kind::Choice,
-                    Kind::Objective,
-                    Kind::KeyResult,
-                    Kind::Cycle,
-                ],
-            );
-            resolver.finish().map_err(Status::from)?;
-        }
+        let checked = under.clone();
+        self.projection
+            .read(move |graph| {
+                let mut resolver = Resolver::new(graph);
+                resolver.optional(
+                    "under",
+                    &checked,
+                    &[
+                        Kind::OrgUnit,
+                        Kind::Strategy,
+                        Kind::Choice,
+                        Kind::Objective,
+                        Kind::KeyResult,
+                        Kind::Cycle,
+                    ],
+                );
+                resolver.finish()
+            })
+            .await
+            .map_err(|err| Status::internal(format!("checking the stream's root: {err}")))?
+            .map_err(Status::from)?;
         let projection = self.projection.clone();
         let mut closing = projection.closing();
         let stream = async_stream::stream! {
@@ -113,8 +138,8 @@ impl CascadeService for CascadeApi {
                     }
                     Err(RecvError::Closed) => break,
                 };
-                let changes: Vec<pb::AlignmentChange> = {
-                    let graph = projection.graph();
+                let under = under.clone();
+                let changes = projection.read(move |graph| {
                     let root = (!under.is_empty()).then(|| graph.id(&under));
                     batch
                         .iter()
@@ -129,12 +154,16 @@ impl CascadeService for CascadeApi {
                                 TouchKind::Deleted => alignment_change::Kind::Deleted,
                                 TouchKind::Progressed => alignment_change::Kind::Progressed,
                             } as i32,
-                            node: Some(node_view(&graph, notice.node)),
+                            node: Some(node_view(graph, notice.node)),
                             source: notice.source.to_owned(),
                             sequence: notice.sequence,
                             commit_time: Some(to_timestamp(notice.commit_micros)),
                         })
-                        .collect()
+                        .collect::<Vec<pb::AlignmentChange>>()
+                }).await;
+                let Ok(changes) = changes else {
+                    yield Err(Status::internal("the alignment stream could not read the graph"));
+                    break;
                 };
                 for change in changes {
                     yield Ok(change);
@@ -171,13 +200,17 @@ impl CascadeService for CascadeApi {
                 }
             })
             .collect();
-        let graph = self.projection.graph();
+        let (nodes, edges) = self
+            .projection
+            .read(|graph| (graph.len() as i64, graph.edge_count() as i64))
+            .await
+            .map_err(|err| Status::internal(format!("reading the graph's size: {err}")))?;
         Ok(Response::new(pb::ProjectionStatus {
             feeds,
             ready: self.projection.ready_after().is_some(),
             rebuild_time: self.projection.ready_after().map(duration),
-            nodes: graph.len() as i64,
-            edges: graph.edge_count() as i64,
+            nodes,
+            edges,
         }))
     }
 }

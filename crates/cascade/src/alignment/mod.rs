@@ -1,6 +1,6 @@
 //! `trellis.cascade.v1.CascadeService`: the alignment questions, answered
-//! from the projection's graph under its read lock, never by calling
-//! another service.
+//! from the projection's graph under its read lock on the blocking pool,
+//! never by calling another service.
 
 mod grpc;
 mod questions;

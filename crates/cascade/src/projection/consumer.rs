@@ -175,7 +175,7 @@ impl Consumer {
                             }
                         }
                         if !events.is_empty() {
-                            self.projection.apply(self.feed, events);
+                            self.projection.apply_blocking(self.feed, events).await;
                             backoff = FIRST_BACKOFF;
                         }
                         if last_stored.elapsed() >= STORE_EVERY {

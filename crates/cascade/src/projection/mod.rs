@@ -105,6 +105,16 @@ impl Projection {
         self.graph.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Runs `read` over the graph on the blocking pool, so waiting for
+    /// the lock while a feed applies a batch never holds a runtime thread.
+    pub async fn read<T: Send + 'static>(
+        self: &Arc<Self>,
+        read: impl FnOnce(&Graph) -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        let projection = self.clone();
+        tokio::task::spawn_blocking(move || read(&projection.graph())).await
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Vec<Notice>>> {
         self.notices.subscribe()
     }
@@ -139,6 +149,15 @@ impl Projection {
 
     fn cursor(&self, feed: usize) -> i64 {
         self.stats(feed).cursor
+    }
+
+    /// Applies a batch on the blocking pool: the write lock waits for
+    /// questions in flight, which must not hold a runtime thread.
+    async fn apply_blocking(self: &Arc<Self>, feed: usize, events: Vec<ChangeEvent>) {
+        let projection = self.clone();
+        if let Err(err) = tokio::task::spawn_blocking(move || projection.apply(feed, events)).await {
+            tracing::error!(error = %err, "applying a feed batch did not finish");
+        }
     }
 
     /// Applies a batch of one feed's events in order: heartbeats move the
