@@ -11,9 +11,15 @@ use trellis_proto::okr::v1::{
     okr_service_client::OkrServiceClient,
 };
 
+use sea_orm::ActiveValue::Set;
+use trellis_foundation::time::now_micros;
+use trellis_okr::entity::check_in;
+
 use crate::{
     Args,
+    ceiling::{self, Schema},
     load::{Phase, run_phase},
+    season::round,
     target::Target,
     workloads::{BENCH_ORG_UNIT, create_quarter, ensure_org_unit, pick, report},
 };
@@ -33,6 +39,10 @@ pub struct CheckInFigures {
     pub per_s: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// One-row inserts into a fresh check-in table at the same
+    /// concurrency: no validation, no feed, no gRPC.
+    pub raw_insert_per_s: Option<f64>,
+    pub ratio_to_raw_insert: Option<f64>,
 }
 
 pub async fn run(args: &Args, target: &Target) -> anyhow::Result<CheckInFigures> {
@@ -67,6 +77,27 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<CheckInFigures>
     })
     .await?;
     report("check_in", &result);
+    let raw =
+        ceiling::insert_phase::<check_in::Entity, _>(args, &target.backend, Schema::Okr, phase, |worker, sequence| {
+            let id = uuid::Uuid::now_v7().to_string();
+            vec![check_in::ActiveModel {
+                objective_id: Set(format!("bench-o{}", worker % OBJECTIVES)),
+                key_result_id: Set(format!("kr{}", sequence % KEY_RESULTS as u64 + 1)),
+                id: Set(id.clone()),
+                value: Set((sequence % 100) as f64),
+                confidence: Set(7),
+                note: Set("weekly".into()),
+                author: Set("bench@example.com".into()),
+                source: Set(String::new()),
+                measure_micros: Set(now_micros()),
+                dedupe_key: Set(id),
+                create_micros: Set(now_micros()),
+            }]
+        })
+        .await?;
+    if let Some(raw) = &raw {
+        report("raw one-row inserts", raw);
+    }
     Ok(CheckInFigures {
         workload: "check_in",
         backend: target.backend.clone(),
@@ -78,6 +109,8 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<CheckInFigures>
         per_s: result.per_s.round(),
         p50_ms: result.p50_ms,
         p99_ms: result.p99_ms,
+        raw_insert_per_s: raw.as_ref().map(|raw| raw.per_s.round()),
+        ratio_to_raw_insert: raw.as_ref().map(|raw| round(result.per_s / raw.per_s, 3)),
     })
 }
 

@@ -24,9 +24,15 @@ use trellis_proto::{
     okr::v1::{ListObjectivesRequest, TransitionCycleRequest, okr_service_client::OkrServiceClient},
 };
 
+use sea_orm::ActiveValue::Set;
+use trellis_foundation::time::now_micros;
+use trellis_health::entity::measurement;
+
 use crate::{
     Args,
+    ceiling::{self, Schema},
     load::{Phase, run_phase},
+    season::round,
     target::Target,
     workloads::{BENCH_ORG_UNIT, create_quarter, ensure_org_unit, pick, report},
 };
@@ -53,6 +59,11 @@ pub struct MeasurementFigures {
     pub per_s: f64,
     pub batch_p50_ms: f64,
     pub batch_p99_ms: f64,
+    /// Measurements inserted per second in batches of the same size into a
+    /// fresh measurement table at the same concurrency: no validation, no
+    /// status, no feed, no gRPC.
+    pub raw_insert_per_s: Option<f64>,
+    pub ratio_to_raw_insert: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -174,6 +185,33 @@ pub async fn measurements(args: &Args, target: &Target) -> anyhow::Result<Measur
     report("batch_record_measurements (batches)", &result);
     let per_s = (result.per_s * batch as f64).round();
     eprintln!("measurements: {per_s:.0}/s in batches of {batch}");
+    let raw = ceiling::insert_phase::<measurement::Entity, _>(
+        args,
+        &target.backend,
+        Schema::Health,
+        phase,
+        move |worker, sequence| {
+            let micros = now_micros();
+            (0..batch)
+                .map(|index| measurement::ActiveModel {
+                    metric_id: Set(format!("bench-m{}", (worker * METRICS_PER_BATCH + index) % METRICS)),
+                    // Unique per row across workers and calls.
+                    measure_micros: Set(micros
+                        + (sequence as i64 * batch as i64 + index as i64) * 1_000
+                        + worker as i64),
+                    value: Set(4.3),
+                    source: Set("bench".into()),
+                    level: Set("GREEN".into()),
+                    record_micros: Set(micros),
+                })
+                .collect()
+        },
+    )
+    .await?;
+    let raw_insert_per_s = raw.as_ref().map(|raw| (raw.per_s * batch as f64).round());
+    if let Some(raw_per_s) = raw_insert_per_s {
+        eprintln!("raw batched inserts: {raw_per_s:.0} measurements/s");
+    }
     Ok(MeasurementFigures {
         workload: "measurements",
         backend: target.backend.clone(),
@@ -186,6 +224,8 @@ pub async fn measurements(args: &Args, target: &Target) -> anyhow::Result<Measur
         per_s,
         batch_p50_ms: result.p50_ms,
         batch_p99_ms: result.p99_ms,
+        raw_insert_per_s,
+        ratio_to_raw_insert: raw_insert_per_s.map(|raw| round(per_s / raw, 3)),
     })
 }
 

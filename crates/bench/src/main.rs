@@ -2,6 +2,7 @@
 //! clients and ends with one JSON line of named figures.
 
 mod cascade;
+mod ceiling;
 mod check_in;
 mod health;
 mod load;
@@ -21,9 +22,9 @@ pub enum Workload {
     CreateStrategy,
     /// A planning season over one ImportSeason stream, against a raw insert_many of the same rows.
     Season,
-    /// Unary CreateCheckIn on the key results of an active cycle.
+    /// Unary CreateCheckIn on the key results of an active cycle, against raw one-row inserts.
     CheckIn,
-    /// BatchRecordMeasurements over many metrics, per measurement.
+    /// BatchRecordMeasurements over many metrics, per measurement, against raw batched inserts.
     Measurements,
     /// A red measurement until the metric's remedial objective is visible.
     Escalation,

@@ -6,8 +6,6 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use sea_orm::ConnectionTrait;
-use sea_orm_migration::MigratorTrait;
 use serde::Serialize;
 use tonic::transport::Channel;
 use trellis_foundation::Db;
@@ -23,7 +21,12 @@ use trellis_proto::{
     },
 };
 
-use crate::{Args, target::Target as Server, workloads::create_quarter};
+use crate::{
+    Args,
+    ceiling::{Schema, raw_database},
+    target::Target as Server,
+    workloads::create_quarter,
+};
 
 pub const ROOT: &str = "season-org";
 pub const CYCLE_ID: &str = "2027-q1";
@@ -82,7 +85,7 @@ pub async fn run(args: &Args, server: &Server) -> anyhow::Result<SeasonFigures> 
     let rows_per_s = rows as f64 / seconds;
     eprintln!("season: {rows} rows in {seconds:.2} s ({rows_per_s:.0} rows/s)");
     let server_peak_rss_mib = server.peak_rss_mib()?;
-    let raw = match raw_database(args, server).await? {
+    let raw = match raw_database(args, &server.backend, Schema::Okr).await? {
         Some((db, cleanup)) => {
             let result = raw_insert(&db, shape).await;
             db.close().await?;
@@ -283,72 +286,6 @@ pub fn team_messages(shape: Shape, teams: std::ops::Range<usize>) -> impl Iterat
         })
     });
     std::iter::once(header).chain(batches)
-}
-
-/// What to undo after the raw insert.
-enum Cleanup {
-    /// A temp SQLite file, removed with its directory when dropped.
-    RemoveDir(tempfile::TempDir),
-    DropDatabase {
-        admin_url: String,
-        name: String,
-    },
-}
-
-impl Cleanup {
-    async fn run(self) -> anyhow::Result<()> {
-        match self {
-            Cleanup::RemoveDir(dir) => {
-                dir.close()?;
-                Ok(())
-            }
-            Cleanup::DropDatabase { admin_url, name } => {
-                let admin = Db::connect(&admin_url).await?;
-                admin
-                    .conn()
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\""))
-                    .await?;
-                admin.close().await?;
-                Ok(())
-            }
-        }
-    }
-}
-
-/// A fresh, migrated database of the server's backend for the raw insert.
-async fn raw_database(args: &Args, server: &Server) -> anyhow::Result<Option<(Db, Cleanup)>> {
-    if let Some(url) = args.database_url.as_deref().filter(|url| url.starts_with("postgres")) {
-        let name = format!("trellis_bench_raw_{}", std::process::id());
-        let admin = Db::connect(url).await?;
-        for statement in [
-            format!("DROP DATABASE IF EXISTS \"{name}\""),
-            format!("CREATE DATABASE \"{name}\""),
-        ] {
-            admin.conn().execute_unprepared(&statement).await?;
-        }
-        admin.close().await?;
-        let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
-        let db = Db::connect(&format!("{base}/{name}")).await?;
-        let cleanup = Cleanup::DropDatabase {
-            admin_url: url.to_owned(),
-            name,
-        };
-        return migrated(db, cleanup).await;
-    }
-    if server.backend == "sqlite" {
-        let dir = tempfile::tempdir()?;
-        let db = Db::connect(&format!("sqlite://{}", dir.path().join("raw.db").display())).await?;
-        return migrated(db, Cleanup::RemoveDir(dir)).await;
-    }
-    eprintln!("no database for the raw-insert ceiling: give --database-url (or --spawn)");
-    Ok(None)
-}
-
-async fn migrated(db: Db, cleanup: Cleanup) -> anyhow::Result<Option<(Db, Cleanup)>> {
-    trellis_okr::Migrator::up(db.conn(), None)
-        .await
-        .context("migrating the raw-insert database")?;
-    Ok(Some((db, cleanup)))
 }
 
 /// The same rows through `insert_many` in one transaction: (rows, seconds).
