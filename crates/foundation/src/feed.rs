@@ -9,7 +9,7 @@
 use std::{sync::Arc, time::Duration};
 
 use futures::Stream;
-use prost::Message;
+use prost::{Message, Name};
 use prost_types::Any;
 use sea_orm::{
     ConnectionTrait, DbBackend, QueryResult, Statement,
@@ -103,7 +103,7 @@ pub struct NewChange {
     pub kind: ChangeKind,
     pub resource_name: String,
     /// The full proto type name, for example "trellis.strategy.v1.Strategy".
-    pub resource_type: &'static str,
+    pub resource_type: String,
     pub resource: Vec<u8>,
     /// The request this change came from, when it differs from the one
     /// the transaction appends for (a group commit of many requests).
@@ -111,16 +111,12 @@ pub struct NewChange {
 }
 
 impl NewChange {
-    pub fn new(
-        kind: ChangeKind,
-        resource_name: impl Into<String>,
-        resource_type: &'static str,
-        resource: &impl Message,
-    ) -> NewChange {
+    /// A change to `resource`, typed by its proto message's full name.
+    pub fn new<M: Message + Name>(kind: ChangeKind, resource_name: impl Into<String>, resource: &M) -> NewChange {
         NewChange {
             kind,
             resource_name: resource_name.into(),
-            resource_type,
+            resource_type: M::full_name(),
             resource: resource.encode_to_vec(),
             origin: None,
         }

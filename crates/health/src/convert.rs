@@ -19,7 +19,6 @@ use crate::{
 };
 
 pub const COLLECTION: &str = "healthMetrics";
-pub const METRIC_TYPE: &str = "trellis.health.v1.HealthMetric";
 
 const MAX_TEXT: usize = 200;
 const MAX_DESCRIPTION: usize = 4_000;

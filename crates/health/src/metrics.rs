@@ -19,7 +19,7 @@ use trellis_proto::{cascade::v1::BatchGetOrgUnitsRequest, feed::v1::ChangeKind, 
 
 use crate::{
     HealthApi,
-    convert::{METRIC_TYPE, cadence_micros, check_fields, config, expiry, metric_id, metric_name, to_proto},
+    convert::{cadence_micros, check_fields, config, expiry, metric_id, metric_name, to_proto},
     entity::{measurement, metric, status_change, step},
     escalation::Stage,
 };
@@ -83,7 +83,7 @@ fn filter_fields() -> Vec<FilterField> {
 }
 
 pub(crate) fn change(kind: ChangeKind, metric: &pb::HealthMetric) -> NewChange {
-    NewChange::new(kind, metric.name.clone(), METRIC_TYPE, metric)
+    NewChange::new(kind, metric.name.clone(), metric)
 }
 
 pub(crate) async fn find_metric(conn: &impl ConnectionTrait, id: &str) -> Result<metric::Model, Error> {

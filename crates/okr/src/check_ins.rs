@@ -26,7 +26,7 @@ use crate::{
     OkrApi,
     check_in_facts::{Admission, FactsCache},
     entity::check_in,
-    names::{CHECK_IN_TYPE, check_in_name, is_health_metric, key_result_ids},
+    names::{check_in_name, is_health_metric, key_result_ids},
     repo::{find_key_result, placeholders},
 };
 
@@ -279,10 +279,7 @@ async fn write_batch(
         if let Some(dedupe) = dedupe {
             seen_keys.insert(dedupe, shown.clone());
         }
-        changes.push(
-            NewChange::new(ChangeKind::Created, shown.name.clone(), CHECK_IN_TYPE, &shown)
-                .made_by(check_in.context.clone()),
-        );
+        changes.push(NewChange::new(ChangeKind::Created, shown.name.clone(), &shown).made_by(check_in.context.clone()));
         rows.push(row);
         answers.push(Ok(shown));
     }

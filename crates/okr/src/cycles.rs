@@ -28,7 +28,7 @@ use crate::{
     entity::{cycle, objective},
     fields::{check_cycle, check_period, check_title},
     lifecycle::{CycleState, ObjectiveState},
-    names::{CYCLE_TYPE, OBJECTIVE_TYPE, cycle_id, cycle_name},
+    names::{cycle_id, cycle_name},
     repo::{Lock, find_cycle},
     view::{CycleFacts, cycle_state, cycle_to_proto, objective_state_proto, objective_to_proto},
 };
@@ -115,12 +115,7 @@ impl OkrApi {
                     .append(
                         &mut txn,
                         &event_context,
-                        vec![NewChange::new(
-                            ChangeKind::Created,
-                            shown.name.clone(),
-                            CYCLE_TYPE,
-                            &shown,
-                        )],
+                        vec![NewChange::new(ChangeKind::Created, shown.name.clone(), &shown)],
                     )
                     .await?;
                 Ok((txn, shown))
@@ -225,12 +220,7 @@ impl OkrApi {
             .append(
                 txn,
                 context,
-                vec![NewChange::new(
-                    ChangeKind::Updated,
-                    shown.name.clone(),
-                    CYCLE_TYPE,
-                    &shown,
-                )],
+                vec![NewChange::new(ChangeKind::Updated, shown.name.clone(), &shown)],
             )
             .await?;
         Ok(shown)
@@ -292,12 +282,7 @@ async fn activate_drafts(txn: &WriteTxn, cycle_id: &str, now: i64) -> Result<Vec
         row.update_micros = now;
         let mut shown = objective_to_proto(&row, &[], facts)?;
         shown.set_state(objective_state_proto(ObjectiveState::Active));
-        changes.push(NewChange::new(
-            ChangeKind::Updated,
-            shown.name.clone(),
-            OBJECTIVE_TYPE,
-            &shown,
-        ));
+        changes.push(NewChange::new(ChangeKind::Updated, shown.name.clone(), &shown));
     }
     Ok(changes)
 }

@@ -33,7 +33,7 @@ use crate::{
     entity::objective,
     fields::{MAX_KEY_RESULTS, check_key_result, check_objective, check_weight},
     lifecycle::{CycleState, CycleWork, ObjectiveState},
-    names::{KEY_RESULT_TYPE, OBJECTIVE_TYPE, cycle_id, cycle_name, key_result_name, objective_name, org_unit_name},
+    names::{cycle_id, cycle_name, key_result_name, objective_name, org_unit_name},
     references::{Problems, report_targets, target_names},
     repo::{Lock, column_pairs, find_cycle},
     view::cycle_state,
@@ -275,14 +275,12 @@ fn build_statements(
             changes.push(NewChange::new(
                 ChangeKind::Created,
                 objective_name(&row.id),
-                OBJECTIVE_TYPE,
                 &fresh_objective(row, now),
             ));
             for (id, key_result) in &row.key_results {
                 changes.push(NewChange::new(
                     ChangeKind::Created,
                     key_result_name(&row.id, id),
-                    KEY_RESULT_TYPE,
                     &fresh_key_result(&row.id, id, key_result, now),
                 ));
             }

@@ -21,7 +21,7 @@ use crate::{
     entity::key_result,
     fields::{MAX_KEY_RESULTS, check_key_result},
     lifecycle::CycleWork,
-    names::{KEY_RESULT_TYPE, key_result_ids, key_result_name, objective_id, objective_name},
+    names::{key_result_ids, key_result_name, objective_id, objective_name},
     objectives::Held,
     repo::{find_key_result, find_objective},
     rows::key_result_row,
@@ -107,7 +107,7 @@ impl OkrApi {
         kind: ChangeKind,
         key_result: &pb::KeyResult,
     ) -> Result<(), Error> {
-        let change = NewChange::new(kind, key_result.name.clone(), KEY_RESULT_TYPE, key_result);
+        let change = NewChange::new(kind, key_result.name.clone(), key_result);
         let state = crate::view::objective_state(&held.row.state)?;
         let stored = held.stored.clone();
         self.save_objective(txn, context, held, &stored, state, vec![change])

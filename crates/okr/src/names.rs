@@ -13,12 +13,6 @@ pub const REPLANS: &str = "replans";
 pub const ORG_UNITS: &str = "orgUnits";
 pub const HEALTH_METRICS: &str = "healthMetrics";
 
-pub const CYCLE_TYPE: &str = "trellis.okr.v1.Cycle";
-pub const OBJECTIVE_TYPE: &str = "trellis.okr.v1.Objective";
-pub const KEY_RESULT_TYPE: &str = "trellis.okr.v1.KeyResult";
-pub const CHECK_IN_TYPE: &str = "trellis.okr.v1.CheckIn";
-pub const REPLAN_TYPE: &str = "trellis.okr.v1.Replan";
-
 pub fn cycle_name(id: &str) -> String {
     format!("{CYCLES}/{id}")
 }

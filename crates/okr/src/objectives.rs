@@ -28,7 +28,7 @@ use crate::{
         check_objective, check_owner, check_targets, check_title,
     },
     lifecycle::{CycleWork, ObjectiveState},
-    names::{KEY_RESULT_TYPE, OBJECTIVE_TYPE, cycle_id, cycle_name, key_result_name, objective_id, objective_name},
+    names::{cycle_id, cycle_name, key_result_name, objective_id, objective_name},
     references::{parent_objectives, report_targets, target_names},
     repo::{Lock, find_objective},
     rows::{inline_key_result_id, key_result_row, objective_row},
@@ -286,16 +286,11 @@ impl OkrApi {
             .map(|row| key_result_to_proto(row, facts, now))
             .collect::<Result<Vec<_>, _>>()?;
         let shown = objective_to_proto(&row, &shown_key_results, facts)?;
-        let mut changes = vec![NewChange::new(
-            ChangeKind::Created,
-            shown.name.clone(),
-            OBJECTIVE_TYPE,
-            &shown,
-        )];
+        let mut changes = vec![NewChange::new(ChangeKind::Created, shown.name.clone(), &shown)];
         changes.extend(
             shown_key_results
                 .iter()
-                .map(|kr| NewChange::new(ChangeKind::Created, kr.name.clone(), KEY_RESULT_TYPE, kr)),
+                .map(|kr| NewChange::new(ChangeKind::Created, kr.name.clone(), kr)),
         );
         self.store.feed.append(txn, context, changes).await?;
         Ok(shown)
@@ -429,12 +424,7 @@ impl OkrApi {
         active.update(&**txn).await?;
         let shown = self.show_objective(&**txn, &row).await?;
         let mut changes = extra;
-        changes.push(NewChange::new(
-            ChangeKind::Updated,
-            shown.name.clone(),
-            OBJECTIVE_TYPE,
-            &shown,
-        ));
+        changes.push(NewChange::new(ChangeKind::Updated, shown.name.clone(), &shown));
         self.store.feed.append(txn, context, changes).await?;
         Ok(shown)
     }
@@ -516,12 +506,7 @@ impl OkrApi {
         let replan = self
             .record_replan(&txn, &context, id, &request.reason, &paths, before)
             .await?;
-        let extra = vec![NewChange::new(
-            ChangeKind::Created,
-            replan.name.clone(),
-            crate::names::REPLAN_TYPE,
-            &replan,
-        )];
+        let extra = vec![NewChange::new(ChangeKind::Created, replan.name.clone(), &replan)];
         let shown = self
             .save_objective(&mut txn, &context, held, &updated, state, extra)
             .await?;
@@ -560,15 +545,10 @@ impl OkrApi {
                     name: name.clone(),
                     ..pb::KeyResult::default()
                 };
-                NewChange::new(ChangeKind::Deleted, name, KEY_RESULT_TYPE, &shown)
+                NewChange::new(ChangeKind::Deleted, name, &shown)
             })
             .collect();
-        changes.push(NewChange::new(
-            ChangeKind::Deleted,
-            shown.name.clone(),
-            OBJECTIVE_TYPE,
-            &shown,
-        ));
+        changes.push(NewChange::new(ChangeKind::Deleted, shown.name.clone(), &shown));
         self.store.feed.append(&mut txn, &context, changes).await?;
         txn.commit().await?;
         Ok(())

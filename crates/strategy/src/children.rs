@@ -12,7 +12,7 @@ use trellis_proto::{feed::v1::ChangeKind, strategy::v1 as pb};
 
 use crate::{
     StrategyApi,
-    convert::{ASSUMPTION_TYPE, ASSUMPTIONS, CHOICE_TYPE, CHOICES, MAX_CHILDREN, child_ids},
+    convert::{ASSUMPTIONS, CHOICES, MAX_CHILDREN, child_ids},
     entity::{assumption, choice, strategy},
     strategies::{assumption_row, choice_row},
 };
@@ -217,11 +217,11 @@ impl StrategyApi {
         let event = match &outcome.child {
             Child::Choice(choice) => {
                 sync_choice_index(txn, strategy_id, change, choice).await?;
-                NewChange::new(change, choice.name.clone(), CHOICE_TYPE, choice)
+                NewChange::new(change, choice.name.clone(), choice)
             }
             Child::Assumption(assumption) => {
                 sync_assumption_index(txn, strategy_id, change, assumption).await?;
-                NewChange::new(change, assumption.name.clone(), ASSUMPTION_TYPE, assumption)
+                NewChange::new(change, assumption.name.clone(), assumption)
             }
         };
         self.save_revision(txn, context, Some(&loaded.row), strategy, vec![event])

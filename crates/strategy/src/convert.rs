@@ -11,9 +11,6 @@ use trellis_proto::strategy::v1::{self as pb, AssumptionStatus, ChoiceKind};
 pub const COLLECTION: &str = "strategies";
 pub const CHOICES: &str = "choices";
 pub const ASSUMPTIONS: &str = "assumptions";
-pub const STRATEGY_TYPE: &str = "trellis.strategy.v1.Strategy";
-pub const CHOICE_TYPE: &str = "trellis.strategy.v1.Choice";
-pub const ASSUMPTION_TYPE: &str = "trellis.strategy.v1.Assumption";
 
 const MAX_TITLE: usize = 200;
 const MAX_TEXT: usize = 10_000;

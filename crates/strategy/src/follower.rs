@@ -5,14 +5,12 @@
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
-use prost::Message;
+use prost::{Message, Name};
 use trellis_foundation::{ChangeFeed, cache::SnapshotCache};
 use trellis_proto::{
     feed::v1::{ChangeKind, WatchChangesRequest},
     strategy::v1 as pb,
 };
-
-use crate::convert::STRATEGY_TYPE;
 
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -20,7 +18,7 @@ pub async fn follow(feed: ChangeFeed, cache: Arc<SnapshotCache<pb::Strategy>>, m
     loop {
         let mut events = Box::pin(feed.watch(WatchChangesRequest {
             after_sequence: cursor,
-            resource_types: vec![STRATEGY_TYPE.to_owned()],
+            resource_types: vec![pb::Strategy::full_name()],
             heartbeats: false,
         }));
         loop {

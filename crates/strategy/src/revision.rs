@@ -19,7 +19,7 @@ use trellis_proto::{
 
 use crate::{
     StrategyApi,
-    convert::{STRATEGY_TYPE, strategy_name},
+    convert::strategy_name,
     entity::{revision, strategy},
     state::is_editable,
 };
@@ -161,7 +161,7 @@ impl StrategyApi {
             ChangeKind::Updated
         };
         let mut changes = Vec::with_capacity(1 + child_changes.len());
-        changes.push(NewChange::new(kind, strategy.name.clone(), STRATEGY_TYPE, &strategy));
+        changes.push(NewChange::new(kind, strategy.name.clone(), &strategy));
         changes.extend(child_changes);
         self.record_and_cache(txn, context, changes, Some(strategy.clone()))
             .await?;

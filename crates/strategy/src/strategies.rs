@@ -16,9 +16,9 @@ use crate::{
     StrategyApi,
     children::StrategyChild,
     convert::{
-        ASSUMPTION_TYPE, ASSUMPTIONS, CHOICE_TYPE, CHOICES, MAX_CHILDREN, WRITABLE_FIELDS, assumption_status_name,
-        check_assumption, check_choice, check_strategy_field, check_strategy_fields, child_ids, child_name,
-        choice_kind_name, inline_child_id, strategy_id, strategy_name,
+        ASSUMPTIONS, CHOICES, MAX_CHILDREN, WRITABLE_FIELDS, assumption_status_name, check_assumption, check_choice,
+        check_strategy_field, check_strategy_fields, child_ids, child_name, choice_kind_name, inline_child_id,
+        strategy_id, strategy_name,
     },
     entity::{assumption, choice, revision, strategy},
     nesting::check_no_loop,
@@ -254,12 +254,7 @@ impl StrategyApi {
                 .map(|choice| choice_row(id, choice).into_active_model());
             choice::Entity::insert_many(rows).exec_without_returning(&**txn).await?;
             for choice in &strategy.choices {
-                changes.push(NewChange::new(
-                    ChangeKind::Created,
-                    choice.name.clone(),
-                    CHOICE_TYPE,
-                    choice,
-                ));
+                changes.push(NewChange::new(ChangeKind::Created, choice.name.clone(), choice));
             }
         }
         if !strategy.assumptions.is_empty() {
@@ -271,12 +266,7 @@ impl StrategyApi {
                 .exec_without_returning(&**txn)
                 .await?;
             for assumption in &strategy.assumptions {
-                changes.push(NewChange::new(
-                    ChangeKind::Created,
-                    assumption.name.clone(),
-                    ASSUMPTION_TYPE,
-                    assumption,
-                ));
+                changes.push(NewChange::new(ChangeKind::Created, assumption.name.clone(), assumption));
             }
         }
         Ok(changes)
@@ -429,27 +419,12 @@ impl StrategyApi {
             .await?;
         strategy::Entity::delete_by_id(id.to_owned()).exec(&*txn).await?;
         let strategy = loaded.strategy;
-        let mut changes = vec![NewChange::new(
-            ChangeKind::Deleted,
-            strategy.name.clone(),
-            crate::convert::STRATEGY_TYPE,
-            &strategy,
-        )];
+        let mut changes = vec![NewChange::new(ChangeKind::Deleted, strategy.name.clone(), &strategy)];
         for choice in &strategy.choices {
-            changes.push(NewChange::new(
-                ChangeKind::Deleted,
-                choice.name.clone(),
-                CHOICE_TYPE,
-                choice,
-            ));
+            changes.push(NewChange::new(ChangeKind::Deleted, choice.name.clone(), choice));
         }
         for assumption in &strategy.assumptions {
-            changes.push(NewChange::new(
-                ChangeKind::Deleted,
-                assumption.name.clone(),
-                ASSUMPTION_TYPE,
-                assumption,
-            ));
+            changes.push(NewChange::new(ChangeKind::Deleted, assumption.name.clone(), assumption));
         }
         self.record_and_cache(&mut txn, &context, changes, None).await?;
         txn.commit().await

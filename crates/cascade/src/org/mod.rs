@@ -11,7 +11,6 @@ pub mod tree;
 use trellis_foundation::Store;
 
 pub const COLLECTION: &str = "orgUnits";
-pub const RESOURCE_TYPE: &str = "trellis.cascade.v1.OrgUnit";
 /// The most units one BatchCreateOrgUnits may carry.
 pub const MAX_BATCH: usize = 50_000;
 /// The deepest a unit may sit (a root is at 0): 32 levels, well past real

@@ -13,7 +13,7 @@ use trellis_foundation::{
 use trellis_proto::{cascade::v1 as pb, feed::v1::ChangeKind};
 
 use super::{
-    MAX_BATCH, MAX_DEPTH, OrgApi, RESOURCE_TYPE,
+    MAX_BATCH, MAX_DEPTH, OrgApi,
     convert::{NewUnit, check_create, check_fields, parse_parent, to_proto, unit_id, unit_name},
     entity::Model,
     repo,
@@ -23,7 +23,7 @@ use super::{
 const UPDATABLE: &[&str] = &["display_name", "kind", "description"];
 
 fn change(kind: ChangeKind, unit: &pb::OrgUnit) -> NewChange {
-    NewChange::new(kind, unit.name.clone(), RESOURCE_TYPE, unit)
+    NewChange::new(kind, unit.name.clone(), unit)
 }
 
 /// Depth and path of a unit placed under `parent_id` ("" for a root).
