@@ -29,7 +29,7 @@ use trellis_proto::{
     okr::v1::{okr_service_client::OkrServiceClient, okr_service_server::OkrServiceServer},
     strategy::v1::{strategy_service_client::StrategyServiceClient, strategy_service_server::StrategyServiceServer},
 };
-use trellis_strategy::StrategyApi;
+use trellis_strategy::{StrategyGrpc, StrategyOps};
 
 use crate::{
     connections,
@@ -50,7 +50,7 @@ pub struct Application {
     local_addr: SocketAddr,
     settings: Settings,
     db: Db,
-    strategy: Option<StrategyApi>,
+    strategy: Option<StrategyOps>,
     okr: Option<OkrApi>,
     health: Option<HealthApi>,
     org: Option<OrgApi>,
@@ -131,7 +131,7 @@ impl Application {
                 .context("migrating the strategy tables")?;
             let store = open_store(&db, trellis_strategy::TABLE_PREFIX, &settings).await?;
             Some(
-                StrategyApi::new(
+                StrategyOps::new(
                     store,
                     org_client(&settings, local_addr)?,
                     health_client(&settings, local_addr)?,
@@ -223,7 +223,7 @@ impl Application {
         let strategy_service = strategy.map(|api| {
             served.push(STRATEGY_SERVICE);
             feeds.push(api.store().feed.clone());
-            StrategyServiceServer::new(api)
+            StrategyServiceServer::new(StrategyGrpc::new(api))
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max)
         });

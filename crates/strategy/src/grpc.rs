@@ -1,4 +1,5 @@
-//! The gRPC face of the strategy service: unwrap, call, map errors.
+//! The gRPC face of the strategy service: unwrap the request, call the
+//! operation, map the error. No rule lives here.
 
 use std::pin::Pin;
 
@@ -10,7 +11,7 @@ use trellis_proto::{
     strategy::v1::{self as pb, strategy_service_server::StrategyService},
 };
 
-use crate::{StrategyApi, state::Transition};
+use crate::{StrategyOps, lifecycle::Transition};
 
 type Reply<T> = Result<Response<T>, Status>;
 
@@ -19,33 +20,45 @@ fn create_context<T>(request: &Request<T>, request_id: impl Fn(&T) -> &str) -> R
     RequestContext::from_request(request).with_request_id(request_id(request.get_ref()))
 }
 
+/// `trellis.strategy.v1.StrategyService` over [`StrategyOps`].
+#[derive(Debug, Clone)]
+pub struct StrategyGrpc {
+    ops: StrategyOps,
+}
+
+impl StrategyGrpc {
+    pub fn new(ops: StrategyOps) -> StrategyGrpc {
+        StrategyGrpc { ops }
+    }
+}
+
 #[tonic::async_trait]
-impl StrategyService for StrategyApi {
+impl StrategyService for StrategyGrpc {
     async fn create_strategy(&self, request: Request<pb::CreateStrategyRequest>) -> Reply<pb::Strategy> {
         let context = create_context(&request, |r| &r.request_id);
         Ok(Response::new(
-            self.create_strategy(context, request.into_inner()).await?,
+            self.ops.create_strategy(context, request.into_inner()).await?,
         ))
     }
 
     async fn get_strategy(&self, request: Request<pb::GetStrategyRequest>) -> Reply<pb::Strategy> {
-        Ok(Response::new(self.get_strategy(request.into_inner()).await?))
+        Ok(Response::new(self.ops.get_strategy(request.into_inner()).await?))
     }
 
     async fn list_strategies(&self, request: Request<pb::ListStrategiesRequest>) -> Reply<pb::ListStrategiesResponse> {
-        Ok(Response::new(self.list_strategies(request.into_inner()).await?))
+        Ok(Response::new(self.ops.list_strategies(request.into_inner()).await?))
     }
 
     async fn update_strategy(&self, request: Request<pb::UpdateStrategyRequest>) -> Reply<pb::Strategy> {
         let context = RequestContext::from_request(&request);
         Ok(Response::new(
-            self.update_strategy(context, request.into_inner()).await?,
+            self.ops.update_strategy(context, request.into_inner()).await?,
         ))
     }
 
     async fn delete_strategy(&self, request: Request<pb::DeleteStrategyRequest>) -> Reply<()> {
         let context = RequestContext::from_request(&request);
-        self.delete_strategy(context, request.into_inner()).await?;
+        self.ops.delete_strategy(context, request.into_inner()).await?;
         Ok(Response::new(()))
     }
 
@@ -53,13 +66,14 @@ impl StrategyService for StrategyApi {
         &self,
         request: Request<pb::ListStrategyRevisionsRequest>,
     ) -> Reply<pb::ListStrategyRevisionsResponse> {
-        Ok(Response::new(self.list_revisions(request.into_inner()).await?))
+        Ok(Response::new(self.ops.list_revisions(request.into_inner()).await?))
     }
 
     async fn activate_strategy(&self, request: Request<pb::TransitionStrategyRequest>) -> Reply<pb::Strategy> {
         let context = RequestContext::from_request(&request);
         Ok(Response::new(
-            self.transition(context, request.into_inner(), Transition::Activate)
+            self.ops
+                .transition(context, request.into_inner(), Transition::Activate)
                 .await?,
         ))
     }
@@ -67,7 +81,8 @@ impl StrategyService for StrategyApi {
     async fn review_strategy(&self, request: Request<pb::TransitionStrategyRequest>) -> Reply<pb::Strategy> {
         let context = RequestContext::from_request(&request);
         Ok(Response::new(
-            self.transition(context, request.into_inner(), Transition::Review)
+            self.ops
+                .transition(context, request.into_inner(), Transition::Review)
                 .await?,
         ))
     }
@@ -75,32 +90,37 @@ impl StrategyService for StrategyApi {
     async fn retire_strategy(&self, request: Request<pb::TransitionStrategyRequest>) -> Reply<pb::Strategy> {
         let context = RequestContext::from_request(&request);
         Ok(Response::new(
-            self.transition(context, request.into_inner(), Transition::Retire)
+            self.ops
+                .transition(context, request.into_inner(), Transition::Retire)
                 .await?,
         ))
     }
 
     async fn create_choice(&self, request: Request<pb::CreateChoiceRequest>) -> Reply<pb::Choice> {
         let context = create_context(&request, |r| &r.request_id);
-        Ok(Response::new(self.create_choice(context, request.into_inner()).await?))
+        Ok(Response::new(
+            self.ops.create_choice(context, request.into_inner()).await?,
+        ))
     }
 
     async fn get_choice(&self, request: Request<pb::GetChoiceRequest>) -> Reply<pb::Choice> {
-        Ok(Response::new(self.get_choice(&request.into_inner().name).await?))
+        Ok(Response::new(self.ops.get_choice(&request.into_inner().name).await?))
     }
 
     async fn list_choices(&self, request: Request<pb::ListChoicesRequest>) -> Reply<pb::ListChoicesResponse> {
-        Ok(Response::new(self.list_choices(request.into_inner()).await?))
+        Ok(Response::new(self.ops.list_choices(request.into_inner()).await?))
     }
 
     async fn update_choice(&self, request: Request<pb::UpdateChoiceRequest>) -> Reply<pb::Choice> {
         let context = RequestContext::from_request(&request);
-        Ok(Response::new(self.update_choice(context, request.into_inner()).await?))
+        Ok(Response::new(
+            self.ops.update_choice(context, request.into_inner()).await?,
+        ))
     }
 
     async fn delete_choice(&self, request: Request<pb::DeleteChoiceRequest>) -> Reply<()> {
         let context = RequestContext::from_request(&request);
-        self.delete_choice(context, request.into_inner()).await?;
+        self.ops.delete_choice(context, request.into_inner()).await?;
         Ok(Response::new(()))
     }
 
@@ -108,44 +128,46 @@ impl StrategyService for StrategyApi {
         &self,
         request: Request<pb::BatchGetChoicesRequest>,
     ) -> Reply<pb::BatchGetChoicesResponse> {
-        Ok(Response::new(self.batch_get_choices(request.into_inner()).await?))
+        Ok(Response::new(self.ops.batch_get_choices(request.into_inner()).await?))
     }
 
     async fn create_assumption(&self, request: Request<pb::CreateAssumptionRequest>) -> Reply<pb::Assumption> {
         let context = create_context(&request, |r| &r.request_id);
         Ok(Response::new(
-            self.create_assumption(context, request.into_inner()).await?,
+            self.ops.create_assumption(context, request.into_inner()).await?,
         ))
     }
 
     async fn get_assumption(&self, request: Request<pb::GetAssumptionRequest>) -> Reply<pb::Assumption> {
-        Ok(Response::new(self.get_assumption(&request.into_inner().name).await?))
+        Ok(Response::new(
+            self.ops.get_assumption(&request.into_inner().name).await?,
+        ))
     }
 
     async fn list_assumptions(
         &self,
         request: Request<pb::ListAssumptionsRequest>,
     ) -> Reply<pb::ListAssumptionsResponse> {
-        Ok(Response::new(self.list_assumptions(request.into_inner()).await?))
+        Ok(Response::new(self.ops.list_assumptions(request.into_inner()).await?))
     }
 
     async fn update_assumption(&self, request: Request<pb::UpdateAssumptionRequest>) -> Reply<pb::Assumption> {
         let context = RequestContext::from_request(&request);
         Ok(Response::new(
-            self.update_assumption(context, request.into_inner()).await?,
+            self.ops.update_assumption(context, request.into_inner()).await?,
         ))
     }
 
     async fn delete_assumption(&self, request: Request<pb::DeleteAssumptionRequest>) -> Reply<()> {
         let context = RequestContext::from_request(&request);
-        self.delete_assumption(context, request.into_inner()).await?;
+        self.ops.delete_assumption(context, request.into_inner()).await?;
         Ok(Response::new(()))
     }
 
     async fn set_assumption_status(&self, request: Request<pb::SetAssumptionStatusRequest>) -> Reply<pb::Assumption> {
         let context = RequestContext::from_request(&request);
         Ok(Response::new(
-            self.set_assumption_status(context, request.into_inner()).await?,
+            self.ops.set_assumption_status(context, request.into_inner()).await?,
         ))
     }
 
@@ -153,6 +175,6 @@ impl StrategyService for StrategyApi {
 
     async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Reply<Self::WatchChangesStream> {
         let request = request.into_inner();
-        Ok(Response::new(Box::pin(self.store().feed.watch(request))))
+        Ok(Response::new(Box::pin(self.ops.store().feed.watch(request))))
     }
 }

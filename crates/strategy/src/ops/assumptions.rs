@@ -1,8 +1,16 @@
 //! Assumptions (what would have to be true): create, update, delete, and
 //! the status the health service sets.
 
+use std::collections::HashMap;
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
 use trellis_foundation::{
-    Error, FieldViolations, RequestContext, etag::check_etag, mask::update_paths, names::id_or_generate,
+    Error, FieldViolations, RequestContext,
+    etag::check_etag,
+    filter::{self, FieldKind, FilterField},
+    mask::update_paths,
+    names::id_or_generate,
+    paging::{page_size, split_page},
 };
 use trellis_proto::{
     feed::v1::ChangeKind,
@@ -10,15 +18,19 @@ use trellis_proto::{
 };
 
 use crate::{
-    StrategyApi,
-    children::{ChildEdit, StrategyChild, edited, find_child},
-    convert::{ASSUMPTIONS, check_assumption, check_health_metric, child_ids, child_name, strategy_id},
+    fields::{check_assumption, check_health_metric},
+    names::{ANY_STRATEGY, ASSUMPTIONS, child_ids, child_name, strategy_id},
+    ops::{
+        StrategyOps,
+        children::{ChildEdit, StrategyChild, edited, find_child},
+    },
+    store::entity::assumption,
 };
 
 const UPDATABLE: &[&str] = &["statement", "health_metric"];
 const MAX_TEXT: usize = 4_000;
 
-impl StrategyApi {
+impl StrategyOps {
     pub async fn create_assumption(
         &self,
         context: RequestContext,
@@ -140,5 +152,87 @@ impl StrategyApi {
             })
             .await?;
         edited(edit)
+    }
+}
+
+const ASSUMPTION_STATUS_NAMES: &[&str] = &["HOLDING", "AT_RISK", "BROKEN"];
+
+impl StrategyOps {
+    pub async fn get_assumption(&self, name: &str) -> Result<pb::Assumption, Error> {
+        let (parent_id, _) = child_ids(name, ASSUMPTIONS, "name")?;
+        let strategy = self.current(parent_id).await?;
+        strategy
+            .assumptions
+            .into_iter()
+            .find(|assumption| assumption.name == name)
+            .ok_or_else(|| Error::NotFound(name.to_owned()))
+    }
+
+    /// A strategy's assumptions in name order, filtered on `status` and
+    /// `health_metric`; with the parent `strategies/-` (AIP-159), every
+    /// strategy's ("which assumptions does CSAT back?").
+    pub async fn list_assumptions(
+        &self,
+        request: pb::ListAssumptionsRequest,
+    ) -> Result<pb::ListAssumptionsResponse, Error> {
+        let parent_id = match request.parent.as_str() {
+            ANY_STRATEGY => None,
+            parent => Some(strategy_id(parent, "parent")?),
+        };
+        let size = page_size(request.page_size)?;
+        let filter = filter::parse(&request.filter)?;
+        let query = format!("{}|{}", request.parent, filter.fingerprint());
+        let after: Option<String> = self
+            .store
+            .page_tokens
+            .decode(&request.page_token, "ListAssumptions", &query)?;
+        let fields = [
+            FilterField::new(
+                "status",
+                Expr::col(assumption::Column::Status),
+                FieldKind::Enum(ASSUMPTION_STATUS_NAMES),
+            ),
+            FilterField::new(
+                "health_metric",
+                Expr::col(assumption::Column::HealthMetric),
+                FieldKind::Text,
+            ),
+        ];
+        let conn = self.store.db.conn();
+        let mut select = assumption::Entity::find().filter(filter.to_condition(&fields)?);
+        if let Some(parent_id) = parent_id {
+            // A missing strategy is NOT_FOUND, not an empty list.
+            self.current(parent_id).await?;
+            select = select.filter(assumption::Column::StrategyId.eq(parent_id));
+        }
+        if let Some(after) = after {
+            select = select.filter(assumption::Column::Name.gt(after));
+        }
+        let rows = select
+            .order_by_asc(assumption::Column::Name)
+            .limit(size + 1)
+            .all(conn)
+            .await?;
+        let (page, next) = split_page(rows, size, |row| row.name.clone());
+        let mut strategies: HashMap<&str, pb::Strategy> = HashMap::new();
+        for row in &page {
+            if !strategies.contains_key(row.strategy_id.as_str()) {
+                strategies.insert(&row.strategy_id, self.current(&row.strategy_id).await?);
+            }
+        }
+        let by_name: HashMap<&str, &pb::Assumption> = strategies
+            .values()
+            .flat_map(|strategy| &strategy.assumptions)
+            .map(|assumption| (assumption.name.as_str(), assumption))
+            .collect();
+        Ok(pb::ListAssumptionsResponse {
+            assumptions: page
+                .iter()
+                .filter_map(|row| by_name.get(row.name.as_str()).map(|a| (*a).clone()))
+                .collect(),
+            next_page_token: next
+                .map(|name| self.store.page_tokens.encode("ListAssumptions", &query, &name))
+                .unwrap_or_default(),
+        })
     }
 }

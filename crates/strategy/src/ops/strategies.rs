@@ -13,20 +13,21 @@ use trellis_proto::{
 };
 
 use crate::{
-    StrategyApi,
-    children::StrategyChild,
-    convert::{
-        ASSUMPTIONS, CHOICES, MAX_CHILDREN, WRITABLE_FIELDS, assumption_status_name, check_assumption, check_choice,
-        check_strategy_field, check_strategy_fields, child_ids, child_name, choice_kind_name, inline_child_id,
-        strategy_id, strategy_name,
+    fields::{
+        MAX_CHILDREN, WRITABLE_FIELDS, check_assumption, check_choice, check_strategy_field, check_strategy_fields,
+        inline_child_id,
     },
-    entity::{assumption, choice, revision, strategy},
-    nesting::check_no_loop,
-    revision::load,
-    state::{Transition, activation_gaps, next_state},
+    lifecycle::{Transition, activation_gaps, next_state},
+    names::{ASSUMPTIONS, CHOICES, child_ids, child_name, strategy_id, strategy_name},
+    ops::{StrategyOps, children::StrategyChild, nesting::check_no_loop},
+    store::{
+        entity::{assumption, choice, revision, strategy},
+        revisions::load,
+        rows::{assumption_row, choice_row},
+    },
 };
 
-impl StrategyApi {
+impl StrategyOps {
     /// Checks that the owner exists and that the parent choice can carry a
     /// strategy of that owner: it exists, is not NOT_DOING, its strategy is
     /// not RETIRED and is owned by an ancestor of `owner`. One call to the
@@ -440,24 +441,5 @@ fn stamp_children(strategy: &mut pb::Strategy) {
     }
     for assumption in &mut strategy.assumptions {
         assumption.stamp(&etag, true);
-    }
-}
-
-pub(crate) fn choice_row(strategy_id: &str, choice: &pb::Choice) -> choice::Model {
-    choice::Model {
-        name: choice.name.clone(),
-        strategy_id: strategy_id.to_owned(),
-        id: choice.name.rsplit('/').next().unwrap_or_default().to_owned(),
-        kind: choice_kind_name(choice).to_owned(),
-    }
-}
-
-pub(crate) fn assumption_row(strategy_id: &str, assumption: &pb::Assumption) -> assumption::Model {
-    assumption::Model {
-        name: assumption.name.clone(),
-        strategy_id: strategy_id.to_owned(),
-        id: assumption.name.rsplit('/').next().unwrap_or_default().to_owned(),
-        status: assumption_status_name(assumption).to_owned(),
-        health_metric: assumption.health_metric.clone(),
     }
 }

@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use trellis_foundation::{Error, FieldViolations};
 use trellis_proto::health::v1::BatchGetHealthMetricsRequest;
 
-use crate::StrategyApi;
+use crate::ops::StrategyOps;
 
-impl StrategyApi {
+impl StrategyOps {
     /// Adds a violation on each `(field, metric)` whose metric does not
     /// exist. Malformed names are the shape checks' to report.
     pub(crate) async fn check_assumption_metrics(

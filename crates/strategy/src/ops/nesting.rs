@@ -8,9 +8,9 @@ use trellis_foundation::Error;
 use trellis_proto::cascade::v1::BatchGetOrgUnitsRequest;
 
 use crate::{
-    StrategyApi,
-    convert::{CHOICES, child_ids, strategy_name},
-    entity::strategy,
+    names::{CHOICES, child_ids, strategy_name},
+    ops::StrategyOps,
+    store::entity::strategy,
 };
 
 /// Parent links followed at most: real strategy cascades are a handful of
@@ -47,7 +47,7 @@ pub(crate) async fn check_no_loop(conn: &impl ConnectionTrait, id: &str, parent_
     ))
 }
 
-impl StrategyApi {
+impl StrategyOps {
     /// Refuses `new_owner` for strategy `id` when a strategy nested under
     /// one of its choices is not owned by a unit below `new_owner`.
     pub(crate) async fn check_nested_owners(

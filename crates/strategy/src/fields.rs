@@ -8,58 +8,13 @@ use trellis_foundation::{
 };
 use trellis_proto::strategy::v1::{self as pb, AssumptionStatus, ChoiceKind};
 
-pub const COLLECTION: &str = "strategies";
-pub const CHOICES: &str = "choices";
-pub const ASSUMPTIONS: &str = "assumptions";
+use crate::names::{CHOICES, COLLECTION};
 
 const MAX_TITLE: usize = 200;
 const MAX_TEXT: usize = 10_000;
 const MAX_DESCRIPTION: usize = 4_000;
 /// Choices or assumptions in one strategy.
 pub const MAX_CHILDREN: usize = 500;
-
-pub fn strategy_name(id: &str) -> String {
-    format!("{COLLECTION}/{id}")
-}
-
-pub fn child_name(strategy_id: &str, collection: &str, id: &str) -> String {
-    format!("{COLLECTION}/{strategy_id}/{collection}/{id}")
-}
-
-/// The id of a well-formed strategy name, or `INVALID_ARGUMENT` on `field`.
-pub fn strategy_id<'a>(name: &'a str, field: &str) -> Result<&'a str, trellis_foundation::Error> {
-    parse_name(name, COLLECTION).ok_or_else(|| {
-        trellis_foundation::Error::invalid(field, format!("must be a {COLLECTION}/{{id}} name, got {name:?}"))
-    })
-}
-
-/// (strategy id, child id) of `strategies/{s}/{collection}/{c}`.
-pub fn child_ids<'a>(
-    name: &'a str,
-    collection: &str,
-    field: &str,
-) -> Result<(&'a str, &'a str), trellis_foundation::Error> {
-    parse_child_name(name, COLLECTION, collection).ok_or_else(|| {
-        trellis_foundation::Error::invalid(
-            field,
-            format!("must be a {COLLECTION}/{{id}}/{collection}/{{id}} name, got {name:?}"),
-        )
-    })
-}
-
-/// Splits `strategies/s1@7` into the name and revision (0 when absent).
-pub fn split_revision(name: &str) -> Result<(&str, i64), trellis_foundation::Error> {
-    match name.split_once('@') {
-        None => Ok((name, 0)),
-        Some((name, revision)) => match revision.parse::<i64>() {
-            Ok(revision) if revision > 0 => Ok((name, revision)),
-            _ => Err(trellis_foundation::Error::invalid(
-                "name",
-                format!("{revision:?} is not a revision number"),
-            )),
-        },
-    }
-}
 
 /// The strategy fields a client writes (the rest are output only).
 pub const WRITABLE_FIELDS: &[&str] = &[
@@ -164,12 +119,4 @@ pub fn inline_child_id(name: &str, field: &str, violations: &mut FieldViolations
         return requested.to_owned();
     }
     id_or_generate(requested, field, violations)
-}
-
-pub fn choice_kind_name(choice: &pb::Choice) -> &'static str {
-    choice.kind().as_str_name()
-}
-
-pub fn assumption_status_name(assumption: &pb::Assumption) -> &'static str {
-    assumption.status().as_str_name()
 }

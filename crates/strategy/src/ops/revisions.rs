@@ -1,15 +1,19 @@
-//! Loading a strategy for a change and writing the change as its next
-//! revision: the snapshot row, the history row and the feed events, in the
-//! caller's transaction.
+//! A strategy's revisions: reading it (current, or as it was at a
+//! revision), listing strategies and their history, and writing a change as
+//! the next revision (snapshot row, history row, feed events and the read
+//! cache) in the caller's transaction.
 
 use std::sync::Arc;
 
 use prost::Message;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect};
+
+use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
 use trellis_foundation::{
     Backend, Error, NewChange, RequestContext, WriteTxn,
     cache::Lookup,
     etag::etag_for,
+    filter::{self, FieldKind, FilterField},
+    paging::{page_size, split_page},
     time::{now_micros, to_timestamp},
 };
 use trellis_proto::{
@@ -18,23 +22,141 @@ use trellis_proto::{
 };
 
 use crate::{
-    StrategyApi,
-    convert::strategy_name,
-    entity::{revision, strategy},
-    state::is_editable,
+    lifecycle::is_editable,
+    names::{split_revision, strategy_id, strategy_name},
+    ops::StrategyOps,
+    store::{
+        entity::{revision, strategy},
+        revisions::{Loaded, decode, load},
+    },
 };
 
-/// A strategy as stored: its row and its decoded current snapshot.
-pub struct Loaded {
-    pub row: strategy::Model,
-    pub strategy: pb::Strategy,
+const STATE_NAMES: &[&str] = &["DRAFT", "ACTIVE", "UNDER_REVIEW", "RETIRED"];
+
+fn strategy_filter_fields() -> Vec<FilterField> {
+    vec![
+        FilterField::new(
+            "owner",
+            Expr::col(strategy::Column::OwnerId),
+            FieldKind::ResourceName("orgUnits"),
+        ),
+        FilterField::new(
+            "state",
+            Expr::col(strategy::Column::State),
+            FieldKind::Enum(STATE_NAMES),
+        ),
+        FilterField::new(
+            "parent_choice",
+            Expr::col(strategy::Column::ParentChoice),
+            FieldKind::Text,
+        ),
+        FilterField::new(
+            "display_name",
+            Expr::col(strategy::Column::DisplayName),
+            FieldKind::Text,
+        ),
+    ]
 }
 
-pub fn decode(snapshot: &[u8], id: &str) -> Result<pb::Strategy, Error> {
-    pb::Strategy::decode(snapshot).map_err(|err| Error::Corrupt(format!("snapshot of strategy {id}: {err}")))
+impl StrategyOps {
+    pub async fn get_strategy(&self, request: pb::GetStrategyRequest) -> Result<pb::Strategy, Error> {
+        let (name, name_revision) = split_revision(&request.name)?;
+        let id = strategy_id(name, "name")?;
+        let revision = if request.revision != 0 {
+            request.revision
+        } else {
+            name_revision
+        };
+        if revision < 0 {
+            return Err(Error::invalid("revision", "must not be negative"));
+        }
+        if revision == 0 {
+            return self.current(id).await;
+        }
+        let row = revision::Entity::find_by_id((id.to_owned(), revision))
+            .one(self.store.db.conn())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("{name}@{revision}")))?;
+        decode(&row.snapshot, id)
+    }
+
+    /// Strategies in id order.
+    pub async fn list_strategies(
+        &self,
+        request: pb::ListStrategiesRequest,
+    ) -> Result<pb::ListStrategiesResponse, Error> {
+        let size = page_size(request.page_size)?;
+        let filter = filter::parse(&request.filter)?;
+        let query = filter.fingerprint();
+        let after: Option<String> = self
+            .store
+            .page_tokens
+            .decode(&request.page_token, "ListStrategies", &query)?;
+        let mut select = strategy::Entity::find().filter(filter.to_condition(&strategy_filter_fields())?);
+        if let Some(after) = after {
+            select = select.filter(strategy::Column::Id.gt(after));
+        }
+        let rows = select
+            .order_by_asc(strategy::Column::Id)
+            .limit(size + 1)
+            .all(self.store.db.conn())
+            .await?;
+        let (page, next) = split_page(rows, size, |row| row.id.clone());
+        let mut strategies = Vec::with_capacity(page.len());
+        for row in &page {
+            strategies.push(decode(&row.snapshot, &row.id)?);
+        }
+        Ok(pb::ListStrategiesResponse {
+            strategies,
+            next_page_token: next
+                .map(|id| self.store.page_tokens.encode("ListStrategies", &query, &id))
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Newest first.
+    pub async fn list_revisions(
+        &self,
+        request: pb::ListStrategyRevisionsRequest,
+    ) -> Result<pb::ListStrategyRevisionsResponse, Error> {
+        let id = strategy_id(&request.name, "name")?;
+        let size = page_size(request.page_size)?;
+        let after: Option<i64> =
+            self.store
+                .page_tokens
+                .decode(&request.page_token, "ListStrategyRevisions", &request.name)?;
+        let conn = self.store.db.conn();
+        if strategy::Entity::find_by_id(id.to_owned()).one(conn).await?.is_none() {
+            return Err(Error::NotFound(request.name));
+        }
+        let mut select = revision::Entity::find().filter(revision::Column::StrategyId.eq(id));
+        if let Some(after) = after {
+            select = select.filter(revision::Column::Revision.lt(after));
+        }
+        let rows = select
+            .order_by_desc(revision::Column::Revision)
+            .limit(size + 1)
+            .all(conn)
+            .await?;
+        let (page, next) = split_page(rows, size, |row| row.revision);
+        let mut strategies = Vec::with_capacity(page.len());
+        for row in &page {
+            strategies.push(decode(&row.snapshot, id)?);
+        }
+        Ok(pb::ListStrategyRevisionsResponse {
+            strategies,
+            next_page_token: next
+                .map(|revision| {
+                    self.store
+                        .page_tokens
+                        .encode("ListStrategyRevisions", &request.name, &revision)
+                })
+                .unwrap_or_default(),
+        })
+    }
 }
 
-impl StrategyApi {
+impl StrategyOps {
     /// The current snapshot, from the cache when it knows the strategy.
     pub(crate) async fn current(&self, id: &str) -> Result<pb::Strategy, Error> {
         let name = strategy_name(id);
@@ -50,16 +172,7 @@ impl StrategyApi {
     }
 }
 
-pub async fn load(conn: &impl ConnectionTrait, id: &str) -> Result<Loaded, Error> {
-    let row = strategy::Entity::find_by_id(id.to_owned())
-        .one(conn)
-        .await?
-        .ok_or_else(|| Error::NotFound(strategy_name(id)))?;
-    let strategy = decode(&row.snapshot, id)?;
-    Ok(Loaded { row, strategy })
-}
-
-impl StrategyApi {
+impl StrategyOps {
     /// Loads a strategy to change it. On PostgreSQL the row is locked, so
     /// concurrent changes to one strategy queue instead of failing; SQLite
     /// writers are already serialized.

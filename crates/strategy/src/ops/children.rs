@@ -11,10 +11,13 @@ use trellis_foundation::{
 use trellis_proto::{feed::v1::ChangeKind, strategy::v1 as pb};
 
 use crate::{
-    StrategyApi,
-    convert::{ASSUMPTIONS, CHOICES, MAX_CHILDREN, child_ids},
-    entity::{assumption, choice, strategy},
-    strategies::{assumption_row, choice_row},
+    fields::MAX_CHILDREN,
+    names::{ASSUMPTIONS, CHOICES, child_ids},
+    ops::StrategyOps,
+    store::{
+        entity::{assumption, choice, strategy},
+        rows::{assumption_row, choice_row},
+    },
 };
 
 /// What choices and assumptions have in common as parts of a strategy.
@@ -127,7 +130,7 @@ impl ChildEdit {
     }
 }
 
-impl StrategyApi {
+impl StrategyOps {
     /// Adds `child` (its name already set) to strategy `parent_id`, once per
     /// request id.
     pub(crate) async fn create_child<C: StrategyChild, Request: Message>(
