@@ -39,8 +39,8 @@ pub enum FieldKind {
     /// A resource name of this collection (`orgUnits`), stored as its id;
     /// `""` matches the empty reference (no parent, no owner).
     ResourceName(&'static str),
-    /// A repeated field stored as `|a|b|` (or "" when empty): `field:value`
-    /// holds when `value` is one of its members, exactly.
+    /// A repeated field stored by [`crate::members`]: `field:value` holds
+    /// when `value` is one of its members, exactly.
     Members,
 }
 
@@ -262,7 +262,7 @@ fn comparison(field: &FilterField, comparator: Comparator, value: &Value) -> Res
         }
         FieldKind::Members => match comparator {
             Comparator::Has if !text.contains('|') && !text.is_empty() => {
-                column.like(contains_pattern(&format!("|{text}|")))
+                column.like(contains_pattern(&crate::members::pattern(text)))
             }
             Comparator::Has => return Err(invalid(format!("{} takes one non-empty value without '|'", field.name))),
             _ => {

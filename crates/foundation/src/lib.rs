@@ -12,6 +12,7 @@ pub mod feed;
 pub mod filter;
 pub mod idempotency;
 pub mod mask;
+pub mod members;
 pub mod migration;
 pub mod names;
 pub mod paging;

@@ -1,4 +1,5 @@
-//! The gRPC face of the health service: unwrap, call, map errors.
+//! The gRPC face of the health service: unwrap the request, call the
+//! operation, map the error. No rule lives here.
 
 use std::pin::Pin;
 
@@ -10,45 +11,59 @@ use trellis_proto::{
     health::v1::{self as pb, health_metric_service_server::HealthMetricService},
 };
 
-use crate::HealthApi;
+use crate::HealthOps;
 
 type Reply<T> = Result<Response<T>, Status>;
 
+/// `trellis.health.v1.HealthMetricService` over [`HealthOps`].
+#[derive(Debug, Clone)]
+pub struct HealthGrpc {
+    ops: HealthOps,
+}
+
+impl HealthGrpc {
+    pub fn new(ops: HealthOps) -> HealthGrpc {
+        HealthGrpc { ops }
+    }
+}
+
 #[tonic::async_trait]
-impl HealthMetricService for HealthApi {
+impl HealthMetricService for HealthGrpc {
     async fn create_health_metric(&self, request: Request<pb::CreateHealthMetricRequest>) -> Reply<pb::HealthMetric> {
         let context = RequestContext::from_request(&request);
         let request = request.into_inner();
         let context = context.with_request_id(&request.request_id);
-        Ok(Response::new(self.create_metric(context, request).await?))
+        Ok(Response::new(self.ops.create_metric(context, request).await?))
     }
 
     async fn get_health_metric(&self, request: Request<pb::GetHealthMetricRequest>) -> Reply<pb::HealthMetric> {
-        Ok(Response::new(self.get_metric(&request.into_inner().name).await?))
+        Ok(Response::new(self.ops.get_metric(&request.into_inner().name).await?))
     }
 
     async fn batch_get_health_metrics(
         &self,
         request: Request<pb::BatchGetHealthMetricsRequest>,
     ) -> Reply<pb::BatchGetHealthMetricsResponse> {
-        Ok(Response::new(self.batch_get_metrics(request.into_inner()).await?))
+        Ok(Response::new(self.ops.batch_get_metrics(request.into_inner()).await?))
     }
 
     async fn list_health_metrics(
         &self,
         request: Request<pb::ListHealthMetricsRequest>,
     ) -> Reply<pb::ListHealthMetricsResponse> {
-        Ok(Response::new(self.list_metrics(request.into_inner()).await?))
+        Ok(Response::new(self.ops.list_metrics(request.into_inner()).await?))
     }
 
     async fn update_health_metric(&self, request: Request<pb::UpdateHealthMetricRequest>) -> Reply<pb::HealthMetric> {
         let context = RequestContext::from_request(&request);
-        Ok(Response::new(self.update_metric(context, request.into_inner()).await?))
+        Ok(Response::new(
+            self.ops.update_metric(context, request.into_inner()).await?,
+        ))
     }
 
     async fn delete_health_metric(&self, request: Request<pb::DeleteHealthMetricRequest>) -> Reply<()> {
         let context = RequestContext::from_request(&request);
-        self.delete_metric(context, request.into_inner()).await?;
+        self.ops.delete_metric(context, request.into_inner()).await?;
         Ok(Response::new(()))
     }
 
@@ -58,7 +73,7 @@ impl HealthMetricService for HealthApi {
     ) -> Reply<pb::RecordMeasurementsResponse> {
         let context = RequestContext::from_request(&request);
         Ok(Response::new(
-            self.record_measurement(context, request.into_inner()).await?,
+            self.ops.record_measurement(context, request.into_inner()).await?,
         ))
     }
 
@@ -68,7 +83,9 @@ impl HealthMetricService for HealthApi {
     ) -> Reply<pb::RecordMeasurementsResponse> {
         let context = RequestContext::from_request(&request);
         Ok(Response::new(
-            self.batch_record_measurements(context, request.into_inner()).await?,
+            self.ops
+                .batch_record_measurements(context, request.into_inner())
+                .await?,
         ))
     }
 
@@ -76,21 +93,21 @@ impl HealthMetricService for HealthApi {
         &self,
         request: Request<pb::ListMeasurementsRequest>,
     ) -> Reply<pb::ListMeasurementsResponse> {
-        Ok(Response::new(self.list_measurements(request.into_inner()).await?))
+        Ok(Response::new(self.ops.list_measurements(request.into_inner()).await?))
     }
 
     async fn list_status_changes(
         &self,
         request: Request<pb::ListStatusChangesRequest>,
     ) -> Reply<pb::ListStatusChangesResponse> {
-        Ok(Response::new(self.list_status_changes(request.into_inner()).await?))
+        Ok(Response::new(self.ops.list_status_changes(request.into_inner()).await?))
     }
 
     type WatchChangesStream = Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send + 'static>>;
 
     async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Reply<Self::WatchChangesStream> {
         let request = request.into_inner();
-        let stream = self.store().feed.watch(request);
+        let stream = self.ops.store().feed.watch(request);
         Ok(Response::new(Box::pin(stream)))
     }
 }

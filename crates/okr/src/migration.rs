@@ -232,7 +232,7 @@ impl MigrationTrait for GuardrailColumn {
         for (id, snapshot) in snapshots {
             let stored = trellis_proto::okr::v1::Objective::decode(snapshot.as_slice())
                 .map_err(|err| DbErr::Custom(format!("objectives/{id}: undecodable snapshot: {err}")))?;
-            let guardrails = crate::rows::guardrail_column(&stored.guardrails);
+            let guardrails = trellis_foundation::members::encode(&stored.guardrails);
             if guardrails.is_empty() {
                 continue;
             }

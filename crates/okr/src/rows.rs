@@ -1,7 +1,7 @@
 //! New rows for objectives and key results, shared by the single creates
 //! and the season import.
 
-use trellis_foundation::{FieldViolations, names::is_valid_id};
+use trellis_foundation::{FieldViolations, members, names::is_valid_id};
 use trellis_proto::okr::v1::{self as pb, objective};
 
 use crate::{
@@ -31,26 +31,12 @@ pub fn objective_row(
         .as_str_name()
         .to_owned(),
         remedial_for: objective.remedial_for.clone(),
-        guardrails: guardrail_column(&objective.guardrails),
+        guardrails: members::encode(&objective.guardrails),
         version: 1,
         snapshot: objective_snapshot(objective),
         create_micros: now,
         update_micros: now,
     }
-}
-
-/// The guardrails column: each metric between bars, so a membership test
-/// is a LIKE on `|name|` that cannot match a longer name.
-pub fn guardrail_column(guardrails: &[String]) -> String {
-    if guardrails.is_empty() {
-        return String::new();
-    }
-    let mut column = String::from("|");
-    for metric in guardrails {
-        column.push_str(metric);
-        column.push('|');
-    }
-    column
 }
 
 pub fn key_result_row(objective_id: &str, id: &str, key_result: &pb::KeyResult, now: i64) -> key_result::Model {

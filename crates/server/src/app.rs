@@ -15,7 +15,7 @@ use trellis_foundation::{
     ChangeFeed, Db, Store,
     trace::{PeerChannel, continue_from_headers, peer_channel as traced},
 };
-use trellis_health::HealthApi;
+use trellis_health::{HealthGrpc, HealthOps};
 use trellis_okr::OkrApi;
 use trellis_proto::{
     cascade::v1::{
@@ -52,7 +52,7 @@ pub struct Application {
     db: Db,
     strategy: Option<StrategyOps>,
     okr: Option<OkrApi>,
-    health: Option<HealthApi>,
+    health: Option<HealthOps>,
     org: Option<OrgApi>,
     cascade: Option<(CascadeApi, Vec<Source>)>,
 }
@@ -170,7 +170,7 @@ impl Application {
                 strategy: strategy_client(&settings, local_addr)?,
             };
             Some(
-                HealthApi::new(store, peers)
+                HealthOps::new(store, peers)
                     .with_runner_lease(Duration::from_secs(settings.health_runner_lease_seconds))
                     .with_fail_point(settings.health_fail_point.clone()),
             )
@@ -240,7 +240,7 @@ impl Application {
             served.push(HEALTH_SERVICE);
             feeds.push(api.store().feed.clone());
             background = Some(api.start_background());
-            HealthMetricServiceServer::new(api)
+            HealthMetricServiceServer::new(HealthGrpc::new(api))
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max)
         });

@@ -4,9 +4,11 @@
 //!
 //! The layout every service crate shares (see docs/architecture.md):
 //! `grpc.rs` puts the operations on the wire, `ops/` holds them one file
-//! per resource, `store/` holds the tables and how rows are stored, and the
-//! pure rules sit at the top (`names`, `fields`, `lifecycle`).
+//! per resource, `background/` the work the service does on its own,
+//! `store/` the tables and how rows are stored, and the pure rules sit at
+//! the top (`names`, `fields`, `lifecycle`).
 
+mod background;
 mod fields;
 mod grpc;
 pub mod lifecycle;

@@ -50,7 +50,7 @@ impl StrategyOps {
         // The head is read before any read can fill the cache, so every
         // change after a fill reaches the follower.
         let head = store.feed.head().await?;
-        tokio::spawn(crate::store::follower::follow(
+        tokio::spawn(crate::background::follower::follow(
             store.feed.clone(),
             Arc::clone(&cache),
             head,

@@ -167,7 +167,7 @@ impl MigrationTrait for RunnerLease {
         insert
             .into_table(Alias::new("health_leases"))
             .columns([Alias::new("name"), Alias::new("holder"), Alias::new("until_micros")])
-            .values([crate::lease::STEP_RUNNER.into(), "".into(), 0i64.into()])
+            .values([crate::background::lease::STEP_RUNNER.into(), "".into(), 0i64.into()])
             .map_err(|err| DbErr::Custom(format!("the lease row: {err}")))?;
         manager.exec_stmt(insert.to_owned()).await
     }

@@ -23,7 +23,7 @@ use std::{
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, sea_query::Expr};
 use trellis_foundation::{Error, Store, names::generate_id, time::now_micros};
 
-use crate::entity::lease;
+use crate::store::entity::lease;
 
 /// The lease row of the step runner (written by migration m0003).
 pub const STEP_RUNNER: &str = "step_runner";

@@ -14,14 +14,19 @@ use trellis_foundation::{
 use trellis_proto::{common::v1::ValidationPage, feed::v1::ChangeKind, health::v1 as pb};
 
 use crate::{
-    HealthApi,
-    convert::{bands, current, decode_config, expiry, level_from_str, metric_id, policy, state, status_to_proto},
-    entity::{measurement, metric, status_change, step},
+    HealthOps,
     escalation::{State, Step, on_measurement},
+    fields::{bands, policy},
     freshness::Status,
-    measurement_checks::{Batch, Entry, check_batch, check_entry},
-    metrics::{change, find_metric, show},
-    steps::step_kind,
+    names::metric_id,
+    ops::{
+        measurement_checks::{Batch, Entry, check_batch, check_entry},
+        metrics::{change, find_metric, show},
+    },
+    store::{
+        codec::{current, decode_config, expiry, level_from_str, state, status_to_proto, step_kind},
+        entity::{measurement, metric, status_change, step},
+    },
     thresholds::Level,
 };
 
@@ -37,7 +42,7 @@ pub(crate) struct Applied {
     pub steps: Vec<step::Model>,
 }
 
-impl HealthApi {
+impl HealthOps {
     pub async fn record_measurement(
         &self,
         context: RequestContext,

@@ -6,6 +6,9 @@
 //! order matters); the feeder and the sweep only repeat idempotent work,
 //! so every replica runs them.
 
+pub mod lease;
+pub(crate) mod steps;
+
 use std::time::Duration;
 
 use sea_orm::{
@@ -24,11 +27,16 @@ use trellis_proto::{
 };
 
 use crate::{
-    HealthApi,
-    convert::{current, expiry, metric_name},
-    entity::metric,
-    measurements::{Applied, record_status, save},
-    metrics::{change, show},
+    HealthOps,
+    names::metric_name,
+    ops::{
+        measurements::{Applied, record_status, save},
+        metrics::{change, show},
+    },
+    store::{
+        codec::{current, expiry},
+        entity::metric,
+    },
 };
 
 /// How often the sweep looks for metrics whose cadence ran out.
@@ -51,7 +59,7 @@ const SWEEP_ROUND: u64 = 1_000;
 #[derive(Debug)]
 pub struct Background {
     tasks: Vec<JoinHandle<()>>,
-    api: HealthApi,
+    api: HealthOps,
 }
 
 impl Background {
@@ -77,7 +85,7 @@ impl Drop for Background {
     }
 }
 
-impl HealthApi {
+impl HealthOps {
     pub fn start_background(&self) -> Background {
         let runner = self.clone();
         let feeder = self.clone();

@@ -13,8 +13,11 @@ use trellis_foundation::{
 use trellis_proto::health::v1 as pb;
 
 use crate::{
-    convert::{measure_micros, metric_id},
-    entity::{measurement, metric},
+    names::metric_id,
+    store::{
+        codec::measure_micros,
+        entity::{measurement, metric},
+    },
 };
 
 const MAX_SOURCE: usize = 200;

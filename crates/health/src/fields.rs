@@ -1,39 +1,21 @@
-//! A metric's fields: names, validation of what clients send, and the
-//! stored row shown as a `HealthMetric`.
+//! A metric's writable fields: the checks of what clients send (every
+//! problem with its field path) and the normal form they are stored in,
+//! and what a metric's configuration means for the rules (its bands, its
+//! escalation policy, its cadence).
 
-use prost::Message;
-use trellis_foundation::{
-    Error, FieldViolations,
-    etag::etag_for,
-    names::parse_name,
-    time::{from_timestamp, to_timestamp},
-};
-use trellis_proto::health::v1::{self as pb, Direction, escalation::Stage as PbStage};
+use crate::{escalation::Policy, thresholds::Bands};
+use trellis_foundation::{FieldViolations, names::parse_name};
+use trellis_proto::health::v1::{self as pb, Direction};
 use trellis_rules::cadence;
 
-use crate::{
-    entity::metric::Model,
-    escalation::{Policy, Stage, State},
-    freshness::{self, Current, Latest, Status},
-    thresholds::{Bands, Level},
-};
-
-pub const COLLECTION: &str = "healthMetrics";
-
 const MAX_TEXT: usize = 200;
+
 const MAX_DESCRIPTION: usize = 4_000;
+
 const MAX_UNIT: usize = 40;
+
 /// Consecutive RED measurements a policy may wait for, at most.
 const MAX_RED_COUNT: i32 = 1_000;
-
-pub fn metric_name(id: &str) -> String {
-    format!("{COLLECTION}/{id}")
-}
-
-pub fn metric_id<'a>(name: &'a str, field: &str) -> Result<&'a str, Error> {
-    parse_name(name, COLLECTION)
-        .ok_or_else(|| Error::invalid(field, format!("{name:?} is not a {COLLECTION}/{{id}} name")))
-}
 
 /// The thresholds the metric's direction reads, if it has a direction.
 pub fn bands(metric: &pb::HealthMetric) -> Option<Bands> {
@@ -170,117 +152,4 @@ pub fn config(input: &pb::HealthMetric, name: &str) -> pb::HealthMetric {
         escalation_policy: input.escalation_policy,
         ..pb::HealthMetric::default()
     }
-}
-
-pub fn decode_config(row: &Model) -> Result<pb::HealthMetric, Error> {
-    pb::HealthMetric::decode(row.snapshot.as_slice())
-        .map_err(|err| Error::Corrupt(format!("{}: undecodable snapshot: {err}", metric_name(&row.id))))
-}
-
-pub fn level_from_str(text: &str) -> Option<Level> {
-    match text {
-        "GREEN" => Some(Level::Green),
-        "YELLOW" => Some(Level::Yellow),
-        "RED" => Some(Level::Red),
-        _ => None,
-    }
-}
-
-pub fn stage_from_str(text: &str) -> Stage {
-    match text {
-        "ESCALATED" => Stage::Escalated,
-        "BROKEN" => Stage::Broken,
-        _ => Stage::Clear,
-    }
-}
-
-pub fn status_to_proto(text: &str) -> pb::Status {
-    pb::Status::from_str_name(text).unwrap_or(pb::Status::Unspecified)
-}
-
-pub fn latest(row: &Model) -> Option<Latest> {
-    let level = level_from_str(&row.latest_level)?;
-    (row.latest_micros > 0).then_some(Latest {
-        measure_micros: row.latest_micros,
-        level,
-        level_since_micros: row.level_since_micros,
-    })
-}
-
-/// The metric's status at `now`: its newest level while fresh, else
-/// UNKNOWN (whether or not the sweep has recorded it yet).
-pub fn current(row: &Model, now: i64) -> Current {
-    freshness::current(latest(row), row.create_micros, row.cadence_micros, now)
-}
-
-/// When the metric goes UNKNOWN without another measurement.
-pub fn expiry(row: &Model) -> i64 {
-    if row.cadence_micros <= 0 {
-        return i64::MAX;
-    }
-    let last = if row.latest_micros > 0 {
-        row.latest_micros
-    } else {
-        row.create_micros
-    };
-    last.saturating_add(row.cadence_micros)
-}
-
-pub fn state(row: &Model) -> State {
-    State {
-        stage: stage_from_str(&row.stage),
-        consecutive_red: u32::try_from(row.consecutive_red).unwrap_or(0),
-        red_while_escalated: u32::try_from(row.red_while_escalated).unwrap_or(0),
-    }
-}
-
-pub fn members(column: &str) -> Vec<String> {
-    column
-        .split('|')
-        .filter(|member| !member.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-pub fn member_column(members: &[String]) -> String {
-    if members.is_empty() {
-        return String::new();
-    }
-    format!("|{}|", members.join("|"))
-}
-
-/// The stored metric as clients see it at `now`; `pending_steps` is the
-/// number of its escalation steps not yet confirmed.
-pub fn to_proto(row: &Model, pending_steps: usize, now: i64) -> Result<pb::HealthMetric, Error> {
-    let mut metric = decode_config(row)?;
-    let current = current(row, now);
-    metric.name = metric_name(&row.id);
-    metric.set_status(match current.status {
-        Status::Level(level) => status_to_proto(level.as_str()),
-        Status::Unknown => pb::Status::Unknown,
-    });
-    metric.status_time = Some(to_timestamp(current.since_micros));
-    metric.latest = (row.latest_micros > 0).then(|| pb::Measurement {
-        value: row.latest_value,
-        measure_time: Some(to_timestamp(row.latest_micros)),
-        source: row.latest_source.clone(),
-        status: status_to_proto(&row.latest_level) as i32,
-        record_time: Some(to_timestamp(row.latest_record_micros)),
-    });
-    metric.escalation = Some(pb::Escalation {
-        stage: PbStage::from_str_name(&row.stage).unwrap_or(PbStage::Clear) as i32,
-        consecutive_red: row.consecutive_red,
-        remedial_objective: row.remedial_objective.clone(),
-        paused_objectives: members(&row.paused_objectives),
-        pending_steps: i32::try_from(pending_steps).unwrap_or(i32::MAX),
-        stage_time: Some(to_timestamp(row.stage_micros)),
-    });
-    metric.etag = etag_for(row.version);
-    metric.create_time = Some(to_timestamp(row.create_micros));
-    metric.update_time = Some(to_timestamp(row.update_micros));
-    Ok(metric)
-}
-
-pub fn measure_micros(measurement: &pb::Measurement) -> i64 {
-    measurement.measure_time.as_ref().map_or(0, from_timestamp)
 }

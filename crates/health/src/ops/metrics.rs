@@ -18,10 +18,14 @@ use trellis_foundation::{
 use trellis_proto::{cascade::v1::BatchGetOrgUnitsRequest, feed::v1::ChangeKind, health::v1 as pb};
 
 use crate::{
-    HealthApi,
-    convert::{cadence_micros, check_fields, config, expiry, metric_id, metric_name, to_proto},
-    entity::{measurement, metric, status_change, step},
+    HealthOps,
     escalation::Stage,
+    fields::{cadence_micros, check_fields, config},
+    names::{metric_id, metric_name},
+    store::{
+        codec::{expiry, to_proto},
+        entity::{measurement, metric, status_change, step},
+    },
 };
 
 const CREATE_FIELDS: &[&str] = &[
@@ -163,7 +167,7 @@ fn new_row(id: &str, input: &pb::HealthMetric, now: i64) -> metric::Model {
     row
 }
 
-impl HealthApi {
+impl HealthOps {
     pub async fn create_metric(
         &self,
         context: RequestContext,
@@ -338,7 +342,7 @@ impl HealthApi {
         self.store.feed.serialize_writers(&txn).await?;
         let mut row = find_metric(&*txn, id).await?;
         check_etag(&patch.etag, &etag_for(row.version), &patch.name)?;
-        let mut updated = crate::convert::decode_config(&row)?;
+        let mut updated = crate::store::codec::decode_config(&row)?;
         for path in &paths {
             match *path {
                 "display_name" => updated.display_name.clone_from(&patch.display_name),

@@ -12,7 +12,7 @@ use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QueryOrder, QueryS
 use tonic::Code;
 use tracing::{Instrument, info, warn};
 use trellis_foundation::{
-    Error, RequestContext,
+    Error, RequestContext, members,
     time::{now_micros, to_timestamp},
 };
 use trellis_proto::{
@@ -26,11 +26,14 @@ use trellis_proto::{
 };
 
 use crate::{
-    HealthApi,
-    convert::{decode_config, member_column, members, metric_name},
-    entity::{metric, step},
+    HealthOps,
     escalation::Step,
-    metrics::{change, find_metric, show_one},
+    names::metric_name,
+    ops::metrics::{change, find_metric, show_one},
+    store::{
+        codec::{decode_config, parse_kind},
+        entity::{metric, step},
+    },
     thresholds::Level,
 };
 
@@ -40,33 +43,6 @@ const ACTOR: &str = "trellis-health";
 const ROUND: u64 = 1_000;
 const FIRST_RETRY_MICROS: i64 = 200_000;
 const LAST_RETRY_MICROS: i64 = 60_000_000;
-
-pub(crate) fn step_kind(step: Step) -> &'static str {
-    match step {
-        Step::PauseGuardedObjectives => "PAUSE_GUARDED",
-        Step::CreateRemedialObjective => "CREATE_REMEDIAL",
-        Step::BreakAssumptions => "BREAK_ASSUMPTIONS",
-        Step::FollowAssumptions(Level::Green) => "FOLLOW_GREEN",
-        Step::FollowAssumptions(Level::Yellow) => "FOLLOW_YELLOW",
-        Step::FollowAssumptions(Level::Red) => "FOLLOW_RED",
-        Step::CompleteRemedialObjective => "COMPLETE_REMEDIAL",
-        Step::ResumePausedObjectives => "RESUME_PAUSED",
-    }
-}
-
-fn parse_kind(kind: &str) -> Option<Step> {
-    Some(match kind {
-        "PAUSE_GUARDED" => Step::PauseGuardedObjectives,
-        "CREATE_REMEDIAL" => Step::CreateRemedialObjective,
-        "BREAK_ASSUMPTIONS" => Step::BreakAssumptions,
-        "FOLLOW_GREEN" => Step::FollowAssumptions(Level::Green),
-        "FOLLOW_YELLOW" => Step::FollowAssumptions(Level::Yellow),
-        "FOLLOW_RED" => Step::FollowAssumptions(Level::Red),
-        "COMPLETE_REMEDIAL" => Step::CompleteRemedialObjective,
-        "RESUME_PAUSED" => Step::ResumePausedObjectives,
-        _ => return None,
-    })
-}
 
 /// How long a step waits after its `attempts`-th failure.
 fn backoff(attempts: i32) -> i64 {
@@ -109,7 +85,7 @@ fn request<T>(message: T) -> tonic::Request<T> {
 #[derive(Debug, Clone, Default)]
 pub struct FailPoint(pub Option<String>);
 
-impl HealthApi {
+impl HealthOps {
     /// Runs every due step once, metrics side by side and each metric's
     /// steps in order. Returns when the earliest waiting step is due.
     pub(crate) async fn run_due_steps(&self) -> Result<Option<i64>, Error> {
@@ -231,13 +207,13 @@ impl HealthApi {
             "guardrails:\"{}\" AND state = ACTIVE AND kind = ASPIRATIONAL",
             metric_name(&row.id)
         );
-        let mut candidates = members(&row.paused_objectives);
+        let mut candidates = members::decode(&row.paused_objectives);
         for objective in self.list_objectives(&filter).await? {
             if !candidates.contains(&objective.name) {
                 candidates.push(objective.name);
             }
         }
-        self.set_escalation_columns(&row.id, |row| row.paused_objectives = member_column(&candidates))
+        self.set_escalation_columns(&row.id, |row| row.paused_objectives = members::encode(&candidates))
             .await?;
         let reason = format!("{label} is RED: paused by the Four Square rule until it is green again");
         for name in &candidates {
@@ -450,7 +426,7 @@ impl HealthApi {
     }
 
     async fn resume_paused(&self, row: &metric::Model, label: &str) -> Result<(), Error> {
-        for name in members(&row.paused_objectives) {
+        for name in members::decode(&row.paused_objectives) {
             let resumed = self
                 .peers
                 .okr
@@ -494,22 +470,6 @@ impl HealthApi {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_step_kind_reads_back() {
-        for step in [
-            Step::PauseGuardedObjectives,
-            Step::CreateRemedialObjective,
-            Step::BreakAssumptions,
-            Step::FollowAssumptions(Level::Green),
-            Step::FollowAssumptions(Level::Yellow),
-            Step::FollowAssumptions(Level::Red),
-            Step::CompleteRemedialObjective,
-            Step::ResumePausedObjectives,
-        ] {
-            assert_eq!(parse_kind(step_kind(step)), Some(step));
-        }
-    }
 
     #[test]
     fn retries_back_off_up_to_a_minute() {

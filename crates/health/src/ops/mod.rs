@@ -1,0 +1,76 @@
+//! The health service's domain operations, one file per resource: each
+//! checks every field (collecting every violation), writes in one
+//! transaction and appends its change events. A method lives in the file
+//! of the resource it acts on; what runs on its own is in `background/`.
+
+pub(crate) mod measurement_checks;
+pub(crate) mod measurements;
+pub(crate) mod metrics;
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::sync::Notify;
+use trellis_foundation::Store;
+
+use crate::{
+    OkrClient, OrgClient, StrategyClient,
+    background::{
+        lease::{self, Lease},
+        steps::FailPoint,
+    },
+};
+
+/// The peers the health service calls.
+#[derive(Clone, Debug)]
+pub struct Peers {
+    pub org: OrgClient,
+    pub okr: OkrClient,
+    pub strategy: StrategyClient,
+}
+
+/// The health service's operations, grouped by resource in `ops/` and by
+/// task in `background/`; `grpc::HealthGrpc` puts them on the wire.
+#[derive(Clone, Debug)]
+pub struct HealthOps {
+    pub(crate) store: Store,
+    pub(crate) peers: Peers,
+    /// Woken when steps were recorded.
+    pub(crate) steps_due: Arc<Notify>,
+    /// Woken when a newest measurement may need feeding to key results.
+    pub(crate) feed_due: Arc<Notify>,
+    pub(crate) fail_point: FailPoint,
+    /// Held by one replica at a time: only it runs escalation steps.
+    pub(crate) runner_lease: Lease,
+}
+
+impl HealthOps {
+    pub fn new(store: Store, peers: Peers) -> HealthOps {
+        HealthOps {
+            store,
+            peers,
+            steps_due: Arc::new(Notify::new()),
+            feed_due: Arc::new(Notify::new()),
+            fail_point: FailPoint::default(),
+            runner_lease: Lease::new(lease::STEP_RUNNER, lease::DEFAULT_TERM),
+        }
+    }
+
+    /// How long the step runner's claim holds without renewal: how soon a
+    /// standby replica takes over from one that died.
+    pub fn with_runner_lease(mut self, term: Duration) -> HealthOps {
+        self.runner_lease = Lease::new(lease::STEP_RUNNER, term);
+        self
+    }
+
+    /// Makes the step runner stop for good right after a step of `kind`
+    /// (`PAUSE_GUARDED`, `CREATE_REMEDIAL`, ...) succeeded and before it is
+    /// marked done, as if the process died there; for restart tests.
+    pub fn with_fail_point(mut self, kind: Option<String>) -> HealthOps {
+        self.fail_point = FailPoint(kind);
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
