@@ -88,6 +88,12 @@ fn run_traced(backend: TestBackend) -> anyhow::Result<()> {
     let dispatch = Dispatch::new(
         tracing_subscriber::registry().with(trellis_server::telemetry::otel_layer(provider.tracer("e2e"))),
     );
+    // Other tests of this binary register tracing callsites on their own
+    // threads while this dispatch is created; a callsite registered in
+    // that moment can keep the interest it had without this dispatch (and
+    // its spans would never reach it). Rebuilding the interest cache once
+    // the dispatch exists repairs any such callsite.
+    tracing::callsite::rebuild_interest_cache();
     let runtime = traced_runtime(dispatch.clone())?;
     let name = backend.name();
     tracing::dispatcher::with_default(&dispatch, || {
@@ -137,6 +143,7 @@ async fn one_escalation_is_one_trace(backend: TestBackend, collected: Collected)
     })
     .await?;
 
+    tracing::callsite::rebuild_interest_cache();
     // The caller's own span: every red reading is sent inside it.
     let escalation = tracing::info_span!("escalate csat");
     let trace_id = escalation.context().span().span_context().trace_id();

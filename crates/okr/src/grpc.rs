@@ -1,4 +1,5 @@
-//! The gRPC face of the OKR service: unwrap, call, map errors.
+//! The gRPC face of the okr service: unwrap the request, call the
+//! operation, map the error. No rule lives here.
 
 use std::pin::Pin;
 
@@ -11,7 +12,7 @@ use trellis_proto::{
 };
 
 use crate::{
-    OkrApi,
+    OkrOps,
     lifecycle::{CycleState, ObjectiveMove},
 };
 
@@ -26,7 +27,7 @@ fn create_context<T>(request: &Request<T>, request_id: impl Fn(&T) -> &str) -> R
 macro_rules! with_context {
     ($self:ident, $request:ident, $method:ident) => {{
         let context = RequestContext::from_request(&$request);
-        Ok(Response::new($self.$method(context, $request.into_inner()).await?))
+        Ok(Response::new($self.ops.$method(context, $request.into_inner()).await?))
     }};
 }
 
@@ -37,25 +38,40 @@ macro_rules! objective_move {
         let request = $request.into_inner();
         Ok(Response::new(
             $self
+                .ops
                 .move_objective(context, &request.name, &request.reason, $move)
                 .await?,
         ))
     }};
 }
 
+/// `trellis.okr.v1.OkrService` over [`OkrOps`].
+#[derive(Debug, Clone)]
+pub struct OkrGrpc {
+    ops: OkrOps,
+}
+
+impl OkrGrpc {
+    pub fn new(ops: OkrOps) -> OkrGrpc {
+        OkrGrpc { ops }
+    }
+}
+
 #[tonic::async_trait]
-impl OkrService for OkrApi {
+impl OkrService for OkrGrpc {
     async fn create_cycle(&self, request: Request<pb::CreateCycleRequest>) -> Reply<pb::Cycle> {
         let context = create_context(&request, |r| &r.request_id);
-        Ok(Response::new(self.create_cycle(context, request.into_inner()).await?))
+        Ok(Response::new(
+            self.ops.create_cycle(context, request.into_inner()).await?,
+        ))
     }
 
     async fn get_cycle(&self, request: Request<pb::GetCycleRequest>) -> Reply<pb::Cycle> {
-        Ok(Response::new(self.get_cycle(&request.into_inner().name).await?))
+        Ok(Response::new(self.ops.get_cycle(&request.into_inner().name).await?))
     }
 
     async fn list_cycles(&self, request: Request<pb::ListCyclesRequest>) -> Reply<pb::ListCyclesResponse> {
-        Ok(Response::new(self.list_cycles(request.into_inner()).await?))
+        Ok(Response::new(self.ops.list_cycles(request.into_inner()).await?))
     }
 
     async fn update_cycle(&self, request: Request<pb::UpdateCycleRequest>) -> Reply<pb::Cycle> {
@@ -77,16 +93,16 @@ impl OkrService for OkrApi {
     async fn create_objective(&self, request: Request<pb::CreateObjectiveRequest>) -> Reply<pb::Objective> {
         let context = create_context(&request, |r| &r.request_id);
         Ok(Response::new(
-            self.create_objective(context, request.into_inner()).await?,
+            self.ops.create_objective(context, request.into_inner()).await?,
         ))
     }
 
     async fn get_objective(&self, request: Request<pb::GetObjectiveRequest>) -> Reply<pb::Objective> {
-        Ok(Response::new(self.get_objective(&request.into_inner().name).await?))
+        Ok(Response::new(self.ops.get_objective(&request.into_inner().name).await?))
     }
 
     async fn list_objectives(&self, request: Request<pb::ListObjectivesRequest>) -> Reply<pb::ListObjectivesResponse> {
-        Ok(Response::new(self.list_objectives(request.into_inner()).await?))
+        Ok(Response::new(self.ops.list_objectives(request.into_inner()).await?))
     }
 
     async fn update_objective(&self, request: Request<pb::UpdateObjectiveRequest>) -> Reply<pb::Objective> {
@@ -102,7 +118,7 @@ impl OkrService for OkrApi {
     }
 
     async fn list_replans(&self, request: Request<pb::ListReplansRequest>) -> Reply<pb::ListReplansResponse> {
-        Ok(Response::new(self.list_replans(request.into_inner()).await?))
+        Ok(Response::new(self.ops.list_replans(request.into_inner()).await?))
     }
 
     async fn pause_objective(&self, request: Request<pb::PauseObjectiveRequest>) -> Reply<pb::Objective> {
@@ -131,16 +147,18 @@ impl OkrService for OkrApi {
     async fn create_key_result(&self, request: Request<pb::CreateKeyResultRequest>) -> Reply<pb::KeyResult> {
         let context = create_context(&request, |r| &r.request_id);
         Ok(Response::new(
-            self.create_key_result(context, request.into_inner()).await?,
+            self.ops.create_key_result(context, request.into_inner()).await?,
         ))
     }
 
     async fn get_key_result(&self, request: Request<pb::GetKeyResultRequest>) -> Reply<pb::KeyResult> {
-        Ok(Response::new(self.get_key_result(&request.into_inner().name).await?))
+        Ok(Response::new(
+            self.ops.get_key_result(&request.into_inner().name).await?,
+        ))
     }
 
     async fn list_key_results(&self, request: Request<pb::ListKeyResultsRequest>) -> Reply<pb::ListKeyResultsResponse> {
-        Ok(Response::new(self.list_key_results(request.into_inner()).await?))
+        Ok(Response::new(self.ops.list_key_results(request.into_inner()).await?))
     }
 
     async fn update_key_result(&self, request: Request<pb::UpdateKeyResultRequest>) -> Reply<pb::KeyResult> {
@@ -158,12 +176,12 @@ impl OkrService for OkrApi {
     async fn create_check_in(&self, request: Request<pb::CreateCheckInRequest>) -> Reply<pb::CheckIn> {
         let context = create_context(&request, |r| &r.request_id);
         Ok(Response::new(
-            self.create_check_in(context, request.into_inner()).await?,
+            self.ops.create_check_in(context, request.into_inner()).await?,
         ))
     }
 
     async fn list_check_ins(&self, request: Request<pb::ListCheckInsRequest>) -> Reply<pb::ListCheckInsResponse> {
-        Ok(Response::new(self.list_check_ins(request.into_inner()).await?))
+        Ok(Response::new(self.ops.list_check_ins(request.into_inner()).await?))
     }
 
     async fn record_metric_value(&self, request: Request<pb::RecordMetricValueRequest>) -> Reply<pb::CheckIn> {
@@ -182,22 +200,24 @@ impl OkrService for OkrApi {
         request: Request<Streaming<pb::ImportSeasonRequest>>,
     ) -> Reply<pb::ImportSeasonResponse> {
         let context = RequestContext::from_request(&request);
-        Ok(Response::new(self.import_season(context, request.into_inner()).await?))
+        Ok(Response::new(
+            self.ops.import_season(context, request.into_inner()).await?,
+        ))
     }
 
     type WatchChangesStream = Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send + 'static>>;
 
     async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Reply<Self::WatchChangesStream> {
         let request = request.into_inner();
-        Ok(Response::new(Box::pin(self.store().feed.watch(request))))
+        Ok(Response::new(Box::pin(self.ops.store().feed.watch(request))))
     }
 }
 
-impl OkrApi {
+impl OkrGrpc {
     async fn cycle_move(&self, request: Request<pb::TransitionCycleRequest>, to: CycleState) -> Reply<pb::Cycle> {
         let context = RequestContext::from_request(&request);
         Ok(Response::new(
-            self.transition_cycle(context, request.into_inner(), to).await?,
+            self.ops.transition_cycle(context, request.into_inner(), to).await?,
         ))
     }
 }

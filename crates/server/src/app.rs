@@ -16,7 +16,7 @@ use trellis_foundation::{
     trace::{PeerChannel, continue_from_headers, peer_channel as traced},
 };
 use trellis_health::{HealthGrpc, HealthOps};
-use trellis_okr::OkrApi;
+use trellis_okr::{OkrGrpc, OkrOps};
 use trellis_proto::{
     cascade::v1::{
         cascade_service_server::CascadeServiceServer, org_service_client::OrgServiceClient,
@@ -51,7 +51,7 @@ pub struct Application {
     settings: Settings,
     db: Db,
     strategy: Option<StrategyOps>,
-    okr: Option<OkrApi>,
+    okr: Option<OkrOps>,
     health: Option<HealthOps>,
     org: Option<OrgApi>,
     cascade: Option<(CascadeApi, Vec<Source>)>,
@@ -147,7 +147,7 @@ impl Application {
                 .context("migrating the okr tables")?;
             let store = open_store(&db, trellis_okr::TABLE_PREFIX, &settings).await?;
             Some(
-                OkrApi::new(
+                OkrOps::new(
                     store,
                     org_client(&settings, local_addr)?,
                     strategy_client(&settings, local_addr)?,
@@ -230,7 +230,7 @@ impl Application {
         let okr_service = okr.map(|api| {
             served.push(OKR_SERVICE);
             feeds.push(api.store().feed.clone());
-            OkrServiceServer::new(api)
+            OkrServiceServer::new(OkrGrpc::new(api))
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max)
         });

@@ -4,21 +4,27 @@
 use prost::Message;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect};
 use trellis_foundation::{
-    Error, RequestContext, WriteTxn,
+    Error, FieldViolations, NewChange, RequestContext, WriteTxn,
+    etag::check_etag,
+    mask::update_paths,
     paging::{page_size, split_page},
     time::{now_micros, to_timestamp},
 };
-use trellis_proto::okr::v1 as pb;
+use trellis_proto::{feed::v1::ChangeKind, okr::v1 as pb};
 
 use crate::{
-    OkrApi,
-    entity::replan,
-    names::{objective_id, replan_name},
-    repo::find_objective,
-    view::decode,
+    OkrOps,
+    lifecycle::{CycleWork, ObjectiveState},
+    names::{objective_id, objective_name, replan_name},
+    ops::objectives::STRUCTURE_FIELDS,
+    store::{
+        codec::{decode, objective_state},
+        entity::replan,
+        queries::find_objective,
+    },
 };
 
-impl OkrApi {
+impl OkrOps {
     pub(crate) async fn record_replan(
         &self,
         txn: &WriteTxn,
@@ -85,5 +91,50 @@ impl OkrApi {
                 .map(|number| self.store.page_tokens.encode("ListReplans", &request.parent, &number))
                 .unwrap_or_default(),
         })
+    }
+}
+
+impl OkrOps {
+    /// A recorded change of a locked objective's structure.
+    pub async fn replan_objective(
+        &self,
+        context: RequestContext,
+        request: pb::ReplanObjectiveRequest,
+    ) -> Result<pb::Objective, Error> {
+        let Some(input) = request.objective.as_ref() else {
+            return Err(Error::invalid("objective", "is required"));
+        };
+        let id = objective_id(&input.name, "objective.name")?;
+        let mut violations = FieldViolations::default();
+        let paths = update_paths(request.update_mask.as_ref(), STRUCTURE_FIELDS, &mut violations);
+        violations.require_non_empty(&request.reason, "reason");
+        violations.require_max_len(&request.reason, 2_000, "reason");
+        violations.into_result()?;
+        let mut txn = self.store.begin_write().await?;
+        let held = self.hold_objective(&txn, id, CycleWork::Replan).await?;
+        check_etag(
+            &input.etag,
+            &crate::store::codec::etag_of(&held.row),
+            &objective_name(id),
+        )?;
+        let state = objective_state(&held.row.state)?;
+        if !matches!(state, ObjectiveState::Active | ObjectiveState::Paused) {
+            return Err(Error::FailedPrecondition(format!(
+                "{} is {}: only an ACTIVE or PAUSED objective is re-planned",
+                objective_name(id),
+                state.as_str()
+            )));
+        }
+        let updated = self.apply_paths(&held, input, &paths).await?;
+        let before = self.show_objective(&*txn, &held.row).await?;
+        let replan = self
+            .record_replan(&txn, &context, id, &request.reason, &paths, before)
+            .await?;
+        let extra = vec![NewChange::new(ChangeKind::Created, replan.name.clone(), &replan)];
+        let shown = self
+            .save_objective(&mut txn, &context, held, &updated, state, extra)
+            .await?;
+        txn.commit().await?;
+        Ok(shown)
     }
 }

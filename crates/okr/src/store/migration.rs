@@ -211,7 +211,7 @@ impl MigrationTrait for GuardrailColumn {
         use prost::Message;
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
-        use crate::entity::objective;
+        use crate::store::entity::objective;
 
         manager
             .alter_table(

@@ -15,11 +15,13 @@ use trellis_proto::{
 };
 
 use crate::{
-    OkrApi,
-    entity::{key_result, objective},
+    OkrOps,
     names::{cycle_name, key_result_ids, objective_id},
-    repo::{IN_CHUNK, column_pairs},
-    view::decode,
+    store::{
+        codec::decode,
+        entity::{key_result, objective},
+        queries::{IN_CHUNK, column_pairs},
+    },
 };
 
 /// Names per batch call to another service (its limit).
@@ -57,7 +59,7 @@ pub struct TargetNames {
     pub key_results: HashSet<String>,
 }
 
-impl OkrApi {
+impl OkrOps {
     /// Owners that do not exist or lie outside the subtree of `root`
     /// (the cycle's org unit).
     pub(crate) async fn owner_problems(&self, root: &str, owners: HashSet<String>) -> Result<Problems, Error> {

@@ -1,42 +1,38 @@
 //! Objectives: drafting them (with their key results) in a PLANNING cycle,
-//! editing, the recorded re-plan of a locked one, and reads.
-
-use std::collections::HashSet;
-
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
-};
-use trellis_foundation::{
-    Error, FieldViolations, NewChange, RequestContext, WriteTxn,
-    etag::check_etag,
-    filter::{self, FieldKind, FilterField},
-    mask::update_paths,
-    names::id_or_generate,
-    paging::{page_size, split_page},
-    time::now_micros,
-};
-use trellis_proto::{
-    feed::v1::ChangeKind,
-    okr::v1::{self as pb},
-};
+//! editing, and
+//! deleting.
 
 use crate::{
-    OkrApi,
-    entity::{cycle, key_result, objective},
+    OkrOps,
     fields::{
         MAX_KEY_RESULTS, check_accountable, check_description, check_guardrails, check_key_result, check_kind,
         check_objective, check_owner, check_targets, check_title,
     },
     lifecycle::{CycleWork, ObjectiveState},
     names::{cycle_id, cycle_name, key_result_name, objective_id, objective_name},
-    references::{parent_objectives, report_targets, target_names},
-    repo::{Lock, find_objective},
-    rows::{inline_key_result_id, key_result_row, objective_row},
-    view::{CycleFacts, decode, key_result_to_proto, objective_state, objective_to_proto},
+    ops::references::{parent_objectives, report_targets, target_names},
+    store::{
+        codec::{CycleFacts, decode, key_result_to_proto, objective_state, objective_to_proto},
+        entity::{cycle, key_result, objective},
+        queries::{Lock, find_objective},
+        rows::{inline_key_result_id, key_result_row, objective_row},
+    },
+};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use std::collections::HashSet;
+use trellis_foundation::{
+    Error, FieldViolations, NewChange, RequestContext, WriteTxn, etag::check_etag, mask::update_paths,
+    names::id_or_generate, time::now_micros,
+};
+use trellis_proto::{
+    feed::v1::ChangeKind,
+    okr::v1::{self as pb},
 };
 
 const DETAIL_FIELDS: &[&str] = &["title", "description", "accountable", "guardrails"];
-const STRUCTURE_FIELDS: &[&str] = &["kind", "owner", "aligns_to"];
+
+pub(crate) const STRUCTURE_FIELDS: &[&str] = &["kind", "owner", "aligns_to"];
+
 const UPDATABLE: &[&str] = &[
     "title",
     "description",
@@ -46,45 +42,6 @@ const UPDATABLE: &[&str] = &[
     "owner",
     "aligns_to",
 ];
-const STATE_NAMES: &[&str] = &["DRAFT", "ACTIVE", "PAUSED", "COMPLETED", "CANCELLED"];
-const KIND_NAMES: &[&str] = &["COMMITTED", "ASPIRATIONAL"];
-const ORIGIN_NAMES: &[&str] = &["PLANNED", "REMEDIAL"];
-
-fn filter_fields() -> Vec<FilterField> {
-    vec![
-        FilterField::new(
-            "cycle",
-            Expr::col(objective::Column::CycleId),
-            FieldKind::ResourceName("cycles"),
-        ),
-        FilterField::new(
-            "owner",
-            Expr::col(objective::Column::OwnerId),
-            FieldKind::ResourceName("orgUnits"),
-        ),
-        FilterField::new(
-            "state",
-            Expr::col(objective::Column::State),
-            FieldKind::Enum(STATE_NAMES),
-        ),
-        FilterField::new("kind", Expr::col(objective::Column::Kind), FieldKind::Enum(KIND_NAMES)),
-        FilterField::new(
-            "origin",
-            Expr::col(objective::Column::Origin),
-            FieldKind::Enum(ORIGIN_NAMES),
-        ),
-        FilterField::new(
-            "remedial_for",
-            Expr::col(objective::Column::RemedialFor),
-            FieldKind::Text,
-        ),
-        FilterField::new(
-            "guardrails",
-            Expr::col(objective::Column::Guardrails),
-            FieldKind::Members,
-        ),
-    ]
-}
 
 /// An objective's current row, its stored form and its cycle, read for
 /// a write.
@@ -95,7 +52,7 @@ pub(crate) struct Held {
     pub facts: CycleFacts,
 }
 
-impl OkrApi {
+impl OkrOps {
     /// Loads the objective for a write: the cycle is held shared and the
     /// objective exclusively until `txn` ends; `work` must be allowed in
     /// the cycle's state.
@@ -296,47 +253,9 @@ impl OkrApi {
         Ok(shown)
     }
 
-    pub async fn get_objective(&self, name: &str) -> Result<pb::Objective, Error> {
-        let id = objective_id(name, "name")?;
-        let conn = self.store.db.conn();
-        let row = find_objective(conn, id).await?;
-        self.show_objective(conn, &row).await
-    }
-
-    /// Objectives in id order.
-    pub async fn list_objectives(
-        &self,
-        request: pb::ListObjectivesRequest,
-    ) -> Result<pb::ListObjectivesResponse, Error> {
-        let size = page_size(request.page_size)?;
-        let filter = filter::parse(&request.filter)?;
-        let query = filter.fingerprint();
-        let after: Option<String> = self
-            .store
-            .page_tokens
-            .decode(&request.page_token, "ListObjectives", &query)?;
-        let mut select = objective::Entity::find().filter(filter.to_condition(&filter_fields())?);
-        if let Some(after) = after {
-            select = select.filter(objective::Column::Id.gt(after));
-        }
-        let conn = self.store.db.conn();
-        let rows = select
-            .order_by_asc(objective::Column::Id)
-            .limit(size + 1)
-            .all(conn)
-            .await?;
-        let (page, next) = split_page(rows, size, |row| row.id.clone());
-        Ok(pb::ListObjectivesResponse {
-            objectives: self.show_objectives(conn, &page).await?,
-            next_page_token: next
-                .map(|id| self.store.page_tokens.encode("ListObjectives", &query, &id))
-                .unwrap_or_default(),
-        })
-    }
-
     /// Applies the `paths` of `input` to `stored`; checks every changed
     /// field (and the references, when structure changed).
-    async fn apply_paths(
+    pub(crate) async fn apply_paths(
         &self,
         held: &Held,
         input: &pb::Objective,
@@ -445,7 +364,11 @@ impl OkrApi {
         violations.into_result()?;
         let mut txn = self.store.begin_write().await?;
         let held = self.hold_objective(&txn, id, CycleWork::EditDetails).await?;
-        check_etag(&input.etag, &crate::view::etag_of(&held.row), &objective_name(id))?;
+        check_etag(
+            &input.etag,
+            &crate::store::codec::etag_of(&held.row),
+            &objective_name(id),
+        )?;
         let structure: Vec<&str> = paths
             .iter()
             .copied()
@@ -475,45 +398,6 @@ impl OkrApi {
         Ok(shown)
     }
 
-    /// A recorded change of a locked objective's structure.
-    pub async fn replan_objective(
-        &self,
-        context: RequestContext,
-        request: pb::ReplanObjectiveRequest,
-    ) -> Result<pb::Objective, Error> {
-        let Some(input) = request.objective.as_ref() else {
-            return Err(Error::invalid("objective", "is required"));
-        };
-        let id = objective_id(&input.name, "objective.name")?;
-        let mut violations = FieldViolations::default();
-        let paths = update_paths(request.update_mask.as_ref(), STRUCTURE_FIELDS, &mut violations);
-        violations.require_non_empty(&request.reason, "reason");
-        violations.require_max_len(&request.reason, 2_000, "reason");
-        violations.into_result()?;
-        let mut txn = self.store.begin_write().await?;
-        let held = self.hold_objective(&txn, id, CycleWork::Replan).await?;
-        check_etag(&input.etag, &crate::view::etag_of(&held.row), &objective_name(id))?;
-        let state = objective_state(&held.row.state)?;
-        if !matches!(state, ObjectiveState::Active | ObjectiveState::Paused) {
-            return Err(Error::FailedPrecondition(format!(
-                "{} is {}: only an ACTIVE or PAUSED objective is re-planned",
-                objective_name(id),
-                state.as_str()
-            )));
-        }
-        let updated = self.apply_paths(&held, input, &paths).await?;
-        let before = self.show_objective(&*txn, &held.row).await?;
-        let replan = self
-            .record_replan(&txn, &context, id, &request.reason, &paths, before)
-            .await?;
-        let extra = vec![NewChange::new(ChangeKind::Created, replan.name.clone(), &replan)];
-        let shown = self
-            .save_objective(&mut txn, &context, held, &updated, state, extra)
-            .await?;
-        txn.commit().await?;
-        Ok(shown)
-    }
-
     /// Only a DRAFT objective of a PLANNING cycle that nothing aligns to.
     pub async fn delete_objective(
         &self,
@@ -523,7 +407,7 @@ impl OkrApi {
         let id = objective_id(&request.name, "name")?;
         let mut txn = self.store.begin_write().await?;
         let held = self.hold_objective(&txn, id, CycleWork::Draft).await?;
-        check_etag(&request.etag, &crate::view::etag_of(&held.row), &request.name)?;
+        check_etag(&request.etag, &crate::store::codec::etag_of(&held.row), &request.name)?;
         if let Some(child) = self.first_aligned_child(&txn, &held.row.cycle_id, id).await? {
             return Err(Error::FailedPrecondition(format!(
                 "{child} aligns to {}: re-align it first",
@@ -531,7 +415,7 @@ impl OkrApi {
             )));
         }
         let shown = self.show_objective(&*txn, &held.row).await?;
-        let key_results = crate::repo::key_results_of(&*txn, &[id.to_owned()]).await?;
+        let key_results = crate::store::queries::key_results_of(&*txn, &[id.to_owned()]).await?;
         key_result::Entity::delete_many()
             .filter(key_result::Column::ObjectiveId.eq(id))
             .exec(&*txn)

@@ -10,12 +10,12 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use trellis_foundation::{Error, FieldViolations, RequestContext, time::from_timestamp};
 use trellis_proto::okr::v1 as pb;
 
-use crate::{OkrApi, check_ins::MetricValue, entity::key_result, names::is_health_metric};
+use crate::{OkrOps, background::check_in_writer::MetricValue, names::is_health_metric, store::entity::key_result};
 
 /// Values one call may carry.
 const MAX_VALUES: usize = 1_000;
 
-impl OkrApi {
+impl OkrOps {
     pub async fn feed_metric_values(
         &self,
         context: RequestContext,

@@ -5,52 +5,39 @@
 //! everything is written in one transaction with its change-feed events,
 //! or nothing is.
 
+use crate::{
+    OkrOps,
+    lifecycle::{CycleState, CycleWork},
+    names::{cycle_id, cycle_name, key_result_name, objective_name, org_unit_name},
+    ops::references::{Problems, report_targets, target_names},
+    season::{ImportedRow, MAX_ROWS, alignment_loops, check_row, fresh_key_result, fresh_objective, link_rows},
+    store::{
+        bulk::{BulkRows, insert_statements},
+        codec::cycle_state,
+        entity::objective,
+        queries::{Lock, column_pairs, find_cycle},
+    },
+};
+use futures::{Stream, StreamExt};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use std::{
     collections::{HashMap, HashSet},
     time::Instant,
 };
-
-use futures::{Stream, StreamExt};
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use tokio::sync::mpsc;
 use tonic::Status;
 use trellis_foundation::{
     Error, FieldViolations, NewChange, RequestContext, WriteTxn,
-    etag::etag_for,
     feed::HeldAppend,
     idempotency::{StreamFingerprint, check_request_id},
-    names::{generate_id, is_valid_id},
-    time::{now_micros, to_timestamp},
+    time::now_micros,
 };
 use trellis_proto::{
     feed::v1::ChangeKind,
-    okr::v1::{self as pb, ImportAlignment, alignment_target::Target, import_season_request::Row},
+    okr::v1::{self as pb, ImportAlignment},
 };
 
-use crate::{
-    OkrApi,
-    bulk::{BulkRows, insert_statements},
-    entity::objective,
-    fields::{MAX_KEY_RESULTS, check_key_result, check_objective, check_weight},
-    lifecycle::{CycleState, CycleWork, ObjectiveState},
-    names::{cycle_id, cycle_name, key_result_name, objective_name, org_unit_name},
-    references::{Problems, report_targets, target_names},
-    repo::{Lock, column_pairs, find_cycle},
-    view::cycle_state,
-};
-
-/// Objectives per import at most (each with up to 25 key results).
-pub const MAX_ROWS: usize = 200_000;
-
-/// One checked row: the objective's id, its stored form and its key
-/// results with their ids.
-pub struct ImportedRow {
-    pub id: String,
-    pub objective: pb::Objective,
-    pub key_results: Vec<(String, pb::KeyResult)>,
-}
-
-impl OkrApi {
+impl OkrOps {
     pub async fn import_season(
         &self,
         context: RequestContext,
@@ -120,7 +107,7 @@ impl OkrApi {
     /// each row's own (made as it arrived); all problems at once.
     async fn check_rows(
         &self,
-        cycle: &crate::entity::cycle::Model,
+        cycle: &crate::store::entity::cycle::Model,
         received: Received,
     ) -> Result<Vec<ImportedRow>, Error> {
         let Received {
@@ -168,7 +155,7 @@ impl OkrApi {
     /// rows' alignments to each other are not among their targets yet.
     async fn check_row_references(
         &self,
-        cycle: &crate::entity::cycle::Model,
+        cycle: &crate::store::entity::cycle::Model,
         rows: &[ImportedRow],
         violations: &mut FieldViolations,
     ) -> Result<(), Error> {
@@ -253,6 +240,7 @@ impl OkrApi {
 
 /// Statements built ahead of the one running, at most.
 const STATEMENTS_AHEAD: usize = 4;
+
 /// Objectives whose rows and events are built at a time.
 const BUILD_CHUNK: usize = 1_000;
 
@@ -385,149 +373,4 @@ async fn receive(
         by_row_id,
         violations,
     })
-}
-
-/// Checks one row's own fields; `cycle` is the import's cycle name.
-fn check_row(index: usize, row: &Row, cycle: &str, violations: &mut FieldViolations) -> ImportedRow {
-    let prefix = format!("rows[{index}].");
-    let id = if is_valid_id(&row.row_id) {
-        row.row_id.clone()
-    } else {
-        generate_id()
-    };
-    let Some(input) = row.objective.as_ref() else {
-        violations.add(format!("{prefix}objective"), "is required");
-        return ImportedRow {
-            id,
-            objective: pb::Objective::default(),
-            key_results: Vec::new(),
-        };
-    };
-    let mut objective = check_objective(input, &format!("{prefix}objective."), violations);
-    if !input.cycle.is_empty() && input.cycle != cycle {
-        violations.add(
-            format!("{prefix}objective.cycle"),
-            format!("is {}, but the import is for {cycle}", input.cycle),
-        );
-    }
-    objective.cycle = cycle.to_owned();
-    objective.origin = pb::objective::Origin::Planned as i32;
-    violations.require(
-        row.key_results.len() <= MAX_KEY_RESULTS,
-        format!("{prefix}key_results"),
-        format!("at most {MAX_KEY_RESULTS}"),
-    );
-    let mut seen = HashSet::new();
-    let mut key_results = Vec::with_capacity(row.key_results.len());
-    for (kr_index, key_result) in row.key_results.iter().enumerate() {
-        let kr_prefix = format!("{prefix}key_results[{kr_index}].");
-        let kr_id =
-            crate::rows::inline_key_result_id(&key_result.name, &id, kr_index, &format!("{kr_prefix}name"), violations);
-        violations.require(
-            seen.insert(kr_id.clone()),
-            format!("{kr_prefix}name"),
-            "repeats another key result's id",
-        );
-        key_results.push((kr_id, check_key_result(key_result, &kr_prefix, violations)));
-    }
-    ImportedRow {
-        id,
-        objective,
-        key_results,
-    }
-}
-
-/// The row's alignments to other rows as targets, and their problems.
-fn link_rows(
-    index: usize,
-    links: &[ImportAlignment],
-    checked: &[ImportedRow],
-    by_row_id: &HashMap<String, usize>,
-) -> (Vec<pb::AlignmentTarget>, Vec<(String, String)>) {
-    let mut targets = Vec::new();
-    let mut problems = Vec::new();
-    for (link_index, link) in links.iter().enumerate() {
-        let field = format!("rows[{index}].aligns_to_rows[{link_index}]");
-        let mut weight_problems = FieldViolations::default();
-        let weight = check_weight(link.weight, format!("{field}.weight"), &mut weight_problems);
-        problems.extend(weight_problems.violations().iter().cloned());
-        let Some(&target_index) = by_row_id.get(&link.row_id) else {
-            problems.push((
-                format!("{field}.row_id"),
-                format!("no row of this import has the id {:?}", link.row_id),
-            ));
-            continue;
-        };
-        if target_index == index {
-            problems.push((format!("{field}.row_id"), "a row cannot align to itself".to_owned()));
-            continue;
-        }
-        let parent = &checked[target_index];
-        let target = if link.key_result_id.is_empty() {
-            Target::Objective(objective_name(&parent.id))
-        } else if parent.key_results.iter().any(|(id, _)| *id == link.key_result_id) {
-            Target::KeyResult(key_result_name(&parent.id, &link.key_result_id))
-        } else {
-            problems.push((
-                format!("{field}.key_result_id"),
-                format!("row {:?} has no key result {:?}", link.row_id, link.key_result_id),
-            ));
-            continue;
-        };
-        targets.push(pb::AlignmentTarget {
-            target: Some(target),
-            weight,
-        });
-    }
-    (targets, problems)
-}
-
-/// Rows whose alignments inside the import lead back to themselves, with
-/// the loop they are on.
-fn alignment_loops(
-    rows: &[(String, Vec<ImportAlignment>)],
-    by_row_id: &HashMap<String, usize>,
-) -> Vec<(usize, String)> {
-    let parents: Vec<Vec<usize>> = rows
-        .iter()
-        .enumerate()
-        .map(|(index, (_, links))| {
-            links
-                .iter()
-                .filter_map(|link| by_row_id.get(&link.row_id).copied())
-                .filter(|parent| *parent != index)
-                .collect()
-        })
-        .collect();
-    crate::graph::cycles(&parents)
-        .into_iter()
-        .map(|path| {
-            let names: Vec<&str> = path.iter().map(|index| rows[*index].0.as_str()).collect();
-            (
-                path[0],
-                format!("the rows align to each other in a loop: {}", names.join(" → ")),
-            )
-        })
-        .collect()
-}
-
-fn fresh_objective(row: &ImportedRow, now: i64) -> pb::Objective {
-    pb::Objective {
-        name: objective_name(&row.id),
-        state: crate::view::objective_state_proto(ObjectiveState::Draft) as i32,
-        etag: etag_for(1),
-        create_time: Some(to_timestamp(now)),
-        update_time: Some(to_timestamp(now)),
-        ..row.objective.clone()
-    }
-}
-
-fn fresh_key_result(objective_id: &str, id: &str, key_result: &pb::KeyResult, now: i64) -> pb::KeyResult {
-    pb::KeyResult {
-        name: key_result_name(objective_id, id),
-        etag: etag_for(1),
-        create_time: Some(to_timestamp(now)),
-        update_time: Some(to_timestamp(now)),
-        ..key_result.clone()
-    }
 }

@@ -1,22 +1,17 @@
-//! Loading rows, locking them for a write, and showing them.
+//! Loading rows and locking them for a write.
 //!
 //! Writes that depend on a cycle's state hold its row shared (PostgreSQL)
 //! until they commit, and cycle transitions hold it exclusively, so no
 //! objective is drafted into a cycle that has just been activated. On
 //! SQLite the writer lock already serializes every write.
 
-use std::collections::HashMap;
-
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use trellis_foundation::{Backend, Error, WriteTxn, time::now_micros};
-use trellis_proto::okr::v1 as pb;
-
 use crate::{
-    OkrApi,
-    entity::{cycle, key_result, objective},
+    OkrOps,
     names::{cycle_name, key_result_name, objective_name},
-    view::{CycleFacts, key_result_to_proto, objective_to_proto},
+    store::entity::{cycle, key_result, objective},
 };
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use trellis_foundation::{Backend, Error, WriteTxn};
 
 /// IN lists are chunked to stay under both backends' parameter limits.
 pub const IN_CHUNK: usize = 5_000;
@@ -94,7 +89,7 @@ pub async fn key_results_of(
     Ok(rows)
 }
 
-impl OkrApi {
+impl OkrOps {
     fn is_postgres(&self) -> bool {
         self.store.db.backend() == Backend::Postgres
     }
@@ -120,66 +115,6 @@ impl OkrApi {
             .one(&**txn)
             .await?
             .ok_or_else(|| Error::NotFound(objective_name(id)))
-    }
-
-    /// Objectives as shown, with their key results' roll-ups; one query
-    /// for all their key results and one per cycle they belong to.
-    pub(crate) async fn show_objectives(
-        &self,
-        conn: &impl ConnectionTrait,
-        rows: &[objective::Model],
-    ) -> Result<Vec<pb::Objective>, Error> {
-        let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
-        let mut key_results: HashMap<String, Vec<key_result::Model>> = HashMap::new();
-        for key_result in key_results_of(conn, &ids).await? {
-            key_results
-                .entry(key_result.objective_id.clone())
-                .or_default()
-                .push(key_result);
-        }
-        let mut cycles: HashMap<String, CycleFacts> = HashMap::new();
-        let now = now_micros();
-        let mut shown = Vec::with_capacity(rows.len());
-        for row in rows {
-            let facts = match cycles.get(&row.cycle_id) {
-                Some(facts) => *facts,
-                None => {
-                    let facts = CycleFacts::of(&find_cycle(conn, &row.cycle_id).await?)?;
-                    cycles.insert(row.cycle_id.clone(), facts);
-                    facts
-                }
-            };
-            let krs = key_results
-                .get(&row.id)
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .map(|kr| key_result_to_proto(kr, facts, now))
-                .collect::<Result<Vec<_>, _>>()?;
-            shown.push(objective_to_proto(row, &krs, facts)?);
-        }
-        Ok(shown)
-    }
-
-    pub(crate) async fn show_objective(
-        &self,
-        conn: &impl ConnectionTrait,
-        row: &objective::Model,
-    ) -> Result<pb::Objective, Error> {
-        let mut shown = self.show_objectives(conn, std::slice::from_ref(row)).await?;
-        shown
-            .pop()
-            .ok_or_else(|| Error::Corrupt(format!("{} vanished", objective_name(&row.id))))
-    }
-
-    pub(crate) async fn show_key_result(
-        &self,
-        conn: &impl ConnectionTrait,
-        row: &key_result::Model,
-    ) -> Result<pb::KeyResult, Error> {
-        let objective = find_objective(conn, &row.objective_id).await?;
-        let facts = CycleFacts::of(&find_cycle(conn, &objective.cycle_id).await?)?;
-        key_result_to_proto(row, facts, now_micros())
     }
 }
 

@@ -15,10 +15,10 @@ use trellis_rules::{
 };
 
 use crate::{
-    entity::{cycle as cycle_row, key_result, objective as objective_row},
     fields::measure_of,
     lifecycle::{CycleState, ObjectiveState},
     names::{cycle_name, key_result_name, objective_name},
+    store::entity::{cycle as cycle_row, key_result, objective as objective_row},
 };
 
 pub fn decode<M: Message + Default>(bytes: &[u8], what: &str) -> Result<M, Error> {

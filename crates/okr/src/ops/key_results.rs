@@ -17,15 +17,17 @@ use trellis_proto::{feed::v1::ChangeKind, okr::v1 as pb};
 use trellis_rules::scoring::is_valid_score;
 
 use crate::{
-    OkrApi,
-    entity::key_result,
+    OkrOps,
     fields::{MAX_KEY_RESULTS, check_key_result},
     lifecycle::CycleWork,
     names::{key_result_ids, key_result_name, objective_id, objective_name},
-    objectives::Held,
-    repo::{find_key_result, find_objective},
-    rows::key_result_row,
-    view::{CycleFacts, decode, key_result_snapshot, key_result_to_proto},
+    ops::objectives::Held,
+    store::{
+        codec::{CycleFacts, decode, key_result_snapshot, key_result_to_proto},
+        entity::key_result,
+        queries::{find_key_result, find_objective},
+        rows::key_result_row,
+    },
 };
 
 const DETAIL_FIELDS: &[&str] = &["title", "owner", "unit", "due_time", "cadence"];
@@ -44,7 +46,7 @@ const UPDATABLE: &[&str] = &[
     "health_metric",
 ];
 
-impl OkrApi {
+impl OkrOps {
     pub async fn create_key_result(
         &self,
         context: RequestContext,
@@ -108,7 +110,7 @@ impl OkrApi {
         key_result: &pb::KeyResult,
     ) -> Result<(), Error> {
         let change = NewChange::new(kind, key_result.name.clone(), key_result);
-        let state = crate::view::objective_state(&held.row.state)?;
+        let state = crate::store::codec::objective_state(&held.row.state)?;
         let stored = held.stored.clone();
         self.save_objective(txn, context, held, &stored, state, vec![change])
             .await?;
@@ -135,7 +137,7 @@ impl OkrApi {
                 .decode(&request.page_token, "ListKeyResults", &request.parent)?;
         let conn = self.store.db.conn();
         let objective = find_objective(conn, parent_id).await?;
-        let facts = CycleFacts::of(&crate::repo::find_cycle(conn, &objective.cycle_id).await?)?;
+        let facts = CycleFacts::of(&crate::store::queries::find_cycle(conn, &objective.cycle_id).await?)?;
         let mut select = key_result::Entity::find().filter(key_result::Column::ObjectiveId.eq(parent_id));
         if let Some(after) = after {
             select = select.filter(key_result::Column::Id.gt(after));

@@ -10,11 +10,13 @@ use trellis_foundation::{Db, Error, names::is_valid_id, time::now_micros};
 use trellis_proto::okr::v1::{self as pb, import_season_request::Row};
 
 use crate::{
-    entity::{key_result, objective},
-    import::ImportedRow,
     lifecycle::ObjectiveState,
     names::cycle_name,
-    rows::{key_result_row, objective_row},
+    season::ImportedRow,
+    store::{
+        entity::{key_result, objective},
+        rows::{key_result_row, objective_row},
+    },
 };
 
 /// Rows per insert statement: under SQLite's 32,766 parameters for the

@@ -8,18 +8,20 @@ use trellis_foundation::{Error, FieldViolations, RequestContext, names::generate
 use trellis_proto::okr::v1::{self as pb, objective};
 
 use crate::{
-    OkrApi,
-    entity::remedial,
+    OkrOps,
     fields::{check_accountable, check_key_result, check_owner, check_title},
     lifecycle::{CycleState, CycleWork, ObjectiveMove, ObjectiveState, move_objective},
     names::{cycle_id, cycle_name, is_health_metric, objective_id, objective_name},
-    repo::{Lock, find_objective},
-    view::{CycleFacts, objective_state},
+    store::{
+        codec::{CycleFacts, objective_state},
+        entity::remedial,
+        queries::{Lock, find_objective},
+    },
 };
 
 const MAX_REASON: usize = 2_000;
 
-impl OkrApi {
+impl OkrOps {
     /// Moves an objective; a move to where it already is returns it as it
     /// is and writes nothing.
     pub async fn move_objective(
@@ -103,7 +105,7 @@ impl OkrApi {
             None => None,
         };
         let conn = self.store.db.conn();
-        let cycle = crate::repo::find_cycle(conn, &cycle_id).await?;
+        let cycle = crate::store::queries::find_cycle(conn, &cycle_id).await?;
         let objective = pb::Objective {
             cycle: cycle_name(&cycle_id),
             owner: request.owner.clone(),
@@ -135,7 +137,7 @@ impl OkrApi {
         };
         let readable = remedial_id(&request.health_metric, &cycle_id, finished.as_deref());
         let taken = match &readable {
-            Some(id) => crate::entity::objective::Entity::find_by_id(id.clone())
+            Some(id) => crate::store::entity::objective::Entity::find_by_id(id.clone())
                 .one(&*txn)
                 .await?
                 .is_some(),

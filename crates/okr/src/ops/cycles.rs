@@ -24,13 +24,15 @@ use trellis_proto::{
 };
 
 use crate::{
-    OkrApi,
-    entity::{cycle, objective},
+    OkrOps,
     fields::{check_cycle, check_period, check_title},
     lifecycle::{CycleState, ObjectiveState},
     names::{cycle_id, cycle_name},
-    repo::{Lock, find_cycle},
-    view::{CycleFacts, cycle_state, cycle_to_proto, objective_state_proto, objective_to_proto},
+    store::{
+        codec::{CycleFacts, cycle_state, cycle_to_proto, objective_state_proto, objective_to_proto},
+        entity::{cycle, objective},
+        queries::{Lock, find_cycle},
+    },
 };
 
 const UPDATABLE: &[&str] = &["display_name", "start_time", "end_time"];
@@ -61,7 +63,7 @@ fn snapshot(cycle: &pb::Cycle) -> Vec<u8> {
     .encode_to_vec()
 }
 
-impl OkrApi {
+impl OkrOps {
     pub async fn create_cycle(
         &self,
         context: RequestContext,

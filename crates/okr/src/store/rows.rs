@@ -5,10 +5,12 @@ use trellis_foundation::{FieldViolations, members, names::is_valid_id};
 use trellis_proto::okr::v1::{self as pb, objective};
 
 use crate::{
-    entity::{key_result, objective as objective_row},
     lifecycle::ObjectiveState,
     names::{key_result_ids, org_unit_id},
-    view::{key_result_snapshot, objective_snapshot},
+    store::{
+        codec::{key_result_snapshot, objective_snapshot},
+        entity::{key_result, objective as objective_row},
+    },
 };
 
 pub fn objective_row(

@@ -22,8 +22,10 @@ use crate::{
     fields::measure_of,
     lifecycle::{CycleState, CycleWork, ObjectiveState},
     names::{key_result_name, objective_name},
-    repo::{IN_CHUNK, placeholders},
-    view::{cycle_state, decode, objective_state},
+    store::{
+        codec::{cycle_state, decode, objective_state},
+        queries::{IN_CHUNK, placeholders},
+    },
 };
 
 /// Key results remembered at most; past it the cache starts over.

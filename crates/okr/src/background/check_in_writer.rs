@@ -6,54 +6,47 @@
 //! sent together. Each request still gets its own answer; a request that
 //! fails its checks does not fail the others.
 
-use std::collections::HashMap;
-
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    Statement, Value,
+use crate::{
+    background::check_in_facts::{Admission, FactsCache},
+    names::check_in_name,
+    store::{entity::check_in, queries::placeholders},
 };
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryTrait, Statement, Value,
+};
+use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 use trellis_foundation::{
-    Error, FieldViolations, NewChange, RequestContext, Store,
-    paging::{page_size, split_page},
-    time::{from_timestamp, now_micros, to_timestamp},
+    Error, NewChange, RequestContext, Store,
+    time::{now_micros, to_timestamp},
 };
 use trellis_proto::{feed::v1::ChangeKind, okr::v1 as pb};
-
 use trellis_rules::progress::Tally;
-
-use crate::{
-    OkrApi,
-    check_in_facts::{Admission, FactsCache},
-    entity::check_in,
-    names::{check_in_name, is_health_metric, key_result_ids},
-    repo::{find_key_result, placeholders},
-};
 
 /// Requests committed together at most.
 const MAX_BATCH: usize = 512;
+
 /// Requests waiting for the writer at most, before callers wait to queue.
 const QUEUE: usize = 8_192;
-const MAX_NOTE: usize = 2_000;
 
 /// A check-in to record.
 #[derive(Debug, Clone)]
 pub(crate) struct NewCheckIn {
-    objective_id: String,
-    key_result_id: String,
-    value: f64,
+    pub(crate) objective_id: String,
+    pub(crate) key_result_id: String,
+    pub(crate) value: f64,
     /// -1 for a metric value (it has no confidence of its own).
-    confidence: i32,
-    note: String,
-    source: String,
+    pub(crate) confidence: i32,
+    pub(crate) note: String,
+    pub(crate) source: String,
     /// Set for a metric value: the metric it must come from.
-    health_metric: Option<String>,
-    measure_micros: i64,
+    pub(crate) health_metric: Option<String>,
+    pub(crate) measure_micros: i64,
     /// What makes a repeat of this check-in the same one: the request id
     /// of a retried create, or a metric's measurement time. `None`: every
     /// check-in is new (stored as "", outside the unique index).
-    dedupe: Option<String>,
-    context: RequestContext,
+    pub(crate) dedupe: Option<String>,
+    pub(crate) context: RequestContext,
 }
 
 /// A health metric's measurement, fed to the key results linked to it.
@@ -179,7 +172,7 @@ async fn recorded_repeats(
     Ok(recorded)
 }
 
-fn to_proto(row: &check_in::Model) -> pb::CheckIn {
+pub(crate) fn to_proto(row: &check_in::Model) -> pb::CheckIn {
     pb::CheckIn {
         name: check_in_name(&row.objective_id, &row.key_result_id, &row.id),
         value: row.value,
@@ -331,104 +324,4 @@ fn update_tallies(backend: DbBackend, tallies: HashMap<(String, String), TallyCh
         tuples.join(", ")
     );
     Statement::from_sql_and_values(backend, sql, values)
-}
-
-impl OkrApi {
-    pub async fn create_check_in(
-        &self,
-        context: RequestContext,
-        request: pb::CreateCheckInRequest,
-    ) -> Result<pb::CheckIn, Error> {
-        let (objective_id, key_result_id) = key_result_ids(&request.parent, "parent")?;
-        let Some(input) = request.check_in.as_ref() else {
-            return Err(Error::invalid("check_in", "is required"));
-        };
-        let mut violations = FieldViolations::default();
-        violations.require(input.value.is_finite(), "check_in.value", "must be a finite number");
-        violations.require(
-            (0..=10).contains(&input.confidence),
-            "check_in.confidence",
-            format!("must be 0 (no chance) to 10 (certain), got {}", input.confidence),
-        );
-        violations.require_max_len(&input.note, MAX_NOTE, "check_in.note");
-        violations.into_result()?;
-        let check_in = NewCheckIn {
-            objective_id: objective_id.to_owned(),
-            key_result_id: key_result_id.to_owned(),
-            value: input.value,
-            confidence: input.confidence,
-            note: input.note.clone(),
-            source: String::new(),
-            health_metric: None,
-            measure_micros: 0,
-            // A retried request returns the check-in it first recorded.
-            dedupe: context.request_id.as_ref().map(|id| format!("request:{id}")),
-            context,
-        };
-        self.check_ins.submit(check_in).await
-    }
-
-    /// A value fed from a health metric's measurement; the same
-    /// measurement (metric and time) recorded twice is kept once.
-    pub async fn record_metric_value(
-        &self,
-        context: RequestContext,
-        request: pb::RecordMetricValueRequest,
-    ) -> Result<pb::CheckIn, Error> {
-        let parsed = key_result_ids(&request.key_result, "key_result");
-        let mut violations = FieldViolations::default();
-        violations.require(
-            is_health_metric(&request.health_metric),
-            "health_metric",
-            format!("{:?} is not a healthMetrics/{{metric}} name", request.health_metric),
-        );
-        violations.require(request.value.is_finite(), "value", "must be a finite number");
-        violations.require(request.measure_time.is_some(), "measure_time", "is required");
-        violations.require_max_len(&request.source, 200, "source");
-        let parsed = violations.absorb(parsed)?;
-        violations.into_result()?;
-        let Some((objective_id, key_result_id)) = parsed else {
-            return Err(Error::Corrupt("a violation went missing".into()));
-        };
-        let measure_micros = request.measure_time.as_ref().map_or(0, from_timestamp);
-        let value = MetricValue {
-            health_metric: &request.health_metric,
-            value: request.value,
-            measure_micros,
-            source: &request.source,
-        };
-        self.check_ins
-            .submit(value.check_in(objective_id, key_result_id, context))
-            .await
-    }
-
-    /// A key result's check-ins, newest first.
-    pub async fn list_check_ins(&self, request: pb::ListCheckInsRequest) -> Result<pb::ListCheckInsResponse, Error> {
-        let (objective_id, key_result_id) = key_result_ids(&request.parent, "parent")?;
-        let size = page_size(request.page_size)?;
-        let after: Option<String> =
-            self.store
-                .page_tokens
-                .decode(&request.page_token, "ListCheckIns", &request.parent)?;
-        let conn = self.store.db.conn();
-        find_key_result(conn, objective_id, key_result_id).await?;
-        let mut select = check_in::Entity::find()
-            .filter(check_in::Column::ObjectiveId.eq(objective_id))
-            .filter(check_in::Column::KeyResultId.eq(key_result_id));
-        if let Some(after) = after {
-            select = select.filter(check_in::Column::Id.lt(after));
-        }
-        let rows = select
-            .order_by_desc(check_in::Column::Id)
-            .limit(size + 1)
-            .all(conn)
-            .await?;
-        let (page, next) = split_page(rows, size, |row| row.id.clone());
-        Ok(pb::ListCheckInsResponse {
-            check_ins: page.iter().map(to_proto).collect(),
-            next_page_token: next
-                .map(|id| self.store.page_tokens.encode("ListCheckIns", &request.parent, &id))
-                .unwrap_or_default(),
-        })
-    }
 }

@@ -1,0 +1,46 @@
+//! The okr service's domain operations, one file per resource: each checks
+//! every field (collecting every violation), writes in one transaction and
+//! appends its change events. A method lives in the file of the resource it
+//! acts on.
+
+pub(crate) mod check_ins;
+pub(crate) mod cycles;
+pub(crate) mod import;
+pub(crate) mod key_results;
+pub(crate) mod metric_feed;
+pub(crate) mod objective_reads;
+pub(crate) mod objective_states;
+pub(crate) mod objectives;
+pub(crate) mod references;
+pub(crate) mod replans;
+
+use trellis_foundation::{Error, Store};
+
+use crate::{OrgClient, StrategyClient, background::check_in_writer::CheckInWriter};
+
+/// The okr service's operations, grouped by resource in this module's
+/// files; `grpc::OkrGrpc` puts them on the wire.
+#[derive(Clone, Debug)]
+pub struct OkrOps {
+    pub(crate) store: Store,
+    pub(crate) org: OrgClient,
+    pub(crate) strategy: StrategyClient,
+    pub(crate) check_ins: CheckInWriter,
+}
+
+impl OkrOps {
+    /// `org` and `strategy` reach those services, in this process or not.
+    pub async fn new(store: Store, org: OrgClient, strategy: StrategyClient) -> Result<OkrOps, Error> {
+        let check_ins = CheckInWriter::start(store.clone());
+        Ok(OkrOps {
+            store,
+            org,
+            strategy,
+            check_ins,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
