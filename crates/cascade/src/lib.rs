@@ -2,17 +2,27 @@
 //! that owns every other resource, and the alignment graph
 //! (`trellis.cascade.v1.CascadeService`), an in-memory projection of the
 //! other services' change feeds.
+//!
+//! The layout every service crate shares (see docs/architecture.md):
+//! `grpc/` puts the operations on the wire, `ops/` holds them one file per
+//! resource, `background/` the work the service does on its own (the
+//! projection following the feeds), `store/` the tables and how rows are
+//! stored, and the pure rules sit at the top (`names`, `fields`, `tree`,
+//! and `graph/`, the alignment graph itself).
 
-pub mod alignment;
+mod background;
+mod fields;
 pub mod graph;
-pub mod migration;
-pub mod org;
-pub mod projection;
+mod grpc;
+mod names;
+mod ops;
+pub mod store;
+pub mod tree;
 
-pub use alignment::CascadeApi;
-pub use migration::Migrator;
-pub use org::OrgApi;
-pub use projection::{Consumers, Projection, Source};
+pub use background::{Consumers, Projection, Source};
+pub use grpc::{CascadeGrpc, OrgGrpc};
+pub use ops::{AlignmentOps, OrgOps};
+pub use store::migration::Migrator;
 
 /// The prefix of every table this service owns.
 pub const TABLE_PREFIX: &str = "cascade";

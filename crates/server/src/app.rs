@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tonic::transport::{Channel, Endpoint, Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::{info, warn};
-use trellis_cascade::{CascadeApi, Consumers, OrgApi, Projection, Source};
+use trellis_cascade::{AlignmentOps, CascadeGrpc, Consumers, OrgGrpc, OrgOps, Projection, Source};
 use trellis_foundation::{
     ChangeFeed, Db, Store,
     trace::{PeerChannel, continue_from_headers, peer_channel as traced},
@@ -53,8 +53,8 @@ pub struct Application {
     strategy: Option<StrategyOps>,
     okr: Option<OkrOps>,
     health: Option<HealthOps>,
-    org: Option<OrgApi>,
-    cascade: Option<(CascadeApi, Vec<Source>)>,
+    org: Option<OrgOps>,
+    cascade: Option<(AlignmentOps, Vec<Source>)>,
 }
 
 impl Application {
@@ -110,7 +110,7 @@ impl Application {
                 .await
                 .context("migrating the cascade tables")?;
             Some(
-                OrgApi::new(open_store(&db, trellis_cascade::TABLE_PREFIX, &settings).await?)
+                OrgOps::new(open_store(&db, trellis_cascade::TABLE_PREFIX, &settings).await?)
                     .with_max_message_bytes(settings.max_message_bytes),
             )
         } else {
@@ -121,7 +121,7 @@ impl Application {
                 let sources = feed_sources(&settings, local_addr, org)?;
                 let names: Vec<&'static str> = sources.iter().map(Source::name).collect();
                 let projection = std::sync::Arc::new(Projection::new(&names));
-                Some((CascadeApi::new(projection, org.store().page_tokens.clone()), sources))
+                Some((AlignmentOps::new(projection, org.store().page_tokens.clone()), sources))
             }
             None => None,
         };
@@ -247,7 +247,7 @@ impl Application {
         let org_service = org.map(|api| {
             served.push(ORG_SERVICE);
             feeds.push(api.store().feed.clone());
-            OrgServiceServer::new(api)
+            OrgServiceServer::new(OrgGrpc::new(api))
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max)
         });
@@ -257,7 +257,7 @@ impl Application {
             served.push(CASCADE_SERVICE);
             projection = Some(api.projection().clone());
             consumers = Some(Consumers::start(api.projection().clone(), sources, db.clone()));
-            CascadeServiceServer::new(api)
+            CascadeServiceServer::new(CascadeGrpc::new(api))
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max)
         });
@@ -440,7 +440,7 @@ fn strategy_client(settings: &Settings, local_addr: SocketAddr) -> anyhow::Resul
 
 /// The feeds the cascade projection follows: its own org units in
 /// process, the others from this process or their configured peers.
-fn feed_sources(settings: &Settings, local_addr: SocketAddr, org: &OrgApi) -> anyhow::Result<Vec<Source>> {
+fn feed_sources(settings: &Settings, local_addr: SocketAddr, org: &OrgOps) -> anyhow::Result<Vec<Source>> {
     let wants = |service| settings.services.contains(&service);
     let max = settings.max_message_bytes;
     let channel = |service, peer: &Option<String>| -> anyhow::Result<Option<Channel>> {

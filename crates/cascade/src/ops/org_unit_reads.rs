@@ -13,11 +13,14 @@ use trellis_foundation::{
 };
 use trellis_proto::cascade::v1 as pb;
 
-use super::{
-    COLLECTION, OrgApi,
-    convert::{to_proto, unit_id},
-    entity::{Column, Entity},
-    repo,
+use crate::{
+    names::{COLLECTION, unit_id},
+    ops::OrgOps,
+    store::{
+        codec::to_proto,
+        entity::org_unit::{Column, Entity},
+        queries,
+    },
 };
 
 /// Units per BatchGetOrgUnits.
@@ -36,10 +39,10 @@ fn filter_fields() -> Vec<FilterField> {
     ]
 }
 
-impl OrgApi {
+impl OrgOps {
     pub async fn get(&self, name: &str) -> Result<pb::OrgUnit, Error> {
         let id = unit_id(name, "name")?;
-        let unit = repo::find_existing(self.store.db.conn(), id, name).await?;
+        let unit = queries::find_existing(self.store.db.conn(), id, name).await?;
         Ok(to_proto(&unit))
     }
 
@@ -90,7 +93,7 @@ impl OrgApi {
             }
         }
         violations.into_result()?;
-        let found: HashMap<String, _> = repo::find_many(self.store.db.conn(), &ids)
+        let found: HashMap<String, _> = queries::find_many(self.store.db.conn(), &ids)
             .await?
             .into_iter()
             .map(|unit| (unit.id.clone(), unit))
@@ -124,7 +127,7 @@ impl OrgApi {
             self.store
                 .page_tokens
                 .decode(&request.page_token, "ListDescendants", &query)?;
-        let root = repo::find_existing(self.store.db.conn(), id, &request.name).await?;
+        let root = queries::find_existing(self.store.db.conn(), id, &request.name).await?;
         let mut select = Entity::find()
             .filter(Column::Path.starts_with(&root.path))
             .filter(Column::Id.ne(root.id.clone()));
@@ -158,9 +161,9 @@ impl OrgApi {
     /// From the parent up to the root, nearest first.
     pub async fn ancestors(&self, name: &str) -> Result<pb::ListAncestorsResponse, Error> {
         let id = unit_id(name, "name")?;
-        let unit = repo::find_existing(self.store.db.conn(), id, name).await?;
+        let unit = queries::find_existing(self.store.db.conn(), id, name).await?;
         let ancestor_ids: Vec<String> = unit.ancestor_ids().into_iter().map(str::to_owned).collect();
-        let found: HashMap<String, _> = repo::find_many(self.store.db.conn(), &ancestor_ids)
+        let found: HashMap<String, _> = queries::find_many(self.store.db.conn(), &ancestor_ids)
             .await?
             .into_iter()
             .map(|unit| (unit.id.clone(), unit))

@@ -8,11 +8,11 @@ use tonic::{Request, Response, Status};
 use trellis_foundation::{Error, time::to_timestamp};
 use trellis_proto::cascade::v1::{self as pb, alignment_change, cascade_service_server::CascadeService};
 
-use super::{
-    CascadeApi,
-    view::{Resolver, duration, node_view},
-};
 use crate::graph::{Kind, TouchKind};
+use crate::ops::{
+    AlignmentOps,
+    answers::{Resolver, duration, node_view},
+};
 
 type Reply<T> = Result<Response<T>, Status>;
 
@@ -20,16 +20,26 @@ fn reply<T>(answer: Result<T, Error>) -> Reply<T> {
     answer.map(Response::new).map_err(Status::from)
 }
 
-impl CascadeApi {
+/// `trellis.cascade.v1.CascadeService` over [`AlignmentOps`].
+#[derive(Debug, Clone)]
+pub struct CascadeGrpc {
+    ops: AlignmentOps,
+}
+
+impl CascadeGrpc {
+    pub fn new(ops: AlignmentOps) -> CascadeGrpc {
+        CascadeGrpc { ops }
+    }
+
     /// Answers a question on the blocking pool: questions read the graph
     /// under its lock and a full roll-up takes milliseconds, which must not
     /// hold a runtime thread that other calls' I/O is waiting for.
-    async fn ask<Q, A>(&self, request: Request<Q>, question: fn(&CascadeApi, &Q) -> Result<A, Error>) -> Reply<A>
+    async fn ask<Q, A>(&self, request: Request<Q>, question: fn(&AlignmentOps, &Q) -> Result<A, Error>) -> Reply<A>
     where
         Q: Send + 'static,
         A: Send + 'static,
     {
-        let api = self.clone();
+        let api = self.ops.clone();
         let request = request.into_inner();
         match tokio::task::spawn_blocking(move || question(&api, &request)).await {
             Ok(answer) => reply(answer),
@@ -42,53 +52,53 @@ impl CascadeApi {
 }
 
 #[tonic::async_trait]
-impl CascadeService for CascadeApi {
+impl CascadeService for CascadeGrpc {
     async fn get_alignment_path(&self, request: Request<pb::GetAlignmentPathRequest>) -> Reply<pb::AlignmentPath> {
-        self.ask(request, CascadeApi::alignment_path).await
+        self.ask(request, AlignmentOps::alignment_path).await
     }
 
     async fn list_aligned_descendants(
         &self,
         request: Request<pb::ListAlignedDescendantsRequest>,
     ) -> Reply<pb::ListAlignedDescendantsResponse> {
-        self.ask(request, CascadeApi::aligned_descendants).await
+        self.ask(request, AlignmentOps::aligned_descendants).await
     }
 
     async fn get_rollup(&self, request: Request<pb::GetRollupRequest>) -> Reply<pb::Rollup> {
-        self.ask(request, CascadeApi::rollup).await
+        self.ask(request, AlignmentOps::rollup).await
     }
 
     async fn list_rollup_contributors(
         &self,
         request: Request<pb::ListRollupContributorsRequest>,
     ) -> Reply<pb::ListRollupContributorsResponse> {
-        self.ask(request, CascadeApi::rollup_contributors).await
+        self.ask(request, AlignmentOps::rollup_contributors).await
     }
 
     async fn list_orphans(&self, request: Request<pb::ListOrphansRequest>) -> Reply<pb::ListOrphansResponse> {
-        self.ask(request, CascadeApi::orphans).await
+        self.ask(request, AlignmentOps::orphans).await
     }
 
     async fn list_misalignments(
         &self,
         request: Request<pb::ListMisalignmentsRequest>,
     ) -> Reply<pb::ListMisalignmentsResponse> {
-        self.ask(request, CascadeApi::misalignments).await
+        self.ask(request, AlignmentOps::misalignments).await
     }
 
     async fn list_uncovered_choices(
         &self,
         request: Request<pb::ListUncoveredChoicesRequest>,
     ) -> Reply<pb::ListUncoveredChoicesResponse> {
-        self.ask(request, CascadeApi::uncovered_choices).await
+        self.ask(request, AlignmentOps::uncovered_choices).await
     }
 
     async fn list_risks(&self, request: Request<pb::ListRisksRequest>) -> Reply<pb::ListRisksResponse> {
-        self.ask(request, CascadeApi::risks).await
+        self.ask(request, AlignmentOps::risks).await
     }
 
     async fn get_planning_status(&self, request: Request<pb::GetPlanningStatusRequest>) -> Reply<pb::PlanningStatus> {
-        self.ask(request, CascadeApi::planning_status).await
+        self.ask(request, AlignmentOps::planning_status).await
     }
 
     type WatchAlignmentStream = Pin<Box<dyn Stream<Item = Result<pb::AlignmentChange, Status>> + Send + 'static>>;
@@ -97,9 +107,10 @@ impl CascadeService for CascadeApi {
         let under = request.into_inner().under;
         // Subscribed before the name is checked, so nothing applied after
         // this call returns is missed.
-        let mut notices = self.projection.subscribe();
+        let mut notices = self.ops.projection.subscribe();
         let checked = under.clone();
-        self.projection
+        self.ops
+            .projection
             .read(move |graph| {
                 let mut resolver = Resolver::new(graph);
                 resolver.optional(
@@ -119,7 +130,7 @@ impl CascadeService for CascadeApi {
             .await
             .map_err(|err| Status::internal(format!("checking the stream's root: {err}")))?
             .map_err(Status::from)?;
-        let projection = self.projection.clone();
+        let projection = self.ops.projection.clone();
         let mut closing = projection.closing();
         let stream = async_stream::stream! {
             loop {
@@ -178,6 +189,7 @@ impl CascadeService for CascadeApi {
         _request: Request<pb::GetProjectionStatusRequest>,
     ) -> Reply<pb::ProjectionStatus> {
         let feeds = self
+            .ops
             .projection
             .feeds()
             .into_iter()
@@ -201,14 +213,15 @@ impl CascadeService for CascadeApi {
             })
             .collect();
         let (nodes, edges) = self
+            .ops
             .projection
             .read(|graph| (graph.len() as i64, graph.edge_count() as i64))
             .await
             .map_err(|err| Status::internal(format!("reading the graph's size: {err}")))?;
         Ok(Response::new(pb::ProjectionStatus {
             feeds,
-            ready: self.projection.ready_after().is_some(),
-            rebuild_time: self.projection.ready_after().map(duration),
+            ready: self.ops.projection.ready_after().is_some(),
+            rebuild_time: self.ops.projection.ready_after().map(duration),
             nodes,
             edges,
         }))

@@ -6,11 +6,11 @@ use std::time::Instant;
 use trellis_foundation::{Error, paging::page_size, time::now_micros};
 use trellis_proto::cascade::v1 as pb;
 
-use super::{
-    CascadeApi,
-    view::{Pager, Resolver, duration, node_view},
-};
 use crate::graph::{Data, Graph, Kind, NodeId};
+use crate::ops::{
+    AlignmentOps,
+    answers::{Pager, Resolver, duration, node_view},
+};
 
 /// What a roll-up, descendants or contributors query may start from.
 const ALIGNABLE: [Kind; 5] = [
@@ -22,7 +22,7 @@ const ALIGNABLE: [Kind; 5] = [
 ];
 const DEFAULT_CONFIDENCE_BELOW: i32 = 5;
 
-impl CascadeApi {
+impl AlignmentOps {
     fn pager<'a>(&'a self, method: &str, parameters: &[&str], size: i32, token: &'a str) -> Result<Pager<'a>, Error> {
         Ok(Pager {
             tokens: &self.tokens,
@@ -32,7 +32,7 @@ impl CascadeApi {
         })
     }
 
-    pub(super) fn alignment_path(&self, request: &pb::GetAlignmentPathRequest) -> Result<pb::AlignmentPath, Error> {
+    pub(crate) fn alignment_path(&self, request: &pb::GetAlignmentPathRequest) -> Result<pb::AlignmentPath, Error> {
         let graph = self.projection.graph();
         let mut resolver = Resolver::new(&graph);
         let start = resolver.required("name", &request.name, &ALIGNABLE);
@@ -77,7 +77,7 @@ impl CascadeApi {
         })
     }
 
-    pub(super) fn aligned_descendants(
+    pub(crate) fn aligned_descendants(
         &self,
         request: &pb::ListAlignedDescendantsRequest,
     ) -> Result<pb::ListAlignedDescendantsResponse, Error> {
@@ -139,17 +139,17 @@ impl CascadeApi {
         }
     }
 
-    pub(super) fn rollup(&self, request: &pb::GetRollupRequest) -> Result<pb::Rollup, Error> {
+    pub(crate) fn rollup(&self, request: &pb::GetRollupRequest) -> Result<pb::Rollup, Error> {
         let graph = self.projection.graph();
         let mut resolver = Resolver::new(&graph);
         let id = resolver.required("name", &request.name, &ALIGNABLE);
         let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
         resolver.finish()?;
         let id = id.ok_or_else(|| Error::NotFound(request.name.clone()))?;
-        Ok(CascadeApi::rollup_of(&graph, id, cycle))
+        Ok(AlignmentOps::rollup_of(&graph, id, cycle))
     }
 
-    pub(super) fn rollup_contributors(
+    pub(crate) fn rollup_contributors(
         &self,
         request: &pb::ListRollupContributorsRequest,
     ) -> Result<pb::ListRollupContributorsResponse, Error> {
@@ -169,13 +169,13 @@ impl CascadeApi {
         Ok(pb::ListRollupContributorsResponse {
             contributors: page
                 .into_iter()
-                .map(|id| CascadeApi::rollup_of(&graph, id, cycle))
+                .map(|id| AlignmentOps::rollup_of(&graph, id, cycle))
                 .collect(),
             next_page_token,
         })
     }
 
-    pub(super) fn orphans(&self, request: &pb::ListOrphansRequest) -> Result<pb::ListOrphansResponse, Error> {
+    pub(crate) fn orphans(&self, request: &pb::ListOrphansRequest) -> Result<pb::ListOrphansResponse, Error> {
         let graph = self.projection.graph();
         let mut resolver = Resolver::new(&graph);
         let cycle = resolver.required("cycle", &request.cycle, &[Kind::Cycle]);
@@ -195,7 +195,7 @@ impl CascadeApi {
         })
     }
 
-    pub(super) fn misalignments(
+    pub(crate) fn misalignments(
         &self,
         request: &pb::ListMisalignmentsRequest,
     ) -> Result<pb::ListMisalignmentsResponse, Error> {
@@ -231,7 +231,7 @@ impl CascadeApi {
         })
     }
 
-    pub(super) fn uncovered_choices(
+    pub(crate) fn uncovered_choices(
         &self,
         request: &pb::ListUncoveredChoicesRequest,
     ) -> Result<pb::ListUncoveredChoicesResponse, Error> {
@@ -253,7 +253,7 @@ impl CascadeApi {
         })
     }
 
-    pub(super) fn risks(&self, request: &pb::ListRisksRequest) -> Result<pb::ListRisksResponse, Error> {
+    pub(crate) fn risks(&self, request: &pb::ListRisksRequest) -> Result<pb::ListRisksResponse, Error> {
         let graph = self.projection.graph();
         let mut resolver = Resolver::new(&graph);
         let cycle = resolver.required("cycle", &request.cycle, &[Kind::Cycle]);
@@ -312,7 +312,7 @@ impl CascadeApi {
         })
     }
 
-    pub(super) fn planning_status(&self, request: &pb::GetPlanningStatusRequest) -> Result<pb::PlanningStatus, Error> {
+    pub(crate) fn planning_status(&self, request: &pb::GetPlanningStatusRequest) -> Result<pb::PlanningStatus, Error> {
         let graph = self.projection.graph();
         let mut resolver = Resolver::new(&graph);
         let cycle = resolver.required("cycle", &request.cycle, &[Kind::Cycle]);

@@ -1,41 +1,26 @@
-//! Org units between their proto form and the table, and request checks.
+//! Request checks for org units: every problem collected with its field
+//! path, and the limits a unit and a batch of units are held to.
 
+use crate::names::COLLECTION;
 use trellis_foundation::{
     FieldViolations,
-    etag::etag_for,
     names::{id_or_generate, parse_name},
-    time::to_timestamp,
 };
 use trellis_proto::cascade::v1 as pb;
 
-use super::{COLLECTION, entity::Model};
+/// The most units one BatchCreateOrgUnits may carry.
+pub const MAX_BATCH: usize = 50_000;
+
+/// The deepest a unit may sit (a root is at 0): 32 levels, well past real
+/// organisations (under 20), and short enough that a unit's path of
+/// 63-character ids fits every backend's index.
+pub const MAX_DEPTH: i32 = 31;
 
 const MAX_DISPLAY_NAME: usize = 200;
+
 const MAX_KIND: usize = 64;
+
 const MAX_DESCRIPTION: usize = 4_000;
-
-pub fn unit_name(id: &str) -> String {
-    format!("{COLLECTION}/{id}")
-}
-
-pub fn to_proto(unit: &Model) -> pb::OrgUnit {
-    pb::OrgUnit {
-        name: unit_name(&unit.id),
-        parent: if unit.parent_id.is_empty() {
-            String::new()
-        } else {
-            unit_name(&unit.parent_id)
-        },
-        display_name: unit.display_name.clone(),
-        kind: unit.kind.clone(),
-        description: unit.description.clone(),
-        depth: unit.depth,
-        etag: etag_for(unit.version),
-        create_time: Some(to_timestamp(unit.create_micros)),
-        update_time: Some(to_timestamp(unit.update_micros)),
-        ancestors: unit.ancestor_ids().into_iter().map(unit_name).collect(),
-    }
-}
 
 /// A create request, checked: the id to use and the parent's id ("" for a root).
 pub struct NewUnit {
@@ -100,11 +85,4 @@ pub fn parse_parent(parent: &str, field: &str, violations: &mut FieldViolations)
             String::new()
         }
     }
-}
-
-/// The id of a well-formed unit name, or an `INVALID_ARGUMENT` for `field`.
-pub fn unit_id<'a>(name: &'a str, field: &str) -> Result<&'a str, trellis_foundation::Error> {
-    parse_name(name, COLLECTION).ok_or_else(|| {
-        trellis_foundation::Error::invalid(field, format!("must be an {COLLECTION}/{{id}} name, got {name:?}"))
-    })
 }

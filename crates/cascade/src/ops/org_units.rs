@@ -12,11 +12,11 @@ use trellis_foundation::{
 };
 use trellis_proto::{cascade::v1 as pb, feed::v1::ChangeKind};
 
-use super::{
-    MAX_BATCH, MAX_DEPTH, OrgApi,
-    convert::{NewUnit, check_create, check_fields, parse_parent, to_proto, unit_id, unit_name},
-    entity::Model,
-    repo,
+use crate::{
+    fields::{MAX_BATCH, MAX_DEPTH, NewUnit, check_create, check_fields, parse_parent},
+    names::{unit_id, unit_name},
+    ops::OrgOps,
+    store::{codec::to_proto, entity::org_unit::Model, queries},
     tree::{Unplaceable, child_path, order_batch, root_path},
 };
 
@@ -31,7 +31,7 @@ async fn placement(conn: &impl ConnectionTrait, id: &str, parent_id: &str) -> Re
     if parent_id.is_empty() {
         return Ok((0, root_path(id)));
     }
-    let parent = repo::find_existing(conn, parent_id, &unit_name(parent_id)).await?;
+    let parent = queries::find_existing(conn, parent_id, &unit_name(parent_id)).await?;
     check_depth(parent.depth + 1, "org_unit.parent")?;
     Ok((parent.depth + 1, child_path(&parent.path, id)))
 }
@@ -67,7 +67,7 @@ fn new_model(unit: NewUnit, depth: i32, path: String, now: i64) -> Model {
     }
 }
 
-impl OrgApi {
+impl OrgOps {
     pub async fn create(
         &self,
         context: RequestContext,
@@ -78,7 +78,7 @@ impl OrgApi {
         if !violations.is_empty() {
             // The parent too, so one answer holds every problem.
             let parent_id = &new_unit.parent_id;
-            if !parent_id.is_empty() && repo::find(self.store.db.conn(), parent_id).await?.is_none() {
+            if !parent_id.is_empty() && queries::find(self.store.db.conn(), parent_id).await?.is_none() {
                 violations.add("org_unit.parent", format!("{} does not exist", unit_name(parent_id)));
             }
             return Err(Error::InvalidArgument(violations));
@@ -93,14 +93,14 @@ impl OrgApi {
                 move |mut txn: WriteTxn| async move {
                     feed.serialize_writers(&txn).await?;
                     let (depth, path) = placement(&*txn, &new_unit.id, &new_unit.parent_id).await?;
-                    if repo::find(&*txn, &new_unit.id).await?.is_some() {
+                    if queries::find(&*txn, &new_unit.id).await?.is_some() {
                         return Err(Error::AlreadyExists(format!(
                             "{} already exists",
                             unit_name(&new_unit.id)
                         )));
                     }
                     let model = new_model(new_unit, depth, path, now_micros());
-                    repo::insert_many(&*txn, vec![model.clone()]).await?;
+                    queries::insert_many(&*txn, vec![model.clone()]).await?;
                     let unit = to_proto(&model);
                     feed.append(&mut txn, &event_context, vec![change(ChangeKind::Created, &unit)])
                         .await?;
@@ -126,7 +126,7 @@ impl OrgApi {
 
         let mut txn = self.store.begin_write().await?;
         self.store.feed.serialize_writers(&txn).await?;
-        let mut unit = repo::find_existing(&*txn, id, &patch.name).await?;
+        let mut unit = queries::find_existing(&*txn, id, &patch.name).await?;
         check_etag(&patch.etag, &etag_for(unit.version), &patch.name)?;
         let read_version = unit.version;
         for path in paths {
@@ -138,7 +138,7 @@ impl OrgApi {
         }
         unit.version += 1;
         unit.update_micros = now_micros();
-        repo::update_if_unchanged(&*txn, unit.clone(), read_version).await?;
+        queries::update_if_unchanged(&*txn, unit.clone(), read_version).await?;
         let updated = to_proto(&unit);
         self.store
             .feed
@@ -152,15 +152,15 @@ impl OrgApi {
         let id = unit_id(&request.name, "name")?;
         let mut txn = self.store.begin_write().await?;
         self.store.feed.serialize_writers(&txn).await?;
-        let unit = repo::find_existing(&*txn, id, &request.name).await?;
+        let unit = queries::find_existing(&*txn, id, &request.name).await?;
         check_etag(&request.etag, &etag_for(unit.version), &request.name)?;
-        if repo::has_children(&*txn, id).await? {
+        if queries::has_children(&*txn, id).await? {
             return Err(Error::FailedPrecondition(format!(
                 "{} still has child units; move or delete them first",
                 request.name
             )));
         }
-        repo::delete_if_unchanged(&*txn, &unit).await?;
+        queries::delete_if_unchanged(&*txn, &unit).await?;
         let deleted = to_proto(&unit);
         self.store
             .feed
@@ -182,7 +182,7 @@ impl OrgApi {
 
         let mut txn = self.store.begin_write().await?;
         self.store.feed.serialize_writers(&txn).await?;
-        let mut unit = repo::find_existing(&*txn, id, &request.name).await?;
+        let mut unit = queries::find_existing(&*txn, id, &request.name).await?;
         check_etag(&request.etag, &etag_for(unit.version), &request.name)?;
         if unit.parent_id == new_parent_id {
             return Ok(to_proto(&unit));
@@ -190,7 +190,7 @@ impl OrgApi {
         let (new_depth, new_path) = if new_parent_id.is_empty() {
             (0, root_path(id))
         } else {
-            let parent = repo::find_existing(&*txn, &new_parent_id, &request.new_parent).await?;
+            let parent = queries::find_existing(&*txn, &new_parent_id, &request.new_parent).await?;
             if parent.path.starts_with(&unit.path) {
                 return Err(Error::FailedPrecondition(format!(
                     "cannot move {} under {}: it is the unit itself or below it, which would make a cycle",
@@ -199,7 +199,7 @@ impl OrgApi {
             }
             (parent.depth + 1, child_path(&parent.path, id))
         };
-        let subtree = repo::descendants(&*txn, &unit.path).await?;
+        let subtree = queries::descendants(&*txn, &unit.path).await?;
         let depth_change = new_depth - unit.depth;
         let deepest = subtree
             .iter()
@@ -226,7 +226,7 @@ impl OrgApi {
             let updated = to_proto(&model);
             changes.push(change(ChangeKind::Updated, &updated));
             moved_unit.get_or_insert(updated);
-            repo::update_if_unchanged(&*txn, model, read_version).await?;
+            queries::update_if_unchanged(&*txn, model, read_version).await?;
         }
         self.store.feed.append(&mut txn, &context, changes).await?;
         txn.commit().await?;
@@ -291,7 +291,7 @@ impl OrgApi {
                              {max_message_bytes}: send the units in smaller batches"
                         )));
                     }
-                    repo::insert_many(&*txn, units).await?;
+                    queries::insert_many(&*txn, units).await?;
                     let changes = created.iter().map(|unit| change(ChangeKind::Created, unit)).collect();
                     feed.append(&mut txn, &event_context, changes).await?;
                     Ok((
@@ -325,12 +325,12 @@ async fn place_batch(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let stored_parents: HashMap<String, Model> = repo::find_many(conn, &outside_parents)
+    let stored_parents: HashMap<String, Model> = queries::find_many(conn, &outside_parents)
         .await?
         .into_iter()
         .map(|unit| (unit.id.clone(), unit))
         .collect();
-    let taken: HashSet<String> = repo::find_many(conn, &ids)
+    let taken: HashSet<String> = queries::find_many(conn, &ids)
         .await?
         .into_iter()
         .map(|unit| unit.id)

@@ -16,7 +16,7 @@ use trellis_proto::{
     strategy::v1::strategy_service_client::StrategyServiceClient,
 };
 
-use super::{Projection, cursors::CursorStore};
+use crate::{background::Projection, store::cursors::CursorStore};
 
 /// Events applied under one hold of the graph's write lock.
 const BATCH: usize = 2_048;

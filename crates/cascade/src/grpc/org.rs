@@ -1,4 +1,5 @@
-//! The gRPC face of the org service: unwrap, call the operation, map errors.
+//! The gRPC face of the org service: unwrap the request, call the
+//! operation, map the error.
 
 use std::pin::Pin;
 
@@ -10,41 +11,53 @@ use trellis_proto::{
     feed::v1::{ChangeEvent, WatchChangesRequest},
 };
 
-use super::OrgApi;
+use crate::ops::OrgOps;
 
 type Reply<T> = Result<Response<T>, Status>;
 
+/// `trellis.cascade.v1.OrgService` over [`OrgOps`].
+#[derive(Debug, Clone)]
+pub struct OrgGrpc {
+    ops: OrgOps,
+}
+
+impl OrgGrpc {
+    pub fn new(ops: OrgOps) -> OrgGrpc {
+        OrgGrpc { ops }
+    }
+}
+
 #[tonic::async_trait]
-impl OrgService for OrgApi {
+impl OrgService for OrgGrpc {
     async fn create_org_unit(&self, request: Request<pb::CreateOrgUnitRequest>) -> Reply<pb::OrgUnit> {
         let context = RequestContext::from_request(&request);
         let request = request.into_inner();
         let context = context.with_request_id(&request.request_id);
-        Ok(Response::new(self.create(context, request).await?))
+        Ok(Response::new(self.ops.create(context, request).await?))
     }
 
     async fn get_org_unit(&self, request: Request<pb::GetOrgUnitRequest>) -> Reply<pb::OrgUnit> {
-        Ok(Response::new(self.get(&request.into_inner().name).await?))
+        Ok(Response::new(self.ops.get(&request.into_inner().name).await?))
     }
 
     async fn list_org_units(&self, request: Request<pb::ListOrgUnitsRequest>) -> Reply<pb::ListOrgUnitsResponse> {
-        Ok(Response::new(self.list(request.into_inner()).await?))
+        Ok(Response::new(self.ops.list(request.into_inner()).await?))
     }
 
     async fn update_org_unit(&self, request: Request<pb::UpdateOrgUnitRequest>) -> Reply<pb::OrgUnit> {
         let context = RequestContext::from_request(&request);
-        Ok(Response::new(self.update(context, request.into_inner()).await?))
+        Ok(Response::new(self.ops.update(context, request.into_inner()).await?))
     }
 
     async fn delete_org_unit(&self, request: Request<pb::DeleteOrgUnitRequest>) -> Reply<()> {
         let context = RequestContext::from_request(&request);
-        self.delete(context, request.into_inner()).await?;
+        self.ops.delete(context, request.into_inner()).await?;
         Ok(Response::new(()))
     }
 
     async fn move_org_unit(&self, request: Request<pb::MoveOrgUnitRequest>) -> Reply<pb::OrgUnit> {
         let context = RequestContext::from_request(&request);
-        Ok(Response::new(self.move_unit(context, request.into_inner()).await?))
+        Ok(Response::new(self.ops.move_unit(context, request.into_inner()).await?))
     }
 
     async fn batch_create_org_units(
@@ -54,32 +67,32 @@ impl OrgService for OrgApi {
         let context = RequestContext::from_request(&request);
         let request = request.into_inner();
         let context = context.with_request_id(&request.request_id);
-        Ok(Response::new(self.batch_create(context, request).await?))
+        Ok(Response::new(self.ops.batch_create(context, request).await?))
     }
 
     async fn batch_get_org_units(
         &self,
         request: Request<pb::BatchGetOrgUnitsRequest>,
     ) -> Reply<pb::BatchGetOrgUnitsResponse> {
-        Ok(Response::new(self.batch_get(request.into_inner()).await?))
+        Ok(Response::new(self.ops.batch_get(request.into_inner()).await?))
     }
 
     async fn list_descendants(
         &self,
         request: Request<pb::ListDescendantsRequest>,
     ) -> Reply<pb::ListDescendantsResponse> {
-        Ok(Response::new(self.descendants(request.into_inner()).await?))
+        Ok(Response::new(self.ops.descendants(request.into_inner()).await?))
     }
 
     async fn list_ancestors(&self, request: Request<pb::ListAncestorsRequest>) -> Reply<pb::ListAncestorsResponse> {
-        Ok(Response::new(self.ancestors(&request.into_inner().name).await?))
+        Ok(Response::new(self.ops.ancestors(&request.into_inner().name).await?))
     }
 
     type WatchChangesStream = Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send + 'static>>;
 
     async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Reply<Self::WatchChangesStream> {
         let request = request.into_inner();
-        let stream = self.store().feed.watch(request);
+        let stream = self.ops.store().feed.watch(request);
         Ok(Response::new(Box::pin(stream)))
     }
 }

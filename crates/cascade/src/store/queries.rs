@@ -5,7 +5,7 @@ use sea_orm::{
 };
 use trellis_foundation::Error;
 
-use super::entity::{ActiveModel, Column, Entity, Model};
+use crate::store::entity::org_unit::{ActiveModel, Column, Entity, Model};
 
 /// Ids per `IN (…)` query, inside every backend's parameter limit.
 const IN_CHUNK: usize = 5_000;

@@ -85,7 +85,7 @@ impl MigrationTrait for CreateFeedCursors {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         create_table(
             manager,
-            crate::projection::CURSOR_TABLE,
+            crate::store::cursors::CURSOR_TABLE,
             &["source"],
             vec![string("source"), big_integer("sequence"), big_integer("update_micros")],
         )

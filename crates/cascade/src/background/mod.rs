@@ -4,7 +4,6 @@
 //! nodes each batch touched.
 
 mod consumer;
-mod cursors;
 mod decode;
 
 use std::{
@@ -19,7 +18,6 @@ use trellis_foundation::time::{from_timestamp, now_micros};
 use trellis_proto::feed::v1::ChangeEvent;
 
 pub use consumer::{Consumers, Source};
-pub use cursors::CURSOR_TABLE;
 
 use crate::graph::{Graph, NodeId, TouchKind};
 

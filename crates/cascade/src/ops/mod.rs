@@ -1,0 +1,62 @@
+//! The cascade's operations: the org tree's writes and reads, and the
+//! alignment questions, each in the file of what it acts on.
+
+pub(crate) mod alignment;
+pub(crate) mod answers;
+pub(crate) mod org_unit_reads;
+pub(crate) mod org_units;
+
+use std::sync::Arc;
+
+use trellis_foundation::{Store, paging::PageTokens};
+
+use crate::background::Projection;
+
+/// The org service's operations (`org_units.rs` writes, `org_unit_reads.rs`
+/// reads); `grpc::OrgGrpc` puts them on the wire.
+#[derive(Debug, Clone)]
+pub struct OrgOps {
+    pub(crate) store: Store,
+    /// The largest answer the server sends: a batch whose answer would be
+    /// larger is refused before anything is written.
+    pub(crate) max_message_bytes: usize,
+}
+
+impl OrgOps {
+    pub fn new(store: Store) -> OrgOps {
+        OrgOps {
+            store,
+            max_message_bytes: usize::MAX,
+        }
+    }
+
+    pub fn with_max_message_bytes(self, max_message_bytes: usize) -> OrgOps {
+        OrgOps {
+            max_message_bytes,
+            ..self
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// The alignment questions (`alignment.rs`), answered from the projection's
+/// graph; `grpc::CascadeGrpc` puts them on the wire.
+#[derive(Debug, Clone)]
+pub struct AlignmentOps {
+    pub(crate) projection: Arc<Projection>,
+    pub(crate) tokens: PageTokens,
+}
+
+impl AlignmentOps {
+    /// Page tokens are the org service's (signed with its key).
+    pub fn new(projection: Arc<Projection>, tokens: PageTokens) -> AlignmentOps {
+        AlignmentOps { projection, tokens }
+    }
+
+    pub fn projection(&self) -> &Arc<Projection> {
+        &self.projection
+    }
+}
