@@ -11,6 +11,7 @@ pub mod etag;
 pub mod feed;
 pub mod filter;
 pub mod idempotency;
+pub mod listing;
 pub mod mask;
 pub mod members;
 pub mod migration;

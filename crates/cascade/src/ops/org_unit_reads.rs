@@ -8,7 +8,8 @@ use sea_orm::{
 };
 use trellis_foundation::{
     Error, FieldViolations,
-    filter::{self, FieldKind, FilterField},
+    filter::{FieldKind, FilterField},
+    listing::FilteredPage,
     paging::{page_size, split_page},
 };
 use trellis_proto::cascade::v1 as pb;
@@ -48,28 +49,19 @@ impl OrgOps {
 
     /// Units in id order.
     pub async fn list(&self, request: pb::ListOrgUnitsRequest) -> Result<pb::ListOrgUnitsResponse, Error> {
-        let size = page_size(request.page_size)?;
-        let filter = filter::parse(&request.filter)?;
-        let query = filter.fingerprint();
-        let after: Option<String> = self
-            .store
-            .page_tokens
-            .decode(&request.page_token, "ListOrgUnits", &query)?;
-        let mut select = Entity::find().filter(filter.to_condition(&filter_fields())?);
-        if let Some(after) = after {
-            select = select.filter(Column::Id.gt(after));
-        }
-        let rows = select
-            .order_by_asc(Column::Id)
-            .limit(size + 1)
-            .all(self.store.db.conn())
-            .await?;
-        let (page, next) = split_page(rows, size, |unit| unit.id.clone());
+        let page = FilteredPage::open(
+            &self.store.page_tokens,
+            "ListOrgUnits",
+            &request.filter,
+            request.page_size,
+            &request.page_token,
+            &filter_fields(),
+        )?;
+        let rows = page.fetch(Entity::find(), Column::Id, self.store.db.conn()).await?;
+        let (rows, next_page_token) = page.split(rows, |unit| unit.id.clone());
         Ok(pb::ListOrgUnitsResponse {
-            org_units: page.iter().map(to_proto).collect(),
-            next_page_token: next
-                .map(|id| self.store.page_tokens.encode("ListOrgUnits", &query, &id))
-                .unwrap_or_default(),
+            org_units: rows.iter().map(to_proto).collect(),
+            next_page_token,
         })
     }
 

@@ -3,16 +3,16 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
     sea_query::Expr,
 };
 use trellis_foundation::{
     Error, FieldViolations, NewChange, RequestContext, WriteTxn,
     etag::{check_etag, etag_for},
-    filter::{self, FieldKind, FilterField},
+    filter::{FieldKind, FilterField},
+    listing::FilteredPage,
     mask::update_paths,
     names::id_or_generate,
-    paging::{page_size, split_page},
     time::now_micros,
 };
 use trellis_proto::{cascade::v1::BatchGetOrgUnitsRequest, feed::v1::ChangeKind, health::v1 as pb};
@@ -297,29 +297,20 @@ impl HealthOps {
         &self,
         request: pb::ListHealthMetricsRequest,
     ) -> Result<pb::ListHealthMetricsResponse, Error> {
-        let size = page_size(request.page_size)?;
-        let filter = filter::parse(&request.filter)?;
-        let query = filter.fingerprint();
-        let after: Option<String> = self
-            .store
-            .page_tokens
-            .decode(&request.page_token, "ListHealthMetrics", &query)?;
-        let mut select = metric::Entity::find().filter(filter.to_condition(&filter_fields())?);
-        if let Some(after) = after {
-            select = select.filter(metric::Column::Id.gt(after));
-        }
+        let page = FilteredPage::open(
+            &self.store.page_tokens,
+            "ListHealthMetrics",
+            &request.filter,
+            request.page_size,
+            &request.page_token,
+            &filter_fields(),
+        )?;
         let conn = self.store.db.conn();
-        let rows = select
-            .order_by_asc(metric::Column::Id)
-            .limit(size + 1)
-            .all(conn)
-            .await?;
-        let (page, next) = split_page(rows, size, |row| row.id.clone());
+        let rows = page.fetch(metric::Entity::find(), metric::Column::Id, conn).await?;
+        let (rows, next_page_token) = page.split(rows, |row| row.id.clone());
         Ok(pb::ListHealthMetricsResponse {
-            health_metrics: show(conn, &page).await?,
-            next_page_token: next
-                .map(|id| self.store.page_tokens.encode("ListHealthMetrics", &query, &id))
-                .unwrap_or_default(),
+            health_metrics: show(conn, &rows).await?,
+            next_page_token,
         })
     }
 

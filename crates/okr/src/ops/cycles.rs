@@ -6,16 +6,16 @@ use std::collections::HashSet;
 
 use prost::Message;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
     sea_query::{Expr, ExprTrait},
 };
 use trellis_foundation::{
     Error, FieldViolations, NewChange, RequestContext, WriteTxn,
     etag::check_etag,
-    filter::{self, FieldKind, FilterField},
+    filter::{FieldKind, FilterField},
+    listing::FilteredPage,
     mask::update_paths,
     names::{generate_id, is_valid_period_id},
-    paging::{page_size, split_page},
     time::{now_micros, to_timestamp},
 };
 use trellis_proto::{
@@ -132,28 +132,21 @@ impl OkrOps {
 
     /// Cycles in id order.
     pub async fn list_cycles(&self, request: pb::ListCyclesRequest) -> Result<pb::ListCyclesResponse, Error> {
-        let size = page_size(request.page_size)?;
-        let filter = filter::parse(&request.filter)?;
-        let query = filter.fingerprint();
-        let after: Option<String> = self
-            .store
-            .page_tokens
-            .decode(&request.page_token, "ListCycles", &query)?;
-        let mut select = cycle::Entity::find().filter(filter.to_condition(&filter_fields())?);
-        if let Some(after) = after {
-            select = select.filter(cycle::Column::Id.gt(after));
-        }
-        let rows = select
-            .order_by_asc(cycle::Column::Id)
-            .limit(size + 1)
-            .all(self.store.db.conn())
+        let page = FilteredPage::open(
+            &self.store.page_tokens,
+            "ListCycles",
+            &request.filter,
+            request.page_size,
+            &request.page_token,
+            &filter_fields(),
+        )?;
+        let rows = page
+            .fetch(cycle::Entity::find(), cycle::Column::Id, self.store.db.conn())
             .await?;
-        let (page, next) = split_page(rows, size, |row| row.id.clone());
+        let (rows, next_page_token) = page.split(rows, |row| row.id.clone());
         Ok(pb::ListCyclesResponse {
-            cycles: page.iter().map(cycle_to_proto).collect::<Result<_, _>>()?,
-            next_page_token: next
-                .map(|id| self.store.page_tokens.encode("ListCycles", &query, &id))
-                .unwrap_or_default(),
+            cycles: rows.iter().map(cycle_to_proto).collect::<Result<_, _>>()?,
+            next_page_token,
         })
     }
 

@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
+use sea_orm::{ConnectionTrait, EntityTrait, sea_query::Expr};
 use trellis_foundation::{
     Error,
-    filter::{self, FieldKind, FilterField},
-    paging::{page_size, split_page},
+    filter::{FieldKind, FilterField},
+    listing::FilteredPage,
     time::now_micros,
 };
 use trellis_proto::okr::v1 as pb;
@@ -79,29 +79,22 @@ impl OkrOps {
         &self,
         request: pb::ListObjectivesRequest,
     ) -> Result<pb::ListObjectivesResponse, Error> {
-        let size = page_size(request.page_size)?;
-        let filter = filter::parse(&request.filter)?;
-        let query = filter.fingerprint();
-        let after: Option<String> = self
-            .store
-            .page_tokens
-            .decode(&request.page_token, "ListObjectives", &query)?;
-        let mut select = objective::Entity::find().filter(filter.to_condition(&filter_fields())?);
-        if let Some(after) = after {
-            select = select.filter(objective::Column::Id.gt(after));
-        }
+        let page = FilteredPage::open(
+            &self.store.page_tokens,
+            "ListObjectives",
+            &request.filter,
+            request.page_size,
+            &request.page_token,
+            &filter_fields(),
+        )?;
         let conn = self.store.db.conn();
-        let rows = select
-            .order_by_asc(objective::Column::Id)
-            .limit(size + 1)
-            .all(conn)
+        let rows = page
+            .fetch(objective::Entity::find(), objective::Column::Id, conn)
             .await?;
-        let (page, next) = split_page(rows, size, |row| row.id.clone());
+        let (rows, next_page_token) = page.split(rows, |row| row.id.clone());
         Ok(pb::ListObjectivesResponse {
-            objectives: self.show_objectives(conn, &page).await?,
-            next_page_token: next
-                .map(|id| self.store.page_tokens.encode("ListObjectives", &query, &id))
-                .unwrap_or_default(),
+            objectives: self.show_objectives(conn, &rows).await?,
+            next_page_token,
         })
     }
 

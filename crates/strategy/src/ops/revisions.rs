@@ -12,7 +12,8 @@ use trellis_foundation::{
     Backend, Error, NewChange, RequestContext, WriteTxn,
     cache::Lookup,
     etag::etag_for,
-    filter::{self, FieldKind, FilterField},
+    filter::{FieldKind, FilterField},
+    listing::FilteredPage,
     paging::{page_size, split_page},
     time::{now_micros, to_timestamp},
 };
@@ -85,32 +86,25 @@ impl StrategyOps {
         &self,
         request: pb::ListStrategiesRequest,
     ) -> Result<pb::ListStrategiesResponse, Error> {
-        let size = page_size(request.page_size)?;
-        let filter = filter::parse(&request.filter)?;
-        let query = filter.fingerprint();
-        let after: Option<String> = self
-            .store
-            .page_tokens
-            .decode(&request.page_token, "ListStrategies", &query)?;
-        let mut select = strategy::Entity::find().filter(filter.to_condition(&strategy_filter_fields())?);
-        if let Some(after) = after {
-            select = select.filter(strategy::Column::Id.gt(after));
-        }
-        let rows = select
-            .order_by_asc(strategy::Column::Id)
-            .limit(size + 1)
-            .all(self.store.db.conn())
+        let page = FilteredPage::open(
+            &self.store.page_tokens,
+            "ListStrategies",
+            &request.filter,
+            request.page_size,
+            &request.page_token,
+            &strategy_filter_fields(),
+        )?;
+        let rows = page
+            .fetch(strategy::Entity::find(), strategy::Column::Id, self.store.db.conn())
             .await?;
-        let (page, next) = split_page(rows, size, |row| row.id.clone());
-        let mut strategies = Vec::with_capacity(page.len());
-        for row in &page {
+        let (rows, next_page_token) = page.split(rows, |row| row.id.clone());
+        let mut strategies = Vec::with_capacity(rows.len());
+        for row in &rows {
             strategies.push(decode(&row.snapshot, &row.id)?);
         }
         Ok(pb::ListStrategiesResponse {
             strategies,
-            next_page_token: next
-                .map(|id| self.store.page_tokens.encode("ListStrategies", &query, &id))
-                .unwrap_or_default(),
+            next_page_token,
         })
     }
 
