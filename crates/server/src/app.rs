@@ -7,33 +7,25 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 use anyhow::{Context, bail};
 use sea_orm_migration::MigratorTrait;
 use tokio::net::TcpListener;
-use tonic::transport::{Channel, Endpoint, Server};
+use tonic::transport::Server;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::{info, warn};
 use trellis_cascade::{AlignmentOps, CascadeGrpc, Consumers, OrgGrpc, OrgOps, Projection, Source};
-use trellis_foundation::{
-    ChangeFeed, Db, Store,
-    trace::{PeerChannel, continue_from_headers, peer_channel as traced},
-};
+use trellis_foundation::{ChangeFeed, Db, Store, trace::continue_from_headers};
 use trellis_health::{HealthGrpc, HealthOps};
 use trellis_okr::{OkrGrpc, OkrOps};
 use trellis_proto::{
-    cascade::v1::{
-        cascade_service_server::CascadeServiceServer, org_service_client::OrgServiceClient,
-        org_service_server::OrgServiceServer,
-    },
-    health::v1::{
-        health_metric_service_client::HealthMetricServiceClient,
-        health_metric_service_server::HealthMetricServiceServer,
-    },
-    okr::v1::{okr_service_client::OkrServiceClient, okr_service_server::OkrServiceServer},
-    strategy::v1::{strategy_service_client::StrategyServiceClient, strategy_service_server::StrategyServiceServer},
+    cascade::v1::{cascade_service_server::CascadeServiceServer, org_service_server::OrgServiceServer},
+    health::v1::health_metric_service_server::HealthMetricServiceServer,
+    okr::v1::okr_service_server::OkrServiceServer,
+    strategy::v1::strategy_service_server::StrategyServiceServer,
 };
 use trellis_strategy::{StrategyGrpc, StrategyOps};
 
 use crate::{
     connections,
     guard::{Guard, GuardLimits},
+    peers::{feed_sources, health_client, okr_client, org_client, strategy_client},
     settings::{ServiceName, Settings},
 };
 
@@ -55,6 +47,14 @@ pub struct Application {
     health: Option<HealthOps>,
     org: Option<OrgOps>,
     cascade: Option<(AlignmentOps, Vec<Source>)>,
+}
+
+/// A generated server held to the message limit both ways (tonic's
+/// servers share no trait these setters could go through).
+macro_rules! sized {
+    ($server:expr, $max:expr) => {
+        $server.max_decoding_message_size($max).max_encoding_message_size($max)
+    };
 }
 
 impl Application {
@@ -106,12 +106,11 @@ impl Application {
             .with_context(|| format!("connecting to {}", redact(&settings.database_url)))?;
 
         let org = if wants(ServiceName::Cascade) {
-            trellis_cascade::Migrator::up(db.conn(), None)
-                .await
-                .context("migrating the cascade tables")?;
             Some(
-                OrgOps::new(open_store(&db, trellis_cascade::TABLE_PREFIX, &settings).await?)
-                    .with_max_message_bytes(settings.max_message_bytes),
+                OrgOps::new(
+                    migrated_store::<trellis_cascade::Migrator>(&db, trellis_cascade::TABLE_PREFIX, &settings).await?,
+                )
+                .with_max_message_bytes(settings.max_message_bytes),
             )
         } else {
             None
@@ -126,10 +125,8 @@ impl Application {
             None => None,
         };
         let strategy = if wants(ServiceName::Strategy) {
-            trellis_strategy::Migrator::up(db.conn(), None)
-                .await
-                .context("migrating the strategy tables")?;
-            let store = open_store(&db, trellis_strategy::TABLE_PREFIX, &settings).await?;
+            let store =
+                migrated_store::<trellis_strategy::Migrator>(&db, trellis_strategy::TABLE_PREFIX, &settings).await?;
             Some(
                 StrategyOps::new(
                     store,
@@ -142,10 +139,7 @@ impl Application {
             None
         };
         let okr = if wants(ServiceName::Okr) {
-            trellis_okr::Migrator::up(db.conn(), None)
-                .await
-                .context("migrating the okr tables")?;
-            let store = open_store(&db, trellis_okr::TABLE_PREFIX, &settings).await?;
+            let store = migrated_store::<trellis_okr::Migrator>(&db, trellis_okr::TABLE_PREFIX, &settings).await?;
             Some(
                 OkrOps::new(
                     store,
@@ -158,15 +152,11 @@ impl Application {
             None
         };
         let health = if wants(ServiceName::Health) {
-            trellis_health::Migrator::up(db.conn(), None)
-                .await
-                .context("migrating the health tables")?;
-            let store = open_store(&db, trellis_health::TABLE_PREFIX, &settings).await?;
+            let store =
+                migrated_store::<trellis_health::Migrator>(&db, trellis_health::TABLE_PREFIX, &settings).await?;
             let peers = trellis_health::Peers {
                 org: org_client(&settings, local_addr)?,
-                okr: OkrServiceClient::new(traced(peer_channel(settings.peer_okr.as_deref(), local_addr)?))
-                    .max_decoding_message_size(settings.max_message_bytes)
-                    .max_encoding_message_size(settings.max_message_bytes),
+                okr: okr_client(&settings, local_addr)?,
                 strategy: strategy_client(&settings, local_addr)?,
             };
             Some(
@@ -223,16 +213,12 @@ impl Application {
         let strategy_service = strategy.map(|api| {
             served.push(STRATEGY_SERVICE);
             feeds.push(api.store().feed.clone());
-            StrategyServiceServer::new(StrategyGrpc::new(api))
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max)
+            sized!(StrategyServiceServer::new(StrategyGrpc::new(api)), max)
         });
         let okr_service = okr.map(|api| {
             served.push(OKR_SERVICE);
             feeds.push(api.store().feed.clone());
-            OkrServiceServer::new(OkrGrpc::new(api))
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max)
+            sized!(OkrServiceServer::new(OkrGrpc::new(api)), max)
         });
         // Started once the server answers: the runner calls this process.
         let mut background = None;
@@ -240,16 +226,12 @@ impl Application {
             served.push(HEALTH_SERVICE);
             feeds.push(api.store().feed.clone());
             background = Some(api.start_background());
-            HealthMetricServiceServer::new(HealthGrpc::new(api))
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max)
+            sized!(HealthMetricServiceServer::new(HealthGrpc::new(api)), max)
         });
         let org_service = org.map(|api| {
             served.push(ORG_SERVICE);
             feeds.push(api.store().feed.clone());
-            OrgServiceServer::new(OrgGrpc::new(api))
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max)
+            sized!(OrgServiceServer::new(OrgGrpc::new(api)), max)
         });
         let mut consumers = None;
         let mut projection = None;
@@ -257,9 +239,7 @@ impl Application {
             served.push(CASCADE_SERVICE);
             projection = Some(api.projection().clone());
             consumers = Some(Consumers::start(api.projection().clone(), sources, db.clone()));
-            CascadeServiceServer::new(CascadeGrpc::new(api))
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max)
+            sized!(CascadeServiceServer::new(CascadeGrpc::new(api)), max)
         });
         // The cascade answers from its graph: it is ready once every feed
         // has been replayed, so a new replica gets traffic only then.
@@ -384,6 +364,14 @@ impl Application {
 }
 
 /// A service's store, its feed's watchers held to the stall setting.
+/// A service's tables brought up to date, then its store opened.
+async fn migrated_store<M: MigratorTrait>(db: &Db, prefix: &str, settings: &Settings) -> anyhow::Result<Store> {
+    M::up(db.conn(), None)
+        .await
+        .with_context(|| format!("migrating the {prefix} tables"))?;
+    open_store(db, prefix, settings).await
+}
+
 async fn open_store(db: &Db, prefix: &str, settings: &Settings) -> anyhow::Result<Store> {
     let store = Store::open(db.clone(), prefix)
         .await
@@ -428,73 +416,6 @@ async fn set_status(reporter: &HealthReporter, services: &[&'static str], status
     for service in services {
         reporter.set_service_status(*service, status).await;
     }
-}
-
-fn strategy_client(settings: &Settings, local_addr: SocketAddr) -> anyhow::Result<StrategyServiceClient<PeerChannel>> {
-    Ok(
-        StrategyServiceClient::new(traced(peer_channel(settings.peer_strategy.as_deref(), local_addr)?))
-            .max_decoding_message_size(settings.max_message_bytes)
-            .max_encoding_message_size(settings.max_message_bytes),
-    )
-}
-
-/// The feeds the cascade projection follows: its own org units in
-/// process, the others from this process or their configured peers.
-fn feed_sources(settings: &Settings, local_addr: SocketAddr, org: &OrgOps) -> anyhow::Result<Vec<Source>> {
-    let wants = |service| settings.services.contains(&service);
-    let max = settings.max_message_bytes;
-    let channel = |service, peer: &Option<String>| -> anyhow::Result<Option<Channel>> {
-        if wants(service) || peer.is_some() {
-            Ok(Some(peer_channel(peer.as_deref(), local_addr)?))
-        } else {
-            Ok(None)
-        }
-    };
-    let strategy = match channel(ServiceName::Strategy, &settings.peer_strategy)? {
-        Some(channel) => Source::Strategy(StrategyServiceClient::new(channel).max_decoding_message_size(max)),
-        None => Source::Unconfigured("strategy"),
-    };
-    let okr = match channel(ServiceName::Okr, &settings.peer_okr)? {
-        Some(channel) => Source::Okr(OkrServiceClient::new(channel).max_decoding_message_size(max)),
-        None => Source::Unconfigured("okr"),
-    };
-    let health = match channel(ServiceName::Health, &settings.peer_health)? {
-        Some(channel) => Source::Health(HealthMetricServiceClient::new(channel).max_decoding_message_size(max)),
-        None => Source::Unconfigured("health"),
-    };
-    Ok(vec![Source::Org(org.store().feed.clone()), strategy, okr, health])
-}
-
-fn health_client(
-    settings: &Settings,
-    local_addr: SocketAddr,
-) -> anyhow::Result<HealthMetricServiceClient<PeerChannel>> {
-    Ok(
-        HealthMetricServiceClient::new(traced(peer_channel(settings.peer_health.as_deref(), local_addr)?))
-            .max_decoding_message_size(settings.max_message_bytes)
-            .max_encoding_message_size(settings.max_message_bytes),
-    )
-}
-
-fn org_client(settings: &Settings, local_addr: SocketAddr) -> anyhow::Result<OrgServiceClient<PeerChannel>> {
-    Ok(
-        OrgServiceClient::new(traced(peer_channel(settings.peer_cascade.as_deref(), local_addr)?))
-            .max_decoding_message_size(settings.max_message_bytes)
-            .max_encoding_message_size(settings.max_message_bytes),
-    )
-}
-
-/// A lazily connected channel to a peer, or to this process itself.
-fn peer_channel(peer: Option<&str>, local_addr: SocketAddr) -> anyhow::Result<Channel> {
-    let url = match peer {
-        Some(peer) => peer.to_owned(),
-        None => format!("http://{local_addr}"),
-    };
-    let endpoint = Endpoint::from_shared(url.clone())
-        .with_context(|| format!("peer address {url:?}"))?
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(5));
-    Ok(endpoint.connect_lazy())
 }
 
 /// The database URL without its password, for messages.

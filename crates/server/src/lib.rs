@@ -4,6 +4,7 @@
 pub mod app;
 pub mod connections;
 pub mod guard;
+pub mod peers;
 pub mod reflection;
 pub mod settings;
 pub mod telemetry;

@@ -1,0 +1,104 @@
+//! The gRPC clients a process's services reach each other with: each peer
+//! at its configured address (`--peer-*`), or this process itself, over a
+//! lazily connected channel that carries the caller's trace context and
+//! marks the call as coming from a Trellis service.
+
+use std::{net::SocketAddr, time::Duration};
+
+use anyhow::Context;
+use tonic::transport::{Channel, Endpoint};
+use trellis_cascade::{OrgOps, Source};
+use trellis_foundation::trace::{PeerChannel, peer_channel as traced};
+use trellis_proto::{
+    cascade::v1::org_service_client::OrgServiceClient,
+    health::v1::health_metric_service_client::HealthMetricServiceClient, okr::v1::okr_service_client::OkrServiceClient,
+    strategy::v1::strategy_service_client::StrategyServiceClient,
+};
+
+use crate::settings::{ServiceName, Settings};
+
+/// A generated client to `peer`, held to the message limit both ways.
+macro_rules! peer_client {
+    ($client:ident, $peer:expr, $settings:expr, $local_addr:expr) => {
+        $client::new(traced(peer_channel($peer.as_deref(), $local_addr)?))
+            .max_decoding_message_size($settings.max_message_bytes)
+            .max_encoding_message_size($settings.max_message_bytes)
+    };
+}
+
+pub fn org_client(settings: &Settings, local_addr: SocketAddr) -> anyhow::Result<OrgServiceClient<PeerChannel>> {
+    Ok(peer_client!(
+        OrgServiceClient,
+        settings.peer_cascade,
+        settings,
+        local_addr
+    ))
+}
+
+pub fn strategy_client(
+    settings: &Settings,
+    local_addr: SocketAddr,
+) -> anyhow::Result<StrategyServiceClient<PeerChannel>> {
+    Ok(peer_client!(
+        StrategyServiceClient,
+        settings.peer_strategy,
+        settings,
+        local_addr
+    ))
+}
+
+pub fn okr_client(settings: &Settings, local_addr: SocketAddr) -> anyhow::Result<OkrServiceClient<PeerChannel>> {
+    Ok(peer_client!(OkrServiceClient, settings.peer_okr, settings, local_addr))
+}
+
+pub fn health_client(
+    settings: &Settings,
+    local_addr: SocketAddr,
+) -> anyhow::Result<HealthMetricServiceClient<PeerChannel>> {
+    Ok(peer_client!(
+        HealthMetricServiceClient,
+        settings.peer_health,
+        settings,
+        local_addr
+    ))
+}
+
+/// The feeds the cascade projection follows: its own org units in
+/// process, the others from this process or their configured peers.
+pub fn feed_sources(settings: &Settings, local_addr: SocketAddr, org: &OrgOps) -> anyhow::Result<Vec<Source>> {
+    let wants = |service| settings.services.contains(&service);
+    let max = settings.max_message_bytes;
+    let channel = |service, peer: &Option<String>| -> anyhow::Result<Option<Channel>> {
+        if wants(service) || peer.is_some() {
+            Ok(Some(peer_channel(peer.as_deref(), local_addr)?))
+        } else {
+            Ok(None)
+        }
+    };
+    let strategy = match channel(ServiceName::Strategy, &settings.peer_strategy)? {
+        Some(channel) => Source::Strategy(StrategyServiceClient::new(channel).max_decoding_message_size(max)),
+        None => Source::Unconfigured("strategy"),
+    };
+    let okr = match channel(ServiceName::Okr, &settings.peer_okr)? {
+        Some(channel) => Source::Okr(OkrServiceClient::new(channel).max_decoding_message_size(max)),
+        None => Source::Unconfigured("okr"),
+    };
+    let health = match channel(ServiceName::Health, &settings.peer_health)? {
+        Some(channel) => Source::Health(HealthMetricServiceClient::new(channel).max_decoding_message_size(max)),
+        None => Source::Unconfigured("health"),
+    };
+    Ok(vec![Source::Org(org.store().feed.clone()), strategy, okr, health])
+}
+
+/// A lazily connected channel to a peer, or to this process itself.
+fn peer_channel(peer: Option<&str>, local_addr: SocketAddr) -> anyhow::Result<Channel> {
+    let url = match peer {
+        Some(peer) => peer.to_owned(),
+        None => format!("http://{local_addr}"),
+    };
+    let endpoint = Endpoint::from_shared(url.clone())
+        .with_context(|| format!("peer address {url:?}"))?
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5));
+    Ok(endpoint.connect_lazy())
+}
