@@ -14,6 +14,12 @@ pub struct FieldViolations {
     violations: Vec<(String, String)>,
 }
 
+/// A message field a request must carry (`field` names it): proto3 cannot
+/// make it required, so every create and update starts here.
+pub fn required<T>(value: Option<T>, field: &str) -> Result<T, Error> {
+    value.ok_or_else(|| Error::invalid(field, "is required"))
+}
+
 impl FieldViolations {
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
         self.violations.push((field.into(), description.into()));

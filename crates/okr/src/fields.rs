@@ -7,13 +7,14 @@ use std::collections::HashSet;
 use prost_types::Timestamp;
 use trellis_foundation::{
     FieldViolations,
+    names::is_valid_id,
     time::{TIME_RANGE, from_timestamp, is_valid_timestamp},
 };
 use trellis_proto::okr::v1::{self as pb, alignment_target::Target, key_result::Kind as KrKind, objective};
 
 use trellis_rules::{cadence, progress::Measure};
 
-use crate::names::{is_choice, is_health_metric};
+use crate::names::{is_choice, is_health_metric, key_result_ids};
 
 const MAX_TITLE: usize = 200;
 const MAX_DESCRIPTION: usize = 4_000;
@@ -66,6 +67,60 @@ fn check_health_metric(name: &str, field: String, violations: &mut FieldViolatio
         field,
         format!("{name:?} is not a healthMetrics/{{metric}} name"),
     );
+}
+
+/// An objective's key results given with it: at most [`MAX_KEY_RESULTS`],
+/// each with its id (its name, or `kr{N}` by position) unique among them
+/// and its fields checked, problems under `{prefix}key_results[i]`.
+pub fn check_inline_key_results(
+    key_results: &[pb::KeyResult],
+    objective_id: &str,
+    prefix: &str,
+    violations: &mut FieldViolations,
+) -> Vec<(String, pb::KeyResult)> {
+    violations.require(
+        key_results.len() <= MAX_KEY_RESULTS,
+        format!("{prefix}key_results"),
+        format!("at most {MAX_KEY_RESULTS}"),
+    );
+    let mut seen = HashSet::new();
+    let mut checked = Vec::with_capacity(key_results.len());
+    for (index, key_result) in key_results.iter().enumerate() {
+        let field_prefix = format!("{prefix}key_results[{index}].");
+        let name_field = format!("{field_prefix}name");
+        let id = inline_key_result_id(&key_result.name, objective_id, index, &name_field, violations);
+        violations.require(seen.insert(id.clone()), name_field, "repeats another key result's id");
+        checked.push((id, check_key_result(key_result, &field_prefix, violations)));
+    }
+    checked
+}
+
+/// The id of a key result given inline with its objective: its `name`
+/// (a bare id or the full name under `objective_id`), or `kr{N}` by
+/// position when empty.
+fn inline_key_result_id(
+    name: &str,
+    objective_id: &str,
+    index: usize,
+    field: &str,
+    violations: &mut FieldViolations,
+) -> String {
+    if name.is_empty() {
+        return format!("kr{}", index + 1);
+    }
+    if is_valid_id(name) {
+        return name.to_owned();
+    }
+    match key_result_ids(name, "") {
+        Ok((parent, id)) if parent == objective_id => id.to_owned(),
+        _ => {
+            violations.add(
+                field,
+                format!("{name:?} is neither a key result id nor a key result name of this objective"),
+            );
+            String::new()
+        }
+    }
 }
 
 /// Checks a key result's writable fields and returns them in normal form.

@@ -2,7 +2,7 @@
 //! row checked on its own, rows linked to the rows they align to, and the
 //! loops those links would make. Pure, tested here.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use trellis_foundation::{
     FieldViolations,
@@ -13,7 +13,7 @@ use trellis_foundation::{
 use trellis_proto::okr::v1::{self as pb, ImportAlignment, alignment_target::Target, import_season_request::Row};
 
 use crate::{
-    fields::{MAX_KEY_RESULTS, check_key_result, check_objective, check_weight},
+    fields::{check_inline_key_results, check_objective, check_weight},
     lifecycle::ObjectiveState,
     names::{key_result_name, objective_name},
 };
@@ -54,29 +54,7 @@ pub(crate) fn check_row(index: usize, row: &Row, cycle: &str, violations: &mut F
     }
     objective.cycle = cycle.to_owned();
     objective.origin = pb::objective::Origin::Planned as i32;
-    violations.require(
-        row.key_results.len() <= MAX_KEY_RESULTS,
-        format!("{prefix}key_results"),
-        format!("at most {MAX_KEY_RESULTS}"),
-    );
-    let mut seen = HashSet::new();
-    let mut key_results = Vec::with_capacity(row.key_results.len());
-    for (kr_index, key_result) in row.key_results.iter().enumerate() {
-        let kr_prefix = format!("{prefix}key_results[{kr_index}].");
-        let kr_id = crate::store::rows::inline_key_result_id(
-            &key_result.name,
-            &id,
-            kr_index,
-            &format!("{kr_prefix}name"),
-            violations,
-        );
-        violations.require(
-            seen.insert(kr_id.clone()),
-            format!("{kr_prefix}name"),
-            "repeats another key result's id",
-        );
-        key_results.push((kr_id, check_key_result(key_result, &kr_prefix, violations)));
-    }
+    let key_results = check_inline_key_results(&row.key_results, &id, &prefix, violations);
     ImportedRow {
         id,
         objective,

@@ -11,6 +11,7 @@
 mod apply;
 mod model;
 pub mod queries;
+pub mod risks;
 pub mod rollup;
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,9 @@
 //! The gRPC face of the cascade service.
 
-use std::pin::Pin;
+use std::{pin::Pin, sync::Arc};
 
 use futures::Stream;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{Semaphore, broadcast::error::RecvError};
 use tonic::{Request, Response, Status};
 use trellis_foundation::{Error, time::to_timestamp};
 use trellis_proto::cascade::v1::{self as pb, alignment_change, cascade_service_server::CascadeService};
@@ -24,24 +24,41 @@ fn reply<T>(answer: Result<T, Error>) -> Reply<T> {
 #[derive(Debug, Clone)]
 pub struct CascadeGrpc {
     ops: AlignmentOps,
+    /// Questions being answered at once: one per core. More threads
+    /// would only take turns on the cores and crowd the graph's lock, so
+    /// the feeds' writer waits longer; the rest wait without a thread.
+    answering: Arc<Semaphore>,
 }
 
 impl CascadeGrpc {
     pub fn new(ops: AlignmentOps) -> CascadeGrpc {
-        CascadeGrpc { ops }
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        CascadeGrpc {
+            ops,
+            answering: Arc::new(Semaphore::new(cores)),
+        }
     }
 
-    /// Answers a question on the blocking pool: questions read the graph
-    /// under its lock and a full roll-up takes milliseconds, which must not
-    /// hold a runtime thread that other calls' I/O is waiting for.
+    /// Answers a question on the blocking pool, at most one per core:
+    /// questions read the graph under its lock and a full roll-up takes
+    /// milliseconds, which must not hold a runtime thread that other calls'
+    /// I/O is waiting for.
     async fn ask<Q, A>(&self, request: Request<Q>, question: fn(&AlignmentOps, &Q) -> Result<A, Error>) -> Reply<A>
     where
         Q: Send + 'static,
         A: Send + 'static,
     {
+        let Ok(permit) = Arc::clone(&self.answering).acquire_owned().await else {
+            return Err(Status::unavailable("the cascade is shutting down"));
+        };
         let api = self.ops.clone();
         let request = request.into_inner();
-        match tokio::task::spawn_blocking(move || question(&api, &request)).await {
+        let answered = tokio::task::spawn_blocking(move || {
+            let answer = question(&api, &request);
+            drop(permit);
+            answer
+        });
+        match answered.await {
             Ok(answer) => reply(answer),
             Err(err) => {
                 tracing::error!(error = %err, "a cascade question did not finish");

@@ -9,6 +9,7 @@ use trellis_foundation::{
     etag::{check_etag, etag_for},
     mask::update_paths,
     time::now_micros,
+    validation::required,
 };
 use trellis_proto::{cascade::v1 as pb, feed::v1::ChangeKind};
 
@@ -115,9 +116,7 @@ impl OrgOps {
         context: RequestContext,
         request: pb::UpdateOrgUnitRequest,
     ) -> Result<pb::OrgUnit, Error> {
-        let Some(patch) = request.org_unit else {
-            return Err(Error::invalid("org_unit", "is required"));
-        };
+        let patch = required(request.org_unit, "org_unit")?;
         let id = unit_id(&patch.name, "org_unit.name")?;
         let mut violations = FieldViolations::default();
         let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);

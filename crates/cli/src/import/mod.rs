@@ -5,6 +5,7 @@
 pub mod measurements;
 pub mod org_units;
 pub mod season;
+mod values;
 
 use std::{collections::HashMap, future::Future};
 

@@ -8,8 +8,7 @@ use std::collections::HashMap;
 use tokio_stream::StreamExt as _;
 use trellis_proto::common::v1::ValidationPage;
 use trellis_proto::okr::v1::{
-    AlignmentTarget, ImportAlignment, ImportSeasonRequest, KeyResult, Objective,
-    alignment_target::Target,
+    ImportSeasonRequest, KeyResult, Objective,
     import_season_request::{Header, Row},
     key_result, objective,
 };
@@ -24,6 +23,9 @@ use crate::{
     },
     output::Printer,
 };
+
+pub use super::values::{alignment_target, key_result_kind};
+use super::values::{list, row_alignment};
 
 const OBJECTIVE_COLUMNS: &[&str] = &[
     "owner",
@@ -390,93 +392,9 @@ fn key_result_of(line: &CsvLine) -> Result<KeyResult, Vec<LineProblem>> {
     })
 }
 
-/// `;`-separated entries, blanks dropped.
-fn list(text: &str) -> impl Iterator<Item = &str> {
-    text.split(';').map(str::trim).filter(|entry| !entry.is_empty())
-}
-
-/// `NAME[@WEIGHT]`, NAME a choice, objective or key result.
-pub fn alignment_target(text: &str) -> Result<AlignmentTarget, String> {
-    let (name, weight) = weighted(text)?;
-    let target = if name.starts_with("strategies/") && name.contains("/choices/") {
-        Target::Choice(name.to_owned())
-    } else if name.starts_with("objectives/") && name.contains("/keyResults/") {
-        Target::KeyResult(name.to_owned())
-    } else if name.starts_with("objectives/") {
-        Target::Objective(name.to_owned())
-    } else {
-        return Err("not strategies/S/choices/C, objectives/O or objectives/O/keyResults/K".to_owned());
-    };
-    Ok(AlignmentTarget {
-        target: Some(target),
-        weight,
-    })
-}
-
-/// `ROW[#KEY_RESULT][@WEIGHT]`: another objective of the same import.
-fn row_alignment(text: &str) -> Result<ImportAlignment, String> {
-    let (name, weight) = weighted(text)?;
-    let (row_id, key_result_id) = name.split_once('#').unwrap_or((name, ""));
-    Ok(ImportAlignment {
-        row_id: row_id.to_owned(),
-        key_result_id: key_result_id.to_owned(),
-        weight,
-    })
-}
-
-fn weighted(text: &str) -> Result<(&str, f64), String> {
-    match text.trim().split_once('@') {
-        Some((name, weight)) => weight
-            .trim()
-            .parse::<f64>()
-            .map(|weight| (name.trim(), weight))
-            .map_err(|_| format!("the weight {weight:?} is not a number")),
-        None => Ok((text.trim(), 1.0)),
-    }
-}
-
-pub fn key_result_kind(text: &str) -> Result<key_result::Kind, String> {
-    Ok(match text.trim().to_lowercase().as_str() {
-        "baseline" => key_result::Kind::Baseline,
-        "transition" => key_result::Kind::Transition,
-        "increase" => key_result::Kind::Increase,
-        "decrease" => key_result::Kind::Decrease,
-        "threshold" => key_result::Kind::Threshold,
-        "milestone" => key_result::Kind::Milestone,
-        other => {
-            return Err(format!(
-                "{other:?} is not one of baseline, transition, increase, decrease, threshold, milestone"
-            ));
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn alignments_read_names_rows_and_weights() {
-        let choice = alignment_target("strategies/company/choices/members@0.5").ok();
-        assert_eq!(choice.as_ref().map(|target| target.weight), Some(0.5));
-        assert!(matches!(
-            choice.and_then(|target| target.target),
-            Some(Target::Choice(_))
-        ));
-        assert!(matches!(
-            alignment_target("objectives/grow/keyResults/kr1")
-                .ok()
-                .and_then(|t| t.target),
-            Some(Target::KeyResult(_))
-        ));
-        assert!(alignment_target("orgUnits/sales").is_err());
-        assert!(alignment_target("objectives/grow@lots").is_err());
-        let row = row_alignment("grow#kr2@2").ok();
-        assert_eq!(
-            row.map(|row| (row.row_id, row.key_result_id, row.weight)),
-            Some(("grow".to_owned(), "kr2".to_owned(), 2.0))
-        );
-    }
 
     #[test]
     fn violations_land_on_the_line_and_column_they_came_from() {

@@ -14,6 +14,7 @@ use trellis_foundation::{
     mask::update_paths,
     names::id_or_generate,
     time::now_micros,
+    validation::required,
 };
 use trellis_proto::{cascade::v1::BatchGetOrgUnitsRequest, feed::v1::ChangeKind, health::v1 as pb};
 
@@ -173,9 +174,7 @@ impl HealthOps {
         context: RequestContext,
         request: pb::CreateHealthMetricRequest,
     ) -> Result<pb::HealthMetric, Error> {
-        let Some(input) = request.health_metric.clone() else {
-            return Err(Error::invalid("health_metric", "is required"));
-        };
+        let input = required(request.health_metric.clone(), "health_metric")?;
         let mut violations = FieldViolations::default();
         let id = id_or_generate(&request.health_metric_id, "health_metric_id", &mut violations);
         check_fields(&input, CREATE_FIELDS, "health_metric.", &mut violations);
@@ -321,9 +320,7 @@ impl HealthOps {
         context: RequestContext,
         request: pb::UpdateHealthMetricRequest,
     ) -> Result<pb::HealthMetric, Error> {
-        let Some(patch) = request.health_metric else {
-            return Err(Error::invalid("health_metric", "is required"));
-        };
+        let patch = required(request.health_metric, "health_metric")?;
         let id = metric_id(&patch.name, "health_metric.name")?;
         let mut violations = FieldViolations::default();
         let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);

@@ -12,6 +12,7 @@ use trellis_foundation::{
     Error, FieldViolations, RequestContext,
     paging::{page_size, split_page},
     time::from_timestamp,
+    validation::required,
 };
 use trellis_proto::okr::v1 as pb;
 
@@ -24,9 +25,7 @@ impl OkrOps {
         request: pb::CreateCheckInRequest,
     ) -> Result<pb::CheckIn, Error> {
         let (objective_id, key_result_id) = key_result_ids(&request.parent, "parent")?;
-        let Some(input) = request.check_in.as_ref() else {
-            return Err(Error::invalid("check_in", "is required"));
-        };
+        let input = required(request.check_in.as_ref(), "check_in")?;
         let mut violations = FieldViolations::default();
         violations.require(input.value.is_finite(), "check_in.value", "must be a finite number");
         violations.require(

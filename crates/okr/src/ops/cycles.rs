@@ -17,6 +17,7 @@ use trellis_foundation::{
     mask::update_paths,
     names::{generate_id, is_valid_period_id},
     time::{now_micros, to_timestamp},
+    validation::required,
 };
 use trellis_proto::{
     feed::v1::ChangeKind,
@@ -69,9 +70,7 @@ impl OkrOps {
         context: RequestContext,
         request: pb::CreateCycleRequest,
     ) -> Result<pb::Cycle, Error> {
-        let Some(input) = request.cycle.as_ref() else {
-            return Err(Error::invalid("cycle", "is required"));
-        };
+        let input = required(request.cycle.as_ref(), "cycle")?;
         let mut violations = FieldViolations::default();
         let id = if request.cycle_id.is_empty() {
             generate_id()
@@ -155,9 +154,7 @@ impl OkrOps {
         context: RequestContext,
         request: pb::UpdateCycleRequest,
     ) -> Result<pb::Cycle, Error> {
-        let Some(input) = request.cycle.as_ref() else {
-            return Err(Error::invalid("cycle", "is required"));
-        };
+        let input = required(request.cycle.as_ref(), "cycle")?;
         let id = cycle_id(&input.name, "cycle.name")?;
         let mut violations = FieldViolations::default();
         let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);

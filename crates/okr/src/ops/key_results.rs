@@ -11,6 +11,7 @@ use trellis_foundation::{
     names::id_or_generate,
     paging::{page_size, split_page},
     time::now_micros,
+    validation::required,
 };
 use trellis_proto::{feed::v1::ChangeKind, okr::v1 as pb};
 
@@ -53,9 +54,7 @@ impl OkrOps {
         request: pb::CreateKeyResultRequest,
     ) -> Result<pb::KeyResult, Error> {
         let parent_id = objective_id(&request.parent, "parent")?.to_owned();
-        let Some(input) = request.key_result.as_ref() else {
-            return Err(Error::invalid("key_result", "is required"));
-        };
+        let input = required(request.key_result.as_ref(), "key_result")?;
         let mut violations = FieldViolations::default();
         let id = id_or_generate(&request.key_result_id, "key_result_id", &mut violations);
         let key_result = check_key_result(input, "key_result.", &mut violations);
@@ -166,9 +165,7 @@ impl OkrOps {
         context: RequestContext,
         request: pb::UpdateKeyResultRequest,
     ) -> Result<pb::KeyResult, Error> {
-        let Some(input) = request.key_result.as_ref() else {
-            return Err(Error::invalid("key_result", "is required"));
-        };
+        let input = required(request.key_result.as_ref(), "key_result")?;
         let (objective_id, id) = key_result_ids(&input.name, "key_result.name")?;
         let mut violations = FieldViolations::default();
         let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);

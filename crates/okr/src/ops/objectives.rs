@@ -5,8 +5,8 @@
 use crate::{
     OkrOps,
     fields::{
-        MAX_KEY_RESULTS, check_accountable, check_description, check_guardrails, check_key_result, check_kind,
-        check_objective, check_owner, check_targets, check_title,
+        check_accountable, check_description, check_guardrails, check_inline_key_results, check_kind, check_objective,
+        check_owner, check_targets, check_title,
     },
     lifecycle::{CycleWork, ObjectiveState},
     names::{cycle_id, cycle_name, key_result_name, objective_id, objective_name},
@@ -15,14 +15,14 @@ use crate::{
         codec::{CycleFacts, decode, key_result_to_proto, objective_state, objective_to_proto},
         entity::{cycle, key_result, objective},
         queries::{Lock, find_objective},
-        rows::{inline_key_result_id, key_result_row, objective_row},
+        rows::{key_result_row, objective_row},
     },
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
 use std::collections::HashSet;
 use trellis_foundation::{
     Error, FieldViolations, NewChange, RequestContext, WriteTxn, etag::check_etag, mask::update_paths,
-    names::id_or_generate, time::now_micros,
+    names::id_or_generate, time::now_micros, validation::required,
 };
 use trellis_proto::{
     feed::v1::ChangeKind,
@@ -125,30 +125,11 @@ impl OkrOps {
         context: RequestContext,
         request: pb::CreateObjectiveRequest,
     ) -> Result<pb::Objective, Error> {
-        let Some(input) = request.objective.as_ref() else {
-            return Err(Error::invalid("objective", "is required"));
-        };
+        let input = required(request.objective.as_ref(), "objective")?;
         let mut violations = FieldViolations::default();
         let id = id_or_generate(&request.objective_id, "objective_id", &mut violations);
         let objective = check_objective(input, "objective.", &mut violations);
-        violations.require(
-            request.key_results.len() <= MAX_KEY_RESULTS,
-            "key_results",
-            format!("at most {MAX_KEY_RESULTS}"),
-        );
-        let mut key_results = Vec::with_capacity(request.key_results.len());
-        let mut seen = HashSet::new();
-        for (index, key_result) in request.key_results.iter().enumerate() {
-            let prefix = format!("key_results[{index}].");
-            let key_result_id =
-                inline_key_result_id(&key_result.name, &id, index, &format!("{prefix}name"), &mut violations);
-            violations.require(
-                seen.insert(key_result_id.clone()),
-                format!("{prefix}name"),
-                "repeats another key result's id",
-            );
-            key_results.push((key_result_id, check_key_result(key_result, &prefix, &mut violations)));
-        }
+        let key_results = check_inline_key_results(&request.key_results, &id, "", &mut violations);
         let cycle_id = violations
             .absorb(cycle_id(&input.cycle, "objective.cycle"))?
             .unwrap_or_default()
@@ -355,9 +336,7 @@ impl OkrOps {
         context: RequestContext,
         request: pb::UpdateObjectiveRequest,
     ) -> Result<pb::Objective, Error> {
-        let Some(input) = request.objective.as_ref() else {
-            return Err(Error::invalid("objective", "is required"));
-        };
+        let input = required(request.objective.as_ref(), "objective")?;
         let id = objective_id(&input.name, "objective.name")?;
         let mut violations = FieldViolations::default();
         let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);

@@ -9,6 +9,7 @@ use trellis_foundation::{
     mask::update_paths,
     paging::{page_size, split_page},
     time::{now_micros, to_timestamp},
+    validation::required,
 };
 use trellis_proto::{feed::v1::ChangeKind, okr::v1 as pb};
 
@@ -101,9 +102,7 @@ impl OkrOps {
         context: RequestContext,
         request: pb::ReplanObjectiveRequest,
     ) -> Result<pb::Objective, Error> {
-        let Some(input) = request.objective.as_ref() else {
-            return Err(Error::invalid("objective", "is required"));
-        };
+        let input = required(request.objective.as_ref(), "objective")?;
         let id = objective_id(&input.name, "objective.name")?;
         let mut violations = FieldViolations::default();
         let paths = update_paths(request.update_mask.as_ref(), STRUCTURE_FIELDS, &mut violations);

@@ -1,12 +1,12 @@
 //! New rows for objectives and key results, shared by the single creates
 //! and the season import.
 
-use trellis_foundation::{FieldViolations, members, names::is_valid_id};
+use trellis_foundation::members;
 use trellis_proto::okr::v1::{self as pb, objective};
 
 use crate::{
     lifecycle::ObjectiveState,
-    names::{key_result_ids, org_unit_id},
+    names::org_unit_id,
     store::{
         codec::{key_result_snapshot, objective_snapshot},
         entity::{key_result, objective as objective_row},
@@ -58,33 +58,5 @@ pub fn key_result_row(objective_id: &str, id: &str, key_result: &pb::KeyResult, 
         score: 0.0,
         create_micros: now,
         update_micros: now,
-    }
-}
-
-/// The id of a key result given inline with its objective: its `name`
-/// (a bare id or the full name under `objective_id`), or `kr{N}` by
-/// position when empty.
-pub fn inline_key_result_id(
-    name: &str,
-    objective_id: &str,
-    index: usize,
-    field: &str,
-    violations: &mut FieldViolations,
-) -> String {
-    if name.is_empty() {
-        return format!("kr{}", index + 1);
-    }
-    if is_valid_id(name) {
-        return name.to_owned();
-    }
-    match key_result_ids(name, "") {
-        Ok((parent, id)) if parent == objective_id => id.to_owned(),
-        _ => {
-            violations.add(
-                field,
-                format!("{name:?} is neither a key result id nor a key result name of this objective"),
-            );
-            String::new()
-        }
     }
 }

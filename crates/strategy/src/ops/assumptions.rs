@@ -11,6 +11,7 @@ use trellis_foundation::{
     mask::update_paths,
     names::id_or_generate,
     paging::{page_size, split_page},
+    validation::required,
 };
 use trellis_proto::{
     feed::v1::ChangeKind,
@@ -68,9 +69,7 @@ impl StrategyOps {
         context: RequestContext,
         request: pb::UpdateAssumptionRequest,
     ) -> Result<pb::Assumption, Error> {
-        let Some(patch) = request.assumption else {
-            return Err(Error::invalid("assumption", "is required"));
-        };
+        let patch = required(request.assumption, "assumption")?;
         let (parent_id, _) = child_ids(&patch.name, ASSUMPTIONS, "assumption.name")?;
         let mut violations = FieldViolations::default();
         let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);

@@ -12,6 +12,7 @@ use trellis_foundation::{
     mask::update_paths,
     names::{id_or_generate, parse_child_name},
     paging::{page_size, split_page},
+    validation::required,
 };
 use trellis_proto::{
     feed::v1::ChangeKind,
@@ -76,9 +77,7 @@ impl StrategyOps {
         context: RequestContext,
         request: pb::UpdateChoiceRequest,
     ) -> Result<pb::Choice, Error> {
-        let Some(patch) = request.choice else {
-            return Err(Error::invalid("choice", "is required"));
-        };
+        let patch = required(request.choice, "choice")?;
         let (parent_id, _) = child_ids(&patch.name, CHOICES, "choice.name")?;
         let mut violations = FieldViolations::default();
         let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);

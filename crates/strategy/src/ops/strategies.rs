@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
 use trellis_foundation::{
     Error, FieldViolations, NewChange, RequestContext, WriteTxn, etag::check_etag, mask::update_paths,
+    validation::required,
 };
 use trellis_proto::{
     cascade::v1::ListAncestorsRequest,
@@ -137,9 +138,7 @@ impl StrategyOps {
         request: pb::CreateStrategyRequest,
     ) -> Result<pb::Strategy, Error> {
         let mut violations = FieldViolations::default();
-        let Some(input) = request.strategy.clone() else {
-            return Err(Error::invalid("strategy", "is required"));
-        };
+        let input = required(request.strategy.clone(), "strategy")?;
         let id = trellis_foundation::names::id_or_generate(&request.strategy_id, "strategy_id", &mut violations);
         check_strategy_fields(&input, "strategy.", &mut violations);
         violations.require(
@@ -278,9 +277,7 @@ impl StrategyOps {
         context: RequestContext,
         request: pb::UpdateStrategyRequest,
     ) -> Result<pb::Strategy, Error> {
-        let Some(patch) = request.strategy else {
-            return Err(Error::invalid("strategy", "is required"));
-        };
+        let patch = required(request.strategy, "strategy")?;
         let id = strategy_id(&patch.name, "strategy.name")?;
         let mut violations = FieldViolations::default();
         let paths = update_paths(request.update_mask.as_ref(), WRITABLE_FIELDS, &mut violations);
