@@ -103,6 +103,16 @@ impl Projection {
         self.graph.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The graph when no feed batch is being applied to it, without
+    /// waiting; `None` when a writer holds it.
+    pub fn try_graph(&self) -> Option<RwLockReadGuard<'_, Graph>> {
+        match self.graph.try_read() {
+            Ok(graph) => Some(graph),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// Runs `read` over the graph on the blocking pool, so waiting for
     /// the lock while a feed applies a batch never holds a runtime thread.
     pub async fn read<T: Send + 'static>(

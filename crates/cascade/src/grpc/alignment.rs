@@ -1,14 +1,14 @@
 //! The gRPC face of the cascade service.
 
-use std::{pin::Pin, sync::Arc};
+use std::pin::Pin;
 
 use futures::Stream;
-use tokio::sync::{Semaphore, broadcast::error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 use trellis_foundation::{Error, time::to_timestamp};
 use trellis_proto::cascade::v1::{self as pb, alignment_change, cascade_service_server::CascadeService};
 
-use crate::graph::{Kind, TouchKind};
+use crate::graph::{Graph, Kind, TouchKind};
 use crate::ops::{
     AlignmentOps,
     answers::{Resolver, duration, node_view},
@@ -24,39 +24,49 @@ fn reply<T>(answer: Result<T, Error>) -> Reply<T> {
 #[derive(Debug, Clone)]
 pub struct CascadeGrpc {
     ops: AlignmentOps,
-    /// Questions being answered at once: one per core. More threads
-    /// would only take turns on the cores and crowd the graph's lock, so
-    /// the feeds' writer waits longer; the rest wait without a thread.
-    answering: Arc<Semaphore>,
+}
+
+/// How much of the graph a question may walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Weight {
+    /// A path or a page below one node: microseconds, answered in place
+    /// when the graph is free.
+    Light,
+    /// A roll-up or a scan of a whole cycle: milliseconds at a million
+    /// nodes, always answered on the blocking pool.
+    Heavy,
 }
 
 impl CascadeGrpc {
     pub fn new(ops: AlignmentOps) -> CascadeGrpc {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        CascadeGrpc {
-            ops,
-            answering: Arc::new(Semaphore::new(cores)),
-        }
+        CascadeGrpc { ops }
     }
 
-    /// Answers a question on the blocking pool, at most one per core:
-    /// questions read the graph under its lock and a full roll-up takes
-    /// milliseconds, which must not hold a runtime thread that other calls'
-    /// I/O is waiting for.
-    async fn ask<Q, A>(&self, request: Request<Q>, question: fn(&AlignmentOps, &Q) -> Result<A, Error>) -> Reply<A>
+    /// Answers a question without holding a runtime thread on the graph's
+    /// lock or on a long walk: a light question is answered in place when
+    /// no feed batch holds the graph (measured fastest: a hand-off to
+    /// another thread costs more than the question), and otherwise, like
+    /// every heavy question, on the blocking pool.
+    async fn ask<Q, A>(
+        &self,
+        request: Request<Q>,
+        weight: Weight,
+        question: fn(&AlignmentOps, &Graph, &Q) -> Result<A, Error>,
+    ) -> Reply<A>
     where
         Q: Send + 'static,
         A: Send + 'static,
     {
-        let Ok(permit) = Arc::clone(&self.answering).acquire_owned().await else {
-            return Err(Status::unavailable("the cascade is shutting down"));
-        };
-        let api = self.ops.clone();
         let request = request.into_inner();
+        if weight == Weight::Light
+            && let Some(graph) = self.ops.projection.try_graph()
+        {
+            return reply(question(&self.ops, &graph, &request));
+        }
+        let api = self.ops.clone();
         let answered = tokio::task::spawn_blocking(move || {
-            let answer = question(&api, &request);
-            drop(permit);
-            answer
+            let graph = api.projection.graph();
+            question(&api, &graph, &request)
         });
         match answered.await {
             Ok(answer) => reply(answer),
@@ -71,51 +81,53 @@ impl CascadeGrpc {
 #[tonic::async_trait]
 impl CascadeService for CascadeGrpc {
     async fn get_alignment_path(&self, request: Request<pb::GetAlignmentPathRequest>) -> Reply<pb::AlignmentPath> {
-        self.ask(request, AlignmentOps::alignment_path).await
+        self.ask(request, Weight::Light, AlignmentOps::alignment_path).await
     }
 
     async fn list_aligned_descendants(
         &self,
         request: Request<pb::ListAlignedDescendantsRequest>,
     ) -> Reply<pb::ListAlignedDescendantsResponse> {
-        self.ask(request, AlignmentOps::aligned_descendants).await
+        self.ask(request, Weight::Light, AlignmentOps::aligned_descendants)
+            .await
     }
 
     async fn get_rollup(&self, request: Request<pb::GetRollupRequest>) -> Reply<pb::Rollup> {
-        self.ask(request, AlignmentOps::rollup).await
+        self.ask(request, Weight::Heavy, AlignmentOps::rollup).await
     }
 
     async fn list_rollup_contributors(
         &self,
         request: Request<pb::ListRollupContributorsRequest>,
     ) -> Reply<pb::ListRollupContributorsResponse> {
-        self.ask(request, AlignmentOps::rollup_contributors).await
+        self.ask(request, Weight::Heavy, AlignmentOps::rollup_contributors)
+            .await
     }
 
     async fn list_orphans(&self, request: Request<pb::ListOrphansRequest>) -> Reply<pb::ListOrphansResponse> {
-        self.ask(request, AlignmentOps::orphans).await
+        self.ask(request, Weight::Heavy, AlignmentOps::orphans).await
     }
 
     async fn list_misalignments(
         &self,
         request: Request<pb::ListMisalignmentsRequest>,
     ) -> Reply<pb::ListMisalignmentsResponse> {
-        self.ask(request, AlignmentOps::misalignments).await
+        self.ask(request, Weight::Heavy, AlignmentOps::misalignments).await
     }
 
     async fn list_uncovered_choices(
         &self,
         request: Request<pb::ListUncoveredChoicesRequest>,
     ) -> Reply<pb::ListUncoveredChoicesResponse> {
-        self.ask(request, AlignmentOps::uncovered_choices).await
+        self.ask(request, Weight::Heavy, AlignmentOps::uncovered_choices).await
     }
 
     async fn list_risks(&self, request: Request<pb::ListRisksRequest>) -> Reply<pb::ListRisksResponse> {
-        self.ask(request, AlignmentOps::risks).await
+        self.ask(request, Weight::Heavy, AlignmentOps::risks).await
     }
 
     async fn get_planning_status(&self, request: Request<pb::GetPlanningStatusRequest>) -> Reply<pb::PlanningStatus> {
-        self.ask(request, AlignmentOps::planning_status).await
+        self.ask(request, Weight::Heavy, AlignmentOps::planning_status).await
     }
 
     type WatchAlignmentStream = Pin<Box<dyn Stream<Item = Result<pb::AlignmentChange, Status>> + Send + 'static>>;

@@ -32,8 +32,11 @@ impl AlignmentOps {
         })
     }
 
-    pub(crate) fn alignment_path(&self, request: &pb::GetAlignmentPathRequest) -> Result<pb::AlignmentPath, Error> {
-        let graph = self.projection.graph();
+    pub(crate) fn alignment_path(
+        &self,
+        graph: &Graph,
+        request: &pb::GetAlignmentPathRequest,
+    ) -> Result<pb::AlignmentPath, Error> {
         let mut resolver = Resolver::new(&graph);
         let start = resolver.required("name", &request.name, &ALIGNABLE);
         resolver.finish()?;
@@ -79,9 +82,9 @@ impl AlignmentOps {
 
     pub(crate) fn aligned_descendants(
         &self,
+        graph: &Graph,
         request: &pb::ListAlignedDescendantsRequest,
     ) -> Result<pb::ListAlignedDescendantsResponse, Error> {
-        let graph = self.projection.graph();
         let mut resolver = Resolver::new(&graph);
         let root = resolver.required("name", &request.name, &ALIGNABLE);
         let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
@@ -139,8 +142,7 @@ impl AlignmentOps {
         }
     }
 
-    pub(crate) fn rollup(&self, request: &pb::GetRollupRequest) -> Result<pb::Rollup, Error> {
-        let graph = self.projection.graph();
+    pub(crate) fn rollup(&self, graph: &Graph, request: &pb::GetRollupRequest) -> Result<pb::Rollup, Error> {
         let mut resolver = Resolver::new(&graph);
         let id = resolver.required("name", &request.name, &ALIGNABLE);
         let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
@@ -151,9 +153,9 @@ impl AlignmentOps {
 
     pub(crate) fn rollup_contributors(
         &self,
+        graph: &Graph,
         request: &pb::ListRollupContributorsRequest,
     ) -> Result<pb::ListRollupContributorsResponse, Error> {
-        let graph = self.projection.graph();
         let mut resolver = Resolver::new(&graph);
         let id = resolver.required("name", &request.name, &ALIGNABLE);
         let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
@@ -175,8 +177,11 @@ impl AlignmentOps {
         })
     }
 
-    pub(crate) fn orphans(&self, request: &pb::ListOrphansRequest) -> Result<pb::ListOrphansResponse, Error> {
-        let graph = self.projection.graph();
+    pub(crate) fn orphans(
+        &self,
+        graph: &Graph,
+        request: &pb::ListOrphansRequest,
+    ) -> Result<pb::ListOrphansResponse, Error> {
         let mut resolver = Resolver::new(&graph);
         let cycle = resolver.required("cycle", &request.cycle, &[Kind::Cycle]);
         let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
@@ -197,9 +202,9 @@ impl AlignmentOps {
 
     pub(crate) fn misalignments(
         &self,
+        graph: &Graph,
         request: &pb::ListMisalignmentsRequest,
     ) -> Result<pb::ListMisalignmentsResponse, Error> {
-        let graph = self.projection.graph();
         let mut resolver = Resolver::new(&graph);
         let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
         let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
@@ -233,9 +238,9 @@ impl AlignmentOps {
 
     pub(crate) fn uncovered_choices(
         &self,
+        graph: &Graph,
         request: &pb::ListUncoveredChoicesRequest,
     ) -> Result<pb::ListUncoveredChoicesResponse, Error> {
-        let graph = self.projection.graph();
         let mut resolver = Resolver::new(&graph);
         let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
         let strategy = resolver.optional("strategy", &request.strategy, &[Kind::Strategy]);
@@ -253,8 +258,7 @@ impl AlignmentOps {
         })
     }
 
-    pub(crate) fn risks(&self, request: &pb::ListRisksRequest) -> Result<pb::ListRisksResponse, Error> {
-        let graph = self.projection.graph();
+    pub(crate) fn risks(&self, graph: &Graph, request: &pb::ListRisksRequest) -> Result<pb::ListRisksResponse, Error> {
         let mut resolver = Resolver::new(&graph);
         let cycle = resolver.required("cycle", &request.cycle, &[Kind::Cycle]);
         let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
@@ -312,8 +316,11 @@ impl AlignmentOps {
         })
     }
 
-    pub(crate) fn planning_status(&self, request: &pb::GetPlanningStatusRequest) -> Result<pb::PlanningStatus, Error> {
-        let graph = self.projection.graph();
+    pub(crate) fn planning_status(
+        &self,
+        graph: &Graph,
+        request: &pb::GetPlanningStatusRequest,
+    ) -> Result<pb::PlanningStatus, Error> {
         let mut resolver = Resolver::new(&graph);
         let cycle = resolver.required("cycle", &request.cycle, &[Kind::Cycle]);
         let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
