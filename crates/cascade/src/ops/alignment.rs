@@ -37,7 +37,7 @@ impl AlignmentOps {
         graph: &Graph,
         request: &pb::GetAlignmentPathRequest,
     ) -> Result<pb::AlignmentPath, Error> {
-        let mut resolver = Resolver::new(&graph);
+        let mut resolver = Resolver::new(graph);
         let start = resolver.required("name", &request.name, &ALIGNABLE);
         resolver.finish()?;
         let Some(start) = start else {
@@ -52,7 +52,7 @@ impl AlignmentOps {
                     .into_iter()
                     .enumerate()
                     .map(|(depth, (id, weight))| {
-                        let mut node = node_view(&graph, id);
+                        let mut node = node_view(graph, id);
                         node.depth = depth as i32;
                         node.weight = weight;
                         node.via = previous.map(|via| graph.node(via).name.to_string()).unwrap_or_default();
@@ -69,11 +69,11 @@ impl AlignmentOps {
             .enumerate()
             .map(|(depth, id)| pb::GraphNode {
                 depth: depth as i32,
-                ..node_view(&graph, id)
+                ..node_view(graph, id)
             })
             .collect();
         Ok(pb::AlignmentPath {
-            start: Some(node_view(&graph, start)),
+            start: Some(node_view(graph, start)),
             routes,
             routes_truncated: truncated,
             org_path,
@@ -85,7 +85,7 @@ impl AlignmentOps {
         graph: &Graph,
         request: &pb::ListAlignedDescendantsRequest,
     ) -> Result<pb::ListAlignedDescendantsResponse, Error> {
-        let mut resolver = Resolver::new(&graph);
+        let mut resolver = Resolver::new(graph);
         let root = resolver.required("name", &request.name, &ALIGNABLE);
         let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
         resolver
@@ -118,7 +118,7 @@ impl AlignmentOps {
                     depth: found.depth as i32,
                     via: via.name.to_string(),
                     weight,
-                    ..node_view(&graph, found.node)
+                    ..node_view(graph, found.node)
                 }
             })
             .collect();
@@ -143,12 +143,12 @@ impl AlignmentOps {
     }
 
     pub(crate) fn rollup(&self, graph: &Graph, request: &pb::GetRollupRequest) -> Result<pb::Rollup, Error> {
-        let mut resolver = Resolver::new(&graph);
+        let mut resolver = Resolver::new(graph);
         let id = resolver.required("name", &request.name, &ALIGNABLE);
         let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
         resolver.finish()?;
         let id = id.ok_or_else(|| Error::NotFound(request.name.clone()))?;
-        Ok(AlignmentOps::rollup_of(&graph, id, cycle))
+        Ok(AlignmentOps::rollup_of(graph, id, cycle))
     }
 
     pub(crate) fn rollup_contributors(
@@ -156,7 +156,7 @@ impl AlignmentOps {
         graph: &Graph,
         request: &pb::ListRollupContributorsRequest,
     ) -> Result<pb::ListRollupContributorsResponse, Error> {
-        let mut resolver = Resolver::new(&graph);
+        let mut resolver = Resolver::new(graph);
         let id = resolver.required("name", &request.name, &ALIGNABLE);
         let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
         resolver.finish()?;
@@ -167,11 +167,11 @@ impl AlignmentOps {
             request.page_size,
             &request.page_token,
         )?;
-        let (page, next_page_token) = pager.page_by_name(&graph, graph.contributors(id, cycle))?;
+        let (page, next_page_token) = pager.page_by_name(graph, graph.contributors(id, cycle))?;
         Ok(pb::ListRollupContributorsResponse {
             contributors: page
                 .into_iter()
-                .map(|id| AlignmentOps::rollup_of(&graph, id, cycle))
+                .map(|id| AlignmentOps::rollup_of(graph, id, cycle))
                 .collect(),
             next_page_token,
         })
@@ -182,7 +182,7 @@ impl AlignmentOps {
         graph: &Graph,
         request: &pb::ListOrphansRequest,
     ) -> Result<pb::ListOrphansResponse, Error> {
-        let mut resolver = Resolver::new(&graph);
+        let mut resolver = Resolver::new(graph);
         let cycle = resolver.required("cycle", &request.cycle, &[Kind::Cycle]);
         let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
         resolver.finish()?;
@@ -193,9 +193,9 @@ impl AlignmentOps {
             request.page_size,
             &request.page_token,
         )?;
-        let (page, next_page_token) = pager.page_by_name(&graph, graph.orphans(cycle, unit))?;
+        let (page, next_page_token) = pager.page_by_name(graph, graph.orphans(cycle, unit))?;
         Ok(pb::ListOrphansResponse {
-            objectives: page.into_iter().map(|id| node_view(&graph, id)).collect(),
+            objectives: page.into_iter().map(|id| node_view(graph, id)).collect(),
             next_page_token,
         })
     }
@@ -205,7 +205,7 @@ impl AlignmentOps {
         graph: &Graph,
         request: &pb::ListMisalignmentsRequest,
     ) -> Result<pb::ListMisalignmentsResponse, Error> {
-        let mut resolver = Resolver::new(&graph);
+        let mut resolver = Resolver::new(graph);
         let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
         let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
         resolver.finish()?;
@@ -226,8 +226,8 @@ impl AlignmentOps {
             misalignments: page
                 .into_iter()
                 .map(|finding| pb::Misalignment {
-                    objective: Some(node_view(&graph, finding.objective)),
-                    target: Some(node_view(&graph, finding.target)),
+                    objective: Some(node_view(graph, finding.objective)),
+                    target: Some(node_view(graph, finding.target)),
                     reason: finding.reason as i32,
                     description: finding.description,
                 })
@@ -241,7 +241,7 @@ impl AlignmentOps {
         graph: &Graph,
         request: &pb::ListUncoveredChoicesRequest,
     ) -> Result<pb::ListUncoveredChoicesResponse, Error> {
-        let mut resolver = Resolver::new(&graph);
+        let mut resolver = Resolver::new(graph);
         let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
         let strategy = resolver.optional("strategy", &request.strategy, &[Kind::Strategy]);
         resolver.finish()?;
@@ -251,15 +251,15 @@ impl AlignmentOps {
             request.page_size,
             &request.page_token,
         )?;
-        let (page, next_page_token) = pager.page_by_name(&graph, graph.uncovered_choices(cycle, strategy))?;
+        let (page, next_page_token) = pager.page_by_name(graph, graph.uncovered_choices(cycle, strategy))?;
         Ok(pb::ListUncoveredChoicesResponse {
-            choices: page.into_iter().map(|id| node_view(&graph, id)).collect(),
+            choices: page.into_iter().map(|id| node_view(graph, id)).collect(),
             next_page_token,
         })
     }
 
     pub(crate) fn risks(&self, graph: &Graph, request: &pb::ListRisksRequest) -> Result<pb::ListRisksResponse, Error> {
-        let mut resolver = Resolver::new(&graph);
+        let mut resolver = Resolver::new(graph);
         let cycle = resolver.required("cycle", &request.cycle, &[Kind::Cycle]);
         let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
         resolver.violations.require(
@@ -294,7 +294,7 @@ impl AlignmentOps {
             risks: page
                 .into_iter()
                 .map(|risk| pb::Risk {
-                    objective: Some(node_view(&graph, risk.objective)),
+                    objective: Some(node_view(graph, risk.objective)),
                     paused: risk.paused,
                     state_reason: graph
                         .objective(risk.objective)
@@ -321,7 +321,7 @@ impl AlignmentOps {
         graph: &Graph,
         request: &pb::GetPlanningStatusRequest,
     ) -> Result<pb::PlanningStatus, Error> {
-        let mut resolver = Resolver::new(&graph);
+        let mut resolver = Resolver::new(graph);
         let cycle = resolver.required("cycle", &request.cycle, &[Kind::Cycle]);
         let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
         resolver.finish()?;
@@ -353,7 +353,7 @@ impl AlignmentOps {
         };
         let plans = graph.planning(cycle, root);
         let mut status = pb::PlanningStatus {
-            cycle: Some(node_view(&graph, cycle)),
+            cycle: Some(node_view(graph, cycle)),
             ..pb::PlanningStatus::default()
         };
         for plan in &plans {
@@ -383,7 +383,7 @@ impl AlignmentOps {
             .map(|plan| pb::UnitPlanning {
                 org_unit: Some(pb::GraphNode {
                     depth: plan.depth as i32,
-                    ..node_view(&graph, plan.unit)
+                    ..node_view(graph, plan.unit)
                 }),
                 objectives: plan.objectives as i32,
                 drafted: plan.drafted as i32,
