@@ -7,7 +7,6 @@
 use std::{future::Future, net::SocketAddr, sync::Once};
 
 use anyhow::Context;
-use sea_orm::{ConnectionTrait, Database};
 use tempfile::TempDir;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{Request, transport::Channel};
@@ -20,6 +19,10 @@ use trellis_proto::{
     strategy::v1::strategy_service_client::StrategyServiceClient,
 };
 use trellis_server::{Application, ServiceName, Settings};
+
+mod database;
+
+use database::{FreshDatabase, drop_database};
 
 pub const POSTGRES_URL_VARIABLE: &str = "TRELLIS_TEST_POSTGRES_URL";
 
@@ -100,45 +103,6 @@ pub async fn spawn_app_with(backend: &TestBackend, customize: impl FnOnce(&mut S
     app.sqlite_dir = database.sqlite_dir;
     app.postgres_database = database.postgres_database;
     Ok(app)
-}
-
-/// An empty database of its own: a temp SQLite file, or a new PostgreSQL
-/// database beside the configured one.
-struct FreshDatabase {
-    url: String,
-    sqlite_dir: Option<TempDir>,
-    postgres_database: Option<(String, String)>,
-}
-
-impl FreshDatabase {
-    async fn create(backend: &TestBackend) -> anyhow::Result<FreshDatabase> {
-        match backend {
-            TestBackend::Sqlite => {
-                let dir = tempfile::tempdir().context("creating a temp dir")?;
-                Ok(FreshDatabase {
-                    url: format!("sqlite://{}", dir.path().join("trellis.db").display()),
-                    sqlite_dir: Some(dir),
-                    postgres_database: None,
-                })
-            }
-            TestBackend::Postgres(base_url) => {
-                let name = format!("trellis_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(base_url.as_str())
-                    .await
-                    .context("connecting to the test PostgreSQL")?;
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .context("creating a test database")?;
-                admin.close().await?;
-                Ok(FreshDatabase {
-                    url: replace_database(base_url, &name),
-                    sqlite_dir: None,
-                    postgres_database: Some((base_url.clone(), name)),
-                })
-            }
-        }
-    }
 }
 
 async fn start(
@@ -303,20 +267,6 @@ impl TestCluster {
     }
 }
 
-/// `postgres://u@h:p/test?x` with its database replaced by `database`.
-fn replace_database(base_url: &str, database: &str) -> String {
-    let (without_query, query) = match base_url.split_once('?') {
-        Some((url, query)) => (url, format!("?{query}")),
-        None => (base_url, String::new()),
-    };
-    let authority_start = without_query.find("://").map_or(0, |index| index + 3);
-    let prefix = match without_query[authority_start..].find('/') {
-        Some(slash) => &without_query[..authority_start + slash],
-        None => without_query,
-    };
-    format!("{prefix}/{database}{query}")
-}
-
 impl TestApp {
     /// Stops the server gracefully and waits for it.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
@@ -393,21 +343,7 @@ impl Drop for TestApp {
             server.abort();
         }
         if let Some((base_url, name)) = self.postgres_database.take() {
-            // Drop cannot await; a short-lived runtime on its own thread can.
-            let dropper = std::thread::spawn(move || {
-                let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-                    return;
-                };
-                runtime.block_on(async {
-                    if let Ok(admin) = Database::connect(base_url.as_str()).await {
-                        let _ = admin
-                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                            .await;
-                        let _ = admin.close().await;
-                    }
-                });
-            });
-            let _ = dropper.join();
+            drop_database(base_url, name);
         }
     }
 }
@@ -499,22 +435,4 @@ macro_rules! cluster_tests {
     ($($test:ident),* $(,)?) => {
         $crate::backend_tests!(@runner run_cluster_test; $($test),*);
     };
-}
-
-#[cfg(test)]
-mod tests {
-    use super::replace_database;
-
-    #[test]
-    fn the_database_of_a_url_is_replaced() {
-        assert_eq!(
-            replace_database("postgres://postgres@127.0.0.1:5432/test", "t1"),
-            "postgres://postgres@127.0.0.1:5432/t1"
-        );
-        assert_eq!(
-            replace_database("postgres://u:p@h/test?sslmode=disable", "t2"),
-            "postgres://u:p@h/t2?sslmode=disable"
-        );
-        assert_eq!(replace_database("postgres://h", "t3"), "postgres://h/t3");
-    }
 }
