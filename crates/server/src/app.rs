@@ -210,36 +210,36 @@ impl Application {
 
         let mut served: Vec<&'static str> = Vec::new();
         let mut feeds: Vec<ChangeFeed> = Vec::new();
-        let strategy_service = strategy.map(|api| {
+        let strategy_service = strategy.map(|ops| {
             served.push(STRATEGY_SERVICE);
-            feeds.push(api.store().feed.clone());
-            sized!(StrategyServiceServer::new(StrategyGrpc::new(api)), max)
+            feeds.push(ops.store().feed.clone());
+            sized!(StrategyServiceServer::new(StrategyGrpc::new(ops)), max)
         });
-        let okr_service = okr.map(|api| {
+        let okr_service = okr.map(|ops| {
             served.push(OKR_SERVICE);
-            feeds.push(api.store().feed.clone());
-            sized!(OkrServiceServer::new(OkrGrpc::new(api)), max)
+            feeds.push(ops.store().feed.clone());
+            sized!(OkrServiceServer::new(OkrGrpc::new(ops)), max)
         });
         // Started once the server answers: the runner calls this process.
         let mut background = None;
-        let metric_service = health.map(|api| {
+        let metric_service = health.map(|ops| {
             served.push(HEALTH_SERVICE);
-            feeds.push(api.store().feed.clone());
-            background = Some(api.start_background());
-            sized!(HealthMetricServiceServer::new(HealthGrpc::new(api)), max)
+            feeds.push(ops.store().feed.clone());
+            background = Some(ops.start_background());
+            sized!(HealthMetricServiceServer::new(HealthGrpc::new(ops)), max)
         });
-        let org_service = org.map(|api| {
+        let org_service = org.map(|ops| {
             served.push(ORG_SERVICE);
-            feeds.push(api.store().feed.clone());
-            sized!(OrgServiceServer::new(OrgGrpc::new(api)), max)
+            feeds.push(ops.store().feed.clone());
+            sized!(OrgServiceServer::new(OrgGrpc::new(ops)), max)
         });
         let mut consumers = None;
         let mut projection = None;
-        let cascade_service = cascade.map(|(api, sources)| {
+        let cascade_service = cascade.map(|(ops, sources)| {
             served.push(CASCADE_SERVICE);
-            projection = Some(api.projection().clone());
-            consumers = Some(Consumers::start(api.projection().clone(), sources, db.clone()));
-            sized!(CascadeServiceServer::new(CascadeGrpc::new(api)), max)
+            projection = Some(ops.projection().clone());
+            consumers = Some(Consumers::start(ops.projection().clone(), sources, db.clone()));
+            sized!(CascadeServiceServer::new(CascadeGrpc::new(ops)), max)
         });
         // The cascade answers from its graph: it is ready once every feed
         // has been replayed, so a new replica gets traffic only then.

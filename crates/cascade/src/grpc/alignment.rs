@@ -63,10 +63,10 @@ impl CascadeGrpc {
         {
             return reply(question(&self.ops, &graph, &request));
         }
-        let api = self.ops.clone();
+        let ops = self.ops.clone();
         let answered = tokio::task::spawn_blocking(move || {
-            let graph = api.projection.graph();
-            question(&api, &graph, &request)
+            let graph = ops.projection.graph();
+            question(&ops, &graph, &request)
         });
         match answered.await {
             Ok(answer) => reply(answer),

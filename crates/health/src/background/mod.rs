@@ -59,7 +59,7 @@ const SWEEP_ROUND: u64 = 1_000;
 #[derive(Debug)]
 pub struct Background {
     tasks: Vec<JoinHandle<()>>,
-    api: HealthOps,
+    ops: HealthOps,
 }
 
 impl Background {
@@ -73,7 +73,7 @@ impl Background {
     /// standby replica need not wait for it to lapse.
     pub async fn shutdown(&mut self) {
         self.stop();
-        if let Err(err) = self.api.runner_lease.release(&self.api.store).await {
+        if let Err(err) = self.ops.runner_lease.release(&self.ops.store).await {
             warn!(error = %err, "releasing the step runner's lease; it lapses by itself");
         }
     }
@@ -98,7 +98,7 @@ impl HealthOps {
                 tokio::spawn(async move { feeder.feed_forever().await }),
                 tokio::spawn(async move { sweeper.sweep_forever().await }),
             ],
-            api: self.clone(),
+            ops: self.clone(),
         }
     }
 
