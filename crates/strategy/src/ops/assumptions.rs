@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
 use trellis_foundation::{
     Error, FieldViolations, RequestContext,
-    etag::check_etag,
     filter::{self, FieldKind, FilterField},
     mask::update_paths,
     names::id_or_generate,
@@ -87,21 +86,21 @@ impl StrategyOps {
             self.check_assumption_metrics(&reference, &mut violations).await?;
         }
         violations.into_result()?;
-        let edit = self
-            .edit_child(&context, parent_id, None, |strategy, etag| {
-                let assumption = find_child::<pb::Assumption>(strategy, &patch.name)?;
-                check_etag(&patch.etag, &assumption.etag, &patch.name)?;
+        self.update_child(
+            &context,
+            parent_id,
+            None,
+            (&patch.name, &patch.etag),
+            |assumption: &mut pb::Assumption| {
                 for path in &paths {
                     match *path {
                         "statement" => assumption.statement = patch.statement.trim().to_owned(),
                         _ => assumption.health_metric.clone_from(&patch.health_metric),
                     }
                 }
-                assumption.stamp(etag, false);
-                Ok(ChildEdit::changed(ChangeKind::Updated, assumption.clone().into_child()))
-            })
-            .await?;
-        edited(edit)
+            },
+        )
+        .await
     }
 
     pub async fn delete_assumption(

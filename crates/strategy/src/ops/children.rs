@@ -249,6 +249,29 @@ impl StrategyOps {
         }
         Ok(outcome)
     }
+
+    /// Updates the child named `name` in its own transaction, if its
+    /// `etag` is current: `apply` changes its fields, then it is stamped
+    /// with the new revision's etag and returned.
+    pub(crate) async fn update_child<C: StrategyChild>(
+        &self,
+        context: &RequestContext,
+        strategy_id: &str,
+        choice_losing_children: Option<&str>,
+        (name, etag): (&str, &str),
+        apply: impl FnOnce(&mut C),
+    ) -> Result<C, Error> {
+        let edit = self
+            .edit_child(context, strategy_id, choice_losing_children, |strategy, new_etag| {
+                let child = find_child::<C>(strategy, name)?;
+                check_etag(etag, child.etag(), name)?;
+                apply(child);
+                child.stamp(new_etag, false);
+                Ok(ChildEdit::changed(ChangeKind::Updated, child.clone().into_child()))
+            })
+            .await?;
+        edited(edit)
+    }
 }
 
 /// A choice that strategies nest under cannot be deleted or become NOT_DOING.

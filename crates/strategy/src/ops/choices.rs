@@ -7,25 +7,18 @@ use std::collections::HashMap;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
 use trellis_foundation::{
     Error, FieldViolations, RequestContext,
-    etag::check_etag,
     filter::{self, FieldKind, FilterField},
     mask::update_paths,
     names::{id_or_generate, parse_child_name},
     paging::{page_size, split_page},
     validation::required,
 };
-use trellis_proto::{
-    feed::v1::ChangeKind,
-    strategy::v1::{self as pb, ChoiceKind},
-};
+use trellis_proto::strategy::v1::{self as pb, ChoiceKind};
 
 use crate::{
     fields::check_choice,
     names::{CHOICES, COLLECTION, child_ids, child_name, strategy_id},
-    ops::{
-        StrategyOps,
-        children::{ChildEdit, StrategyChild, edited, find_child},
-    },
+    ops::StrategyOps,
     store::{
         entity::{choice, strategy},
         revisions::decode,
@@ -91,10 +84,12 @@ impl StrategyOps {
         violations.into_result()?;
         let becomes_not_doing = paths.contains(&"kind") && patch.kind() == ChoiceKind::NotDoing;
         let losing_children = becomes_not_doing.then_some(patch.name.as_str());
-        let edit = self
-            .edit_child(&context, parent_id, losing_children, |strategy, etag| {
-                let choice = find_child::<pb::Choice>(strategy, &patch.name)?;
-                check_etag(&patch.etag, &choice.etag, &patch.name)?;
+        self.update_child(
+            &context,
+            parent_id,
+            losing_children,
+            (&patch.name, &patch.etag),
+            |choice: &mut pb::Choice| {
                 for path in &paths {
                     match *path {
                         "kind" => choice.kind = patch.kind,
@@ -102,11 +97,9 @@ impl StrategyOps {
                         _ => choice.description.clone_from(&patch.description),
                     }
                 }
-                choice.stamp(etag, false);
-                Ok(ChildEdit::changed(ChangeKind::Updated, choice.clone().into_child()))
-            })
-            .await?;
-        edited(edit)
+            },
+        )
+        .await
     }
 
     pub async fn delete_choice(&self, context: RequestContext, request: pb::DeleteChoiceRequest) -> Result<(), Error> {
