@@ -45,3 +45,29 @@ pub mod cascade {
         tonic::include_proto!("trellis.cascade.v1");
     }
 }
+
+/// What the services keep in their rows' `snapshot` columns: messages of
+/// storage's own, so that a change to the API is never silently a change
+/// to what is stored. Only the service that owns a table uses its package.
+pub mod storage {
+    pub mod okr {
+        pub mod v1 {
+            #![allow(clippy::all, clippy::pedantic)]
+            tonic::include_proto!("trellis.storage.okr.v1");
+        }
+    }
+
+    pub mod health {
+        pub mod v1 {
+            #![allow(clippy::all, clippy::pedantic)]
+            tonic::include_proto!("trellis.storage.health.v1");
+        }
+    }
+
+    pub mod strategy {
+        pub mod v1 {
+            #![allow(clippy::all, clippy::pedantic)]
+            tonic::include_proto!("trellis.storage.strategy.v1");
+        }
+    }
+}

@@ -26,6 +26,7 @@ use crate::{
     store::{
         codec::{expiry, to_proto},
         entity::{measurement, metric, status_change, step},
+        snapshot::encode_config,
     },
 };
 
@@ -143,7 +144,7 @@ fn new_row(id: &str, input: &pb::HealthMetric, now: i64) -> metric::Model {
         direction: stored.direction().as_str_name().to_owned(),
         version: 1,
         cadence_micros: cadence_micros(&stored),
-        snapshot: prost::Message::encode_to_vec(&stored),
+        snapshot: encode_config(&stored),
         status: pb::Status::Unknown.as_str_name().to_owned(),
         status_micros: now,
         expire_micros: 0,
@@ -350,7 +351,7 @@ impl HealthOps {
         let stored = config(&updated, &patch.name);
         row.direction = stored.direction().as_str_name().to_owned();
         row.cadence_micros = cadence_micros(&stored);
-        row.snapshot = prost::Message::encode_to_vec(&stored);
+        row.snapshot = encode_config(&stored);
         row.expire_micros = expiry(&row);
         let read_version = row.version;
         row.version += 1;

@@ -7,10 +7,9 @@ use crate::{
     escalation::{Stage, State},
     freshness,
     freshness::{Current, Latest, Status},
-    store::entity::metric::Model,
+    store::{entity::metric::Model, snapshot},
     thresholds::Level,
 };
-use prost::Message;
 use trellis_foundation::{
     Error,
     etag::etag_for,
@@ -20,8 +19,7 @@ use trellis_foundation::{
 use trellis_proto::health::v1::{self as pb, escalation::Stage as PbStage};
 
 pub fn decode_config(row: &Model) -> Result<pb::HealthMetric, Error> {
-    pb::HealthMetric::decode(row.snapshot.as_slice())
-        .map_err(|err| Error::Corrupt(format!("{}: undecodable snapshot: {err}", metric_name(&row.id))))
+    snapshot::decode_config(&row.snapshot, &metric_name(&row.id))
 }
 
 pub fn level_from_str(text: &str) -> Option<Level> {

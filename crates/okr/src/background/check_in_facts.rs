@@ -14,7 +14,6 @@ use std::collections::{HashMap, HashSet};
 
 use sea_orm::{ConnectionTrait, Statement, Value};
 use trellis_foundation::{Error, WriteTxn};
-use trellis_proto::okr::v1 as pb;
 
 use trellis_rules::progress::Measure;
 
@@ -23,7 +22,8 @@ use crate::{
     lifecycle::{CycleState, CycleWork, ObjectiveState},
     names::{key_result_name, objective_name},
     store::{
-        codec::{cycle_state, decode, objective_state},
+        codec::{cycle_state, objective_state},
+        snapshot::decode_key_result,
         queries::{IN_CHUNK, placeholders},
     },
 };
@@ -120,7 +120,7 @@ impl FactsCache {
                 let objective_id: String = row.try_get("", "objective_id")?;
                 let id: String = row.try_get("", "id")?;
                 let snapshot: Vec<u8> = row.try_get("", "snapshot")?;
-                let stored: pb::KeyResult = decode(&snapshot, "key result")?;
+                let stored = decode_key_result(&snapshot)?;
                 let measure = measure_of(&stored)
                     .ok_or_else(|| Error::Corrupt(format!("{} has no kind", key_result_name(&objective_id, &id))))?;
                 let facts = Facts {

@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 
-use prost::Message;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
     sea_query::{Expr, ExprTrait},
@@ -33,6 +32,7 @@ use crate::{
         codec::{CycleFacts, cycle_state, cycle_to_proto, objective_state_proto, objective_to_proto},
         entity::{cycle, objective},
         queries::{Lock, find_cycle},
+        snapshot::encode_cycle,
     },
 };
 
@@ -48,20 +48,6 @@ fn filter_fields() -> Vec<FilterField> {
             FieldKind::ResourceName("orgUnits"),
         ),
     ]
-}
-
-/// What the stored snapshot of a cycle keeps: the writable fields and
-/// when it was activated.
-fn snapshot(cycle: &pb::Cycle) -> Vec<u8> {
-    pb::Cycle {
-        display_name: cycle.display_name.clone(),
-        start_time: cycle.start_time,
-        end_time: cycle.end_time,
-        org_unit: cycle.org_unit.clone(),
-        activate_time: cycle.activate_time,
-        ..pb::Cycle::default()
-    }
-    .encode_to_vec()
 }
 
 impl OkrOps {
@@ -105,7 +91,7 @@ impl OkrOps {
                     org_unit_id: crate::names::org_unit_id(&cycle.org_unit, "cycle.org_unit")?.to_owned(),
                     state: CycleState::Planning.as_str().to_owned(),
                     version: 1,
-                    snapshot: snapshot(&cycle),
+                    snapshot: encode_cycle(&cycle),
                     create_micros: now,
                     update_micros: now,
                 };
@@ -203,7 +189,7 @@ impl OkrOps {
         let mut active = row.into_active_model();
         active.state = Set(state.as_str().to_owned());
         active.version = Set(version);
-        active.snapshot = Set(snapshot(cycle));
+        active.snapshot = Set(encode_cycle(cycle));
         active.update_micros = Set(now);
         let saved = active.update(&**txn).await?;
         let shown = cycle_to_proto(&saved)?;

@@ -24,7 +24,8 @@ use crate::{
     names::{key_result_ids, key_result_name, objective_id, objective_name},
     ops::objectives::Held,
     store::{
-        codec::{CycleFacts, decode, key_result_snapshot, key_result_to_proto},
+        codec::{CycleFacts, key_result_to_proto},
+        snapshot::{decode_key_result, encode_key_result},
         entity::key_result,
         queries::{find_key_result, find_objective},
         rows::key_result_row,
@@ -188,7 +189,7 @@ impl OkrOps {
                 measure.join(", ")
             )));
         }
-        let mut updated: pb::KeyResult = decode(&row.snapshot, "key result")?;
+        let mut updated = decode_key_result(&row.snapshot)?;
         for path in paths {
             if locked && !DETAIL_FIELDS.contains(&path) {
                 continue;
@@ -232,7 +233,7 @@ impl OkrOps {
         let mut saved = row.clone();
         saved.kind = key_result.kind().as_str_name().to_owned();
         saved.health_metric = key_result.health_metric.clone();
-        saved.snapshot = key_result_snapshot(key_result);
+        saved.snapshot = encode_key_result(key_result);
         saved.version = row.version + 1;
         saved.update_micros = now;
         if let Some(score) = score {
@@ -297,7 +298,7 @@ impl OkrOps {
         let mut txn = self.store.begin_write().await?;
         let held = self.hold_objective(&txn, objective_id, CycleWork::Score).await?;
         let row = find_key_result(&*txn, objective_id, id).await?;
-        let mut key_result: pb::KeyResult = decode(&row.snapshot, "key result")?;
+        let mut key_result = decode_key_result(&row.snapshot)?;
         key_result.score_note = request.note.trim().to_owned();
         let shown = self
             .save_key_result(&mut txn, &context, held, row, &key_result, Some(request.score))

@@ -12,7 +12,8 @@ use crate::{
     names::{cycle_id, cycle_name, key_result_name, objective_id, objective_name},
     ops::references::{parent_objectives, report_targets, target_names},
     store::{
-        codec::{CycleFacts, decode, key_result_to_proto, objective_state, objective_to_proto},
+        codec::{CycleFacts, key_result_to_proto, objective_state, objective_to_proto},
+        snapshot::decode_objective,
         entity::{cycle, key_result, objective},
         queries::{Lock, find_objective},
         rows::{key_result_row, objective_row},
@@ -70,7 +71,7 @@ impl OkrOps {
             .state
             .permits(work)
             .map_err(|reason| Error::FailedPrecondition(format!("{}: {reason}", objective_name(id))))?;
-        let stored = decode(&row.snapshot, "objective")?;
+        let stored = decode_objective(&row.snapshot)?;
         Ok(Held {
             row,
             stored,
@@ -426,7 +427,7 @@ impl OkrOps {
             .all(&**txn)
             .await?;
         for row in rows {
-            let stored: pb::Objective = decode(&row.snapshot, "objective")?;
+            let stored = decode_objective(&row.snapshot)?;
             if parent_objectives(&stored.aligns_to).any(|parent| parent == id) {
                 return Ok(Some(objective_name(&row.id)));
             }

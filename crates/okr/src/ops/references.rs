@@ -18,7 +18,7 @@ use crate::{
     OkrOps,
     names::{cycle_name, key_result_ids, objective_id},
     store::{
-        codec::decode,
+        snapshot::decode_objective,
         entity::{key_result, objective},
         queries::{IN_CHUNK, column_pairs},
     },
@@ -224,7 +224,7 @@ impl OkrOps {
                     .all(conn)
                     .await?;
                 for row in rows {
-                    let stored: pb::Objective = decode(&row.snapshot, "objective")?;
+                    let stored = decode_objective(&row.snapshot)?;
                     frontier.extend(parent_objectives(&stored.aligns_to));
                 }
             }

@@ -1,7 +1,6 @@
 //! The record of re-plans: why a locked objective's structure changed,
 //! who changed it, and what it was before.
 
-use prost::Message;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect};
 use trellis_foundation::{
     Error, FieldViolations, NewChange, RequestContext, WriteTxn,
@@ -19,7 +18,8 @@ use crate::{
     names::{objective_id, objective_name, replan_name},
     ops::objectives::STRUCTURE_FIELDS,
     store::{
-        codec::{decode, objective_state},
+        codec::objective_state,
+        snapshot::{decode_replan, encode_replan},
         entity::replan,
         queries::find_objective,
     },
@@ -55,7 +55,7 @@ impl OkrOps {
         replan::Model {
             objective_id: objective_id.to_owned(),
             number,
-            snapshot: record.encode_to_vec(),
+            snapshot: encode_replan(&record),
         }
         .into_active_model()
         .insert(&**txn)
@@ -86,7 +86,7 @@ impl OkrOps {
         Ok(pb::ListReplansResponse {
             replans: page
                 .iter()
-                .map(|row| decode(&row.snapshot, "replan"))
+                .map(|row| decode_replan(&row.snapshot))
                 .collect::<Result<_, _>>()?,
             next_page_token: next
                 .map(|number| self.store.page_tokens.encode("ListReplans", &request.parent, &number))

@@ -1,7 +1,6 @@
 //! Rows as the API shows them: names, etags, times, and the figures that
 //! are computed on read (progress, staleness, scores, lock).
 
-use prost::Message;
 use trellis_foundation::{
     Error,
     etag::etag_for,
@@ -18,12 +17,11 @@ use crate::{
     fields::measure_of,
     lifecycle::{CycleState, ObjectiveState},
     names::{cycle_name, key_result_name, objective_name},
-    store::entity::{cycle as cycle_row, key_result, objective as objective_row},
+    store::{
+        entity::{cycle as cycle_row, key_result, objective as objective_row},
+        snapshot::{decode_cycle, decode_key_result, decode_objective},
+    },
 };
-
-pub fn decode<M: Message + Default>(bytes: &[u8], what: &str) -> Result<M, Error> {
-    M::decode(bytes).map_err(|err| Error::Corrupt(format!("stored {what}: {err}")))
-}
 
 pub fn cycle_state(name: &str) -> Result<CycleState, Error> {
     Ok(match name {
@@ -75,7 +73,7 @@ pub struct CycleFacts {
 
 impl CycleFacts {
     pub fn of(row: &cycle_row::Model) -> Result<CycleFacts, Error> {
-        let stored: pb::Cycle = decode(&row.snapshot, "cycle")?;
+        let stored = decode_cycle(&row.snapshot)?;
         Ok(CycleFacts {
             state: cycle_state(&row.state)?,
             activate_micros: stored.activate_time.as_ref().map_or(0, from_timestamp),
@@ -88,7 +86,7 @@ pub fn etag_of(row: &objective_row::Model) -> String {
 }
 
 pub fn cycle_to_proto(row: &cycle_row::Model) -> Result<pb::Cycle, Error> {
-    let mut cycle: pb::Cycle = decode(&row.snapshot, "cycle")?;
+    let mut cycle = decode_cycle(&row.snapshot)?;
     cycle.name = cycle_name(&row.id);
     cycle.set_state(cycle_state_proto(cycle_state(&row.state)?));
     cycle.etag = etag_for(row.version);
@@ -108,7 +106,7 @@ pub fn tally_of(row: &key_result::Model) -> Tally {
 /// A key result with its progress, confidence, staleness and score.
 /// Staleness counts only while the cycle is ACTIVE, from its activation.
 pub fn key_result_to_proto(row: &key_result::Model, cycle: CycleFacts, now: i64) -> Result<pb::KeyResult, Error> {
-    let mut key_result: pb::KeyResult = decode(&row.snapshot, "key result")?;
+    let mut key_result = decode_key_result(&row.snapshot)?;
     key_result.name = key_result_name(&row.objective_id, &row.id);
     let tally = tally_of(row);
     key_result.progress = measure_of(&key_result).map_or(0.0, |measure| tally.progress(&measure));
@@ -138,7 +136,7 @@ pub fn objective_to_proto(
     key_results: &[pb::KeyResult],
     cycle: CycleFacts,
 ) -> Result<pb::Objective, Error> {
-    let mut objective: pb::Objective = decode(&row.snapshot, "objective")?;
+    let mut objective = decode_objective(&row.snapshot)?;
     objective.name = objective_name(&row.id);
     objective.set_state(objective_state_proto(objective_state(&row.state)?));
     let progress: Vec<(f64, f64)> = key_results.iter().map(|kr| (kr.weight, kr.progress)).collect();
@@ -161,42 +159,4 @@ pub fn objective_to_proto(
     objective.create_time = Some(to_timestamp(row.create_micros));
     objective.update_time = Some(to_timestamp(row.update_micros));
     Ok(objective)
-}
-
-/// What an objective row stores of `objective`: its writable fields and
-/// state reason, without the output-only roll-ups.
-pub fn objective_snapshot(objective: &pb::Objective) -> Vec<u8> {
-    pb::Objective {
-        name: String::new(),
-        state: 0,
-        progress: 0.0,
-        score: 0.0,
-        achieved: false,
-        locked: false,
-        etag: String::new(),
-        create_time: None,
-        update_time: None,
-        ..objective.clone()
-    }
-    .encode_to_vec()
-}
-
-pub fn key_result_snapshot(key_result: &pb::KeyResult) -> Vec<u8> {
-    pb::KeyResult {
-        title: key_result.title.clone(),
-        kind: key_result.kind,
-        start: key_result.start,
-        target: key_result.target,
-        lower: key_result.lower,
-        upper: key_result.upper,
-        unit: key_result.unit.clone(),
-        weight: key_result.weight,
-        owner: key_result.owner.clone(),
-        due_time: key_result.due_time,
-        cadence: key_result.cadence,
-        health_metric: key_result.health_metric.clone(),
-        score_note: key_result.score_note.clone(),
-        ..pb::KeyResult::default()
-    }
-    .encode_to_vec()
 }

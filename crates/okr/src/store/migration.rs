@@ -230,7 +230,7 @@ impl MigrationTrait for GuardrailColumn {
             .all(db)
             .await?;
         for (id, snapshot) in snapshots {
-            let stored = trellis_proto::okr::v1::Objective::decode(snapshot.as_slice())
+            let stored = trellis_proto::storage::okr::v1::Objective::decode(snapshot.as_slice())
                 .map_err(|err| DbErr::Custom(format!("objectives/{id}: undecodable snapshot: {err}")))?;
             let guardrails = trellis_foundation::members::encode(&stored.guardrails);
             if guardrails.is_empty() {

@@ -1,6 +1,6 @@
 //! The okr service's storage: its tables (`entity`) and migrations, the
 //! rows new objectives and key results become, how rows are read back
-//! (`codec`), the queries and locks writes share, and the bulk insert of a
+//! (`codec`, with what the `snapshot` columns hold in `snapshot`), the queries and locks writes share, and the bulk insert of a
 //! season.
 
 pub mod bulk;
@@ -9,3 +9,4 @@ pub mod entity;
 pub mod migration;
 pub(crate) mod queries;
 pub(crate) mod rows;
+pub(crate) mod snapshot;

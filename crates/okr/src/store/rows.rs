@@ -8,7 +8,7 @@ use crate::{
     lifecycle::ObjectiveState,
     names::org_unit_id,
     store::{
-        codec::{key_result_snapshot, objective_snapshot},
+        snapshot::{encode_key_result, encode_objective},
         entity::{key_result, objective as objective_row},
     },
 };
@@ -35,7 +35,7 @@ pub fn objective_row(
         remedial_for: objective.remedial_for.clone(),
         guardrails: members::encode(&objective.guardrails),
         version: 1,
-        snapshot: objective_snapshot(objective),
+        snapshot: encode_objective(objective),
         create_micros: now,
         update_micros: now,
     }
@@ -48,7 +48,7 @@ pub fn key_result_row(objective_id: &str, id: &str, key_result: &pb::KeyResult, 
         kind: key_result.kind().as_str_name().to_owned(),
         health_metric: key_result.health_metric.clone(),
         version: 1,
-        snapshot: key_result_snapshot(key_result),
+        snapshot: encode_key_result(key_result),
         check_ins: 0,
         in_band: 0,
         current_value: 0.0,

@@ -21,7 +21,7 @@ use crate::{
     ops::StrategyOps,
     store::{
         entity::{choice, strategy},
-        revisions::decode,
+        snapshot::decode_strategy,
     },
 };
 
@@ -208,7 +208,7 @@ impl StrategyOps {
                 .all(conn)
                 .await?;
             for row in rows {
-                let snapshot = decode(&row.snapshot, &row.id)?;
+                let snapshot = decode_strategy(&row.snapshot, &row.id)?;
                 strategies.insert(row.id, snapshot);
             }
         }

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use prost::Message;
 
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
 use trellis_foundation::{
@@ -28,7 +27,8 @@ use crate::{
     ops::StrategyOps,
     store::{
         entity::{revision, strategy},
-        revisions::{Loaded, decode, load},
+        revisions::{Loaded, load},
+        snapshot::{decode_strategy, encode_strategy},
     },
 };
 
@@ -78,7 +78,7 @@ impl StrategyOps {
             .one(self.store.db.conn())
             .await?
             .ok_or_else(|| Error::NotFound(format!("{name}@{revision}")))?;
-        decode(&row.snapshot, id)
+        decode_strategy(&row.snapshot, id)
     }
 
     /// Strategies in id order.
@@ -100,7 +100,7 @@ impl StrategyOps {
         let (rows, next_page_token) = page.split(rows, |row| row.id.clone());
         let mut strategies = Vec::with_capacity(rows.len());
         for row in &rows {
-            strategies.push(decode(&row.snapshot, &row.id)?);
+            strategies.push(decode_strategy(&row.snapshot, &row.id)?);
         }
         Ok(pb::ListStrategiesResponse {
             strategies,
@@ -135,7 +135,7 @@ impl StrategyOps {
         let (page, next) = split_page(rows, size, |row| row.revision);
         let mut strategies = Vec::with_capacity(page.len());
         for row in &page {
-            strategies.push(decode(&row.snapshot, id)?);
+            strategies.push(decode_strategy(&row.snapshot, id)?);
         }
         Ok(pb::ListStrategyRevisionsResponse {
             strategies,
@@ -180,7 +180,7 @@ impl StrategyOps {
             .one(&**txn)
             .await?
             .ok_or_else(|| Error::NotFound(strategy_name(id)))?;
-        let strategy = decode(&row.snapshot, id)?;
+        let strategy = decode_strategy(&row.snapshot, id)?;
         Ok(Loaded { row, strategy })
     }
 
@@ -220,7 +220,7 @@ impl StrategyOps {
         }
         strategy.choices.sort_by(|left, right| left.name.cmp(&right.name));
         strategy.assumptions.sort_by(|left, right| left.name.cmp(&right.name));
-        let snapshot = strategy.encode_to_vec();
+        let snapshot = encode_strategy(&strategy);
         let row = strategy::Model {
             id: id.clone(),
             display_name: strategy.display_name.clone(),

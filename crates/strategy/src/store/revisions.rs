@@ -1,12 +1,14 @@
 //! How a strategy is stored: its row with the encoded snapshot of its
 //! current revision, read back whole.
 
-use prost::Message;
 use sea_orm::{ConnectionTrait, EntityTrait};
 use trellis_foundation::Error;
 use trellis_proto::strategy::v1 as pb;
 
-use crate::{names::strategy_name, store::entity::strategy};
+use crate::{
+    names::strategy_name,
+    store::{entity::strategy, snapshot::decode_strategy},
+};
 
 /// A strategy as stored: its row and its decoded current snapshot.
 pub struct Loaded {
@@ -14,15 +16,11 @@ pub struct Loaded {
     pub strategy: pb::Strategy,
 }
 
-pub fn decode(snapshot: &[u8], id: &str) -> Result<pb::Strategy, Error> {
-    pb::Strategy::decode(snapshot).map_err(|err| Error::Corrupt(format!("snapshot of strategy {id}: {err}")))
-}
-
 pub async fn load(conn: &impl ConnectionTrait, id: &str) -> Result<Loaded, Error> {
     let row = strategy::Entity::find_by_id(id.to_owned())
         .one(conn)
         .await?
         .ok_or_else(|| Error::NotFound(strategy_name(id)))?;
-    let strategy = decode(&row.snapshot, id)?;
+    let strategy = decode_strategy(&row.snapshot, id)?;
     Ok(Loaded { row, strategy })
 }
