@@ -9,17 +9,24 @@
 //! once. Only the newest measurement moves the escalation: an older one
 //! delivered late is history, not news.
 
+use sea_orm::{DeriveActiveEnum, EnumIter};
+
 use crate::thresholds::Level;
 
-/// How far an escalation has gone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// How far an escalation has gone. Stored in `health_metrics.stage` by its
+/// API name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
 pub enum Stage {
     /// Nothing escalated.
+    #[sea_orm(string_value = "CLEAR")]
     Clear,
     /// Guarded objectives paused, a remedial objective running.
+    #[sea_orm(string_value = "ESCALATED")]
     Escalated,
     /// Also: the assumptions the metric backs are broken, their strategies
     /// under review.
+    #[sea_orm(string_value = "BROKEN")]
     Broken,
 }
 

@@ -3,11 +3,19 @@
 //! locks their structure (changes then need a recorded re-plan); check-ins
 //! run in ACTIVE; scores are set in REVIEW; CLOSED is read-only.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Stored in `okr_cycles.state` by its API name.
+use sea_orm::{DeriveActiveEnum, EnumIter};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
 pub enum CycleState {
+    #[sea_orm(string_value = "PLANNING")]
     Planning,
+    #[sea_orm(string_value = "ACTIVE")]
     Active,
+    #[sea_orm(string_value = "REVIEW")]
     Review,
+    #[sea_orm(string_value = "CLOSED")]
     Closed,
 }
 
@@ -94,12 +102,19 @@ impl CycleState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Stored in `okr_objectives.state` by its API name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
 pub enum ObjectiveState {
+    #[sea_orm(string_value = "DRAFT")]
     Draft,
+    #[sea_orm(string_value = "ACTIVE")]
     Active,
+    #[sea_orm(string_value = "PAUSED")]
     Paused,
+    #[sea_orm(string_value = "COMPLETED")]
     Completed,
+    #[sea_orm(string_value = "CANCELLED")]
     Cancelled,
 }
 

@@ -310,7 +310,7 @@ fn apply(
         let previous = level_from_str(&row.latest_level);
         let (next, new_steps) = on_measurement(escalation, policy, previous, *level);
         if next.stage != escalation.stage {
-            row.stage = next.stage.as_str().to_owned();
+            row.stage = next.stage;
             row.stage_micros = now;
         }
         escalation = next;

@@ -155,7 +155,7 @@ fn new_row(id: &str, input: &pb::HealthMetric, now: i64) -> metric::Model {
         latest_record_micros: 0,
         level_since_micros: 0,
         fed_micros: 0,
-        stage: Stage::Clear.as_str().to_owned(),
+        stage: Stage::Clear,
         stage_micros: now,
         consecutive_red: 0,
         red_while_escalated: 0,
@@ -389,10 +389,11 @@ impl HealthOps {
         let row = find_metric(&*txn, id).await?;
         check_etag(&request.etag, &etag_for(row.version), &request.name)?;
         let pending = pending_steps(&*txn, std::slice::from_ref(&row.id)).await?;
-        if row.stage != Stage::Clear.as_str() || !pending.is_empty() {
+        if row.stage != Stage::Clear || !pending.is_empty() {
             return Err(Error::FailedPrecondition(format!(
                 "{} has an open escalation ({}); it can be deleted once it is GREEN again and its steps are done",
-                request.name, row.stage
+                request.name,
+                row.stage.as_str()
             )));
         }
         let shown = show_one(&*txn, &row).await?;

@@ -31,14 +31,6 @@ pub fn level_from_str(text: &str) -> Option<Level> {
     }
 }
 
-pub fn stage_from_str(text: &str) -> Stage {
-    match text {
-        "ESCALATED" => Stage::Escalated,
-        "BROKEN" => Stage::Broken,
-        _ => Stage::Clear,
-    }
-}
-
 pub fn status_to_proto(text: &str) -> pb::Status {
     pb::Status::from_str_name(text).unwrap_or(pb::Status::Unspecified)
 }
@@ -73,7 +65,7 @@ pub fn expiry(row: &Model) -> i64 {
 
 pub fn state(row: &Model) -> State {
     State {
-        stage: stage_from_str(&row.stage),
+        stage: row.stage,
         consecutive_red: u32::try_from(row.consecutive_red).unwrap_or(0),
         red_while_escalated: u32::try_from(row.red_while_escalated).unwrap_or(0),
     }
@@ -98,7 +90,11 @@ pub fn to_proto(row: &Model, pending_steps: usize, now: i64) -> Result<pb::Healt
         record_time: Some(to_timestamp(row.latest_record_micros)),
     });
     metric.escalation = Some(pb::Escalation {
-        stage: PbStage::from_str_name(&row.stage).unwrap_or(PbStage::Clear) as i32,
+        stage: match row.stage {
+            Stage::Clear => PbStage::Clear,
+            Stage::Escalated => PbStage::Escalated,
+            Stage::Broken => PbStage::Broken,
+        } as i32,
         consecutive_red: row.consecutive_red,
         remedial_objective: row.remedial_objective.clone(),
         paused_objectives: members::decode(&row.paused_objectives),

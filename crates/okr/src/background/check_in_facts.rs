@@ -22,7 +22,6 @@ use crate::{
     lifecycle::{CycleState, CycleWork, ObjectiveState},
     names::{key_result_name, objective_name},
     store::{
-        codec::{cycle_state, objective_state},
         snapshot::decode_key_result,
         queries::{IN_CHUNK, placeholders},
     },
@@ -126,8 +125,8 @@ impl FactsCache {
                 let facts = Facts {
                     measure,
                     health_metric: row.try_get("", "health_metric")?,
-                    objective_state: objective_state(&row.try_get::<String>("", "objective_state")?)?,
-                    cycle_state: cycle_state(&row.try_get::<String>("", "cycle_state")?)?,
+                    objective_state: row.try_get::<ObjectiveState>("", "objective_state")?,
+                    cycle_state: row.try_get::<CycleState>("", "cycle_state")?,
                 };
                 self.key_results.entry(objective_id).or_default().insert(id, facts);
             }

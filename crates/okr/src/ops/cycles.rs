@@ -29,7 +29,7 @@ use crate::{
     lifecycle::{CycleState, ObjectiveState},
     names::{cycle_id, cycle_name},
     store::{
-        codec::{CycleFacts, cycle_state, cycle_to_proto, objective_state_proto, objective_to_proto},
+        codec::{CycleFacts, cycle_to_proto, objective_state_proto, objective_to_proto},
         entity::{cycle, objective},
         queries::{Lock, find_cycle},
         snapshot::encode_cycle,
@@ -89,7 +89,7 @@ impl OkrOps {
                 let row = cycle::Model {
                     id: id.clone(),
                     org_unit_id: crate::names::org_unit_id(&cycle.org_unit, "cycle.org_unit")?.to_owned(),
-                    state: CycleState::Planning.as_str().to_owned(),
+                    state: CycleState::Planning,
                     version: 1,
                     snapshot: encode_cycle(&cycle),
                     create_micros: now,
@@ -149,7 +149,7 @@ impl OkrOps {
         let row = self.lock_cycle(&txn, id, Lock::Exclusive).await?;
         let current = cycle_to_proto(&row)?;
         check_etag(&input.etag, &current.etag, &current.name)?;
-        let state = cycle_state(&row.state)?;
+        let state = row.state;
         if state != CycleState::Planning {
             return Err(Error::FailedPrecondition(format!(
                 "{} is {}: a cycle's details change only while it is PLANNING",
@@ -187,7 +187,7 @@ impl OkrOps {
     ) -> Result<pb::Cycle, Error> {
         let version = row.version + 1;
         let mut active = row.into_active_model();
-        active.state = Set(state.as_str().to_owned());
+        active.state = Set(state);
         active.version = Set(version);
         active.snapshot = Set(encode_cycle(cycle));
         active.update_micros = Set(now);
@@ -216,7 +216,7 @@ impl OkrOps {
         let row = self.lock_cycle(&txn, id, Lock::Exclusive).await?;
         let mut cycle = cycle_to_proto(&row)?;
         check_etag(&request.etag, &cycle.etag, &cycle.name)?;
-        let next = cycle_state(&row.state)?
+        let next = row.state
             .advance(to)
             .map_err(|reason| Error::FailedPrecondition(format!("{}: {reason}", cycle.name)))?;
         let now = now_micros();
@@ -235,18 +235,17 @@ impl OkrOps {
 /// Makes every DRAFT objective of the cycle ACTIVE and returns their feed
 /// events.
 async fn activate_drafts(txn: &WriteTxn, cycle_id: &str, now: i64) -> Result<Vec<NewChange>, Error> {
-    let draft = ObjectiveState::Draft.as_str();
     let drafts = objective::Entity::find()
         .filter(objective::Column::CycleId.eq(cycle_id))
-        .filter(objective::Column::State.eq(draft))
+        .filter(objective::Column::State.eq(ObjectiveState::Draft))
         .all(&**txn)
         .await?;
     objective::Entity::update_many()
-        .col_expr(objective::Column::State, Expr::value(ObjectiveState::Active.as_str()))
+        .col_expr(objective::Column::State, Expr::value(ObjectiveState::Active))
         .col_expr(objective::Column::Version, Expr::col(objective::Column::Version).add(1))
         .col_expr(objective::Column::UpdateMicros, Expr::value(now))
         .filter(objective::Column::CycleId.eq(cycle_id))
-        .filter(objective::Column::State.eq(draft))
+        .filter(objective::Column::State.eq(ObjectiveState::Draft))
         .exec(&**txn)
         .await?;
     let facts = CycleFacts {
@@ -255,7 +254,7 @@ async fn activate_drafts(txn: &WriteTxn, cycle_id: &str, now: i64) -> Result<Vec
     };
     let mut changes = Vec::with_capacity(drafts.len());
     for mut row in drafts {
-        row.state = ObjectiveState::Active.as_str().to_owned();
+        row.state = ObjectiveState::Active;
         row.version += 1;
         row.update_micros = now;
         let mut shown = objective_to_proto(&row, &[], facts)?;

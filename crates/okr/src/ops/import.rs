@@ -13,7 +13,6 @@ use crate::{
     season::{ImportedRow, MAX_ROWS, alignment_loops, check_row, fresh_key_result, fresh_objective, link_rows},
     store::{
         bulk::{BulkRows, insert_statements},
-        codec::cycle_state,
         entity::objective,
         queries::{Lock, column_pairs, find_cycle},
     },
@@ -60,7 +59,7 @@ impl OkrOps {
         }
         let cycle_id = cycle_id(&received.header.cycle, "header.cycle")?.to_owned();
         let cycle = find_cycle(self.store.db.conn(), &cycle_id).await?;
-        permits_drafting(&cycle_id, &cycle.state)?;
+        permits_drafting(&cycle_id, cycle.state)?;
         let fingerprint = received.fingerprint.clone();
         let checked = self.check_rows(&cycle, received).await?;
         let checked_after = started.elapsed();
@@ -68,7 +67,7 @@ impl OkrOps {
         self.store
             .create_once_keyed(&context, fingerprint, move |mut txn: WriteTxn| async move {
                 let cycle = self.lock_cycle(&txn, &cycle_id, Lock::Shared).await?;
-                permits_drafting(&cycle_id, &cycle.state)?;
+                permits_drafting(&cycle_id, cycle.state)?;
                 let response = self.write_season(&mut txn, &event_context, &cycle_id, checked).await?;
                 Ok((txn, response))
             })
@@ -93,7 +92,7 @@ impl OkrOps {
         let cycle_id = cycle_id(&received.header.cycle, "header.cycle")?.to_owned();
         let cycle = find_cycle(self.store.db.conn(), &cycle_id).await?;
         let mut violations = FieldViolations::default();
-        violations.absorb(permits_drafting(&cycle_id, &cycle.state))?;
+        violations.absorb(permits_drafting(&cycle_id, cycle.state))?;
         violations.absorb(self.check_rows(&cycle, received).await)?;
         let report = violations.into_report(page.as_ref(), &self.store.page_tokens, "ImportSeason")?;
         Ok(pb::ImportSeasonResponse {
@@ -287,8 +286,7 @@ fn build_statements(
     Ok((held, unwritten))
 }
 
-fn permits_drafting(cycle_id: &str, state: &str) -> Result<(), Error> {
-    let state: CycleState = cycle_state(state)?;
+fn permits_drafting(cycle_id: &str, state: CycleState) -> Result<(), Error> {
     state
         .permits(CycleWork::Draft)
         .map_err(|reason| Error::FailedPrecondition(format!("{}: {reason}", cycle_name(cycle_id))))

@@ -110,7 +110,7 @@ impl OkrOps {
         key_result: &pb::KeyResult,
     ) -> Result<(), Error> {
         let change = NewChange::new(kind, key_result.name.clone(), key_result);
-        let state = crate::store::codec::objective_state(&held.row.state)?;
+        let state = held.row.state;
         let stored = held.stored.clone();
         self.save_objective(txn, context, held, &stored, state, vec![change])
             .await?;

@@ -13,7 +13,7 @@ use crate::{
     lifecycle::{CycleState, CycleWork, ObjectiveMove, ObjectiveState, move_objective},
     names::{cycle_id, cycle_name, is_health_metric, objective_id, objective_name},
     store::{
-        codec::{CycleFacts, objective_state},
+        codec::CycleFacts,
         entity::remedial,
         queries::{Lock, find_objective},
     },
@@ -40,7 +40,7 @@ impl OkrOps {
         violations.into_result()?;
         let mut txn = self.store.begin_write().await?;
         let held = self.hold_objective(&txn, id, CycleWork::ChangeObjectiveState).await?;
-        let from = objective_state(&held.row.state)?;
+        let from = held.row.state;
         let Some(next) = move_objective(from, to)
             .map_err(|reason| Error::FailedPrecondition(format!("{}: {reason}", objective_name(id))))?
         else {

@@ -12,7 +12,7 @@ use crate::{
     names::{cycle_id, cycle_name, key_result_name, objective_id, objective_name},
     ops::references::{parent_objectives, report_targets, target_names},
     store::{
-        codec::{CycleFacts, key_result_to_proto, objective_state, objective_to_proto},
+        codec::{CycleFacts, key_result_to_proto, objective_to_proto},
         snapshot::decode_objective,
         entity::{cycle, key_result, objective},
         queries::{Lock, find_objective},
@@ -370,7 +370,7 @@ impl OkrOps {
             paths
         };
         let updated = self.apply_paths(&held, input, &paths).await?;
-        let state = objective_state(&held.row.state)?;
+        let state = held.row.state;
         let shown = self
             .save_objective(&mut txn, &context, held, &updated, state, Vec::new())
             .await?;

@@ -18,7 +18,6 @@ use crate::{
     names::{objective_id, objective_name, replan_name},
     ops::objectives::STRUCTURE_FIELDS,
     store::{
-        codec::objective_state,
         snapshot::{decode_replan, encode_replan},
         entity::replan,
         queries::find_objective,
@@ -116,7 +115,7 @@ impl OkrOps {
             &crate::store::codec::etag_of(&held.row),
             &objective_name(id),
         )?;
-        let state = objective_state(&held.row.state)?;
+        let state = held.row.state;
         if !matches!(state, ObjectiveState::Active | ObjectiveState::Paused) {
             return Err(Error::FailedPrecondition(format!(
                 "{} is {}: only an ACTIVE or PAUSED objective is re-planned",

@@ -23,16 +23,6 @@ use crate::{
     },
 };
 
-pub fn cycle_state(name: &str) -> Result<CycleState, Error> {
-    Ok(match name {
-        "PLANNING" => CycleState::Planning,
-        "ACTIVE" => CycleState::Active,
-        "REVIEW" => CycleState::Review,
-        "CLOSED" => CycleState::Closed,
-        other => return Err(Error::Corrupt(format!("cycle state {other:?}"))),
-    })
-}
-
 pub fn cycle_state_proto(state: CycleState) -> cycle::State {
     match state {
         CycleState::Planning => cycle::State::Planning,
@@ -40,17 +30,6 @@ pub fn cycle_state_proto(state: CycleState) -> cycle::State {
         CycleState::Review => cycle::State::Review,
         CycleState::Closed => cycle::State::Closed,
     }
-}
-
-pub fn objective_state(name: &str) -> Result<ObjectiveState, Error> {
-    Ok(match name {
-        "DRAFT" => ObjectiveState::Draft,
-        "ACTIVE" => ObjectiveState::Active,
-        "PAUSED" => ObjectiveState::Paused,
-        "COMPLETED" => ObjectiveState::Completed,
-        "CANCELLED" => ObjectiveState::Cancelled,
-        other => return Err(Error::Corrupt(format!("objective state {other:?}"))),
-    })
 }
 
 pub fn objective_state_proto(state: ObjectiveState) -> objective::State {
@@ -75,7 +54,7 @@ impl CycleFacts {
     pub fn of(row: &cycle_row::Model) -> Result<CycleFacts, Error> {
         let stored = decode_cycle(&row.snapshot)?;
         Ok(CycleFacts {
-            state: cycle_state(&row.state)?,
+            state: row.state,
             activate_micros: stored.activate_time.as_ref().map_or(0, from_timestamp),
         })
     }
@@ -88,7 +67,7 @@ pub fn etag_of(row: &objective_row::Model) -> String {
 pub fn cycle_to_proto(row: &cycle_row::Model) -> Result<pb::Cycle, Error> {
     let mut cycle = decode_cycle(&row.snapshot)?;
     cycle.name = cycle_name(&row.id);
-    cycle.set_state(cycle_state_proto(cycle_state(&row.state)?));
+    cycle.set_state(cycle_state_proto(row.state));
     cycle.etag = etag_for(row.version);
     cycle.create_time = Some(to_timestamp(row.create_micros));
     cycle.update_time = Some(to_timestamp(row.update_micros));
@@ -138,7 +117,7 @@ pub fn objective_to_proto(
 ) -> Result<pb::Objective, Error> {
     let mut objective = decode_objective(&row.snapshot)?;
     objective.name = objective_name(&row.id);
-    objective.set_state(objective_state_proto(objective_state(&row.state)?));
+    objective.set_state(objective_state_proto(row.state));
     let progress: Vec<(f64, f64)> = key_results.iter().map(|kr| (kr.weight, kr.progress)).collect();
     objective.progress = weighted_mean(&progress);
     if matches!(cycle.state, CycleState::Review | CycleState::Closed) {

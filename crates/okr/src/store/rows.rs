@@ -24,7 +24,7 @@ pub fn objective_row(
         id: id.to_owned(),
         cycle_id: cycle_id.to_owned(),
         owner_id: org_unit_id(&objective.owner, "").unwrap_or_default().to_owned(),
-        state: state.as_str().to_owned(),
+        state,
         kind: objective.kind().as_str_name().to_owned(),
         origin: match objective.origin() {
             objective::Origin::Remedial => objective::Origin::Remedial,

@@ -4,6 +4,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::escalation::Stage;
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "health_metrics")]
 pub struct Model {
@@ -33,7 +35,7 @@ pub struct Model {
     pub level_since_micros: i64,
     /// The newest measurement fed to the key results linked to the metric.
     pub fed_micros: i64,
-    pub stage: String,
+    pub stage: Stage,
     pub stage_micros: i64,
     pub consecutive_red: i32,
     pub red_while_escalated: i32,

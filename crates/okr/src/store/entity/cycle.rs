@@ -2,13 +2,15 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::lifecycle::CycleState;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "okr_cycles")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub org_unit_id: String,
-    pub state: String,
+    pub state: CycleState,
     pub version: i64,
     /// The encoded `Cycle`, without its output-only fields.
     pub snapshot: Vec<u8>,

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::lifecycle::ObjectiveState;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "okr_objectives")]
 pub struct Model {
@@ -9,7 +11,7 @@ pub struct Model {
     pub id: String,
     pub cycle_id: String,
     pub owner_id: String,
-    pub state: String,
+    pub state: ObjectiveState,
     pub kind: String,
     pub origin: String,
     /// "healthMetrics/{m}" for a remedial objective, else "".
