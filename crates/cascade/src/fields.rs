@@ -4,6 +4,7 @@
 use crate::names::COLLECTION;
 use trellis_foundation::{
     FieldViolations,
+    mask::MaskField,
     names::{id_or_generate, parse_name},
 };
 use trellis_proto::cascade::v1 as pb;
@@ -45,7 +46,7 @@ pub fn check_create(request: &pb::CreateOrgUnitRequest, violations: &mut FieldVi
             description: String::new(),
         };
     };
-    check_fields(unit, &["display_name", "kind", "description"], violations, "org_unit.");
+    check_fields(unit, OrgUnitField::ALL, violations, "org_unit.");
     let parent_id = parse_parent(&unit.parent, "org_unit.parent", violations);
     NewUnit {
         id,
@@ -58,17 +59,38 @@ pub fn check_create(request: &pb::CreateOrgUnitRequest, violations: &mut FieldVi
 
 /// Checks the unit's `fields` (all of them on create, the masked ones on
 /// update).
-pub fn check_fields(unit: &pb::OrgUnit, fields: &[&str], violations: &mut FieldViolations, prefix: &str) {
+/// An org unit's fields an update may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgUnitField {
+    DisplayName,
+    Kind,
+    Description,
+}
+
+impl MaskField for OrgUnitField {
+    fn path(self) -> &'static str {
+        match self {
+            OrgUnitField::DisplayName => "display_name",
+            OrgUnitField::Kind => "kind",
+            OrgUnitField::Description => "description",
+        }
+    }
+}
+
+impl OrgUnitField {
+    pub const ALL: &[OrgUnitField] = &[OrgUnitField::DisplayName, OrgUnitField::Kind, OrgUnitField::Description];
+}
+
+pub fn check_fields(unit: &pb::OrgUnit, fields: &[OrgUnitField], violations: &mut FieldViolations, prefix: &str) {
     for field in fields {
-        let path = format!("{prefix}{field}");
-        match *field {
-            "display_name" => {
+        let path = format!("{prefix}{}", field.path());
+        match field {
+            OrgUnitField::DisplayName => {
                 violations.require_non_empty(&unit.display_name, &path);
                 violations.require_max_len(&unit.display_name, MAX_DISPLAY_NAME, &path);
             }
-            "kind" => violations.require_max_len(&unit.kind, MAX_KIND, &path),
-            "description" => violations.require_max_len(&unit.description, MAX_DESCRIPTION, &path),
-            _ => {}
+            OrgUnitField::Kind => violations.require_max_len(&unit.kind, MAX_KIND, &path),
+            OrgUnitField::Description => violations.require_max_len(&unit.description, MAX_DESCRIPTION, &path),
         }
     }
 }

@@ -125,11 +125,46 @@ impl FieldViolations {
             Err(Error::InvalidArgument(self))
         }
     }
+
+    /// `value` when nothing was collected, else these violations: how a
+    /// command's `TryFrom` ends.
+    pub fn into_checked<T>(self, value: T) -> Result<T, FieldViolations> {
+        if self.is_empty() { Ok(value) } else { Err(self) }
+    }
+
+    /// A command parsed from a request, with the violations of its
+    /// references collected here since: one answer with every problem,
+    /// the command's own (shape) first.
+    pub fn along_with<T>(self, command: Result<T, FieldViolations>) -> Result<T, Error> {
+        match command {
+            Ok(command) if self.is_empty() => Ok(command),
+            Ok(_) => Err(Error::InvalidArgument(self)),
+            Err(mut shape) => {
+                shape.violations.extend(self.violations);
+                Err(Error::InvalidArgument(shape))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_and_its_references_answer_together_shape_first() {
+        let mut shape = FieldViolations::default();
+        shape.add("title", "is required");
+        let mut references = FieldViolations::default();
+        references.add("owner", "does not exist");
+        let Err(Error::InvalidArgument(all)) = references.clone().along_with(Err::<(), _>(shape)) else {
+            panic!("expected INVALID_ARGUMENT");
+        };
+        let fields: Vec<&str> = all.violations().iter().map(|(field, _)| field.as_str()).collect();
+        assert_eq!(fields, ["title", "owner"]);
+        assert!(matches!(references.along_with(Ok(())), Err(Error::InvalidArgument(_))));
+        assert!(matches!(FieldViolations::default().along_with(Ok(7)), Ok(7)));
+    }
 
     #[test]
     fn reports_page_through_every_violation_once() -> Result<(), Error> {

@@ -4,7 +4,7 @@
 //! escalation policy, its cadence).
 
 use crate::{escalation::Policy, thresholds::Bands};
-use trellis_foundation::{FieldViolations, names::parse_name};
+use trellis_foundation::{FieldViolations, mask::MaskField, names::parse_name};
 use trellis_proto::health::v1::{self as pb, Direction};
 use trellis_rules::cadence;
 
@@ -52,31 +52,88 @@ pub fn cadence_micros(metric: &pb::HealthMetric) -> i64 {
     cadence::micros(metric.cadence.as_ref())
 }
 
-/// Every problem of the fields in `paths` (all of them for a create), as
+/// A metric's fields a client writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricField {
+    DisplayName,
+    Description,
+    /// Set on create only: a metric does not change hands.
+    Owner,
+    Accountable,
+    Unit,
+    Direction,
+    Thresholds,
+    Cadence,
+    EscalationPolicy,
+}
+
+impl MetricField {
+    pub const CREATE: &[MetricField] = &[
+        MetricField::DisplayName,
+        MetricField::Description,
+        MetricField::Owner,
+        MetricField::Accountable,
+        MetricField::Unit,
+        MetricField::Direction,
+        MetricField::Thresholds,
+        MetricField::Cadence,
+        MetricField::EscalationPolicy,
+    ];
+
+    pub const UPDATABLE: &[MetricField] = &[
+        MetricField::DisplayName,
+        MetricField::Description,
+        MetricField::Accountable,
+        MetricField::Unit,
+        MetricField::Direction,
+        MetricField::Thresholds,
+        MetricField::Cadence,
+        MetricField::EscalationPolicy,
+    ];
+}
+
+impl MaskField for MetricField {
+    fn path(self) -> &'static str {
+        match self {
+            MetricField::DisplayName => "display_name",
+            MetricField::Description => "description",
+            MetricField::Owner => "owner",
+            MetricField::Accountable => "accountable",
+            MetricField::Unit => "unit",
+            MetricField::Direction => "direction",
+            MetricField::Thresholds => "thresholds",
+            MetricField::Cadence => "cadence",
+            MetricField::EscalationPolicy => "escalation_policy",
+        }
+    }
+}
+
+/// Every problem of `fields` (all of them for a create), as
 /// `{prefix}field` violations.
-pub fn check_fields(input: &pb::HealthMetric, paths: &[&str], prefix: &str, violations: &mut FieldViolations) {
+pub fn check_fields(input: &pb::HealthMetric, fields: &[MetricField], prefix: &str, violations: &mut FieldViolations) {
     let field = |name: &str| format!("{prefix}{name}");
-    for path in paths {
-        match *path {
-            "display_name" => {
+    for checked in fields {
+        match checked {
+            MetricField::DisplayName => {
                 violations.require_non_empty(&input.display_name, &field("display_name"));
                 violations.require_max_len(&input.display_name, MAX_TEXT, &field("display_name"));
             }
-            "description" => violations.require_max_len(&input.description, MAX_DESCRIPTION, &field("description")),
-            "owner" => violations.require(
+            MetricField::Description => {
+                violations.require_max_len(&input.description, MAX_DESCRIPTION, &field("description"));
+            }
+            MetricField::Owner => violations.require(
                 parse_name(&input.owner, "orgUnits").is_some(),
                 field("owner"),
                 format!("{:?} is not an orgUnits/{{id}} name", input.owner),
             ),
-            "accountable" => {
+            MetricField::Accountable => {
                 violations.require_non_empty(&input.accountable, &field("accountable"));
                 violations.require_max_len(&input.accountable, MAX_TEXT, &field("accountable"));
             }
-            "unit" => violations.require_max_len(&input.unit, MAX_UNIT, &field("unit")),
-            "direction" | "thresholds" => check_thresholds(input, prefix, violations),
-            "cadence" => check_cadence(input, &field("cadence"), violations),
-            "escalation_policy" => check_policy(input, prefix, violations),
-            _ => {}
+            MetricField::Unit => violations.require_max_len(&input.unit, MAX_UNIT, &field("unit")),
+            MetricField::Direction | MetricField::Thresholds => check_thresholds(input, prefix, violations),
+            MetricField::Cadence => check_cadence(input, &field("cadence"), violations),
+            MetricField::EscalationPolicy => check_policy(input, prefix, violations),
         }
     }
 }

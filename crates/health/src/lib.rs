@@ -6,9 +6,11 @@
 //! `grpc.rs` puts the operations on the wire, `ops/` holds them one file
 //! per resource, `background/` the work the service does on its own,
 //! `store/` the tables and how rows are stored, and the pure rules sit at
-//! the top (`names`, `fields`, `thresholds`, `freshness`, `escalation`).
+//! the top (`names`, `fields`, `commands`, `thresholds`, `freshness`,
+//! `escalation`).
 
 mod background;
+mod commands;
 pub mod escalation;
 mod fields;
 pub mod freshness;

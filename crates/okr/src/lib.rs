@@ -6,9 +6,10 @@
 //! `grpc.rs` puts the operations on the wire, `ops/` holds them one file
 //! per resource, `background/` the work the service does on its own,
 //! `store/` the tables and how rows are stored, and the pure rules sit at
-//! the top (`names`, `fields`, `lifecycle`, `season`).
+//! the top (`names`, `fields`, `commands`, `lifecycle`, `season`).
 
 mod background;
+mod commands;
 mod fields;
 mod grpc;
 pub mod lifecycle;

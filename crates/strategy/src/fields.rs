@@ -3,6 +3,7 @@
 
 use trellis_foundation::{
     FieldViolations,
+    mask::MaskField,
     names::{id_or_generate, is_valid_id, parse_child_name, parse_name},
     time::{TIME_RANGE, from_timestamp, is_valid_timestamp},
 };
@@ -17,35 +18,58 @@ const MAX_DESCRIPTION: usize = 4_000;
 pub const MAX_CHILDREN: usize = 500;
 
 /// The strategy fields a client writes (the rest are output only).
-pub const WRITABLE_FIELDS: &[&str] = &[
-    "display_name",
-    "challenge",
-    "winning_aspiration",
-    "horizon",
-    "owner",
-    "parent_choice",
-];
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrategyField {
+    DisplayName,
+    Challenge,
+    WinningAspiration,
+    Horizon,
+    Owner,
+    ParentChoice,
+}
 
-pub fn check_strategy_fields(strategy: &pb::Strategy, prefix: &str, violations: &mut FieldViolations) {
-    for field in WRITABLE_FIELDS {
-        check_strategy_field(strategy, field, prefix, violations);
+impl StrategyField {
+    pub const ALL: &[StrategyField] = &[
+        StrategyField::DisplayName,
+        StrategyField::Challenge,
+        StrategyField::WinningAspiration,
+        StrategyField::Horizon,
+        StrategyField::Owner,
+        StrategyField::ParentChoice,
+    ];
+}
+
+impl MaskField for StrategyField {
+    fn path(self) -> &'static str {
+        match self {
+            StrategyField::DisplayName => "display_name",
+            StrategyField::Challenge => "challenge",
+            StrategyField::WinningAspiration => "winning_aspiration",
+            StrategyField::Horizon => "horizon",
+            StrategyField::Owner => "owner",
+            StrategyField::ParentChoice => "parent_choice",
+        }
     }
 }
 
 /// Checks one writable field, so an update checks just what its mask names.
-pub fn check_strategy_field(strategy: &pb::Strategy, field: &str, prefix: &str, violations: &mut FieldViolations) {
-    let path = format!("{prefix}{field}");
+pub fn check_strategy_field(
+    strategy: &pb::Strategy,
+    field: StrategyField,
+    prefix: &str,
+    violations: &mut FieldViolations,
+) {
+    let path = format!("{prefix}{}", field.path());
     match field {
-        "display_name" => {
+        StrategyField::DisplayName => {
             violations.require_non_empty(&strategy.display_name, &path);
             violations.require_max_len(&strategy.display_name, MAX_TITLE, &path);
         }
-        "challenge" => violations.require_max_len(&strategy.challenge, MAX_TEXT, &path),
-        "winning_aspiration" => violations.require_max_len(&strategy.winning_aspiration, MAX_TEXT, &path),
-        "owner" => check_owner(&strategy.owner, &path, violations),
-        "parent_choice" => check_parent_choice(&strategy.parent_choice, &path, violations),
-        "horizon" => check_horizon(strategy.horizon.as_ref(), &path, violations),
-        _ => violations.add(path, "is not a writable field"),
+        StrategyField::Challenge => violations.require_max_len(&strategy.challenge, MAX_TEXT, &path),
+        StrategyField::WinningAspiration => violations.require_max_len(&strategy.winning_aspiration, MAX_TEXT, &path),
+        StrategyField::Owner => check_owner(&strategy.owner, &path, violations),
+        StrategyField::ParentChoice => check_parent_choice(&strategy.parent_choice, &path, violations),
+        StrategyField::Horizon => check_horizon(strategy.horizon.as_ref(), &path, violations),
     }
 }
 

@@ -14,14 +14,12 @@ use trellis_foundation::{
 use trellis_proto::{cascade::v1 as pb, feed::v1::ChangeKind};
 
 use crate::{
-    fields::{MAX_BATCH, MAX_DEPTH, NewUnit, check_create, check_fields, parse_parent},
+    fields::{MAX_BATCH, MAX_DEPTH, NewUnit, OrgUnitField, check_create, check_fields, parse_parent},
     names::{unit_id, unit_name},
     ops::OrgOps,
     store::{codec::to_proto, entity::org_unit::Model, queries},
     tree::{Unplaceable, child_path, order_batch, root_path},
 };
-
-const UPDATABLE: &[&str] = &["display_name", "kind", "description"];
 
 fn change(kind: ChangeKind, unit: &pb::OrgUnit) -> NewChange {
     NewChange::new(kind, unit.name.clone(), unit)
@@ -119,7 +117,7 @@ impl OrgOps {
         let patch = required(request.org_unit, "org_unit")?;
         let id = unit_id(&patch.name, "org_unit.name")?;
         let mut violations = FieldViolations::default();
-        let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);
+        let paths = update_paths(request.update_mask.as_ref(), OrgUnitField::ALL, &mut violations);
         check_fields(&patch, &paths, &mut violations, "org_unit.");
         violations.into_result()?;
 
@@ -128,11 +126,11 @@ impl OrgOps {
         let mut unit = queries::find_existing(&*txn, id, &patch.name).await?;
         check_etag(&patch.etag, &etag_for(unit.version), &patch.name)?;
         let read_version = unit.version;
-        for path in paths {
-            match path {
-                "display_name" => unit.display_name = patch.display_name.trim().to_owned(),
-                "kind" => unit.kind = patch.kind.trim().to_owned(),
-                _ => unit.description.clone_from(&patch.description),
+        for field in paths {
+            match field {
+                OrgUnitField::DisplayName => unit.display_name = patch.display_name.trim().to_owned(),
+                OrgUnitField::Kind => unit.kind = patch.kind.trim().to_owned(),
+                OrgUnitField::Description => unit.description.clone_from(&patch.description),
             }
         }
         unit.version += 1;

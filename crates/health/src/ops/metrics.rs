@@ -11,17 +11,15 @@ use trellis_foundation::{
     etag::{check_etag, etag_for},
     filter::{FieldKind, FilterField},
     listing::FilteredPage,
-    mask::update_paths,
-    names::id_or_generate,
     time::now_micros,
-    validation::required,
 };
 use trellis_proto::{cascade::v1::BatchGetOrgUnitsRequest, feed::v1::ChangeKind, health::v1 as pb};
 
 use crate::{
     HealthOps,
+    commands::{MetricPatch, NewMetric},
     escalation::Stage,
-    fields::{cadence_micros, check_fields, config},
+    fields::cadence_micros,
     names::{metric_id, metric_name},
     store::{
         codec::{expiry, to_proto},
@@ -30,27 +28,6 @@ use crate::{
     },
 };
 
-const CREATE_FIELDS: &[&str] = &[
-    "display_name",
-    "description",
-    "owner",
-    "accountable",
-    "unit",
-    "direction",
-    "thresholds",
-    "cadence",
-    "escalation_policy",
-];
-const UPDATABLE: &[&str] = &[
-    "display_name",
-    "description",
-    "accountable",
-    "unit",
-    "direction",
-    "thresholds",
-    "cadence",
-    "escalation_policy",
-];
 /// Names one BatchGetHealthMetrics may ask for.
 const MAX_BATCH_GET: usize = 1_000;
 const STATUS_NAMES: &[&str] = &["GREEN", "YELLOW", "RED", "UNKNOWN"];
@@ -136,15 +113,15 @@ pub(crate) async fn show_one(conn: &impl ConnectionTrait, row: &metric::Model) -
         .ok_or_else(|| Error::Corrupt("a shown metric went missing".into()))
 }
 
-fn new_row(id: &str, input: &pb::HealthMetric, now: i64) -> metric::Model {
-    let stored = config(input, &metric_name(id));
+/// The row of a new metric with the checked configuration `stored`.
+fn new_row(id: &str, stored: &pb::HealthMetric, now: i64) -> metric::Model {
     let mut row = metric::Model {
         id: id.to_owned(),
         owner_id: stored.owner.trim_start_matches("orgUnits/").to_owned(),
         direction: stored.direction().as_str_name().to_owned(),
         version: 1,
-        cadence_micros: cadence_micros(&stored),
-        snapshot: encode_config(&stored),
+        cadence_micros: cadence_micros(stored),
+        snapshot: encode_config(stored),
         status: pb::Status::Unknown.as_str_name().to_owned(),
         status_micros: now,
         expire_micros: 0,
@@ -175,14 +152,14 @@ impl HealthOps {
         context: RequestContext,
         request: pb::CreateHealthMetricRequest,
     ) -> Result<pb::HealthMetric, Error> {
-        let input = required(request.health_metric.clone(), "health_metric")?;
-        let mut violations = FieldViolations::default();
-        let id = id_or_generate(&request.health_metric_id, "health_metric_id", &mut violations);
-        check_fields(&input, CREATE_FIELDS, "health_metric.", &mut violations);
+        let command = NewMetric::try_from(&request);
         // The owner too, whatever the shape: one answer, every problem.
-        self.check_owner_exists(&input.owner, "health_metric.owner", &mut violations)
-            .await?;
-        violations.into_result()?;
+        let mut violations = FieldViolations::default();
+        if let Some(input) = &request.health_metric {
+            self.check_owner_exists(&input.owner, "health_metric.owner", &mut violations)
+                .await?;
+        }
+        let NewMetric { id, config } = violations.along_with(command)?;
         let feed = self.store.feed.clone();
         let event_context = context.clone();
         self.store
@@ -195,7 +172,7 @@ impl HealthOps {
                     if metric::Entity::find_by_id(id.clone()).one(&*txn).await?.is_some() {
                         return Err(Error::AlreadyExists(format!("{} already exists", metric_name(&id))));
                     }
-                    let row = new_row(&id, &input, now_micros());
+                    let row = new_row(&id, &config, now_micros());
                     row.clone().into_active_model().insert(&*txn).await?;
                     status_change::Model {
                         metric_id: id.clone(),
@@ -321,34 +298,16 @@ impl HealthOps {
         context: RequestContext,
         request: pb::UpdateHealthMetricRequest,
     ) -> Result<pb::HealthMetric, Error> {
-        let patch = required(request.health_metric, "health_metric")?;
-        let id = metric_id(&patch.name, "health_metric.name")?;
-        let mut violations = FieldViolations::default();
-        let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);
-        violations.into_result()?;
+        let patch = MetricPatch::try_from(&request).map_err(Error::InvalidArgument)?;
+        let id = patch.id.as_str();
 
         let mut txn = self.store.begin_write().await?;
         self.store.feed.serialize_writers(&txn).await?;
         let mut row = find_metric(&*txn, id).await?;
         check_etag(&patch.etag, &etag_for(row.version), &patch.name)?;
-        let mut updated = crate::store::codec::decode_config(&row)?;
-        for path in &paths {
-            match *path {
-                "display_name" => updated.display_name.clone_from(&patch.display_name),
-                "description" => updated.description.clone_from(&patch.description),
-                "accountable" => updated.accountable.clone_from(&patch.accountable),
-                "unit" => updated.unit.clone_from(&patch.unit),
-                "direction" => updated.direction = patch.direction,
-                "thresholds" => updated.thresholds = patch.thresholds,
-                "cadence" => updated.cadence = patch.cadence,
-                _ => updated.escalation_policy = patch.escalation_policy,
-            }
-        }
-        // Direction and thresholds are checked together, whichever changed.
-        let mut violations = FieldViolations::default();
-        check_fields(&updated, &paths, "health_metric.", &mut violations);
-        violations.into_result()?;
-        let stored = config(&updated, &patch.name);
+        let stored = patch
+            .apply(&crate::store::codec::decode_config(&row)?)
+            .map_err(Error::InvalidArgument)?;
         row.direction = stored.direction().as_str_name().to_owned();
         row.cadence_micros = cadence_micros(&stored);
         row.snapshot = encode_config(&stored);

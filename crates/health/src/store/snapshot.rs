@@ -106,7 +106,10 @@ mod tests {
                 red_low: 5.0,
                 red_high: 6.0,
             }),
-            cadence: Some(Duration { seconds: 3_600, nanos: 0 }),
+            cadence: Some(Duration {
+                seconds: 3_600,
+                nanos: 0,
+            }),
             escalation_policy: Some(pb::EscalationPolicy {
                 enabled: true,
                 red_to_escalate: 2,
@@ -134,6 +137,12 @@ mod tests {
         let config = decode_config(&bytes, "m").unwrap();
         assert_eq!(config.display_name, "Up");
         assert_eq!(config.direction(), pb::Direction::LowerIsBetter);
-        assert_eq!(config.cadence, Some(Duration { seconds: 3_600, nanos: 0 }));
+        assert_eq!(
+            config.cadence,
+            Some(Duration {
+                seconds: 3_600,
+                nanos: 0
+            })
+        );
     }
 }

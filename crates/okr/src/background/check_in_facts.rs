@@ -22,8 +22,8 @@ use crate::{
     lifecycle::{CycleState, CycleWork, ObjectiveState},
     names::{key_result_name, objective_name},
     store::{
-        snapshot::decode_key_result,
         queries::{IN_CHUNK, placeholders},
+        snapshot::decode_key_result,
     },
 };
 

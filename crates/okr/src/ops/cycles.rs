@@ -13,6 +13,7 @@ use trellis_foundation::{
     etag::check_etag,
     filter::{FieldKind, FilterField},
     listing::FilteredPage,
+    mask::MaskField,
     mask::update_paths,
     names::{generate_id, is_valid_period_id},
     time::{now_micros, to_timestamp},
@@ -36,7 +37,25 @@ use crate::{
     },
 };
 
-const UPDATABLE: &[&str] = &["display_name", "start_time", "end_time"];
+/// A cycle's fields an update may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CycleField {
+    DisplayName,
+    StartTime,
+    EndTime,
+}
+
+impl MaskField for CycleField {
+    fn path(self) -> &'static str {
+        match self {
+            CycleField::DisplayName => "display_name",
+            CycleField::StartTime => "start_time",
+            CycleField::EndTime => "end_time",
+        }
+    }
+}
+
+const UPDATABLE: &[CycleField] = &[CycleField::DisplayName, CycleField::StartTime, CycleField::EndTime];
 const STATE_NAMES: &[&str] = &["PLANNING", "ACTIVE", "REVIEW", "CLOSED"];
 
 fn filter_fields() -> Vec<FilterField> {
@@ -158,11 +177,11 @@ impl OkrOps {
             )));
         }
         let mut updated = current.clone();
-        for path in paths {
-            match path {
-                "display_name" => updated.display_name = input.display_name.trim().to_owned(),
-                "start_time" => updated.start_time = input.start_time,
-                _ => updated.end_time = input.end_time,
+        for field in paths {
+            match field {
+                CycleField::DisplayName => updated.display_name = input.display_name.trim().to_owned(),
+                CycleField::StartTime => updated.start_time = input.start_time,
+                CycleField::EndTime => updated.end_time = input.end_time,
             }
         }
         let mut violations = FieldViolations::default();
@@ -216,7 +235,8 @@ impl OkrOps {
         let row = self.lock_cycle(&txn, id, Lock::Exclusive).await?;
         let mut cycle = cycle_to_proto(&row)?;
         check_etag(&request.etag, &cycle.etag, &cycle.name)?;
-        let next = row.state
+        let next = row
+            .state
             .advance(to)
             .map_err(|reason| Error::FailedPrecondition(format!("{}: {reason}", cycle.name)))?;
         let now = now_micros();

@@ -7,11 +7,9 @@ use sea_orm::{
 use trellis_foundation::{
     Error, FieldViolations, NewChange, RequestContext, WriteTxn,
     etag::{check_etag, etag_for},
-    mask::update_paths,
-    names::id_or_generate,
+    mask::MaskField,
     paging::{page_size, split_page},
     time::now_micros,
-    validation::required,
 };
 use trellis_proto::{feed::v1::ChangeKind, okr::v1 as pb};
 
@@ -19,34 +17,19 @@ use trellis_rules::scoring::is_valid_score;
 
 use crate::{
     OkrOps,
-    fields::{MAX_KEY_RESULTS, check_key_result},
+    commands::{KeyResultPatch, NewKeyResult},
+    fields::MAX_KEY_RESULTS,
     lifecycle::CycleWork,
     names::{key_result_ids, key_result_name, objective_id, objective_name},
     ops::objectives::Held,
     store::{
         codec::{CycleFacts, key_result_to_proto},
-        snapshot::{decode_key_result, encode_key_result},
         entity::key_result,
         queries::{find_key_result, find_objective},
         rows::key_result_row,
+        snapshot::{decode_key_result, encode_key_result},
     },
 };
-
-const DETAIL_FIELDS: &[&str] = &["title", "owner", "unit", "due_time", "cadence"];
-const UPDATABLE: &[&str] = &[
-    "title",
-    "owner",
-    "unit",
-    "due_time",
-    "cadence",
-    "kind",
-    "start",
-    "target",
-    "lower",
-    "upper",
-    "weight",
-    "health_metric",
-];
 
 impl OkrOps {
     pub async fn create_key_result(
@@ -54,12 +37,11 @@ impl OkrOps {
         context: RequestContext,
         request: pb::CreateKeyResultRequest,
     ) -> Result<pb::KeyResult, Error> {
-        let parent_id = objective_id(&request.parent, "parent")?.to_owned();
-        let input = required(request.key_result.as_ref(), "key_result")?;
-        let mut violations = FieldViolations::default();
-        let id = id_or_generate(&request.key_result_id, "key_result_id", &mut violations);
-        let key_result = check_key_result(input, "key_result.", &mut violations);
-        violations.into_result()?;
+        let NewKeyResult {
+            objective_id: parent_id,
+            id,
+            key_result,
+        } = NewKeyResult::try_from(&request).map_err(Error::InvalidArgument)?;
         let event_context = context.clone();
         self.store
             .create_once(
@@ -166,53 +148,30 @@ impl OkrOps {
         context: RequestContext,
         request: pb::UpdateKeyResultRequest,
     ) -> Result<pb::KeyResult, Error> {
-        let input = required(request.key_result.as_ref(), "key_result")?;
-        let (objective_id, id) = key_result_ids(&input.name, "key_result.name")?;
-        let mut violations = FieldViolations::default();
-        let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);
-        violations.into_result()?;
+        let patch = KeyResultPatch::try_from(&request).map_err(Error::InvalidArgument)?;
         let mut txn = self.store.begin_write().await?;
-        let held = self.hold_objective(&txn, objective_id, CycleWork::EditDetails).await?;
-        let row = find_key_result(&*txn, objective_id, id).await?;
-        check_etag(&input.etag, &etag_for(row.version), &input.name)?;
+        let held = self
+            .hold_objective(&txn, &patch.objective_id, CycleWork::EditDetails)
+            .await?;
+        let row = find_key_result(&*txn, &patch.objective_id, &patch.id).await?;
+        check_etag(&patch.etag, &etag_for(row.version), &patch.name)?;
         let locked = held.facts.state.locks_structure();
-        let explicit = request.update_mask.as_ref().is_some_and(|mask| !mask.paths.is_empty());
-        let measure: Vec<&str> = paths
+        let measure: Vec<&str> = patch
+            .fields
             .iter()
-            .copied()
-            .filter(|path| !DETAIL_FIELDS.contains(path))
+            .filter(|field| !field.is_detail())
+            .map(|field| field.path())
             .collect();
-        if locked && explicit && !measure.is_empty() {
+        if locked && patch.explicit && !measure.is_empty() {
             return Err(Error::FailedPrecondition(format!(
                 "{} is locked since its cycle was activated: {} no longer change",
-                input.name,
+                patch.name,
                 measure.join(", ")
             )));
         }
-        let mut updated = decode_key_result(&row.snapshot)?;
-        for path in paths {
-            if locked && !DETAIL_FIELDS.contains(&path) {
-                continue;
-            }
-            match path {
-                "title" => updated.title = input.title.clone(),
-                "owner" => updated.owner = input.owner.clone(),
-                "unit" => updated.unit = input.unit.clone(),
-                "due_time" => updated.due_time = input.due_time,
-                "cadence" => updated.cadence = input.cadence,
-                "kind" => updated.kind = input.kind,
-                "start" => updated.start = input.start,
-                "target" => updated.target = input.target,
-                "lower" => updated.lower = input.lower,
-                "upper" => updated.upper = input.upper,
-                "weight" => updated.weight = input.weight,
-                _ => updated.health_metric = input.health_metric.clone(),
-            }
-        }
-        let mut violations = FieldViolations::default();
-        let mut checked = check_key_result(&updated, "key_result.", &mut violations);
-        violations.into_result()?;
-        checked.score_note = updated.score_note;
+        let checked = patch
+            .apply(&decode_key_result(&row.snapshot)?, locked)
+            .map_err(Error::InvalidArgument)?;
         let shown = self
             .save_key_result(&mut txn, &context, held, row, &checked, None)
             .await?;

@@ -4,45 +4,30 @@
 
 use crate::{
     OkrOps,
+    commands::{NewObjective, ObjectiveField, ObjectivePatch},
     fields::{
-        check_accountable, check_description, check_guardrails, check_inline_key_results, check_kind, check_objective,
-        check_owner, check_targets, check_title,
+        check_accountable, check_description, check_guardrails, check_kind, check_owner, check_targets, check_title,
     },
     lifecycle::{CycleWork, ObjectiveState},
     names::{cycle_id, cycle_name, key_result_name, objective_id, objective_name},
     ops::references::{parent_objectives, report_targets, target_names},
     store::{
         codec::{CycleFacts, key_result_to_proto, objective_to_proto},
-        snapshot::decode_objective,
         entity::{cycle, key_result, objective},
         queries::{Lock, find_objective},
         rows::{key_result_row, objective_row},
+        snapshot::decode_objective,
     },
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
 use std::collections::HashSet;
 use trellis_foundation::{
-    Error, FieldViolations, NewChange, RequestContext, WriteTxn, etag::check_etag, mask::update_paths,
-    names::id_or_generate, time::now_micros, validation::required,
+    Error, FieldViolations, NewChange, RequestContext, WriteTxn, etag::check_etag, mask::MaskField, time::now_micros,
 };
 use trellis_proto::{
     feed::v1::ChangeKind,
     okr::v1::{self as pb},
 };
-
-const DETAIL_FIELDS: &[&str] = &["title", "description", "accountable", "guardrails"];
-
-pub(crate) const STRUCTURE_FIELDS: &[&str] = &["kind", "owner", "aligns_to"];
-
-const UPDATABLE: &[&str] = &[
-    "title",
-    "description",
-    "accountable",
-    "guardrails",
-    "kind",
-    "owner",
-    "aligns_to",
-];
 
 /// An objective's current row, its stored form and its cycle, read for
 /// a write.
@@ -126,37 +111,26 @@ impl OkrOps {
         context: RequestContext,
         request: pb::CreateObjectiveRequest,
     ) -> Result<pb::Objective, Error> {
-        let input = required(request.objective.as_ref(), "objective")?;
+        let command = NewObjective::try_from(&request);
         let mut violations = FieldViolations::default();
-        let id = id_or_generate(&request.objective_id, "objective_id", &mut violations);
-        let objective = check_objective(input, "objective.", &mut violations);
-        let key_results = check_inline_key_results(&request.key_results, &id, "", &mut violations);
-        let cycle_id = violations
-            .absorb(cycle_id(&input.cycle, "objective.cycle"))?
-            .unwrap_or_default()
-            .to_owned();
-        let cycle = match cycle::Entity::find_by_id(cycle_id.clone())
-            .one(self.store.db.conn())
-            .await?
-        {
-            Some(cycle) => Some(cycle),
-            None if cycle_id.is_empty() => None,
-            None => {
-                violations.add("objective.cycle", format!("{} does not exist", cycle_name(&cycle_id)));
-                None
-            }
-        };
         // The references too, whatever the shape: one answer, every problem.
-        if let Some(cycle) = &cycle {
-            self.check_references(cycle, None, &objective, "objective.", &mut violations)
-                .await?;
+        if let Some(input) = &request.objective
+            && let Ok(cycle_id) = cycle_id(&input.cycle, "objective.cycle")
+        {
+            match cycle::Entity::find_by_id(cycle_id).one(self.store.db.conn()).await? {
+                Some(cycle) => {
+                    self.check_references(&cycle, None, input, "objective.", &mut violations)
+                        .await?;
+                }
+                None => violations.add("objective.cycle", format!("{} does not exist", cycle_name(cycle_id))),
+            }
         }
-        violations.into_result()?;
-        let objective = pb::Objective {
-            cycle: input.cycle.clone(),
-            origin: pb::objective::Origin::Planned as i32,
-            ..objective
-        };
+        let NewObjective {
+            id,
+            cycle_id,
+            objective,
+            key_results,
+        } = violations.along_with(command)?;
         let event_context = context.clone();
         self.store
             .create_once(
@@ -235,49 +209,51 @@ impl OkrOps {
         Ok(shown)
     }
 
-    /// Applies the `paths` of `input` to `stored`; checks every changed
-    /// field (and the references, when structure changed).
-    pub(crate) async fn apply_paths(
+    /// Applies `fields` of `input` to the stored objective; checks every
+    /// changed field (and the references, when structure changed).
+    pub(crate) async fn apply_fields(
         &self,
         held: &Held,
         input: &pb::Objective,
-        paths: &[&'static str],
+        fields: &[ObjectiveField],
     ) -> Result<pb::Objective, Error> {
         let mut updated = held.stored.clone();
         let mut violations = FieldViolations::default();
-        for path in paths {
-            match *path {
-                "title" => {
+        for field in fields {
+            match field {
+                ObjectiveField::Title => {
                     check_title(&input.title, "objective.title", &mut violations);
                     updated.title = input.title.trim().to_owned();
                 }
-                "description" => {
+                ObjectiveField::Description => {
                     check_description(&input.description, "objective.description", &mut violations);
                     updated.description = input.description.clone();
                 }
-                "accountable" => {
+                ObjectiveField::Accountable => {
                     check_accountable(&input.accountable, "objective.accountable", &mut violations);
                     updated.accountable = input.accountable.trim().to_owned();
                 }
-                "guardrails" => {
+                ObjectiveField::Guardrails => {
                     check_guardrails(&input.guardrails, "objective.", &mut violations);
                     updated.guardrails = input.guardrails.clone();
                 }
-                "kind" => {
+                ObjectiveField::Kind => {
                     check_kind(input.kind(), "objective.kind", &mut violations);
                     updated.kind = input.kind;
                 }
-                "owner" => {
+                ObjectiveField::Owner => {
                     check_owner(&input.owner, "objective.owner", &mut violations);
                     updated.owner = input.owner.clone();
                 }
-                _ => updated.aligns_to = check_targets(&input.aligns_to, "objective.", &mut violations),
+                ObjectiveField::AlignsTo => {
+                    updated.aligns_to = check_targets(&input.aligns_to, "objective.", &mut violations);
+                }
             }
         }
-        let structure_changed = paths.iter().any(|path| STRUCTURE_FIELDS.contains(path));
+        let structure_changed = fields.iter().any(|field| field.is_structure());
         if violations.is_empty() && structure_changed {
             let mut check = updated.clone();
-            if !paths.contains(&"owner") {
+            if !fields.contains(&ObjectiveField::Owner) {
                 // An owner outside the subtree stays as it was accepted.
                 check.owner = crate::names::org_unit_name(&held.cycle.org_unit_id);
             }
@@ -337,39 +313,36 @@ impl OkrOps {
         context: RequestContext,
         request: pb::UpdateObjectiveRequest,
     ) -> Result<pb::Objective, Error> {
-        let input = required(request.objective.as_ref(), "objective")?;
-        let id = objective_id(&input.name, "objective.name")?;
-        let mut violations = FieldViolations::default();
-        let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);
-        violations.into_result()?;
+        let patch = ObjectivePatch::try_from(&request).map_err(Error::InvalidArgument)?;
+        let id = patch.id.as_str();
         let mut txn = self.store.begin_write().await?;
         let held = self.hold_objective(&txn, id, CycleWork::EditDetails).await?;
         check_etag(
-            &input.etag,
+            &patch.etag,
             &crate::store::codec::etag_of(&held.row),
             &objective_name(id),
         )?;
-        let structure: Vec<&str> = paths
+        let locked = held.facts.state.locks_structure();
+        let structure: Vec<&str> = patch
+            .fields
+            .iter()
+            .filter(|field| field.is_structure())
+            .map(|field| field.path())
+            .collect();
+        if locked && patch.explicit && !structure.is_empty() {
+            return Err(Error::FailedPrecondition(format!(
+                "{} is locked since its cycle was activated: {} change only through ReplanObjective, with a reason",
+                objective_name(id),
+                structure.join(", ")
+            )));
+        }
+        let fields: Vec<ObjectiveField> = patch
+            .fields
             .iter()
             .copied()
-            .filter(|path| STRUCTURE_FIELDS.contains(path))
+            .filter(|field| !locked || !field.is_structure())
             .collect();
-        if held.facts.state.locks_structure() && !structure.is_empty() {
-            let explicit = request.update_mask.as_ref().is_some_and(|mask| !mask.paths.is_empty());
-            if explicit {
-                return Err(Error::FailedPrecondition(format!(
-                    "{} is locked since its cycle was activated: {} change only through ReplanObjective, with a reason",
-                    objective_name(id),
-                    structure.join(", ")
-                )));
-            }
-        }
-        let paths: Vec<&'static str> = if held.facts.state.locks_structure() {
-            paths.into_iter().filter(|path| DETAIL_FIELDS.contains(path)).collect()
-        } else {
-            paths
-        };
-        let updated = self.apply_paths(&held, input, &paths).await?;
+        let updated = self.apply_fields(&held, &patch.values, &fields).await?;
         let state = held.row.state;
         let shown = self
             .save_objective(&mut txn, &context, held, &updated, state, Vec::new())

@@ -18,9 +18,9 @@ use crate::{
     OkrOps,
     names::{cycle_name, key_result_ids, objective_id},
     store::{
-        snapshot::decode_objective,
         entity::{key_result, objective},
         queries::{IN_CHUNK, column_pairs},
+        snapshot::decode_objective,
     },
 };
 

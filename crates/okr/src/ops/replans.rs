@@ -3,24 +3,23 @@
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect};
 use trellis_foundation::{
-    Error, FieldViolations, NewChange, RequestContext, WriteTxn,
+    Error, NewChange, RequestContext, WriteTxn,
     etag::check_etag,
-    mask::update_paths,
+    mask::MaskField,
     paging::{page_size, split_page},
     time::{now_micros, to_timestamp},
-    validation::required,
 };
 use trellis_proto::{feed::v1::ChangeKind, okr::v1 as pb};
 
 use crate::{
     OkrOps,
+    commands::Replan,
     lifecycle::{CycleWork, ObjectiveState},
     names::{objective_id, objective_name, replan_name},
-    ops::objectives::STRUCTURE_FIELDS,
     store::{
-        snapshot::{decode_replan, encode_replan},
         entity::replan,
         queries::find_objective,
+        snapshot::{decode_replan, encode_replan},
     },
 };
 
@@ -101,17 +100,12 @@ impl OkrOps {
         context: RequestContext,
         request: pb::ReplanObjectiveRequest,
     ) -> Result<pb::Objective, Error> {
-        let input = required(request.objective.as_ref(), "objective")?;
-        let id = objective_id(&input.name, "objective.name")?;
-        let mut violations = FieldViolations::default();
-        let paths = update_paths(request.update_mask.as_ref(), STRUCTURE_FIELDS, &mut violations);
-        violations.require_non_empty(&request.reason, "reason");
-        violations.require_max_len(&request.reason, 2_000, "reason");
-        violations.into_result()?;
+        let Replan { patch, reason } = Replan::try_from(&request).map_err(Error::InvalidArgument)?;
+        let id = patch.id.as_str();
         let mut txn = self.store.begin_write().await?;
         let held = self.hold_objective(&txn, id, CycleWork::Replan).await?;
         check_etag(
-            &input.etag,
+            &patch.etag,
             &crate::store::codec::etag_of(&held.row),
             &objective_name(id),
         )?;
@@ -123,11 +117,10 @@ impl OkrOps {
                 state.as_str()
             )));
         }
-        let updated = self.apply_paths(&held, input, &paths).await?;
+        let updated = self.apply_fields(&held, &patch.values, &patch.fields).await?;
         let before = self.show_objective(&*txn, &held.row).await?;
-        let replan = self
-            .record_replan(&txn, &context, id, &request.reason, &paths, before)
-            .await?;
+        let paths: Vec<&str> = patch.fields.iter().map(|field| field.path()).collect();
+        let replan = self.record_replan(&txn, &context, id, &reason, &paths, before).await?;
         let extra = vec![NewChange::new(ChangeKind::Created, replan.name.clone(), &replan)];
         let shown = self
             .save_objective(&mut txn, &context, held, &updated, state, extra)

@@ -8,8 +8,8 @@ use crate::{
     lifecycle::ObjectiveState,
     names::org_unit_id,
     store::{
-        snapshot::{encode_key_result, encode_objective},
         entity::{key_result, objective as objective_row},
+        snapshot::{encode_key_result, encode_objective},
     },
 };
 

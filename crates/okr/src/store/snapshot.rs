@@ -231,33 +231,42 @@ macro_rules! enum_pair {
     };
 }
 
-enum_pair!(store_kind, api_kind, objective::Kind, stored::ObjectiveKind, [
-    Unspecified,
-    Committed,
-    Aspirational
-]);
-enum_pair!(store_origin, api_origin, objective::Origin, stored::ObjectiveOrigin, [
-    Unspecified,
-    Planned,
-    Remedial
-]);
-enum_pair!(store_state, api_state, objective::State, stored::ObjectiveState, [
-    Unspecified,
-    Draft,
-    Active,
-    Paused,
-    Completed,
-    Cancelled
-]);
-enum_pair!(store_measure, api_measure, key_result::Kind, stored::KeyResultKind, [
-    Unspecified,
-    Baseline,
-    Transition,
-    Increase,
-    Decrease,
-    Threshold,
-    Milestone
-]);
+enum_pair!(
+    store_kind,
+    api_kind,
+    objective::Kind,
+    stored::ObjectiveKind,
+    [Unspecified, Committed, Aspirational]
+);
+enum_pair!(
+    store_origin,
+    api_origin,
+    objective::Origin,
+    stored::ObjectiveOrigin,
+    [Unspecified, Planned, Remedial]
+);
+enum_pair!(
+    store_state,
+    api_state,
+    objective::State,
+    stored::ObjectiveState,
+    [Unspecified, Draft, Active, Paused, Completed, Cancelled]
+);
+enum_pair!(
+    store_measure,
+    api_measure,
+    key_result::Kind,
+    stored::KeyResultKind,
+    [
+        Unspecified,
+        Baseline,
+        Transition,
+        Increase,
+        Decrease,
+        Threshold,
+        Milestone
+    ]
+);
 
 #[cfg(test)]
 mod tests {
@@ -309,7 +318,10 @@ mod tests {
             weight: 5.0,
             owner: "bo".into(),
             due_time: Some(Timestamp { seconds: 7, nanos: 8 }),
-            cadence: Some(Duration { seconds: 604_800, nanos: 0 }),
+            cadence: Some(Duration {
+                seconds: 604_800,
+                nanos: 0,
+            }),
             health_metric: "healthMetrics/m".into(),
             score_note: "close".into(),
             ..pb::KeyResult::default()
@@ -359,8 +371,8 @@ mod tests {
     #[test]
     fn a_row_of_the_first_format_still_decodes() {
         let bytes = [
-            0x2a, 0x04, b'S', b'h', b'i', b'p', 0x38, 0x02, 0x6a, 0x0f, 0x0a, 0x04, b's', b'/', b'c', b'1', 0x21, 0, 0, 0,
-            0, 0, 0, 0, 0x40,
+            0x2a, 0x04, b'S', b'h', b'i', b'p', 0x38, 0x02, 0x6a, 0x0f, 0x0a, 0x04, b's', b'/', b'c', b'1', 0x21, 0, 0,
+            0, 0, 0, 0, 0, 0x40,
         ];
         let objective = decode_objective(&bytes).unwrap();
         assert_eq!(objective.title, "Ship");

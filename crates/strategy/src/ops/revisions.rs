@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
 use trellis_foundation::{
     Backend, Error, NewChange, RequestContext, WriteTxn,

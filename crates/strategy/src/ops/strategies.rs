@@ -3,10 +3,7 @@
 use std::collections::HashSet;
 
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
-use trellis_foundation::{
-    Error, FieldViolations, NewChange, RequestContext, WriteTxn, etag::check_etag, mask::update_paths,
-    validation::required,
-};
+use trellis_foundation::{Error, FieldViolations, NewChange, RequestContext, WriteTxn, etag::check_etag};
 use trellis_proto::{
     cascade::v1::ListAncestorsRequest,
     feed::v1::ChangeKind,
@@ -14,12 +11,9 @@ use trellis_proto::{
 };
 
 use crate::{
-    fields::{
-        MAX_CHILDREN, WRITABLE_FIELDS, check_assumption, check_choice, check_strategy_field, check_strategy_fields,
-        inline_child_id,
-    },
+    commands::{NewStrategy, StrategyPatch},
     lifecycle::{Transition, activation_gaps, next_state},
-    names::{ASSUMPTIONS, CHOICES, child_ids, child_name, strategy_id, strategy_name},
+    names::{CHOICES, child_ids, strategy_id, strategy_name},
     ops::{StrategyOps, children::StrategyChild, nesting::check_no_loop},
     store::{
         entity::{assumption, choice, revision, strategy},
@@ -137,60 +131,19 @@ impl StrategyOps {
         context: RequestContext,
         request: pb::CreateStrategyRequest,
     ) -> Result<pb::Strategy, Error> {
+        let command = NewStrategy::try_from(&request);
         let mut violations = FieldViolations::default();
-        let input = required(request.strategy.clone(), "strategy")?;
-        let id = trellis_foundation::names::id_or_generate(&request.strategy_id, "strategy_id", &mut violations);
-        check_strategy_fields(&input, "strategy.", &mut violations);
-        violations.require(
-            input.choices.len() <= MAX_CHILDREN,
-            "strategy.choices",
-            format!("at most {MAX_CHILDREN}"),
-        );
-        violations.require(
-            input.assumptions.len() <= MAX_CHILDREN,
-            "strategy.assumptions",
-            format!("at most {MAX_CHILDREN}"),
-        );
-        let mut seen = HashSet::new();
-        let mut choices = Vec::with_capacity(input.choices.len());
-        for (index, choice) in input.choices.iter().enumerate() {
-            let prefix = format!("strategy.choices[{index}].");
-            check_choice(choice, &prefix, &mut violations);
-            let child_id = inline_child_id(&choice.name, &format!("{prefix}name"), &mut violations);
-            violations.require(
-                seen.insert(child_id.clone()),
-                format!("{prefix}name"),
-                "repeats another choice's id",
-            );
-            choices.push(pb::Choice {
-                name: child_name(&id, CHOICES, &child_id),
-                etag: String::new(),
-                ..choice.clone()
-            });
-        }
-        let mut seen = HashSet::new();
-        let mut assumptions = Vec::with_capacity(input.assumptions.len());
-        for (index, assumption) in input.assumptions.iter().enumerate() {
-            let prefix = format!("strategy.assumptions[{index}].");
-            check_assumption(assumption, &prefix, &mut violations);
-            let child_id = inline_child_id(&assumption.name, &format!("{prefix}name"), &mut violations);
-            violations.require(
-                seen.insert(child_id.clone()),
-                format!("{prefix}name"),
-                "repeats another assumption's id",
-            );
-            let mut assumption = pb::Assumption {
-                name: child_name(&id, ASSUMPTIONS, &child_id),
-                ..assumption.clone()
-            };
-            if assumption.status() == pb::AssumptionStatus::Unspecified {
-                assumption.set_status(pb::AssumptionStatus::Holding);
-            }
-            assumptions.push(assumption);
-        }
+        let no_strategy = pb::Strategy::default();
+        let input = request.strategy.as_ref().unwrap_or(&no_strategy);
         // The references too, whatever the shape: one answer, every problem.
-        self.check_references(&id, &input.owner, &input.parent_choice, "strategy.", &mut violations)
-            .await?;
+        self.check_references(
+            &request.strategy_id,
+            &input.owner,
+            &input.parent_choice,
+            "strategy.",
+            &mut violations,
+        )
+        .await?;
         let metrics: Vec<(String, String)> = input
             .assumptions
             .iter()
@@ -203,21 +156,7 @@ impl StrategyOps {
             })
             .collect();
         self.check_assumption_metrics(&metrics, &mut violations).await?;
-        violations.into_result()?;
-
-        let strategy = pb::Strategy {
-            name: strategy_name(&id),
-            display_name: input.display_name.trim().to_owned(),
-            challenge: input.challenge,
-            winning_aspiration: input.winning_aspiration,
-            horizon: input.horizon,
-            owner: input.owner,
-            parent_choice: input.parent_choice,
-            state: StrategyState::Draft as i32,
-            choices,
-            assumptions,
-            ..pb::Strategy::default()
-        };
+        let NewStrategy { id, strategy } = violations.along_with(command)?;
         let api = self.clone();
         let event_context = context.clone();
         self.store
@@ -277,28 +216,12 @@ impl StrategyOps {
         context: RequestContext,
         request: pb::UpdateStrategyRequest,
     ) -> Result<pb::Strategy, Error> {
-        let patch = required(request.strategy, "strategy")?;
-        let id = strategy_id(&patch.name, "strategy.name")?;
-        let mut violations = FieldViolations::default();
-        let paths = update_paths(request.update_mask.as_ref(), WRITABLE_FIELDS, &mut violations);
-        for path in &paths {
-            check_strategy_field(&patch, path, "strategy.", &mut violations);
-        }
-        violations.into_result()?;
+        let patch = StrategyPatch::try_from(&request).map_err(Error::InvalidArgument)?;
+        let id = patch.id.as_str();
 
         let current = load(self.store.db.conn(), id).await?;
         check_etag(&patch.etag, &current.strategy.etag, &patch.name)?;
-        let mut updated = current.strategy.clone();
-        for path in &paths {
-            match *path {
-                "display_name" => updated.display_name = patch.display_name.trim().to_owned(),
-                "challenge" => updated.challenge.clone_from(&patch.challenge),
-                "winning_aspiration" => updated.winning_aspiration.clone_from(&patch.winning_aspiration),
-                "horizon" => updated.horizon = patch.horizon,
-                "owner" => updated.owner.clone_from(&patch.owner),
-                _ => updated.parent_choice.clone_from(&patch.parent_choice),
-            }
-        }
+        let mut updated = patch.apply(&current.strategy);
         if updated.owner != current.strategy.owner || updated.parent_choice != current.strategy.parent_choice {
             let mut violations = FieldViolations::default();
             self.check_references(id, &updated.owner, &updated.parent_choice, "strategy.", &mut violations)

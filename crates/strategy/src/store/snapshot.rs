@@ -36,8 +36,8 @@ pub fn encode_strategy(strategy: &pb::Strategy) -> Vec<u8> {
 
 /// The revision stored in `bytes`, of the strategy `id`.
 pub fn decode_strategy(bytes: &[u8], id: &str) -> Result<pb::Strategy, Error> {
-    let strategy = stored::Strategy::decode(bytes)
-        .map_err(|err| Error::Corrupt(format!("snapshot of strategy {id}: {err}")))?;
+    let strategy =
+        stored::Strategy::decode(bytes).map_err(|err| Error::Corrupt(format!("snapshot of strategy {id}: {err}")))?;
     Ok(pb::Strategy {
         state: api_state(strategy.state()) as i32,
         choices: strategy.choices.iter().map(api_choice).collect(),
@@ -129,27 +129,34 @@ macro_rules! enum_pair {
     };
 }
 
-enum_pair!(store_state, api_state, pb::StrategyState, stored::StrategyState, [
-    Unspecified,
-    Draft,
-    Active,
-    UnderReview,
-    Retired
-]);
-enum_pair!(store_kind, api_kind, pb::ChoiceKind, stored::ChoiceKind, [
-    Unspecified,
-    WhereToPlay,
-    HowToWin,
-    Capability,
-    ManagementSystem,
-    NotDoing
-]);
-enum_pair!(store_status, api_status, pb::AssumptionStatus, stored::AssumptionStatus, [
-    Unspecified,
-    Holding,
-    AtRisk,
-    Broken
-]);
+enum_pair!(
+    store_state,
+    api_state,
+    pb::StrategyState,
+    stored::StrategyState,
+    [Unspecified, Draft, Active, UnderReview, Retired]
+);
+enum_pair!(
+    store_kind,
+    api_kind,
+    pb::ChoiceKind,
+    stored::ChoiceKind,
+    [
+        Unspecified,
+        WhereToPlay,
+        HowToWin,
+        Capability,
+        ManagementSystem,
+        NotDoing
+    ]
+);
+enum_pair!(
+    store_status,
+    api_status,
+    pb::AssumptionStatus,
+    stored::AssumptionStatus,
+    [Unspecified, Holding, AtRisk, Broken]
+);
 
 #[cfg(test)]
 mod tests {
