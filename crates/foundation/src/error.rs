@@ -1,4 +1,8 @@
-//! Errors of the shared mechanisms and their one mapping to gRPC status.
+//! Errors of the shared mechanisms (storage, validation, etags, limits,
+//! peers) and their one mapping to gRPC status. Each service crate has an
+//! error enum of its own for what goes wrong in its operations, mapped
+//! variant by variant onto these categories; the mapping to a status, and
+//! the one log line for an internal error, happen here.
 
 use sea_orm::{DbErr, SqlErr};
 use tonic::{Code, Status};
@@ -61,6 +65,11 @@ impl Error {
         }
     }
 
+    /// Turns a failed call to the `service` peer into an error.
+    pub fn peer(service: &'static str) -> impl Fn(Status) -> Error {
+        move |status| Error::Peer { service, status }
+    }
+
     pub fn is_unique_violation(err: &DbErr) -> bool {
         matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
     }
@@ -70,6 +79,65 @@ impl From<DbErr> for Error {
     fn from(err: DbErr) -> Error {
         Error::from_db(err)
     }
+}
+
+impl From<FieldViolations> for Error {
+    fn from(violations: FieldViolations) -> Error {
+        Error::InvalidArgument(violations)
+    }
+}
+
+/// The conversions every service crate's error enum has: it wraps the
+/// shared errors (variant `Shared`, and so database errors and field
+/// violations) and answers as a status through its mapping onto the
+/// shared categories (`impl From<$error> for trellis_foundation::Error`).
+#[macro_export]
+macro_rules! service_error {
+    ($error:ident) => {
+        impl From<$crate::Error> for $error {
+            fn from(err: $crate::Error) -> $error {
+                $error::Shared(err)
+            }
+        }
+
+        impl From<sea_orm::DbErr> for $error {
+            fn from(err: sea_orm::DbErr) -> $error {
+                $error::Shared(err.into())
+            }
+        }
+
+        impl From<$crate::FieldViolations> for $error {
+            fn from(violations: $crate::FieldViolations) -> $error {
+                $error::Shared(violations.into())
+            }
+        }
+
+        impl From<$error> for tonic::Status {
+            fn from(err: $error) -> tonic::Status {
+                $crate::Error::from(err).into()
+            }
+        }
+
+        #[allow(dead_code)]
+        impl $error {
+            /// One field violation.
+            pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> $error {
+                $error::Shared($crate::Error::invalid(field, description))
+            }
+
+            /// Turns a failed call to the `service` peer into an error.
+            pub fn peer(service: &'static str) -> impl Fn(tonic::Status) -> $error {
+                move |status| $error::Shared($crate::Error::Peer { service, status })
+            }
+
+            /// `resource` changed since the caller read it.
+            pub fn stale(resource: impl Into<String>) -> $error {
+                $error::Shared($crate::Error::StaleEtag {
+                    resource: resource.into(),
+                })
+            }
+        }
+    };
 }
 
 impl From<Error> for Status {

@@ -11,6 +11,7 @@
 
 mod background;
 mod commands;
+pub mod error;
 pub mod escalation;
 mod fields;
 pub mod freshness;
@@ -26,6 +27,7 @@ use trellis_proto::{
 };
 
 pub use background::{Background, lease::DEFAULT_TERM as DEFAULT_RUNNER_LEASE};
+pub use error::Error;
 pub use grpc::HealthGrpc;
 pub use ops::{HealthOps, Peers};
 pub use store::{entity, migration::Migrator};

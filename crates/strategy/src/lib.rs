@@ -10,6 +10,7 @@
 
 mod background;
 mod commands;
+pub mod error;
 mod fields;
 mod grpc;
 pub mod lifecycle;
@@ -22,6 +23,7 @@ use trellis_proto::{
     health::v1::health_metric_service_client::HealthMetricServiceClient,
 };
 
+pub use error::Error;
 pub use grpc::StrategyGrpc;
 pub use ops::StrategyOps;
 pub use store::migration::Migrator;

@@ -21,7 +21,9 @@ use std::{
 };
 
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, sea_query::Expr};
-use trellis_foundation::{Error, Store, names::generate_id, time::now_micros};
+use trellis_foundation::{Store, names::generate_id, time::now_micros};
+
+use crate::error::Error;
 
 use crate::store::entity::lease;
 
@@ -137,7 +139,7 @@ impl Lease {
             .filter(lease::Column::Holder.eq(self.holder.clone()))
             .exec(&*txn)
             .await?;
-        txn.commit().await
+        Ok(txn.commit().await?)
     }
 
     /// Stops using, renewing and releasing the lease, as if the process

@@ -10,6 +10,7 @@ pub mod lease;
 pub(crate) mod steps;
 
 use std::time::Duration;
+use crate::error::Error;
 
 use sea_orm::{
     ColumnTrait, EntityTrait, QueryFilter, QuerySelect,
@@ -17,8 +18,7 @@ use sea_orm::{
 };
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
-use trellis_foundation::{
-    Error, RequestContext,
+use trellis_foundation::{RequestContext,
     time::{now_micros, to_timestamp},
 };
 use trellis_proto::{
@@ -204,7 +204,7 @@ impl HealthOps {
             .clone()
             .feed_metric_values(FeedMetricValuesRequest { values })
             .await
-            .map_err(|status| Error::Peer { service: "okr", status })?;
+            .map_err(Error::peer("okr"))?;
         // Through the writer, as every write: on SQLite a write beside it
         // would invalidate the snapshot of a recording transaction; on
         // PostgreSQL, taking the rows in another order than recording does
@@ -280,6 +280,6 @@ impl HealthOps {
             .feed
             .append(&mut txn, &RequestContext::system("trellis-health"), events)
             .await?;
-        txn.commit().await
+        Ok(txn.commit().await?)
     }
 }

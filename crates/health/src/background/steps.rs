@@ -6,13 +6,13 @@
 //! crash changes nothing the second time.
 
 use std::collections::HashMap;
+use crate::error::Error;
 
 use futures::future::join_all;
 use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QueryOrder, QuerySelect};
 use tonic::Code;
 use tracing::{Instrument, info, warn};
-use trellis_foundation::{
-    Error, RequestContext, members,
+use trellis_foundation::{RequestContext, members,
     time::{now_micros, to_timestamp},
 };
 use trellis_proto::{
@@ -52,10 +52,6 @@ fn backoff(attempts: i32) -> i64 {
         .min(LAST_RETRY_MICROS)
 }
 
-fn peer(service: &'static str) -> impl Fn(tonic::Status) -> Error {
-    move |status| Error::Peer { service, status }
-}
-
 /// A peer's answer for one object, with "gone" or "not in a state this
 /// move starts from" counted as done: retrying could not change it.
 fn done_or_settled<T>(answer: Result<T, tonic::Status>, service: &'static str, object: &str) -> Result<(), Error> {
@@ -65,7 +61,7 @@ fn done_or_settled<T>(answer: Result<T, tonic::Status>, service: &'static str, o
             info!(object, error = %status.message(), "left as it is");
             Ok(())
         }
-        Err(status) => Err(Error::Peer { service, status }),
+        Err(status) => Err(Error::peer(service)(status)),
     }
 }
 
@@ -245,7 +241,7 @@ impl HealthOps {
                     filter: filter.to_owned(),
                 }))
                 .await
-                .map_err(peer("okr"))?
+                .map_err(Error::peer("okr"))?
                 .into_inner();
             found.extend(page.objectives);
             if page.next_page_token.is_empty() {
@@ -290,7 +286,7 @@ impl HealthOps {
                 }),
             }))
             .await
-            .map_err(peer("okr"))?
+            .map_err(Error::peer("okr"))?
             .into_inner();
         // The remedial key result gets the metric's newest value at once.
         self.set_escalation_columns(&row.id, |row| {
@@ -314,7 +310,7 @@ impl HealthOps {
                 allow_missing: false,
             }))
             .await
-            .map_err(peer("org"))?
+            .map_err(Error::peer("org"))?
             .into_inner();
         let mut lineage: Vec<String> = units
             .org_units
@@ -336,7 +332,7 @@ impl HealthOps {
                     filter: "state = ACTIVE".to_owned(),
                 }))
                 .await
-                .map_err(peer("okr"))?
+                .map_err(Error::peer("okr"))?
                 .into_inner();
             cycles.extend(page.cycles);
             if page.next_page_token.is_empty() {
@@ -349,11 +345,7 @@ impl HealthOps {
             .rev()
             .find_map(|unit| cycles.iter().find(|cycle| &cycle.org_unit == unit))
             .map(|cycle| cycle.name.clone())
-            .ok_or_else(|| {
-                Error::FailedPrecondition(format!(
-                    "no ACTIVE cycle is open for {owner} or a unit above it, so the remedial objective waits for one"
-                ))
-            })
+            .ok_or_else(|| Error::NoActiveCycle { owner: owner.to_owned() })
     }
 
     async fn set_assumptions(&self, metric: &str, status: AssumptionStatus, reason: &str) -> Result<(), Error> {
@@ -370,7 +362,7 @@ impl HealthOps {
                     filter: format!("health_metric = \"{metric}\""),
                 }))
                 .await
-                .map_err(peer("strategy"))?
+                .map_err(Error::peer("strategy"))?
                 .into_inner();
             for assumption in page.assumptions {
                 let set = self
@@ -409,7 +401,7 @@ impl HealthOps {
                     }],
                 }))
                 .await
-                .map_err(|status| Error::Peer { service: "okr", status })?;
+                .map_err(Error::peer("okr"))?;
             let completed = self
                 .peers
                 .okr
@@ -463,7 +455,7 @@ impl HealthOps {
                 vec![change(ChangeKind::Updated, &shown)],
             )
             .await?;
-        txn.commit().await
+        Ok(txn.commit().await?)
     }
 }
 

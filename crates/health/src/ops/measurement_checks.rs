@@ -4,10 +4,10 @@
 //! stored metrics and the stored measurements.
 
 use std::collections::{HashMap, HashSet};
+use crate::error::Error;
 
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
-use trellis_foundation::{
-    Error, FieldViolations, WriteTxn,
+use trellis_foundation::{FieldViolations, WriteTxn,
     time::{MAX_MEASUREMENT_LEAD_MICROS, TIME_RANGE, is_valid_timestamp, now_micros},
 };
 use trellis_proto::health::v1 as pb;

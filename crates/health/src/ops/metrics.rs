@@ -1,13 +1,13 @@
 //! The metric resource: create, get, list, update, delete.
 
 use std::collections::HashMap;
+use crate::error::Error;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
     sea_query::Expr,
 };
-use trellis_foundation::{
-    Error, FieldViolations, NewChange, RequestContext, WriteTxn,
+use trellis_foundation::{FieldViolations, NewChange, RequestContext, WriteTxn,
     etag::{check_etag, etag_for},
     filter::{FieldKind, FilterField},
     listing::FilteredPage,
@@ -73,7 +73,7 @@ pub(crate) async fn find_metric(conn: &impl ConnectionTrait, id: &str) -> Result
     metric::Entity::find_by_id(id.to_owned())
         .one(conn)
         .await?
-        .ok_or_else(|| Error::NotFound(metric_name(id)))
+        .ok_or_else(|| Error::MetricNotFound { name: metric_name(id) })
 }
 
 /// Steps not yet confirmed, per metric among `ids`.
@@ -170,7 +170,7 @@ impl HealthOps {
                 move |mut txn: WriteTxn| async move {
                     feed.serialize_writers(&txn).await?;
                     if metric::Entity::find_by_id(id.clone()).one(&*txn).await?.is_some() {
-                        return Err(Error::AlreadyExists(format!("{} already exists", metric_name(&id))));
+                        return Err(Error::MetricExists { name: metric_name(&id) });
                     }
                     let row = new_row(&id, &config, now_micros());
                     row.clone().into_active_model().insert(&*txn).await?;
@@ -211,7 +211,7 @@ impl HealthOps {
                 allow_missing: true,
             })
             .await
-            .map_err(|status| Error::Peer { service: "org", status })?
+            .map_err(Error::peer("org"))?
             .into_inner();
         if !response.missing.is_empty() {
             violations.add(field, format!("{owner} does not exist"));
@@ -254,7 +254,7 @@ impl HealthOps {
             }
         }
         if !missing.is_empty() && !request.allow_missing {
-            return Err(Error::NotFound(missing.join(", ")));
+            return Err(Error::MetricsNotFound { names: missing });
         }
         Ok(pb::BatchGetHealthMetricsResponse {
             health_metrics: show(conn, &found).await?,
@@ -298,7 +298,7 @@ impl HealthOps {
         context: RequestContext,
         request: pb::UpdateHealthMetricRequest,
     ) -> Result<pb::HealthMetric, Error> {
-        let patch = MetricPatch::try_from(&request).map_err(Error::InvalidArgument)?;
+        let patch = MetricPatch::try_from(&request)?;
         let id = patch.id.as_str();
 
         let mut txn = self.store.begin_write().await?;
@@ -307,7 +307,7 @@ impl HealthOps {
         check_etag(&patch.etag, &etag_for(row.version), &patch.name)?;
         let stored = patch
             .apply(&crate::store::codec::decode_config(&row)?)
-            .map_err(Error::InvalidArgument)?;
+            ?;
         row.direction = stored.direction().as_str_name().to_owned();
         row.cadence_micros = cadence_micros(&stored);
         row.snapshot = encode_config(&stored);
@@ -322,9 +322,7 @@ impl HealthOps {
             .exec(&*txn)
             .await?;
         if result.rows_affected != 1 {
-            return Err(Error::StaleEtag {
-                resource: patch.name.clone(),
-            });
+            return Err(Error::stale(patch.name.clone()));
         }
         let shown = show_one(&*txn, &row).await?;
         self.store
@@ -349,11 +347,10 @@ impl HealthOps {
         check_etag(&request.etag, &etag_for(row.version), &request.name)?;
         let pending = pending_steps(&*txn, std::slice::from_ref(&row.id)).await?;
         if row.stage != Stage::Clear || !pending.is_empty() {
-            return Err(Error::FailedPrecondition(format!(
-                "{} has an open escalation ({}); it can be deleted once it is GREEN again and its steps are done",
-                request.name,
-                row.stage.as_str()
-            )));
+            return Err(Error::OpenEscalation {
+                name: request.name.clone(),
+                stage: row.stage.as_str(),
+            });
         }
         let shown = show_one(&*txn, &row).await?;
         measurement::Entity::delete_many()
@@ -369,6 +366,6 @@ impl HealthOps {
             .feed
             .append(&mut txn, &context, vec![change(ChangeKind::Deleted, &shown)])
             .await?;
-        txn.commit().await
+        Ok(txn.commit().await?)
     }
 }

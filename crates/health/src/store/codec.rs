@@ -2,7 +2,7 @@
 //! the encoded configuration, the newest measurement) read back as a
 //! `HealthMetric`, and escalation steps' kinds as stored.
 
-use crate::{escalation::Step, names::metric_name};
+use crate::{error::Error, escalation::Step, names::metric_name};
 use crate::{
     escalation::{Stage, State},
     freshness,
@@ -10,9 +10,7 @@ use crate::{
     store::{entity::metric::Model, snapshot},
     thresholds::Level,
 };
-use trellis_foundation::{
-    Error,
-    etag::etag_for,
+use trellis_foundation::{etag::etag_for,
     members,
     time::{from_timestamp, to_timestamp},
 };

@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
-use trellis_foundation::{
-    Error, FieldViolations, RequestContext,
+use trellis_foundation::{FieldViolations, RequestContext,
     filter::{self, FieldKind, FilterField},
     mask::update_paths,
     names::id_or_generate,
@@ -18,6 +17,7 @@ use trellis_proto::{
 };
 
 use crate::{
+    error::Error,
     fields::{check_assumption, check_health_metric},
     names::{ANY_STRATEGY, ASSUMPTIONS, child_ids, child_name, strategy_id},
     ops::{
@@ -41,7 +41,7 @@ impl StrategyOps {
         let assumption_id = id_or_generate(&request.assumption_id, "assumption_id", &mut violations);
         let Some(input) = &request.assumption else {
             violations.add("assumption", "is required");
-            return Err(Error::InvalidArgument(violations));
+            return Err(violations.into());
         };
         check_assumption(input, "assumption.", &mut violations);
         let reference = [("assumption.health_metric".to_owned(), input.health_metric.clone())];
@@ -163,7 +163,7 @@ impl StrategyOps {
             .assumptions
             .into_iter()
             .find(|assumption| assumption.name == name)
-            .ok_or_else(|| Error::NotFound(name.to_owned()))
+            .ok_or_else(|| Error::NotFound { name: name.to_owned() })
     }
 
     /// A strategy's assumptions in name order, filtered on `status` and

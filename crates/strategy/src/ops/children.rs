@@ -3,16 +3,16 @@
 
 use prost::Message;
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
-use trellis_foundation::{
-    Error, NewChange, RequestContext, WriteTxn,
+use trellis_foundation::{NewChange, RequestContext, WriteTxn,
     etag::{check_etag, etag_for},
     time::{now_micros, to_timestamp},
 };
 use trellis_proto::{feed::v1::ChangeKind, strategy::v1 as pb};
 
 use crate::{
+    error::Error,
     fields::MAX_CHILDREN,
-    names::{ASSUMPTIONS, CHOICES, child_ids},
+    names::{ASSUMPTIONS, CHOICES, child_ids, strategy_name},
     ops::StrategyOps,
     store::{
         entity::{assumption, choice, strategy},
@@ -97,7 +97,7 @@ pub fn find_child<'a, C: StrategyChild>(strategy: &'a mut pb::Strategy, name: &s
     C::siblings(strategy)
         .iter_mut()
         .find(|child| child.name() == name)
-        .ok_or_else(|| Error::NotFound(name.to_owned()))
+        .ok_or_else(|| Error::NotFound { name: name.to_owned() })
 }
 
 /// The child an edit of kind `C` changed.
@@ -149,13 +149,13 @@ impl StrategyOps {
                     .apply_child_edit(&mut txn, &event_context, &parent_id, None, |strategy, etag| {
                         let siblings = C::siblings(strategy);
                         if siblings.iter().any(|sibling| sibling.name() == child.name()) {
-                            return Err(Error::AlreadyExists(format!("{} already exists", child.name())));
+                            return Err(Error::Exists { name: child.name().to_owned() });
                         }
                         if siblings.len() >= MAX_CHILDREN {
-                            return Err(Error::FailedPrecondition(format!(
-                                "a strategy holds at most {MAX_CHILDREN} {}",
-                                C::COLLECTION
-                            )));
+                            return Err(Error::TooManyChildren {
+                                limit: MAX_CHILDREN,
+                                collection: C::COLLECTION,
+                            });
                         }
                         let mut child = child;
                         child.stamp(etag, true);
@@ -183,7 +183,7 @@ impl StrategyOps {
             let index = siblings
                 .iter()
                 .position(|child| child.name() == name)
-                .ok_or_else(|| Error::NotFound(name.to_owned()))?;
+                .ok_or_else(|| Error::NotFound { name: name.to_owned() })?;
             check_etag(etag, siblings[index].etag(), name)?;
             let removed = siblings.remove(index);
             Ok(ChildEdit::changed(ChangeKind::Deleted, removed.into_child()))
@@ -281,10 +281,11 @@ async fn refuse_if_nested(txn: &WriteTxn, choice_name: &str) -> Result<(), Error
         .one(&**txn)
         .await?;
     match nested {
-        Some(nested) => Err(Error::FailedPrecondition(format!(
-            "strategies/{} nests under {choice_name}; move it to another choice first",
-            nested.id
-        ))),
+        Some(nested) => Err(Error::HasNested {
+            nested: strategy_name(&nested.id),
+            under: choice_name.to_owned(),
+            remedy: "move it to another choice first",
+        }),
         None => Ok(()),
     }
 }

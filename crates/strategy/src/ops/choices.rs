@@ -5,8 +5,7 @@
 use std::collections::HashMap;
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
-use trellis_foundation::{
-    Error, FieldViolations, RequestContext,
+use trellis_foundation::{FieldViolations, RequestContext,
     filter::{self, FieldKind, FilterField},
     mask::update_paths,
     names::{id_or_generate, parse_child_name},
@@ -16,6 +15,7 @@ use trellis_foundation::{
 use trellis_proto::strategy::v1::{self as pb, ChoiceKind};
 
 use crate::{
+    error::Error,
     fields::check_choice,
     names::{CHOICES, COLLECTION, child_ids, child_name, strategy_id},
     ops::StrategyOps,
@@ -50,7 +50,7 @@ impl StrategyOps {
         let choice_id = id_or_generate(&request.choice_id, "choice_id", &mut violations);
         let Some(input) = &request.choice else {
             violations.add("choice", "is required");
-            return Err(Error::InvalidArgument(violations));
+            return Err(violations.into());
         };
         check_choice(input, "choice.", &mut violations);
         violations.into_result()?;
@@ -116,7 +116,7 @@ impl StrategyOps {
             .choices
             .into_iter()
             .find(|choice| choice.name == name)
-            .ok_or_else(|| Error::NotFound(name.to_owned()))
+            .ok_or_else(|| Error::NotFound { name: name.to_owned() })
     }
 
     /// A strategy's choices in name order, filtered on `kind`.

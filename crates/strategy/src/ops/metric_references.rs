@@ -4,10 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use trellis_foundation::{Error, FieldViolations};
+use trellis_foundation::{FieldViolations};
 use trellis_proto::health::v1::BatchGetHealthMetricsRequest;
 
 use crate::ops::StrategyOps;
+use crate::error::Error;
 
 impl StrategyOps {
     /// Adds a violation on each `(field, metric)` whose metric does not
@@ -33,10 +34,7 @@ impl StrategyOps {
                 allow_missing: true,
             })
             .await
-            .map_err(|status| Error::Peer {
-                service: "health",
-                status,
-            })?
+            .map_err(Error::peer("health"))?
             .into_inner()
             .missing;
         for (field, metric) in references {

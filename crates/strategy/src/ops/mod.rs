@@ -13,10 +13,11 @@ mod strategies;
 
 use std::sync::Arc;
 
-use trellis_foundation::{Error, Store, cache::SnapshotCache};
+use trellis_foundation::{Store, cache::SnapshotCache};
 use trellis_proto::strategy::v1 as pb;
 
-use crate::{HealthClient, OrgClient};
+use crate::{
+    error::Error,HealthClient, OrgClient};
 
 /// Current strategies kept in memory for reads (see `SnapshotCache`).
 const CACHED_STRATEGIES: usize = 100_000;

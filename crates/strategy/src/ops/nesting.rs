@@ -4,10 +4,10 @@
 //! owner after the owner changes.
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
-use trellis_foundation::Error;
 use trellis_proto::cascade::v1::BatchGetOrgUnitsRequest;
 
 use crate::{
+    error::Error,
     names::{CHOICES, child_ids, strategy_name},
     ops::StrategyOps,
     store::entity::strategy,
@@ -74,7 +74,7 @@ impl StrategyOps {
                 allow_missing: true,
             })
             .await
-            .map_err(|status| Error::Peer { service: "org", status })?
+            .map_err(Error::peer("org"))?
             .into_inner()
             .org_units;
         let mut outside = Vec::new();

@@ -6,21 +6,14 @@
 use std::sync::Arc;
 
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
-use trellis_foundation::{
-    Backend, Error, NewChange, RequestContext, WriteTxn,
-    cache::Lookup,
-    etag::etag_for,
-    filter::{FieldKind, FilterField},
-    listing::FilteredPage,
-    paging::{page_size, split_page},
-    time::{now_micros, to_timestamp},
-};
+use trellis_foundation::{Backend, NewChange, RequestContext, WriteTxn, cache::Lookup, etag::etag_for, filter::{FieldKind, FilterField}, listing::FilteredPage, paging::{page_size, split_page}, time::{now_micros, to_timestamp}};
 use trellis_proto::{
     feed::v1::ChangeKind,
     strategy::v1::{self as pb},
 };
 
 use crate::{
+    error::Error,
     lifecycle::is_editable,
     names::{split_revision, strategy_id, strategy_name},
     ops::StrategyOps,
@@ -76,7 +69,7 @@ impl StrategyOps {
         let row = revision::Entity::find_by_id((id.to_owned(), revision))
             .one(self.store.db.conn())
             .await?
-            .ok_or_else(|| Error::NotFound(format!("{name}@{revision}")))?;
+            .ok_or_else(|| Error::NotFound { name: format!("{name}@{revision}") })?;
         decode_strategy(&row.snapshot, id)
     }
 
@@ -120,7 +113,7 @@ impl StrategyOps {
                 .decode(&request.page_token, "ListStrategyRevisions", &request.name)?;
         let conn = self.store.db.conn();
         if strategy::Entity::find_by_id(id.to_owned()).one(conn).await?.is_none() {
-            return Err(Error::NotFound(request.name));
+            return Err(Error::NotFound { name: request.name });
         }
         let mut select = revision::Entity::find().filter(revision::Column::StrategyId.eq(id));
         if let Some(after) = after {
@@ -155,7 +148,7 @@ impl StrategyOps {
         let name = strategy_name(id);
         match self.cache.get(&name) {
             Lookup::Hit(Some(strategy)) => Ok((*strategy).clone()),
-            Lookup::Hit(None) => Err(Error::NotFound(name)),
+            Lookup::Hit(None) => Err(Error::NotFound { name }),
             Lookup::Miss { epoch } => {
                 let loaded = load(self.store.db.conn(), id).await?;
                 self.cache.fill(&name, Arc::new(loaded.strategy.clone()), epoch);
@@ -178,7 +171,7 @@ impl StrategyOps {
             .lock_exclusive()
             .one(&**txn)
             .await?
-            .ok_or_else(|| Error::NotFound(strategy_name(id)))?;
+            .ok_or_else(|| Error::NotFound { name: strategy_name(id) })?;
         let strategy = decode_strategy(&row.snapshot, id)?;
         Ok(Loaded { row, strategy })
     }
@@ -187,10 +180,7 @@ impl StrategyOps {
     pub(crate) async fn load_editable(&self, txn: &WriteTxn, id: &str) -> Result<Loaded, Error> {
         let loaded = self.load_for_write(txn, id).await?;
         if !is_editable(loaded.strategy.state()) {
-            return Err(Error::FailedPrecondition(format!(
-                "{} is RETIRED and can no longer change",
-                strategy_name(id)
-            )));
+            return Err(Error::Retired { name: strategy_name(id) });
         }
         Ok(loaded)
     }
@@ -245,9 +235,7 @@ impl StrategyOps {
                     .exec(&**txn)
                     .await?;
                 if result.rows_affected != 1 {
-                    return Err(Error::StaleEtag {
-                        resource: strategy_name(&id),
-                    });
+                    return Err(Error::stale(strategy_name(&id)));
                 }
             }
         }

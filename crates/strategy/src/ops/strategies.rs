@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
-use trellis_foundation::{Error, FieldViolations, NewChange, RequestContext, WriteTxn, etag::check_etag};
+use trellis_foundation::{FieldViolations, NewChange, RequestContext, WriteTxn, etag::check_etag};
 use trellis_proto::{
     cascade::v1::ListAncestorsRequest,
     feed::v1::ChangeKind,
@@ -11,6 +11,7 @@ use trellis_proto::{
 };
 
 use crate::{
+    error::Error,
     commands::{NewStrategy, StrategyPatch},
     lifecycle::{Transition, activation_gaps, next_state},
     names::{CHOICES, child_ids, strategy_id, strategy_name},
@@ -52,7 +53,7 @@ impl StrategyOps {
                     None
                 }
                 Err(status) => {
-                    return Err(Error::Peer { service: "org", status });
+                    return Err(Error::peer("org")(status));
                 }
             }
         };
@@ -120,9 +121,10 @@ impl StrategyOps {
         };
         match problem {
             None => Ok(()),
-            Some(problem) => Err(Error::FailedPrecondition(format!(
-                "{parent_choice} {problem} while this request was checked; nothing was written"
-            ))),
+            Some(problem) => Err(Error::ParentChoiceChanged {
+                parent_choice: parent_choice.to_owned(),
+                problem,
+            }),
         }
     }
 
@@ -166,7 +168,7 @@ impl StrategyOps {
                 &request,
                 move |mut txn: WriteTxn| async move {
                     if strategy::Entity::find_by_id(id.clone()).one(&*txn).await?.is_some() {
-                        return Err(Error::AlreadyExists(format!("{} already exists", strategy_name(&id))));
+                        return Err(Error::Exists { name: strategy_name(&id) });
                     }
                     api.hold_parent_choice(&txn, &strategy.parent_choice).await?;
                     let mut strategy = strategy;
@@ -216,7 +218,7 @@ impl StrategyOps {
         context: RequestContext,
         request: pb::UpdateStrategyRequest,
     ) -> Result<pb::Strategy, Error> {
-        let patch = StrategyPatch::try_from(&request).map_err(Error::InvalidArgument)?;
+        let patch = StrategyPatch::try_from(&request)?;
         let id = patch.id.as_str();
 
         let current = load(self.store.db.conn(), id).await?;
@@ -250,7 +252,7 @@ impl StrategyOps {
         // Checked again inside the transaction: the read above was outside it.
         check_etag(&patch.etag, &loaded.strategy.etag, &patch.name)?;
         if loaded.row.revision != current.row.revision {
-            return Err(Error::StaleEtag { resource: patch.name });
+            return Err(Error::stale(patch.name));
         }
         updated.choices = loaded.strategy.choices;
         updated.assumptions = loaded.strategy.assumptions;
@@ -271,15 +273,14 @@ impl StrategyOps {
         let mut txn = self.store.begin_write().await?;
         let loaded = self.load_for_write(&txn, id).await?;
         check_etag(&request.etag, &loaded.strategy.etag, &request.name)?;
-        let next = next_state(loaded.strategy.state(), transition).map_err(Error::FailedPrecondition)?;
+        let next = next_state(loaded.strategy.state(), transition).map_err(Error::WrongState)?;
         if next == StrategyState::Active {
             let gaps = activation_gaps(&loaded.strategy);
             if !gaps.is_empty() {
-                return Err(Error::FailedPrecondition(format!(
-                    "{} cannot become ACTIVE yet: it needs {}",
-                    request.name,
-                    gaps.join(", ")
-                )));
+                return Err(Error::NotReady {
+                    name: request.name.clone(),
+                    gaps,
+                });
             }
         }
         let mut strategy = loaded.strategy;
@@ -303,11 +304,10 @@ impl StrategyOps {
         let loaded = self.load_for_write(&txn, id).await?;
         check_etag(&request.etag, &loaded.strategy.etag, &request.name)?;
         if loaded.strategy.state() != StrategyState::Draft {
-            return Err(Error::FailedPrecondition(format!(
-                "{} is {}: only a DRAFT strategy can be deleted; retire it instead",
-                request.name,
-                loaded.strategy.state().as_str_name()
-            )));
+            return Err(Error::NotDraft {
+                name: request.name.clone(),
+                state: loaded.strategy.state().as_str_name(),
+            });
         }
         let choice_names: Vec<String> = loaded
             .strategy
@@ -320,11 +320,11 @@ impl StrategyOps {
             .one(&*txn)
             .await?;
         if let Some(nested) = nested {
-            return Err(Error::FailedPrecondition(format!(
-                "{} nests under {}; move it first",
-                strategy_name(&nested.id),
-                nested.parent_choice
-            )));
+            return Err(Error::HasNested {
+                nested: strategy_name(&nested.id),
+                under: nested.parent_choice,
+                remedy: "move it first",
+            });
         }
         choice::Entity::delete_many()
             .filter(choice::Column::StrategyId.eq(id))
@@ -348,7 +348,7 @@ impl StrategyOps {
             changes.push(NewChange::new(ChangeKind::Deleted, assumption.name.clone(), assumption));
         }
         self.record_and_cache(&mut txn, &context, changes, None).await?;
-        txn.commit().await
+        Ok(txn.commit().await?)
     }
 }
 

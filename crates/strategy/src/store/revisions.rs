@@ -2,10 +2,10 @@
 //! current revision, read back whole.
 
 use sea_orm::{ConnectionTrait, EntityTrait};
-use trellis_foundation::Error;
 use trellis_proto::strategy::v1 as pb;
 
 use crate::{
+    error::Error,
     names::strategy_name,
     store::{entity::strategy, snapshot::decode_strategy},
 };
@@ -20,7 +20,7 @@ pub async fn load(conn: &impl ConnectionTrait, id: &str) -> Result<Loaded, Error
     let row = strategy::Entity::find_by_id(id.to_owned())
         .one(conn)
         .await?
-        .ok_or_else(|| Error::NotFound(strategy_name(id)))?;
+        .ok_or_else(|| Error::NotFound { name: strategy_name(id) })?;
     let strategy = decode_strategy(&row.snapshot, id)?;
     Ok(Loaded { row, strategy })
 }

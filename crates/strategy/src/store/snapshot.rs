@@ -5,7 +5,7 @@
 //! shows in `buf breaking`.
 
 use prost::Message;
-use trellis_foundation::Error;
+use crate::error::Error;
 use trellis_proto::{storage::strategy::v1 as stored, strategy::v1 as pb};
 
 pub fn encode_strategy(strategy: &pb::Strategy) -> Vec<u8> {
@@ -36,8 +36,10 @@ pub fn encode_strategy(strategy: &pb::Strategy) -> Vec<u8> {
 
 /// The revision stored in `bytes`, of the strategy `id`.
 pub fn decode_strategy(bytes: &[u8], id: &str) -> Result<pb::Strategy, Error> {
-    let strategy =
-        stored::Strategy::decode(bytes).map_err(|err| Error::Corrupt(format!("snapshot of strategy {id}: {err}")))?;
+    let strategy = stored::Strategy::decode(bytes).map_err(|source| Error::Undecodable {
+        id: id.to_owned(),
+        source,
+    })?;
     Ok(pb::Strategy {
         state: api_state(strategy.state()) as i32,
         choices: strategy.choices.iter().map(api_choice).collect(),
