@@ -11,6 +11,7 @@
 //! and `graph/`, the alignment graph itself).
 
 mod background;
+pub mod error;
 mod fields;
 pub mod graph;
 mod grpc;
@@ -20,6 +21,7 @@ pub mod store;
 pub mod tree;
 
 pub use background::{Consumers, Projection, Source};
+pub use error::Error;
 pub use grpc::{CascadeGrpc, OrgGrpc};
 pub use ops::{AlignmentOps, OrgOps};
 pub use store::migration::Migrator;

@@ -112,6 +112,15 @@ macro_rules! service_error {
             }
         }
 
+        impl $crate::validation::MayBeViolations for $error {
+            fn into_violations(self) -> Result<$crate::FieldViolations, $error> {
+                match self {
+                    $error::Shared(shared) => shared.into_violations().map_err($error::Shared),
+                    other => Err(other),
+                }
+            }
+        }
+
         impl From<$error> for tonic::Status {
             fn from(err: $error) -> tonic::Status {
                 $crate::Error::from(err).into()

@@ -20,6 +20,22 @@ pub fn required<T>(value: Option<T>, field: &str) -> Result<T, Error> {
     value.ok_or_else(|| Error::invalid(field, "is required"))
 }
 
+/// An error that may be field violations (an `INVALID_ARGUMENT`), so a
+/// check that returns it can be absorbed into a larger set.
+pub trait MayBeViolations: Sized {
+    /// The violations, or the error itself when it is something else.
+    fn into_violations(self) -> Result<FieldViolations, Self>;
+}
+
+impl MayBeViolations for Error {
+    fn into_violations(self) -> Result<FieldViolations, Error> {
+        match self {
+            Error::InvalidArgument(violations) => Ok(violations),
+            other => Err(other),
+        }
+    }
+}
+
 impl FieldViolations {
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
         self.violations.push((field.into(), description.into()));
@@ -55,14 +71,16 @@ impl FieldViolations {
     /// The value of a check that may fail `INVALID_ARGUMENT`: its
     /// violations join these (and `None` comes back), so one answer still
     /// reports every problem. Other errors pass through.
-    pub fn absorb<T>(&mut self, result: Result<T, Error>) -> Result<Option<T>, Error> {
+    pub fn absorb<T, E: MayBeViolations>(&mut self, result: Result<T, E>) -> Result<Option<T>, E> {
         match result {
             Ok(value) => Ok(Some(value)),
-            Err(Error::InvalidArgument(problems)) => {
-                self.violations.extend(problems.violations);
-                Ok(None)
-            }
-            Err(err) => Err(err),
+            Err(err) => match err.into_violations() {
+                Ok(problems) => {
+                    self.violations.extend(problems.violations);
+                    Ok(None)
+                }
+                Err(err) => Err(err),
+            },
         }
     }
 

@@ -15,9 +15,7 @@ pub enum Error {
     MetricsNotFound { names: Vec<String> },
     #[error("{name} already exists")]
     MetricExists { name: String },
-    #[error(
-        "{name} has an open escalation ({stage}); it can be deleted once it is GREEN again and its steps are done"
-    )]
+    #[error("{name} has an open escalation ({stage}); it can be deleted once it is GREEN again and its steps are done")]
     OpenEscalation { name: String, stage: &'static str },
     /// A remedial objective needs an ACTIVE cycle above the metric's owner.
     #[error("no ACTIVE cycle is open for {owner} or a unit above it, so the remedial objective waits for one")]
@@ -60,11 +58,37 @@ mod tests {
     #[test]
     fn each_error_answers_with_its_code_and_internals_stay_inside() {
         let cases = [
-            (Error::MetricNotFound { name: "healthMetrics/m".into() }, Code::NotFound),
-            (Error::MetricsNotFound { names: vec!["healthMetrics/a".into()] }, Code::NotFound),
-            (Error::MetricExists { name: "healthMetrics/m".into() }, Code::AlreadyExists),
-            (Error::OpenEscalation { name: "healthMetrics/m".into(), stage: "ESCALATED" }, Code::FailedPrecondition),
-            (Error::NoActiveCycle { owner: "orgUnits/x".into() }, Code::FailedPrecondition),
+            (
+                Error::MetricNotFound {
+                    name: "healthMetrics/m".into(),
+                },
+                Code::NotFound,
+            ),
+            (
+                Error::MetricsNotFound {
+                    names: vec!["healthMetrics/a".into()],
+                },
+                Code::NotFound,
+            ),
+            (
+                Error::MetricExists {
+                    name: "healthMetrics/m".into(),
+                },
+                Code::AlreadyExists,
+            ),
+            (
+                Error::OpenEscalation {
+                    name: "healthMetrics/m".into(),
+                    stage: "ESCALATED",
+                },
+                Code::FailedPrecondition,
+            ),
+            (
+                Error::NoActiveCycle {
+                    owner: "orgUnits/x".into(),
+                },
+                Code::FailedPrecondition,
+            ),
             (Error::Corrupt("secret row detail".into()), Code::Internal),
             (Shared::Unavailable("stopping".into()).into(), Code::Unavailable),
         ];
@@ -73,7 +97,9 @@ mod tests {
             assert_eq!(status.code(), code, "{}", status.message());
             assert!(!status.message().contains("secret"), "{}", status.message());
         }
-        let status = Status::from(Error::MetricNotFound { name: "healthMetrics/m".into() });
+        let status = Status::from(Error::MetricNotFound {
+            name: "healthMetrics/m".into(),
+        });
         assert_eq!(status.message(), "healthMetrics/m not found");
     }
 }

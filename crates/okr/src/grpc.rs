@@ -3,8 +3,8 @@
 
 use std::pin::Pin;
 
-use futures::Stream;
-use tonic::{Request, Response, Status, Streaming};
+use futures::{Stream, StreamExt};
+use tonic::{Code, Request, Response, Status, Streaming};
 use trellis_foundation::RequestContext;
 use trellis_proto::{
     feed::v1::{ChangeEvent, WatchChangesRequest},
@@ -12,7 +12,7 @@ use trellis_proto::{
 };
 
 use crate::{
-    OkrOps,
+    Error, OkrOps,
     lifecycle::{CycleState, ObjectiveMove},
 };
 
@@ -49,6 +49,18 @@ macro_rules! objective_move {
 #[derive(Debug, Clone)]
 pub struct OkrGrpc {
     ops: OkrOps,
+}
+
+/// Why the import stream failed: a message the server refused on the wire
+/// is the client's mistake and answers as it was refused; anything else
+/// broke the stream off.
+fn stream_error(status: Status) -> Error {
+    match status.code() {
+        Code::InvalidArgument | Code::ResourceExhausted => Error::Shared(trellis_foundation::Error::Refused(status)),
+        _ => Error::StreamBroken {
+            reason: status.message().to_owned(),
+        },
+    }
 }
 
 impl OkrGrpc {
@@ -200,9 +212,8 @@ impl OkrService for OkrGrpc {
         request: Request<Streaming<pb::ImportSeasonRequest>>,
     ) -> Reply<pb::ImportSeasonResponse> {
         let context = RequestContext::from_request(&request);
-        Ok(Response::new(
-            self.ops.import_season(context, request.into_inner()).await?,
-        ))
+        let stream = request.into_inner().map(|message| message.map_err(stream_error));
+        Ok(Response::new(self.ops.import_season(context, stream).await?))
     }
 
     type WatchChangesStream = Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send + 'static>>;

@@ -10,6 +10,7 @@
 
 mod background;
 mod commands;
+pub mod error;
 mod fields;
 mod grpc;
 pub mod lifecycle;
@@ -22,6 +23,7 @@ use trellis_proto::{
     cascade::v1::org_service_client::OrgServiceClient, strategy::v1::strategy_service_client::StrategyServiceClient,
 };
 
+pub use error::Error;
 pub use grpc::OkrGrpc;
 pub use ops::OkrOps;
 pub use store::{bulk, entity, migration::Migrator};

@@ -78,12 +78,39 @@ mod tests {
     #[test]
     fn each_error_answers_with_its_code_and_internals_stay_inside() {
         let cases = [
-            (Error::NotFound { name: "strategies/s".into() }, Code::NotFound),
-            (Error::Exists { name: "strategies/s".into() }, Code::AlreadyExists),
-            (Error::Retired { name: "strategies/s".into() }, Code::FailedPrecondition),
-            (Error::NotReady { name: "strategies/s".into(), gaps: vec!["a choice"] }, Code::FailedPrecondition),
+            (
+                Error::NotFound {
+                    name: "strategies/s".into(),
+                },
+                Code::NotFound,
+            ),
+            (
+                Error::Exists {
+                    name: "strategies/s".into(),
+                },
+                Code::AlreadyExists,
+            ),
+            (
+                Error::Retired {
+                    name: "strategies/s".into(),
+                },
+                Code::FailedPrecondition,
+            ),
+            (
+                Error::NotReady {
+                    name: "strategies/s".into(),
+                    gaps: vec!["a choice"],
+                },
+                Code::FailedPrecondition,
+            ),
             (Error::Corrupt("secret row detail".into()), Code::Internal),
-            (Shared::StaleEtag { resource: "strategies/s".into() }.into(), Code::Aborted),
+            (
+                Shared::StaleEtag {
+                    resource: "strategies/s".into(),
+                }
+                .into(),
+                Code::Aborted,
+            ),
         ];
         for (err, code) in cases {
             let status = Status::from(err);

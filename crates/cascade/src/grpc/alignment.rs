@@ -1,11 +1,12 @@
 //! The gRPC face of the cascade service.
 
+use crate::error::Error;
 use std::pin::Pin;
 
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
-use trellis_foundation::{Error, time::to_timestamp};
+use trellis_foundation::time::to_timestamp;
 use trellis_proto::cascade::v1::{self as pb, alignment_change, cascade_service_server::CascadeService};
 
 use crate::graph::{Graph, Kind, TouchKind};

@@ -1,9 +1,10 @@
 //! Each question: validate the request, resolve its names against the
 //! graph, ask the graph, page the answer.
 
+use crate::error::Error;
 use std::time::Instant;
 
-use trellis_foundation::{Error, paging::page_size, time::now_micros};
+use trellis_foundation::{paging::page_size, time::now_micros};
 use trellis_proto::cascade::v1 as pb;
 
 use crate::graph::{Data, Graph, Kind, NodeId};
@@ -41,7 +42,9 @@ impl AlignmentOps {
         let start = resolver.required("name", &request.name, &ALIGNABLE);
         resolver.finish()?;
         let Some(start) = start else {
-            return Err(Error::NotFound(request.name.clone()));
+            return Err(Error::NotFound {
+                name: request.name.clone(),
+            });
         };
         let (routes, truncated) = graph.routes_up(start);
         let routes = routes
@@ -93,7 +96,9 @@ impl AlignmentOps {
             .require(request.max_depth >= 0, "max_depth", "must not be negative");
         resolver.finish()?;
         let Some(root) = root else {
-            return Err(Error::NotFound(request.name.clone()));
+            return Err(Error::NotFound {
+                name: request.name.clone(),
+            });
         };
         let max_depth = request.max_depth.to_string();
         let pager = self.pager(
@@ -147,7 +152,9 @@ impl AlignmentOps {
         let id = resolver.required("name", &request.name, &ALIGNABLE);
         let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
         resolver.finish()?;
-        let id = id.ok_or_else(|| Error::NotFound(request.name.clone()))?;
+        let id = id.ok_or_else(|| Error::NotFound {
+            name: request.name.clone(),
+        })?;
         Ok(AlignmentOps::rollup_of(graph, id, cycle))
     }
 
@@ -160,7 +167,9 @@ impl AlignmentOps {
         let id = resolver.required("name", &request.name, &ALIGNABLE);
         let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
         resolver.finish()?;
-        let id = id.ok_or_else(|| Error::NotFound(request.name.clone()))?;
+        let id = id.ok_or_else(|| Error::NotFound {
+            name: request.name.clone(),
+        })?;
         let pager = self.pager(
             "contributors",
             &[&request.name, &request.cycle],
@@ -186,7 +195,9 @@ impl AlignmentOps {
         let cycle = resolver.required("cycle", &request.cycle, &[Kind::Cycle]);
         let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
         resolver.finish()?;
-        let cycle = cycle.ok_or_else(|| Error::NotFound(request.cycle.clone()))?;
+        let cycle = cycle.ok_or_else(|| Error::NotFound {
+            name: request.cycle.clone(),
+        })?;
         let pager = self.pager(
             "orphans",
             &[&request.cycle, &request.org_unit],
@@ -268,7 +279,9 @@ impl AlignmentOps {
             format!("must be between 0 and 10, got {}", request.confidence_below),
         );
         resolver.finish()?;
-        let cycle = cycle.ok_or_else(|| Error::NotFound(request.cycle.clone()))?;
+        let cycle = cycle.ok_or_else(|| Error::NotFound {
+            name: request.cycle.clone(),
+        })?;
         let confidence_below = match request.confidence_below {
             0 => DEFAULT_CONFIDENCE_BELOW,
             below => below,
@@ -325,7 +338,9 @@ impl AlignmentOps {
         let cycle = resolver.required("cycle", &request.cycle, &[Kind::Cycle]);
         let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
         resolver.finish()?;
-        let cycle = cycle.ok_or_else(|| Error::NotFound(request.cycle.clone()))?;
+        let cycle = cycle.ok_or_else(|| Error::NotFound {
+            name: request.cycle.clone(),
+        })?;
         let season_root = match &graph.node(cycle).data {
             Data::Cycle(data) => data.org_unit,
             _ => None,
@@ -345,10 +360,9 @@ impl AlignmentOps {
             (Some(unit), _) => unit,
             (None, Some(season_root)) => season_root,
             (None, None) => {
-                return Err(Error::FailedPrecondition(format!(
-                    "{} names no org unit yet: pass org_unit",
-                    request.cycle
-                )));
+                return Err(Error::CycleWithoutUnit {
+                    cycle: request.cycle.clone(),
+                });
             }
         };
         let plans = graph.planning(cycle, root);

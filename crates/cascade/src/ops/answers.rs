@@ -1,8 +1,9 @@
 //! How graph nodes are shown, how request names are resolved against the
 //! graph, and paging over answers computed in memory.
 
+use crate::error::Error;
 use serde::{Serialize, de::DeserializeOwned};
-use trellis_foundation::{Error, FieldViolations, paging::PageTokens};
+use trellis_foundation::{FieldViolations, paging::PageTokens};
 use trellis_proto::cascade::v1::{self as pb, NodeKind};
 
 use crate::graph::{Data, Graph, Kind, NodeId};
@@ -127,7 +128,7 @@ impl<'a> Resolver<'a> {
         if self.missing.is_empty() {
             Ok(())
         } else {
-            Err(Error::NotFound(self.missing.join(", ")))
+            Err(Error::NamesNotFound { names: self.missing })
         }
     }
 }

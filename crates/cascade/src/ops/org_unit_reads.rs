@@ -7,7 +7,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 use trellis_foundation::{
-    Error, FieldViolations,
+    FieldViolations,
     filter::{FieldKind, FilterField},
     listing::FilteredPage,
     paging::{page_size, split_page},
@@ -15,6 +15,7 @@ use trellis_foundation::{
 use trellis_proto::cascade::v1 as pb;
 
 use crate::{
+    error::Error,
     names::{COLLECTION, unit_id},
     ops::OrgOps,
     store::{
@@ -97,10 +98,10 @@ impl OrgOps {
             .filter(|(_, id)| !found.contains_key(*id))
             .map(|(name, _)| name.as_str())
             .collect();
+        let missing: Vec<String> = missing.into_iter().map(str::to_owned).collect();
         if !missing.is_empty() && !request.allow_missing {
-            return Err(Error::NotFound(missing.join(", ")));
+            return Err(Error::NamesNotFound { names: missing });
         }
-        let missing = missing.into_iter().map(str::to_owned).collect();
         Ok(pb::BatchGetOrgUnitsResponse {
             org_units: ids.iter().filter_map(|id| found.get(id)).map(to_proto).collect(),
             missing,

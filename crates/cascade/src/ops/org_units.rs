@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use sea_orm::ConnectionTrait;
 use trellis_foundation::{
-    Error, FieldViolations, NewChange, RequestContext, WriteTxn,
+    FieldViolations, NewChange, RequestContext, WriteTxn,
     etag::{check_etag, etag_for},
     mask::update_paths,
     time::now_micros,
@@ -14,6 +14,7 @@ use trellis_foundation::{
 use trellis_proto::{cascade::v1 as pb, feed::v1::ChangeKind};
 
 use crate::{
+    error::Error,
     fields::{MAX_BATCH, MAX_DEPTH, NewUnit, OrgUnitField, check_create, check_fields, parse_parent},
     names::{unit_id, unit_name},
     ops::OrgOps,
@@ -80,7 +81,7 @@ impl OrgOps {
             if !parent_id.is_empty() && queries::find(self.store.db.conn(), parent_id).await?.is_none() {
                 violations.add("org_unit.parent", format!("{} does not exist", unit_name(parent_id)));
             }
-            return Err(Error::InvalidArgument(violations));
+            return Err(violations.into());
         }
         let feed = self.store.feed.clone();
         let event_context = context.clone();
@@ -93,10 +94,9 @@ impl OrgOps {
                     feed.serialize_writers(&txn).await?;
                     let (depth, path) = placement(&*txn, &new_unit.id, &new_unit.parent_id).await?;
                     if queries::find(&*txn, &new_unit.id).await?.is_some() {
-                        return Err(Error::AlreadyExists(format!(
-                            "{} already exists",
-                            unit_name(&new_unit.id)
-                        )));
+                        return Err(Error::Exists {
+                            name: unit_name(&new_unit.id),
+                        });
                     }
                     let model = new_model(new_unit, depth, path, now_micros());
                     queries::insert_many(&*txn, vec![model.clone()]).await?;
@@ -152,10 +152,9 @@ impl OrgOps {
         let unit = queries::find_existing(&*txn, id, &request.name).await?;
         check_etag(&request.etag, &etag_for(unit.version), &request.name)?;
         if queries::has_children(&*txn, id).await? {
-            return Err(Error::FailedPrecondition(format!(
-                "{} still has child units; move or delete them first",
-                request.name
-            )));
+            return Err(Error::HasChildren {
+                name: request.name.clone(),
+            });
         }
         queries::delete_if_unchanged(&*txn, &unit).await?;
         let deleted = to_proto(&unit);
@@ -163,7 +162,7 @@ impl OrgOps {
             .feed
             .append(&mut txn, &context, vec![change(ChangeKind::Deleted, &deleted)])
             .await?;
-        txn.commit().await
+        Ok(txn.commit().await?)
     }
 
     /// Re-parents a unit; its subtree moves with it (paths and depths).
@@ -189,10 +188,10 @@ impl OrgOps {
         } else {
             let parent = queries::find_existing(&*txn, &new_parent_id, &request.new_parent).await?;
             if parent.path.starts_with(&unit.path) {
-                return Err(Error::FailedPrecondition(format!(
-                    "cannot move {} under {}: it is the unit itself or below it, which would make a cycle",
-                    request.name, request.new_parent
-                )));
+                return Err(Error::MoveIntoItself {
+                    name: request.name.clone(),
+                    new_parent: request.new_parent.clone(),
+                });
             }
             (parent.depth + 1, child_path(&parent.path, id))
         };
@@ -266,7 +265,7 @@ impl OrgOps {
                     validation: Some(report),
                 });
             }
-            return Err(Error::InvalidArgument(violations));
+            return Err(violations.into());
         }
         let feed = self.store.feed.clone();
         let event_context = context.clone();
@@ -283,10 +282,10 @@ impl OrgOps {
                     let created: Vec<pb::OrgUnit> = units.iter().map(to_proto).collect();
                     let answer_bytes = prost::encoding::message::encoded_len_repeated(1, &created);
                     if answer_bytes > max_message_bytes {
-                        return Err(Error::ResourceExhausted(format!(
-                            "the answer would be {answer_bytes} bytes, over the server's message limit of \
-                             {max_message_bytes}: send the units in smaller batches"
-                        )));
+                        return Err(Error::AnswerTooLarge {
+                            bytes: answer_bytes,
+                            limit: max_message_bytes,
+                        });
                     }
                     queries::insert_many(&*txn, units).await?;
                     let changes = created.iter().map(|unit| change(ChangeKind::Created, unit)).collect();

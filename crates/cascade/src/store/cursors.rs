@@ -2,11 +2,12 @@
 //! second per feed, so an operator (and `GetProjectionStatus`) can see how
 //! far the projection on this database got before a restart.
 
+use crate::error::Error;
 use sea_orm::{
     ConnectionTrait,
     sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
 };
-use trellis_foundation::{Db, Error, time::now_micros};
+use trellis_foundation::{Db, time::now_micros};
 
 pub const CURSOR_TABLE: &str = "cascade_feed_cursors";
 
@@ -46,6 +47,6 @@ impl CursorStore {
             .to_owned();
         let txn = self.db.begin_write().await?;
         txn.execute(&upsert).await?;
-        txn.commit().await
+        Ok(txn.commit().await?)
     }
 }

@@ -1,9 +1,9 @@
 //! Reads and writes of the `cascade_org_units` table.
 
+use crate::error::Error;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
-use trellis_foundation::Error;
 
 use crate::store::entity::org_unit::{ActiveModel, Column, Entity, Model};
 
@@ -15,7 +15,9 @@ pub async fn find(conn: &impl ConnectionTrait, id: &str) -> Result<Option<Model>
 }
 
 pub async fn find_existing(conn: &impl ConnectionTrait, id: &str, name: &str) -> Result<Model, Error> {
-    find(conn, id).await?.ok_or_else(|| Error::NotFound(name.to_owned()))
+    find(conn, id)
+        .await?
+        .ok_or_else(|| Error::NotFound { name: name.to_owned() })
 }
 
 /// The units among `ids` that exist, in no particular order.
@@ -74,9 +76,7 @@ pub async fn update_if_unchanged(conn: &impl ConnectionTrait, unit: Model, read_
     if result.rows_affected == 1 {
         Ok(())
     } else {
-        Err(Error::StaleEtag {
-            resource: format!("orgUnits/{id}"),
-        })
+        Err(Error::stale(format!("orgUnits/{id}")))
     }
 }
 
@@ -89,8 +89,6 @@ pub async fn delete_if_unchanged(conn: &impl ConnectionTrait, unit: &Model) -> R
     if result.rows_affected == 1 {
         Ok(())
     } else {
-        Err(Error::StaleEtag {
-            resource: format!("orgUnits/{}", unit.id),
-        })
+        Err(Error::stale(format!("orgUnits/{}", unit.id)))
     }
 }

@@ -9,8 +9,8 @@
 pub mod lease;
 pub(crate) mod steps;
 
-use std::time::Duration;
 use crate::error::Error;
+use std::time::Duration;
 
 use sea_orm::{
     ColumnTrait, EntityTrait, QueryFilter, QuerySelect,
@@ -18,7 +18,8 @@ use sea_orm::{
 };
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
-use trellis_foundation::{RequestContext,
+use trellis_foundation::{
+    RequestContext,
     time::{now_micros, to_timestamp},
 };
 use trellis_proto::{

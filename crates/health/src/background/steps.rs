@@ -5,14 +5,15 @@
 //! Every call is idempotent on the other side, so a step repeated after a
 //! crash changes nothing the second time.
 
-use std::collections::HashMap;
 use crate::error::Error;
+use std::collections::HashMap;
 
 use futures::future::join_all;
 use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, QueryOrder, QuerySelect};
 use tonic::Code;
 use tracing::{Instrument, info, warn};
-use trellis_foundation::{RequestContext, members,
+use trellis_foundation::{
+    RequestContext, members,
     time::{now_micros, to_timestamp},
 };
 use trellis_proto::{
@@ -345,7 +346,9 @@ impl HealthOps {
             .rev()
             .find_map(|unit| cycles.iter().find(|cycle| &cycle.org_unit == unit))
             .map(|cycle| cycle.name.clone())
-            .ok_or_else(|| Error::NoActiveCycle { owner: owner.to_owned() })
+            .ok_or_else(|| Error::NoActiveCycle {
+                owner: owner.to_owned(),
+            })
     }
 
     async fn set_assumptions(&self, metric: &str, status: AssumptionStatus, reason: &str) -> Result<(), Error> {

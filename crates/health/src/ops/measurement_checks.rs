@@ -3,11 +3,12 @@
 //! then against each other (the same time twice with two values), the
 //! stored metrics and the stored measurements.
 
-use std::collections::{HashMap, HashSet};
 use crate::error::Error;
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
-use trellis_foundation::{FieldViolations, WriteTxn,
+use trellis_foundation::{
+    FieldViolations, WriteTxn,
     time::{MAX_MEASUREMENT_LEAD_MICROS, TIME_RANGE, is_valid_timestamp, now_micros},
 };
 use trellis_proto::health::v1 as pb;

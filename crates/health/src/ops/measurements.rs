@@ -3,11 +3,12 @@
 //! history and its escalation, whose steps are written to the outbox in
 //! the same transaction. Also the series and the history, read back.
 
-use std::collections::HashMap;
 use crate::error::Error;
+use std::collections::HashMap;
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect};
-use trellis_foundation::{FieldViolations, RequestContext, WriteTxn,
+use trellis_foundation::{
+    FieldViolations, RequestContext, WriteTxn,
     paging::{page_size, split_page},
     time::{now_micros, to_timestamp},
 };

@@ -1,13 +1,14 @@
 //! The metric resource: create, get, list, update, delete.
 
-use std::collections::HashMap;
 use crate::error::Error;
+use std::collections::HashMap;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
     sea_query::Expr,
 };
-use trellis_foundation::{FieldViolations, NewChange, RequestContext, WriteTxn,
+use trellis_foundation::{
+    FieldViolations, NewChange, RequestContext, WriteTxn,
     etag::{check_etag, etag_for},
     filter::{FieldKind, FilterField},
     listing::FilteredPage,
@@ -305,9 +306,7 @@ impl HealthOps {
         self.store.feed.serialize_writers(&txn).await?;
         let mut row = find_metric(&*txn, id).await?;
         check_etag(&patch.etag, &etag_for(row.version), &patch.name)?;
-        let stored = patch
-            .apply(&crate::store::codec::decode_config(&row)?)
-            ?;
+        let stored = patch.apply(&crate::store::codec::decode_config(&row)?)?;
         row.direction = stored.direction().as_str_name().to_owned();
         row.cadence_micros = cadence_micros(&stored);
         row.snapshot = encode_config(&stored);

@@ -10,7 +10,8 @@ use crate::{
     store::{entity::metric::Model, snapshot},
     thresholds::Level,
 };
-use trellis_foundation::{etag::etag_for,
+use trellis_foundation::{
+    etag::etag_for,
     members,
     time::{from_timestamp, to_timestamp},
 };

@@ -3,9 +3,9 @@
 //! from the API's `HealthMetric`. A field added to the API is stored only
 //! once it is mapped here, and a storage change shows in `buf breaking`.
 
+use crate::error::Error;
 use prost::Message;
 use trellis_proto::{health::v1 as pb, storage::health::v1 as stored};
-use crate::error::Error;
 
 /// A metric's configuration: its writable fields and name.
 pub fn encode_config(metric: &pb::HealthMetric) -> Vec<u8> {
@@ -38,11 +38,10 @@ pub fn encode_config(metric: &pb::HealthMetric) -> Vec<u8> {
 /// The stored configuration; status, latest measurement and escalation
 /// come from the row's columns.
 pub fn decode_config(bytes: &[u8], name: &str) -> Result<pb::HealthMetric, Error> {
-    let config = stored::MetricConfig::decode(bytes)
-        .map_err(|source| Error::Undecodable {
-            name: name.to_owned(),
-            source,
-        })?;
+    let config = stored::MetricConfig::decode(bytes).map_err(|source| Error::Undecodable {
+        name: name.to_owned(),
+        source,
+    })?;
     Ok(pb::HealthMetric {
         direction: api_direction(config.direction()) as i32,
         thresholds: config.thresholds.map(|t| pb::Thresholds {

@@ -13,11 +13,12 @@
 use std::collections::{HashMap, HashSet};
 
 use sea_orm::{ConnectionTrait, Statement, Value};
-use trellis_foundation::{Error, WriteTxn};
+use trellis_foundation::WriteTxn;
 
 use trellis_rules::progress::Measure;
 
 use crate::{
+    error::Error,
     fields::measure_of,
     lifecycle::{CycleState, CycleWork, ObjectiveState},
     names::{key_result_name, objective_name},
@@ -147,44 +148,43 @@ impl FactsCache {
     pub fn admit(&self, check_in: &Admission<'_>) -> Result<&Facts, Error> {
         let name = || key_result_name(check_in.objective_id, check_in.key_result_id);
         let Some(facts) = self.get(check_in.objective_id, check_in.key_result_id) else {
-            return Err(Error::NotFound(name()));
+            return Err(Error::NotFound { name: name() });
         };
         facts
             .cycle_state
             .permits(CycleWork::CheckIn)
-            .map_err(|reason| Error::FailedPrecondition(format!("{}: {reason}", name())))?;
+            .map_err(|reason| Error::WrongState { name: name(), reason })?;
         let state = facts.objective_state;
         let objective = || objective_name(check_in.objective_id);
         match check_in.health_metric {
             None => {
                 if !facts.health_metric.is_empty() {
-                    return Err(Error::FailedPrecondition(format!(
-                        "{} is linked to {}: its value comes from the metric's measurements",
-                        name(),
-                        facts.health_metric
-                    )));
+                    return Err(Error::FedByMetric {
+                        name: name(),
+                        metric: facts.health_metric.clone(),
+                    });
                 }
                 if state != ObjectiveState::Active {
-                    return Err(Error::FailedPrecondition(format!(
-                        "{} is {}: check-ins are recorded on ACTIVE objectives",
-                        objective(),
-                        state.as_str()
-                    )));
+                    return Err(Error::NotRecording {
+                        name: objective(),
+                        state: state.as_str(),
+                        why: "check-ins are recorded on ACTIVE objectives",
+                    });
                 }
             }
             Some(metric) => {
                 if facts.health_metric != metric {
-                    return Err(Error::FailedPrecondition(format!(
-                        "{} is not linked to {metric}",
-                        name()
-                    )));
+                    return Err(Error::NotLinked {
+                        name: name(),
+                        metric: metric.to_owned(),
+                    });
                 }
                 if matches!(state, ObjectiveState::Completed | ObjectiveState::Cancelled) {
-                    return Err(Error::FailedPrecondition(format!(
-                        "{} is {}: it no longer records values",
-                        objective(),
-                        state.as_str()
-                    )));
+                    return Err(Error::NotRecording {
+                        name: objective(),
+                        state: state.as_str(),
+                        why: "it no longer records values",
+                    });
                 }
             }
         }

@@ -8,6 +8,7 @@
 
 use crate::{
     background::check_in_facts::{Admission, FactsCache},
+    error::Error,
     names::check_in_name,
     store::{entity::check_in, queries::placeholders},
 };
@@ -17,7 +18,7 @@ use sea_orm::{
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 use trellis_foundation::{
-    Error, NewChange, RequestContext, Store,
+    NewChange, RequestContext, Store,
     time::{now_micros, to_timestamp},
 };
 use trellis_proto::{feed::v1::ChangeKind, okr::v1 as pb};
@@ -94,9 +95,11 @@ impl CheckInWriter {
 
     pub(crate) async fn submit(&self, check_in: NewCheckIn) -> Result<pb::CheckIn, Error> {
         let (reply, answer) = oneshot::channel();
-        let closed = || Error::Unavailable("the check-in writer has stopped (the server is shutting down)".into());
-        self.jobs.send(Job { check_in, reply }).await.map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+        self.jobs
+            .send(Job { check_in, reply })
+            .await
+            .map_err(|_| Error::WriterStopped)?;
+        answer.await.map_err(|_| Error::WriterStopped)?
     }
 }
 

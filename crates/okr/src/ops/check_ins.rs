@@ -4,12 +4,13 @@
 use crate::{
     OkrOps,
     background::check_in_writer::{MetricValue, NewCheckIn, to_proto},
+    error::Error,
     names::{is_health_metric, key_result_ids},
     store::{entity::check_in, queries::find_key_result},
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use trellis_foundation::{
-    Error, FieldViolations, RequestContext,
+    FieldViolations, RequestContext,
     paging::{page_size, split_page},
     time::from_timestamp,
     validation::required,

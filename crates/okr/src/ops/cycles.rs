@@ -9,7 +9,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 use trellis_foundation::{
-    Error, FieldViolations, NewChange, RequestContext, WriteTxn,
+    FieldViolations, NewChange, RequestContext, WriteTxn,
     etag::check_etag,
     filter::{FieldKind, FilterField},
     listing::FilteredPage,
@@ -26,6 +26,7 @@ use trellis_proto::{
 
 use crate::{
     OkrOps,
+    error::Error,
     fields::{check_cycle, check_period, check_title},
     lifecycle::{CycleState, ObjectiveState},
     names::{cycle_id, cycle_name},
@@ -102,7 +103,7 @@ impl OkrOps {
         self.store
             .create_once(&context, "CreateCycle", &request, move |mut txn: WriteTxn| async move {
                 if cycle::Entity::find_by_id(id.clone()).one(&*txn).await?.is_some() {
-                    return Err(Error::AlreadyExists(format!("{} already exists", cycle_name(&id))));
+                    return Err(Error::Exists { name: cycle_name(&id) });
                 }
                 let now = now_micros();
                 let row = cycle::Model {
@@ -170,11 +171,10 @@ impl OkrOps {
         check_etag(&input.etag, &current.etag, &current.name)?;
         let state = row.state;
         if state != CycleState::Planning {
-            return Err(Error::FailedPrecondition(format!(
-                "{} is {}: a cycle's details change only while it is PLANNING",
-                current.name,
-                state.as_str()
-            )));
+            return Err(Error::CycleNotPlanning {
+                name: current.name,
+                state: state.as_str(),
+            });
         }
         let mut updated = current.clone();
         for field in paths {
@@ -235,10 +235,10 @@ impl OkrOps {
         let row = self.lock_cycle(&txn, id, Lock::Exclusive).await?;
         let mut cycle = cycle_to_proto(&row)?;
         check_etag(&request.etag, &cycle.etag, &cycle.name)?;
-        let next = row
-            .state
-            .advance(to)
-            .map_err(|reason| Error::FailedPrecondition(format!("{}: {reason}", cycle.name)))?;
+        let next = row.state.advance(to).map_err(|reason| Error::WrongState {
+            name: cycle.name.clone(),
+            reason,
+        })?;
         let now = now_micros();
         let mut changes = Vec::new();
         if next == CycleState::Active {

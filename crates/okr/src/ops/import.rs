@@ -7,6 +7,7 @@
 
 use crate::{
     OkrOps,
+    error::Error,
     lifecycle::{CycleState, CycleWork},
     names::{cycle_id, cycle_name, key_result_name, objective_name, org_unit_name},
     ops::references::{Problems, report_targets, target_names},
@@ -24,9 +25,8 @@ use std::{
     time::Instant,
 };
 use tokio::sync::mpsc;
-use tonic::Status;
 use trellis_foundation::{
-    Error, FieldViolations, NewChange, RequestContext, WriteTxn,
+    FieldViolations, NewChange, RequestContext, WriteTxn,
     feed::HeldAppend,
     idempotency::{StreamFingerprint, check_request_id},
     time::now_micros,
@@ -40,7 +40,7 @@ impl OkrOps {
     pub async fn import_season(
         &self,
         context: RequestContext,
-        stream: impl Stream<Item = Result<pb::ImportSeasonRequest, Status>> + Unpin,
+        stream: impl Stream<Item = Result<pb::ImportSeasonRequest, Error>> + Unpin,
     ) -> Result<pb::ImportSeasonResponse, Error> {
         let started = Instant::now();
         let received = receive(stream).await?;
@@ -287,9 +287,10 @@ fn build_statements(
 }
 
 fn permits_drafting(cycle_id: &str, state: CycleState) -> Result<(), Error> {
-    state
-        .permits(CycleWork::Draft)
-        .map_err(|reason| Error::FailedPrecondition(format!("{}: {reason}", cycle_name(cycle_id))))
+    state.permits(CycleWork::Draft).map_err(|reason| Error::WrongState {
+        name: cycle_name(cycle_id),
+        reason,
+    })
 }
 
 /// The stream, read whole, with each row checked on its own as it came.
@@ -307,7 +308,7 @@ struct Received {
 /// (while the client is still sending); a stream that breaks off is an
 /// error and nothing is written.
 async fn receive(
-    mut stream: impl Stream<Item = Result<pb::ImportSeasonRequest, Status>> + Unpin,
+    mut stream: impl Stream<Item = Result<pb::ImportSeasonRequest, Error>> + Unpin,
 ) -> Result<Received, Error> {
     let mut fingerprint = StreamFingerprint::new("ImportSeason");
     let mut header: Option<pb::import_season_request::Header> = None;
@@ -317,14 +318,7 @@ async fn receive(
     let mut violations = FieldViolations::default();
     let mut message_index = 0usize;
     while let Some(message) = stream.next().await {
-        let message = message.map_err(|status| match status.code() {
-            // A message the server refused on the wire: the client's mistake.
-            tonic::Code::InvalidArgument | tonic::Code::ResourceExhausted => Error::Refused(status),
-            _ => Error::FailedPrecondition(format!(
-                "the import stream broke off ({}); nothing was written",
-                status.message()
-            )),
-        })?;
+        let message = message?;
         fingerprint.add(&message);
         match (message_index, message.header) {
             (0, Some(first)) => header = Some(first),

@@ -5,7 +5,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use trellis_foundation::{
-    Error, FieldViolations, NewChange, RequestContext, WriteTxn,
+    FieldViolations, NewChange, RequestContext, WriteTxn,
     etag::{check_etag, etag_for},
     mask::MaskField,
     paging::{page_size, split_page},
@@ -18,6 +18,7 @@ use trellis_rules::scoring::is_valid_score;
 use crate::{
     OkrOps,
     commands::{KeyResultPatch, NewKeyResult},
+    error::Error,
     fields::MAX_KEY_RESULTS,
     lifecycle::CycleWork,
     names::{key_result_ids, key_result_name, objective_id, objective_name},
@@ -41,7 +42,7 @@ impl OkrOps {
             objective_id: parent_id,
             id,
             key_result,
-        } = NewKeyResult::try_from(&request).map_err(Error::InvalidArgument)?;
+        } = NewKeyResult::try_from(&request)?;
         let event_context = context.clone();
         self.store
             .create_once(
@@ -55,20 +56,19 @@ impl OkrOps {
                         .count(&*txn)
                         .await?;
                     if count >= MAX_KEY_RESULTS as u64 {
-                        return Err(Error::FailedPrecondition(format!(
-                            "{} already has {MAX_KEY_RESULTS} key results, the most an objective has",
-                            objective_name(&parent_id)
-                        )));
+                        return Err(Error::TooManyKeyResults {
+                            name: objective_name(&parent_id),
+                            limit: MAX_KEY_RESULTS,
+                        });
                     }
                     if key_result::Entity::find_by_id((parent_id.clone(), id.clone()))
                         .one(&*txn)
                         .await?
                         .is_some()
                     {
-                        return Err(Error::AlreadyExists(format!(
-                            "{} already exists",
-                            key_result_name(&parent_id, &id)
-                        )));
+                        return Err(Error::Exists {
+                            name: key_result_name(&parent_id, &id),
+                        });
                     }
                     let row = key_result_row(&parent_id, &id, &key_result, now_micros());
                     row.clone().into_active_model().insert(&*txn).await?;
@@ -148,7 +148,7 @@ impl OkrOps {
         context: RequestContext,
         request: pb::UpdateKeyResultRequest,
     ) -> Result<pb::KeyResult, Error> {
-        let patch = KeyResultPatch::try_from(&request).map_err(Error::InvalidArgument)?;
+        let patch = KeyResultPatch::try_from(&request)?;
         let mut txn = self.store.begin_write().await?;
         let held = self
             .hold_objective(&txn, &patch.objective_id, CycleWork::EditDetails)
@@ -163,15 +163,13 @@ impl OkrOps {
             .map(|field| field.path())
             .collect();
         if locked && patch.explicit && !measure.is_empty() {
-            return Err(Error::FailedPrecondition(format!(
-                "{} is locked since its cycle was activated: {} no longer change",
-                patch.name,
-                measure.join(", ")
-            )));
+            return Err(Error::Locked {
+                name: patch.name.clone(),
+                fields: measure,
+                remedy: "no longer change",
+            });
         }
-        let checked = patch
-            .apply(&decode_key_result(&row.snapshot)?, locked)
-            .map_err(Error::InvalidArgument)?;
+        let checked = patch.apply(&decode_key_result(&row.snapshot)?, locked)?;
         let shown = self
             .save_key_result(&mut txn, &context, held, row, &checked, None)
             .await?;

@@ -7,10 +7,12 @@ use std::collections::{HashMap, HashSet};
 
 use futures::future::join_all;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
-use trellis_foundation::{Error, FieldViolations, RequestContext, time::from_timestamp};
+use trellis_foundation::{FieldViolations, RequestContext, time::from_timestamp};
 use trellis_proto::okr::v1 as pb;
 
-use crate::{OkrOps, background::check_in_writer::MetricValue, names::is_health_metric, store::entity::key_result};
+use crate::{
+    OkrOps, background::check_in_writer::MetricValue, error::Error, names::is_health_metric, store::entity::key_result,
+};
 
 /// Values one call may carry.
 const MAX_VALUES: usize = 1_000;
@@ -86,8 +88,12 @@ impl OkrOps {
                 Ok(check_in) => response.check_ins.push(check_in),
                 // Paused, completed, not yet active, or deleted since the
                 // lookup: nothing to feed now.
-                Err(Error::FailedPrecondition(_) | Error::NotFound(_)) => response.skipped += 1,
-                Err(other) => return Err(other),
+                Err(err) => match trellis_foundation::Error::from(err) {
+                    trellis_foundation::Error::FailedPrecondition(_) | trellis_foundation::Error::NotFound(_) => {
+                        response.skipped += 1;
+                    }
+                    other => return Err(other.into()),
+                },
             }
         }
         Ok(response)

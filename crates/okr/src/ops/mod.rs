@@ -14,9 +14,9 @@ pub(crate) mod objectives;
 pub(crate) mod references;
 pub(crate) mod replans;
 
-use trellis_foundation::{Error, Store};
+use trellis_foundation::Store;
 
-use crate::{OrgClient, StrategyClient, background::check_in_writer::CheckInWriter};
+use crate::{OrgClient, StrategyClient, background::check_in_writer::CheckInWriter, error::Error};
 
 /// The okr service's operations, grouped by resource in this module's
 /// files; `grpc::OkrGrpc` puts them on the wire.

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use sea_orm::{ConnectionTrait, EntityTrait, sea_query::Expr};
 use trellis_foundation::{
-    Error,
     filter::{FieldKind, FilterField},
     listing::FilteredPage,
     time::now_micros,
@@ -15,6 +14,7 @@ use trellis_proto::okr::v1 as pb;
 
 use crate::{
     OkrOps,
+    error::Error,
     names::{objective_id, objective_name},
     store::queries::{find_cycle, key_results_of},
     store::{

@@ -4,11 +4,12 @@
 //! changes nothing the second time.
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
-use trellis_foundation::{Error, FieldViolations, RequestContext, names::generate_id};
+use trellis_foundation::{FieldViolations, RequestContext, names::generate_id};
 use trellis_proto::okr::v1::{self as pb, objective};
 
 use crate::{
     OkrOps,
+    error::Error,
     fields::{check_accountable, check_key_result, check_owner, check_title},
     lifecycle::{CycleState, CycleWork, ObjectiveMove, ObjectiveState, move_objective},
     names::{cycle_id, cycle_name, is_health_metric, objective_id, objective_name},
@@ -41,8 +42,10 @@ impl OkrOps {
         let mut txn = self.store.begin_write().await?;
         let held = self.hold_objective(&txn, id, CycleWork::ChangeObjectiveState).await?;
         let from = held.row.state;
-        let Some(next) = move_objective(from, to)
-            .map_err(|reason| Error::FailedPrecondition(format!("{}: {reason}", objective_name(id))))?
+        let Some(next) = move_objective(from, to).map_err(|reason| Error::WrongState {
+            name: objective_name(id),
+            reason,
+        })?
         else {
             return self.show_objective(&*txn, &held.row).await;
         };
@@ -128,11 +131,10 @@ impl OkrOps {
             CycleState::Planning => ObjectiveState::Draft,
             CycleState::Active => ObjectiveState::Active,
             other => {
-                return Err(Error::FailedPrecondition(format!(
-                    "{} is {}: remedial objectives are created while a cycle is PLANNING or ACTIVE",
-                    cycle_name(&cycle_id),
-                    other.as_str()
-                )));
+                return Err(Error::NoRemedialInCycle {
+                    name: cycle_name(&cycle_id),
+                    state: other.as_str(),
+                });
             }
         };
         let readable = remedial_id(&request.health_metric, &cycle_id, finished.as_deref());
@@ -177,7 +179,7 @@ impl OkrOps {
                     .await?
                     .ok_or_else(|| Error::Corrupt("claimed remedial objective vanished".into()));
             }
-            Err(err) if Error::is_unique_violation(&err) => {
+            Err(err) if trellis_foundation::Error::is_unique_violation(&err) => {
                 drop(txn);
                 return self
                     .remedial_of(&cycle_id, &request.health_metric)

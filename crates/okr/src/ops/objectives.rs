@@ -5,6 +5,7 @@
 use crate::{
     OkrOps,
     commands::{NewObjective, ObjectiveField, ObjectivePatch},
+    error::Error,
     fields::{
         check_accountable, check_description, check_guardrails, check_kind, check_owner, check_targets, check_title,
     },
@@ -22,7 +23,7 @@ use crate::{
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
 use std::collections::HashSet;
 use trellis_foundation::{
-    Error, FieldViolations, NewChange, RequestContext, WriteTxn, etag::check_etag, mask::MaskField, time::now_micros,
+    FieldViolations, NewChange, RequestContext, WriteTxn, etag::check_etag, mask::MaskField, time::now_micros,
 };
 use trellis_proto::{
     feed::v1::ChangeKind,
@@ -52,10 +53,10 @@ impl OkrOps {
             trellis_foundation::Backend::Sqlite => row,
         };
         let facts = CycleFacts::of(&cycle)?;
-        facts
-            .state
-            .permits(work)
-            .map_err(|reason| Error::FailedPrecondition(format!("{}: {reason}", objective_name(id))))?;
+        facts.state.permits(work).map_err(|reason| Error::WrongState {
+            name: objective_name(id),
+            reason,
+        })?;
         let stored = decode_objective(&row.snapshot)?;
         Ok(Held {
             row,
@@ -143,7 +144,10 @@ impl OkrOps {
                     facts
                         .state
                         .permits(CycleWork::Draft)
-                        .map_err(|reason| Error::FailedPrecondition(format!("{}: {reason}", cycle_name(&cycle_id))))?;
+                        .map_err(|reason| Error::WrongState {
+                            name: cycle_name(&cycle_id),
+                            reason,
+                        })?;
                     let shown = self
                         .insert_objective(
                             &mut txn,
@@ -179,7 +183,9 @@ impl OkrOps {
             .await?
             .is_some()
         {
-            return Err(Error::AlreadyExists(format!("{} already exists", objective_name(id))));
+            return Err(Error::Exists {
+                name: objective_name(id),
+            });
         }
         let cycle_id = cycle_id(&objective.cycle, "objective.cycle")?;
         let now = now_micros();
@@ -313,7 +319,7 @@ impl OkrOps {
         context: RequestContext,
         request: pb::UpdateObjectiveRequest,
     ) -> Result<pb::Objective, Error> {
-        let patch = ObjectivePatch::try_from(&request).map_err(Error::InvalidArgument)?;
+        let patch = ObjectivePatch::try_from(&request)?;
         let id = patch.id.as_str();
         let mut txn = self.store.begin_write().await?;
         let held = self.hold_objective(&txn, id, CycleWork::EditDetails).await?;
@@ -330,11 +336,11 @@ impl OkrOps {
             .map(|field| field.path())
             .collect();
         if locked && patch.explicit && !structure.is_empty() {
-            return Err(Error::FailedPrecondition(format!(
-                "{} is locked since its cycle was activated: {} change only through ReplanObjective, with a reason",
-                objective_name(id),
-                structure.join(", ")
-            )));
+            return Err(Error::Locked {
+                name: objective_name(id),
+                fields: structure,
+                remedy: "change only through ReplanObjective, with a reason",
+            });
         }
         let fields: Vec<ObjectiveField> = patch
             .fields
@@ -362,10 +368,10 @@ impl OkrOps {
         let held = self.hold_objective(&txn, id, CycleWork::Draft).await?;
         check_etag(&request.etag, &crate::store::codec::etag_of(&held.row), &request.name)?;
         if let Some(child) = self.first_aligned_child(&txn, &held.row.cycle_id, id).await? {
-            return Err(Error::FailedPrecondition(format!(
-                "{child} aligns to {}: re-align it first",
-                request.name
-            )));
+            return Err(Error::AlignedTo {
+                child,
+                name: request.name.clone(),
+            });
         }
         let shown = self.show_objective(&*txn, &held.row).await?;
         let key_results = crate::store::queries::key_results_of(&*txn, &[id.to_owned()]).await?;

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
-use trellis_foundation::{Error, FieldViolations};
+use trellis_foundation::FieldViolations;
 use trellis_proto::{
     cascade::v1::BatchGetOrgUnitsRequest,
     okr::v1::{self as pb, alignment_target::Target},
@@ -16,6 +16,7 @@ use trellis_proto::{
 
 use crate::{
     OkrOps,
+    error::Error,
     names::{cycle_name, key_result_ids, objective_id},
     store::{
         entity::{key_result, objective},
@@ -78,7 +79,7 @@ impl OkrOps {
                     allow_missing: true,
                 })
                 .await
-                .map_err(|status| Error::Peer { service: "org", status })?
+                .map_err(Error::peer("org"))?
                 .into_inner();
             for name in response.missing {
                 problems.insert(name.clone(), format!("{name} does not exist"));
@@ -106,10 +107,7 @@ impl OkrOps {
                 .clone()
                 .batch_get_choices(BatchGetChoicesRequest { names: chunk.to_vec() })
                 .await
-                .map_err(|status| Error::Peer {
-                    service: "strategy",
-                    status,
-                })?
+                .map_err(Error::peer("strategy"))?
                 .into_inner();
             for name in response.missing {
                 problems.insert(name.clone(), format!("{name} does not exist"));

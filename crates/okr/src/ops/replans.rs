@@ -3,7 +3,7 @@
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect};
 use trellis_foundation::{
-    Error, NewChange, RequestContext, WriteTxn,
+    NewChange, RequestContext, WriteTxn,
     etag::check_etag,
     mask::MaskField,
     paging::{page_size, split_page},
@@ -14,6 +14,7 @@ use trellis_proto::{feed::v1::ChangeKind, okr::v1 as pb};
 use crate::{
     OkrOps,
     commands::Replan,
+    error::Error,
     lifecycle::{CycleWork, ObjectiveState},
     names::{objective_id, objective_name, replan_name},
     store::{
@@ -100,7 +101,7 @@ impl OkrOps {
         context: RequestContext,
         request: pb::ReplanObjectiveRequest,
     ) -> Result<pb::Objective, Error> {
-        let Replan { patch, reason } = Replan::try_from(&request).map_err(Error::InvalidArgument)?;
+        let Replan { patch, reason } = Replan::try_from(&request)?;
         let id = patch.id.as_str();
         let mut txn = self.store.begin_write().await?;
         let held = self.hold_objective(&txn, id, CycleWork::Replan).await?;
@@ -111,11 +112,10 @@ impl OkrOps {
         )?;
         let state = held.row.state;
         if !matches!(state, ObjectiveState::Active | ObjectiveState::Paused) {
-            return Err(Error::FailedPrecondition(format!(
-                "{} is {}: only an ACTIVE or PAUSED objective is re-planned",
-                objective_name(id),
-                state.as_str()
-            )));
+            return Err(Error::NotReplannable {
+                name: objective_name(id),
+                state: state.as_str(),
+            });
         }
         let updated = self.apply_fields(&held, &patch.values, &patch.fields).await?;
         let before = self.show_objective(&*txn, &held.row).await?;

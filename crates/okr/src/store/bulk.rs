@@ -6,10 +6,11 @@ use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, IntoActiveModel, Iterable, Statement,
     sea_query::{Expr, Query},
 };
-use trellis_foundation::{Db, Error, names::is_valid_id, time::now_micros};
+use trellis_foundation::{Db, names::is_valid_id, time::now_micros};
 use trellis_proto::okr::v1::{self as pb, import_season_request::Row};
 
 use crate::{
+    error::Error,
     lifecycle::ObjectiveState,
     names::cycle_name,
     season::ImportedRow,

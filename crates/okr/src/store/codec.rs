@@ -2,7 +2,6 @@
 //! are computed on read (progress, staleness, scores, lock).
 
 use trellis_foundation::{
-    Error,
     etag::etag_for,
     time::{from_timestamp, to_timestamp},
 };
@@ -14,6 +13,7 @@ use trellis_rules::{
 };
 
 use crate::{
+    error::Error,
     fields::measure_of,
     lifecycle::{CycleState, ObjectiveState},
     names::{cycle_name, key_result_name, objective_name},

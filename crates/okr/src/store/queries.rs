@@ -7,11 +7,12 @@
 
 use crate::{
     OkrOps,
+    error::Error,
     names::{cycle_name, key_result_name, objective_name},
     store::entity::{cycle, key_result, objective},
 };
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use trellis_foundation::{Backend, Error, WriteTxn};
+use trellis_foundation::{Backend, WriteTxn};
 
 /// IN lists are chunked to stay under both backends' parameter limits.
 pub const IN_CHUNK: usize = 5_000;
@@ -26,14 +27,16 @@ pub async fn find_cycle(conn: &impl ConnectionTrait, id: &str) -> Result<cycle::
     cycle::Entity::find_by_id(id.to_owned())
         .one(conn)
         .await?
-        .ok_or_else(|| Error::NotFound(cycle_name(id)))
+        .ok_or_else(|| Error::NotFound { name: cycle_name(id) })
 }
 
 pub async fn find_objective(conn: &impl ConnectionTrait, id: &str) -> Result<objective::Model, Error> {
     objective::Entity::find_by_id(id.to_owned())
         .one(conn)
         .await?
-        .ok_or_else(|| Error::NotFound(objective_name(id)))
+        .ok_or_else(|| Error::NotFound {
+            name: objective_name(id),
+        })
 }
 
 pub async fn find_key_result(
@@ -44,7 +47,9 @@ pub async fn find_key_result(
     key_result::Entity::find_by_id((objective_id.to_owned(), id.to_owned()))
         .one(conn)
         .await?
-        .ok_or_else(|| Error::NotFound(key_result_name(objective_id, id)))
+        .ok_or_else(|| Error::NotFound {
+            name: key_result_name(objective_id, id),
+        })
 }
 
 /// (`key`, `other`) of every row whose `key` is one of `keys`.
@@ -104,7 +109,10 @@ impl OkrOps {
             Lock::Shared => select.lock_shared(),
             Lock::Exclusive => select.lock_exclusive(),
         };
-        select.one(&**txn).await?.ok_or_else(|| Error::NotFound(cycle_name(id)))
+        select
+            .one(&**txn)
+            .await?
+            .ok_or_else(|| Error::NotFound { name: cycle_name(id) })
     }
 
     /// The objective, locked exclusively until `txn` ends (PostgreSQL).
@@ -114,7 +122,9 @@ impl OkrOps {
             .lock_exclusive()
             .one(&**txn)
             .await?
-            .ok_or_else(|| Error::NotFound(objective_name(id)))
+            .ok_or_else(|| Error::NotFound {
+                name: objective_name(id),
+            })
     }
 }
 

@@ -3,15 +3,15 @@
 //! API's messages. A field added to the API is stored only once it is
 //! mapped here, and a storage change is visible in `buf breaking`.
 
+use crate::error::Error;
 use prost::Message;
-use trellis_foundation::Error;
 use trellis_proto::{
     okr::v1::{self as pb, alignment_target::Target, key_result, objective},
     storage::okr::v1::{self as stored, alignment_target::Target as StoredTarget},
 };
 
-fn decode<M: Message + Default>(bytes: &[u8], what: &str) -> Result<M, Error> {
-    M::decode(bytes).map_err(|err| Error::Corrupt(format!("stored {what}: {err}")))
+fn decode<M: Message + Default>(bytes: &[u8], what: &'static str) -> Result<M, Error> {
+    M::decode(bytes).map_err(|source| Error::Undecodable { what, source })
 }
 
 /// A cycle's writable fields and when it was activated.

@@ -3,7 +3,8 @@
 
 use prost::Message;
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
-use trellis_foundation::{NewChange, RequestContext, WriteTxn,
+use trellis_foundation::{
+    NewChange, RequestContext, WriteTxn,
     etag::{check_etag, etag_for},
     time::{now_micros, to_timestamp},
 };
@@ -149,7 +150,9 @@ impl StrategyOps {
                     .apply_child_edit(&mut txn, &event_context, &parent_id, None, |strategy, etag| {
                         let siblings = C::siblings(strategy);
                         if siblings.iter().any(|sibling| sibling.name() == child.name()) {
-                            return Err(Error::Exists { name: child.name().to_owned() });
+                            return Err(Error::Exists {
+                                name: child.name().to_owned(),
+                            });
                         }
                         if siblings.len() >= MAX_CHILDREN {
                             return Err(Error::TooManyChildren {

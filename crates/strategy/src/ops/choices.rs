@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
-use trellis_foundation::{FieldViolations, RequestContext,
+use trellis_foundation::{
+    FieldViolations, RequestContext,
     filter::{self, FieldKind, FilterField},
     mask::update_paths,
     names::{id_or_generate, parse_child_name},

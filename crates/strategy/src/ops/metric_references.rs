@@ -4,11 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use trellis_foundation::{FieldViolations};
+use trellis_foundation::FieldViolations;
 use trellis_proto::health::v1::BatchGetHealthMetricsRequest;
 
-use crate::ops::StrategyOps;
 use crate::error::Error;
+use crate::ops::StrategyOps;
 
 impl StrategyOps {
     /// Adds a violation on each `(field, metric)` whose metric does not

@@ -16,8 +16,7 @@ use std::sync::Arc;
 use trellis_foundation::{Store, cache::SnapshotCache};
 use trellis_proto::strategy::v1 as pb;
 
-use crate::{
-    error::Error,HealthClient, OrgClient};
+use crate::{HealthClient, OrgClient, error::Error};
 
 /// Current strategies kept in memory for reads (see `SnapshotCache`).
 const CACHED_STRATEGIES: usize = 100_000;

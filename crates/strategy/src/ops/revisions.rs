@@ -6,7 +6,15 @@
 use std::sync::Arc;
 
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
-use trellis_foundation::{Backend, NewChange, RequestContext, WriteTxn, cache::Lookup, etag::etag_for, filter::{FieldKind, FilterField}, listing::FilteredPage, paging::{page_size, split_page}, time::{now_micros, to_timestamp}};
+use trellis_foundation::{
+    Backend, NewChange, RequestContext, WriteTxn,
+    cache::Lookup,
+    etag::etag_for,
+    filter::{FieldKind, FilterField},
+    listing::FilteredPage,
+    paging::{page_size, split_page},
+    time::{now_micros, to_timestamp},
+};
 use trellis_proto::{
     feed::v1::ChangeKind,
     strategy::v1::{self as pb},
@@ -69,7 +77,9 @@ impl StrategyOps {
         let row = revision::Entity::find_by_id((id.to_owned(), revision))
             .one(self.store.db.conn())
             .await?
-            .ok_or_else(|| Error::NotFound { name: format!("{name}@{revision}") })?;
+            .ok_or_else(|| Error::NotFound {
+                name: format!("{name}@{revision}"),
+            })?;
         decode_strategy(&row.snapshot, id)
     }
 
@@ -171,7 +181,9 @@ impl StrategyOps {
             .lock_exclusive()
             .one(&**txn)
             .await?
-            .ok_or_else(|| Error::NotFound { name: strategy_name(id) })?;
+            .ok_or_else(|| Error::NotFound {
+                name: strategy_name(id),
+            })?;
         let strategy = decode_strategy(&row.snapshot, id)?;
         Ok(Loaded { row, strategy })
     }
@@ -180,7 +192,9 @@ impl StrategyOps {
     pub(crate) async fn load_editable(&self, txn: &WriteTxn, id: &str) -> Result<Loaded, Error> {
         let loaded = self.load_for_write(txn, id).await?;
         if !is_editable(loaded.strategy.state()) {
-            return Err(Error::Retired { name: strategy_name(id) });
+            return Err(Error::Retired {
+                name: strategy_name(id),
+            });
         }
         Ok(loaded)
     }

@@ -11,8 +11,8 @@ use trellis_proto::{
 };
 
 use crate::{
-    error::Error,
     commands::{NewStrategy, StrategyPatch},
+    error::Error,
     lifecycle::{Transition, activation_gaps, next_state},
     names::{CHOICES, child_ids, strategy_id, strategy_name},
     ops::{StrategyOps, children::StrategyChild, nesting::check_no_loop},
@@ -168,7 +168,9 @@ impl StrategyOps {
                 &request,
                 move |mut txn: WriteTxn| async move {
                     if strategy::Entity::find_by_id(id.clone()).one(&*txn).await?.is_some() {
-                        return Err(Error::Exists { name: strategy_name(&id) });
+                        return Err(Error::Exists {
+                            name: strategy_name(&id),
+                        });
                     }
                     api.hold_parent_choice(&txn, &strategy.parent_choice).await?;
                     let mut strategy = strategy;

@@ -20,7 +20,9 @@ pub async fn load(conn: &impl ConnectionTrait, id: &str) -> Result<Loaded, Error
     let row = strategy::Entity::find_by_id(id.to_owned())
         .one(conn)
         .await?
-        .ok_or_else(|| Error::NotFound { name: strategy_name(id) })?;
+        .ok_or_else(|| Error::NotFound {
+            name: strategy_name(id),
+        })?;
     let strategy = decode_strategy(&row.snapshot, id)?;
     Ok(Loaded { row, strategy })
 }

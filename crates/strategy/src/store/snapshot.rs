@@ -4,8 +4,8 @@
 //! to the API is stored only once it is mapped here, and a storage change
 //! shows in `buf breaking`.
 
-use prost::Message;
 use crate::error::Error;
+use prost::Message;
 use trellis_proto::{storage::strategy::v1 as stored, strategy::v1 as pb};
 
 pub fn encode_strategy(strategy: &pb::Strategy) -> Vec<u8> {
