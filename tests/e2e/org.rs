@@ -1,10 +1,11 @@
-//! The org service: the tree every resource is owned by.
+//! The org service: the tree every resource is owned by; creating,
+//! updating, deleting, batches and moves. Reads of the tree are in
+//! `org_reads.rs`.
 
 use tonic::Code;
 use trellis_proto::cascade::v1::{
-    BatchCreateOrgUnitsRequest, BatchGetOrgUnitsRequest, CreateOrgUnitRequest, DeleteOrgUnitRequest, GetOrgUnitRequest,
-    ListAncestorsRequest, ListDescendantsRequest, ListOrgUnitsRequest, MoveOrgUnitRequest, OrgUnit,
-    UpdateOrgUnitRequest,
+    BatchCreateOrgUnitsRequest, CreateOrgUnitRequest, DeleteOrgUnitRequest, GetOrgUnitRequest, ListAncestorsRequest,
+    ListOrgUnitsRequest, MoveOrgUnitRequest, OrgUnit, UpdateOrgUnitRequest,
 };
 use trellis_tests::{TestApp, backend_tests};
 
@@ -19,12 +20,9 @@ backend_tests!(
     a_batch_with_bad_rows_reports_every_row_and_writes_nothing,
     moving_carries_the_subtree_and_refuses_cycles,
     crossing_concurrent_moves_never_make_a_cycle,
-    descendants_page_by_depth_and_ancestors_run_to_the_root,
-    batch_get_names_every_missing_unit,
-    lists_filter_and_page,
 );
 
-fn unit(parent: &str, display_name: &str, kind: &str) -> OrgUnit {
+pub(crate) fn unit(parent: &str, display_name: &str, kind: &str) -> OrgUnit {
     OrgUnit {
         parent: parent.to_owned(),
         display_name: display_name.to_owned(),
@@ -33,7 +31,7 @@ fn unit(parent: &str, display_name: &str, kind: &str) -> OrgUnit {
     }
 }
 
-fn create(id: &str, unit: OrgUnit) -> CreateOrgUnitRequest {
+pub(crate) fn create(id: &str, unit: OrgUnit) -> CreateOrgUnitRequest {
     CreateOrgUnitRequest {
         org_unit: Some(unit),
         org_unit_id: id.to_owned(),
@@ -41,7 +39,7 @@ fn create(id: &str, unit: OrgUnit) -> CreateOrgUnitRequest {
     }
 }
 
-async fn names_of(app: &TestApp, filter: &str) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn names_of(app: &TestApp, filter: &str) -> anyhow::Result<Vec<String>> {
     let request = ListOrgUnitsRequest {
         filter: filter.to_owned(),
         ..ListOrgUnitsRequest::default()
@@ -50,7 +48,7 @@ async fn names_of(app: &TestApp, filter: &str) -> anyhow::Result<Vec<String>> {
     Ok(units.into_iter().map(|unit| unit.name).collect())
 }
 
-async fn org_units_are_created_read_updated_and_deleted(app: TestApp) -> anyhow::Result<()> {
+pub(crate) async fn org_units_are_created_read_updated_and_deleted(app: TestApp) -> anyhow::Result<()> {
     let mut org = app.org.clone();
     let acme = org
         .create_org_unit(create("acme", unit("", "Acme", "company")))
@@ -118,7 +116,7 @@ async fn org_units_are_created_read_updated_and_deleted(app: TestApp) -> anyhow:
     Ok(())
 }
 
-async fn a_unit_with_children_cannot_be_deleted(app: TestApp) -> anyhow::Result<()> {
+pub(crate) async fn a_unit_with_children_cannot_be_deleted(app: TestApp) -> anyhow::Result<()> {
     load_org(&app).await?;
     let mut org = app.org.clone();
     let status = expect_code(
@@ -137,7 +135,7 @@ async fn a_unit_with_children_cannot_be_deleted(app: TestApp) -> anyhow::Result<
     Ok(())
 }
 
-async fn a_stale_etag_aborts_and_changes_nothing(app: TestApp) -> anyhow::Result<()> {
+pub(crate) async fn a_stale_etag_aborts_and_changes_nothing(app: TestApp) -> anyhow::Result<()> {
     load_org(&app).await?;
     let mut org = app.org.clone();
     let original = org
@@ -201,7 +199,7 @@ async fn a_stale_etag_aborts_and_changes_nothing(app: TestApp) -> anyhow::Result
     Ok(())
 }
 
-async fn a_retried_create_returns_the_first_unit(app: TestApp) -> anyhow::Result<()> {
+pub(crate) async fn a_retried_create_returns_the_first_unit(app: TestApp) -> anyhow::Result<()> {
     let mut org = app.org.clone();
     let request = CreateOrgUnitRequest {
         org_unit: Some(unit("", "Acme", "company")),
@@ -220,7 +218,7 @@ async fn a_retried_create_returns_the_first_unit(app: TestApp) -> anyhow::Result
     Ok(())
 }
 
-async fn a_batch_loads_in_any_order_all_or_nothing(app: TestApp) -> anyhow::Result<()> {
+pub(crate) async fn a_batch_loads_in_any_order_all_or_nothing(app: TestApp) -> anyhow::Result<()> {
     let rows = vec![
         create("emea", unit("orgUnits/sales", "EMEA", "team")),
         create("sales", unit("orgUnits/acme", "Sales", "division")),
@@ -261,7 +259,10 @@ async fn a_batch_loads_in_any_order_all_or_nothing(app: TestApp) -> anyhow::Resu
 }
 
 /// The violated fields of a batch that must be refused as a whole.
-async fn refused_batch_fields(app: &TestApp, rows: Vec<CreateOrgUnitRequest>) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn refused_batch_fields(
+    app: &TestApp,
+    rows: Vec<CreateOrgUnitRequest>,
+) -> anyhow::Result<Vec<String>> {
     let request = BatchCreateOrgUnitsRequest {
         requests: rows,
         request_id: String::new(),
@@ -274,7 +275,7 @@ async fn refused_batch_fields(app: &TestApp, rows: Vec<CreateOrgUnitRequest>) ->
     Ok(violated_fields(&status))
 }
 
-async fn a_batch_with_bad_rows_reports_every_row_and_writes_nothing(app: TestApp) -> anyhow::Result<()> {
+pub(crate) async fn a_batch_with_bad_rows_reports_every_row_and_writes_nothing(app: TestApp) -> anyhow::Result<()> {
     load_org(&app).await?;
     let before = names_of(&app, "").await?;
     let rows = vec![
@@ -313,7 +314,7 @@ async fn a_batch_with_bad_rows_reports_every_row_and_writes_nothing(app: TestApp
     Ok(())
 }
 
-async fn moving_carries_the_subtree_and_refuses_cycles(app: TestApp) -> anyhow::Result<()> {
+pub(crate) async fn moving_carries_the_subtree_and_refuses_cycles(app: TestApp) -> anyhow::Result<()> {
     load_org(&app).await?;
     let mut org = app.org.clone();
     let moved = org
@@ -369,178 +370,10 @@ async fn moving_carries_the_subtree_and_refuses_cycles(app: TestApp) -> anyhow::
     Ok(())
 }
 
-async fn descendants_page_by_depth_and_ancestors_run_to_the_root(app: TestApp) -> anyhow::Result<()> {
-    load_org(&app).await?;
-    let mut org = app.org.clone();
-    let mut names = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let request = ListDescendantsRequest {
-            name: "orgUnits/acme".into(),
-            max_depth: 0,
-            page_size: 1,
-            page_token,
-        };
-        let page = org.list_descendants(request).await?.into_inner();
-        names.extend(page.org_units.into_iter().map(|unit| unit.name));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
-    assert_eq!(names, vec!["orgUnits/product", "orgUnits/sales", "orgUnits/emea"]);
-
-    let shallow = ListDescendantsRequest {
-        name: "orgUnits/acme".into(),
-        max_depth: 1,
-        ..ListDescendantsRequest::default()
-    };
-    assert_eq!(org.list_descendants(shallow).await?.into_inner().org_units.len(), 2);
-    let ancestors = org
-        .list_ancestors(ListAncestorsRequest {
-            name: "orgUnits/acme".into(),
-        })
-        .await?
-        .into_inner();
-    assert!(ancestors.org_units.is_empty());
-    expect_code(
-        org.list_ancestors(ListAncestorsRequest {
-            name: "orgUnits/ghost".into(),
-        })
-        .await,
-        Code::NotFound,
-    )?;
-    Ok(())
-}
-
-async fn batch_get_names_every_missing_unit(app: TestApp) -> anyhow::Result<()> {
-    load_org(&app).await?;
-    let mut org = app.org.clone();
-    let found = org
-        .batch_get_org_units(BatchGetOrgUnitsRequest {
-            names: vec!["orgUnits/emea".into(), "orgUnits/acme".into()],
-            allow_missing: false,
-        })
-        .await?
-        .into_inner()
-        .org_units;
-    let names: Vec<&str> = found.iter().map(|unit| unit.name.as_str()).collect();
-    assert_eq!(names, vec!["orgUnits/emea", "orgUnits/acme"]);
-    assert_eq!(found[0].ancestors, vec!["orgUnits/acme", "orgUnits/sales"]);
-    assert!(found[1].ancestors.is_empty());
-    let mut request = BatchGetOrgUnitsRequest {
-        names: vec!["orgUnits/acme".into(), "orgUnits/x1".into(), "orgUnits/x2".into()],
-        allow_missing: true,
-    };
-    let answered = org.batch_get_org_units(request.clone()).await?.into_inner();
-    assert_eq!(answered.org_units.len(), 1);
-    assert_eq!(answered.missing, vec!["orgUnits/x1", "orgUnits/x2"]);
-    request.allow_missing = false;
-    let status = expect_code(org.batch_get_org_units(request).await, Code::NotFound)?;
-    assert!(
-        status.message().contains("orgUnits/x1") && status.message().contains("orgUnits/x2"),
-        "{}",
-        status.message()
-    );
-    Ok(())
-}
-
-async fn lists_filter_and_page(app: TestApp) -> anyhow::Result<()> {
-    load_org(&app).await?;
-    assert_eq!(
-        names_of(&app, r#"parent = "orgUnits/acme""#).await?,
-        vec!["orgUnits/product", "orgUnits/sales"]
-    );
-    assert_eq!(
-        names_of(&app, "kind = team OR kind = company").await?,
-        vec!["orgUnits/acme", "orgUnits/emea"]
-    );
-    assert_eq!(names_of(&app, r#"parent = """#).await?, vec!["orgUnits/acme"]);
-    assert_eq!(
-        names_of(&app, "depth >= 1 AND NOT kind = team").await?,
-        vec!["orgUnits/product", "orgUnits/sales"]
-    );
-    assert_eq!(names_of(&app, "display_name:MEA").await?, vec!["orgUnits/emea"]);
-    assert_eq!(
-        names_of(&app, "NOT (kind = team OR kind = company)").await?,
-        vec!["orgUnits/product", "orgUnits/sales"],
-        "NOT over a group"
-    );
-    assert_eq!(
-        names_of(&app, "kind = (team OR company)").await?,
-        vec!["orgUnits/acme", "orgUnits/emea"],
-        "a group of values"
-    );
-    assert_eq!(
-        names_of(&app, r#"(kind = team AND depth >= 1) OR parent = """#).await?,
-        vec!["orgUnits/acme", "orgUnits/emea"],
-        "parentheses regroup what OR would otherwise bind first"
-    );
-    assert!(
-        names_of(&app, r#"display_name:"_""#).await?.is_empty(),
-        "LIKE wildcards match literally"
-    );
-    let mut org = app.org.clone();
-    let bad = ListOrgUnitsRequest {
-        filter: "colour = red".into(),
-        ..ListOrgUnitsRequest::default()
-    };
-    let status = expect_code(org.list_org_units(bad).await, Code::InvalidArgument)?;
-    assert_eq!(violated_fields(&status), vec!["filter"]);
-    let too_deep = ListOrgUnitsRequest {
-        filter: format!("{}kind = team{}", "(".repeat(17), ")".repeat(17)),
-        ..ListOrgUnitsRequest::default()
-    };
-    let status = expect_code(org.list_org_units(too_deep).await, Code::InvalidArgument)?;
-    assert_eq!(violated_fields(&status), vec!["filter"]);
-    assert!(status.message().contains("16 levels"), "{}", status.message());
-
-    let first = org
-        .list_org_units(ListOrgUnitsRequest {
-            page_size: 3,
-            ..ListOrgUnitsRequest::default()
-        })
-        .await?
-        .into_inner();
-    assert_eq!(first.org_units.len(), 3);
-    let second = ListOrgUnitsRequest {
-        page_size: 3,
-        page_token: first.next_page_token.clone(),
-        ..ListOrgUnitsRequest::default()
-    };
-    let second = org.list_org_units(second).await?.into_inner();
-    assert_eq!(second.org_units.len(), 1);
-    assert!(second.next_page_token.is_empty());
-
-    let refiltered = ListOrgUnitsRequest {
-        page_size: 3,
-        page_token: first.next_page_token.clone(),
-        filter: "kind = team".into(),
-    };
-    expect_code(org.list_org_units(refiltered).await, Code::InvalidArgument)?;
-    let mut tampered = first.next_page_token.clone();
-    tampered.replace_range(0..2, "zz");
-    let tampered = ListOrgUnitsRequest {
-        page_size: 3,
-        page_token: tampered,
-        ..ListOrgUnitsRequest::default()
-    };
-    expect_code(org.list_org_units(tampered).await, Code::InvalidArgument)?;
-    expect_code(
-        org.list_org_units(ListOrgUnitsRequest {
-            page_size: -1,
-            ..ListOrgUnitsRequest::default()
-        })
-        .await,
-        Code::InvalidArgument,
-    )?;
-    Ok(())
-}
-
 /// Moving a under b's child while b moves under a's child: each move alone
 /// is fine, both together would make a loop. Whatever the interleaving, at
 /// most one may succeed.
-async fn crossing_concurrent_moves_never_make_a_cycle(app: TestApp) -> anyhow::Result<()> {
+pub(crate) async fn crossing_concurrent_moves_never_make_a_cycle(app: TestApp) -> anyhow::Result<()> {
     let mut org = app.org.clone();
     for round in 0..10 {
         let [root, a, b, a_child, b_child] = ["root", "a", "b", "a-child", "b-child"].map(|id| format!("{id}-{round}"));

@@ -5,6 +5,7 @@
 //! the Four Square rule escalates.
 
 mod company;
+mod quarter;
 
 use std::time::{Duration, SystemTime};
 
@@ -34,7 +35,8 @@ use crate::{
     import::{progress, season::key_result_kind},
     output::Printer,
 };
-use company::{CYCLE_ID, ObjectiveData, STRATEGIES, UNITS};
+use company::{STRATEGIES, UNITS};
+use quarter::{CYCLE_ID, ObjectiveData};
 
 #[derive(Debug, Subcommand)]
 pub enum DemoCommand {
@@ -90,7 +92,7 @@ async fn load(clients: &Clients, printer: Printer) -> Result<(), Failure> {
         "loaded Cask & Co.: {} org units, {} strategies, {} objectives in cycles/{CYCLE_ID}, {} health metrics",
         UNITS.len(),
         STRATEGIES.len(),
-        company::OBJECTIVES.len() + usize::from(remedial.is_some()),
+        quarter::OBJECTIVES.len() + usize::from(remedial.is_some()),
         company::METRICS.len()
     ));
     match remedial {
@@ -266,7 +268,7 @@ async fn season(clients: &Clients) -> Result<(), Failure> {
     }];
     messages.push(ImportSeasonRequest {
         header: None,
-        rows: company::OBJECTIVES.iter().map(season_row).collect(),
+        rows: quarter::OBJECTIVES.iter().map(season_row).collect(),
     });
     okr.import_season(tokio_stream::iter(messages))
         .await
@@ -352,7 +354,7 @@ fn season_row(data: &ObjectiveData) -> Row {
 /// teams are not confident, which `trellis cascade risk` shows.
 async fn check_ins(clients: &Clients) -> Result<(), Failure> {
     let mut okr = clients.okr.clone();
-    for (index, data) in company::OBJECTIVES.iter().enumerate() {
+    for (index, data) in quarter::OBJECTIVES.iter().enumerate() {
         let pace = [0.35, 0.55, 0.2, 0.7, 0.45, 0.1, 0.6][index % 7];
         let confidence = [7, 8, 3, 9, 6, 2, 7][index % 7];
         for (kr_index, (kind, _, start, target, _)) in data.key_results.iter().enumerate() {
