@@ -127,7 +127,7 @@ fn acceptable(code: Code) -> bool {
     )
 }
 
-async fn call(channel: Channel, method: &MethodDescriptor, body: Vec<u8>) -> Result<(), Status> {
+pub(crate) async fn call(channel: Channel, method: &MethodDescriptor, body: Vec<u8>) -> Result<(), Status> {
     let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
     match (method.is_client_streaming(), method.is_server_streaming()) {
         (true, _) => raw_client_stream(channel, &path, body).await.map(|_| ()),

@@ -2,6 +2,7 @@
 //! the generated clients, on SQLite and (when configured) PostgreSQL.
 
 mod answers;
+mod auth;
 mod bad_input;
 mod cascade;
 mod cascade_changes;

@@ -21,6 +21,7 @@ use trellis_proto::{
 use trellis_server::{Application, ServiceName, Settings};
 
 mod database;
+pub mod issuer;
 
 use database::{FreshDatabase, drop_database};
 

@@ -1,11 +1,24 @@
-//! Who made a request. Until authentication lands, the actor is taken from
-//! the `x-trellis-actor` metadata and stored on every change-feed event.
+//! Who made a request. With authentication on (`--auth-mode oidc`) the
+//! server's auth layer puts the verified [`Principal`] on the request and
+//! the actor is its subject, whatever `x-trellis-actor` says; with it off,
+//! the actor is taken from the `x-trellis-actor` metadata. The actor is
+//! stored on every change-feed event.
 
 use tonic::Request;
 
 pub const ACTOR_METADATA_KEY: &str = "x-trellis-actor";
 const ANONYMOUS: &str = "anonymous";
 const MAX_ACTOR_LEN: usize = 256;
+
+/// A caller whose credentials were verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The token's subject (`sub`).
+    pub subject: String,
+    pub email: Option<String>,
+    /// From the token's groups claim.
+    pub groups: Vec<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestContext {
@@ -16,6 +29,12 @@ pub struct RequestContext {
 
 impl RequestContext {
     pub fn from_request<T>(request: &Request<T>) -> RequestContext {
+        if let Some(principal) = request.extensions().get::<Principal>() {
+            return RequestContext {
+                actor: principal.subject.chars().take(MAX_ACTOR_LEN).collect(),
+                request_id: None,
+            };
+        }
         let actor = request
             .metadata()
             .get(ACTOR_METADATA_KEY)

@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod context;
+pub mod credentials;
 pub mod db;
 pub mod error;
 pub mod etag;

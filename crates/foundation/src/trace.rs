@@ -33,8 +33,9 @@ pub fn peer_channel(channel: Channel) -> PeerChannel {
     InterceptedService::new(channel, PropagateTrace)
 }
 
-/// Injects the current span's context into each outgoing request, and
-/// marks it as a call between services.
+/// Injects the current span's context into each outgoing request, marks
+/// it as a call between services, and adds the credentials it presents
+/// ([`crate::credentials`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PropagateTrace;
 
@@ -43,6 +44,11 @@ impl Interceptor for PropagateTrace {
         request
             .metadata_mut()
             .insert(PEER_CALL_HEADER, MetadataValue::from_static("1"));
+        if let Some(token) = crate::credentials::bearer_for_peer_call()
+            && let Ok(value) = MetadataValue::try_from(format!("Bearer {token}"))
+        {
+            request.metadata_mut().insert("authorization", value);
+        }
         TraceContextPropagator::new().inject_context(
             &Span::current().context(),
             &mut MetadataInjector(request.metadata_mut()),

@@ -2,7 +2,7 @@
 //! migrate the database, wire the chosen services with gRPC clients to their
 //! peers (this process by default), and shut down gracefully.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use sea_orm_migration::MigratorTrait;
@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::{info, warn};
+use trellis_access::{OidcSettings, Verifier};
 use trellis_cascade::{AlignmentOps, CascadeGrpc, Consumers, OrgGrpc, OrgOps, Projection, Source};
 use trellis_foundation::{ChangeFeed, Db, Store, trace::continue_from_headers};
 use trellis_health::{HealthGrpc, HealthOps};
@@ -23,10 +24,11 @@ use trellis_proto::{
 use trellis_strategy::{StrategyGrpc, StrategyOps};
 
 use crate::{
+    auth::AuthLayer,
     connections,
     guard::{Guard, GuardLimits},
     peers::{feed_sources, health_client, okr_client, org_client, strategy_client},
-    settings::{ServiceName, Settings},
+    settings::{AuthMode, ServiceName, Settings},
 };
 
 const STRATEGY_SERVICE: &str = "trellis.strategy.v1.StrategyService";
@@ -101,6 +103,11 @@ impl Application {
             }
         }
         let local_addr = listener.local_addr().context("reading the bound address")?;
+        if let Some(path) = &settings.service_token_file {
+            trellis_foundation::credentials::watch_service_token(path.clone())
+                .await
+                .map_err(anyhow::Error::msg)?;
+        }
         let db = Db::connect(&settings.database_url)
             .await
             .with_context(|| format!("connecting to {}", redact(&settings.database_url)))?;
@@ -283,6 +290,7 @@ impl Application {
                 call_timeout: Duration::from_secs(settings.call_timeout_seconds),
             },
         );
+        let auth = AuthLayer::new(verifier(&settings).await?);
         let keepalive = Duration::from_secs(settings.keepalive_seconds);
         let router = Server::builder()
             .tcp_nodelay(true)
@@ -291,6 +299,7 @@ impl Application {
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
             .trace_fn(rpc_span)
             .layer(guard.clone())
+            .layer(auth)
             .add_service(health_service)
             .add_service(reflection)
             .add_optional_service(strategy_service)
@@ -377,6 +386,24 @@ async fn open_store(db: &Db, prefix: &str, settings: &Settings) -> anyhow::Resul
         .await
         .with_context(|| format!("opening the {prefix} store"))?;
     Ok(store.with_watch_stall(Duration::from_secs(settings.watch_stall_seconds)))
+}
+
+/// The token verifier `--auth-mode oidc` asks for.
+async fn verifier(settings: &Settings) -> anyhow::Result<Option<Arc<Verifier>>> {
+    if settings.auth_mode != AuthMode::Oidc {
+        return Ok(None);
+    }
+    let setting = |value: &Option<String>| value.clone().unwrap_or_default();
+    let verifier = Verifier::new(OidcSettings {
+        issuer: setting(&settings.oidc_issuer),
+        audience: setting(&settings.oidc_audience),
+        jwks_url: setting(&settings.oidc_jwks_url),
+        email_claim: settings.oidc_email_claim.clone(),
+        groups_claim: settings.oidc_groups_claim.clone(),
+    })
+    .await
+    .map_err(anyhow::Error::msg)?;
+    Ok(Some(Arc::new(verifier)))
 }
 
 /// Every message type this server speaks (Trellis's, health checks and

@@ -2,6 +2,7 @@
 //! subset of the Trellis services on one port.
 
 pub mod app;
+pub mod auth;
 pub mod connections;
 pub mod guard;
 pub mod peers;

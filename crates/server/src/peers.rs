@@ -68,9 +68,11 @@ pub fn health_client(
 pub fn feed_sources(settings: &Settings, local_addr: SocketAddr, org: &OrgOps) -> anyhow::Result<Vec<Source>> {
     let wants = |service| settings.services.contains(&service);
     let max = settings.max_message_bytes;
-    let channel = |service, peer: &Option<String>| -> anyhow::Result<Option<Channel>> {
+    // Traced like every peer call, so a feed reader presents this
+    // service's credentials.
+    let channel = |service, peer: &Option<String>| -> anyhow::Result<Option<PeerChannel>> {
         if wants(service) || peer.is_some() {
-            Ok(Some(peer_channel(peer.as_deref(), local_addr)?))
+            Ok(Some(traced(peer_channel(peer.as_deref(), local_addr)?)))
         } else {
             Ok(None)
         }

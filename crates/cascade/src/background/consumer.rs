@@ -6,9 +6,9 @@ use std::{sync::Arc, time::Duration};
 
 use futures::{StreamExt, stream::BoxStream};
 use tokio::{sync::watch, task::JoinHandle};
-use tonic::{Status, transport::Channel};
+use tonic::Status;
 use tracing::{debug, info, warn};
-use trellis_foundation::{ChangeFeed, Db};
+use trellis_foundation::{ChangeFeed, Db, trace::PeerChannel};
 use trellis_proto::{
     feed::v1::{ChangeEvent, WatchChangesRequest},
     health::v1::health_metric_service_client::HealthMetricServiceClient,
@@ -30,9 +30,9 @@ const STORE_EVERY: Duration = Duration::from_secs(1);
 pub enum Source {
     /// This service's own org units, read in process.
     Org(ChangeFeed),
-    Strategy(StrategyServiceClient<Channel>),
-    Okr(OkrServiceClient<Channel>),
-    Health(HealthMetricServiceClient<Channel>),
+    Strategy(StrategyServiceClient<PeerChannel>),
+    Okr(OkrServiceClient<PeerChannel>),
+    Health(HealthMetricServiceClient<PeerChannel>),
     /// A feed nobody said where to find: reported, never followed.
     Unconfigured(&'static str),
 }

@@ -9,13 +9,15 @@ use std::{
     str::FromStr,
 };
 
-use clap::Parser;
 use figment::{
-    Figment, Metadata, Profile, Provider,
+    Figment,
     providers::{Format, Toml},
-    value::{Dict, Map, Value},
 };
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
+
+mod flags;
+
+pub use flags::Flags;
 
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 50051));
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://trellis.db";
@@ -56,6 +58,14 @@ impl FromStr for ServiceName {
             .find(|service| service.as_str() == text.trim())
             .ok_or_else(|| format!("unknown service {text:?}; known: strategy, okr, health, cascade, or all"))
     }
+}
+
+/// How callers are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    None,
+    Oidc,
 }
 
 /// `all`, or a comma-separated list.
@@ -117,6 +127,25 @@ pub struct Settings {
     pub max_concurrent_calls: usize,
     /// Seconds a unary call may run.
     pub call_timeout_seconds: u64,
+    /// `none` (no credentials: loopback only, unless `insecure_no_auth`)
+    /// or `oidc` (every call needs a verified bearer token).
+    pub auth_mode: AuthMode,
+    /// The issuer tokens must name (`iss`), with `oidc`.
+    pub oidc_issuer: Option<String>,
+    /// The audience tokens must name (`aud`), with `oidc`.
+    pub oidc_audience: Option<String>,
+    /// The issuer's keys: `https://` or `http://` (a JWKS endpoint) or
+    /// `file://` (a JWKS file), with `oidc`.
+    pub oidc_jwks_url: Option<String>,
+    /// The claims holding a caller's email and groups.
+    pub oidc_email_claim: String,
+    pub oidc_groups_claim: String,
+    /// Serve `none` on a non-loopback address anyway.
+    pub insecure_no_auth: bool,
+    /// A file holding the bearer token this process presents when it
+    /// calls its peers on its own behalf (escalation steps, sweeps); read
+    /// again when it changes, so a rotated token is picked up.
+    pub service_token_file: Option<PathBuf>,
     /// Not a setting: for restart tests, the escalation step after which
     /// the health service's step runner stops as if the process had died.
     #[serde(skip)]
@@ -145,6 +174,14 @@ impl Default for Settings {
             watch_stall_seconds: DEFAULT_WATCH_STALL_SECONDS,
             max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
             call_timeout_seconds: DEFAULT_CALL_TIMEOUT_SECONDS,
+            auth_mode: AuthMode::None,
+            oidc_issuer: None,
+            oidc_audience: None,
+            oidc_jwks_url: None,
+            oidc_email_claim: "email".to_owned(),
+            oidc_groups_claim: "groups".to_owned(),
+            insecure_no_auth: false,
+            service_token_file: None,
             health_fail_point: None,
         }
     }
@@ -194,6 +231,7 @@ impl Settings {
                 return Err(format!("{name} must be an http:// or https:// url, got {peer:?}"));
             }
         }
+        self.validate_auth()?;
         if self.max_message_bytes < 1024 {
             return Err("max_message_bytes must be at least 1024".to_owned());
         }
@@ -217,6 +255,32 @@ impl Settings {
     }
 }
 
+impl Settings {
+    fn validate_auth(&self) -> Result<(), String> {
+        match self.auth_mode {
+            AuthMode::Oidc => {
+                for (name, value) in [
+                    ("oidc_issuer", &self.oidc_issuer),
+                    ("oidc_audience", &self.oidc_audience),
+                    ("oidc_jwks_url", &self.oidc_jwks_url),
+                ] {
+                    if value.as_deref().is_none_or(|value| value.trim().is_empty()) {
+                        return Err(format!("auth_mode oidc needs {name}"));
+                    }
+                }
+                Ok(())
+            }
+            AuthMode::None if !self.listen.ip().is_loopback() && !self.insecure_no_auth => Err(format!(
+                "refusing to serve {} without authentication: anyone who reaches it could read and change \
+                 everything. Use --auth-mode oidc (see the README, \"Securing Trellis\"), listen on a loopback \
+                 address, or pass --insecure-no-auth if something in front of Trellis authenticates callers",
+                self.listen
+            )),
+            AuthMode::None => Ok(()),
+        }
+    }
+}
+
 /// Large enough for a batch of 50,000 org units or 10,000 measurements; a
 /// season import streams its rows one message each.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -231,84 +295,6 @@ pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 1_024;
 pub const DEFAULT_CALL_TIMEOUT_SECONDS: u64 = 60;
 pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 20;
 pub const DEFAULT_HEALTH_RUNNER_LEASE_SECONDS: u64 = trellis_health::DEFAULT_RUNNER_LEASE.as_secs();
-
-/// The command line; every flag has a `TRELLIS_*` twin.
-#[derive(Debug, Default, Parser, Serialize)]
-#[command(
-    name = "trellis-server",
-    version,
-    about = "Trellis: strategy, OKRs, health metrics and the cascade, over gRPC"
-)]
-pub struct Flags {
-    /// Address to listen on (host:port; port 0 picks a free one).
-    #[arg(long, env = "TRELLIS_LISTEN")]
-    pub listen: Option<String>,
-    /// sqlite://path (created on first start) or postgres://user@host/db.
-    #[arg(long, env = "TRELLIS_DATABASE_URL")]
-    pub database_url: Option<String>,
-    /// `all`, or a comma-separated list of strategy, okr, health, cascade.
-    #[arg(long, env = "TRELLIS_SERVICES")]
-    pub services: Option<String>,
-    /// A TOML file of settings (keys as the long flags, with underscores).
-    #[arg(long, env = "TRELLIS_CONFIG")]
-    #[serde(skip)]
-    pub config: Option<PathBuf>,
-    #[arg(long, env = "TRELLIS_PEER_STRATEGY")]
-    pub peer_strategy: Option<String>,
-    #[arg(long, env = "TRELLIS_PEER_OKR")]
-    pub peer_okr: Option<String>,
-    #[arg(long, env = "TRELLIS_PEER_HEALTH")]
-    pub peer_health: Option<String>,
-    #[arg(long, env = "TRELLIS_PEER_CASCADE")]
-    pub peer_cascade: Option<String>,
-    /// Largest gRPC message in bytes (default 16 MiB); a larger request is
-    /// refused RESOURCE_EXHAUSTED before it is buffered.
-    #[arg(long, env = "TRELLIS_MAX_MESSAGE_BYTES")]
-    pub max_message_bytes: Option<usize>,
-    /// Seconds a graceful shutdown waits for in-flight requests.
-    #[arg(long, env = "TRELLIS_SHUTDOWN_GRACE_SECONDS")]
-    pub shutdown_grace_seconds: Option<u64>,
-    /// Seconds the health step runner's lease holds unless renewed: health
-    /// replicas on one database take turns running escalation steps, and a
-    /// standby takes over this long after the holder dies (default 15).
-    #[arg(long, env = "TRELLIS_HEALTH_RUNNER_LEASE_SECONDS")]
-    pub health_runner_lease_seconds: Option<u64>,
-    /// Connections open at once (default 4096); more are closed on accept.
-    #[arg(long, env = "TRELLIS_MAX_CONNECTIONS")]
-    pub max_connections: Option<usize>,
-    /// Seconds a connection with no call in flight stays open (default 300).
-    #[arg(long, env = "TRELLIS_CONNECTION_IDLE_SECONDS")]
-    pub connection_idle_seconds: Option<u64>,
-    /// Calls a connection may have open at once, advertised as HTTP/2
-    /// MAX_CONCURRENT_STREAMS (default 256).
-    #[arg(long, env = "TRELLIS_MAX_STREAMS_PER_CONNECTION")]
-    pub max_streams_per_connection: Option<u32>,
-    /// Seconds between HTTP/2 keepalive pings; a client that does not
-    /// answer within 20 seconds is dropped (default 60).
-    #[arg(long, env = "TRELLIS_KEEPALIVE_SECONDS")]
-    pub keepalive_seconds: Option<u64>,
-    /// WatchChanges and WatchAlignment streams open at once (default 256);
-    /// more are refused RESOURCE_EXHAUSTED.
-    #[arg(long, env = "TRELLIS_MAX_WATCHERS")]
-    pub max_watchers: Option<usize>,
-    /// Season imports running at once (default 4); more are refused
-    /// RESOURCE_EXHAUSTED.
-    #[arg(long, env = "TRELLIS_MAX_IMPORTS")]
-    pub max_imports: Option<usize>,
-    /// Seconds a WatchChanges stream whose client reads nothing (its
-    /// buffer full) is kept before it is dropped with RESOURCE_EXHAUSTED
-    /// (default 30).
-    #[arg(long, env = "TRELLIS_WATCH_STALL_SECONDS")]
-    pub watch_stall_seconds: Option<u64>,
-    /// Unary calls from clients in flight at once (default 1024); more are
-    /// shed at once with UNAVAILABLE rather than queued.
-    #[arg(long, env = "TRELLIS_MAX_CONCURRENT_CALLS")]
-    pub max_concurrent_calls: Option<usize>,
-    /// Seconds a unary call may run before it is cut with DEADLINE_EXCEEDED
-    /// (default 60; a client's shorter grpc-timeout applies too).
-    #[arg(long, env = "TRELLIS_CALL_TIMEOUT_SECONDS")]
-    pub call_timeout_seconds: Option<u64>,
-}
 
 /// Every problem figment found, each naming its key and where it came
 /// from (figment's own message prefixes keys with a profile Trellis does
@@ -335,128 +321,5 @@ fn describe(errors: figment::Error) -> String {
     problems.join("; ")
 }
 
-/// The flags (and their variables) as one more layer: only what was
-/// given, so an absent flag leaves the file's value or the default.
-impl Provider for Flags {
-    fn metadata(&self) -> Metadata {
-        Metadata::named("flags and TRELLIS_* variables")
-    }
-
-    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
-        let mut given = match Value::serialize(self)? {
-            Value::Dict(_, dict) => dict,
-            other => return Err(figment::Error::from(format!("flags serialized as {other:?}"))),
-        };
-        given.retain(|_, value| !matches!(value, Value::Empty(..)));
-        Ok(Profile::Default.collect(given))
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn services_parse_all_lists_and_refuse_unknown_names() {
-        assert_eq!(parse_services("all").ok(), Some(ServiceName::ALL.to_vec()));
-        assert_eq!(parse_services("health").ok(), Some(vec![ServiceName::Health]));
-        assert_eq!(
-            parse_services("cascade, strategy").ok(),
-            Some(vec![ServiceName::Cascade, ServiceName::Strategy])
-        );
-        assert!(parse_services("strategy,billing").is_err());
-        assert!(parse_services("").is_err());
-    }
-
-    #[test]
-    fn flags_override_the_file_and_the_file_overrides_defaults() -> Result<(), String> {
-        let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
-        let path = dir.path().join("trellis.toml");
-        std::fs::write(
-            &path,
-            "listen = \"127.0.0.1:6000\"\ndatabase_url = \"sqlite://from-file.db\"\n",
-        )
-        .map_err(|err| err.to_string())?;
-        let flags = Flags {
-            config: Some(path),
-            database_url: Some("sqlite://from-flag.db".into()),
-            ..Flags::default()
-        };
-        let settings = Settings::load(flags)?;
-        assert_eq!(settings.listen.port(), 6000);
-        assert_eq!(settings.database_url, "sqlite://from-flag.db");
-        Ok(())
-    }
-
-    #[test]
-    fn a_bad_value_names_its_key_and_its_layer() -> Result<(), String> {
-        let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
-        let path = dir.path().join("trellis.toml");
-        std::fs::write(&path, "max_watchers = -3\n").map_err(|err| err.to_string())?;
-        let from_file = Settings::load(Flags {
-            config: Some(path.clone()),
-            ..Flags::default()
-        })
-        .err()
-        .unwrap_or_default();
-        assert!(
-            from_file.contains("max_watchers") && from_file.contains(&path.display().to_string()),
-            "{from_file}"
-        );
-        let flags = Flags::try_parse_from([
-            "trellis-server",
-            "--config",
-            &path.display().to_string(),
-            "--max-watchers",
-            "9",
-        ])
-        .map_err(|err| err.to_string())?;
-        assert_eq!(
-            Settings::load(flags)?.max_watchers,
-            9,
-            "a flag covers the file's bad value"
-        );
-        let from_flag = Settings::load(Flags {
-            services: Some("strategy,billing".into()),
-            ..Flags::default()
-        })
-        .err()
-        .unwrap_or_default();
-        assert!(
-            from_flag.contains("services") && from_flag.contains("billing"),
-            "{from_flag}"
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn unknown_file_keys_are_refused() -> Result<(), String> {
-        let dir = tempfile::tempdir().map_err(|err| err.to_string())?;
-        let path = dir.path().join("trellis.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:6000\"\nlisten_port = 7\n").map_err(|err| err.to_string())?;
-        let error = Settings::load(Flags {
-            config: Some(path),
-            ..Flags::default()
-        })
-        .err()
-        .unwrap_or_default();
-        assert!(error.contains("listen_port"), "{error}");
-        Ok(())
-    }
-
-    #[test]
-    fn the_health_runner_lease_defaults_to_fifteen_seconds_and_is_never_zero() -> Result<(), String> {
-        assert_eq!(Settings::load(Flags::default())?.health_runner_lease_seconds, 15);
-        let flags = Flags::try_parse_from(["trellis-server", "--health-runner-lease-seconds", "4"])
-            .map_err(|err| err.to_string())?;
-        assert_eq!(Settings::load(flags)?.health_runner_lease_seconds, 4);
-        let error = Settings::load(Flags {
-            health_runner_lease_seconds: Some(0),
-            ..Flags::default()
-        })
-        .err()
-        .unwrap_or_default();
-        assert!(error.contains("health_runner_lease_seconds"), "{error}");
-        Ok(())
-    }
-}
+mod tests;

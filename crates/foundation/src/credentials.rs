@@ -1,0 +1,66 @@
+//! The credentials a service's calls to its peers carry. Inside a request,
+//! a peer call presents the caller's own bearer token, so the peer checks
+//! the same person; work a service does on its own (escalation steps,
+//! sweeps, the cascade's feed readers) presents the service's token, read
+//! from `--service-token-file` and read again when the file changes.
+
+use std::{
+    future::Future,
+    path::PathBuf,
+    sync::{Arc, OnceLock, RwLock},
+    time::Duration,
+};
+
+tokio::task_local! {
+    static CALLER_TOKEN: Arc<str>;
+}
+
+/// How often the service token file is looked at again.
+const SERVICE_TOKEN_REREAD: Duration = Duration::from_secs(30);
+
+static SERVICE_TOKEN: OnceLock<RwLock<Option<Arc<str>>>> = OnceLock::new();
+
+/// Runs `work` (a request's handling) with the caller's bearer token at
+/// hand for the peer calls it makes.
+pub async fn with_caller_token<F: Future>(token: Arc<str>, work: F) -> F::Output {
+    CALLER_TOKEN.scope(token, work).await
+}
+
+/// The token a peer call made now presents: the caller's, within a
+/// request, else the service's own, if it has one.
+pub fn bearer_for_peer_call() -> Option<Arc<str>> {
+    CALLER_TOKEN.try_with(Arc::clone).ok().or_else(|| {
+        SERVICE_TOKEN
+            .get()
+            .and_then(|token| token.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
+    })
+}
+
+/// Reads the service token from `path` now and every half minute after,
+/// for the life of the process.
+pub async fn watch_service_token(path: PathBuf) -> Result<(), String> {
+    let slot = SERVICE_TOKEN.get_or_init(|| RwLock::new(None));
+    let first = read_token(&path).await?;
+    *slot.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(first);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(SERVICE_TOKEN_REREAD).await;
+            match read_token(&path).await {
+                Ok(token) => *slot.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(token),
+                Err(err) => tracing::warn!(error = %err, "keeping the service token read before"),
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn read_token(path: &PathBuf) -> Result<Arc<str>, String> {
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|err| format!("reading the service token {}: {err}", path.display()))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(format!("the service token file {} is empty", path.display()));
+    }
+    Ok(Arc::from(token))
+}

@@ -1,0 +1,99 @@
+//! Authentication as one tower layer: with `--auth-mode oidc`, every call
+//! but a health probe must carry a bearer token the [`Verifier`] accepts.
+//! The verified [`Principal`] rides on the request (the services read the
+//! actor from it) and the token stays at hand for the peer calls the
+//! request makes. A call without a good token is answered UNAUTHENTICATED
+//! with a short reason before any handler runs.
+
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use futures::future::BoxFuture;
+use tonic::{Status, codegen::http};
+use tower_layer::Layer;
+use tower_service::Service;
+use trellis_access::Verifier;
+use trellis_foundation::credentials::with_caller_token;
+
+type HttpRequest = http::Request<tonic::body::Body>;
+type HttpResponse = http::Response<tonic::body::Body>;
+
+/// Checks credentials when a verifier is set; passes everything when not.
+#[derive(Clone)]
+pub struct AuthLayer {
+    verifier: Option<Arc<Verifier>>,
+}
+
+impl AuthLayer {
+    pub fn new(verifier: Option<Arc<Verifier>>) -> AuthLayer {
+        AuthLayer { verifier }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> AuthService<S> {
+        AuthService {
+            inner,
+            verifier: self.verifier.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    verifier: Option<Arc<Verifier>>,
+}
+
+impl<S> Service<HttpRequest> for AuthService<S>
+where
+    S: Service<HttpRequest, Response = HttpResponse> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<HttpResponse, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: HttpRequest) -> Self::Future {
+        // The service that was made ready answers; a fresh clone waits.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let Some(verifier) = self.verifier.clone() else {
+            return Box::pin(inner.call(request));
+        };
+        if request.uri().path().starts_with("/grpc.health.") {
+            return Box::pin(inner.call(request));
+        }
+        Box::pin(async move {
+            let authorization = request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            match verifier.verify(authorization.as_deref()).await {
+                Ok(principal) => {
+                    request.extensions_mut().insert(principal);
+                    let token: Arc<str> = authorization
+                        .as_deref()
+                        .and_then(|value| value.split_once(' '))
+                        .map(|(_, token)| Arc::from(token.trim()))
+                        .unwrap_or_else(|| Arc::from(""));
+                    with_caller_token(token, inner.call(request)).await
+                }
+                Err(rejection) => {
+                    tracing::debug!(path = request.uri().path(), reason = %rejection, "unauthenticated");
+                    Ok(Status::unauthenticated(rejection.to_string()).into_http())
+                }
+            }
+        })
+    }
+}

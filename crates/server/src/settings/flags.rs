@@ -1,0 +1,135 @@
+//! The command line as the last settings layer: every flag has a
+//! `TRELLIS_*` twin (read by clap), and only what was given overrides the
+//! file and the defaults.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use figment::{
+    Metadata, Profile, Provider,
+    value::{Dict, Map, Value},
+};
+use serde::Serialize;
+
+/// The command line; every flag has a `TRELLIS_*` twin.
+#[derive(Debug, Default, Parser, Serialize)]
+#[command(
+    name = "trellis-server",
+    version,
+    about = "Trellis: strategy, OKRs, health metrics and the cascade, over gRPC"
+)]
+pub struct Flags {
+    /// Address to listen on (host:port; port 0 picks a free one).
+    #[arg(long, env = "TRELLIS_LISTEN")]
+    pub listen: Option<String>,
+    /// sqlite://path (created on first start) or postgres://user@host/db.
+    #[arg(long, env = "TRELLIS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// `all`, or a comma-separated list of strategy, okr, health, cascade.
+    #[arg(long, env = "TRELLIS_SERVICES")]
+    pub services: Option<String>,
+    /// A TOML file of settings (keys as the long flags, with underscores).
+    #[arg(long, env = "TRELLIS_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    #[arg(long, env = "TRELLIS_PEER_STRATEGY")]
+    pub peer_strategy: Option<String>,
+    #[arg(long, env = "TRELLIS_PEER_OKR")]
+    pub peer_okr: Option<String>,
+    #[arg(long, env = "TRELLIS_PEER_HEALTH")]
+    pub peer_health: Option<String>,
+    #[arg(long, env = "TRELLIS_PEER_CASCADE")]
+    pub peer_cascade: Option<String>,
+    /// Largest gRPC message in bytes (default 16 MiB); a larger request is
+    /// refused RESOURCE_EXHAUSTED before it is buffered.
+    #[arg(long, env = "TRELLIS_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: Option<usize>,
+    /// Seconds a graceful shutdown waits for in-flight requests.
+    #[arg(long, env = "TRELLIS_SHUTDOWN_GRACE_SECONDS")]
+    pub shutdown_grace_seconds: Option<u64>,
+    /// Seconds the health step runner's lease holds unless renewed: health
+    /// replicas on one database take turns running escalation steps, and a
+    /// standby takes over this long after the holder dies (default 15).
+    #[arg(long, env = "TRELLIS_HEALTH_RUNNER_LEASE_SECONDS")]
+    pub health_runner_lease_seconds: Option<u64>,
+    /// Connections open at once (default 4096); more are closed on accept.
+    #[arg(long, env = "TRELLIS_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a connection with no call in flight stays open (default 300).
+    #[arg(long, env = "TRELLIS_CONNECTION_IDLE_SECONDS")]
+    pub connection_idle_seconds: Option<u64>,
+    /// Calls a connection may have open at once, advertised as HTTP/2
+    /// MAX_CONCURRENT_STREAMS (default 256).
+    #[arg(long, env = "TRELLIS_MAX_STREAMS_PER_CONNECTION")]
+    pub max_streams_per_connection: Option<u32>,
+    /// Seconds between HTTP/2 keepalive pings; a client that does not
+    /// answer within 20 seconds is dropped (default 60).
+    #[arg(long, env = "TRELLIS_KEEPALIVE_SECONDS")]
+    pub keepalive_seconds: Option<u64>,
+    /// WatchChanges and WatchAlignment streams open at once (default 256);
+    /// more are refused RESOURCE_EXHAUSTED.
+    #[arg(long, env = "TRELLIS_MAX_WATCHERS")]
+    pub max_watchers: Option<usize>,
+    /// Season imports running at once (default 4); more are refused
+    /// RESOURCE_EXHAUSTED.
+    #[arg(long, env = "TRELLIS_MAX_IMPORTS")]
+    pub max_imports: Option<usize>,
+    /// Seconds a WatchChanges stream whose client reads nothing (its
+    /// buffer full) is kept before it is dropped with RESOURCE_EXHAUSTED
+    /// (default 30).
+    #[arg(long, env = "TRELLIS_WATCH_STALL_SECONDS")]
+    pub watch_stall_seconds: Option<u64>,
+    /// Unary calls from clients in flight at once (default 1024); more are
+    /// shed at once with UNAVAILABLE rather than queued.
+    #[arg(long, env = "TRELLIS_MAX_CONCURRENT_CALLS")]
+    pub max_concurrent_calls: Option<usize>,
+    /// Seconds a unary call may run before it is cut with DEADLINE_EXCEEDED
+    /// (default 60; a client's shorter grpc-timeout applies too).
+    #[arg(long, env = "TRELLIS_CALL_TIMEOUT_SECONDS")]
+    pub call_timeout_seconds: Option<u64>,
+    /// `none` (the default: no credentials, loopback addresses only) or
+    /// `oidc` (every call needs a bearer token from the issuer).
+    #[arg(long, env = "TRELLIS_AUTH_MODE", value_parser = ["none", "oidc"])]
+    pub auth_mode: Option<String>,
+    /// With oidc: the issuer tokens must come from (their `iss`).
+    #[arg(long, env = "TRELLIS_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// With oidc: the audience tokens must be for (their `aud`).
+    #[arg(long, env = "TRELLIS_OIDC_AUDIENCE")]
+    pub oidc_audience: Option<String>,
+    /// With oidc: the issuer's keys, an https:// (or http://) JWKS URL or
+    /// a file:// path; read again on an unknown key id.
+    #[arg(long, env = "TRELLIS_OIDC_JWKS_URL")]
+    pub oidc_jwks_url: Option<String>,
+    /// The token claim holding the caller's email (default `email`).
+    #[arg(long, env = "TRELLIS_OIDC_EMAIL_CLAIM")]
+    pub oidc_email_claim: Option<String>,
+    /// The token claim holding the caller's groups (default `groups`).
+    #[arg(long, env = "TRELLIS_OIDC_GROUPS_CLAIM")]
+    pub oidc_groups_claim: Option<String>,
+    /// Serve without authentication on a non-loopback address (only when
+    /// something in front of Trellis authenticates every caller).
+    #[arg(long, env = "TRELLIS_INSECURE_NO_AUTH", num_args = 0..=1, default_missing_value = "true")]
+    pub insecure_no_auth: Option<bool>,
+    /// With oidc: a file with the bearer token this process presents to
+    /// its peers for the work it does on its own (read again when changed).
+    #[arg(long, env = "TRELLIS_SERVICE_TOKEN_FILE")]
+    pub service_token_file: Option<PathBuf>,
+}
+
+/// The flags (and their variables) as one more layer: only what was
+/// given, so an absent flag leaves the file's value or the default.
+impl Provider for Flags {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("flags and TRELLIS_* variables")
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut given = match Value::serialize(self)? {
+            Value::Dict(_, dict) => dict,
+            other => return Err(figment::Error::from(format!("flags serialized as {other:?}"))),
+        };
+        given.retain(|_, value| !matches!(value, Value::Empty(..)));
+        Ok(Profile::Default.collect(given))
+    }
+}
