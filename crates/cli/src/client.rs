@@ -20,16 +20,48 @@ use crate::failure::Failure;
 /// Season imports are large; the server accepts up to 64 MiB by default.
 const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
-pub type Conn = InterceptedService<Channel, Actor>;
+pub type Conn = InterceptedService<Channel, Credentials>;
 
-/// Sends `x-trellis-actor`, recorded on every change.
-#[derive(Debug, Clone)]
-pub struct Actor(Option<MetadataValue<tonic::metadata::Ascii>>);
+/// Who the CLI calls as: a bearer token for a server that authenticates
+/// callers, and `x-trellis-actor` (recorded on changes by a server that
+/// does not).
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    actor: Option<MetadataValue<tonic::metadata::Ascii>>,
+    authorization: Option<MetadataValue<tonic::metadata::Ascii>>,
+}
 
-impl Interceptor for Actor {
+impl Credentials {
+    pub fn new(actor: Option<&str>, token: Option<&str>) -> Result<Credentials, Failure> {
+        let actor = match actor.filter(|actor| !actor.is_empty()) {
+            Some(actor) => Some(
+                actor
+                    .parse()
+                    .map_err(|_| Failure::Usage(format!("--actor {actor:?} must be printable ASCII")))?,
+            ),
+            None => None,
+        };
+        let authorization = match token.map(str::trim).filter(|token| !token.is_empty()) {
+            Some(token) => {
+                let mut value: MetadataValue<tonic::metadata::Ascii> = format!("Bearer {token}")
+                    .parse()
+                    .map_err(|_| Failure::Usage("--token must be printable ASCII".to_owned()))?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        Ok(Credentials { actor, authorization })
+    }
+}
+
+impl Interceptor for Credentials {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(actor) = &self.0 {
+        if let Some(actor) = &self.actor {
             request.metadata_mut().insert("x-trellis-actor", actor.clone());
+        }
+        if let Some(authorization) = &self.authorization {
+            request.metadata_mut().insert("authorization", authorization.clone());
         }
         Ok(request)
     }
@@ -65,22 +97,14 @@ pub struct Servers<'a> {
 }
 
 /// Connects once to each distinct server.
-pub async fn connect(servers: &Servers<'_>, actor: Option<&str>) -> Result<Clients, Failure> {
-    let actor = match actor.filter(|actor| !actor.is_empty()) {
-        Some(actor) => Some(
-            actor
-                .parse()
-                .map_err(|_| Failure::Usage(format!("--actor {actor:?} must be printable ASCII")))?,
-        ),
-        None => None,
-    };
+pub async fn connect(servers: &Servers<'_>, credentials: Credentials) -> Result<Clients, Failure> {
     let mut connected: Vec<(String, Conn)> = Vec::new();
     let mut conn_to = async |server: &str| -> Result<Conn, Failure> {
         let url = server_url(server);
         if let Some((_, conn)) = connected.iter().find(|(known, _)| *known == url) {
             return Ok(conn.clone());
         }
-        let conn = InterceptedService::new(open(&url).await?, Actor(actor.clone()));
+        let conn = InterceptedService::new(open(&url).await?, credentials.clone());
         connected.push((url, conn.clone()));
         Ok(conn)
     };

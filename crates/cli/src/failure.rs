@@ -20,6 +20,10 @@ pub mod exit {
     pub const CONFLICT: u8 = 5;
     /// The server cannot be reached, or does not host that service.
     pub const UNAVAILABLE: u8 = 6;
+    /// No token, or one the server does not accept (--token).
+    pub const UNAUTHENTICATED: u8 = 7;
+    /// The caller may not do that.
+    pub const PERMISSION_DENIED: u8 = 8;
 }
 
 /// One problem in an input file, at a line.
@@ -70,13 +74,9 @@ fn code_of(code: Code) -> u8 {
         Code::NotFound => exit::NOT_FOUND,
         Code::AlreadyExists | Code::Aborted | Code::FailedPrecondition => exit::CONFLICT,
         Code::Unavailable | Code::DeadlineExceeded | Code::Unimplemented => exit::UNAVAILABLE,
-        Code::Cancelled
-        | Code::Unknown
-        | Code::PermissionDenied
-        | Code::ResourceExhausted
-        | Code::Internal
-        | Code::DataLoss
-        | Code::Unauthenticated => exit::INTERNAL,
+        Code::Unauthenticated => exit::UNAUTHENTICATED,
+        Code::PermissionDenied => exit::PERMISSION_DENIED,
+        Code::Cancelled | Code::Unknown | Code::ResourceExhausted | Code::Internal | Code::DataLoss => exit::INTERNAL,
     }
 }
 

@@ -12,7 +12,7 @@ pub mod output;
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
-    client::{Servers, connect},
+    client::{Credentials, Servers, connect},
     commands::{cascade, cycle, health, okr, org, strategy},
     failure::Failure,
     output::{Format, Printer},
@@ -26,7 +26,9 @@ Exit codes:
   3  invalid input (the server's field violations, or bad rows in a file); nothing changed
   4  not found
   5  conflict: already exists, stale etag, or not allowed in the resource's state
-  6  the server cannot be reached, or does not host that service";
+  6  the server cannot be reached, or does not host that service
+  7  no token, or one the server does not accept (--token, TRELLIS_TOKEN)
+  8  the caller may not do that";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,6 +63,10 @@ pub struct Cli {
     /// Who makes the changes, recorded on each (x-trellis-actor); defaults to $USER.
     #[arg(long, env = "TRELLIS_ACTOR", global = true)]
     pub actor: Option<String>,
+    /// A bearer token for a server run with --auth-mode oidc (from your
+    /// identity provider); sent as `authorization: Bearer <token>`.
+    #[arg(long, env = "TRELLIS_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -109,7 +115,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         health: cli.health_server.as_deref().unwrap_or(&cli.server),
         cascade: cli.cascade_server.as_deref().unwrap_or(&cli.server),
     };
-    let clients = connect(&servers, actor.as_deref()).await?;
+    let credentials = Credentials::new(actor.as_deref(), cli.token.as_deref())?;
+    let clients = connect(&servers, credentials).await?;
     let printer = Printer { format: cli.output };
     match cli.command {
         Command::Org(command) => org::run(command, &clients, printer).await,

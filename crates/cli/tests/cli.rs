@@ -457,3 +457,33 @@ async fn split_services() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Against a server that authenticates callers: no token exits 7, a good
+/// one (`TRELLIS_TOKEN`) works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_sent_and_its_absence_has_an_exit_code() -> anyhow::Result<()> {
+    let issuer = trellis_tests::issuer::TestIssuer::start().await?;
+    let app = trellis_tests::spawn_app_with(&TestBackend::Sqlite, |settings| issuer.configure(settings)).await?;
+    let token = issuer.token("alice")?;
+    let server = app.url();
+    let runs = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(Option<i32>, String)>> {
+        let run = |token: Option<&str>| -> anyhow::Result<(Option<i32>, String)> {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_trellis"));
+            command.args(["org", "list"]).env("TRELLIS_SERVER", &server);
+            if let Some(token) = token {
+                command.env("TRELLIS_TOKEN", token);
+            }
+            let output = command.output()?;
+            Ok((
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            ))
+        };
+        Ok(vec![run(None)?, run(Some(&token))?, run(Some("not-a-token"))?])
+    })
+    .await??;
+    assert_eq!(runs[0].0, Some(7), "{}", runs[0].1);
+    assert_eq!(runs[1].0, Some(0), "{}", runs[1].1);
+    assert_eq!(runs[2].0, Some(7), "{}", runs[2].1);
+    Ok(())
+}
