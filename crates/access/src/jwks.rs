@@ -178,3 +178,48 @@ fn algorithm_of(jwk: &Jwk) -> Option<Algorithm> {
         Some(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RSA_JWK: &str = include_str!("../../../tests/fixtures/auth/rsa-test-key.jwk.json");
+
+    fn set(keys: Vec<serde_json::Value>) -> JwkSet {
+        serde_json::from_value(serde_json::json!({ "keys": keys })).unwrap_or(JwkSet { keys: Vec::new() })
+    }
+
+    fn rsa(kid: Option<&str>, alg: Option<&str>) -> serde_json::Value {
+        let mut key: serde_json::Value = serde_json::from_str(RSA_JWK).unwrap_or_default();
+        if let Some(kid) = kid {
+            key["kid"] = serde_json::json!(kid);
+        }
+        if let Some(alg) = alg {
+            key["alg"] = serde_json::json!(alg);
+        }
+        key
+    }
+
+    #[test]
+    fn only_asymmetric_keys_with_ids_count_each_for_its_own_algorithm() {
+        let keys = usable_keys(&set(vec![
+            rsa(Some("plain"), None),
+            rsa(Some("stated"), Some("RS256")),
+            // An RSA key claiming another algorithm is not trusted for any.
+            rsa(Some("confused"), Some("HS256")),
+            rsa(None, Some("RS256")),
+            serde_json::json!({"kty": "oct", "kid": "secret", "k": "c2VjcmV0", "alg": "HS256"}),
+        ]));
+        let mut ids: Vec<&str> = keys.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["plain", "stated"]);
+        assert!(keys.values().all(|key| key.algorithm == Algorithm::RS256));
+    }
+
+    #[tokio::test]
+    async fn a_missing_key_file_leaves_no_keys_and_no_panic() {
+        let keys = Keys::load(KeySource::File(PathBuf::from("/nonexistent/jwks.json"))).await;
+        assert!(keys.get("any").await.is_none());
+        assert!(KeySource::parse("ftp://keys").is_err());
+    }
+}
