@@ -104,13 +104,17 @@ impl Keys {
         keys
     }
 
-    /// The key `kid`, reading the keys again if it is unknown (or the keys
-    /// are old) and they were not read within [`MIN_REFRESH`].
+    /// The key `kid`, reading the keys again if it is unknown and they were
+    /// not read within [`MIN_REFRESH`]. Keys older than [`MAX_AGE`] are read
+    /// again by one caller while the others go on with what is known.
     pub async fn get(&self, kid: &str) -> Option<Key> {
-        if let Some(key) = self.cached(kid)
-            && !self.stale()
-        {
-            return Some(key);
+        if self.cached(kid).is_some() {
+            if let Ok(read_at) = self.read_at.try_lock()
+                && read_at.is_none_or(|at| at.elapsed() > MAX_AGE)
+            {
+                self.fetch_into(read_at).await;
+            }
+            return self.cached(kid);
         }
         self.refresh(MIN_REFRESH).await;
         self.cached(kid)
@@ -124,19 +128,16 @@ impl Keys {
             .cloned()
     }
 
-    fn stale(&self) -> bool {
-        match self.read_at.try_lock() {
-            Ok(read_at) => read_at.is_none_or(|at| at.elapsed() > MAX_AGE),
-            // Someone is reading them now.
-            Err(_) => false,
-        }
-    }
-
     async fn refresh(&self, min_interval: Duration) {
-        let mut read_at = self.read_at.lock().await;
+        let read_at = self.read_at.lock().await;
         if read_at.is_some_and(|at| at.elapsed() < min_interval) {
             return;
         }
+        self.fetch_into(read_at).await;
+    }
+
+    /// Reads the keys, holding `read_at` (so one caller reads for all).
+    async fn fetch_into(&self, mut read_at: tokio::sync::MutexGuard<'_, Option<Instant>>) {
         *read_at = Some(Instant::now());
         match self.source.fetch().await {
             Ok(set) => {
