@@ -52,6 +52,48 @@ impl MaskField for StrategyField {
     }
 }
 
+/// A choice's fields an update may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChoiceField {
+    Kind,
+    Title,
+    Description,
+}
+
+impl ChoiceField {
+    pub const ALL: &[ChoiceField] = &[ChoiceField::Kind, ChoiceField::Title, ChoiceField::Description];
+}
+
+impl MaskField for ChoiceField {
+    fn path(self) -> &'static str {
+        match self {
+            ChoiceField::Kind => "kind",
+            ChoiceField::Title => "title",
+            ChoiceField::Description => "description",
+        }
+    }
+}
+
+/// An assumption's fields an update may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssumptionField {
+    Statement,
+    HealthMetric,
+}
+
+impl AssumptionField {
+    pub const ALL: &[AssumptionField] = &[AssumptionField::Statement, AssumptionField::HealthMetric];
+}
+
+impl MaskField for AssumptionField {
+    fn path(self) -> &'static str {
+        match self {
+            AssumptionField::Statement => "statement",
+            AssumptionField::HealthMetric => "health_metric",
+        }
+    }
+}
+
 /// Checks one writable field, so an update checks just what its mask names.
 pub fn check_strategy_field(
     strategy: &pb::Strategy,

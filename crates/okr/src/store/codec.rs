@@ -128,7 +128,7 @@ pub fn objective_to_proto(
         objective.score = weighted_mean(&scores);
         let commitment = match objective.kind() {
             objective::Kind::Aspirational => Commitment::Aspirational,
-            _ => Commitment::Committed,
+            objective::Kind::Committed | objective::Kind::Unspecified => Commitment::Committed,
         };
         objective.achieved =
             key_results.iter().any(|kr| kr.score.is_some()) && is_achieved(commitment, objective.score);

@@ -28,7 +28,8 @@ pub fn objective_row(
         kind: objective.kind().as_str_name().to_owned(),
         origin: match objective.origin() {
             objective::Origin::Remedial => objective::Origin::Remedial,
-            _ => objective::Origin::Planned,
+            // Every objective not made by the Four Square rule was planned.
+            objective::Origin::Planned | objective::Origin::Unspecified => objective::Origin::Planned,
         }
         .as_str_name()
         .to_owned(),

@@ -19,7 +19,7 @@ use trellis_proto::{
 
 use crate::{
     error::Error,
-    fields::{check_assumption, check_health_metric},
+    fields::{AssumptionField, check_assumption, check_health_metric},
     names::{ANY_STRATEGY, ASSUMPTIONS, child_ids, child_name, strategy_id},
     ops::{
         StrategyOps,
@@ -28,7 +28,6 @@ use crate::{
     store::entity::assumption,
 };
 
-const UPDATABLE: &[&str] = &["statement", "health_metric"];
 const MAX_TEXT: usize = 4_000;
 
 impl StrategyOps {
@@ -72,17 +71,19 @@ impl StrategyOps {
         let patch = required(request.assumption, "assumption")?;
         let (parent_id, _) = child_ids(&patch.name, ASSUMPTIONS, "assumption.name")?;
         let mut violations = FieldViolations::default();
-        let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);
-        for path in &paths {
-            match *path {
-                "statement" => {
+        let paths = update_paths(request.update_mask.as_ref(), AssumptionField::ALL, &mut violations);
+        for field in &paths {
+            match field {
+                AssumptionField::Statement => {
                     violations.require_non_empty(&patch.statement, "assumption.statement");
                     violations.require_max_len(&patch.statement, MAX_TEXT, "assumption.statement");
                 }
-                _ => check_health_metric(&patch.health_metric, "assumption.health_metric", &mut violations),
+                AssumptionField::HealthMetric => {
+                    check_health_metric(&patch.health_metric, "assumption.health_metric", &mut violations);
+                }
             }
         }
-        if paths.contains(&"health_metric") {
+        if paths.contains(&AssumptionField::HealthMetric) {
             let reference = [("assumption.health_metric".to_owned(), patch.health_metric.clone())];
             self.check_assumption_metrics(&reference, &mut violations).await?;
         }
@@ -93,10 +94,10 @@ impl StrategyOps {
             None,
             (&patch.name, &patch.etag),
             |assumption: &mut pb::Assumption| {
-                for path in &paths {
-                    match *path {
-                        "statement" => assumption.statement = patch.statement.trim().to_owned(),
-                        _ => assumption.health_metric.clone_from(&patch.health_metric),
+                for field in &paths {
+                    match field {
+                        AssumptionField::Statement => assumption.statement = patch.statement.trim().to_owned(),
+                        AssumptionField::HealthMetric => assumption.health_metric.clone_from(&patch.health_metric),
                     }
                 }
             },

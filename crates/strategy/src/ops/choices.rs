@@ -8,6 +8,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, se
 use trellis_foundation::{
     FieldViolations, RequestContext,
     filter::{self, FieldKind, FilterField},
+    mask::MaskField,
     mask::update_paths,
     names::{id_or_generate, parse_child_name},
     paging::{page_size, split_page},
@@ -17,7 +18,7 @@ use trellis_proto::strategy::v1::{self as pb, ChoiceKind};
 
 use crate::{
     error::Error,
-    fields::check_choice,
+    fields::{ChoiceField, check_choice},
     names::{CHOICES, COLLECTION, child_ids, child_name, strategy_id},
     ops::StrategyOps,
     store::{
@@ -37,8 +38,6 @@ const CHOICE_KIND_NAMES: &[&str] = &[
     "MANAGEMENT_SYSTEM",
     "NOT_DOING",
 ];
-
-const UPDATABLE: &[&str] = &["kind", "title", "description"];
 
 impl StrategyOps {
     pub async fn create_choice(
@@ -74,16 +73,16 @@ impl StrategyOps {
         let patch = required(request.choice, "choice")?;
         let (parent_id, _) = child_ids(&patch.name, CHOICES, "choice.name")?;
         let mut violations = FieldViolations::default();
-        let paths = update_paths(request.update_mask.as_ref(), UPDATABLE, &mut violations);
+        let paths = update_paths(request.update_mask.as_ref(), ChoiceField::ALL, &mut violations);
         let mut checked = FieldViolations::default();
         check_choice(&patch, "choice.", &mut checked);
         for (field, description) in checked.violations() {
-            if paths.iter().any(|path| field == &format!("choice.{path}")) {
+            if paths.iter().any(|path| field == &format!("choice.{}", path.path())) {
                 violations.add(field.clone(), description.clone());
             }
         }
         violations.into_result()?;
-        let becomes_not_doing = paths.contains(&"kind") && patch.kind() == ChoiceKind::NotDoing;
+        let becomes_not_doing = paths.contains(&ChoiceField::Kind) && patch.kind() == ChoiceKind::NotDoing;
         let losing_children = becomes_not_doing.then_some(patch.name.as_str());
         self.update_child(
             &context,
@@ -91,11 +90,11 @@ impl StrategyOps {
             losing_children,
             (&patch.name, &patch.etag),
             |choice: &mut pb::Choice| {
-                for path in &paths {
-                    match *path {
-                        "kind" => choice.kind = patch.kind,
-                        "title" => choice.title = patch.title.trim().to_owned(),
-                        _ => choice.description.clone_from(&patch.description),
+                for field in &paths {
+                    match field {
+                        ChoiceField::Kind => choice.kind = patch.kind,
+                        ChoiceField::Title => choice.title = patch.title.trim().to_owned(),
+                        ChoiceField::Description => choice.description.clone_from(&patch.description),
                     }
                 }
             },

@@ -229,7 +229,7 @@ impl StrategyOps {
             display_name: strategy.display_name.clone(),
             owner_id: strategy.owner.trim_start_matches("orgUnits/").to_owned(),
             parent_choice: strategy.parent_choice.clone(),
-            state: strategy.state().as_str_name().to_owned(),
+            state: crate::store::rows::state_column(strategy.state())?,
             revision,
             snapshot: snapshot.clone(),
             create_micros: previous.map_or(now, |row| row.create_micros),

@@ -3,7 +3,21 @@
 
 use trellis_proto::strategy::v1 as pb;
 
-use crate::store::entity::{assumption, choice};
+use crate::{
+    error::Error,
+    store::entity::{assumption, choice, strategy::State},
+};
+
+/// The state column of a strategy in `state`; every stored strategy has one.
+pub(crate) fn state_column(state: pb::StrategyState) -> Result<State, Error> {
+    Ok(match state {
+        pb::StrategyState::Draft => State::Draft,
+        pb::StrategyState::Active => State::Active,
+        pb::StrategyState::UnderReview => State::UnderReview,
+        pb::StrategyState::Retired => State::Retired,
+        pb::StrategyState::Unspecified => return Err(Error::Corrupt("a strategy without a state".to_owned())),
+    })
+}
 
 pub(crate) fn choice_kind_name(choice: &pb::Choice) -> &'static str {
     choice.kind().as_str_name()
