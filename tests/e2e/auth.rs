@@ -48,6 +48,18 @@ fn bearer<T>(message: T, token: &str) -> anyhow::Result<Request<T>> {
     Ok(request)
 }
 
+fn acme() -> CreateOrgUnitRequest {
+    CreateOrgUnitRequest {
+        org_unit: Some(OrgUnit {
+            display_name: "Acme".into(),
+            kind: "company".into(),
+            ..OrgUnit::default()
+        }),
+        org_unit_id: "acme".into(),
+        ..CreateOrgUnitRequest::default()
+    }
+}
+
 async fn list_units_with(app: &TestApp, token: &str) -> anyhow::Result<Code> {
     let outcome = app
         .org
@@ -174,18 +186,7 @@ async fn a_key_published_later_is_accepted_without_a_restart(backend: TestBacken
 async fn the_actor_is_the_tokens_subject(backend: TestBackend) -> anyhow::Result<()> {
     let (app, issuer) = spawn_with_issuer(&backend).await?;
     let token = issuer.token("alice")?;
-    let mut request = bearer(
-        CreateOrgUnitRequest {
-            org_unit: Some(OrgUnit {
-                display_name: "Acme".into(),
-                kind: "company".into(),
-                ..OrgUnit::default()
-            }),
-            org_unit_id: "acme".into(),
-            ..CreateOrgUnitRequest::default()
-        },
-        &token,
-    )?;
+    let mut request = bearer(acme(), &token)?;
     request
         .metadata_mut()
         .insert("x-trellis-actor", MetadataValue::from_static("mallory"));
@@ -208,21 +209,7 @@ async fn the_actor_is_the_tokens_subject(backend: TestBackend) -> anyhow::Result
 async fn calls_between_services_carry_the_callers_token(backend: TestBackend) -> anyhow::Result<()> {
     let (app, issuer) = spawn_with_issuer(&backend).await?;
     let token = issuer.token("alice")?;
-    app.org
-        .clone()
-        .create_org_unit(bearer(
-            CreateOrgUnitRequest {
-                org_unit: Some(OrgUnit {
-                    display_name: "Acme".into(),
-                    kind: "company".into(),
-                    ..OrgUnit::default()
-                }),
-                org_unit_id: "acme".into(),
-                ..CreateOrgUnitRequest::default()
-            },
-            &token,
-        )?)
-        .await?;
+    app.org.clone().create_org_unit(bearer(acme(), &token)?).await?;
     // Creating a strategy asks the org service (a peer, over gRPC) for the
     // owner's ancestry: that call must present alice's token too.
     let mut strategy = complete_strategy("orgUnits/acme");

@@ -11,4 +11,4 @@ mod jwks;
 mod verifier;
 
 pub use jwks::KeySource;
-pub use verifier::{OidcSettings, Rejection, Verifier};
+pub use verifier::{OidcSettings, Rejection, Verifier, bearer};

@@ -172,7 +172,7 @@ impl Verifier {
 }
 
 /// The token of an `authorization: Bearer <token>` value.
-fn bearer(authorization: Option<&str>) -> Result<&str, Rejection> {
+pub fn bearer(authorization: Option<&str>) -> Result<&str, Rejection> {
     let value = authorization.ok_or(Rejection::Missing)?.trim();
     let (scheme, token) = value.split_once(' ').ok_or(Rejection::Malformed)?;
     if !scheme.eq_ignore_ascii_case("bearer") {

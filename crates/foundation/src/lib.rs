@@ -7,6 +7,7 @@ pub mod cache;
 pub mod context;
 pub mod credentials;
 pub mod db;
+pub mod enum_pair;
 pub mod error;
 pub mod etag;
 pub mod feed;

@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use tonic::{Status, codegen::http};
 use tower_layer::Layer;
 use tower_service::Service;
-use trellis_access::Verifier;
+use trellis_access::{Verifier, bearer};
 use trellis_foundation::credentials::with_caller_token;
 
 type HttpRequest = http::Request<tonic::body::Body>;
@@ -82,11 +82,8 @@ where
             match verifier.verify(authorization.as_deref()).await {
                 Ok(principal) => {
                     request.extensions_mut().insert(principal);
-                    let token: Arc<str> = authorization
-                        .as_deref()
-                        .and_then(|value| value.split_once(' '))
-                        .map(|(_, token)| Arc::from(token.trim()))
-                        .unwrap_or_else(|| Arc::from(""));
+                    // Verified, so the header holds a bearer token.
+                    let token: Arc<str> = Arc::from(bearer(authorization.as_deref()).unwrap_or_default());
                     with_caller_token(token, inner.call(request)).await
                 }
                 Err(rejection) => {

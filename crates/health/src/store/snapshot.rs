@@ -68,23 +68,13 @@ pub fn decode_config(bytes: &[u8], name: &str) -> Result<pb::HealthMetric, Error
     })
 }
 
-fn store_direction(direction: pb::Direction) -> stored::Direction {
-    match direction {
-        pb::Direction::Unspecified => stored::Direction::Unspecified,
-        pb::Direction::HigherIsBetter => stored::Direction::HigherIsBetter,
-        pb::Direction::LowerIsBetter => stored::Direction::LowerIsBetter,
-        pb::Direction::Band => stored::Direction::Band,
-    }
-}
-
-fn api_direction(direction: stored::Direction) -> pb::Direction {
-    match direction {
-        stored::Direction::Unspecified => pb::Direction::Unspecified,
-        stored::Direction::HigherIsBetter => pb::Direction::HigherIsBetter,
-        stored::Direction::LowerIsBetter => pb::Direction::LowerIsBetter,
-        stored::Direction::Band => pb::Direction::Band,
-    }
-}
+trellis_foundation::enum_pair!(
+    store_direction,
+    api_direction,
+    pb::Direction,
+    stored::Direction,
+    [Unspecified, HigherIsBetter, LowerIsBetter, Band]
+);
 
 #[cfg(test)]
 mod tests {

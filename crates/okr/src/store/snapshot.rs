@@ -214,45 +214,28 @@ fn api_target(target: &stored::AlignmentTarget) -> pb::AlignmentTarget {
     }
 }
 
-/// Pairs of an API enum and its storage twin, mapped both ways by name.
-macro_rules! enum_pair {
-    ($to_store:ident, $to_api:ident, $api:ty, $store:ty, [$($variant:ident),+ $(,)?]) => {
-        fn $to_store(value: $api) -> $store {
-            match value {
-                $(<$api>::$variant => <$store>::$variant,)+
-            }
-        }
-
-        fn $to_api(value: $store) -> $api {
-            match value {
-                $(<$store>::$variant => <$api>::$variant,)+
-            }
-        }
-    };
-}
-
-enum_pair!(
+trellis_foundation::enum_pair!(
     store_kind,
     api_kind,
     objective::Kind,
     stored::ObjectiveKind,
     [Unspecified, Committed, Aspirational]
 );
-enum_pair!(
+trellis_foundation::enum_pair!(
     store_origin,
     api_origin,
     objective::Origin,
     stored::ObjectiveOrigin,
     [Unspecified, Planned, Remedial]
 );
-enum_pair!(
+trellis_foundation::enum_pair!(
     store_state,
     api_state,
     objective::State,
     stored::ObjectiveState,
     [Unspecified, Draft, Active, Paused, Completed, Cancelled]
 );
-enum_pair!(
+trellis_foundation::enum_pair!(
     store_measure,
     api_measure,
     key_result::Kind,

@@ -114,31 +114,14 @@ fn api_assumption(assumption: &stored::Assumption) -> pb::Assumption {
     }
 }
 
-/// An API enum and its storage twin, mapped both ways variant by variant.
-macro_rules! enum_pair {
-    ($to_store:ident, $to_api:ident, $api:ty, $store:ty, [$($variant:ident),+ $(,)?]) => {
-        fn $to_store(value: $api) -> $store {
-            match value {
-                $(<$api>::$variant => <$store>::$variant,)+
-            }
-        }
-
-        fn $to_api(value: $store) -> $api {
-            match value {
-                $(<$store>::$variant => <$api>::$variant,)+
-            }
-        }
-    };
-}
-
-enum_pair!(
+trellis_foundation::enum_pair!(
     store_state,
     api_state,
     pb::StrategyState,
     stored::StrategyState,
     [Unspecified, Draft, Active, UnderReview, Retired]
 );
-enum_pair!(
+trellis_foundation::enum_pair!(
     store_kind,
     api_kind,
     pb::ChoiceKind,
@@ -152,7 +135,7 @@ enum_pair!(
         NotDoing
     ]
 );
-enum_pair!(
+trellis_foundation::enum_pair!(
     store_status,
     api_status,
     pb::AssumptionStatus,
