@@ -4,6 +4,8 @@
 //! the actor is taken from the `x-trellis-actor` metadata. The actor is
 //! stored on every change-feed event.
 
+use std::sync::Arc;
+
 use tonic::Request;
 
 pub const ACTOR_METADATA_KEY: &str = "x-trellis-actor";
@@ -20,19 +22,34 @@ pub struct Principal {
     pub groups: Vec<String>,
 }
 
+/// Who a request acts as, for the access policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// No authentication is configured (`--auth-mode none`): every
+    /// request may do everything.
+    Unchecked,
+    /// A verified principal, held to the access policy.
+    Verified(Arc<Principal>),
+    /// The service itself, in process (sweeps, the check-in writer's own
+    /// records): work it was configured to do, not a request's.
+    System,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestContext {
     pub actor: String,
     /// The AIP-155 request id of a create, when the client gave one.
     pub request_id: Option<String>,
+    pub caller: Caller,
 }
 
 impl RequestContext {
     pub fn from_request<T>(request: &Request<T>) -> RequestContext {
-        if let Some(principal) = request.extensions().get::<Principal>() {
+        if let Some(principal) = request.extensions().get::<Arc<Principal>>() {
             return RequestContext {
                 actor: principal.subject.chars().take(MAX_ACTOR_LEN).collect(),
                 request_id: None,
+                caller: Caller::Verified(Arc::clone(principal)),
             };
         }
         let actor = request
@@ -46,6 +63,7 @@ impl RequestContext {
         RequestContext {
             actor,
             request_id: None,
+            caller: Caller::Unchecked,
         }
     }
 
@@ -54,6 +72,7 @@ impl RequestContext {
         RequestContext {
             actor: actor.to_owned(),
             request_id: None,
+            caller: Caller::System,
         }
     }
 

@@ -27,6 +27,9 @@ pub enum Error {
     /// writer stopped, the server shutting down): worth retrying.
     #[error("{0}")]
     Unavailable(String),
+    /// The verified caller may not do this; the message says what it lacks.
+    #[error("{0}")]
+    PermissionDenied(String),
     #[error("etag mismatch for {resource}: it was changed since it was read")]
     StaleEtag { resource: String },
     #[error("configuration: {0}")]
@@ -161,10 +164,16 @@ impl From<Error> for Status {
                 tracing::warn!(error = %message, "unavailable");
                 Status::unavailable(for_message(&message))
             }
+            Error::PermissionDenied(message) => Status::permission_denied(for_message(&message)),
             err @ Error::StaleEtag { .. } => Status::aborted(err.to_string()),
             Error::Refused(status) => status,
             Error::Peer { service, status } => match status.code() {
-                Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::ResourceExhausted => {
+                Code::Unavailable
+                | Code::DeadlineExceeded
+                | Code::Cancelled
+                | Code::ResourceExhausted
+                | Code::PermissionDenied
+                | Code::Unauthenticated => {
                     tracing::warn!(service, error = %status.message(), "peer call failed");
                     Status::new(status.code(), format!("{service} service: {}", status.message()))
                 }

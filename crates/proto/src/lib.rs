@@ -39,6 +39,13 @@ pub mod health {
     }
 }
 
+pub mod access {
+    pub mod v1 {
+        #![allow(clippy::all, clippy::pedantic)]
+        tonic::include_proto!("trellis.access.v1");
+    }
+}
+
 pub mod cascade {
     pub mod v1 {
         #![allow(clippy::all, clippy::pedantic)]
