@@ -32,7 +32,7 @@ use crate::{
 const MAX_DECISIONS: usize = 100_000;
 /// How long a check waits for a unit it has not heard of yet (made a
 /// moment ago on another server), or for the first copy of the tree.
-const CATCH_UP: Duration = Duration::from_secs(2);
+const CATCH_UP: Duration = Duration::from_secs(1);
 const UNIT_PREFIX: &str = "orgUnits/";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,18 +132,23 @@ impl Authorizer {
 
     /// Applies one event of the cascade's feed (org units and policies);
     /// other events only move the cursor. A heartbeat whose head the
-    /// cursor has reached marks the copy ready.
-    pub fn apply(&self, event: &ChangeEvent) -> Result<(), String> {
+    /// cursor has reached marks the copy ready. An event that cannot be
+    /// read is logged and passed over: stopping there would stop every
+    /// later grant from being seen.
+    pub fn apply(&self, event: &ChangeEvent) {
         if event.sequence == 0 {
             let cursor = self.progress.borrow().cursor;
             if event.head_sequence <= cursor {
                 self.progress.send_if_modified(|progress| !std::mem::replace(&mut progress.ready, true));
             }
-            return Ok(());
+            return;
         }
         let changed = {
             let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
-            apply_to(&mut view, event)?
+            apply_to(&mut view, event).unwrap_or_else(|err| {
+                tracing::error!(sequence = event.sequence, error = %err, "passing over an org feed event");
+                true
+            })
         };
         self.progress.send_modify(|progress| {
             progress.cursor = Ord::max(progress.cursor, event.sequence);
@@ -151,7 +156,6 @@ impl Authorizer {
                 progress.generation += 1;
             }
         });
-        Ok(())
     }
 
     /// The last sequence of the cascade's feed this copy has applied.

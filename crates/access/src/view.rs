@@ -74,13 +74,20 @@ impl OrgView {
         self.grants.get(unit).map_or(&[], Vec::as_slice)
     }
 
+    /// The unit's parent: [`ORG_ROOT`] for a top unit and for a unit not
+    /// heard of (so grants on the whole org still decide about it: an org
+    /// admin naming a unit that does not exist is told so by the service,
+    /// not refused), `None` for the root.
     pub fn parent(&self, unit: &str) -> Option<&str> {
-        self.parents.get(unit).map(String::as_str)
+        if unit == ORG_ROOT {
+            return None;
+        }
+        Some(self.parents.get(unit).map_or(ORG_ROOT, String::as_str))
     }
 
     /// The unit's ancestors, nearest first, ending with [`ORG_ROOT`] (empty
-    /// for the root itself). Stops at a unit it does not know, and at a
-    /// cycle, which a feed applied out of order could briefly make.
+    /// for the root itself). Stops at a cycle, which a feed applied out of
+    /// order could briefly make.
     pub fn ancestors(&self, unit: &str) -> Vec<&str> {
         let mut chain = Vec::new();
         let mut current = unit;
@@ -129,7 +136,7 @@ mod tests {
         view.set_unit("web", Some("eng"));
         assert_eq!(view.ancestors("web"), ["eng", "acme", ORG_ROOT]);
         assert_eq!(view.ancestors(ORG_ROOT), Vec::<&str>::new());
-        assert_eq!(view.ancestors("unknown"), Vec::<&str>::new());
+        assert_eq!(view.ancestors("unknown"), [ORG_ROOT]);
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub mod tree;
 
 pub use background::{Consumers, Projection, Source};
 pub use error::Error;
-pub use grpc::{CascadeGrpc, OrgGrpc};
+pub use grpc::{AccessGrpc, CascadeGrpc, OrgGrpc};
 pub use ops::{AlignmentOps, OrgOps};
 pub use store::migration::Migrator;
 

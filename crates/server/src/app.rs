@@ -11,11 +11,12 @@ use tonic::transport::Server;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::{info, warn};
 use trellis_access::{OidcSettings, Verifier};
-use trellis_cascade::{AlignmentOps, CascadeGrpc, Consumers, OrgGrpc, OrgOps, Projection, Source};
+use trellis_cascade::{AccessGrpc, AlignmentOps, CascadeGrpc, Consumers, OrgGrpc, OrgOps, Projection, Source};
 use trellis_foundation::{ChangeFeed, Db, Store, trace::continue_from_headers};
 use trellis_health::{HealthGrpc, HealthOps};
 use trellis_okr::{OkrGrpc, OkrOps};
 use trellis_proto::{
+    access::v1::access_service_server::AccessServiceServer,
     cascade::v1::{cascade_service_server::CascadeServiceServer, org_service_server::OrgServiceServer},
     health::v1::health_metric_service_server::HealthMetricServiceServer,
     okr::v1::okr_service_server::OkrServiceServer,
@@ -24,6 +25,7 @@ use trellis_proto::{
 use trellis_strategy::{StrategyGrpc, StrategyOps};
 
 use crate::{
+    access::{AccessChecks, OrgFeed},
     auth::AuthLayer,
     connections,
     guard::{Guard, GuardLimits},
@@ -36,6 +38,7 @@ const ORG_SERVICE: &str = "trellis.cascade.v1.OrgService";
 const OKR_SERVICE: &str = "trellis.okr.v1.OkrService";
 const HEALTH_SERVICE: &str = "trellis.health.v1.HealthMetricService";
 const CASCADE_SERVICE: &str = "trellis.cascade.v1.CascadeService";
+const ACCESS_SERVICE: &str = "trellis.access.v1.AccessService";
 /// How long a keepalive ping may go unanswered before the connection drops.
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -49,6 +52,7 @@ pub struct Application {
     health: Option<HealthOps>,
     org: Option<OrgOps>,
     cascade: Option<(AlignmentOps, Vec<Source>)>,
+    checks: AccessChecks,
 }
 
 /// A generated server held to the message limit both ways (tonic's
@@ -122,6 +126,22 @@ impl Application {
         } else {
             None
         };
+        let checks = AccessChecks::start(&settings, || match &org {
+            Some(org) => Ok(OrgFeed::Local(org.store().feed.clone())),
+            None => Ok(OrgFeed::Peer(org_client(&settings, local_addr)?)),
+        })
+        .await?;
+        let access = checks.access.clone();
+        let org = org.map(|org| org.with_access(access.clone()));
+        if let (Some(org), Some(admin)) = (&org, &settings.bootstrap_admin) {
+            let made = org
+                .bootstrap_admin(admin)
+                .await
+                .with_context(|| format!("making {admin} admin of the org (--bootstrap-admin)"))?;
+            if made {
+                info!(admin = %admin, "made admin of the whole org (first start)");
+            }
+        }
         let cascade = match &org {
             Some(org) => {
                 let sources = feed_sources(&settings, local_addr, org)?;
@@ -184,6 +204,7 @@ impl Application {
             health,
             org,
             cascade,
+            checks,
         })
     }
 
@@ -208,6 +229,7 @@ impl Application {
             health,
             org,
             cascade,
+            mut checks,
             ..
         } = self;
         let max = settings.max_message_bytes;
@@ -234,6 +256,10 @@ impl Application {
             feeds.push(ops.store().feed.clone());
             background = Some(ops.start_background());
             sized!(HealthMetricServiceServer::new(HealthGrpc::new(ops)), max)
+        });
+        let access_service = org.as_ref().map(|ops| {
+            served.push(ACCESS_SERVICE);
+            sized!(AccessServiceServer::new(AccessGrpc::new(ops.clone())), max)
         });
         let org_service = org.map(|ops| {
             served.push(ORG_SERVICE);
@@ -306,6 +332,7 @@ impl Application {
             .add_optional_service(okr_service)
             .add_optional_service(metric_service)
             .add_optional_service(org_service)
+            .add_optional_service(access_service)
             .add_optional_service(cascade_service);
         let incoming = connections::accept(
             listener,
@@ -337,6 +364,7 @@ impl Application {
         if let Some(readiness) = readiness {
             readiness.abort();
         }
+        checks.stop();
         for feed in &feeds {
             feed.close();
         }

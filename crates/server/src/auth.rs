@@ -81,7 +81,7 @@ where
                 .map(str::to_owned);
             match verifier.verify(authorization.as_deref()).await {
                 Ok(principal) => {
-                    request.extensions_mut().insert(principal);
+                    request.extensions_mut().insert(Arc::new(principal));
                     // Verified, so the header holds a bearer token.
                     let token: Arc<str> = Arc::from(bearer(authorization.as_deref()).unwrap_or_default());
                     with_caller_token(token, inner.call(request)).await

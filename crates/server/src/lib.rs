@@ -1,6 +1,7 @@
 //! `trellis-server`: settings, telemetry, and the wiring that serves any
 //! subset of the Trellis services on one port.
 
+pub mod access;
 pub mod app;
 pub mod auth;
 pub mod connections;

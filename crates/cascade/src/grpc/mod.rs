@@ -1,8 +1,10 @@
-//! The gRPC faces of the cascade's two services: unwrap the request, call
-//! the operation, map the error. No rule lives here.
+//! The gRPC faces of the cascade's services: unwrap the request, call the
+//! operation, map the error. No rule lives here.
 
+mod access;
 mod alignment;
 mod org;
 
+pub use access::AccessGrpc;
 pub use alignment::CascadeGrpc;
 pub use org::OrgGrpc;

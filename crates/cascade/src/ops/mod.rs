@@ -5,21 +5,25 @@ pub(crate) mod alignment;
 pub(crate) mod answers;
 pub(crate) mod org_unit_reads;
 pub(crate) mod org_units;
+pub(crate) mod policies;
 
 use std::sync::Arc;
 
+use trellis_access::Access;
 use trellis_foundation::{Store, paging::PageTokens};
 
 use crate::background::Projection;
 
 /// The org service's operations (`org_units.rs` writes, `org_unit_reads.rs`
-/// reads); `grpc::OrgGrpc` puts them on the wire.
+/// reads, `policies.rs` the grants on units); `grpc::OrgGrpc` and
+/// `grpc::AccessGrpc` put them on the wire.
 #[derive(Debug, Clone)]
 pub struct OrgOps {
     pub(crate) store: Store,
     /// The largest answer the server sends: a batch whose answer would be
     /// larger is refused before anything is written.
     pub(crate) max_message_bytes: usize,
+    pub(crate) access: Access,
 }
 
 impl OrgOps {
@@ -27,7 +31,13 @@ impl OrgOps {
         OrgOps {
             store,
             max_message_bytes: usize::MAX,
+            access: Access::open(),
         }
+    }
+
+    /// Holds every request to the access policy (`--auth-mode oidc`).
+    pub fn with_access(self, access: Access) -> OrgOps {
+        OrgOps { access, ..self }
     }
 
     pub fn with_max_message_bytes(self, max_message_bytes: usize) -> OrgOps {

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, EntityTrait};
 use trellis_foundation::{
     FieldViolations, NewChange, RequestContext, WriteTxn,
     etag::{check_etag, etag_for},
@@ -13,14 +13,29 @@ use trellis_foundation::{
 };
 use trellis_proto::{cascade::v1 as pb, feed::v1::ChangeKind};
 
+use trellis_access::{ORG_ROOT, Permission, Resource};
+
 use crate::{
     error::Error,
     fields::{MAX_BATCH, MAX_DEPTH, NewUnit, OrgUnitField, check_create, check_fields, parse_parent},
     names::{unit_id, unit_name},
-    ops::OrgOps,
-    store::{codec::to_proto, entity::org_unit::Model, queries},
+    ops::{
+        OrgOps,
+        policies::{policy_change, policy_of},
+    },
+    store::{
+        codec::to_proto,
+        entity::{iam_policy, org_unit::Model},
+        queries,
+    },
     tree::{Unplaceable, child_path, order_batch, root_path},
 };
+
+/// What changing a unit below `parent_id` ("" for a top unit) needs
+/// EditOrg on.
+fn under(parent_id: &str) -> Resource {
+    Resource::org_unit(if parent_id.is_empty() { ORG_ROOT } else { parent_id })
+}
 
 fn change(kind: ChangeKind, unit: &pb::OrgUnit) -> NewChange {
     NewChange::new(kind, unit.name.clone(), unit)
@@ -75,6 +90,9 @@ impl OrgOps {
     ) -> Result<pb::OrgUnit, Error> {
         let mut violations = FieldViolations::default();
         let new_unit = check_create(&request, &mut violations);
+        self.access
+            .check(&context, Permission::EditOrg, &under(&new_unit.parent_id))
+            .await?;
         if !violations.is_empty() {
             // The parent too, so one answer holds every problem.
             let parent_id = &new_unit.parent_id;
@@ -85,7 +103,8 @@ impl OrgOps {
         }
         let feed = self.store.feed.clone();
         let event_context = context.clone();
-        self.store
+        let created = self
+            .store
             .create_once(
                 &context,
                 "CreateOrgUnit",
@@ -106,7 +125,9 @@ impl OrgOps {
                     Ok((txn, unit))
                 },
             )
-            .await
+            .await;
+        self.settle().await;
+        created
     }
 
     pub async fn update(
@@ -124,6 +145,7 @@ impl OrgOps {
         let mut txn = self.store.begin_write().await?;
         self.store.feed.serialize_writers(&txn).await?;
         let mut unit = queries::find_existing(&*txn, id, &patch.name).await?;
+        self.access.check(&context, Permission::EditOrg, &under(&unit.parent_id)).await?;
         check_etag(&patch.etag, &etag_for(unit.version), &patch.name)?;
         let read_version = unit.version;
         for field in paths {
@@ -142,6 +164,7 @@ impl OrgOps {
             .append(&mut txn, &context, vec![change(ChangeKind::Updated, &updated)])
             .await?;
         txn.commit().await?;
+        self.settle().await;
         Ok(updated)
     }
 
@@ -150,6 +173,7 @@ impl OrgOps {
         let mut txn = self.store.begin_write().await?;
         self.store.feed.serialize_writers(&txn).await?;
         let unit = queries::find_existing(&*txn, id, &request.name).await?;
+        self.access.check(&context, Permission::EditOrg, &under(&unit.parent_id)).await?;
         check_etag(&request.etag, &etag_for(unit.version), &request.name)?;
         if queries::has_children(&*txn, id).await? {
             return Err(Error::HasChildren {
@@ -158,11 +182,19 @@ impl OrgOps {
         }
         queries::delete_if_unchanged(&*txn, &unit).await?;
         let deleted = to_proto(&unit);
-        self.store
-            .feed
-            .append(&mut txn, &context, vec![change(ChangeKind::Deleted, &deleted)])
-            .await?;
-        Ok(txn.commit().await?)
+        let mut changes = vec![change(ChangeKind::Deleted, &deleted)];
+        // The unit's grants go with it: a unit made later under the same id
+        // starts with none.
+        let grants = iam_policy::Entity::find_by_id(id.to_owned()).one(&*txn).await?;
+        if let Some(grants) = grants {
+            let policy = policy_of(id, Some(&grants))?;
+            iam_policy::Entity::delete_by_id(id.to_owned()).exec(&*txn).await?;
+            changes.push(policy_change(ChangeKind::Deleted, &policy));
+        }
+        self.store.feed.append(&mut txn, &context, changes).await?;
+        txn.commit().await?;
+        self.settle().await;
+        Ok(())
     }
 
     /// Re-parents a unit; its subtree moves with it (paths and depths).
@@ -179,6 +211,10 @@ impl OrgOps {
         let mut txn = self.store.begin_write().await?;
         self.store.feed.serialize_writers(&txn).await?;
         let mut unit = queries::find_existing(&*txn, id, &request.name).await?;
+        // Taken out of one part of the tree and put into another: both are
+        // the caller's to change.
+        self.access.check(&context, Permission::EditOrg, &under(&unit.parent_id)).await?;
+        self.access.check(&context, Permission::EditOrg, &under(&new_parent_id)).await?;
         check_etag(&request.etag, &etag_for(unit.version), &request.name)?;
         if unit.parent_id == new_parent_id {
             return Ok(to_proto(&unit));
@@ -226,6 +262,7 @@ impl OrgOps {
         }
         self.store.feed.append(&mut txn, &context, changes).await?;
         txn.commit().await?;
+        self.settle().await;
         moved_unit.ok_or_else(|| Error::Corrupt("move wrote no unit".into()))
     }
 
@@ -251,6 +288,16 @@ impl OrgOps {
             violations.extend_prefixed(&format!("requests[{index}]."), row_violations);
             new_units.push(new_unit);
         }
+        // Units under others of the batch are inside what their outside
+        // parent's check allowed.
+        let outside_parents: HashSet<&str> = new_units
+            .iter()
+            .map(|unit| unit.parent_id.as_str())
+            .filter(|parent| !first_row_of.contains_key(*parent))
+            .collect();
+        for parent in outside_parents {
+            self.access.check(&context, Permission::EditOrg, &under(parent)).await?;
+        }
         if !violations.is_empty() || request.validate_only {
             // The references too, so one answer holds every problem.
             let (_, violations) = place_batch(self.store.db.conn(), new_units, violations).await?;
@@ -270,7 +317,8 @@ impl OrgOps {
         let feed = self.store.feed.clone();
         let event_context = context.clone();
         let max_message_bytes = self.max_message_bytes;
-        self.store
+        let created = self
+            .store
             .create_once(
                 &context,
                 "BatchCreateOrgUnits",
@@ -299,7 +347,22 @@ impl OrgOps {
                     ))
                 },
             )
-            .await
+            .await;
+        self.settle().await;
+        created
+    }
+
+    /// Waits until this process's access checks see every change written
+    /// so far, so the caller's next request is checked against the tree
+    /// it just changed.
+    async fn settle(&self) {
+        if self.access.authorizer().is_none() {
+            return;
+        }
+        match self.store.feed.head().await {
+            Ok(head) => self.seen_here(head).await,
+            Err(err) => tracing::warn!(error = %err, "reading the feed's head"),
+        }
     }
 }
 

@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(SharedTables::new(TABLE_PREFIX)),
             Box::new(CreateOrgUnits),
             Box::new(CreateFeedCursors),
+            Box::new(CreateIamPolicies),
         ]
     }
 
@@ -88,6 +89,34 @@ impl MigrationTrait for CreateFeedCursors {
             crate::store::cursors::CURSOR_TABLE,
             &["source"],
             vec![string("source"), big_integer("sequence"), big_integer("update_micros")],
+        )
+        .await
+    }
+}
+
+/// The grants made on each org unit (and on the org root, "-").
+struct CreateIamPolicies;
+
+impl MigrationName for CreateIamPolicies {
+    fn name(&self) -> &str {
+        "m0003_cascade_iam_policies"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateIamPolicies {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table(
+            manager,
+            "cascade_iam_policies",
+            &["unit_id"],
+            vec![
+                string("unit_id"),
+                text("bindings"),
+                big_integer("version"),
+                string("updater"),
+                big_integer("update_micros"),
+            ],
         )
         .await
     }

@@ -115,6 +115,14 @@ pub struct Flags {
     /// its peers for the work it does on its own (read again when changed).
     #[arg(long, env = "TRELLIS_SERVICE_TOKEN_FILE")]
     pub service_token_file: Option<PathBuf>,
+    /// With oidc: a Cedar policy file deciding who may do what, in place
+    /// of the default one (checked against the schema at start).
+    #[arg(long, env = "TRELLIS_POLICY_FILE")]
+    pub policy_file: Option<PathBuf>,
+    /// A principal (`user:SUB_OR_EMAIL`, `serviceAccount:NAME`, or a bare
+    /// subject) made admin of the whole org on first start.
+    #[arg(long, env = "TRELLIS_BOOTSTRAP_ADMIN")]
+    pub bootstrap_admin: Option<String>,
 }
 
 /// The flags (and their variables) as one more layer: only what was

@@ -146,6 +146,11 @@ pub struct Settings {
     /// calls its peers on its own behalf (escalation steps, sweeps); read
     /// again when it changes, so a rotated token is picked up.
     pub service_token_file: Option<PathBuf>,
+    /// A Cedar policy replacing the default one, with `oidc`.
+    pub policy_file: Option<PathBuf>,
+    /// Made admin of the whole org when the org root has no grants yet
+    /// (the first start): `user:…`, `serviceAccount:…` or a bare subject.
+    pub bootstrap_admin: Option<String>,
     /// Not a setting: for restart tests, the escalation step after which
     /// the health service's step runner stops as if the process had died.
     #[serde(skip)]
@@ -182,6 +187,8 @@ impl Default for Settings {
             oidc_groups_claim: "groups".to_owned(),
             insecure_no_auth: false,
             service_token_file: None,
+            policy_file: None,
+            bootstrap_admin: None,
             health_fail_point: None,
         }
     }
