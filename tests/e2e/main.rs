@@ -1,6 +1,7 @@
 //! Black-box tests: the real server on an ephemeral port, driven through
 //! the generated clients, on SQLite and (when configured) PostgreSQL.
 
+mod access;
 mod answers;
 mod auth;
 mod bad_input;

@@ -74,9 +74,11 @@ impl TestIssuer {
         format!("http://{}/jwks.json", self.jwks_address)
     }
 
-    /// Settings for a server that trusts this issuer.
+    /// Settings for a server that trusts this issuer, with [`ADMIN`]
+    /// admin of the whole org.
     pub fn configure(&self, settings: &mut Settings) {
         settings.auth_mode = AuthMode::Oidc;
+        settings.bootstrap_admin = Some(format!("user:{ADMIN}"));
         settings.oidc_issuer = Some(ISSUER.to_owned());
         settings.oidc_audience = Some(AUDIENCE.to_owned());
         settings.oidc_jwks_url = Some(self.jwks_url());
@@ -147,6 +149,9 @@ impl TestIssuer {
         Ok(jsonwebtoken::encode(&header, claims, &key.key)?)
     }
 }
+
+/// The subject `configure` makes admin of the whole org.
+pub const ADMIN: &str = "alice";
 
 pub fn now() -> i64 {
     SystemTime::now()

@@ -22,7 +22,7 @@ use trellis_proto::{
 };
 
 use crate::{
-    engine::{PolicyEngine, Resource},
+    engine::{PolicyEngine, Resource, ResourceKind},
     members::Member,
     roles::{Permission, Role},
     view::{Grant, ORG_ROOT, OrgView},
@@ -139,7 +139,8 @@ impl Authorizer {
         if event.sequence == 0 {
             let cursor = self.progress.borrow().cursor;
             if event.head_sequence <= cursor {
-                self.progress.send_if_modified(|progress| !std::mem::replace(&mut progress.ready, true));
+                self.progress
+                    .send_if_modified(|progress| !std::mem::replace(&mut progress.ready, true));
             }
             return;
         }
@@ -275,7 +276,12 @@ impl Access {
     /// PERMISSION_DENIED unless the request's caller may do `permission`
     /// to `resource`. Work the service does itself passes; so does every
     /// request when no authentication is configured.
-    pub async fn check(&self, context: &RequestContext, permission: Permission, resource: &Resource) -> Result<(), Error> {
+    pub async fn check(
+        &self,
+        context: &RequestContext,
+        permission: Permission,
+        resource: &Resource,
+    ) -> Result<(), Error> {
         let principal = match &context.caller {
             Caller::Unchecked | Caller::System => return Ok(()),
             Caller::Verified(principal) => principal,
@@ -283,13 +289,34 @@ impl Access {
         let Some(authorizer) = &self.0 else {
             // A verified caller with nothing to check it against is a
             // wiring mistake: refuse rather than let it through.
-            return Err(Error::PermissionDenied("access checks are not configured on this server".into()));
+            return Err(Error::PermissionDenied(
+                "access checks are not configured on this server".into(),
+            ));
         };
         if authorizer.allows_when_known(principal, permission, resource).await {
             Ok(())
         } else {
             Err(denied(principal, permission, resource))
         }
+    }
+
+    /// [`Access::check`] for the thing `id` of `kind` that the unit named
+    /// `owner` ("orgUnits/{id}") owns. A malformed owner is judged as a
+    /// unit not heard of (by the grants on the whole org): the operation
+    /// itself then says what is wrong with it.
+    pub async fn check_owned(
+        &self,
+        context: &RequestContext,
+        permission: Permission,
+        kind: ResourceKind,
+        id: &str,
+        owner: &str,
+    ) -> Result<(), Error> {
+        if !matches!(context.caller, Caller::Verified(_)) {
+            return Ok(());
+        }
+        let unit = unit_id(owner).unwrap_or(owner);
+        self.check(context, permission, &Resource::owned(kind, id, unit)).await
     }
 
     /// Whether the caller may do `permission` (as [`Access::check`]).
@@ -304,5 +331,8 @@ fn denied(principal: &Principal, permission: Permission, resource: &Resource) ->
     } else {
         format!("{:?} {:?} of {}", resource.kind, resource.id, unit_name(&resource.unit))
     };
-    Error::PermissionDenied(format!("{} lacks the {permission} permission on {on}", principal.subject))
+    Error::PermissionDenied(format!(
+        "{} lacks the {permission} permission on {on}",
+        principal.subject
+    ))
 }

@@ -103,7 +103,10 @@ impl PolicyEngine {
         let validation = Validator::new(schema).validate(&policies, ValidationMode::Strict);
         if !validation.validation_passed() {
             let errors: Vec<String> = validation.validation_errors().map(ToString::to_string).collect();
-            return Err(format!("the policy does not fit Trellis's schema: {}", errors.join("; ")));
+            return Err(format!(
+                "the policy does not fit Trellis's schema: {}",
+                errors.join("; ")
+            ));
         }
         let type_name = |name: &str| {
             name.parse::<EntityTypeName>()
@@ -134,7 +137,8 @@ impl PolicyEngine {
         permission: Permission,
         resource: &Resource,
     ) -> Result<bool, String> {
-        let principal_uid = EntityUid::from_type_name_and_id(self.principal_type.clone(), EntityId::new(&principal.subject));
+        let principal_uid =
+            EntityUid::from_type_name_and_id(self.principal_type.clone(), EntityId::new(&principal.subject));
         let action = EntityUid::from_type_name_and_id(self.action_type.clone(), EntityId::new(permission.name()));
         let resource_type = resource
             .kind
@@ -164,7 +168,10 @@ impl PolicyEngine {
             entities.push(self.unit_entity(view, &resource.unit, resource.private)?);
         } else {
             let attrs = HashMap::from([
-                ("owner".to_owned(), RestrictedExpression::new_entity_uid(self.unit_uid(&resource.unit))),
+                (
+                    "owner".to_owned(),
+                    RestrictedExpression::new_entity_uid(self.unit_uid(&resource.unit)),
+                ),
                 ("private".to_owned(), RestrictedExpression::new_bool(resource.private)),
             ]);
             let parents = HashSet::from([self.unit_uid(&resource.unit)]);
@@ -187,7 +194,11 @@ impl PolicyEngine {
 
     fn unit_entity(&self, view: &OrgView, unit: &str, private: bool) -> Result<Entity, String> {
         let uid = self.unit_uid(unit);
-        let parents: HashSet<EntityUid> = view.parent(unit).map(|parent| self.unit_uid(parent)).into_iter().collect();
+        let parents: HashSet<EntityUid> = view
+            .parent(unit)
+            .map(|parent| self.unit_uid(parent))
+            .into_iter()
+            .collect();
         let attrs = HashMap::from([
             ("owner".to_owned(), RestrictedExpression::new_entity_uid(uid.clone())),
             ("private".to_owned(), RestrictedExpression::new_bool(private)),
@@ -209,7 +220,10 @@ impl PolicyEngine {
             .into_iter()
             .map(|role| (role.attribute().to_owned(), units(role)))
             .collect();
-        attrs.insert("subject".to_owned(), RestrictedExpression::new_string(principal.subject.clone()));
+        attrs.insert(
+            "subject".to_owned(),
+            RestrictedExpression::new_string(principal.subject.clone()),
+        );
         attrs.insert(
             "groups".to_owned(),
             RestrictedExpression::new_set(principal.groups.iter().cloned().map(RestrictedExpression::new_string)),

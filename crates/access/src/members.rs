@@ -80,7 +80,12 @@ mod tests {
 
     #[test]
     fn members_read_back() {
-        for text in ["user:alice", "group:eng", "serviceAccount:trellis-health", "allAuthenticatedUsers"] {
+        for text in [
+            "user:alice",
+            "group:eng",
+            "serviceAccount:trellis-health",
+            "allAuthenticatedUsers",
+        ] {
             let member: Member = text.parse().expect(text);
             assert_eq!(member.to_string(), text);
         }
@@ -88,7 +93,14 @@ mod tests {
 
     #[test]
     fn malformed_members_are_refused() {
-        for text in ["alice", "user:", "user: alice", "robot:x", "group:a\nb", &"user:".repeat(60)] {
+        for text in [
+            "alice",
+            "user:",
+            "user: alice",
+            "robot:x",
+            "group:a\nb",
+            &"user:".repeat(60),
+        ] {
             assert!(text.parse::<Member>().is_err(), "{text:?} was accepted");
         }
     }

@@ -151,7 +151,10 @@ mod tests {
     fn grants_replace_and_leave_with_their_unit() {
         let mut view = OrgView::default();
         view.set_unit("eng", None);
-        view.set_grants("eng", vec![grant(Role::Editor, "user:ann"), grant(Role::Viewer, "group:all")]);
+        view.set_grants(
+            "eng",
+            vec![grant(Role::Editor, "user:ann"), grant(Role::Viewer, "group:all")],
+        );
         let ann = [Member::User("ann".into())];
         assert_eq!(view.roles_of(&ann)[&Role::Editor], BTreeSet::from(["eng".to_owned()]));
         view.set_grants("eng", vec![grant(Role::Admin, "user:ann")]);

@@ -37,7 +37,13 @@ fn world() -> impl Strategy<Value = World> {
     (1usize..12)
         .prop_flat_map(|units| {
             let parents = (0..units)
-                .map(|i| if i == 0 { Just(None).boxed() } else { proptest::option::of(0..i).boxed() })
+                .map(|i| {
+                    if i == 0 {
+                        Just(None).boxed()
+                    } else {
+                        proptest::option::of(0..i).boxed()
+                    }
+                })
                 .collect::<Vec<_>>();
             let grants = proptest::collection::vec((proptest::option::of(0..units), role(), member()), 0..10);
             (parents, grants)
@@ -149,7 +155,8 @@ proptest! {
 
 #[test]
 fn a_policy_naming_what_trellis_lacks_is_refused() {
-    let typo = r#"permit (principal, action == Trellis::Action::"read", resource) when { resource in principal.adminof };"#;
+    let typo =
+        r#"permit (principal, action == Trellis::Action::"read", resource) when { resource in principal.adminof };"#;
     let err = PolicyEngine::new(typo).expect_err("a typo in an attribute");
     assert!(err.contains("schema"), "{err}");
     let unknown_action = r#"permit (principal, action == Trellis::Action::"delete", resource);"#;
@@ -167,12 +174,29 @@ fn a_replacement_policy_decides_instead() {
     let mut view = OrgView::default();
     view.set_unit("acme", None);
     view.set_unit("eng", Some("acme"));
-    view.set_grants("acme", vec![Grant { role: Role::Viewer, member: Member::Group("staff".into()) }]);
-    let staff = Principal { subject: "ann".into(), email: None, groups: vec!["staff".into()] };
-    let outsider = Principal { subject: "bob".into(), email: None, groups: Vec::new() };
+    view.set_grants(
+        "acme",
+        vec![Grant {
+            role: Role::Viewer,
+            member: Member::Group("staff".into()),
+        }],
+    );
+    let staff = Principal {
+        subject: "ann".into(),
+        email: None,
+        groups: vec!["staff".into()],
+    };
+    let outsider = Principal {
+        subject: "bob".into(),
+        email: None,
+        groups: Vec::new(),
+    };
     let objective = Resource::owned(ResourceKind::Objective, "o1", "eng");
     for (principal, allowed) in [(&staff, true), (&outsider, false)] {
         let roles = view.roles_of(&Member::all_of(principal));
-        assert_eq!(engine.decide(&view, principal, &roles, Permission::Read, &objective), Ok(allowed));
+        assert_eq!(
+            engine.decide(&view, principal, &roles, Permission::Read, &objective),
+            Ok(allowed)
+        );
     }
 }

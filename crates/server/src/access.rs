@@ -7,12 +7,14 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use futures::{StreamExt, stream::BoxStream};
+use prost::Name;
 use tokio::task::JoinHandle;
 use tonic::Status;
 use trellis_access::{Access, Authorizer, PolicyEngine};
 use trellis_foundation::{ChangeFeed, trace::PeerChannel};
 use trellis_proto::{
-    cascade::v1::org_service_client::OrgServiceClient,
+    access::v1::Policy,
+    cascade::v1::{OrgUnit, org_service_client::OrgServiceClient},
     feed::v1::{ChangeEvent, WatchChangesRequest},
 };
 
@@ -30,9 +32,10 @@ pub enum OrgFeed {
 
 impl OrgFeed {
     async fn open(&mut self, after_sequence: i64) -> Result<BoxStream<'static, Result<ChangeEvent, Status>>, Status> {
+        // Every event of the cascade's feed is one of these two.
         let request = WatchChangesRequest {
             after_sequence,
-            resource_types: Vec::new(),
+            resource_types: vec![OrgUnit::full_name(), Policy::full_name()],
             heartbeats: true,
         };
         Ok(match self {

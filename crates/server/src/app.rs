@@ -160,7 +160,8 @@ impl Application {
                     org_client(&settings, local_addr)?,
                     health_client(&settings, local_addr)?,
                 )
-                .await?,
+                .await?
+                .with_access(access.clone()),
             )
         } else {
             None
@@ -173,7 +174,8 @@ impl Application {
                     org_client(&settings, local_addr)?,
                     strategy_client(&settings, local_addr)?,
                 )
-                .await?,
+                .await?
+                .with_access(access.clone()),
             )
         } else {
             None
@@ -189,7 +191,8 @@ impl Application {
             Some(
                 HealthOps::new(store, peers)
                     .with_runner_lease(Duration::from_secs(settings.health_runner_lease_seconds))
-                    .with_fail_point(settings.health_fail_point.clone()),
+                    .with_fail_point(settings.health_fail_point.clone())
+                    .with_access(access.clone()),
             )
         } else {
             None

@@ -31,12 +31,16 @@ impl AccessGrpc {
 impl AccessService for AccessGrpc {
     async fn get_iam_policy(&self, request: Request<pb::GetIamPolicyRequest>) -> Reply<pb::Policy> {
         let context = RequestContext::from_request(&request);
-        Ok(Response::new(self.ops.get_iam_policy(context, request.into_inner()).await?))
+        Ok(Response::new(
+            self.ops.get_iam_policy(context, request.into_inner()).await?,
+        ))
     }
 
     async fn set_iam_policy(&self, request: Request<pb::SetIamPolicyRequest>) -> Reply<pb::Policy> {
         let context = RequestContext::from_request(&request);
-        Ok(Response::new(self.ops.set_iam_policy(context, request.into_inner()).await?))
+        Ok(Response::new(
+            self.ops.set_iam_policy(context, request.into_inner()).await?,
+        ))
     }
 
     async fn test_iam_permissions(

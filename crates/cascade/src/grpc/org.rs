@@ -90,8 +90,14 @@ impl OrgService for OrgGrpc {
 
     type WatchChangesStream = Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send + 'static>>;
 
+    /// Org units, unless the request names types: the same feed holds the
+    /// grants (`trellis.access.v1.Policy`), which the access service
+    /// serves on its own and a server's access checks ask for by name.
     async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Reply<Self::WatchChangesStream> {
-        let request = request.into_inner();
+        let mut request = request.into_inner();
+        if request.resource_types.is_empty() {
+            request.resource_types = vec![<pb::OrgUnit as prost::Name>::full_name()];
+        }
         let stream = self.ops.store().feed.watch(request);
         Ok(Response::new(Box::pin(stream)))
     }

@@ -145,7 +145,9 @@ impl OrgOps {
         let mut txn = self.store.begin_write().await?;
         self.store.feed.serialize_writers(&txn).await?;
         let mut unit = queries::find_existing(&*txn, id, &patch.name).await?;
-        self.access.check(&context, Permission::EditOrg, &under(&unit.parent_id)).await?;
+        self.access
+            .check(&context, Permission::EditOrg, &under(&unit.parent_id))
+            .await?;
         check_etag(&patch.etag, &etag_for(unit.version), &patch.name)?;
         let read_version = unit.version;
         for field in paths {
@@ -173,7 +175,9 @@ impl OrgOps {
         let mut txn = self.store.begin_write().await?;
         self.store.feed.serialize_writers(&txn).await?;
         let unit = queries::find_existing(&*txn, id, &request.name).await?;
-        self.access.check(&context, Permission::EditOrg, &under(&unit.parent_id)).await?;
+        self.access
+            .check(&context, Permission::EditOrg, &under(&unit.parent_id))
+            .await?;
         check_etag(&request.etag, &etag_for(unit.version), &request.name)?;
         if queries::has_children(&*txn, id).await? {
             return Err(Error::HasChildren {
@@ -213,8 +217,12 @@ impl OrgOps {
         let mut unit = queries::find_existing(&*txn, id, &request.name).await?;
         // Taken out of one part of the tree and put into another: both are
         // the caller's to change.
-        self.access.check(&context, Permission::EditOrg, &under(&unit.parent_id)).await?;
-        self.access.check(&context, Permission::EditOrg, &under(&new_parent_id)).await?;
+        self.access
+            .check(&context, Permission::EditOrg, &under(&unit.parent_id))
+            .await?;
+        self.access
+            .check(&context, Permission::EditOrg, &under(&new_parent_id))
+            .await?;
         check_etag(&request.etag, &etag_for(unit.version), &request.name)?;
         if unit.parent_id == new_parent_id {
             return Ok(to_proto(&unit));

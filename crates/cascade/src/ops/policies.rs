@@ -187,7 +187,7 @@ impl OrgOps {
         };
         let kind = if existing.is_some() {
             let updated = iam_policy::Entity::update_many()
-                .set(row.clone().into_active_model())
+                .set(row.clone().into_active_model().reset_all())
                 .filter(iam_policy::Column::UnitId.eq(unit))
                 .filter(iam_policy::Column::Version.eq(version))
                 .exec(&*txn)
@@ -197,12 +197,14 @@ impl OrgOps {
             }
             ChangeKind::Updated
         } else {
-            row.clone().into_active_model().insert(&*txn).await.map_err(|err| {
-                match err.sql_err() {
+            row.clone()
+                .into_active_model()
+                .insert(&*txn)
+                .await
+                .map_err(|err| match err.sql_err() {
                     Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => Error::Exists { name: unit_name(unit) },
                     _ => Error::from(err),
-                }
-            })?;
+                })?;
             ChangeKind::Created
         };
         let policy = policy_of(unit, Some(&row))?;
@@ -221,7 +223,10 @@ impl OrgOps {
         if let Some(authorizer) = self.access.authorizer()
             && !authorizer.caught_up_to(sequence).await
         {
-            tracing::warn!(sequence, "access checks have not caught up with a change to the org or its grants");
+            tracing::warn!(
+                sequence,
+                "access checks have not caught up with a change to the org or its grants"
+            );
         }
     }
 }
@@ -351,7 +356,11 @@ mod tests {
         ) else {
             panic!("expected INVALID_ARGUMENT");
         };
-        let fields: Vec<&str> = violations.violations().iter().map(|(field, _)| field.as_str()).collect();
+        let fields: Vec<&str> = violations
+            .violations()
+            .iter()
+            .map(|(field, _)| field.as_str())
+            .collect();
         assert_eq!(
             fields,
             [

@@ -5,6 +5,7 @@
 
 use crate::error::Error;
 use std::collections::HashMap;
+use trellis_access::Permission;
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect};
 use trellis_foundation::{
@@ -100,6 +101,9 @@ impl HealthOps {
             new_entries,
             duplicates,
         } = check_batch(&txn, &checked, &mut violations).await?;
+        for (id, row) in &rows {
+            self.may(&context, Permission::CheckIn, id, &row.owner_id).await?;
+        }
         if let Some(page) = validate_only {
             let report = violations.into_report(page.as_ref(), &self.store.page_tokens, "BatchRecordMeasurements")?;
             return Ok(pb::RecordMeasurementsResponse {

@@ -2,6 +2,7 @@
 
 use crate::error::Error;
 use std::collections::HashMap;
+use trellis_access::{Permission, ResourceKind};
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect,
@@ -161,6 +162,15 @@ impl HealthOps {
                 .await?;
         }
         let NewMetric { id, config } = violations.along_with(command)?;
+        self.access
+            .check_owned(
+                &context,
+                Permission::EditOkrs,
+                ResourceKind::HealthMetric,
+                &id,
+                &config.owner,
+            )
+            .await?;
         let feed = self.store.feed.clone();
         let event_context = context.clone();
         self.store
@@ -305,8 +315,21 @@ impl HealthOps {
         let mut txn = self.store.begin_write().await?;
         self.store.feed.serialize_writers(&txn).await?;
         let mut row = find_metric(&*txn, id).await?;
+        self.may(&context, Permission::EditOkrs, id, &row.owner_id).await?;
         check_etag(&patch.etag, &etag_for(row.version), &patch.name)?;
         let stored = patch.apply(&crate::store::codec::decode_config(&row)?)?;
+        if stored.owner != trellis_access::unit_name(&row.owner_id) {
+            // Handed to another unit: it must be the caller's to give to.
+            self.access
+                .check_owned(
+                    &context,
+                    Permission::EditOkrs,
+                    ResourceKind::HealthMetric,
+                    id,
+                    &stored.owner,
+                )
+                .await?;
+        }
         row.direction = stored.direction().as_str_name().to_owned();
         row.cadence_micros = cadence_micros(&stored);
         row.snapshot = encode_config(&stored);
@@ -343,6 +366,7 @@ impl HealthOps {
         let mut txn = self.store.begin_write().await?;
         self.store.feed.serialize_writers(&txn).await?;
         let row = find_metric(&*txn, id).await?;
+        self.may(&context, Permission::EditOkrs, id, &row.owner_id).await?;
         check_etag(&request.etag, &etag_for(row.version), &request.name)?;
         let pending = pending_steps(&*txn, std::slice::from_ref(&row.id)).await?;
         if row.stage != Stage::Clear || !pending.is_empty() {

@@ -10,7 +10,8 @@ pub(crate) mod metrics;
 use std::{sync::Arc, time::Duration};
 
 use tokio::sync::Notify;
-use trellis_foundation::Store;
+use trellis_access::{Access, Permission, ResourceKind};
+use trellis_foundation::{RequestContext, Store};
 
 use crate::{
     OkrClient, OrgClient, StrategyClient,
@@ -41,6 +42,7 @@ pub struct HealthOps {
     pub(crate) fail_point: FailPoint,
     /// Held by one replica at a time: only it runs escalation steps.
     pub(crate) runner_lease: Lease,
+    pub(crate) access: Access,
 }
 
 impl HealthOps {
@@ -52,7 +54,35 @@ impl HealthOps {
             feed_due: Arc::new(Notify::new()),
             fail_point: FailPoint::default(),
             runner_lease: Lease::new(lease::STEP_RUNNER, lease::DEFAULT_TERM),
+            access: Access::open(),
         }
+    }
+
+    /// Holds every request to the access policy (`--auth-mode oidc`).
+    pub fn with_access(mut self, access: Access) -> HealthOps {
+        self.access = access;
+        self
+    }
+
+    /// PERMISSION_DENIED unless the caller may do `permission` to metric
+    /// `id` of the unit `owner_id` (an id, as the rows keep it).
+    pub(crate) async fn may(
+        &self,
+        context: &RequestContext,
+        permission: Permission,
+        id: &str,
+        owner_id: &str,
+    ) -> Result<(), crate::Error> {
+        Ok(self
+            .access
+            .check_owned(
+                context,
+                permission,
+                ResourceKind::HealthMetric,
+                id,
+                &trellis_access::unit_name(owner_id),
+            )
+            .await?)
     }
 
     /// How long the step runner's claim holds without renewal: how soon a

@@ -21,7 +21,7 @@ use crate::{
     error::Error,
     fields::measure_of,
     lifecycle::{CycleState, CycleWork, ObjectiveState},
-    names::{key_result_name, objective_name},
+    names::{key_result_name, objective_name, org_unit_name},
     store::{
         queries::{IN_CHUNK, placeholders},
         snapshot::decode_key_result,
@@ -35,6 +35,8 @@ const MAX_REMEMBERED: usize = 100_000;
 #[derive(Debug, Clone)]
 pub struct Facts {
     pub measure: Measure,
+    /// The objective's owning unit, "orgUnits/{id}".
+    pub owner: String,
     health_metric: String,
     objective_state: ObjectiveState,
     cycle_state: CycleState,
@@ -105,7 +107,7 @@ impl FactsCache {
         for chunk in objective_ids.chunks(IN_CHUNK) {
             let sql = format!(
                 "SELECT k.objective_id, k.id, k.snapshot, k.health_metric, \
-                 o.state AS objective_state, c.state AS cycle_state \
+                 o.state AS objective_state, o.owner_id, c.state AS cycle_state \
                  FROM okr_key_results k \
                  JOIN okr_objectives o ON o.id = k.objective_id \
                  JOIN okr_cycles c ON c.id = o.cycle_id \
@@ -125,6 +127,7 @@ impl FactsCache {
                     .ok_or_else(|| Error::Corrupt(format!("{} has no kind", key_result_name(&objective_id, &id))))?;
                 let facts = Facts {
                     measure,
+                    owner: org_unit_name(&row.try_get::<String>("", "owner_id")?),
                     health_metric: row.try_get("", "health_metric")?,
                     objective_state: row.try_get::<ObjectiveState>("", "objective_state")?,
                     cycle_state: row.try_get::<CycleState>("", "cycle_state")?,

@@ -17,6 +17,7 @@ use sea_orm::{
 };
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
+use trellis_access::{Access, Permission, ResourceKind};
 use trellis_foundation::{
     NewChange, RequestContext, Store,
     time::{now_micros, to_timestamp},
@@ -76,25 +77,45 @@ impl MetricValue<'_> {
 }
 
 struct Job {
-    check_in: NewCheckIn,
+    check_in: Queued,
     reply: oneshot::Sender<Result<pb::CheckIn, Error>>,
+}
+
+/// A check-in with the access checks of the handle it came through.
+struct Queued {
+    check_in: NewCheckIn,
+    access: Access,
 }
 
 /// The handle request handlers queue check-ins on.
 #[derive(Debug, Clone)]
 pub struct CheckInWriter {
     jobs: mpsc::Sender<Job>,
+    /// Each check-in is checked once its objective's owner is read, in the
+    /// batch that writes it.
+    access: Access,
 }
 
 impl CheckInWriter {
     pub fn start(store: Store) -> CheckInWriter {
         let (jobs, receiver) = mpsc::channel(QUEUE);
         tokio::spawn(run(store, receiver));
-        CheckInWriter { jobs }
+        CheckInWriter {
+            jobs,
+            access: Access::open(),
+        }
+    }
+
+    pub fn with_access(self, access: Access) -> CheckInWriter {
+        CheckInWriter { access, ..self }
     }
 
     pub(crate) async fn submit(&self, check_in: NewCheckIn) -> Result<pb::CheckIn, Error> {
         let (reply, answer) = oneshot::channel();
+        let check_in = Queued {
+            check_in,
+            access: self.access.clone(),
+        };
         self.jobs
             .send(Job { check_in, reply })
             .await
@@ -107,8 +128,7 @@ async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut facts = FactsCache::default();
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (check_ins, replies): (Vec<NewCheckIn>, Vec<_>) =
-            batch.drain(..).map(|job| (job.check_in, job.reply)).unzip();
+        let (check_ins, replies): (Vec<Queued>, Vec<_>) = batch.drain(..).map(|job| (job.check_in, job.reply)).unzip();
         match write_batch(&store, &mut facts, &check_ins).await {
             Ok(answers) => {
                 for (reply, answer) in replies.into_iter().zip(answers) {
@@ -139,11 +159,11 @@ async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
 /// result, dedupe key).
 async fn recorded_repeats(
     txn: &impl ConnectionTrait,
-    jobs: &[NewCheckIn],
+    jobs: &[Queued],
 ) -> Result<HashMap<(String, String, String), check_in::Model>, Error> {
     let mut recorded = HashMap::new();
     let mut repeats = Condition::any();
-    for job in jobs {
+    for Queued { check_in: job, .. } in jobs {
         if let Some(dedupe) = &job.dedupe {
             repeats = repeats.add(
                 Condition::all()
@@ -201,13 +221,13 @@ struct TallyChange {
 async fn write_batch(
     store: &Store,
     facts: &mut FactsCache,
-    jobs: &[NewCheckIn],
+    jobs: &[Queued],
 ) -> Result<Vec<Result<pb::CheckIn, Error>>, Error> {
     let mut txn = store.begin_write().await?;
     let last_sequence = store.feed.last_sequence_held(&txn).await?;
     let wanted = jobs
         .iter()
-        .map(|job| (job.objective_id.as_str(), job.key_result_id.as_str()));
+        .map(|job| (job.check_in.objective_id.as_str(), job.check_in.key_result_id.as_str()));
     facts.refresh(&txn, last_sequence, wanted).await?;
     let recorded = recorded_repeats(&*txn, jobs).await?;
     let now = now_micros();
@@ -217,19 +237,32 @@ async fn write_batch(
     let mut tallies: HashMap<(String, String), TallyChange> = HashMap::new();
     let mut seen_keys: HashMap<(String, String, String), pb::CheckIn> = HashMap::new();
     let context = RequestContext::system("okr-check-ins");
-    for check_in in jobs {
+    for Queued { check_in, access } in jobs {
         let admission = Admission {
             objective_id: &check_in.objective_id,
             key_result_id: &check_in.key_result_id,
             health_metric: check_in.health_metric.as_deref(),
         };
-        let measure = match facts.admit(&admission) {
-            Ok(facts) => facts.measure,
+        let (measure, owner) = match facts.admit(&admission) {
+            Ok(facts) => (facts.measure, facts.owner.clone()),
             Err(err) => {
                 answers.push(Err(err));
                 continue;
             }
         };
+        let allowed = access
+            .check_owned(
+                &check_in.context,
+                Permission::CheckIn,
+                ResourceKind::Objective,
+                &check_in.objective_id,
+                &owner,
+            )
+            .await;
+        if let Err(denied) = allowed {
+            answers.push(Err(denied.into()));
+            continue;
+        }
         let dedupe = check_in.dedupe.as_ref().map(|dedupe| {
             (
                 check_in.objective_id.clone(),

@@ -4,6 +4,8 @@
 
 use std::collections::HashSet;
 
+use trellis_access::{Permission, ResourceKind};
+
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
     sea_query::{Expr, ExprTrait},
@@ -29,7 +31,7 @@ use crate::{
     error::Error,
     fields::{check_cycle, check_period, check_title},
     lifecycle::{CycleState, ObjectiveState},
-    names::{cycle_id, cycle_name},
+    names::{cycle_id, cycle_name, org_unit_name},
     store::{
         codec::{CycleFacts, cycle_to_proto, objective_state_proto, objective_to_proto},
         entity::{cycle, objective},
@@ -99,6 +101,15 @@ impl OkrOps {
             }
         }
         violations.into_result()?;
+        self.access
+            .check_owned(
+                &context,
+                Permission::EditCycles,
+                ResourceKind::Cycle,
+                &id,
+                &cycle.org_unit,
+            )
+            .await?;
         let event_context = context.clone();
         self.store
             .create_once(&context, "CreateCycle", &request, move |mut txn: WriteTxn| async move {
@@ -204,6 +215,15 @@ impl OkrOps {
         state: CycleState,
         now: i64,
     ) -> Result<pb::Cycle, Error> {
+        self.access
+            .check_owned(
+                context,
+                Permission::EditCycles,
+                ResourceKind::Cycle,
+                &row.id,
+                &org_unit_name(&row.org_unit_id),
+            )
+            .await?;
         let version = row.version + 1;
         let mut active = row.into_active_model();
         active.state = Set(state);

@@ -62,6 +62,10 @@ impl OkrOps {
         permits_drafting(&cycle_id, cycle.state)?;
         let fingerprint = received.fingerprint.clone();
         let checked = self.check_rows(&cycle, received).await?;
+        let owners: HashSet<&str> = checked.iter().map(|row| row.objective.owner.as_str()).collect();
+        for owner in owners {
+            self.may_edit_objective(&context, "", owner, None).await?;
+        }
         let checked_after = started.elapsed();
         let event_context = context.clone();
         self.store

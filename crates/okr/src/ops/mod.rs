@@ -14,7 +14,8 @@ pub(crate) mod objectives;
 pub(crate) mod references;
 pub(crate) mod replans;
 
-use trellis_foundation::Store;
+use trellis_access::{Access, Permission, ResourceKind};
+use trellis_foundation::{RequestContext, Store};
 
 use crate::{OrgClient, StrategyClient, background::check_in_writer::CheckInWriter, error::Error};
 
@@ -26,6 +27,7 @@ pub struct OkrOps {
     pub(crate) org: OrgClient,
     pub(crate) strategy: StrategyClient,
     pub(crate) check_ins: CheckInWriter,
+    pub(crate) access: Access,
 }
 
 impl OkrOps {
@@ -37,7 +39,38 @@ impl OkrOps {
             org,
             strategy,
             check_ins,
+            access: Access::open(),
         })
+    }
+
+    /// Holds every request to the access policy (`--auth-mode oidc`).
+    pub fn with_access(self, access: Access) -> OkrOps {
+        let check_ins = self.check_ins.with_access(access.clone());
+        OkrOps {
+            access,
+            check_ins,
+            ..self
+        }
+    }
+
+    /// PERMISSION_DENIED unless the caller may change objective `id` owned
+    /// by `owner` (and, when it is handed over, by `previous_owner` too).
+    pub(crate) async fn may_edit_objective(
+        &self,
+        context: &RequestContext,
+        id: &str,
+        owner: &str,
+        previous_owner: Option<&str>,
+    ) -> Result<(), Error> {
+        let check = |owner| {
+            self.access
+                .check_owned(context, Permission::EditOkrs, ResourceKind::Objective, id, owner)
+        };
+        check(owner).await?;
+        if let Some(previous) = previous_owner.filter(|previous| *previous != owner) {
+            check(previous).await?;
+        }
+        Ok(())
     }
 
     pub fn store(&self) -> &Store {

@@ -178,6 +178,7 @@ impl OkrOps {
         state: ObjectiveState,
         facts: CycleFacts,
     ) -> Result<pb::Objective, Error> {
+        self.may_edit_objective(context, id, &objective.owner, None).await?;
         if objective::Entity::find_by_id(id.to_owned())
             .one(&**txn)
             .await?
@@ -281,6 +282,8 @@ impl OkrOps {
         state: ObjectiveState,
         extra: Vec<NewChange>,
     ) -> Result<pb::Objective, Error> {
+        self.may_edit_objective(context, &held.row.id, &updated.owner, Some(&held.stored.owner))
+            .await?;
         let version = held.row.version + 1;
         let now = now_micros();
         let mut row = held.row.clone();
@@ -366,6 +369,7 @@ impl OkrOps {
         let id = objective_id(&request.name, "name")?;
         let mut txn = self.store.begin_write().await?;
         let held = self.hold_objective(&txn, id, CycleWork::Draft).await?;
+        self.may_edit_objective(&context, id, &held.stored.owner, None).await?;
         check_etag(&request.etag, &crate::store::codec::etag_of(&held.row), &request.name)?;
         if let Some(child) = self.first_aligned_child(&txn, &held.row.cycle_id, id).await? {
             return Err(Error::AlignedTo {

@@ -13,6 +13,7 @@ mod strategies;
 
 use std::sync::Arc;
 
+use trellis_access::Access;
 use trellis_foundation::{Store, cache::SnapshotCache};
 use trellis_proto::strategy::v1 as pb;
 
@@ -30,6 +31,7 @@ pub struct StrategyOps {
     /// For the health metrics assumptions name.
     health: HealthClient,
     cache: Arc<SnapshotCache<pb::Strategy>>,
+    access: Access,
 }
 
 impl std::fmt::Debug for StrategyOps {
@@ -60,7 +62,13 @@ impl StrategyOps {
             org,
             health,
             cache,
+            access: Access::open(),
         })
+    }
+
+    /// Holds every request to the access policy (`--auth-mode oidc`).
+    pub fn with_access(self, access: Access) -> StrategyOps {
+        StrategyOps { access, ..self }
     }
 
     pub fn store(&self) -> &Store {

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
+use trellis_access::{Permission, ResourceKind, unit_name};
 use trellis_foundation::{
     Backend, NewChange, RequestContext, WriteTxn,
     cache::Lookup,
@@ -210,9 +211,34 @@ impl StrategyOps {
         mut strategy: pb::Strategy,
         child_changes: Vec<NewChange>,
     ) -> Result<pb::Strategy, Error> {
+        let id = strategy.name.rsplit('/').next().unwrap_or_default().to_owned();
+        // Every change to a strategy (its choices and assumptions too) is
+        // written here: the owner's admins may make it, and a strategy
+        // handed to another unit must be the caller's to give away.
+        self.access
+            .check_owned(
+                context,
+                Permission::EditStrategy,
+                ResourceKind::Strategy,
+                &id,
+                &strategy.owner,
+            )
+            .await?;
+        if let Some(previous) = previous
+            && unit_name(&previous.owner_id) != strategy.owner
+        {
+            self.access
+                .check_owned(
+                    context,
+                    Permission::EditStrategy,
+                    ResourceKind::Strategy,
+                    &id,
+                    &unit_name(&previous.owner_id),
+                )
+                .await?;
+        }
         let now = now_micros();
         let revision = previous.map_or(0, |row| row.revision) + 1;
-        let id = strategy.name.rsplit('/').next().unwrap_or_default().to_owned();
         strategy.revision = revision;
         strategy.etag = etag_for(revision);
         strategy.revision_actor.clone_from(&context.actor);

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use trellis_access::{Permission, ResourceKind};
 use trellis_foundation::{FieldViolations, NewChange, RequestContext, WriteTxn, etag::check_etag};
 use trellis_proto::{
     cascade::v1::ListAncestorsRequest,
@@ -137,6 +138,17 @@ impl StrategyOps {
         let mut violations = FieldViolations::default();
         let no_strategy = pb::Strategy::default();
         let input = request.strategy.as_ref().unwrap_or(&no_strategy);
+        // Before the references: a caller who may not write here learns
+        // nothing about what exists.
+        self.access
+            .check_owned(
+                &context,
+                Permission::EditStrategy,
+                ResourceKind::Strategy,
+                &request.strategy_id,
+                &input.owner,
+            )
+            .await?;
         // The references too, whatever the shape: one answer, every problem.
         self.check_references(
             &request.strategy_id,
@@ -304,6 +316,15 @@ impl StrategyOps {
         let id = strategy_id(&request.name, "name")?;
         let mut txn = self.store.begin_write().await?;
         let loaded = self.load_for_write(&txn, id).await?;
+        self.access
+            .check_owned(
+                &context,
+                Permission::EditStrategy,
+                ResourceKind::Strategy,
+                id,
+                &loaded.strategy.owner,
+            )
+            .await?;
         check_etag(&request.etag, &loaded.strategy.etag, &request.name)?;
         if loaded.strategy.state() != StrategyState::Draft {
             return Err(Error::NotDraft {
