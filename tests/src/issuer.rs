@@ -11,17 +11,13 @@ use std::{
 };
 
 use anyhow::Context;
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use ring::{
-    rand::SystemRandom,
-    signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair},
-};
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpListener,
 };
+use trellis_access::signing::LocalKey;
 use trellis_server::settings::{AuthMode, Settings};
 
 pub const ISSUER: &str = "https://issuer.trellis.test";
@@ -34,9 +30,13 @@ const RSA_JWK: &str = include_str!("../fixtures/auth/rsa-test-key.jwk.json");
 /// A signing key the issuer holds.
 struct SigningKey {
     kid: String,
-    algorithm: Algorithm,
-    key: EncodingKey,
+    signer: Signer,
     public: Value,
+}
+
+enum Signer {
+    Rsa(EncodingKey),
+    Ec(LocalKey),
 }
 
 pub struct TestIssuer {
@@ -55,8 +55,7 @@ impl TestIssuer {
         rsa_public["use"] = json!("sig");
         let rsa = SigningKey {
             kid: RSA_KID.to_owned(),
-            algorithm: Algorithm::RS256,
-            key: EncodingKey::from_rsa_pem(RSA_PEM)?,
+            signer: Signer::Rsa(EncodingKey::from_rsa_pem(RSA_PEM)?),
             public: rsa_public.clone(),
         };
         let published = Arc::new(Mutex::new(vec![rsa_public]));
@@ -87,26 +86,14 @@ impl TestIssuer {
     /// Makes a new P-256 key `kid`; `publish` says whether the JWKS shows
     /// it yet.
     pub fn add_ec_key(&self, kid: &str, publish: bool) -> anyhow::Result<()> {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-            .map_err(|_| anyhow::anyhow!("making a P-256 key"))?;
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .map_err(|_| anyhow::anyhow!("reading the P-256 key"))?;
-        // An uncompressed point: 0x04, then X and Y.
-        let point = pair.public_key().as_ref();
-        let public = json!({
-            "kty": "EC", "crv": "P-256", "kid": kid, "alg": "ES256", "use": "sig",
-            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
-            "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
-        });
+        let key = LocalKey::generate(kid).map_err(anyhow::Error::msg)?;
         self.keys
             .lock()
             .map_err(|_| anyhow::anyhow!("keys poisoned"))?
             .push(SigningKey {
                 kid: kid.to_owned(),
-                algorithm: Algorithm::ES256,
-                key: EncodingKey::from_ec_der(pkcs8.as_ref()),
-                public,
+                public: key.public_jwk().clone(),
+                signer: Signer::Ec(key),
             });
         if publish {
             self.publish(kid)?;
@@ -144,9 +131,14 @@ impl TestIssuer {
     pub fn sign(&self, kid: &str, claims: &Value) -> anyhow::Result<String> {
         let keys = self.keys.lock().map_err(|_| anyhow::anyhow!("keys poisoned"))?;
         let key = keys.iter().find(|key| key.kid == kid).context("no such key")?;
-        let mut header = Header::new(key.algorithm);
-        header.kid = Some(key.kid.clone());
-        Ok(jsonwebtoken::encode(&header, claims, &key.key)?)
+        match &key.signer {
+            Signer::Rsa(rsa) => {
+                let mut header = Header::new(Algorithm::RS256);
+                header.kid = Some(key.kid.clone());
+                Ok(jsonwebtoken::encode(&header, claims, rsa)?)
+            }
+            Signer::Ec(ec) => ec.sign(claims).map_err(anyhow::Error::msg),
+        }
     }
 }
 

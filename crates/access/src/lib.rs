@@ -18,6 +18,8 @@ mod engine;
 mod jwks;
 mod members;
 mod roles;
+#[cfg(feature = "signing")]
+pub mod signing;
 mod verifier;
 mod view;
 

@@ -10,10 +10,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::target::BenchChannel as Channel;
 use anyhow::{Context, bail};
 use serde::Serialize;
 use tokio::sync::Semaphore;
-use tonic::transport::Channel;
 use trellis_proto::{
     cascade::v1::{
         GetAlignmentPathRequest, GetProjectionStatusRequest, GetRollupRequest, ListAlignedDescendantsRequest, NodeKind,

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use crate::target::BenchChannel as Channel;
 use serde::Serialize;
-use tonic::transport::Channel;
 use trellis_proto::okr::v1::{
     CheckIn, CreateCheckInRequest, ImportSeasonRequest, KeyResult, Objective, TransitionCycleRequest,
     import_season_request::Header, import_season_request::Row, key_result, objective,
@@ -18,7 +18,7 @@ use trellis_okr::entity::check_in;
 use crate::{
     Args,
     ceiling::{self, Schema},
-    load::{Phase, run_phase},
+    load::{Phase, PhaseResult, run_phase},
     season::round,
     target::Target,
     workloads::{BENCH_ORG_UNIT, create_quarter, ensure_org_unit, pick, report},
@@ -43,16 +43,62 @@ pub struct CheckInFigures {
     /// concurrency: no validation, no feed, no gRPC.
     pub raw_insert_per_s: Option<f64>,
     pub ratio_to_raw_insert: Option<f64>,
+    /// "oidc" when every call was authenticated and checked (`--auth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<&'static str>,
+    /// With `--auth`: the same phase against a server spawned without
+    /// authentication, in the same run, and this run's rate over it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_auth_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_to_no_auth: Option<f64>,
 }
 
 pub async fn run(args: &Args, target: &Target) -> anyhow::Result<CheckInFigures> {
-    let channels = target.channels(args.connections).await?;
-    let key_results = prepare(channels[0].clone()).await?;
     let phase = Phase {
         concurrency: args.concurrency,
         warmup: Duration::from_secs_f64(args.warmup_seconds),
         measure: Duration::from_secs_f64(args.seconds),
     };
+    let (count, result) = check_in_phase(args, target, phase).await?;
+    report("check_in", &result);
+    let no_auth = if target.auth.is_some() {
+        let plain = Target::spawn(args, false).await?;
+        let (_, plain_result) = check_in_phase(args, &plain, phase).await?;
+        report("check_in without authentication", &plain_result);
+        plain.stop().await?;
+        Some(plain_result)
+    } else {
+        None
+    };
+    let raw = raw_phase(args, target, phase).await?;
+    if let Some(raw) = &raw {
+        report("raw one-row inserts", raw);
+    }
+    Ok(CheckInFigures {
+        workload: "check_in",
+        backend: target.backend.clone(),
+        concurrency: args.concurrency,
+        key_results: count,
+        seconds: result.seconds,
+        requests: result.requests,
+        errors: result.errors,
+        per_s: result.per_s.round(),
+        p50_ms: result.p50_ms,
+        p99_ms: result.p99_ms,
+        raw_insert_per_s: raw.as_ref().map(|raw| raw.per_s.round()),
+        ratio_to_raw_insert: raw.as_ref().map(|raw| round(result.per_s / raw.per_s, 3)),
+        auth: target.auth,
+        no_auth_per_s: no_auth.as_ref().map(|plain| plain.per_s.round()),
+        ratio_to_no_auth: no_auth.as_ref().map(|plain| round(result.per_s / plain.per_s, 3)),
+    })
+}
+
+/// Check-ins on a fresh cycle's key results for one phase; how many key
+/// results they went to, and the phase's figures.
+async fn check_in_phase(args: &Args, target: &Target, phase: Phase) -> anyhow::Result<(usize, PhaseResult)> {
+    let channels = target.channels(args.connections).await?;
+    let key_results = prepare(channels[0].clone()).await?;
     let count = key_results.len();
     let shared = std::sync::Arc::new(key_results);
     let result = run_phase(phase, move |worker, sequence| {
@@ -76,42 +122,28 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<CheckInFigures>
         }
     })
     .await?;
-    report("check_in", &result);
-    let raw =
-        ceiling::insert_phase::<check_in::Entity, _>(args, &target.backend, Schema::Okr, phase, |worker, sequence| {
-            let id = uuid::Uuid::now_v7().to_string();
-            vec![check_in::ActiveModel {
-                objective_id: Set(format!("bench-o{}", worker % OBJECTIVES)),
-                key_result_id: Set(format!("kr{}", sequence % KEY_RESULTS as u64 + 1)),
-                id: Set(id.clone()),
-                value: Set((sequence % 100) as f64),
-                confidence: Set(7),
-                note: Set("weekly".into()),
-                author: Set("bench@example.com".into()),
-                source: Set(String::new()),
-                measure_micros: Set(now_micros()),
-                dedupe_key: Set(id),
-                create_micros: Set(now_micros()),
-            }]
-        })
-        .await?;
-    if let Some(raw) = &raw {
-        report("raw one-row inserts", raw);
-    }
-    Ok(CheckInFigures {
-        workload: "check_in",
-        backend: target.backend.clone(),
-        concurrency: args.concurrency,
-        key_results: count,
-        seconds: result.seconds,
-        requests: result.requests,
-        errors: result.errors,
-        per_s: result.per_s.round(),
-        p50_ms: result.p50_ms,
-        p99_ms: result.p99_ms,
-        raw_insert_per_s: raw.as_ref().map(|raw| raw.per_s.round()),
-        ratio_to_raw_insert: raw.as_ref().map(|raw| round(result.per_s / raw.per_s, 3)),
+    Ok((count, result))
+}
+
+/// One-row inserts straight into a check-in table, the ceiling.
+async fn raw_phase(args: &Args, target: &Target, phase: Phase) -> anyhow::Result<Option<PhaseResult>> {
+    ceiling::insert_phase::<check_in::Entity, _>(args, &target.backend, Schema::Okr, phase, |worker, sequence| {
+        let id = uuid::Uuid::now_v7().to_string();
+        vec![check_in::ActiveModel {
+            objective_id: Set(format!("bench-o{}", worker % OBJECTIVES)),
+            key_result_id: Set(format!("kr{}", sequence % KEY_RESULTS as u64 + 1)),
+            id: Set(id.clone()),
+            value: Set((sequence % 100) as f64),
+            confidence: Set(7),
+            note: Set("weekly".into()),
+            author: Set("bench@example.com".into()),
+            source: Set(String::new()),
+            measure_micros: Set(now_micros()),
+            dedupe_key: Set(id),
+            create_micros: Set(now_micros()),
+        }]
     })
+    .await
 }
 
 /// A fresh ACTIVE cycle with `OBJECTIVES` objectives of `KEY_RESULTS`

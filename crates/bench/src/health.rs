@@ -12,9 +12,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::target::BenchChannel as Channel;
 use anyhow::{Context, bail};
 use serde::Serialize;
-use tonic::transport::Channel;
 use trellis_proto::{
     health::v1::{
         BatchRecordMeasurementsRequest, CreateHealthMetricRequest, Direction, EscalationPolicy, HealthMetric,

@@ -75,12 +75,17 @@ pub struct Args {
     /// measurements: measurements per BatchRecordMeasurements call.
     #[arg(long, default_value_t = 1_000)]
     pub batch: usize,
-    /// With --server: the server's process id, to report its peak RSS.
-    #[arg(long)]
     /// cascade: check-ins per second while the feed lag is measured.
     #[arg(long, default_value_t = 5_000)]
     pub writes_per_s: usize,
+    /// With --server: the server's process id, to report its peak RSS.
+    #[arg(long)]
     pub server_pid: Option<u32>,
+    /// With --spawn (get_strategy, check_in): the server runs
+    /// --auth-mode oidc with a key the bench makes, and every call
+    /// presents a token.
+    #[arg(long)]
+    pub auth: bool,
 }
 
 // glibc's malloc serializes the many small allocations of gRPC and

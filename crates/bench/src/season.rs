@@ -5,9 +5,9 @@
 
 use std::time::Instant;
 
+use crate::target::BenchChannel as Channel;
 use anyhow::Context;
 use serde::Serialize;
-use tonic::transport::Channel;
 use trellis_foundation::Db;
 use trellis_proto::{
     cascade::v1::{BatchCreateOrgUnitsRequest, CreateOrgUnitRequest, OrgUnit, org_service_client::OrgServiceClient},

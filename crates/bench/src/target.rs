@@ -2,19 +2,54 @@
 //! process on a fresh database, or (for figures of the server alone, such
 //! as its peak memory) one spawned as a child process.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use anyhow::{Context, bail};
+use serde_json::json;
 use tokio::{sync::oneshot, task::JoinHandle};
-use tonic::transport::{Channel, Endpoint};
-use trellis_server::{Application, Settings};
+use tonic::{
+    Request, Status,
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
+    transport::{Channel, Endpoint},
+};
+use trellis_access::signing::LocalKey;
+use trellis_server::{Application, Settings, settings::AuthMode};
 
 use crate::{
     Args, Workload,
     server_process::{ServerProcess, peak_rss_mib, rss_mib},
 };
 
+/// The issuer and audience of the tokens the bench makes for a server it
+/// spawns with `--auth`.
+const ISSUER: &str = "https://bench.trellis.invalid";
+const AUDIENCE: &str = "trellis-bench";
+/// The subject the bench's token names; admin of the whole org.
+const SUBJECT: &str = "bench";
+
+/// A channel to the server that presents the bench's token, if it has one.
+pub type BenchChannel = InterceptedService<Channel, Bearer>;
+
+/// Adds `authorization: Bearer …` to every call when the server wants it.
+#[derive(Debug, Clone, Default)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
 pub struct Target {
     pub url: String,
     pub backend: String,
+    /// Whether the server checks tokens ("oidc"), for the figures.
+    pub auth: Option<&'static str>,
+    bearer: Bearer,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     process: Option<ServerProcess>,
@@ -22,25 +57,41 @@ pub struct Target {
     /// The spawned server's database, so it can be restarted on it.
     database_url: Option<String>,
     _dir: Option<tempfile::TempDir>,
+    /// The JWKS the server reads, with `--auth`.
+    _keys: Option<tempfile::TempDir>,
 }
 
 impl Target {
     pub async fn start(args: &Args) -> anyhow::Result<Target> {
         if let Some(url) = &args.server {
+            if args.auth {
+                bail!("--auth needs --spawn: the bench makes the keys the server it starts trusts");
+            }
             return Ok(Target {
                 url: url.clone(),
                 backend: args.backend.clone(),
+                auth: None,
+                bearer: Bearer::default(),
                 stop: None,
                 server: None,
                 process: None,
                 server_pid: args.server_pid,
                 database_url: None,
                 _dir: None,
+                _keys: None,
             });
         }
         if !args.spawn {
             bail!("give --server URL or --spawn");
         }
+        Target::spawn(args, args.auth).await
+    }
+
+    /// A server in this process (or, for the season and cascade, a child
+    /// process) on a fresh database, or on `--database-url`; with `auth`,
+    /// it runs `--auth-mode oidc` trusting a key the bench makes, and the
+    /// bench's calls present a token signed with it.
+    pub async fn spawn(args: &Args, auth: bool) -> anyhow::Result<Target> {
         let (database_url, dir) = match &args.database_url {
             Some(url) => (url.clone(), None),
             None => {
@@ -55,29 +106,48 @@ impl Target {
         }
         .to_owned();
         if matches!(args.workload, Workload::Season | Workload::Cascade) {
+            if auth {
+                bail!("--auth is for the get_strategy and check_in workloads");
+            }
             let process = ServerProcess::start(&database_url)?;
             eprintln!("spawned a {backend} server process on {}", process.url);
             return Ok(Target {
                 url: process.url.clone(),
                 backend,
+                auth: None,
+                bearer: Bearer::default(),
                 stop: None,
                 server: None,
                 process: Some(process),
                 server_pid: None,
                 database_url: Some(database_url),
                 _dir: dir,
+                _keys: None,
             });
         }
-        let app = Application::build(Settings::with_database(database_url.clone())).await?;
+        let mut settings = Settings::with_database(database_url.clone());
+        let (bearer, keys_dir) = if auth {
+            let (bearer, keys_dir) = trust_bench_key(&mut settings)?;
+            (bearer, Some(keys_dir))
+        } else {
+            (Bearer::default(), None)
+        };
+        let app = Application::build(settings).await?;
         let url = format!("http://{}", app.local_addr());
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
         }));
-        eprintln!("spawned a {backend} server on {url}");
+        eprintln!(
+            "spawned a {backend} server on {url}{}",
+            if auth { " (--auth-mode oidc)" } else { "" }
+        );
         Ok(Target {
             url,
             backend,
+            auth: auth.then_some("oidc"),
+            bearer,
+            _keys: keys_dir,
             stop: Some(stop),
             server: Some(server),
             process: None,
@@ -88,7 +158,7 @@ impl Target {
     }
 
     /// `count` separate connections, so load is not bound to one HTTP/2 stream limit.
-    pub async fn channels(&self, count: usize) -> anyhow::Result<Vec<Channel>> {
+    pub async fn channels(&self, count: usize) -> anyhow::Result<Vec<BenchChannel>> {
         let mut channels = Vec::with_capacity(count);
         for _ in 0..count.max(1) {
             let channel = Endpoint::from_shared(self.url.clone())?
@@ -96,7 +166,7 @@ impl Target {
                 .connect()
                 .await
                 .with_context(|| format!("connecting to {}", self.url))?;
-            channels.push(channel);
+            channels.push(InterceptedService::new(channel, self.bearer.clone()));
         }
         Ok(channels)
     }
@@ -149,4 +219,25 @@ impl Target {
         }
         Ok(())
     }
+}
+
+/// Makes a P-256 key, writes its JWKS where `settings` make the server
+/// read it (`file://`), and returns a day-long token of the bench's own,
+/// whose subject is admin of the whole org.
+fn trust_bench_key(settings: &mut Settings) -> anyhow::Result<(Bearer, tempfile::TempDir)> {
+    let key = LocalKey::generate("bench-1").map_err(anyhow::Error::msg)?;
+    let dir = tempfile::tempdir().context("creating a temp dir for the keys")?;
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, key.jwks().to_string()).context("writing the JWKS")?;
+    settings.auth_mode = AuthMode::Oidc;
+    settings.oidc_issuer = Some(ISSUER.to_owned());
+    settings.oidc_audience = Some(AUDIENCE.to_owned());
+    settings.oidc_jwks_url = Some(format!("file://{}", jwks.display()));
+    settings.bootstrap_admin = Some(format!("user:{SUBJECT}"));
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let token = key
+        .sign(&json!({"iss": ISSUER, "aud": AUDIENCE, "sub": SUBJECT, "iat": now, "exp": now + 86_400}))
+        .map_err(anyhow::Error::msg)?;
+    let value = MetadataValue::try_from(format!("Bearer {token}")).context("the token as metadata")?;
+    Ok((Bearer(Some(value)), dir))
 }

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde::Serialize;
-use tonic::{Code, transport::Channel};
+use tonic::Code;
+
+use crate::target::BenchChannel as Channel;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use trellis_proto::{
     cascade::v1::{CreateOrgUnitRequest, OrgUnit, org_service_client::OrgServiceClient},
@@ -27,6 +29,9 @@ pub const BENCH_ORG_UNIT: &str = "bench-org";
 pub struct UnaryFigures {
     pub workload: &'static str,
     pub backend: String,
+    /// "oidc" when every call was authenticated and checked (`--auth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<&'static str>,
     pub concurrency: usize,
     pub seconds: f64,
     pub requests: u64,
@@ -58,6 +63,7 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<UnaryFigures> {
     Ok(UnaryFigures {
         workload: name,
         backend: target.backend.clone(),
+        auth: target.auth,
         concurrency: args.concurrency,
         seconds: result.seconds,
         requests: result.requests,
