@@ -32,4 +32,5 @@ mod strategy;
 mod strategy_nesting;
 mod strategy_parts;
 mod support;
+mod tls;
 mod traces;

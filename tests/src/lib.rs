@@ -9,7 +9,10 @@ use std::{future::Future, net::SocketAddr, sync::Once};
 use anyhow::Context;
 use tempfile::TempDir;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
-use tonic::{Request, transport::Channel};
+use tonic::{
+    Request,
+    transport::{Channel, Endpoint},
+};
 use tonic_health::pb::health_client::HealthClient;
 use trellis_foundation::context::ACTOR_METADATA_KEY;
 use trellis_proto::{
@@ -22,6 +25,7 @@ use trellis_server::{Application, ServiceName, Settings};
 
 mod database;
 pub mod issuer;
+pub mod tls;
 
 use database::{FreshDatabase, drop_database};
 
@@ -76,6 +80,8 @@ fn init_test_logging() {
 /// server and removes its database.
 pub struct TestApp {
     pub address: SocketAddr,
+    /// How the test's clients reach the server (TLS when it serves it).
+    endpoint: Endpoint,
     pub backend: TestBackend,
     pub database_url: String,
     pub strategy: StrategyServiceClient<Channel>,
@@ -114,6 +120,7 @@ async fn start(
     let mut settings = Settings::with_database(database_url.clone());
     settings.shutdown_grace_seconds = 5;
     customize(&mut settings);
+    let client_settings = settings.clone();
     let app = match listener {
         Some(listener) => Application::build_on(settings, listener).await?,
         None => Application::build(settings).await?,
@@ -123,10 +130,15 @@ async fn start(
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
-    let channel = Channel::from_shared(format!("http://{address}"))?
-        .connect()
-        .await
-        .context("connecting to the server")?;
+    // The test's clients call as the server calls itself: over TLS when it
+    // serves TLS, presenting its own certificate.
+    let scheme = if client_settings.serves_tls() { "https" } else { "http" };
+    let url = format!("{scheme}://{address}");
+    let mut endpoint = Channel::from_shared(url.clone())?;
+    if let Some(tls) = trellis_server::tls::client_config(&client_settings, &url, true)? {
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    let channel = endpoint.connect().await.context("connecting to the server")?;
     let backend = if database_url.starts_with("sqlite") {
         TestBackend::Sqlite
     } else {
@@ -135,6 +147,7 @@ async fn start(
     let clients = Clients::all_on(&channel);
     Ok(TestApp {
         address,
+        endpoint,
         backend,
         database_url,
         strategy: clients.strategy,
@@ -252,6 +265,7 @@ impl TestCluster {
     pub fn client_view(&self) -> TestApp {
         TestApp {
             address: self.cascade.address,
+            endpoint: self.cascade.endpoint.clone(),
             backend: self.cascade.backend.clone(),
             database_url: self.cascade.database_url.clone(),
             strategy: self.strategy.strategy.clone(),
@@ -324,14 +338,12 @@ impl TestApp {
 
     /// This server's address as a peer URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        self.endpoint.uri().to_string().trim_end_matches('/').to_owned()
     }
 
     /// A fresh channel to the server, for tests that need their own clients.
     pub async fn channel(&self) -> anyhow::Result<Channel> {
-        Ok(Channel::from_shared(format!("http://{}", self.address))?
-            .connect()
-            .await?)
+        Ok(self.endpoint.connect().await?)
     }
 }
 

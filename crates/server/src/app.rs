@@ -321,7 +321,11 @@ impl Application {
         );
         let auth = AuthLayer::new(verifier(&settings).await?);
         let keepalive = Duration::from_secs(settings.keepalive_seconds);
-        let router = Server::builder()
+        let mut builder = Server::builder();
+        if let Some(tls) = crate::tls::server_config(&settings)? {
+            builder = builder.tls_config(tls).context("configuring TLS")?;
+        }
+        let router = builder
             .tcp_nodelay(true)
             .max_concurrent_streams(settings.max_streams_per_connection)
             .http2_keepalive_interval(Some(keepalive))

@@ -10,6 +10,7 @@ pub mod peers;
 pub mod reflection;
 pub mod settings;
 pub mod telemetry;
+pub mod tls;
 
 pub use app::Application;
 pub use settings::{ServiceName, Settings};

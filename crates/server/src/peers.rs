@@ -20,7 +20,7 @@ use crate::settings::{ServiceName, Settings};
 /// A generated client to `peer`, held to the message limit both ways.
 macro_rules! peer_client {
     ($client:ident, $peer:expr, $settings:expr, $local_addr:expr) => {
-        $client::new(traced(peer_channel($peer.as_deref(), $local_addr)?))
+        $client::new(traced(peer_channel($settings, $peer.as_deref(), $local_addr)?))
             .max_decoding_message_size($settings.max_message_bytes)
             .max_encoding_message_size($settings.max_message_bytes)
     };
@@ -72,7 +72,7 @@ pub fn feed_sources(settings: &Settings, local_addr: SocketAddr, org: &OrgOps) -
     // service's credentials.
     let channel = |service, peer: &Option<String>| -> anyhow::Result<Option<PeerChannel>> {
         if wants(service) || peer.is_some() {
-            Ok(Some(traced(peer_channel(peer.as_deref(), local_addr)?)))
+            Ok(Some(traced(peer_channel(settings, peer.as_deref(), local_addr)?)))
         } else {
             Ok(None)
         }
@@ -92,15 +92,20 @@ pub fn feed_sources(settings: &Settings, local_addr: SocketAddr, org: &OrgOps) -
     Ok(vec![Source::Org(org.store().feed.clone()), strategy, okr, health])
 }
 
-/// A lazily connected channel to a peer, or to this process itself.
-fn peer_channel(peer: Option<&str>, local_addr: SocketAddr) -> anyhow::Result<Channel> {
+/// A lazily connected channel to a peer, or to this process itself (over
+/// TLS when it serves TLS).
+pub fn peer_channel(settings: &Settings, peer: Option<&str>, local_addr: SocketAddr) -> anyhow::Result<Channel> {
     let url = match peer {
         Some(peer) => peer.to_owned(),
+        None if settings.serves_tls() => format!("https://{local_addr}"),
         None => format!("http://{local_addr}"),
     };
-    let endpoint = Endpoint::from_shared(url.clone())
+    let mut endpoint = Endpoint::from_shared(url.clone())
         .with_context(|| format!("peer address {url:?}"))?
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(5));
+    if let Some(tls) = crate::tls::client_config(settings, &url, peer.is_none())? {
+        endpoint = endpoint.tls_config(tls).with_context(|| format!("TLS for {url}"))?;
+    }
     Ok(endpoint.connect_lazy())
 }

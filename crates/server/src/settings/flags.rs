@@ -123,6 +123,23 @@ pub struct Flags {
     /// subject) made admin of the whole org on first start.
     #[arg(long, env = "TRELLIS_BOOTSTRAP_ADMIN")]
     pub bootstrap_admin: Option<String>,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "TRELLIS_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "TRELLIS_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Require clients to present a certificate issued by this CA (mTLS).
+    #[arg(long, env = "TRELLIS_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// The CA this process trusts for https:// peers and for its calls to
+    /// itself (default: --tls-client-ca).
+    #[arg(long, env = "TRELLIS_TLS_PEER_CA")]
+    pub tls_peer_ca: Option<PathBuf>,
+    /// The name this server's certificate holds, for its calls to itself
+    /// (default `localhost`).
+    #[arg(long, env = "TRELLIS_TLS_SERVER_NAME")]
+    pub tls_server_name: Option<String>,
 }
 
 /// The flags (and their variables) as one more layer: only what was

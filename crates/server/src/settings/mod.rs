@@ -151,6 +151,15 @@ pub struct Settings {
     /// Made admin of the whole org when the org root has no grants yet
     /// (the first start): `user:…`, `serviceAccount:…` or a bare subject.
     pub bootstrap_admin: Option<String>,
+    /// TLS: the certificate chain and key served (both or neither).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// mTLS: clients must present a certificate issued by this CA.
+    pub tls_client_ca: Option<PathBuf>,
+    /// The CA trusted for https:// peers and for calls to itself.
+    pub tls_peer_ca: Option<PathBuf>,
+    /// The name in this server's certificate, for calls to itself.
+    pub tls_server_name: String,
     /// Not a setting: for restart tests, the escalation step after which
     /// the health service's step runner stops as if the process had died.
     #[serde(skip)]
@@ -189,6 +198,11 @@ impl Default for Settings {
             service_token_file: None,
             policy_file: None,
             bootstrap_admin: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            tls_peer_ca: None,
+            tls_server_name: "localhost".to_owned(),
             health_fail_point: None,
         }
     }
@@ -239,6 +253,7 @@ impl Settings {
             }
         }
         self.validate_auth()?;
+        self.validate_tls()?;
         if self.max_message_bytes < 1024 {
             return Err("max_message_bytes must be at least 1024".to_owned());
         }
@@ -263,6 +278,31 @@ impl Settings {
 }
 
 impl Settings {
+    /// Whether this server serves TLS.
+    pub fn serves_tls(&self) -> bool {
+        self.tls_cert.is_some()
+    }
+
+    fn validate_tls(&self) -> Result<(), String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) | (None, Some(_)) => {
+                return Err("tls_cert and tls_key go together: give both or neither".to_owned());
+            }
+            (None, None) if self.tls_client_ca.is_some() => {
+                return Err("tls_client_ca (mTLS) needs the server to serve TLS: give tls_cert and tls_key".to_owned());
+            }
+            _ => {}
+        }
+        if self.serves_tls() && self.tls_peer_ca.is_none() && self.tls_client_ca.is_none() {
+            return Err(
+                "a TLS server calls itself (and its peers) over TLS: give tls_peer_ca, the CA its certificate \
+                 chains to"
+                    .to_owned(),
+            );
+        }
+        Ok(())
+    }
+
     fn validate_auth(&self) -> Result<(), String> {
         match self.auth_mode {
             AuthMode::Oidc => {

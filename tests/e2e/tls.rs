@@ -1,0 +1,97 @@
+//! TLS and mTLS with certificates made in the test: the server serves TLS,
+//! refuses a client without a certificate of its CA when it asks for one,
+//! and its services still reach each other (over TLS, presenting its own
+//! certificate).
+
+use tonic::{
+    Code,
+    transport::{Channel, ClientTlsConfig},
+};
+use trellis_proto::{
+    cascade::v1::{ListOrgUnitsRequest, org_service_client::OrgServiceClient},
+    strategy::v1::CreateStrategyRequest,
+};
+use trellis_tests::{TestApp, TestBackend, backend_only_tests, spawn_app_with, tls::TestCa};
+
+use crate::support::{complete_strategy, load_org};
+
+backend_only_tests!(
+    a_tls_server_answers_over_tls_and_calls_itself_over_tls,
+    mutual_tls_refuses_a_client_without_a_certificate_of_its_ca,
+);
+
+/// What a ListOrgUnits call gets over a channel with `tls` (plaintext
+/// without): `Err` when no connection could be made at all.
+async fn list_with(app: &TestApp, tls: Option<ClientTlsConfig>) -> Result<Code, String> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Channel::from_shared(format!("{scheme}://{}", app.address)).map_err(|err| err.to_string())?;
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls).map_err(|err| err.to_string())?;
+    }
+    let channel = endpoint.connect().await.map_err(|err| err.to_string())?;
+    let outcome = OrgServiceClient::new(channel)
+        .list_org_units(ListOrgUnitsRequest::default())
+        .await;
+    Ok(outcome.err().map_or(Code::Ok, |status| status.code()))
+}
+
+async fn a_tls_server_answers_over_tls_and_calls_itself_over_tls(backend: TestBackend) -> anyhow::Result<()> {
+    let ca = TestCa::new("Trellis test CA")?;
+    let mut configured = Ok(());
+    let app = spawn_app_with(&backend, |settings| configured = ca.configure(settings, false)).await?;
+    configured?;
+    assert!(app.url().starts_with("https://"), "{}", app.url());
+    assert_eq!(list_with(&app, Some(ca.client(None))).await, Ok(Code::Ok));
+    // Plaintext gets no answer from a TLS port.
+    assert!(!matches!(list_with(&app, None).await, Ok(Code::Ok)));
+    // Nor does a client that trusts another CA.
+    let stranger = TestCa::new("Another CA")?;
+    assert!(list_with(&app, Some(stranger.client(None))).await.is_err());
+    // Creating a strategy asks the org service (this same server, over
+    // TLS) about its owner.
+    load_org(&app).await?;
+    let mut strategy = complete_strategy("orgUnits/acme");
+    strategy.assumptions.clear();
+    app.strategy
+        .clone()
+        .create_strategy(CreateStrategyRequest {
+            strategy: Some(strategy),
+            strategy_id: "over-tls".into(),
+            request_id: String::new(),
+        })
+        .await?;
+    Ok(())
+}
+
+async fn mutual_tls_refuses_a_client_without_a_certificate_of_its_ca(backend: TestBackend) -> anyhow::Result<()> {
+    let ca = TestCa::new("Trellis test CA")?;
+    let mut configured = Ok(());
+    let app = spawn_app_with(&backend, |settings| configured = ca.configure(settings, true)).await?;
+    configured?;
+    let refused = |outcome: Result<Code, String>| !matches!(outcome, Ok(Code::Ok));
+    assert!(
+        refused(list_with(&app, Some(ca.client(None))).await),
+        "no client certificate"
+    );
+    let stranger = TestCa::new("Another CA")?;
+    let foreign = stranger.issue("mallory")?;
+    assert!(
+        refused(list_with(&app, Some(ca.client(Some(&foreign)))).await),
+        "a certificate of another CA"
+    );
+    let ours = ca.issue("trellis-okr")?;
+    assert_eq!(list_with(&app, Some(ca.client(Some(&ours)))).await, Ok(Code::Ok));
+    // The server's services reach each other presenting its certificate.
+    load_org(&app).await?;
+    let mut strategy = complete_strategy("orgUnits/acme");
+    strategy.assumptions.clear();
+    app.strategy
+        .clone()
+        .create_strategy(CreateStrategyRequest {
+            strategy: Some(strategy),
+            strategy_id: "over-mtls".into(),
+            request_id: String::new(),
+        })
+        .await?;
+    Ok(())
+}
