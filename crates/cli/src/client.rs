@@ -9,6 +9,7 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 use trellis_proto::{
+    access::v1::access_service_client::AccessServiceClient,
     cascade::v1::{cascade_service_client::CascadeServiceClient, org_service_client::OrgServiceClient},
     health::v1::health_metric_service_client::HealthMetricServiceClient,
     okr::v1::okr_service_client::OkrServiceClient,
@@ -71,6 +72,8 @@ impl Interceptor for Credentials {
 #[derive(Clone)]
 pub struct Clients {
     pub org: OrgServiceClient<Conn>,
+    /// Grants, served with the org units.
+    pub access: AccessServiceClient<Conn>,
     pub strategy: StrategyServiceClient<Conn>,
     pub okr: OkrServiceClient<Conn>,
     pub health: HealthMetricServiceClient<Conn>,
@@ -114,6 +117,7 @@ pub async fn connect(servers: &Servers<'_>, credentials: Credentials) -> Result<
     let health = conn_to(servers.health).await?;
     Ok(Clients {
         org: OrgServiceClient::new(cascade.clone()),
+        access: AccessServiceClient::new(cascade.clone()),
         strategy: StrategyServiceClient::new(strategy),
         okr: OkrServiceClient::new(okr)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     client::{Credentials, Servers, connect},
-    commands::{cascade, cycle, health, okr, org, strategy},
+    commands::{access, cascade, cycle, health, okr, org, strategy},
     failure::Failure,
     output::{Format, Printer},
 };
@@ -88,6 +88,9 @@ pub enum Command {
     /// Health metrics (KPIs), measurements and their history.
     #[command(subcommand)]
     Health(health::HealthCommand),
+    /// Grants: who holds which role on an org unit, and what you may do.
+    #[command(subcommand)]
+    Access(access::AccessCommand),
     /// Alignment questions answered by the cascade.
     #[command(subcommand)]
     Cascade(cascade::CascadeCommand),
@@ -125,6 +128,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Okr(command) => okr::run(command, &clients, printer).await,
         Command::Health(command) => health::run(command, &clients, printer).await,
         Command::Cascade(command) => cascade::run(command, &clients, printer).await,
+        Command::Access(command) => access::run(command, &clients, printer).await,
         Command::Demo(command) => demo::run(command, &clients, printer).await,
     }
 }

@@ -147,7 +147,12 @@ pub fn print_table(columns: &[Column], rows: &[Vec<String>]) {
 
 /// The value at a dotted path; through a list, the list of each item's
 /// value (`reasons.kind` of a risk is every reason's kind).
+/// The value at `path` (dotted); the empty path is the value itself (an
+/// item of a repeated string field).
 fn lookup(value: &Value, path: &str) -> Option<Value> {
+    if path.is_empty() {
+        return Some(value.clone());
+    }
     match path.split_once('.') {
         None => value.get(path).cloned(),
         Some((key, rest)) => match value.get(key)? {

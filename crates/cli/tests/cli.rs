@@ -487,3 +487,54 @@ async fn a_token_is_sent_and_its_absence_has_an_exit_code() -> anyhow::Result<()
     assert_eq!(runs[2].0, Some(7), "{}", runs[2].1);
     Ok(())
 }
+
+/// `trellis access`: the admin grants a role, the grantee sees what it may
+/// do, and a write it may not make exits 8.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_are_set_read_and_tested_from_the_command_line() -> anyhow::Result<()> {
+    let issuer = trellis_tests::issuer::TestIssuer::start().await?;
+    let app = trellis_tests::spawn_app_with(&TestBackend::Sqlite, |settings| issuer.configure(settings)).await?;
+    let admin = issuer.token(trellis_tests::issuer::ADMIN)?;
+    let bob = issuer.token("bob")?;
+    let server = app.url();
+    let runs = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(Option<i32>, String, String)>> {
+        let run = |token: &str, args: &[&str]| -> anyhow::Result<(Option<i32>, String, String)> {
+            let output = Command::new(env!("CARGO_BIN_EXE_trellis"))
+                .args(args)
+                .env("TRELLIS_SERVER", &server)
+                .env("TRELLIS_TOKEN", token)
+                .output()?;
+            Ok((
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            ))
+        };
+        Ok(vec![
+            run(
+                &admin,
+                &["org", "create", "acme", "--display-name", "Acme", "--kind", "company"],
+            )?,
+            run(&admin, &["access", "set", "acme", "--binding", "contributor=user:bob"])?,
+            run(&bob, &["access", "get", "acme"])?,
+            run(&bob, &["access", "test", "acme", "read", "checkIn", "editOkrs"])?,
+            run(
+                &bob,
+                &["org", "create", "web", "--display-name", "Web", "--parent", "acme"],
+            )?,
+        ])
+    })
+    .await??;
+    for (index, run) in runs.iter().take(4).enumerate() {
+        assert_eq!(run.0, Some(0), "step {index}: {}", run.2);
+    }
+    assert!(
+        runs[2].1.contains("contributor") && runs[2].1.contains("user:bob"),
+        "{}",
+        runs[2].1
+    );
+    let held: Vec<&str> = runs[3].1.lines().skip(1).map(str::trim).collect();
+    assert_eq!(held, ["read", "checkIn"], "{}", runs[3].1);
+    assert_eq!(runs[4].0, Some(8), "{}", runs[4].2);
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! One module per resource family, each with its clap arguments and what
 //! they do.
 
+pub mod access;
 pub mod cascade;
 pub mod cycle;
 pub mod health;
