@@ -33,6 +33,7 @@ use crate::{
 backend_only_tests!(
     each_role_may_do_what_it_grants_below_its_unit_and_nothing_sideways,
     grants_are_checked_versioned_and_audited,
+    the_four_square_loop_completes_under_oidc,
 );
 
 /// (subject, role on eng), and one with no grant at all.
@@ -405,5 +406,37 @@ async fn grants_are_checked_versioned_and_audited(backend: TestBackend) -> anyho
             ("orgUnits/eng".to_owned(), ADMIN.to_owned()),
         ]
     );
+    Ok(())
+}
+
+/// The Four Square loop with `--auth-mode oidc`: the person recording the
+/// measurements holds a role, and the escalation steps (pausing guarded
+/// objectives, the remedial objective, marking the assumption, feeding the
+/// metric to its key result) and the cascade's feed readers run as the
+/// services' own principals, each allowed exactly its work.
+async fn the_four_square_loop_completes_under_oidc(backend: TestBackend) -> anyhow::Result<()> {
+    let issuer = TestIssuer::start().await?;
+    let app = spawn_app_with(&backend, |settings| issuer.configure(settings)).await?;
+    let app = app.with_token(&issuer.token(ADMIN)?)?;
+    let mut feed = app
+        .okr
+        .clone()
+        .watch_changes(WatchChangesRequest::default())
+        .await?
+        .into_inner();
+    crate::health::whiskey_club_escalation_end_to_end(app).await?;
+    // The remedial objective was made by the health service itself.
+    let mut actor = None;
+    while let Some(event) = feed.next().await {
+        let event = event?;
+        if event.resource_type == "trellis.okr.v1.Objective"
+            && event.kind == trellis_proto::feed::v1::ChangeKind::Created as i32
+            && event.actor != ADMIN
+        {
+            actor = Some(event.actor);
+            break;
+        }
+    }
+    assert_eq!(actor.as_deref(), Some("trellis-health"));
     Ok(())
 }

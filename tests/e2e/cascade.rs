@@ -7,7 +7,6 @@
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use prost_types::Timestamp;
-use tonic::transport::Channel;
 use trellis_proto::{
     cascade::v1::{self as pb, cascade_service_client::CascadeServiceClient, misalignment::Reason},
     feed::v1::WatchChangesRequest,
@@ -19,6 +18,7 @@ use trellis_proto::{
     strategy::v1::{Strategy, TransitionStrategyRequest},
 };
 use trellis_tests::TestApp;
+use trellis_tests::TestChannel;
 
 use crate::{
     okr_support::{CYCLE, create_cycle, create_objective, measured, milestone, move_cycle, with_cadence},
@@ -246,7 +246,7 @@ pub(crate) async fn feed_heads(app: &TestApp) -> anyhow::Result<Vec<(&'static st
 }
 
 /// Waits until `cascade` has applied everything `services` had committed.
-pub(crate) async fn settled(services: &TestApp, cascade: &CascadeServiceClient<Channel>) -> anyhow::Result<()> {
+pub(crate) async fn settled(services: &TestApp, cascade: &CascadeServiceClient<TestChannel>) -> anyhow::Result<()> {
     let heads = feed_heads(services).await?;
     eventually("the projection caught up with every feed", || {
         let mut cascade = cascade.clone();
@@ -292,7 +292,7 @@ pub(crate) fn assert_close(actual: Option<f64>, expected: f64, what: &str) -> an
 }
 
 pub(crate) async fn misalignments(
-    cascade: &CascadeServiceClient<Channel>,
+    cascade: &CascadeServiceClient<TestChannel>,
 ) -> anyhow::Result<Vec<(String, String, Reason)>> {
     let found = cascade
         .clone()

@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 use trellis_proto::{
     cascade::v1::{self as pb, cascade_service_client::CascadeServiceClient, misalignment::Reason},
     strategy::v1::{Choice, ChoiceKind, TransitionStrategyRequest, UpdateChoiceRequest},
 };
 use trellis_server::ServiceName;
+use trellis_tests::TestChannel;
 use trellis_tests::{TestApp, backend_tests};
 
 use crate::cascade::*;
@@ -130,7 +131,7 @@ async fn a_misalignment_shows_within_a_second_of_the_write(app: TestApp) -> anyh
 }
 
 /// Every question's answer, as text, for comparing two cascades.
-async fn answers(cascade: &CascadeServiceClient<Channel>, deals_kr: &str) -> anyhow::Result<Vec<String>> {
+async fn answers(cascade: &CascadeServiceClient<TestChannel>, deals_kr: &str) -> anyhow::Result<Vec<String>> {
     let mut cascade = cascade.clone();
     let mut answers = Vec::new();
     for name in [

@@ -121,7 +121,7 @@ pub(crate) async fn every_legal_transition_moves_and_every_illegal_one_is_refuse
     create_strategy(&app, "s", complete_strategy("orgUnits/acme")).await?;
     let name = "strategies/s";
     type Call = fn(
-        &mut trellis_proto::strategy::v1::strategy_service_client::StrategyServiceClient<tonic::transport::Channel>,
+        &mut trellis_proto::strategy::v1::strategy_service_client::StrategyServiceClient<trellis_tests::TestChannel>,
         TransitionStrategyRequest,
     ) -> futures::future::BoxFuture<'_, Result<tonic::Response<Strategy>, tonic::Status>>;
     let activate: Call = |client, request| Box::pin(client.activate_strategy(request));

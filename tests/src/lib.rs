@@ -11,6 +11,8 @@ use tempfile::TempDir;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{
     Request,
+    metadata::{Ascii, MetadataValue},
+    service::{Interceptor, interceptor::InterceptedService},
     transport::{Channel, Endpoint},
 };
 use tonic_health::pb::health_client::HealthClient;
@@ -78,18 +80,36 @@ fn init_test_logging() {
 
 /// A running server and clients connected to it. Dropping it stops the
 /// server and removes its database.
+/// How the test's clients reach a server: presenting a bearer token when
+/// [`TestApp::with_token`] gave one.
+pub type TestChannel = InterceptedService<Channel, Bearer>;
+
+/// Adds `authorization: Bearer …` to every call, when it holds a token.
+#[derive(Debug, Clone, Default)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
 pub struct TestApp {
     pub address: SocketAddr,
     /// How the test's clients reach the server (TLS when it serves it).
     endpoint: Endpoint,
+    channel: Channel,
     pub backend: TestBackend,
     pub database_url: String,
-    pub strategy: StrategyServiceClient<Channel>,
-    pub org: OrgServiceClient<Channel>,
-    pub okr: OkrServiceClient<Channel>,
-    pub metrics: HealthMetricServiceClient<Channel>,
-    pub cascade: CascadeServiceClient<Channel>,
-    pub health: HealthClient<Channel>,
+    pub strategy: StrategyServiceClient<TestChannel>,
+    pub org: OrgServiceClient<TestChannel>,
+    pub okr: OkrServiceClient<TestChannel>,
+    pub metrics: HealthMetricServiceClient<TestChannel>,
+    pub cascade: CascadeServiceClient<TestChannel>,
+    pub health: HealthClient<TestChannel>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     /// Kept so the SQLite files live as long as the server.
@@ -144,9 +164,10 @@ async fn start(
     } else {
         TestBackend::Postgres(database_url.clone())
     };
-    let clients = Clients::all_on(&channel);
+    let clients = Clients::all_on(&InterceptedService::new(channel.clone(), Bearer::default()));
     Ok(TestApp {
         address,
+        channel,
         endpoint,
         backend,
         database_url,
@@ -165,16 +186,16 @@ async fn start(
 
 /// One client per service.
 struct Clients {
-    strategy: StrategyServiceClient<Channel>,
-    org: OrgServiceClient<Channel>,
-    okr: OkrServiceClient<Channel>,
-    metrics: HealthMetricServiceClient<Channel>,
-    cascade: CascadeServiceClient<Channel>,
-    health: HealthClient<Channel>,
+    strategy: StrategyServiceClient<TestChannel>,
+    org: OrgServiceClient<TestChannel>,
+    okr: OkrServiceClient<TestChannel>,
+    metrics: HealthMetricServiceClient<TestChannel>,
+    cascade: CascadeServiceClient<TestChannel>,
+    health: HealthClient<TestChannel>,
 }
 
 impl Clients {
-    fn all_on(channel: &Channel) -> Clients {
+    fn all_on(channel: &TestChannel) -> Clients {
         Clients {
             strategy: StrategyServiceClient::new(channel.clone()),
             org: OrgServiceClient::new(channel.clone()),
@@ -266,6 +287,7 @@ impl TestCluster {
         TestApp {
             address: self.cascade.address,
             endpoint: self.cascade.endpoint.clone(),
+            channel: self.cascade.channel.clone(),
             backend: self.cascade.backend.clone(),
             database_url: self.cascade.database_url.clone(),
             strategy: self.strategy.strategy.clone(),
@@ -283,6 +305,19 @@ impl TestCluster {
 }
 
 impl TestApp {
+    /// The same server, its clients presenting `token` on every call.
+    pub fn with_token(mut self, token: &str) -> anyhow::Result<TestApp> {
+        let bearer = Bearer(Some(MetadataValue::try_from(format!("Bearer {token}"))?));
+        let clients = Clients::all_on(&InterceptedService::new(self.channel.clone(), bearer));
+        self.strategy = clients.strategy;
+        self.org = clients.org;
+        self.okr = clients.okr;
+        self.metrics = clients.metrics;
+        self.cascade = clients.cascade;
+        self.health = clients.health;
+        Ok(self)
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {

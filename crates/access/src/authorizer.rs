@@ -240,7 +240,8 @@ fn decision_key(principal: &Principal, permission: Permission, resource: &Resour
     // in a name or a claim the verifier accepted as text here).
     let _ = write!(
         key,
-        "{}\0{}\0{}\0{:?}\0{}\0{}\0{}",
+        "{}\0{}\0{}\0{}\0{:?}\0{}\0{}\0{}",
+        if principal.service { "s" } else { "u" },
         principal.subject,
         principal.email.as_deref().unwrap_or(""),
         principal.groups.join("\u{1}"),

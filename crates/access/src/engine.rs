@@ -224,6 +224,7 @@ impl PolicyEngine {
             "subject".to_owned(),
             RestrictedExpression::new_string(principal.subject.clone()),
         );
+        attrs.insert("service".to_owned(), RestrictedExpression::new_bool(principal.service));
         attrs.insert(
             "groups".to_owned(),
             RestrictedExpression::new_set(principal.groups.iter().cloned().map(RestrictedExpression::new_string)),

@@ -111,6 +111,7 @@ mod tests {
             subject: "u1".into(),
             email: Some("ann@example.com".into()),
             groups: vec!["eng".into()],
+            service: false,
         };
         let members = Member::all_of(&principal);
         for expected in [

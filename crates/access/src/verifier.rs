@@ -167,7 +167,15 @@ impl Verifier {
             Some(Value::Array(groups)) => groups.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
             _ => Vec::new(),
         };
-        Ok((Principal { subject, email, groups }, expires))
+        Ok((
+            Principal {
+                subject,
+                email,
+                groups,
+                service: false,
+            },
+            expires,
+        ))
     }
 }
 

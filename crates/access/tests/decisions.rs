@@ -140,6 +140,7 @@ proptest! {
             subject: SUBJECTS[subject].to_owned(),
             email: None,
             groups: groups.into_iter().map(|g| GROUPS[g].to_owned()).collect(),
+            service: false,
         };
         let index = target.index(world.parents.len());
         let private = private && kind != ResourceKind::OrgUnit;
@@ -185,11 +186,13 @@ fn a_replacement_policy_decides_instead() {
         subject: "ann".into(),
         email: None,
         groups: vec!["staff".into()],
+        service: false,
     };
     let outsider = Principal {
         subject: "bob".into(),
         email: None,
         groups: Vec::new(),
+        service: false,
     };
     let objective = Resource::owned(ResourceKind::Objective, "o1", "eng");
     for (principal, allowed) in [(&staff, true), (&outsider, false)] {
@@ -199,4 +202,35 @@ fn a_replacement_policy_decides_instead() {
             Ok(allowed)
         );
     }
+}
+
+#[test]
+fn the_services_own_work_gets_exactly_what_it_needs() {
+    let engine = PolicyEngine::default_policy().expect("the default policy");
+    let mut view = OrgView::default();
+    view.set_unit("acme", None);
+    let service = |subject: &str, service: bool| Principal {
+        subject: subject.into(),
+        email: None,
+        groups: Vec::new(),
+        service,
+    };
+    let private = Resource::owned(ResourceKind::Objective, "o1", "acme").private(true);
+    let decide = |principal: &Principal, permission| {
+        let roles = view.roles_of(&Member::all_of(principal));
+        engine.decide(&view, principal, &roles, permission, &private)
+    };
+    let health = service("trellis-health", true);
+    let cascade = service("trellis-cascade", true);
+    // A person whose token happens to name a service is not one.
+    let impostor = service("trellis-health", false);
+    assert_eq!(decide(&health, Permission::EditOkrs), Ok(true));
+    assert_eq!(decide(&health, Permission::CheckIn), Ok(true));
+    assert_eq!(decide(&health, Permission::EditStrategy), Ok(true));
+    assert_eq!(decide(&health, Permission::EditOrg), Ok(false));
+    assert_eq!(decide(&health, Permission::SetIamPolicy), Ok(false));
+    assert_eq!(decide(&cascade, Permission::Read), Ok(true));
+    assert_eq!(decide(&cascade, Permission::EditOkrs), Ok(false));
+    assert_eq!(decide(&impostor, Permission::EditOkrs), Ok(false));
+    assert_eq!(decide(&impostor, Permission::Read), Ok(false));
 }

@@ -20,6 +20,9 @@ pub struct Principal {
     pub email: Option<String>,
     /// From the token's groups claim.
     pub groups: Vec<String>,
+    /// One of Trellis's own services doing its own work in this process
+    /// (its internal credential, not a token).
+    pub service: bool,
 }
 
 /// Who a request acts as, for the access policy.

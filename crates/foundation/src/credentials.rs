@@ -3,6 +3,12 @@
 //! the same person; work a service does on its own (escalation steps,
 //! sweeps, the cascade's feed readers) presents the service's token, read
 //! from `--service-token-file` and read again when the file changes.
+//!
+//! Without a service token, a service's own work calling the services of
+//! its own process presents the process's internal credential: a random
+//! secret made at start that never leaves the process, with the calling
+//! service's name. The auth layer takes it as that service's principal,
+//! which the access policy gives exactly what the service's work needs.
 
 use std::{
     future::Future,
@@ -19,6 +25,40 @@ tokio::task_local! {
 const SERVICE_TOKEN_REREAD: Duration = Duration::from_secs(30);
 
 static SERVICE_TOKEN: OnceLock<RwLock<Option<Arc<str>>>> = OnceLock::new();
+static INTERNAL_SECRET: OnceLock<String> = OnceLock::new();
+
+/// Names the service whose own work a call is (with [`INTERNAL_HEADER`]).
+pub const SERVICE_HEADER: &str = "x-trellis-service";
+/// Carries the process's internal credential.
+pub const INTERNAL_HEADER: &str = "x-trellis-internal";
+
+/// The process's internal credential, made on first use.
+pub fn internal_secret() -> &'static str {
+    INTERNAL_SECRET.get_or_init(|| {
+        use rand::RngCore;
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    })
+}
+
+/// Whether `presented` is this process's internal credential (compared in
+/// constant time).
+pub fn is_internal_secret(presented: &str) -> bool {
+    let secret = internal_secret().as_bytes();
+    let presented = presented.as_bytes();
+    presented.len() == secret.len()
+        && presented
+            .iter()
+            .zip(secret)
+            .fold(0u8, |differ, (left, right)| differ | (left ^ right))
+            == 0
+}
+
+/// The token of the caller of the request being handled, if any.
+pub fn caller_token() -> Option<Arc<str>> {
+    CALLER_TOKEN.try_with(Arc::clone).ok()
+}
 
 /// Runs `work` (a request's handling) with the caller's bearer token at
 /// hand for the peer calls it makes.
@@ -29,7 +69,7 @@ pub async fn with_caller_token<F: Future>(token: Arc<str>, work: F) -> F::Output
 /// The token a peer call made now presents: the caller's, within a
 /// request, else the service's own, if it has one.
 pub fn bearer_for_peer_call() -> Option<Arc<str>> {
-    CALLER_TOKEN.try_with(Arc::clone).ok().or_else(|| {
+    caller_token().or_else(|| {
         SERVICE_TOKEN
             .get()
             .and_then(|token| token.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone())

@@ -30,24 +30,53 @@ pub type PeerChannel = InterceptedService<Channel, PropagateTrace>;
 
 /// Wraps `channel` so every call on it carries the current span's context.
 pub fn peer_channel(channel: Channel) -> PeerChannel {
-    InterceptedService::new(channel, PropagateTrace)
+    InterceptedService::new(channel, PropagateTrace::default())
+}
+
+/// Like [`peer_channel`], for calls `service` makes; to this same process
+/// when `itself`, where the service's own work presents the process's
+/// internal credential when it has no token.
+pub fn service_channel(channel: Channel, service: &'static str, itself: bool) -> PeerChannel {
+    InterceptedService::new(
+        channel,
+        PropagateTrace {
+            service: Some(service),
+            itself,
+        },
+    )
 }
 
 /// Injects the current span's context into each outgoing request, marks
 /// it as a call between services, and adds the credentials it presents
 /// ([`crate::credentials`]).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct PropagateTrace;
+pub struct PropagateTrace {
+    /// The calling service ("trellis-health"), for its own work.
+    service: Option<&'static str>,
+    /// Whether the calls go to this same process.
+    itself: bool,
+}
 
 impl Interceptor for PropagateTrace {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         request
             .metadata_mut()
             .insert(PEER_CALL_HEADER, MetadataValue::from_static("1"));
-        if let Some(token) = crate::credentials::bearer_for_peer_call()
-            && let Ok(value) = MetadataValue::try_from(format!("Bearer {token}"))
-        {
-            request.metadata_mut().insert("authorization", value);
+        match crate::credentials::bearer_for_peer_call() {
+            Some(token) => {
+                if let Ok(value) = MetadataValue::try_from(format!("Bearer {token}")) {
+                    request.metadata_mut().insert("authorization", value);
+                }
+            }
+            None => {
+                if let (Some(service), true) = (self.service, self.itself)
+                    && let Ok(secret) = MetadataValue::try_from(crate::credentials::internal_secret())
+                {
+                    let metadata = request.metadata_mut();
+                    metadata.insert(crate::credentials::SERVICE_HEADER, MetadataValue::from_static(service));
+                    metadata.insert(crate::credentials::INTERNAL_HEADER, secret);
+                }
+            }
         }
         TraceContextPropagator::new().inject_context(
             &Span::current().context(),
@@ -123,7 +152,7 @@ mod tests {
         let span = tracing::info_span!("test");
         let _entered = span.enter();
         assert_eq!(current_traceparent(), "");
-        let request = PropagateTrace.call(tonic::Request::new(()));
+        let request = PropagateTrace::default().call(tonic::Request::new(()));
         assert!(request.is_ok_and(|request| request.metadata().get(TRACEPARENT).is_none()));
     }
 
@@ -142,7 +171,7 @@ mod tests {
             continue_from(&later, &stored);
             assert_eq!(later.context().span().span_context().trace_id(), trace_id);
 
-            let call = request.in_scope(|| PropagateTrace.call(tonic::Request::new(())));
+            let call = request.in_scope(|| PropagateTrace::default().call(tonic::Request::new(())));
             let Ok(call) = call else {
                 panic!("the interceptor refused a call");
             };

@@ -29,7 +29,7 @@ use crate::{
     auth::AuthLayer,
     connections,
     guard::{Guard, GuardLimits},
-    peers::{feed_sources, health_client, okr_client, org_client, strategy_client},
+    peers::{Caller, feed_sources, health_client, okr_client, org_client, strategy_client},
     settings::{AuthMode, ServiceName, Settings},
 };
 
@@ -126,9 +126,14 @@ impl Application {
         } else {
             None
         };
+        let caller = |service| Caller {
+            settings: &settings,
+            local_addr,
+            service,
+        };
         let checks = AccessChecks::start(&settings, || match &org {
             Some(org) => Ok(OrgFeed::Local(org.store().feed.clone())),
-            None => Ok(OrgFeed::Peer(org_client(&settings, local_addr)?)),
+            None => Ok(OrgFeed::Peer(org_client(&caller("trellis-access"))?)),
         })
         .await?;
         let access = checks.access.clone();
@@ -157,8 +162,8 @@ impl Application {
             Some(
                 StrategyOps::new(
                     store,
-                    org_client(&settings, local_addr)?,
-                    health_client(&settings, local_addr)?,
+                    org_client(&caller("trellis-strategy"))?,
+                    health_client(&caller("trellis-strategy"))?,
                 )
                 .await?
                 .with_access(access.clone()),
@@ -171,8 +176,8 @@ impl Application {
             Some(
                 OkrOps::new(
                     store,
-                    org_client(&settings, local_addr)?,
-                    strategy_client(&settings, local_addr)?,
+                    org_client(&caller("trellis-okr"))?,
+                    strategy_client(&caller("trellis-okr"))?,
                 )
                 .await?
                 .with_access(access.clone()),
@@ -183,10 +188,11 @@ impl Application {
         let health = if wants(ServiceName::Health) {
             let store =
                 migrated_store::<trellis_health::Migrator>(&db, trellis_health::TABLE_PREFIX, &settings).await?;
+            let health = caller("trellis-health");
             let peers = trellis_health::Peers {
-                org: org_client(&settings, local_addr)?,
-                okr: okr_client(&settings, local_addr)?,
-                strategy: strategy_client(&settings, local_addr)?,
+                org: org_client(&health)?,
+                okr: okr_client(&health)?,
+                strategy: strategy_client(&health)?,
             };
             Some(
                 HealthOps::new(store, peers)

@@ -3,7 +3,9 @@
 //! The verified [`Principal`] rides on the request (the services read the
 //! actor from it) and the token stays at hand for the peer calls the
 //! request makes. A call without a good token is answered UNAUTHENTICATED
-//! with a short reason before any handler runs.
+//! with a short reason before any handler runs. A call from this same
+//! process's own work (an escalation step, a feed reader) that presents the
+//! process's internal credential runs as that service's principal.
 
 use std::{
     sync::Arc,
@@ -15,7 +17,30 @@ use tonic::{Status, codegen::http};
 use tower_layer::Layer;
 use tower_service::Service;
 use trellis_access::{Verifier, bearer};
-use trellis_foundation::credentials::with_caller_token;
+use trellis_foundation::{
+    context::Principal,
+    credentials::{INTERNAL_HEADER, SERVICE_HEADER, is_internal_secret, with_caller_token},
+};
+
+/// The services whose own work may present the internal credential.
+const SERVICES: [&str; 5] = [
+    "trellis-strategy",
+    "trellis-okr",
+    "trellis-health",
+    "trellis-cascade",
+    "trellis-access",
+];
+
+/// The service a call from this same process's own work comes from, when
+/// it presents the process's internal credential.
+fn internal_caller(headers: &http::HeaderMap) -> Option<&'static str> {
+    let presented = headers.get(INTERNAL_HEADER)?.to_str().ok()?;
+    if !is_internal_secret(presented) {
+        return None;
+    }
+    let service = headers.get(SERVICE_HEADER)?.to_str().ok()?;
+    SERVICES.into_iter().find(|known| *known == service)
+}
 
 type HttpRequest = http::Request<tonic::body::Body>;
 type HttpResponse = http::Response<tonic::body::Body>;
@@ -71,6 +96,15 @@ where
             return Box::pin(inner.call(request));
         };
         if request.uri().path().starts_with("/grpc.health.") {
+            return Box::pin(inner.call(request));
+        }
+        if let Some(service) = internal_caller(request.headers()) {
+            request.extensions_mut().insert(Arc::new(Principal {
+                subject: service.to_owned(),
+                email: None,
+                groups: Vec::new(),
+                service: true,
+            }));
             return Box::pin(inner.call(request));
         }
         Box::pin(async move {

@@ -8,7 +8,7 @@ use std::{net::SocketAddr, time::Duration};
 use anyhow::Context;
 use tonic::transport::{Channel, Endpoint};
 use trellis_cascade::{OrgOps, Source};
-use trellis_foundation::trace::{PeerChannel, peer_channel as traced};
+use trellis_foundation::trace::{PeerChannel, service_channel};
 use trellis_proto::{
     cascade::v1::org_service_client::OrgServiceClient,
     health::v1::health_metric_service_client::HealthMetricServiceClient, okr::v1::okr_service_client::OkrServiceClient,
@@ -17,49 +17,53 @@ use trellis_proto::{
 
 use crate::settings::{ServiceName, Settings};
 
+/// The calls one service of this process makes to `peer` (this process
+/// itself when `None`), traced and presenting the credentials of
+/// `foundation::credentials`: its own work is done as `service`.
+pub struct Caller<'a> {
+    pub settings: &'a Settings,
+    pub local_addr: SocketAddr,
+    /// The principal of the service's own work, "trellis-health".
+    pub service: &'static str,
+}
+
+impl Caller<'_> {
+    fn channel(&self, peer: Option<&str>) -> anyhow::Result<PeerChannel> {
+        let channel = peer_channel(self.settings, peer, self.local_addr)?;
+        Ok(service_channel(channel, self.service, peer.is_none()))
+    }
+}
+
 /// A generated client to `peer`, held to the message limit both ways.
 macro_rules! peer_client {
-    ($client:ident, $peer:expr, $settings:expr, $local_addr:expr) => {
-        $client::new(traced(peer_channel($settings, $peer.as_deref(), $local_addr)?))
-            .max_decoding_message_size($settings.max_message_bytes)
-            .max_encoding_message_size($settings.max_message_bytes)
+    ($client:ident, $peer:expr, $caller:expr) => {
+        $client::new($caller.channel($peer.as_deref())?)
+            .max_decoding_message_size($caller.settings.max_message_bytes)
+            .max_encoding_message_size($caller.settings.max_message_bytes)
     };
 }
 
-pub fn org_client(settings: &Settings, local_addr: SocketAddr) -> anyhow::Result<OrgServiceClient<PeerChannel>> {
-    Ok(peer_client!(
-        OrgServiceClient,
-        settings.peer_cascade,
-        settings,
-        local_addr
-    ))
+pub fn org_client(caller: &Caller<'_>) -> anyhow::Result<OrgServiceClient<PeerChannel>> {
+    Ok(peer_client!(OrgServiceClient, caller.settings.peer_cascade, caller))
 }
 
-pub fn strategy_client(
-    settings: &Settings,
-    local_addr: SocketAddr,
-) -> anyhow::Result<StrategyServiceClient<PeerChannel>> {
+pub fn strategy_client(caller: &Caller<'_>) -> anyhow::Result<StrategyServiceClient<PeerChannel>> {
     Ok(peer_client!(
         StrategyServiceClient,
-        settings.peer_strategy,
-        settings,
-        local_addr
+        caller.settings.peer_strategy,
+        caller
     ))
 }
 
-pub fn okr_client(settings: &Settings, local_addr: SocketAddr) -> anyhow::Result<OkrServiceClient<PeerChannel>> {
-    Ok(peer_client!(OkrServiceClient, settings.peer_okr, settings, local_addr))
+pub fn okr_client(caller: &Caller<'_>) -> anyhow::Result<OkrServiceClient<PeerChannel>> {
+    Ok(peer_client!(OkrServiceClient, caller.settings.peer_okr, caller))
 }
 
-pub fn health_client(
-    settings: &Settings,
-    local_addr: SocketAddr,
-) -> anyhow::Result<HealthMetricServiceClient<PeerChannel>> {
+pub fn health_client(caller: &Caller<'_>) -> anyhow::Result<HealthMetricServiceClient<PeerChannel>> {
     Ok(peer_client!(
         HealthMetricServiceClient,
-        settings.peer_health,
-        settings,
-        local_addr
+        caller.settings.peer_health,
+        caller
     ))
 }
 
@@ -70,9 +74,14 @@ pub fn feed_sources(settings: &Settings, local_addr: SocketAddr, org: &OrgOps) -
     let max = settings.max_message_bytes;
     // Traced like every peer call, so a feed reader presents this
     // service's credentials.
+    let caller = Caller {
+        settings,
+        local_addr,
+        service: "trellis-cascade",
+    };
     let channel = |service, peer: &Option<String>| -> anyhow::Result<Option<PeerChannel>> {
         if wants(service) || peer.is_some() {
-            Ok(Some(traced(peer_channel(settings, peer.as_deref(), local_addr)?)))
+            Ok(Some(caller.channel(peer.as_deref())?))
         } else {
             Ok(None)
         }
