@@ -35,6 +35,23 @@ async fn list_with(app: &TestApp, tls: Option<ClientTlsConfig>) -> Result<Code, 
     Ok(outcome.err().map_or(Code::Ok, |status| status.code()))
 }
 
+/// Creates a strategy, which makes the strategy service ask the org
+/// service of the same server about its owner.
+async fn create_strategy_calling_itself(app: &TestApp, id: &str) -> anyhow::Result<()> {
+    load_org(app).await?;
+    let mut strategy = complete_strategy("orgUnits/acme");
+    strategy.assumptions.clear();
+    app.strategy
+        .clone()
+        .create_strategy(CreateStrategyRequest {
+            strategy: Some(strategy),
+            strategy_id: id.to_owned(),
+            request_id: String::new(),
+        })
+        .await?;
+    Ok(())
+}
+
 async fn a_tls_server_answers_over_tls_and_calls_itself_over_tls(backend: TestBackend) -> anyhow::Result<()> {
     let ca = TestCa::new("Trellis test CA")?;
     let mut configured = Ok(());
@@ -49,18 +66,7 @@ async fn a_tls_server_answers_over_tls_and_calls_itself_over_tls(backend: TestBa
     assert!(list_with(&app, Some(stranger.client(None))).await.is_err());
     // Creating a strategy asks the org service (this same server, over
     // TLS) about its owner.
-    load_org(&app).await?;
-    let mut strategy = complete_strategy("orgUnits/acme");
-    strategy.assumptions.clear();
-    app.strategy
-        .clone()
-        .create_strategy(CreateStrategyRequest {
-            strategy: Some(strategy),
-            strategy_id: "over-tls".into(),
-            request_id: String::new(),
-        })
-        .await?;
-    Ok(())
+    create_strategy_calling_itself(&app, "over-tls").await
 }
 
 async fn mutual_tls_refuses_a_client_without_a_certificate_of_its_ca(backend: TestBackend) -> anyhow::Result<()> {
@@ -82,16 +88,5 @@ async fn mutual_tls_refuses_a_client_without_a_certificate_of_its_ca(backend: Te
     let ours = ca.issue("trellis-okr")?;
     assert_eq!(list_with(&app, Some(ca.client(Some(&ours)))).await, Ok(Code::Ok));
     // The server's services reach each other presenting its certificate.
-    load_org(&app).await?;
-    let mut strategy = complete_strategy("orgUnits/acme");
-    strategy.assumptions.clear();
-    app.strategy
-        .clone()
-        .create_strategy(CreateStrategyRequest {
-            strategy: Some(strategy),
-            strategy_id: "over-mtls".into(),
-            request_id: String::new(),
-        })
-        .await?;
-    Ok(())
+    create_strategy_calling_itself(&app, "over-mtls").await
 }

@@ -215,26 +215,12 @@ impl StrategyOps {
         // Every change to a strategy (its choices and assumptions too) is
         // written here: the owner's admins may make it, and a strategy
         // handed to another unit must be the caller's to give away.
-        self.access
-            .check_owned(
-                context,
-                Permission::EditStrategy,
-                ResourceKind::Strategy,
-                &id,
-                &strategy.owner,
-            )
-            .await?;
-        if let Some(previous) = previous
-            && unit_name(&previous.owner_id) != strategy.owner
-        {
+        let previous_owner = previous.map(|row| unit_name(&row.owner_id));
+        let owners =
+            std::iter::once(strategy.owner.clone()).chain(previous_owner.filter(|owner| *owner != strategy.owner));
+        for owner in owners {
             self.access
-                .check_owned(
-                    context,
-                    Permission::EditStrategy,
-                    ResourceKind::Strategy,
-                    &id,
-                    &unit_name(&previous.owner_id),
-                )
+                .check_owned(context, Permission::EditStrategy, ResourceKind::Strategy, &id, &owner)
                 .await?;
         }
         let now = now_micros();
