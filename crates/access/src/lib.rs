@@ -28,5 +28,5 @@ pub use engine::{DEFAULT_POLICY, PolicyEngine, Resource, ResourceKind, SCHEMA};
 pub use jwks::KeySource;
 pub use members::{MAX_MEMBER_LEN, Member};
 pub use roles::{Permission, Role};
-pub use verifier::{OidcSettings, Rejection, Verifier, bearer};
+pub use verifier::{OidcSettings, Rejection, Verified, Verifier, bearer};
 pub use view::{Grant, ORG_ROOT, OrgView};

@@ -5,7 +5,7 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, RwLock},
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -60,15 +60,24 @@ pub enum Rejection {
 }
 
 struct Remembered {
-    principal: Principal,
+    principal: Arc<Principal>,
+    token: Arc<str>,
     expires: u64,
+}
+
+/// A verified caller and the token it presented (kept for the peer calls
+/// its request makes).
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub principal: Arc<Principal>,
+    pub token: Arc<str>,
 }
 
 /// Verifies bearer tokens for one issuer and audience.
 pub struct Verifier {
     settings: OidcSettings,
     keys: Keys,
-    remembered: Mutex<HashMap<[u8; 32], Remembered>>,
+    remembered: RwLock<HashMap<[u8; 32], Remembered>>,
 }
 
 impl Verifier {
@@ -77,38 +86,46 @@ impl Verifier {
         Ok(Verifier {
             settings,
             keys,
-            remembered: Mutex::new(HashMap::new()),
+            remembered: RwLock::new(HashMap::new()),
         })
     }
 
-    /// The principal an `authorization` header value names.
-    pub async fn verify(&self, authorization: Option<&str>) -> Result<Principal, Rejection> {
+    /// The principal an `authorization` header value names. A token seen
+    /// before costs a hash and a shared lookup: nothing is copied.
+    pub async fn verify(&self, authorization: Option<&str>) -> Result<Verified, Rejection> {
         let token = bearer(authorization)?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = now_seconds();
-        if let Some(principal) = self.recall(&digest, now) {
-            return Ok(principal);
+        if let Some(verified) = self.recall(&digest, now) {
+            return Ok(verified);
         }
         let (principal, expires) = self.check(token).await?;
-        self.remember(digest, &principal, expires, now);
-        Ok(principal)
+        let verified = Verified {
+            principal: Arc::new(principal),
+            token: Arc::from(token),
+        };
+        self.remember(digest, &verified, expires, now);
+        Ok(verified)
     }
 
-    fn recall(&self, digest: &[u8; 32], now: u64) -> Option<Principal> {
+    fn recall(&self, digest: &[u8; 32], now: u64) -> Option<Verified> {
         let remembered = self
             .remembered
-            .lock()
+            .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         remembered
             .get(digest)
             .filter(|entry| entry.expires.saturating_add(LEEWAY_SECONDS) > now)
-            .map(|entry| entry.principal.clone())
+            .map(|entry| Verified {
+                principal: Arc::clone(&entry.principal),
+                token: Arc::clone(&entry.token),
+            })
     }
 
-    fn remember(&self, digest: [u8; 32], principal: &Principal, expires: u64, now: u64) {
+    fn remember(&self, digest: [u8; 32], verified: &Verified, expires: u64, now: u64) {
         let mut remembered = self
             .remembered
-            .lock()
+            .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if remembered.len() >= MAX_REMEMBERED {
             remembered.retain(|_, entry| entry.expires.saturating_add(LEEWAY_SECONDS) > now);
@@ -119,7 +136,8 @@ impl Verifier {
         remembered.insert(
             digest,
             Remembered {
-                principal: principal.clone(),
+                principal: Arc::clone(&verified.principal),
+                token: Arc::clone(&verified.token),
                 expires,
             },
         );

@@ -16,7 +16,7 @@ use futures::future::BoxFuture;
 use tonic::{Status, codegen::http};
 use tower_layer::Layer;
 use tower_service::Service;
-use trellis_access::{Verifier, bearer};
+use trellis_access::Verifier;
 use trellis_foundation::{
     context::Principal,
     credentials::{INTERNAL_HEADER, SERVICE_HEADER, is_internal_secret, with_caller_token},
@@ -108,17 +108,13 @@ where
             return Box::pin(inner.call(request));
         }
         Box::pin(async move {
-            let authorization = request
-                .headers()
-                .get(http::header::AUTHORIZATION)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned);
-            match verifier.verify(authorization.as_deref()).await {
-                Ok(principal) => {
-                    request.extensions_mut().insert(Arc::new(principal));
-                    // Verified, so the header holds a bearer token.
-                    let token: Arc<str> = Arc::from(bearer(authorization.as_deref()).unwrap_or_default());
-                    with_caller_token(token, inner.call(request)).await
+            // A shared copy of the header's bytes, not a new string.
+            let authorization = request.headers().get(http::header::AUTHORIZATION).cloned();
+            let authorization = authorization.as_ref().and_then(|value| value.to_str().ok());
+            match verifier.verify(authorization).await {
+                Ok(verified) => {
+                    request.extensions_mut().insert(verified.principal);
+                    with_caller_token(verified.token, inner.call(request)).await
                 }
                 Err(rejection) => {
                     tracing::debug!(path = request.uri().path(), reason = %rejection, "unauthenticated");
