@@ -10,7 +10,7 @@ use trellis_proto::{
         Binding, GetIamPolicyRequest, Policy, SetIamPolicyRequest, TestIamPermissionsRequest,
         access_service_client::AccessServiceClient,
     },
-    cascade::v1::CreateOrgUnitRequest,
+    cascade::v1::{CreateOrgUnitRequest, ListOrgUnitsRequest},
     feed::v1::WatchChangesRequest,
     health::v1::{CreateHealthMetricRequest, HealthMetric},
     okr::v1::{
@@ -34,6 +34,7 @@ backend_only_tests!(
     each_role_may_do_what_it_grants_below_its_unit_and_nothing_sideways,
     grants_are_checked_versioned_and_audited,
     the_four_square_loop_completes_under_oidc,
+    a_principal_over_its_quota_is_resource_exhausted,
 );
 
 /// (subject, role on eng), and one with no grant at all.
@@ -438,5 +439,42 @@ async fn the_four_square_loop_completes_under_oidc(backend: TestBackend) -> anyh
         }
     }
     assert_eq!(actor.as_deref(), Some("trellis-health"));
+    Ok(())
+}
+
+/// Past its request quota a principal is RESOURCE_EXHAUSTED; another
+/// principal is not held to the first one's quota.
+async fn a_principal_over_its_quota_is_resource_exhausted(backend: TestBackend) -> anyhow::Result<()> {
+    let issuer = TestIssuer::start().await?;
+    let app = spawn_app_with(&backend, |settings| {
+        issuer.configure(settings);
+        settings.principal_quota_per_second = 5;
+    })
+    .await?;
+    let org = Org {
+        access: AccessServiceClient::new(app.channel().await?),
+        app,
+        issuer,
+    };
+    let mut codes = Vec::new();
+    for _ in 0..40 {
+        let listed = org
+            .app
+            .org
+            .clone()
+            .list_org_units(org.as_user("bob", ListOrgUnitsRequest::default())?)
+            .await;
+        codes.push(code(listed));
+    }
+    // A burst of twice the rate passes, then the quota holds.
+    assert!(codes[..10].iter().all(|code| *code == Code::Ok), "{codes:?}");
+    assert!(codes.contains(&Code::ResourceExhausted), "{codes:?}");
+    let other = org
+        .app
+        .org
+        .clone()
+        .list_org_units(org.as_user("carol", ListOrgUnitsRequest::default())?)
+        .await;
+    assert_eq!(code(other), Code::Ok);
     Ok(())
 }

@@ -234,6 +234,8 @@ fn trust_bench_key(settings: &mut Settings) -> anyhow::Result<(Bearer, tempfile:
     settings.oidc_audience = Some(AUDIENCE.to_owned());
     settings.oidc_jwks_url = Some(format!("file://{}", jwks.display()));
     settings.bootstrap_admin = Some(format!("user:{SUBJECT}"));
+    // Every call is one principal's: the quota is checked but not reached.
+    settings.principal_quota_per_second = 10_000_000;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let token = key
         .sign(&json!({"iss": ISSUER, "aud": AUDIENCE, "sub": SUBJECT, "iat": now, "exp": now + 86_400}))

@@ -325,7 +325,7 @@ impl Application {
                 call_timeout: Duration::from_secs(settings.call_timeout_seconds),
             },
         );
-        let auth = AuthLayer::new(verifier(&settings).await?);
+        let auth = AuthLayer::new(verifier(&settings).await?, settings.principal_quota_per_second);
         let keepalive = Duration::from_secs(settings.keepalive_seconds);
         let mut builder = Server::builder();
         if let Some(tls) = crate::tls::server_config(&settings)? {

@@ -3,16 +3,22 @@
 //! The verified [`Principal`] rides on the request (the services read the
 //! actor from it) and the token stays at hand for the peer calls the
 //! request makes. A call without a good token is answered UNAUTHENTICATED
-//! with a short reason before any handler runs. A call from this same
+//! with a short reason before any handler runs; one over its principal's
+//! request quota, RESOURCE_EXHAUSTED. A call from this same
 //! process's own work (an escalation step, a feed reader) that presents the
 //! process's internal credential runs as that service's principal.
 
 use std::{
-    sync::Arc,
+    num::NonZeroU32,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     task::{Context, Poll},
 };
 
 use futures::future::BoxFuture;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tonic::{Status, codegen::http};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -49,11 +55,53 @@ type HttpResponse = http::Response<tonic::body::Body>;
 #[derive(Clone)]
 pub struct AuthLayer {
     verifier: Option<Arc<Verifier>>,
+    quotas: Option<Arc<Quotas>>,
 }
 
 impl AuthLayer {
-    pub fn new(verifier: Option<Arc<Verifier>>) -> AuthLayer {
-        AuthLayer { verifier }
+    /// `quota_per_second` requests a second per verified principal (0: no
+    /// quota).
+    pub fn new(verifier: Option<Arc<Verifier>>, quota_per_second: u32) -> AuthLayer {
+        AuthLayer {
+            verifier,
+            quotas: Quotas::new(quota_per_second).map(Arc::new),
+        }
+    }
+}
+
+/// How many principals' buckets are kept before idle ones are dropped.
+const TRIM_EVERY: u64 = 65_536;
+
+/// A request quota per principal: a GCRA bucket of `per_second` a second,
+/// bursts of twice that.
+pub struct Quotas {
+    limiter: DefaultKeyedRateLimiter<String>,
+    per_second: u32,
+    checks: AtomicU64,
+}
+
+impl Quotas {
+    fn new(per_second: u32) -> Option<Quotas> {
+        let rate = NonZeroU32::new(per_second)?;
+        let burst = NonZeroU32::new(per_second.saturating_mul(2)).unwrap_or(rate);
+        Some(Quotas {
+            limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            per_second,
+            checks: AtomicU64::new(0),
+        })
+    }
+
+    /// RESOURCE_EXHAUSTED once `subject` is over its quota.
+    fn admit(&self, subject: &str) -> Result<(), Status> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % TRIM_EVERY == TRIM_EVERY - 1 {
+            self.limiter.retain_recent();
+        }
+        self.limiter.check_key(&subject.to_owned()).map_err(|_| {
+            Status::resource_exhausted(format!(
+                "over the request quota of {} a second for one principal; retry shortly",
+                self.per_second
+            ))
+        })
     }
 }
 
@@ -64,6 +112,7 @@ impl<S> Layer<S> for AuthLayer {
         AuthService {
             inner,
             verifier: self.verifier.clone(),
+            quotas: self.quotas.clone(),
         }
     }
 }
@@ -72,6 +121,7 @@ impl<S> Layer<S> for AuthLayer {
 pub struct AuthService<S> {
     inner: S,
     verifier: Option<Arc<Verifier>>,
+    quotas: Option<Arc<Quotas>>,
 }
 
 impl<S> Service<HttpRequest> for AuthService<S>
@@ -107,12 +157,18 @@ where
             }));
             return Box::pin(inner.call(request));
         }
+        let quotas = self.quotas.clone();
         Box::pin(async move {
             // A shared copy of the header's bytes, not a new string.
             let authorization = request.headers().get(http::header::AUTHORIZATION).cloned();
             let authorization = authorization.as_ref().and_then(|value| value.to_str().ok());
             match verifier.verify(authorization).await {
                 Ok(verified) => {
+                    if let Some(quotas) = &quotas
+                        && let Err(status) = quotas.admit(&verified.principal.subject)
+                    {
+                        return Ok(status.into_http());
+                    }
                     request.extensions_mut().insert(verified.principal);
                     with_caller_token(verified.token, inner.call(request)).await
                 }

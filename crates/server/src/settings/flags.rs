@@ -123,6 +123,10 @@ pub struct Flags {
     /// subject) made admin of the whole org on first start.
     #[arg(long, env = "TRELLIS_BOOTSTRAP_ADMIN")]
     pub bootstrap_admin: Option<String>,
+    /// With oidc: requests a second each principal may make (twice that
+    /// in a burst); more are RESOURCE_EXHAUSTED. 0 turns quotas off.
+    #[arg(long, env = "TRELLIS_PRINCIPAL_QUOTA_PER_SECOND")]
+    pub principal_quota_per_second: Option<u32>,
     /// Serve TLS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, env = "TRELLIS_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,

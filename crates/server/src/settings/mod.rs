@@ -151,6 +151,10 @@ pub struct Settings {
     /// Made admin of the whole org when the org root has no grants yet
     /// (the first start): `user:…`, `serviceAccount:…` or a bare subject.
     pub bootstrap_admin: Option<String>,
+    /// Requests a second each verified principal may make (a burst of
+    /// twice that), with `oidc`; 0 is no quota. Trellis's own services are
+    /// not held to it.
+    pub principal_quota_per_second: u32,
     /// TLS: the certificate chain and key served (both or neither).
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -198,6 +202,7 @@ impl Default for Settings {
             service_token_file: None,
             policy_file: None,
             bootstrap_admin: None,
+            principal_quota_per_second: DEFAULT_PRINCIPAL_QUOTA_PER_SECOND,
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
@@ -332,6 +337,9 @@ impl Settings {
 /// season import streams its rows one message each.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4_096;
+/// Far above what a person or a script of one team makes, low enough that
+/// one runaway client cannot take the whole server.
+pub const DEFAULT_PRINCIPAL_QUOTA_PER_SECOND: u32 = 2_000;
 pub const DEFAULT_CONNECTION_IDLE_SECONDS: u64 = 300;
 pub const DEFAULT_MAX_STREAMS_PER_CONNECTION: u32 = 256;
 pub const DEFAULT_KEEPALIVE_SECONDS: u64 = 60;
