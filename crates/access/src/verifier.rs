@@ -60,8 +60,7 @@ pub enum Rejection {
 }
 
 struct Remembered {
-    principal: Arc<Principal>,
-    token: Arc<str>,
+    verified: Verified,
     expires: u64,
 }
 
@@ -71,6 +70,8 @@ struct Remembered {
 pub struct Verified {
     pub principal: Arc<Principal>,
     pub token: Arc<str>,
+    /// The subject, shared: the key of the principal's request quota.
+    pub subject: Arc<str>,
 }
 
 /// Verifies bearer tokens for one issuer and audience.
@@ -101,6 +102,7 @@ impl Verifier {
         }
         let (principal, expires) = self.check(token).await?;
         let verified = Verified {
+            subject: Arc::from(principal.subject.as_str()),
             principal: Arc::new(principal),
             token: Arc::from(token),
         };
@@ -116,10 +118,7 @@ impl Verifier {
         remembered
             .get(digest)
             .filter(|entry| entry.expires.saturating_add(LEEWAY_SECONDS) > now)
-            .map(|entry| Verified {
-                principal: Arc::clone(&entry.principal),
-                token: Arc::clone(&entry.token),
-            })
+            .map(|entry| entry.verified.clone())
     }
 
     fn remember(&self, digest: [u8; 32], verified: &Verified, expires: u64, now: u64) {
@@ -136,8 +135,7 @@ impl Verifier {
         remembered.insert(
             digest,
             Remembered {
-                principal: Arc::clone(&verified.principal),
-                token: Arc::clone(&verified.token),
+                verified: verified.clone(),
                 expires,
             },
         );

@@ -75,7 +75,7 @@ const TRIM_EVERY: u64 = 65_536;
 /// A request quota per principal: a GCRA bucket of `per_second` a second,
 /// bursts of twice that.
 pub struct Quotas {
-    limiter: DefaultKeyedRateLimiter<String>,
+    limiter: DefaultKeyedRateLimiter<Arc<str>>,
     per_second: u32,
     checks: AtomicU64,
 }
@@ -92,11 +92,11 @@ impl Quotas {
     }
 
     /// RESOURCE_EXHAUSTED once `subject` is over its quota.
-    fn admit(&self, subject: &str) -> Result<(), Status> {
+    fn admit(&self, subject: &Arc<str>) -> Result<(), Status> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % TRIM_EVERY == TRIM_EVERY - 1 {
             self.limiter.retain_recent();
         }
-        self.limiter.check_key(&subject.to_owned()).map_err(|_| {
+        self.limiter.check_key(subject).map_err(|_| {
             Status::resource_exhausted(format!(
                 "over the request quota of {} a second for one principal; retry shortly",
                 self.per_second
@@ -165,7 +165,7 @@ where
             match verifier.verify(authorization).await {
                 Ok(verified) => {
                     if let Some(quotas) = &quotas
-                        && let Err(status) = quotas.admit(&verified.principal.subject)
+                        && let Err(status) = quotas.admit(&verified.subject)
                     {
                         return Ok(status.into_http());
                     }
