@@ -52,6 +52,19 @@ impl TestCa {
         })
     }
 
+    /// The CA's certificate as a file.
+    pub fn ca_file(&self) -> anyhow::Result<PathBuf> {
+        self.write("ca.pem", &self.ca_pem)
+    }
+
+    /// `issued` as a certificate file and a key file named after `name`.
+    pub fn files(&self, issued: &Issued, name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+        Ok((
+            self.write(&format!("{name}.pem"), &issued.cert_pem)?,
+            self.write(&format!("{name}.key"), &issued.key_pem)?,
+        ))
+    }
+
     fn write(&self, name: &str, text: &str) -> anyhow::Result<PathBuf> {
         let path = self.dir.path().join(name);
         std::fs::write(&path, text)?;
@@ -64,7 +77,7 @@ impl TestCa {
         let server = self.issue("trellis-server")?;
         settings.tls_cert = Some(self.write("server.pem", &server.cert_pem)?);
         settings.tls_key = Some(self.write("server.key", &server.key_pem)?);
-        let ca = self.write("ca.pem", &self.ca_pem)?;
+        let ca = self.ca_file()?;
         settings.tls_peer_ca = Some(ca.clone());
         if mutual {
             settings.tls_client_ca = Some(ca);

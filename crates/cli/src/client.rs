@@ -6,7 +6,7 @@ use std::{error::Error as _, time::Duration};
 use tonic::{
     metadata::MetadataValue,
     service::{Interceptor, interceptor::InterceptedService},
-    transport::{Channel, Endpoint},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
 use trellis_proto::{
     access::v1::access_service_client::AccessServiceClient,
@@ -99,15 +99,54 @@ pub struct Servers<'a> {
     pub cascade: &'a str,
 }
 
+/// How the CLI reaches https:// servers: the CA it trusts, and its own
+/// certificate for servers that ask for one.
+#[derive(Debug, Default)]
+pub struct Tls {
+    ca: Option<Certificate>,
+    identity: Option<Identity>,
+}
+
+impl Tls {
+    pub fn load(ca: Option<&str>, identity: Option<(&str, &str)>) -> Result<Tls, Failure> {
+        let read = |path: &str| {
+            std::fs::read(path).map_err(|err| Failure::Io {
+                path: path.to_owned(),
+                reason: err.to_string(),
+            })
+        };
+        Ok(Tls {
+            ca: ca.map(read).transpose()?.map(Certificate::from_pem),
+            identity: match identity {
+                Some((cert, key)) => Some(Identity::from_pem(read(cert)?, read(key)?)),
+                None => None,
+            },
+        })
+    }
+
+    fn config(&self, url: &str) -> Result<ClientTlsConfig, Failure> {
+        let ca = self.ca.clone().ok_or_else(|| {
+            Failure::Usage(format!(
+                "{url} is https://: give --tls-ca, the CA its certificate chains to"
+            ))
+        })?;
+        let mut config = ClientTlsConfig::new().ca_certificate(ca);
+        if let Some(identity) = &self.identity {
+            config = config.identity(identity.clone());
+        }
+        Ok(config)
+    }
+}
+
 /// Connects once to each distinct server.
-pub async fn connect(servers: &Servers<'_>, credentials: Credentials) -> Result<Clients, Failure> {
+pub async fn connect(servers: &Servers<'_>, credentials: Credentials, tls: &Tls) -> Result<Clients, Failure> {
     let mut connected: Vec<(String, Conn)> = Vec::new();
     let mut conn_to = async |server: &str| -> Result<Conn, Failure> {
         let url = server_url(server);
         if let Some((_, conn)) = connected.iter().find(|(known, _)| *known == url) {
             return Ok(conn.clone());
         }
-        let conn = InterceptedService::new(open(&url).await?, credentials.clone());
+        let conn = InterceptedService::new(open(&url, tls).await?, credentials.clone());
         connected.push((url, conn.clone()));
         Ok(conn)
     };
@@ -129,11 +168,16 @@ pub async fn connect(servers: &Servers<'_>, credentials: Credentials) -> Result<
     })
 }
 
-async fn open(url: &str) -> Result<Channel, Failure> {
-    let endpoint = Endpoint::from_shared(url.to_owned())
+async fn open(url: &str, tls: &Tls) -> Result<Channel, Failure> {
+    let mut endpoint = Endpoint::from_shared(url.to_owned())
         .map_err(|err| Failure::Usage(format!("server {url:?} is not a URL: {err}")))?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true);
+    if url.starts_with("https://") {
+        endpoint = endpoint
+            .tls_config(tls.config(url)?)
+            .map_err(|err| Failure::Usage(format!("TLS for {url}: {err}")))?;
+    }
     endpoint.connect().await.map_err(|err| Failure::Connect {
         server: url.to_owned(),
         reason: err

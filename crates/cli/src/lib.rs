@@ -12,7 +12,7 @@ pub mod output;
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
-    client::{Credentials, Servers, connect},
+    client::{Credentials, Servers, Tls, connect},
     commands::{access, cascade, cycle, health, okr, org, strategy},
     failure::Failure,
     output::{Format, Printer},
@@ -67,6 +67,15 @@ pub struct Cli {
     /// identity provider); sent as `authorization: Bearer <token>`.
     #[arg(long, env = "TRELLIS_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
+    /// For https:// servers: the CA (PEM) their certificates chain to.
+    #[arg(long, env = "TRELLIS_TLS_CA", global = true)]
+    pub tls_ca: Option<String>,
+    /// For servers that require client certificates (mTLS): yours (PEM),
+    /// with --tls-client-key.
+    #[arg(long, env = "TRELLIS_TLS_CLIENT_CERT", global = true, requires = "tls_client_key")]
+    pub tls_client_cert: Option<String>,
+    #[arg(long, env = "TRELLIS_TLS_CLIENT_KEY", global = true, requires = "tls_client_cert")]
+    pub tls_client_key: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -119,7 +128,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         cascade: cli.cascade_server.as_deref().unwrap_or(&cli.server),
     };
     let credentials = Credentials::new(actor.as_deref(), cli.token.as_deref())?;
-    let clients = connect(&servers, credentials).await?;
+    let tls = Tls::load(
+        cli.tls_ca.as_deref(),
+        cli.tls_client_cert.as_deref().zip(cli.tls_client_key.as_deref()),
+    )?;
+    let clients = connect(&servers, credentials, &tls).await?;
     let printer = Printer { format: cli.output };
     match cli.command {
         Command::Org(command) => org::run(command, &clients, printer).await,

@@ -538,3 +538,44 @@ async fn grants_are_set_read_and_tested_from_the_command_line() -> anyhow::Resul
     assert_eq!(runs[4].0, Some(8), "{}", runs[4].2);
     Ok(())
 }
+
+/// Against a server that requires client certificates: with the CA and a
+/// client certificate the CLI is answered; without the certificate it is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_servers_are_reached_with_a_ca_and_a_client_certificate() -> anyhow::Result<()> {
+    let ca = trellis_tests::tls::TestCa::new("CLI test CA")?;
+    let mut configured = Ok(());
+    let app = trellis_tests::spawn_app_with(&TestBackend::Sqlite, |settings| {
+        configured = ca.configure(settings, true);
+    })
+    .await?;
+    configured?;
+    let ca_file = ca.ca_file()?;
+    let (cert, key) = ca.files(&ca.issue("cli-user")?, "cli-user")?;
+    let server = format!("https://localhost:{}", app.address.port());
+    let runs = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(Option<i32>, String)>> {
+        let run = |with_certificate: bool| -> anyhow::Result<(Option<i32>, String)> {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_trellis"));
+            command
+                .args(["org", "list"])
+                .env("TRELLIS_SERVER", &server)
+                .env("TRELLIS_TLS_CA", &ca_file);
+            if with_certificate {
+                command
+                    .env("TRELLIS_TLS_CLIENT_CERT", &cert)
+                    .env("TRELLIS_TLS_CLIENT_KEY", &key);
+            }
+            let output = command.output()?;
+            Ok((
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            ))
+        };
+        Ok(vec![run(true)?, run(false)?])
+    })
+    .await??;
+    assert_eq!(runs[0].0, Some(0), "{}", runs[0].1);
+    assert_ne!(runs[1].0, Some(0), "{}", runs[1].1);
+    Ok(())
+}
