@@ -117,17 +117,8 @@ impl Authorizer {
         self.allows(principal, permission, resource)
     }
 
-    pub fn knows(&self, unit: &str) -> bool {
+    fn knows(&self, unit: &str) -> bool {
         self.view.read().unwrap_or_else(PoisonError::into_inner).knows(unit)
-    }
-
-    /// The grants made directly on `unit`, for reading back.
-    pub fn grants_on(&self, unit: &str) -> Vec<Grant> {
-        self.view
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .grants_on(unit)
-            .to_vec()
     }
 
     /// Applies one event of the cascade's feed (org units and policies);
@@ -203,7 +194,7 @@ fn apply_to(view: &mut OrgView, event: &ChangeEvent) -> Result<bool, String> {
 }
 
 /// The grants a (stored, so well-formed) policy makes.
-pub fn grants_of(policy: &Policy) -> Result<Vec<Grant>, String> {
+fn grants_of(policy: &Policy) -> Result<Vec<Grant>, String> {
     let mut grants = Vec::new();
     for binding in &policy.bindings {
         let role = Role::parse(&binding.role).ok_or_else(|| format!("unknown role {:?}", binding.role))?;

@@ -23,7 +23,7 @@ pub mod signing;
 mod verifier;
 mod view;
 
-pub use authorizer::{Access, Authorizer, grants_of, is_org_root, unit_id, unit_name};
+pub use authorizer::{Access, Authorizer, is_org_root, unit_id, unit_name};
 pub use engine::{DEFAULT_POLICY, PolicyEngine, Resource, ResourceKind, SCHEMA};
 pub use jwks::KeySource;
 pub use members::{MAX_MEMBER_LEN, Member};

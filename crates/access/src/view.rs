@@ -111,10 +111,6 @@ impl OrgView {
         }
         roles
     }
-
-    pub fn unit_count(&self) -> usize {
-        self.parents.len()
-    }
 }
 
 #[cfg(test)]
