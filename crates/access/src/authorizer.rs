@@ -311,6 +311,25 @@ impl Access {
         self.check(context, permission, &Resource::owned(kind, id, unit)).await
     }
 
+    /// [`Access::check_owned`] for a change that may hand the thing from
+    /// the unit named `previous` to the one named `owner`: what is given
+    /// away must be the caller's as much as where it goes.
+    pub async fn check_handover(
+        &self,
+        context: &RequestContext,
+        permission: Permission,
+        kind: ResourceKind,
+        id: &str,
+        owner: &str,
+        previous: Option<&str>,
+    ) -> Result<(), Error> {
+        self.check_owned(context, permission, kind, id, owner).await?;
+        match previous {
+            Some(previous) if previous != owner => self.check_owned(context, permission, kind, id, previous).await,
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the caller may do `permission` (as [`Access::check`]).
     pub async fn allows(&self, context: &RequestContext, permission: Permission, resource: &Resource) -> bool {
         self.check(context, permission, resource).await.is_ok()

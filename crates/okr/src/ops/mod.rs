@@ -62,15 +62,17 @@ impl OkrOps {
         owner: &str,
         previous_owner: Option<&str>,
     ) -> Result<(), Error> {
-        let check = |owner| {
-            self.access
-                .check_owned(context, Permission::EditOkrs, ResourceKind::Objective, id, owner)
-        };
-        check(owner).await?;
-        if let Some(previous) = previous_owner.filter(|previous| *previous != owner) {
-            check(previous).await?;
-        }
-        Ok(())
+        Ok(self
+            .access
+            .check_handover(
+                context,
+                Permission::EditOkrs,
+                ResourceKind::Objective,
+                id,
+                owner,
+                previous_owner,
+            )
+            .await?)
     }
 
     pub fn store(&self) -> &Store {

@@ -216,13 +216,16 @@ impl StrategyOps {
         // written here: the owner's admins may make it, and a strategy
         // handed to another unit must be the caller's to give away.
         let previous_owner = previous.map(|row| unit_name(&row.owner_id));
-        let owners =
-            std::iter::once(strategy.owner.clone()).chain(previous_owner.filter(|owner| *owner != strategy.owner));
-        for owner in owners {
-            self.access
-                .check_owned(context, Permission::EditStrategy, ResourceKind::Strategy, &id, &owner)
-                .await?;
-        }
+        self.access
+            .check_handover(
+                context,
+                Permission::EditStrategy,
+                ResourceKind::Strategy,
+                &id,
+                &strategy.owner,
+                previous_owner.as_deref(),
+            )
+            .await?;
         let now = now_micros();
         let revision = previous.map_or(0, |row| row.revision) + 1;
         strategy.revision = revision;
