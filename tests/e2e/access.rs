@@ -3,6 +3,7 @@
 //! decide every write; a denied write is PERMISSION_DENIED and changes
 //! nothing; grants have their own audited feed.
 
+use anyhow::Context;
 use futures::StreamExt;
 use tonic::{Code, Request, metadata::MetadataValue, transport::Channel};
 use trellis_proto::{
@@ -35,6 +36,7 @@ backend_only_tests!(
     grants_are_checked_versioned_and_audited,
     the_four_square_loop_completes_under_oidc,
     a_principal_over_its_quota_is_resource_exhausted,
+    a_service_acting_for_a_user_is_recorded_on_its_behalf,
 );
 
 /// (subject, role on eng), and one with no grant at all.
@@ -46,14 +48,14 @@ const PEOPLE: [(&str, Option<&str>); 5] = [
     ("nobody", None),
 ];
 
-struct Org {
-    app: TestApp,
-    issuer: TestIssuer,
-    access: AccessServiceClient<Channel>,
+pub(crate) struct Org {
+    pub(crate) app: TestApp,
+    pub(crate) issuer: TestIssuer,
+    pub(crate) access: AccessServiceClient<Channel>,
 }
 
 impl Org {
-    fn as_user<T>(&self, subject: &str, message: T) -> anyhow::Result<Request<T>> {
+    pub(crate) fn as_user<T>(&self, subject: &str, message: T) -> anyhow::Result<Request<T>> {
         let mut request = Request::new(message);
         let token = self.issuer.token(subject)?;
         request
@@ -63,11 +65,11 @@ impl Org {
     }
 }
 
-fn code<T>(outcome: Result<T, tonic::Status>) -> Code {
+pub(crate) fn code<T>(outcome: Result<T, tonic::Status>) -> Code {
     outcome.err().map_or(Code::Ok, |status| status.code())
 }
 
-fn binding(role: &str, members: &[&str]) -> Binding {
+pub(crate) fn binding(role: &str, members: &[&str]) -> Binding {
     Binding {
         role: role.to_owned(),
         members: members.iter().map(|member| (*member).to_owned()).collect(),
@@ -76,7 +78,7 @@ fn binding(role: &str, members: &[&str]) -> Binding {
 
 /// acme > eng > web, and acme > sales; each person holds their role on
 /// eng; cycle q1 for acme, still planning.
-async fn org(backend: &TestBackend) -> anyhow::Result<Org> {
+pub(crate) async fn org(backend: &TestBackend) -> anyhow::Result<Org> {
     let issuer = TestIssuer::start().await?;
     let app = spawn_app_with(backend, |settings| issuer.configure(settings)).await?;
     let access = AccessServiceClient::new(app.channel().await?);
@@ -125,7 +127,7 @@ async fn org(backend: &TestBackend) -> anyhow::Result<Org> {
     Ok(org)
 }
 
-fn new_objective(id: &str, owner: &str) -> CreateObjectiveRequest {
+pub(crate) fn new_objective(id: &str, owner: &str) -> CreateObjectiveRequest {
     CreateObjectiveRequest {
         objective: Some(trellis_proto::okr::v1::Objective {
             cycle: "cycles/q1".into(),
@@ -476,5 +478,44 @@ async fn a_principal_over_its_quota_is_resource_exhausted(backend: TestBackend) 
         .list_org_units(org.as_user("carol", ListOrgUnitsRequest::default())?)
         .await;
     assert_eq!(code(other), Code::Ok);
+    Ok(())
+}
+
+/// A call presenting a user's token and a service's own (as a Trellis
+/// service presents them on a peer call it makes within that user's
+/// request) runs with the user's permissions and is recorded as made by
+/// the service on the user's behalf; a bad service credential is refused.
+async fn a_service_acting_for_a_user_is_recorded_on_its_behalf(backend: TestBackend) -> anyhow::Result<()> {
+    let org = org(&backend).await?;
+    let acting = |subject: &str, service_token: &str, id: &str| -> anyhow::Result<Request<CreateObjectiveRequest>> {
+        let mut request = org.as_user(subject, new_objective(id, "orgUnits/web"))?;
+        request.metadata_mut().insert(
+            "x-trellis-service-authorization",
+            MetadataValue::try_from(format!("Bearer {service_token}"))?,
+        );
+        Ok(request)
+    };
+    let service = org.issuer.token("trellis-health")?;
+    let mut okr = org.app.okr.clone();
+    okr.create_objective(acting("eddie", &service, "for-eddie")?).await?;
+    // The user's permissions decide, whatever the service may do.
+    let refused = okr.create_objective(acting("vic", &service, "for-vic")?).await;
+    assert_eq!(code(refused), Code::PermissionDenied);
+    let forged = okr.create_objective(acting("eddie", "not-a-token", "forged")?).await;
+    assert_eq!(code(forged), Code::Unauthenticated);
+
+    let mut feed = okr
+        .watch_changes(org.as_user(ADMIN, WatchChangesRequest::default())?)
+        .await?
+        .into_inner();
+    loop {
+        let event = feed.next().await.context("the feed ended")??;
+        if event.resource_name == "objectives/for-eddie" {
+            assert_eq!(event.actor, "trellis-health");
+            assert_eq!(event.on_behalf_of, "eddie");
+            break;
+        }
+        assert_eq!(event.on_behalf_of, "", "{} was made by its caller", event.resource_name);
+    }
     Ok(())
 }

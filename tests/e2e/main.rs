@@ -24,6 +24,7 @@ mod okr_support;
 mod one_round;
 mod org;
 mod org_reads;
+mod private;
 mod raw;
 mod replicas;
 mod server;

@@ -304,6 +304,7 @@ async fn a_remedial_objective_is_created_once_per_metric_and_cycle(app: TestApp)
         accountable: "ana@acme.example".into(),
         title: "Bring CSAT back to green".into(),
         key_result: Some(measured(key_result::Kind::Increase, 3.1, 4.2)),
+        ..CreateRemedialObjectiveRequest::default()
     };
     let first = okr.create_remedial_objective(request.clone()).await?.into_inner();
     let second = okr.create_remedial_objective(request.clone()).await?.into_inner();

@@ -305,6 +305,29 @@ impl TestCluster {
 }
 
 impl TestApp {
+    /// Clients of the same server presenting `token` on every call; the
+    /// view owns no server, so this app must outlive it.
+    pub fn view_with_token(&self, token: &str) -> anyhow::Result<TestApp> {
+        TestApp {
+            address: self.address,
+            endpoint: self.endpoint.clone(),
+            channel: self.channel.clone(),
+            backend: self.backend.clone(),
+            database_url: self.database_url.clone(),
+            strategy: self.strategy.clone(),
+            org: self.org.clone(),
+            okr: self.okr.clone(),
+            metrics: self.metrics.clone(),
+            cascade: self.cascade.clone(),
+            health: self.health.clone(),
+            stop: None,
+            server: None,
+            sqlite_dir: None,
+            postgres_database: None,
+        }
+        .with_token(token)
+    }
+
     /// The same server, its clients presenting `token` on every call.
     pub fn with_token(mut self, token: &str) -> anyhow::Result<TestApp> {
         let bearer = Bearer(Some(MetadataValue::try_from(format!("Bearer {token}"))?));

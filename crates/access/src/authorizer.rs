@@ -24,6 +24,7 @@ use trellis_proto::{
 use crate::{
     engine::{PolicyEngine, Resource, ResourceKind},
     members::Member,
+    reader::Reader,
     roles::{Permission, Role},
     view::{Grant, ORG_ROOT, OrgView},
 };
@@ -115,6 +116,14 @@ impl Authorizer {
             let _ = tokio::time::timeout(CATCH_UP, progress.wait_for(known)).await;
         }
         self.allows(principal, permission, resource)
+    }
+
+    /// Waits (briefly) for the first whole copy of the tree.
+    pub async fn ready(&self) {
+        if !self.progress.borrow().ready {
+            let mut progress = self.progress.subscribe();
+            let _ = tokio::time::timeout(CATCH_UP, progress.wait_for(|progress| progress.ready)).await;
+        }
     }
 
     fn knows(&self, unit: &str) -> bool {
@@ -328,6 +337,29 @@ impl Access {
             Some(previous) if previous != owner => self.check_owned(context, permission, kind, id, previous).await,
             _ => Ok(()),
         }
+    }
+
+    /// NOT_FOUND when the thing `name` of `kind`, owned by the unit named
+    /// `owner`, is private and the caller may not read it: a write to it
+    /// must not tell that it exists.
+    pub async fn check_sees(
+        &self,
+        context: &RequestContext,
+        kind: ResourceKind,
+        owner: &str,
+        private: bool,
+        name: &str,
+    ) -> Result<(), Error> {
+        if !private || !matches!(context.caller, Caller::Verified(_)) {
+            return Ok(());
+        }
+        let unit = unit_id(owner).unwrap_or(owner);
+        self.reader(context).await.check(kind, unit, true, name)
+    }
+
+    /// What the request's caller may read.
+    pub async fn reader(&self, context: &RequestContext) -> Reader {
+        Reader::new(self.0.as_ref(), context).await
     }
 
     /// Whether the caller may do `permission` (as [`Access::check`]).

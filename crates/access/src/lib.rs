@@ -17,6 +17,7 @@ mod authorizer;
 mod engine;
 mod jwks;
 mod members;
+mod reader;
 mod roles;
 #[cfg(feature = "signing")]
 pub mod signing;
@@ -27,6 +28,7 @@ pub use authorizer::{Access, Authorizer, is_org_root, unit_id, unit_name};
 pub use engine::{DEFAULT_POLICY, PolicyEngine, Resource, ResourceKind, SCHEMA};
 pub use jwks::KeySource;
 pub use members::{MAX_MEMBER_LEN, Member};
+pub use reader::Reader;
 pub use roles::{Permission, Role};
 pub use verifier::{OidcSettings, Rejection, Verified, Verifier, bearer};
 pub use view::{Grant, ORG_ROOT, OrgView};

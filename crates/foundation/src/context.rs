@@ -25,6 +25,13 @@ pub struct Principal {
     pub service: bool,
 }
 
+/// Put on a request by the auth layer when one of Trellis's services makes
+/// it for the verified end user (a step within that user's request): the
+/// service is the actor, the user is who it acted for, and the access
+/// checks hold the request to the user's permissions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActingService(pub Arc<str>);
+
 /// Who a request acts as, for the access policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
@@ -41,6 +48,8 @@ pub enum Caller {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestContext {
     pub actor: String,
+    /// The end user a service acted for (see [`ActingService`]).
+    pub on_behalf_of: Option<String>,
     /// The AIP-155 request id of a create, when the client gave one.
     pub request_id: Option<String>,
     pub caller: Caller,
@@ -49,8 +58,14 @@ pub struct RequestContext {
 impl RequestContext {
     pub fn from_request<T>(request: &Request<T>) -> RequestContext {
         if let Some(principal) = request.extensions().get::<Arc<Principal>>() {
+            let subject: String = principal.subject.chars().take(MAX_ACTOR_LEN).collect();
+            let (actor, on_behalf_of) = match request.extensions().get::<ActingService>() {
+                Some(ActingService(service)) => (service.chars().take(MAX_ACTOR_LEN).collect(), Some(subject)),
+                None => (subject, None),
+            };
             return RequestContext {
-                actor: principal.subject.chars().take(MAX_ACTOR_LEN).collect(),
+                actor,
+                on_behalf_of,
                 request_id: None,
                 caller: Caller::Verified(Arc::clone(principal)),
             };
@@ -65,6 +80,7 @@ impl RequestContext {
             .unwrap_or_else(|| ANONYMOUS.to_owned());
         RequestContext {
             actor,
+            on_behalf_of: None,
             request_id: None,
             caller: Caller::Unchecked,
         }
@@ -74,6 +90,7 @@ impl RequestContext {
     pub fn system(actor: &str) -> RequestContext {
         RequestContext {
             actor: actor.to_owned(),
+            on_behalf_of: None,
             request_id: None,
             caller: Caller::System,
         }
@@ -83,5 +100,52 @@ impl RequestContext {
         let request_id = request_id.trim();
         self.request_id = (!request_id.is_empty()).then(|| request_id.to_owned());
         self
+    }
+}
+
+/// In a gRPC adapter: answers `$request` with `$self.ops.$method(context,
+/// message)`, the caller's context taken from the request.
+#[macro_export]
+macro_rules! with_context {
+    ($self:ident, $request:ident, $method:ident) => {{
+        let context = $crate::RequestContext::from_request(&$request);
+        Ok(::tonic::Response::new(
+            $self.ops.$method(context, $request.into_inner()).await?,
+        ))
+    }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verified(subject: &str) -> Request<()> {
+        let mut request = Request::new(());
+        request.extensions_mut().insert(Arc::new(Principal {
+            subject: subject.to_owned(),
+            email: None,
+            groups: Vec::new(),
+            service: false,
+        }));
+        request.metadata_mut().insert(
+            ACTOR_METADATA_KEY,
+            tonic::metadata::MetadataValue::from_static("mallory"),
+        );
+        request
+    }
+
+    #[test]
+    fn the_actor_is_the_verified_subject_and_a_service_acts_on_its_behalf() {
+        let direct = RequestContext::from_request(&verified("eddie"));
+        assert_eq!((direct.actor.as_str(), direct.on_behalf_of), ("eddie", None));
+
+        let mut relayed = verified("eddie");
+        relayed
+            .extensions_mut()
+            .insert(ActingService(Arc::from("trellis-health")));
+        let relayed = RequestContext::from_request(&relayed);
+        assert_eq!(relayed.actor, "trellis-health");
+        assert_eq!(relayed.on_behalf_of.as_deref(), Some("eddie"));
+        assert!(matches!(relayed.caller, Caller::Verified(principal) if principal.subject == "eddie"));
     }
 }

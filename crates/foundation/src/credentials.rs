@@ -9,6 +9,11 @@
 //! secret made at start that never leaves the process, with the calling
 //! service's name. The auth layer takes it as that service's principal,
 //! which the access policy gives exactly what the service's work needs.
+//!
+//! A peer call within a request presents the service's identity too (the
+//! internal credential in process, else its token in
+//! [`SERVICE_AUTHORIZATION_HEADER`]): the peer records the service as the
+//! actor, on behalf of the user, and checks the user's permissions.
 
 use std::{
     future::Future,
@@ -31,6 +36,10 @@ static INTERNAL_SECRET: OnceLock<String> = OnceLock::new();
 pub const SERVICE_HEADER: &str = "x-trellis-service";
 /// Carries the process's internal credential.
 pub const INTERNAL_HEADER: &str = "x-trellis-internal";
+/// Carries the calling service's own bearer token on a peer call made
+/// within an end user's request (whose token is the `authorization`), so
+/// the peer knows both who acts and for whom.
+pub const SERVICE_AUTHORIZATION_HEADER: &str = "x-trellis-service-authorization";
 
 /// The process's internal credential, made on first use.
 pub fn internal_secret() -> &'static str {
@@ -66,14 +75,11 @@ pub async fn with_caller_token<F: Future>(token: Arc<str>, work: F) -> F::Output
     CALLER_TOKEN.scope(token, work).await
 }
 
-/// The token a peer call made now presents: the caller's, within a
-/// request, else the service's own, if it has one.
-pub fn bearer_for_peer_call() -> Option<Arc<str>> {
-    caller_token().or_else(|| {
-        SERVICE_TOKEN
-            .get()
-            .and_then(|token| token.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
-    })
+/// The service's own token (`--service-token-file`), if it has one.
+pub fn service_token() -> Option<Arc<str>> {
+    SERVICE_TOKEN
+        .get()
+        .and_then(|token| token.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
 }
 
 /// Reads the service token from `path` now and every half minute after,

@@ -42,7 +42,7 @@ const WATCH_BUFFER: usize = 256;
 pub const DEFAULT_WATCH_STALL: Duration = Duration::from_secs(30);
 const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
 /// The outbox columns, in the order rows are written.
-const COLUMNS: [&str; 8] = [
+const COLUMNS: [&str; 10] = [
     "sequence",
     "kind",
     "resource_name",
@@ -51,7 +51,14 @@ const COLUMNS: [&str; 8] = [
     "actor",
     "commit_micros",
     "request_id",
+    "on_behalf_of",
+    "private_to",
 ];
+
+/// Whether a watcher may see events about a private object owned by the
+/// unit with the given id. Events about objects that are not private go to
+/// every watcher.
+pub type Audience = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// Outbox inserts for a transaction that holds the feed, numbered on from
 /// where the last batch ended; see [`ChangeFeed::held_append`].
@@ -108,6 +115,10 @@ pub struct NewChange {
     /// The request this change came from, when it differs from the one
     /// the transaction appends for (a group commit of many requests).
     pub origin: Option<RequestContext>,
+    /// The id of the unit owning the private object this change is about
+    /// ("" when it is not private): only those who may read that unit's
+    /// private objects see the event.
+    pub private_to: String,
 }
 
 impl NewChange {
@@ -119,6 +130,16 @@ impl NewChange {
             resource_type: M::full_name(),
             resource: resource.encode_to_vec(),
             origin: None,
+            private_to: String::new(),
+        }
+    }
+
+    /// The same change, about a private object of the unit with id `unit`
+    /// when `private`.
+    pub fn private_to(self, unit: &str, private: bool) -> NewChange {
+        NewChange {
+            private_to: if private { unit.to_owned() } else { String::new() },
+            ..self
         }
     }
 
@@ -251,9 +272,12 @@ impl ChangeFeed {
                 .into_table(Alias::new(&self.tables.changes))
                 .columns(COLUMNS.map(Alias::new));
             for change in rows.by_ref().take(INSERT_CHUNK) {
-                let (actor, request_id) = match &change.origin {
-                    Some(origin) => (origin.actor.clone(), origin.request_id.clone().unwrap_or_default()),
-                    None => (context.actor.clone(), request_id.clone()),
+                let origin = change.origin.as_ref().unwrap_or(context);
+                let actor = origin.actor.clone();
+                let on_behalf_of = origin.on_behalf_of.clone().unwrap_or_default();
+                let request_id = match &change.origin {
+                    Some(origin) => origin.request_id.clone().unwrap_or_default(),
+                    None => request_id.clone(),
                 };
                 insert.values_panic([
                     sequence.into(),
@@ -264,6 +288,8 @@ impl ChangeFeed {
                     actor.into(),
                     commit_micros.into(),
                     request_id.into(),
+                    on_behalf_of.into(),
+                    change.private_to.into(),
                 ]);
                 sequence += 1;
             }
@@ -362,16 +388,20 @@ impl ChangeFeed {
     /// [`HEARTBEAT_EVERY`]. The head may already be past what was
     /// delivered; the events up to it follow. A watcher whose client stops
     /// reading is dropped once its buffer has been full for the stall time.
+    /// Events about private objects reach only the watchers `audience`
+    /// lets see them (none is everyone: the service's own readers).
     pub fn watch(
         &self,
         request: WatchChangesRequest,
+        audience: Option<Audience>,
     ) -> impl Stream<Item = Result<ChangeEvent, Status>> + Send + 'static {
-        crate::watch_buffer::bounded(self.watch_unbuffered(request), WATCH_BUFFER, self.watch_stall)
+        crate::watch_buffer::bounded(self.watch_unbuffered(request, audience), WATCH_BUFFER, self.watch_stall)
     }
 
     fn watch_unbuffered(
         &self,
         request: WatchChangesRequest,
+        audience: Option<Audience>,
     ) -> impl Stream<Item = Result<ChangeEvent, Status>> + Send + 'static {
         let WatchChangesRequest {
             after_sequence,
@@ -394,7 +424,7 @@ impl ChangeFeed {
                 let full_batch = rows.len() as u64 == REPLAY_BATCH;
                 let mut delivered_all = true;
                 for row in rows {
-                    let mut event = change_event(&row).map_err(Status::from)?;
+                    let (mut event, private_to) = change_event(&row).map_err(Status::from)?;
                     if heartbeats {
                         event.head_sequence = Ord::max(head, event.sequence);
                     }
@@ -403,7 +433,10 @@ impl ChangeFeed {
                         break;
                     }
                     cursor = event.sequence;
-                    if resource_types.is_empty() || resource_types.contains(&event.resource_type) {
+                    let wanted = resource_types.is_empty() || resource_types.contains(&event.resource_type);
+                    let seen = private_to.is_empty()
+                        || audience.as_ref().is_none_or(|audience| audience(&private_to));
+                    if wanted && seen {
                         yield event;
                     }
                 }
@@ -430,13 +463,15 @@ impl ChangeFeed {
     }
 }
 
-fn change_event(row: &QueryResult) -> Result<ChangeEvent, Error> {
+/// The event a row records, and the unit its object is private to ("" for
+/// none).
+fn change_event(row: &QueryResult) -> Result<(ChangeEvent, String), Error> {
     let kind: String = row.try_get("", "kind")?;
     let resource_type: String = row.try_get("", "resource_type")?;
     let resource: Vec<u8> = row.try_get("", "resource")?;
     let kind =
         ChangeKind::from_str_name(&kind).ok_or_else(|| Error::Corrupt(format!("unknown change kind {kind:?}")))?;
-    Ok(ChangeEvent {
+    let event = ChangeEvent {
         sequence: row.try_get("", "sequence")?,
         kind: kind as i32,
         resource_name: row.try_get("", "resource_name")?,
@@ -449,5 +484,7 @@ fn change_event(row: &QueryResult) -> Result<ChangeEvent, Error> {
         commit_time: Some(to_timestamp(row.try_get("", "commit_micros")?)),
         request_id: row.try_get("", "request_id")?,
         head_sequence: 0,
-    })
+        on_behalf_of: row.try_get("", "on_behalf_of")?,
+    };
+    Ok((event, row.try_get("", "private_to")?))
 }

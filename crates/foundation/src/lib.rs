@@ -23,6 +23,7 @@ pub mod store;
 pub mod time;
 pub mod trace;
 pub mod validation;
+pub mod visibility;
 mod wal;
 pub mod watch_buffer;
 

@@ -38,6 +38,18 @@ pub async fn create_table(
     manager.create_table(create.to_owned()).await
 }
 
+/// Adds the boolean column `column` to `table`, false in existing rows.
+pub async fn add_flag(manager: &SchemaManager<'_>, table: &str, column: &str) -> Result<(), DbErr> {
+    manager
+        .alter_table(
+            Table::alter()
+                .table(Alias::new(table))
+                .add_column(ColumnDef::new(Alias::new(column)).boolean().not_null().default(false))
+                .to_owned(),
+        )
+        .await
+}
+
 /// The first migration of every service.
 pub struct SharedTables {
     name: String,
@@ -129,5 +141,46 @@ impl MigrationTrait for SharedTables {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// Two columns on the outbox, in every service: `on_behalf_of` (the end
+/// user a service's change was made for) and `private_to` (the owning
+/// unit of a private object the change is about, which decides who may
+/// see the event; "" for everyone). Existing events keep "" in both.
+pub struct ChangeAudience {
+    name: String,
+    tables: TableNames,
+}
+
+impl ChangeAudience {
+    pub fn new(prefix: &str) -> ChangeAudience {
+        ChangeAudience {
+            name: format!("m0100_{prefix}_change_audience"),
+            tables: TableNames::new(prefix),
+        }
+    }
+}
+
+impl MigrationName for ChangeAudience {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ChangeAudience {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in ["on_behalf_of", "private_to"] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new(&self.tables.changes))
+                        .add_column(ColumnDef::new(Alias::new(column)).string().not_null().default(""))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -62,21 +62,32 @@ impl Interceptor for PropagateTrace {
         request
             .metadata_mut()
             .insert(PEER_CALL_HEADER, MetadataValue::from_static("1"));
-        match crate::credentials::bearer_for_peer_call() {
-            Some(token) => {
-                if let Ok(value) = MetadataValue::try_from(format!("Bearer {token}")) {
-                    request.metadata_mut().insert("authorization", value);
+        use crate::credentials::{
+            INTERNAL_HEADER, SERVICE_AUTHORIZATION_HEADER, SERVICE_HEADER, caller_token, internal_secret, service_token,
+        };
+        let bearer = |token: &str| MetadataValue::try_from(format!("Bearer {token}")).ok();
+        let user = caller_token();
+        let own = service_token();
+        let metadata = request.metadata_mut();
+        if let Some(value) = user.as_deref().or(own.as_deref()).and_then(bearer) {
+            metadata.insert("authorization", value);
+        }
+        match (self.service, self.itself) {
+            // In process, the service is always named and proven by the
+            // internal credential: alone for its own work, beside the
+            // user's token within a request.
+            (Some(service), true) if user.is_some() || own.is_none() => {
+                if let Ok(secret) = MetadataValue::try_from(internal_secret()) {
+                    metadata.insert(SERVICE_HEADER, MetadataValue::from_static(service));
+                    metadata.insert(INTERNAL_HEADER, secret);
                 }
             }
-            None => {
-                if let (Some(service), true) = (self.service, self.itself)
-                    && let Ok(secret) = MetadataValue::try_from(crate::credentials::internal_secret())
-                {
-                    let metadata = request.metadata_mut();
-                    metadata.insert(crate::credentials::SERVICE_HEADER, MetadataValue::from_static(service));
-                    metadata.insert(crate::credentials::INTERNAL_HEADER, secret);
+            (Some(_), _) if user.is_some() => {
+                if let Some(value) = own.as_deref().and_then(bearer) {
+                    metadata.insert(SERVICE_AUTHORIZATION_HEADER, value);
                 }
             }
+            _ => {}
         }
         TraceContextPropagator::new().inject_context(
             &Span::current().context(),

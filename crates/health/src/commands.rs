@@ -2,7 +2,7 @@
 //! becomes a [`NewMetric`], an update a [`MetricPatch`] that names each
 //! field it changes. Operations take these, never the raw request.
 
-use trellis_foundation::{FieldViolations, mask::update_paths, names::id_or_generate};
+use trellis_foundation::{FieldViolations, mask::update_paths, names::id_or_generate, visibility};
 use trellis_proto::health::v1 as pb;
 
 use crate::{
@@ -29,6 +29,8 @@ impl TryFrom<&pb::CreateHealthMetricRequest> for NewMetric {
         };
         let id = id_or_generate(&request.health_metric_id, "health_metric_id", &mut violations);
         check_fields(input, MetricField::CREATE, "health_metric.", &mut violations);
+        // Set once, when created: see `Visibility`.
+        visibility::check(input.visibility, "health_metric.visibility", &mut violations);
         let config = config(input, &metric_name(&id));
         violations.into_checked(NewMetric { id, config })
     }

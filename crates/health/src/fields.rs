@@ -4,7 +4,7 @@
 //! escalation policy, its cadence).
 
 use crate::{escalation::Policy, thresholds::Bands};
-use trellis_foundation::{FieldViolations, mask::MaskField, names::parse_name};
+use trellis_foundation::{FieldViolations, mask::MaskField, names::parse_name, visibility};
 use trellis_proto::health::v1::{self as pb, Direction};
 use trellis_rules::cadence;
 
@@ -207,6 +207,7 @@ pub fn config(input: &pb::HealthMetric, name: &str) -> pb::HealthMetric {
         thresholds: input.thresholds,
         cadence: input.cadence,
         escalation_policy: input.escalation_policy,
+        visibility: visibility::normal(input.visibility()) as i32,
         ..pb::HealthMetric::default()
     }
 }

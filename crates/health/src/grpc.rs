@@ -5,7 +5,8 @@ use std::pin::Pin;
 
 use futures::Stream;
 use tonic::{Request, Response, Status};
-use trellis_foundation::RequestContext;
+use trellis_access::ResourceKind;
+use trellis_foundation::{RequestContext, with_context};
 use trellis_proto::{
     feed::v1::{ChangeEvent, WatchChangesRequest},
     health::v1::{self as pb, health_metric_service_server::HealthMetricService},
@@ -37,21 +38,21 @@ impl HealthMetricService for HealthGrpc {
     }
 
     async fn get_health_metric(&self, request: Request<pb::GetHealthMetricRequest>) -> Reply<pb::HealthMetric> {
-        Ok(Response::new(self.ops.get_metric(&request.into_inner().name).await?))
+        with_context!(self, request, get_metric)
     }
 
     async fn batch_get_health_metrics(
         &self,
         request: Request<pb::BatchGetHealthMetricsRequest>,
     ) -> Reply<pb::BatchGetHealthMetricsResponse> {
-        Ok(Response::new(self.ops.batch_get_metrics(request.into_inner()).await?))
+        with_context!(self, request, batch_get_metrics)
     }
 
     async fn list_health_metrics(
         &self,
         request: Request<pb::ListHealthMetricsRequest>,
     ) -> Reply<pb::ListHealthMetricsResponse> {
-        Ok(Response::new(self.ops.list_metrics(request.into_inner()).await?))
+        with_context!(self, request, list_metrics)
     }
 
     async fn update_health_metric(&self, request: Request<pb::UpdateHealthMetricRequest>) -> Reply<pb::HealthMetric> {
@@ -93,21 +94,28 @@ impl HealthMetricService for HealthGrpc {
         &self,
         request: Request<pb::ListMeasurementsRequest>,
     ) -> Reply<pb::ListMeasurementsResponse> {
-        Ok(Response::new(self.ops.list_measurements(request.into_inner()).await?))
+        with_context!(self, request, list_measurements)
     }
 
     async fn list_status_changes(
         &self,
         request: Request<pb::ListStatusChangesRequest>,
     ) -> Reply<pb::ListStatusChangesResponse> {
-        Ok(Response::new(self.ops.list_status_changes(request.into_inner()).await?))
+        with_context!(self, request, list_status_changes)
     }
 
     type WatchChangesStream = Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send + 'static>>;
 
     async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Reply<Self::WatchChangesStream> {
-        let request = request.into_inner();
-        let stream = self.ops.store().feed.watch(request);
+        // Events about private metrics reach only those who may read them.
+        let context = RequestContext::from_request(&request);
+        let audience = self
+            .ops
+            .access
+            .reader(&context)
+            .await
+            .audience(ResourceKind::HealthMetric);
+        let stream = self.ops.store().feed.watch(request.into_inner(), audience);
         Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -9,6 +9,7 @@ use trellis_foundation::{
     FieldViolations,
     names::is_valid_id,
     time::{TIME_RANGE, from_timestamp, is_valid_timestamp},
+    visibility,
 };
 use trellis_proto::okr::v1::{self as pb, alignment_target::Target, key_result::Kind as KrKind, objective};
 
@@ -298,7 +299,9 @@ pub fn check_objective(input: &pb::Objective, prefix: &str, violations: &mut Fie
     check_kind(input.kind(), &format!("{prefix}kind"), violations);
     check_guardrails(&input.guardrails, prefix, violations);
     let aligns_to = check_targets(&input.aligns_to, prefix, violations);
+    let visibility = visibility::check(input.visibility, &format!("{prefix}visibility"), violations);
     pb::Objective {
+        visibility: visibility as i32,
         title: input.title.trim().to_owned(),
         description: input.description.clone(),
         owner: input.owner.clone(),

@@ -5,7 +5,8 @@ use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
 use tonic::{Code, Request, Response, Status, Streaming};
-use trellis_foundation::RequestContext;
+use trellis_access::ResourceKind;
+use trellis_foundation::{RequestContext, with_context};
 use trellis_proto::{
     feed::v1::{ChangeEvent, WatchChangesRequest},
     okr::v1::{self as pb, okr_service_server::OkrService},
@@ -21,14 +22,6 @@ type Reply<T> = Result<Response<T>, Status>;
 /// The caller's context, with the request id of a create.
 fn create_context<T>(request: &Request<T>, request_id: impl Fn(&T) -> &str) -> RequestContext {
     RequestContext::from_request(request).with_request_id(request_id(request.get_ref()))
-}
-
-/// Runs a handler that takes the caller's context and the message.
-macro_rules! with_context {
-    ($self:ident, $request:ident, $method:ident) => {{
-        let context = RequestContext::from_request(&$request);
-        Ok(Response::new($self.ops.$method(context, $request.into_inner()).await?))
-    }};
 }
 
 /// Moves the named objective with the request's reason.
@@ -79,11 +72,11 @@ impl OkrService for OkrGrpc {
     }
 
     async fn get_cycle(&self, request: Request<pb::GetCycleRequest>) -> Reply<pb::Cycle> {
-        Ok(Response::new(self.ops.get_cycle(&request.into_inner().name).await?))
+        with_context!(self, request, get_cycle)
     }
 
     async fn list_cycles(&self, request: Request<pb::ListCyclesRequest>) -> Reply<pb::ListCyclesResponse> {
-        Ok(Response::new(self.ops.list_cycles(request.into_inner()).await?))
+        with_context!(self, request, list_cycles)
     }
 
     async fn update_cycle(&self, request: Request<pb::UpdateCycleRequest>) -> Reply<pb::Cycle> {
@@ -110,11 +103,11 @@ impl OkrService for OkrGrpc {
     }
 
     async fn get_objective(&self, request: Request<pb::GetObjectiveRequest>) -> Reply<pb::Objective> {
-        Ok(Response::new(self.ops.get_objective(&request.into_inner().name).await?))
+        with_context!(self, request, get_objective)
     }
 
     async fn list_objectives(&self, request: Request<pb::ListObjectivesRequest>) -> Reply<pb::ListObjectivesResponse> {
-        Ok(Response::new(self.ops.list_objectives(request.into_inner()).await?))
+        with_context!(self, request, list_objectives)
     }
 
     async fn update_objective(&self, request: Request<pb::UpdateObjectiveRequest>) -> Reply<pb::Objective> {
@@ -130,7 +123,7 @@ impl OkrService for OkrGrpc {
     }
 
     async fn list_replans(&self, request: Request<pb::ListReplansRequest>) -> Reply<pb::ListReplansResponse> {
-        Ok(Response::new(self.ops.list_replans(request.into_inner()).await?))
+        with_context!(self, request, list_replans)
     }
 
     async fn pause_objective(&self, request: Request<pb::PauseObjectiveRequest>) -> Reply<pb::Objective> {
@@ -164,13 +157,11 @@ impl OkrService for OkrGrpc {
     }
 
     async fn get_key_result(&self, request: Request<pb::GetKeyResultRequest>) -> Reply<pb::KeyResult> {
-        Ok(Response::new(
-            self.ops.get_key_result(&request.into_inner().name).await?,
-        ))
+        with_context!(self, request, get_key_result)
     }
 
     async fn list_key_results(&self, request: Request<pb::ListKeyResultsRequest>) -> Reply<pb::ListKeyResultsResponse> {
-        Ok(Response::new(self.ops.list_key_results(request.into_inner()).await?))
+        with_context!(self, request, list_key_results)
     }
 
     async fn update_key_result(&self, request: Request<pb::UpdateKeyResultRequest>) -> Reply<pb::KeyResult> {
@@ -193,7 +184,7 @@ impl OkrService for OkrGrpc {
     }
 
     async fn list_check_ins(&self, request: Request<pb::ListCheckInsRequest>) -> Reply<pb::ListCheckInsResponse> {
-        Ok(Response::new(self.ops.list_check_ins(request.into_inner()).await?))
+        with_context!(self, request, list_check_ins)
     }
 
     async fn record_metric_value(&self, request: Request<pb::RecordMetricValueRequest>) -> Reply<pb::CheckIn> {
@@ -219,8 +210,13 @@ impl OkrService for OkrGrpc {
     type WatchChangesStream = Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send + 'static>>;
 
     async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Reply<Self::WatchChangesStream> {
-        let request = request.into_inner();
-        Ok(Response::new(Box::pin(self.ops.store().feed.watch(request))))
+        // Events about private objectives (and their key results,
+        // check-ins and re-plans) reach only those who may read them.
+        let context = RequestContext::from_request(&request);
+        let audience = self.ops.access.reader(&context).await.audience(ResourceKind::Objective);
+        Ok(Response::new(Box::pin(
+            self.ops.store().feed.watch(request.into_inner(), audience),
+        )))
     }
 }
 

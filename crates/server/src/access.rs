@@ -39,7 +39,7 @@ impl OrgFeed {
             heartbeats: true,
         };
         Ok(match self {
-            OrgFeed::Local(feed) => feed.watch(request).boxed(),
+            OrgFeed::Local(feed) => feed.watch(request, None).boxed(),
             OrgFeed::Peer(client) => client.watch_changes(request).await?.into_inner().boxed(),
         })
     }

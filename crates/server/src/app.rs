@@ -152,7 +152,8 @@ impl Application {
                 let sources = feed_sources(&settings, local_addr, org)?;
                 let names: Vec<&'static str> = sources.iter().map(Source::name).collect();
                 let projection = std::sync::Arc::new(Projection::new(&names));
-                Some((AlignmentOps::new(projection, org.store().page_tokens.clone()), sources))
+                let ops = AlignmentOps::new(projection, org.store().page_tokens.clone()).with_access(access.clone());
+                Some((ops, sources))
             }
             None => None,
         };

@@ -6,7 +6,9 @@
 //! with a short reason before any handler runs; one over its principal's
 //! request quota, RESOURCE_EXHAUSTED. A call from this same
 //! process's own work (an escalation step, a feed reader) that presents the
-//! process's internal credential runs as that service's principal.
+//! process's internal credential runs as that service's principal. A
+//! service's call within a user's request presents both: it runs as the
+//! user, with the service recorded as the actor on the user's behalf.
 
 use std::{
     num::NonZeroU32,
@@ -22,10 +24,12 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tonic::{Status, codegen::http};
 use tower_layer::Layer;
 use tower_service::Service;
-use trellis_access::Verifier;
+use trellis_access::{Rejection, Verifier};
 use trellis_foundation::{
-    context::Principal,
-    credentials::{INTERNAL_HEADER, SERVICE_HEADER, is_internal_secret, with_caller_token},
+    context::{ActingService, Principal},
+    credentials::{
+        INTERNAL_HEADER, SERVICE_AUTHORIZATION_HEADER, SERVICE_HEADER, is_internal_secret, with_caller_token,
+    },
 };
 
 /// The services whose own work may present the internal credential.
@@ -46,6 +50,15 @@ fn internal_caller(headers: &http::HeaderMap) -> Option<&'static str> {
     }
     let service = headers.get(SERVICE_HEADER)?.to_str().ok()?;
     SERVICES.into_iter().find(|known| *known == service)
+}
+
+fn text(value: &Option<http::HeaderValue>) -> Option<&str> {
+    value.as_ref().and_then(|value| value.to_str().ok())
+}
+
+fn unauthenticated(request: &HttpRequest, what: &str, rejection: &Rejection) -> HttpResponse {
+    tracing::debug!(path = request.uri().path(), reason = %rejection, "unauthenticated");
+    Status::unauthenticated(format!("{what}{rejection}")).into_http()
 }
 
 type HttpRequest = http::Request<tonic::body::Body>;
@@ -148,7 +161,10 @@ where
         if request.uri().path().starts_with("/grpc.health.") {
             return Box::pin(inner.call(request));
         }
-        if let Some(service) = internal_caller(request.headers()) {
+        let internal = internal_caller(request.headers());
+        if let Some(service) = internal
+            && !request.headers().contains_key(http::header::AUTHORIZATION)
+        {
             request.extensions_mut().insert(Arc::new(Principal {
                 subject: service.to_owned(),
                 email: None,
@@ -158,25 +174,40 @@ where
             return Box::pin(inner.call(request));
         }
         let quotas = self.quotas.clone();
+        // Shared copies of the headers' bytes, not new strings.
+        let authorization = request.headers().get(http::header::AUTHORIZATION).cloned();
+        let service_authorization = request.headers().get(SERVICE_AUTHORIZATION_HEADER).cloned();
         Box::pin(async move {
-            // A shared copy of the header's bytes, not a new string.
-            let authorization = request.headers().get(http::header::AUTHORIZATION).cloned();
-            let authorization = authorization.as_ref().and_then(|value| value.to_str().ok());
-            match verifier.verify(authorization).await {
-                Ok(verified) => {
-                    if let Some(quotas) = &quotas
-                        && let Err(status) = quotas.admit(&verified.subject)
-                    {
-                        return Ok(status.into_http());
-                    }
-                    request.extensions_mut().insert(verified.principal);
-                    with_caller_token(verified.token, inner.call(request)).await
-                }
-                Err(rejection) => {
-                    tracing::debug!(path = request.uri().path(), reason = %rejection, "unauthenticated");
-                    Ok(Status::unauthenticated(rejection.to_string()).into_http())
-                }
+            let verified = match verifier.verify(text(&authorization)).await {
+                Ok(verified) => verified,
+                Err(rejection) => return Ok(unauthenticated(&request, "", &rejection)),
+            };
+            // A service acting within a user's request: in process, proven
+            // by the internal credential; else by its own token.
+            let acting = match (internal, &service_authorization) {
+                (Some(service), _) => Some((Arc::from(service), false)),
+                (None, Some(_)) => match verifier.verify(text(&service_authorization)).await {
+                    Ok(service) => Some((service.subject, true)),
+                    Err(rejection) => return Ok(unauthenticated(&request, "the service credential: ", &rejection)),
+                },
+                (None, None) => None,
+            };
+            // Quotas hold whoever presented a token for the call.
+            let charged = match &acting {
+                Some((service, true)) => Some(service),
+                Some((_, false)) => None,
+                None => Some(&verified.subject),
+            };
+            if let (Some(quotas), Some(subject)) = (&quotas, charged)
+                && let Err(status) = quotas.admit(subject)
+            {
+                return Ok(status.into_http());
             }
+            request.extensions_mut().insert(verified.principal);
+            if let Some((service, _)) = acting {
+                request.extensions_mut().insert(ActingService(service));
+            }
+            with_caller_token(verified.token, inner.call(request)).await
         })
     }
 }

@@ -5,7 +5,7 @@ use std::pin::Pin;
 
 use futures::Stream;
 use tonic::{Request, Response, Status};
-use trellis_foundation::RequestContext;
+use trellis_foundation::{RequestContext, with_context};
 use trellis_proto::{
     feed::v1::{ChangeEvent, WatchChangesRequest},
     strategy::v1::{self as pb, strategy_service_server::StrategyService},
@@ -42,11 +42,11 @@ impl StrategyService for StrategyGrpc {
     }
 
     async fn get_strategy(&self, request: Request<pb::GetStrategyRequest>) -> Reply<pb::Strategy> {
-        Ok(Response::new(self.ops.get_strategy(request.into_inner()).await?))
+        with_context!(self, request, get_strategy)
     }
 
     async fn list_strategies(&self, request: Request<pb::ListStrategiesRequest>) -> Reply<pb::ListStrategiesResponse> {
-        Ok(Response::new(self.ops.list_strategies(request.into_inner()).await?))
+        with_context!(self, request, list_strategies)
     }
 
     async fn update_strategy(&self, request: Request<pb::UpdateStrategyRequest>) -> Reply<pb::Strategy> {
@@ -66,7 +66,7 @@ impl StrategyService for StrategyGrpc {
         &self,
         request: Request<pb::ListStrategyRevisionsRequest>,
     ) -> Reply<pb::ListStrategyRevisionsResponse> {
-        Ok(Response::new(self.ops.list_revisions(request.into_inner()).await?))
+        with_context!(self, request, list_revisions)
     }
 
     async fn activate_strategy(&self, request: Request<pb::TransitionStrategyRequest>) -> Reply<pb::Strategy> {
@@ -104,11 +104,11 @@ impl StrategyService for StrategyGrpc {
     }
 
     async fn get_choice(&self, request: Request<pb::GetChoiceRequest>) -> Reply<pb::Choice> {
-        Ok(Response::new(self.ops.get_choice(&request.into_inner().name).await?))
+        with_context!(self, request, get_choice)
     }
 
     async fn list_choices(&self, request: Request<pb::ListChoicesRequest>) -> Reply<pb::ListChoicesResponse> {
-        Ok(Response::new(self.ops.list_choices(request.into_inner()).await?))
+        with_context!(self, request, list_choices)
     }
 
     async fn update_choice(&self, request: Request<pb::UpdateChoiceRequest>) -> Reply<pb::Choice> {
@@ -128,7 +128,7 @@ impl StrategyService for StrategyGrpc {
         &self,
         request: Request<pb::BatchGetChoicesRequest>,
     ) -> Reply<pb::BatchGetChoicesResponse> {
-        Ok(Response::new(self.ops.batch_get_choices(request.into_inner()).await?))
+        with_context!(self, request, batch_get_choices)
     }
 
     async fn create_assumption(&self, request: Request<pb::CreateAssumptionRequest>) -> Reply<pb::Assumption> {
@@ -139,16 +139,14 @@ impl StrategyService for StrategyGrpc {
     }
 
     async fn get_assumption(&self, request: Request<pb::GetAssumptionRequest>) -> Reply<pb::Assumption> {
-        Ok(Response::new(
-            self.ops.get_assumption(&request.into_inner().name).await?,
-        ))
+        with_context!(self, request, get_assumption)
     }
 
     async fn list_assumptions(
         &self,
         request: Request<pb::ListAssumptionsRequest>,
     ) -> Reply<pb::ListAssumptionsResponse> {
-        Ok(Response::new(self.ops.list_assumptions(request.into_inner()).await?))
+        with_context!(self, request, list_assumptions)
     }
 
     async fn update_assumption(&self, request: Request<pb::UpdateAssumptionRequest>) -> Reply<pb::Assumption> {
@@ -175,6 +173,6 @@ impl StrategyService for StrategyGrpc {
 
     async fn watch_changes(&self, request: Request<WatchChangesRequest>) -> Reply<Self::WatchChangesStream> {
         let request = request.into_inner();
-        Ok(Response::new(Box::pin(self.ops.store().feed.watch(request))))
+        Ok(Response::new(Box::pin(self.ops.store().feed.watch(request, None))))
     }
 }

@@ -55,7 +55,7 @@ impl Source {
             heartbeats: true,
         };
         Ok(match self {
-            Source::Org(feed) => feed.watch(request).boxed(),
+            Source::Org(feed) => feed.watch(request, None).boxed(),
             Source::Strategy(client) => client.watch_changes(request).await?.into_inner().boxed(),
             Source::Okr(client) => client.watch_changes(request).await?.into_inner().boxed(),
             Source::Health(client) => client.watch_changes(request).await?.into_inner().boxed(),

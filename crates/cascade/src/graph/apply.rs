@@ -1,7 +1,7 @@
 //! Applying one change from a feed: upsert a resource's latest state,
 //! delete it, or add a check-in to its key result's tally.
 
-use trellis_foundation::time::from_timestamp;
+use trellis_foundation::{time::from_timestamp, visibility};
 use trellis_proto::{
     cascade::v1 as org_pb, health::v1 as health_pb, okr::v1 as okr_pb, okr::v1::alignment_target::Target,
     strategy::v1 as strategy_pb,
@@ -182,6 +182,7 @@ impl Graph {
                 let data = Data::HealthMetric(HealthMetric {
                     owner: self.intern_optional(&metric.owner),
                     status: metric.status(),
+                    private: visibility::is_private(metric.visibility),
                 });
                 self.replace(id, &metric.display_name, data);
             }
@@ -297,6 +298,7 @@ impl Graph {
             state_reason: objective.state_reason.as_str().into(),
             key_results,
             progress,
+            private: visibility::is_private(objective.visibility),
         });
         self.replace(id, &objective.title, data);
     }
@@ -383,7 +385,14 @@ impl Graph {
             Data::KeyResult(key_result) => Some(key_result.objective),
             _ => None,
         };
-        let placeholder = Data::placeholder(node.kind(), parent.unwrap_or(id));
+        let mut placeholder = Data::placeholder(node.kind(), parent.unwrap_or(id));
+        // A private thing stays private after it is gone: its deletion (and
+        // what still refers to it) is no one else's business either.
+        match (&node.data, &mut placeholder) {
+            (Data::Objective(old), Data::Objective(new)) => new.private = old.private,
+            (Data::HealthMetric(old), Data::HealthMetric(new)) => new.private = old.private,
+            _ => {}
+        }
         let old = node.data.hangs_below();
         let new = placeholder.hangs_below();
         let node = &mut self.nodes[id as usize];

@@ -21,6 +21,24 @@ use std::collections::HashMap;
 pub use apply::{Change, Resource, Touch, TouchKind};
 pub use model::{Choice, Cycle, Data, Edge, HealthMetric, KeyResult, Kind, Node, NodeId, Objective, OrgUnit, Strategy};
 
+/// Which nodes one asker may see. The others are absent from its answers:
+/// not listed, not followed up or down, not counted in a roll-up.
+#[derive(Clone, Copy)]
+pub struct Sight<'a>(Option<&'a dyn Fn(NodeId) -> bool>);
+
+impl<'a> Sight<'a> {
+    /// Every node (the service's own questions, or no access checks).
+    pub const ALL: Sight<'static> = Sight(None);
+
+    pub fn only(sees: &'a dyn Fn(NodeId) -> bool) -> Sight<'a> {
+        Sight(Some(sees))
+    }
+
+    pub fn sees(&self, id: NodeId) -> bool {
+        self.0.is_none_or(|sees| sees(id))
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Graph {
     nodes: Vec<Node>,
@@ -100,6 +118,18 @@ impl Graph {
         chain
     }
 
+    /// What the access policy judges a node by: the unit that owns it and
+    /// whether it is private (a key result as its objective).
+    pub fn privacy(&self, id: NodeId) -> (Option<NodeId>, bool) {
+        let private = match &self.node(id).data {
+            Data::Objective(objective) => objective.private,
+            Data::KeyResult(key_result) => self.objective(key_result.objective).is_some_and(|o| o.private),
+            Data::HealthMetric(metric) => metric.private,
+            _ => false,
+        };
+        (self.owning_unit(id), private)
+    }
+
     /// Whether `unit` is `root` or below it.
     pub fn within_unit(&self, unit: NodeId, root: NodeId) -> bool {
         self.org_chain(unit).contains(&root)
@@ -152,14 +182,15 @@ impl Graph {
                         .filter(|kr| self.find(kr).is_some_and(|(_, node)| node.present))
                         .collect();
                     format!(
-                        "cycle={:?} owner={:?} kind={:?} state={:?} origin={:?} aligns={aligns:?} guardrails={:?} krs={key_results:?} progress={:.9}",
+                        "cycle={:?} owner={:?} kind={:?} state={:?} origin={:?} aligns={aligns:?} guardrails={:?} krs={key_results:?} progress={:.9} private={}",
                         objective.cycle.map(name),
                         objective.owner.map(name),
                         objective.kind,
                         objective.state,
                         objective.origin,
                         names(&objective.guardrails),
-                        objective.progress
+                        objective.progress,
+                        objective.private
                     )
                 }
                 Data::KeyResult(key_result) => format!(
@@ -173,9 +204,12 @@ impl Graph {
                     key_result.last_check_in_micros,
                     key_result.health_metric.map(name)
                 ),
-                Data::HealthMetric(metric) => {
-                    format!("owner={:?} status={:?}", metric.owner.map(name), metric.status)
-                }
+                Data::HealthMetric(metric) => format!(
+                    "owner={:?} status={:?} private={}",
+                    metric.owner.map(name),
+                    metric.status,
+                    metric.private
+                ),
             };
             facts.push(format!("{} [{}] {detail}", node.name, node.title));
         }

@@ -114,6 +114,8 @@ pub struct Objective {
     pub key_results: Vec<NodeId>,
     /// The weighted mean of the key results' progress, kept up to date.
     pub progress: f64,
+    /// Visibility PRIVATE: seen only inside the owner's reach.
+    pub private: bool,
 }
 
 impl Objective {
@@ -151,6 +153,8 @@ impl KeyResult {
 pub struct HealthMetric {
     pub owner: Option<NodeId>,
     pub status: MetricStatus,
+    /// Visibility PRIVATE: seen only inside the owner's reach.
+    pub private: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -199,6 +203,7 @@ impl Data {
                 state_reason: "".into(),
                 key_results: Vec::new(),
                 progress: 0.0,
+                private: false,
             }),
             Kind::KeyResult => Data::KeyResult(KeyResult {
                 objective: parent,
@@ -214,6 +219,7 @@ impl Data {
             Kind::HealthMetric => Data::HealthMetric(HealthMetric {
                 owner: None,
                 status: MetricStatus::Unspecified,
+                private: false,
             }),
         }
     }

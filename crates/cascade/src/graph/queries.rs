@@ -9,7 +9,7 @@ use trellis_proto::{
     strategy::v1::{ChoiceKind, StrategyState},
 };
 
-use super::{Data, Graph, Kind, NodeId, Objective};
+use super::{Data, Graph, Kind, NodeId, Objective, Sight};
 
 /// More routes up than this are cut (alignment fans out multiplicatively).
 pub const MAX_ROUTES: usize = 64;
@@ -48,8 +48,9 @@ pub struct UnitPlan {
 }
 
 impl Graph {
-    /// Every route up from `start`, and whether more were cut.
-    pub fn routes_up(&self, start: NodeId) -> (Vec<Route>, bool) {
+    /// Every route up from `start` through what `sight` sees, and whether
+    /// more were cut.
+    pub fn routes_up(&self, start: NodeId, sight: Sight) -> (Vec<Route>, bool) {
         let mut routes = Vec::new();
         let mut truncated = false;
         let mut stack: Vec<Route> = vec![vec![(start, 0.0)]];
@@ -60,7 +61,7 @@ impl Graph {
             let ups: Vec<(NodeId, f64)> = self
                 .ups(last)
                 .into_iter()
-                .filter(|(up, _)| !route.iter().any(|(seen, _)| seen == up))
+                .filter(|(up, _)| sight.sees(*up) && !route.iter().any(|(seen, _)| seen == up))
                 .collect();
             if ups.is_empty() || route.len() >= MAX_ROUTE_LENGTH {
                 if routes.len() == MAX_ROUTES {
@@ -138,7 +139,7 @@ impl Graph {
     /// Everything below `root`, breadth-first, each level by name; a node
     /// reachable several ways is listed once, at its shallowest depth.
     /// `max_depth` 0 means all levels.
-    pub fn descendants(&self, root: NodeId, max_depth: u32, cycle: Option<NodeId>) -> Vec<Descendant> {
+    pub fn descendants(&self, root: NodeId, max_depth: u32, cycle: Option<NodeId>, sight: Sight) -> Vec<Descendant> {
         let mut seen: HashSet<NodeId> = HashSet::from([root]);
         let mut found = Vec::new();
         let mut level = vec![root];
@@ -148,7 +149,7 @@ impl Graph {
             let mut next: Vec<Descendant> = Vec::new();
             for parent in &level {
                 for child in &self.node(*parent).below {
-                    if self.in_cycle(*child, cycle) && seen.insert(*child) {
+                    if self.in_cycle(*child, cycle) && sight.sees(*child) && seen.insert(*child) {
                         next.push(Descendant {
                             node: *child,
                             depth,
@@ -166,7 +167,7 @@ impl Graph {
 
     /// The present objectives of `cycle` (all when None) owned in
     /// `unit`'s subtree (anywhere when None), by name.
-    pub fn objectives_in(&self, cycle: Option<NodeId>, unit: Option<NodeId>) -> Vec<NodeId> {
+    pub fn objectives_in(&self, cycle: Option<NodeId>, unit: Option<NodeId>, sight: Sight) -> Vec<NodeId> {
         let candidates: Vec<NodeId> = match cycle {
             Some(cycle) => self.node(cycle).below.clone(),
             None => self.objectives().map(|(id, _)| id).collect(),
@@ -176,6 +177,7 @@ impl Graph {
             .filter(|id| {
                 let node = self.node(*id);
                 node.present
+                    && sight.sees(*id)
                     && node.objective().is_some_and(|objective| {
                         cycle.is_none_or(|cycle| objective.cycle == Some(cycle))
                             && unit
@@ -188,8 +190,8 @@ impl Graph {
     }
 
     /// Objectives (not CANCELLED) aligned to nothing.
-    pub fn orphans(&self, cycle: NodeId, unit: Option<NodeId>) -> Vec<NodeId> {
-        self.objectives_in(Some(cycle), unit)
+    pub fn orphans(&self, cycle: NodeId, unit: Option<NodeId>, sight: Sight) -> Vec<NodeId> {
+        self.objectives_in(Some(cycle), unit, sight)
             .into_iter()
             .filter(|id| {
                 // A remedial objective serves its metric, not an alignment.
@@ -201,13 +203,19 @@ impl Graph {
     }
 
     /// Every alignment that should not be, by objective, target, reason.
-    pub fn misalignments(&self, cycle: Option<NodeId>, unit: Option<NodeId>) -> Vec<Finding> {
+    /// An alignment to what `sight` does not see is not reported: to the
+    /// asker, that target is not there.
+    pub fn misalignments(&self, cycle: Option<NodeId>, unit: Option<NodeId>, sight: Sight) -> Vec<Finding> {
         let mut findings = Vec::new();
-        for id in self.objectives_in(cycle, unit) {
+        for id in self.objectives_in(cycle, unit, sight) {
             let Some(objective) = self.objective(id).filter(|objective| objective.counts()) else {
                 continue;
             };
-            let mut edges: Vec<_> = objective.aligns_to.iter().collect();
+            let mut edges: Vec<_> = objective
+                .aligns_to
+                .iter()
+                .filter(|edge| sight.sees(edge.target))
+                .collect();
             edges.sort_by(|a, b| self.node(a.target).name.cmp(&self.node(b.target).name));
             for edge in edges {
                 for (reason, description) in self.edge_problems(id, objective, edge.target, edge.looped) {
@@ -320,7 +328,7 @@ impl Graph {
 
     /// Choices (not NOT_DOING) of ACTIVE strategies that no counted
     /// objective of `cycle` aligns to, by name.
-    pub fn uncovered_choices(&self, cycle: Option<NodeId>, strategy: Option<NodeId>) -> Vec<NodeId> {
+    pub fn uncovered_choices(&self, cycle: Option<NodeId>, strategy: Option<NodeId>, sight: Sight) -> Vec<NodeId> {
         let strategies: Vec<NodeId> = match strategy {
             Some(root) => self.strategy_tree(root),
             None => self
@@ -333,13 +341,16 @@ impl Graph {
             .into_iter()
             .filter(|id| {
                 let node = self.node(*id);
-                node.present && matches!(&node.data, Data::Strategy(data) if data.state == StrategyState::Active)
+                node.present
+                    && sight.sees(*id)
+                    && matches!(&node.data, Data::Strategy(data) if data.state == StrategyState::Active)
             })
-            .flat_map(|id| self.served_choices(id))
+            .flat_map(|id| self.served_choices(id, sight))
             .filter(|choice| {
                 !self.node(*choice).below.iter().any(|id| {
                     let node = self.node(*id);
                     node.present
+                        && sight.sees(*id)
                         && node.objective().is_some_and(|objective| {
                             // Only a sound alignment covers a choice: one
                             // across cycles or from outside the strategy's
@@ -357,7 +368,7 @@ impl Graph {
 
     /// Per unit of `unit`'s subtree (the root at depth 0, then by depth
     /// and name): the cycle's objectives it owns and how far they are.
-    pub fn planning(&self, cycle: NodeId, unit: NodeId) -> Vec<UnitPlan> {
+    pub fn planning(&self, cycle: NodeId, unit: NodeId, sight: Sight) -> Vec<UnitPlan> {
         let locked = matches!(&self.node(cycle).data, Data::Cycle(data)
             if !matches!(data.state, CycleState::Planning | CycleState::Unspecified));
         let mut plans = Vec::new();
@@ -372,7 +383,7 @@ impl Graph {
                     depth,
                     ..UnitPlan::default()
                 };
-                for child in &self.node(*current).below {
+                for child in self.node(*current).below.iter().filter(|child| sight.sees(**child)) {
                     let node = self.node(*child);
                     match &node.data {
                         Data::OrgUnit(data) if data.parent == Some(*current) && seen.insert(*child) => {
@@ -402,8 +413,9 @@ impl Graph {
         plans
     }
 
-    /// The nodes `id` hangs below, transitively, for "is it under X?".
-    pub fn is_under(&self, id: NodeId, root: NodeId) -> bool {
+    /// The nodes `id` hangs below, transitively, for "is it under X?",
+    /// through what `sight` sees.
+    pub fn is_under(&self, id: NodeId, root: NodeId, sight: Sight) -> bool {
         let mut stack = vec![id];
         let mut seen: HashSet<NodeId> = HashSet::from([id]);
         while let Some(current) = stack.pop() {
@@ -411,7 +423,7 @@ impl Graph {
                 return true;
             }
             for above in self.node(current).data.hangs_below() {
-                if seen.insert(above) {
+                if sight.sees(above) && seen.insert(above) {
                     stack.push(above);
                 }
             }

@@ -9,7 +9,7 @@ use trellis_proto::{
 };
 use trellis_rules::cadence::is_stale;
 
-use super::{Data, Graph, NodeId};
+use super::{Data, Graph, NodeId, Sight};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RiskFinding {
@@ -31,13 +31,14 @@ impl Graph {
         unit: Option<NodeId>,
         confidence_below: i32,
         now_micros: i64,
+        sight: Sight,
     ) -> Vec<RiskFinding> {
         let (cycle_active, activate_micros) = match &self.node(cycle).data {
             Data::Cycle(data) => (data.state == CycleState::Active, data.activate_micros),
             _ => (false, 0),
         };
         let mut found = Vec::new();
-        for id in self.objectives_in(Some(cycle), unit) {
+        for id in self.objectives_in(Some(cycle), unit, sight) {
             let Some(objective) = self.objective(id) else {
                 continue;
             };
@@ -49,7 +50,7 @@ impl Graph {
             }
             let mut score = 0.0;
             let mut reasons = Vec::new();
-            for metric in &objective.guardrails {
+            for metric in objective.guardrails.iter().filter(|metric| sight.sees(**metric)) {
                 let node = self.node(*metric);
                 let Data::HealthMetric(data) = &node.data else {
                     continue;

@@ -1,18 +1,19 @@
 //! The gRPC face of the cascade service.
 
 use crate::error::Error;
-use std::pin::Pin;
+use std::{pin::Pin, sync::Arc};
 
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
-use trellis_foundation::time::to_timestamp;
+use trellis_foundation::{RequestContext, time::to_timestamp};
 use trellis_proto::cascade::v1::{self as pb, alignment_change, cascade_service_server::CascadeService};
 
-use crate::graph::{Graph, Kind, TouchKind};
+use crate::graph::{Graph, Kind, Sight, TouchKind};
 use crate::ops::{
     AlignmentOps,
     answers::{Resolver, duration, node_view},
+    sight::Asker,
 };
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -52,22 +53,24 @@ impl CascadeGrpc {
         &self,
         request: Request<Q>,
         weight: Weight,
-        question: fn(&AlignmentOps, &Graph, &Q) -> Result<A, Error>,
+        question: fn(&AlignmentOps, &Graph, Sight, &Q) -> Result<A, Error>,
     ) -> Reply<A>
     where
         Q: Send + 'static,
         A: Send + 'static,
     {
+        let context = RequestContext::from_request(&request);
+        let asker = Asker::new(self.ops.access.reader(&context).await);
         let request = request.into_inner();
         if weight == Weight::Light
             && let Some(graph) = self.ops.projection.try_graph()
         {
-            return reply(question(&self.ops, &graph, &request));
+            return reply(asker.ask(&graph, |sight| question(&self.ops, &graph, sight, &request)));
         }
         let ops = self.ops.clone();
         let answered = tokio::task::spawn_blocking(move || {
             let graph = ops.projection.graph();
-            question(&ops, &graph, &request)
+            asker.ask(&graph, |sight| question(&ops, &graph, sight, &request))
         });
         match answered.await {
             Ok(answer) => reply(answer),
@@ -134,28 +137,34 @@ impl CascadeService for CascadeGrpc {
     type WatchAlignmentStream = Pin<Box<dyn Stream<Item = Result<pb::AlignmentChange, Status>> + Send + 'static>>;
 
     async fn watch_alignment(&self, request: Request<pb::WatchAlignmentRequest>) -> Reply<Self::WatchAlignmentStream> {
+        let context = RequestContext::from_request(&request);
+        // Changes to what the caller may not read are not sent.
+        let asker = Arc::new(Asker::new(self.ops.access.reader(&context).await));
         let under = request.into_inner().under;
         // Subscribed before the name is checked, so nothing applied after
         // this call returns is missed.
         let mut notices = self.ops.projection.subscribe();
         let checked = under.clone();
+        let checker = Arc::clone(&asker);
         self.ops
             .projection
             .read(move |graph| {
-                let mut resolver = Resolver::new(graph);
-                resolver.optional(
-                    "under",
-                    &checked,
-                    &[
-                        Kind::OrgUnit,
-                        Kind::Strategy,
-                        Kind::Choice,
-                        Kind::Objective,
-                        Kind::KeyResult,
-                        Kind::Cycle,
-                    ],
-                );
-                resolver.finish()
+                checker.ask(graph, |sight| {
+                    let mut resolver = Resolver::new(graph, sight);
+                    resolver.optional(
+                        "under",
+                        &checked,
+                        &[
+                            Kind::OrgUnit,
+                            Kind::Strategy,
+                            Kind::Choice,
+                            Kind::Objective,
+                            Kind::KeyResult,
+                            Kind::Cycle,
+                        ],
+                    );
+                    resolver.finish()
+                })
             })
             .await
             .map_err(|err| Status::internal(format!("checking the stream's root: {err}")))?
@@ -180,13 +189,15 @@ impl CascadeService for CascadeGrpc {
                     Err(RecvError::Closed) => break,
                 };
                 let under = under.clone();
-                let changes = projection.read(move |graph| {
+                let asker = Arc::clone(&asker);
+                let changes = projection.read(move |graph| asker.ask(graph, |sight| {
                     let root = (!under.is_empty()).then(|| graph.id(&under));
                     batch
                         .iter()
+                        .filter(|notice| sight.sees(notice.node))
                         .filter(|notice| match root {
                             None => true,
-                            Some(Some(root)) => graph.is_under(notice.node, root),
+                            Some(Some(root)) => graph.is_under(notice.node, root, sight),
                             Some(None) => false,
                         })
                         .map(|notice| pb::AlignmentChange {
@@ -201,7 +212,7 @@ impl CascadeService for CascadeGrpc {
                             commit_time: Some(to_timestamp(notice.commit_micros)),
                         })
                         .collect::<Vec<pb::AlignmentChange>>()
-                }).await;
+                })).await;
                 let Ok(changes) = changes else {
                     yield Err(Status::internal("the alignment stream could not read the graph"));
                     break;

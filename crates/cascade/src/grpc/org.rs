@@ -5,7 +5,7 @@ use std::pin::Pin;
 
 use futures::Stream;
 use tonic::{Request, Response, Status};
-use trellis_foundation::RequestContext;
+use trellis_foundation::{RequestContext, with_context};
 use trellis_proto::{
     cascade::v1::{self as pb, org_service_server::OrgService},
     feed::v1::{ChangeEvent, WatchChangesRequest},
@@ -37,11 +37,11 @@ impl OrgService for OrgGrpc {
     }
 
     async fn get_org_unit(&self, request: Request<pb::GetOrgUnitRequest>) -> Reply<pb::OrgUnit> {
-        Ok(Response::new(self.ops.get(&request.into_inner().name).await?))
+        with_context!(self, request, get)
     }
 
     async fn list_org_units(&self, request: Request<pb::ListOrgUnitsRequest>) -> Reply<pb::ListOrgUnitsResponse> {
-        Ok(Response::new(self.ops.list(request.into_inner()).await?))
+        with_context!(self, request, list)
     }
 
     async fn update_org_unit(&self, request: Request<pb::UpdateOrgUnitRequest>) -> Reply<pb::OrgUnit> {
@@ -74,18 +74,18 @@ impl OrgService for OrgGrpc {
         &self,
         request: Request<pb::BatchGetOrgUnitsRequest>,
     ) -> Reply<pb::BatchGetOrgUnitsResponse> {
-        Ok(Response::new(self.ops.batch_get(request.into_inner()).await?))
+        with_context!(self, request, batch_get)
     }
 
     async fn list_descendants(
         &self,
         request: Request<pb::ListDescendantsRequest>,
     ) -> Reply<pb::ListDescendantsResponse> {
-        Ok(Response::new(self.ops.descendants(request.into_inner()).await?))
+        with_context!(self, request, descendants)
     }
 
     async fn list_ancestors(&self, request: Request<pb::ListAncestorsRequest>) -> Reply<pb::ListAncestorsResponse> {
-        Ok(Response::new(self.ops.ancestors(&request.into_inner().name).await?))
+        with_context!(self, request, ancestors)
     }
 
     type WatchChangesStream = Pin<Box<dyn Stream<Item = Result<ChangeEvent, Status>> + Send + 'static>>;
@@ -98,7 +98,7 @@ impl OrgService for OrgGrpc {
         if request.resource_types.is_empty() {
             request.resource_types = vec![<pb::OrgUnit as prost::Name>::full_name()];
         }
-        let stream = self.ops.store().feed.watch(request);
+        let stream = self.ops.store().feed.watch(request, None);
         Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use trellis_foundation::{paging::page_size, time::now_micros};
 use trellis_proto::cascade::v1 as pb;
 
-use crate::graph::{Data, Graph, Kind, NodeId};
+use crate::graph::{Data, Graph, Kind, NodeId, Sight};
 use crate::ops::{
     AlignmentOps,
     answers::{Pager, Resolver, duration, node_view},
@@ -36,9 +36,10 @@ impl AlignmentOps {
     pub(crate) fn alignment_path(
         &self,
         graph: &Graph,
+        sight: Sight,
         request: &pb::GetAlignmentPathRequest,
     ) -> Result<pb::AlignmentPath, Error> {
-        let mut resolver = Resolver::new(graph);
+        let mut resolver = Resolver::new(graph, sight);
         let start = resolver.required("name", &request.name, &ALIGNABLE);
         resolver.finish()?;
         let Some(start) = start else {
@@ -46,7 +47,7 @@ impl AlignmentOps {
                 name: request.name.clone(),
             });
         };
-        let (routes, truncated) = graph.routes_up(start);
+        let (routes, truncated) = graph.routes_up(start, sight);
         let routes = routes
             .into_iter()
             .map(|route| {
@@ -86,9 +87,10 @@ impl AlignmentOps {
     pub(crate) fn aligned_descendants(
         &self,
         graph: &Graph,
+        sight: Sight,
         request: &pb::ListAlignedDescendantsRequest,
     ) -> Result<pb::ListAlignedDescendantsResponse, Error> {
-        let mut resolver = Resolver::new(graph);
+        let mut resolver = Resolver::new(graph, sight);
         let root = resolver.required("name", &request.name, &ALIGNABLE);
         let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
         resolver
@@ -107,7 +109,7 @@ impl AlignmentOps {
             request.page_size,
             &request.page_token,
         )?;
-        let found = graph.descendants(root, u32::try_from(request.max_depth).unwrap_or(0), cycle);
+        let found = graph.descendants(root, u32::try_from(request.max_depth).unwrap_or(0), cycle, sight);
         let total_size = i32::try_from(found.len()).unwrap_or(i32::MAX);
         let (page, next_page_token) =
             pager.page(found, |found| (found.depth, graph.node(found.node).name.to_string()))?;
@@ -134,9 +136,9 @@ impl AlignmentOps {
         })
     }
 
-    fn rollup_of(graph: &Graph, id: NodeId, cycle: Option<NodeId>) -> pb::Rollup {
+    fn rollup_of(graph: &Graph, sight: Sight, id: NodeId, cycle: Option<NodeId>) -> pb::Rollup {
         let started = Instant::now();
-        let rolled = graph.rollup(id, cycle);
+        let rolled = graph.rollup(id, cycle, sight);
         let elapsed = started.elapsed();
         pb::Rollup {
             node: Some(node_view(graph, id)),
@@ -147,23 +149,29 @@ impl AlignmentOps {
         }
     }
 
-    pub(crate) fn rollup(&self, graph: &Graph, request: &pb::GetRollupRequest) -> Result<pb::Rollup, Error> {
-        let mut resolver = Resolver::new(graph);
+    pub(crate) fn rollup(
+        &self,
+        graph: &Graph,
+        sight: Sight,
+        request: &pb::GetRollupRequest,
+    ) -> Result<pb::Rollup, Error> {
+        let mut resolver = Resolver::new(graph, sight);
         let id = resolver.required("name", &request.name, &ALIGNABLE);
         let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
         resolver.finish()?;
         let id = id.ok_or_else(|| Error::NotFound {
             name: request.name.clone(),
         })?;
-        Ok(AlignmentOps::rollup_of(graph, id, cycle))
+        Ok(AlignmentOps::rollup_of(graph, sight, id, cycle))
     }
 
     pub(crate) fn rollup_contributors(
         &self,
         graph: &Graph,
+        sight: Sight,
         request: &pb::ListRollupContributorsRequest,
     ) -> Result<pb::ListRollupContributorsResponse, Error> {
-        let mut resolver = Resolver::new(graph);
+        let mut resolver = Resolver::new(graph, sight);
         let id = resolver.required("name", &request.name, &ALIGNABLE);
         let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
         resolver.finish()?;
@@ -176,11 +184,11 @@ impl AlignmentOps {
             request.page_size,
             &request.page_token,
         )?;
-        let (page, next_page_token) = pager.page_by_name(graph, graph.contributors(id, cycle))?;
+        let (page, next_page_token) = pager.page_by_name(graph, graph.contributors(id, cycle, sight))?;
         Ok(pb::ListRollupContributorsResponse {
             contributors: page
                 .into_iter()
-                .map(|id| AlignmentOps::rollup_of(graph, id, cycle))
+                .map(|id| AlignmentOps::rollup_of(graph, sight, id, cycle))
                 .collect(),
             next_page_token,
         })
@@ -189,9 +197,10 @@ impl AlignmentOps {
     pub(crate) fn orphans(
         &self,
         graph: &Graph,
+        sight: Sight,
         request: &pb::ListOrphansRequest,
     ) -> Result<pb::ListOrphansResponse, Error> {
-        let mut resolver = Resolver::new(graph);
+        let mut resolver = Resolver::new(graph, sight);
         let cycle = resolver.required("cycle", &request.cycle, &[Kind::Cycle]);
         let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
         resolver.finish()?;
@@ -204,7 +213,7 @@ impl AlignmentOps {
             request.page_size,
             &request.page_token,
         )?;
-        let (page, next_page_token) = pager.page_by_name(graph, graph.orphans(cycle, unit))?;
+        let (page, next_page_token) = pager.page_by_name(graph, graph.orphans(cycle, unit, sight))?;
         Ok(pb::ListOrphansResponse {
             objectives: page.into_iter().map(|id| node_view(graph, id)).collect(),
             next_page_token,
@@ -214,9 +223,10 @@ impl AlignmentOps {
     pub(crate) fn misalignments(
         &self,
         graph: &Graph,
+        sight: Sight,
         request: &pb::ListMisalignmentsRequest,
     ) -> Result<pb::ListMisalignmentsResponse, Error> {
-        let mut resolver = Resolver::new(graph);
+        let mut resolver = Resolver::new(graph, sight);
         let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
         let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
         resolver.finish()?;
@@ -226,7 +236,7 @@ impl AlignmentOps {
             request.page_size,
             &request.page_token,
         )?;
-        let (page, next_page_token) = pager.page(graph.misalignments(cycle, unit), |finding| {
+        let (page, next_page_token) = pager.page(graph.misalignments(cycle, unit, sight), |finding| {
             (
                 graph.node(finding.objective).name.to_string(),
                 graph.node(finding.target).name.to_string(),
@@ -250,9 +260,10 @@ impl AlignmentOps {
     pub(crate) fn uncovered_choices(
         &self,
         graph: &Graph,
+        sight: Sight,
         request: &pb::ListUncoveredChoicesRequest,
     ) -> Result<pb::ListUncoveredChoicesResponse, Error> {
-        let mut resolver = Resolver::new(graph);
+        let mut resolver = Resolver::new(graph, sight);
         let cycle = resolver.optional("cycle", &request.cycle, &[Kind::Cycle]);
         let strategy = resolver.optional("strategy", &request.strategy, &[Kind::Strategy]);
         resolver.finish()?;
@@ -262,15 +273,20 @@ impl AlignmentOps {
             request.page_size,
             &request.page_token,
         )?;
-        let (page, next_page_token) = pager.page_by_name(graph, graph.uncovered_choices(cycle, strategy))?;
+        let (page, next_page_token) = pager.page_by_name(graph, graph.uncovered_choices(cycle, strategy, sight))?;
         Ok(pb::ListUncoveredChoicesResponse {
             choices: page.into_iter().map(|id| node_view(graph, id)).collect(),
             next_page_token,
         })
     }
 
-    pub(crate) fn risks(&self, graph: &Graph, request: &pb::ListRisksRequest) -> Result<pb::ListRisksResponse, Error> {
-        let mut resolver = Resolver::new(graph);
+    pub(crate) fn risks(
+        &self,
+        graph: &Graph,
+        sight: Sight,
+        request: &pb::ListRisksRequest,
+    ) -> Result<pb::ListRisksResponse, Error> {
+        let mut resolver = Resolver::new(graph, sight);
         let cycle = resolver.required("cycle", &request.cycle, &[Kind::Cycle]);
         let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
         resolver.violations.require(
@@ -293,7 +309,7 @@ impl AlignmentOps {
             request.page_size,
             &request.page_token,
         )?;
-        let found = graph.risks(cycle, unit, confidence_below, now_micros());
+        let found = graph.risks(cycle, unit, confidence_below, now_micros(), sight);
         // Paused objectives as a group first, then those still pursued;
         // each riskiest first, then by name.
         let (page, next_page_token) = pager.page(found, |risk| {
@@ -332,9 +348,10 @@ impl AlignmentOps {
     pub(crate) fn planning_status(
         &self,
         graph: &Graph,
+        sight: Sight,
         request: &pb::GetPlanningStatusRequest,
     ) -> Result<pb::PlanningStatus, Error> {
-        let mut resolver = Resolver::new(graph);
+        let mut resolver = Resolver::new(graph, sight);
         let cycle = resolver.required("cycle", &request.cycle, &[Kind::Cycle]);
         let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
         resolver.finish()?;
@@ -365,7 +382,7 @@ impl AlignmentOps {
                 });
             }
         };
-        let plans = graph.planning(cycle, root);
+        let plans = graph.planning(cycle, root, sight);
         let mut status = pb::PlanningStatus {
             cycle: Some(node_view(graph, cycle)),
             ..pb::PlanningStatus::default()

@@ -6,7 +6,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use trellis_foundation::{FieldViolations, paging::PageTokens};
 use trellis_proto::cascade::v1::{self as pb, NodeKind};
 
-use crate::graph::{Data, Graph, Kind, NodeId};
+use crate::graph::{Data, Graph, Kind, NodeId, Sight};
 
 pub fn duration(elapsed: std::time::Duration) -> prost_types::Duration {
     prost_types::Duration {
@@ -60,14 +60,17 @@ pub fn node_view(graph: &Graph, id: NodeId) -> pb::GraphNode {
 /// NOT_FOUND (after the violations are reported).
 pub struct Resolver<'a> {
     graph: &'a Graph,
+    sight: Sight<'a>,
     pub violations: FieldViolations,
     missing: Vec<String>,
 }
 
 impl<'a> Resolver<'a> {
-    pub fn new(graph: &'a Graph) -> Resolver<'a> {
+    /// A node `sight` does not see is NOT_FOUND, as if it did not exist.
+    pub fn new(graph: &'a Graph, sight: Sight<'a>) -> Resolver<'a> {
         Resolver {
             graph,
+            sight,
             violations: FieldViolations::default(),
             missing: Vec::new(),
         }
@@ -113,7 +116,7 @@ impl<'a> Resolver<'a> {
             return None;
         }
         match self.graph.find(name) {
-            Some((id, node)) if node.present => Some(id),
+            Some((id, node)) if node.present && self.sight.sees(id) => Some(id),
             _ => {
                 self.missing.push(name.to_owned());
                 None

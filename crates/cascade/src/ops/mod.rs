@@ -6,6 +6,7 @@ pub(crate) mod answers;
 pub(crate) mod org_unit_reads;
 pub(crate) mod org_units;
 pub(crate) mod policies;
+pub(crate) mod sight;
 
 use std::sync::Arc;
 
@@ -58,12 +59,23 @@ impl OrgOps {
 pub struct AlignmentOps {
     pub(crate) projection: Arc<Projection>,
     pub(crate) tokens: PageTokens,
+    pub(crate) access: Access,
 }
 
 impl AlignmentOps {
     /// Page tokens are the org service's (signed with its key).
     pub fn new(projection: Arc<Projection>, tokens: PageTokens) -> AlignmentOps {
-        AlignmentOps { projection, tokens }
+        AlignmentOps {
+            projection,
+            tokens,
+            access: Access::open(),
+        }
+    }
+
+    /// Answers each question with what its caller may read
+    /// (`--auth-mode oidc`).
+    pub fn with_access(self, access: Access) -> AlignmentOps {
+        AlignmentOps { access, ..self }
     }
 
     pub fn projection(&self) -> &Arc<Projection> {

@@ -1,4 +1,6 @@
-//! Reads of the org tree: get, list, batch get, descendants, ancestors.
+//! Reads of the org tree: get, list, batch get, descendants, ancestors;
+//! each of the units the caller may read (a list leaves the others out, a
+//! batch get counts them missing).
 
 use std::collections::HashMap;
 
@@ -6,8 +8,9 @@ use sea_orm::{
     ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait},
 };
+use trellis_access::{Reader, ResourceKind};
 use trellis_foundation::{
-    FieldViolations,
+    FieldViolations, RequestContext,
     filter::{FieldKind, FilterField},
     listing::FilteredPage,
     paging::{page_size, split_page},
@@ -20,7 +23,7 @@ use crate::{
     ops::OrgOps,
     store::{
         codec::to_proto,
-        entity::org_unit::{Column, Entity},
+        entity::org_unit::{Column, Entity, Model},
         queries,
     },
 };
@@ -42,14 +45,21 @@ fn filter_fields() -> Vec<FilterField> {
 }
 
 impl OrgOps {
-    pub async fn get(&self, name: &str) -> Result<pb::OrgUnit, Error> {
+    pub async fn get(&self, context: RequestContext, request: pb::GetOrgUnitRequest) -> Result<pb::OrgUnit, Error> {
+        let name = request.name.as_str();
         let id = unit_id(name, "name")?;
         let unit = queries::find_existing(self.store.db.conn(), id, name).await?;
+        let reader = self.access.reader(&context).await;
+        reader.check(ResourceKind::OrgUnit, id, false, name)?;
         Ok(to_proto(&unit))
     }
 
     /// Units in id order.
-    pub async fn list(&self, request: pb::ListOrgUnitsRequest) -> Result<pb::ListOrgUnitsResponse, Error> {
+    pub async fn list(
+        &self,
+        context: RequestContext,
+        request: pb::ListOrgUnitsRequest,
+    ) -> Result<pb::ListOrgUnitsResponse, Error> {
         let page = FilteredPage::open(
             &self.store.page_tokens,
             "ListOrgUnits",
@@ -60,14 +70,19 @@ impl OrgOps {
         )?;
         let rows = page.fetch(Entity::find(), Column::Id, self.store.db.conn()).await?;
         let (rows, next_page_token) = page.split(rows, |unit| unit.id.clone());
+        let reader = self.access.reader(&context).await;
         Ok(pb::ListOrgUnitsResponse {
-            org_units: rows.iter().map(to_proto).collect(),
+            org_units: readable(&reader, &rows),
             next_page_token,
         })
     }
 
     /// Every name must exist; the answer keeps the order asked.
-    pub async fn batch_get(&self, request: pb::BatchGetOrgUnitsRequest) -> Result<pb::BatchGetOrgUnitsResponse, Error> {
+    pub async fn batch_get(
+        &self,
+        context: RequestContext,
+        request: pb::BatchGetOrgUnitsRequest,
+    ) -> Result<pb::BatchGetOrgUnitsResponse, Error> {
         if request.names.len() > MAX_BATCH_GET {
             return Err(Error::invalid(
                 "names",
@@ -86,9 +101,11 @@ impl OrgOps {
             }
         }
         violations.into_result()?;
+        let reader = self.access.reader(&context).await;
         let found: HashMap<String, _> = queries::find_many(self.store.db.conn(), &ids)
             .await?
             .into_iter()
+            .filter(|unit| reader.may_read(ResourceKind::OrgUnit, &unit.id, false))
             .map(|unit| (unit.id.clone(), unit))
             .collect();
         let missing: Vec<&str> = request
@@ -109,7 +126,11 @@ impl OrgOps {
     }
 
     /// The subtree below a unit, by depth then id.
-    pub async fn descendants(&self, request: pb::ListDescendantsRequest) -> Result<pb::ListDescendantsResponse, Error> {
+    pub async fn descendants(
+        &self,
+        context: RequestContext,
+        request: pb::ListDescendantsRequest,
+    ) -> Result<pb::ListDescendantsResponse, Error> {
         let id = unit_id(&request.name, "name")?;
         if request.max_depth < 0 {
             return Err(Error::invalid("max_depth", "must not be negative"));
@@ -121,6 +142,8 @@ impl OrgOps {
                 .page_tokens
                 .decode(&request.page_token, "ListDescendants", &query)?;
         let root = queries::find_existing(self.store.db.conn(), id, &request.name).await?;
+        let reader = self.access.reader(&context).await;
+        reader.check(ResourceKind::OrgUnit, id, false, &request.name)?;
         let mut select = Entity::find()
             .filter(Column::Path.starts_with(&root.path))
             .filter(Column::Id.ne(root.id.clone()));
@@ -144,7 +167,7 @@ impl OrgOps {
             .await?;
         let (page, next) = split_page(rows, size, |unit| (unit.depth, unit.id.clone()));
         Ok(pb::ListDescendantsResponse {
-            org_units: page.iter().map(to_proto).collect(),
+            org_units: readable(&reader, &page),
             next_page_token: next
                 .map(|position| self.store.page_tokens.encode("ListDescendants", &query, &position))
                 .unwrap_or_default(),
@@ -152,9 +175,16 @@ impl OrgOps {
     }
 
     /// From the parent up to the root, nearest first.
-    pub async fn ancestors(&self, name: &str) -> Result<pb::ListAncestorsResponse, Error> {
+    pub async fn ancestors(
+        &self,
+        context: RequestContext,
+        request: pb::ListAncestorsRequest,
+    ) -> Result<pb::ListAncestorsResponse, Error> {
+        let name = request.name.as_str();
         let id = unit_id(name, "name")?;
         let unit = queries::find_existing(self.store.db.conn(), id, name).await?;
+        let reader = self.access.reader(&context).await;
+        reader.check(ResourceKind::OrgUnit, id, false, name)?;
         let ancestor_ids: Vec<String> = unit.ancestor_ids().into_iter().map(str::to_owned).collect();
         let found: HashMap<String, _> = queries::find_many(self.store.db.conn(), &ancestor_ids)
             .await?
@@ -166,8 +196,18 @@ impl OrgOps {
             let ancestor = found
                 .get(ancestor_id)
                 .ok_or_else(|| Error::Corrupt(format!("{name} has a path through missing unit {ancestor_id}")))?;
-            chain.push(to_proto(ancestor));
+            if reader.may_read(ResourceKind::OrgUnit, &ancestor.id, false) {
+                chain.push(to_proto(ancestor));
+            }
         }
         Ok(pb::ListAncestorsResponse { org_units: chain })
     }
+}
+
+/// The units of `rows` the caller may read, as shown.
+fn readable(reader: &Reader, rows: &[Model]) -> Vec<pb::OrgUnit> {
+    rows.iter()
+        .filter(|unit| reader.may_read(ResourceKind::OrgUnit, &unit.id, false))
+        .map(to_proto)
+        .collect()
 }

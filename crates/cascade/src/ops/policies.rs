@@ -141,7 +141,7 @@ impl OrgOps {
         let policy_type = <pb::Policy as prost::Name>::full_name();
         request.resource_types.retain(|wanted| *wanted == policy_type);
         request.resource_types = vec![policy_type];
-        self.store.feed.watch(request)
+        self.store.feed.watch(request, None)
     }
 
     /// PERMISSION_DENIED unless the caller may read what `unit` holds.

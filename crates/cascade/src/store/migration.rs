@@ -5,7 +5,7 @@ use sea_orm_migration::{
     DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
     sea_query::IntoIden,
 };
-use trellis_foundation::migration::{SharedTables, create_table};
+use trellis_foundation::migration::{ChangeAudience, SharedTables, create_table};
 
 use crate::TABLE_PREFIX;
 
@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateOrgUnits),
             Box::new(CreateFeedCursors),
             Box::new(CreateIamPolicies),
+            Box::new(ChangeAudience::new(TABLE_PREFIX)),
         ]
     }
 

@@ -42,6 +42,9 @@ pub enum FieldKind {
     /// A repeated field stored by [`crate::members`]: `field:value` holds
     /// when `value` is one of its members, exactly.
     Members,
+    /// A two-valued enum stored as a boolean column: the first name is
+    /// true (`visibility = PRIVATE` over a `private` column).
+    Flag(&'static str, &'static str),
 }
 
 /// A field clients may filter on and the column it reads.
@@ -240,6 +243,18 @@ fn comparison(field: &FilterField, comparator: Comparator, value: &Value) -> Res
             match comparator {
                 Comparator::Equal | Comparator::Has => column.eq(text),
                 Comparator::NotEqual => column.ne(text),
+                _ => return Err(invalid(format!("{} supports only =, != and :", field.name))),
+            }
+        }
+        FieldKind::Flag(yes, no) => {
+            let flag = match text {
+                _ if text == yes => true,
+                _ if text == no => false,
+                _ => return Err(invalid(format!("{} is {yes} or {no}, got {text:?}", field.name))),
+            };
+            match comparator {
+                Comparator::Equal | Comparator::Has => column.eq(flag),
+                Comparator::NotEqual => column.ne(flag),
                 _ => return Err(invalid(format!("{} supports only =, != and :", field.name))),
             }
         }

@@ -285,6 +285,7 @@ impl HealthOps {
                     owner: config.accountable.clone(),
                     ..okr::KeyResult::default()
                 }),
+                visibility: config.visibility,
             }))
             .await
             .map_err(Error::peer("okr"))?

@@ -101,8 +101,8 @@ impl HealthOps {
             new_entries,
             duplicates,
         } = check_batch(&txn, &checked, &mut violations).await?;
-        for (id, row) in &rows {
-            self.may(&context, Permission::CheckIn, id, &row.owner_id).await?;
+        for row in rows.values() {
+            self.may(&context, Permission::CheckIn, row).await?;
         }
         if let Some(page) = validate_only {
             let report = violations.into_report(page.as_ref(), &self.store.page_tokens, "BatchRecordMeasurements")?;
@@ -177,6 +177,7 @@ impl HealthOps {
     /// Newest first.
     pub async fn list_measurements(
         &self,
+        context: RequestContext,
         request: pb::ListMeasurementsRequest,
     ) -> Result<pb::ListMeasurementsResponse, Error> {
         let id = metric_id(&request.health_metric, "health_metric")?;
@@ -186,7 +187,7 @@ impl HealthOps {
                 .page_tokens
                 .decode(&request.page_token, "ListMeasurements", &request.health_metric)?;
         let conn = self.store.db.conn();
-        find_metric(conn, id).await?;
+        self.readable(&context, &find_metric(conn, id).await?).await?;
         let mut select = measurement::Entity::find().filter(measurement::Column::MetricId.eq(id));
         if let Some(after) = after {
             select = select.filter(measurement::Column::MeasureMicros.lt(after));
@@ -221,6 +222,7 @@ impl HealthOps {
     /// Newest first, each with how long it lasted (the current one: unset).
     pub async fn list_status_changes(
         &self,
+        context: RequestContext,
         request: pb::ListStatusChangesRequest,
     ) -> Result<pb::ListStatusChangesResponse, Error> {
         let id = metric_id(&request.health_metric, "health_metric")?;
@@ -231,6 +233,7 @@ impl HealthOps {
                 .decode(&request.page_token, "ListStatusChanges", &request.health_metric)?;
         let conn = self.store.db.conn();
         let row = find_metric(conn, id).await?;
+        self.readable(&context, &row).await?;
         let mut select = status_change::Entity::find().filter(status_change::Column::MetricId.eq(id));
         if let Some(after) = after {
             select = select.filter(status_change::Column::ChangeMicros.lt(after));

@@ -14,6 +14,7 @@ use trellis_foundation::{
     filter::{FieldKind, FilterField},
     listing::FilteredPage,
     time::now_micros,
+    visibility,
 };
 use trellis_proto::{cascade::v1::BatchGetOrgUnitsRequest, feed::v1::ChangeKind, health::v1 as pb};
 
@@ -64,11 +65,19 @@ fn filter_fields() -> Vec<FilterField> {
             Expr::col(metric::Column::Stage),
             FieldKind::Enum(STAGE_NAMES),
         ),
+        FilterField::new(
+            "visibility",
+            Expr::col(metric::Column::Private),
+            FieldKind::Flag("PRIVATE", "PUBLIC"),
+        ),
     ]
 }
 
+/// A change to `metric`, seen only by those who may read it when it is
+/// private.
 pub(crate) fn change(kind: ChangeKind, metric: &pb::HealthMetric) -> NewChange {
-    NewChange::new(kind, metric.name.clone(), metric)
+    let owner = metric.owner.strip_prefix("orgUnits/").unwrap_or_default();
+    NewChange::new(kind, metric.name.clone(), metric).private_to(owner, visibility::is_private(metric.visibility))
 }
 
 pub(crate) async fn find_metric(conn: &impl ConnectionTrait, id: &str) -> Result<metric::Model, Error> {
@@ -120,6 +129,7 @@ fn new_row(id: &str, stored: &pb::HealthMetric, now: i64) -> metric::Model {
     let mut row = metric::Model {
         id: id.to_owned(),
         owner_id: stored.owner.trim_start_matches("orgUnits/").to_owned(),
+        private: visibility::is_private(stored.visibility),
         direction: stored.direction().as_str_name().to_owned(),
         version: 1,
         cadence_micros: cadence_micros(stored),
@@ -233,6 +243,7 @@ impl HealthOps {
     /// Metrics by name, in the order asked; see `BatchGetHealthMetrics`.
     pub async fn batch_get_metrics(
         &self,
+        context: RequestContext,
         request: pb::BatchGetHealthMetricsRequest,
     ) -> Result<pb::BatchGetHealthMetricsResponse, Error> {
         let mut violations = FieldViolations::default();
@@ -256,12 +267,19 @@ impl HealthOps {
             .into_iter()
             .map(|row| (row.id.clone(), row))
             .collect();
+        let reader = self.access.reader(&context).await;
         let mut found = Vec::with_capacity(asked.len());
         let mut missing = Vec::new();
         for (name, id) in asked {
             match rows.get(&id) {
-                Some(row) => found.push(row.clone()),
-                None => missing.push(name),
+                // A private metric the caller may not read is missing too.
+                Some(row) if reader.may_read(ResourceKind::HealthMetric, &row.owner_id, row.private) => {
+                    found.push(row.clone());
+                }
+                Some(row) if !row.private => {
+                    reader.check(ResourceKind::HealthMetric, &row.owner_id, false, &name)?;
+                }
+                Some(_) | None => missing.push(name),
             }
         }
         if !missing.is_empty() && !request.allow_missing {
@@ -273,16 +291,23 @@ impl HealthOps {
         })
     }
 
-    pub async fn get_metric(&self, name: &str) -> Result<pb::HealthMetric, Error> {
-        let id = metric_id(name, "name")?;
+    pub async fn get_metric(
+        &self,
+        context: RequestContext,
+        request: pb::GetHealthMetricRequest,
+    ) -> Result<pb::HealthMetric, Error> {
+        let id = metric_id(&request.name, "name")?;
         let conn = self.store.db.conn();
-        show_one(conn, &find_metric(conn, id).await?).await
+        let row = find_metric(conn, id).await?;
+        self.readable(&context, &row).await?;
+        show_one(conn, &row).await
     }
 
     /// By id. The `status` filter reads the recorded status, which the
     /// sweep brings to UNKNOWN within a second of a cadence running out.
     pub async fn list_metrics(
         &self,
+        context: RequestContext,
         request: pb::ListHealthMetricsRequest,
     ) -> Result<pb::ListHealthMetricsResponse, Error> {
         let page = FilteredPage::open(
@@ -295,7 +320,10 @@ impl HealthOps {
         )?;
         let conn = self.store.db.conn();
         let rows = page.fetch(metric::Entity::find(), metric::Column::Id, conn).await?;
-        let (rows, next_page_token) = page.split(rows, |row| row.id.clone());
+        let (mut rows, next_page_token) = page.split(rows, |row| row.id.clone());
+        // A page holds what the caller may read: it may come out shorter.
+        let reader = self.access.reader(&context).await;
+        rows.retain(|row| reader.may_read(ResourceKind::HealthMetric, &row.owner_id, row.private));
         Ok(pb::ListHealthMetricsResponse {
             health_metrics: show(conn, &rows).await?,
             next_page_token,
@@ -315,7 +343,7 @@ impl HealthOps {
         let mut txn = self.store.begin_write().await?;
         self.store.feed.serialize_writers(&txn).await?;
         let mut row = find_metric(&*txn, id).await?;
-        self.may(&context, Permission::EditOkrs, id, &row.owner_id).await?;
+        self.may(&context, Permission::EditOkrs, &row).await?;
         check_etag(&patch.etag, &etag_for(row.version), &patch.name)?;
         let stored = patch.apply(&crate::store::codec::decode_config(&row)?)?;
         if stored.owner != trellis_access::unit_name(&row.owner_id) {
@@ -330,6 +358,7 @@ impl HealthOps {
                 )
                 .await?;
         }
+        row.owner_id = stored.owner.trim_start_matches("orgUnits/").to_owned();
         row.direction = stored.direction().as_str_name().to_owned();
         row.cadence_micros = cadence_micros(&stored);
         row.snapshot = encode_config(&stored);
@@ -366,7 +395,7 @@ impl HealthOps {
         let mut txn = self.store.begin_write().await?;
         self.store.feed.serialize_writers(&txn).await?;
         let row = find_metric(&*txn, id).await?;
-        self.may(&context, Permission::EditOkrs, id, &row.owner_id).await?;
+        self.may(&context, Permission::EditOkrs, &row).await?;
         check_etag(&request.etag, &etag_for(row.version), &request.name)?;
         let pending = pending_steps(&*txn, std::slice::from_ref(&row.id)).await?;
         if row.stage != Stage::Clear || !pending.is_empty() {

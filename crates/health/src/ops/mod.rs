@@ -19,6 +19,7 @@ use crate::{
         lease::{self, Lease},
         steps::FailPoint,
     },
+    store::entity::metric,
 };
 
 /// The peers the health service calls.
@@ -64,25 +65,38 @@ impl HealthOps {
         self
     }
 
-    /// PERMISSION_DENIED unless the caller may do `permission` to metric
-    /// `id` of the unit `owner_id` (an id, as the rows keep it).
+    /// PERMISSION_DENIED unless the caller may do `permission` to the
+    /// metric `row`; NOT_FOUND when it is private and the caller may not
+    /// even read it.
     pub(crate) async fn may(
         &self,
         context: &RequestContext,
         permission: Permission,
-        id: &str,
-        owner_id: &str,
+        row: &metric::Model,
     ) -> Result<(), crate::Error> {
+        self.readable(context, row).await?;
         Ok(self
             .access
             .check_owned(
                 context,
                 permission,
                 ResourceKind::HealthMetric,
-                id,
-                &trellis_access::unit_name(owner_id),
+                &row.id,
+                &trellis_access::unit_name(&row.owner_id),
             )
             .await?)
+    }
+
+    /// Ok when the caller may read the metric `row`; NOT_FOUND for a
+    /// private one it may not see, as if it did not exist.
+    pub(crate) async fn readable(&self, context: &RequestContext, row: &metric::Model) -> Result<(), crate::Error> {
+        let reader = self.access.reader(context).await;
+        Ok(reader.check(
+            ResourceKind::HealthMetric,
+            &row.owner_id,
+            row.private,
+            &crate::names::metric_name(&row.id),
+        )?)
     }
 
     /// How long the step runner's claim holds without renewal: how soon a

@@ -5,7 +5,7 @@ use sea_orm_migration::{
     DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
     sea_query::IntoIden,
 };
-use trellis_foundation::migration::{SharedTables, create_table, index};
+use trellis_foundation::migration::{ChangeAudience, SharedTables, add_flag, create_table, index};
 
 use crate::TABLE_PREFIX;
 
@@ -19,6 +19,8 @@ impl MigratorTrait for Migrator {
             Box::new(CreateHealthTables),
             Box::new(StepTraceColumn),
             Box::new(RunnerLease),
+            Box::new(ChangeAudience::new(TABLE_PREFIX)),
+            Box::new(PrivateColumn),
         ]
     }
 
@@ -170,5 +172,22 @@ impl MigrationTrait for RunnerLease {
             .values([crate::background::lease::STEP_RUNNER.into(), "".into(), 0i64.into()])
             .map_err(|err| DbErr::Custom(format!("the lease row: {err}")))?;
         manager.exec_stmt(insert.to_owned()).await
+    }
+}
+
+/// Whether a metric is private, as a column a list reads without decoding
+/// snapshots. Every metric before it was public.
+struct PrivateColumn;
+
+impl MigrationName for PrivateColumn {
+    fn name(&self) -> &str {
+        "m0004_health_metric_private"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PrivateColumn {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        add_flag(manager, "health_metrics", "private").await
     }
 }

@@ -5,7 +5,8 @@
 
 use crate::error::Error;
 use prost::Message;
-use trellis_proto::{health::v1 as pb, storage::health::v1 as stored};
+use trellis_foundation::visibility;
+use trellis_proto::{common::v1::Visibility, health::v1 as pb, storage::health::v1 as stored};
 
 /// A metric's configuration: its writable fields and name.
 pub fn encode_config(metric: &pb::HealthMetric) -> Vec<u8> {
@@ -31,6 +32,7 @@ pub fn encode_config(metric: &pb::HealthMetric) -> Vec<u8> {
             red_to_escalate: p.red_to_escalate,
             red_to_break: p.red_to_break,
         }),
+        visibility: store_visibility(visibility::normal(metric.visibility())) as i32,
     }
     .encode_to_vec()
 }
@@ -43,6 +45,7 @@ pub fn decode_config(bytes: &[u8], name: &str) -> Result<pb::HealthMetric, Error
         source,
     })?;
     Ok(pb::HealthMetric {
+        visibility: visibility::normal(api_visibility(config.visibility())) as i32,
         direction: api_direction(config.direction()) as i32,
         thresholds: config.thresholds.map(|t| pb::Thresholds {
             green: t.green,
@@ -67,6 +70,14 @@ pub fn decode_config(bytes: &[u8], name: &str) -> Result<pb::HealthMetric, Error
         ..pb::HealthMetric::default()
     })
 }
+
+trellis_foundation::enum_pair!(
+    store_visibility,
+    api_visibility,
+    Visibility,
+    stored::Visibility,
+    [Unspecified, Public, Private]
+);
 
 trellis_foundation::enum_pair!(
     store_direction,
@@ -107,6 +118,7 @@ mod tests {
                 red_to_escalate: 2,
                 red_to_break: 4,
             }),
+            visibility: Visibility::Private as i32,
             ..pb::HealthMetric::default()
         }
     }

@@ -37,6 +37,8 @@ pub struct Facts {
     pub measure: Measure,
     /// The objective's owning unit, "orgUnits/{id}".
     pub owner: String,
+    /// Whether the objective is private (its check-ins' events are too).
+    pub private: bool,
     health_metric: String,
     objective_state: ObjectiveState,
     cycle_state: CycleState,
@@ -107,7 +109,7 @@ impl FactsCache {
         for chunk in objective_ids.chunks(IN_CHUNK) {
             let sql = format!(
                 "SELECT k.objective_id, k.id, k.snapshot, k.health_metric, \
-                 o.state AS objective_state, o.owner_id, c.state AS cycle_state \
+                 o.state AS objective_state, o.owner_id, o.private, c.state AS cycle_state \
                  FROM okr_key_results k \
                  JOIN okr_objectives o ON o.id = k.objective_id \
                  JOIN okr_cycles c ON c.id = o.cycle_id \
@@ -128,6 +130,7 @@ impl FactsCache {
                 let facts = Facts {
                     measure,
                     owner: org_unit_name(&row.try_get::<String>("", "owner_id")?),
+                    private: row.try_get("", "private")?,
                     health_metric: row.try_get("", "health_metric")?,
                     objective_state: row.try_get::<ObjectiveState>("", "objective_state")?,
                     cycle_state: row.try_get::<CycleState>("", "cycle_state")?,

@@ -17,7 +17,7 @@ use sea_orm::{
 };
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
-use trellis_access::{Access, Permission, ResourceKind};
+use trellis_access::{Access, Permission, ResourceKind, unit_id};
 use trellis_foundation::{
     NewChange, RequestContext, Store,
     time::{now_micros, to_timestamp},
@@ -243,22 +243,31 @@ async fn write_batch(
             key_result_id: &check_in.key_result_id,
             health_metric: check_in.health_metric.as_deref(),
         };
-        let (measure, owner) = match facts.admit(&admission) {
-            Ok(facts) => (facts.measure, facts.owner.clone()),
+        let (measure, owner, private) = match facts.admit(&admission) {
+            Ok(facts) => (facts.measure, facts.owner.clone(), facts.private),
             Err(err) => {
                 answers.push(Err(err));
                 continue;
             }
         };
-        let allowed = access
-            .check_owned(
-                &check_in.context,
-                Permission::CheckIn,
-                ResourceKind::Objective,
-                &check_in.objective_id,
-                &owner,
-            )
-            .await;
+        let name = crate::names::objective_name(&check_in.objective_id);
+        let allowed = match access
+            .check_sees(&check_in.context, ResourceKind::Objective, &owner, private, &name)
+            .await
+        {
+            Ok(()) => {
+                access
+                    .check_owned(
+                        &check_in.context,
+                        Permission::CheckIn,
+                        ResourceKind::Objective,
+                        &check_in.objective_id,
+                        &owner,
+                    )
+                    .await
+            }
+            hidden => hidden,
+        };
         if let Err(denied) = allowed {
             answers.push(Err(denied.into()));
             continue;
@@ -308,7 +317,11 @@ async fn write_batch(
         if let Some(dedupe) = dedupe {
             seen_keys.insert(dedupe, shown.clone());
         }
-        changes.push(NewChange::new(ChangeKind::Created, shown.name.clone(), &shown).made_by(check_in.context.clone()));
+        changes.push(
+            NewChange::new(ChangeKind::Created, shown.name.clone(), &shown)
+                .made_by(check_in.context.clone())
+                .private_to(unit_id(&owner).unwrap_or_default(), private),
+        );
         rows.push(row);
         answers.push(Ok(shown));
     }

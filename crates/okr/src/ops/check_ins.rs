@@ -87,7 +87,11 @@ impl OkrOps {
     }
 
     /// A key result's check-ins, newest first.
-    pub async fn list_check_ins(&self, request: pb::ListCheckInsRequest) -> Result<pb::ListCheckInsResponse, Error> {
+    pub async fn list_check_ins(
+        &self,
+        context: RequestContext,
+        request: pb::ListCheckInsRequest,
+    ) -> Result<pb::ListCheckInsResponse, Error> {
         let (objective_id, key_result_id) = key_result_ids(&request.parent, "parent")?;
         let size = page_size(request.page_size)?;
         let after: Option<String> =
@@ -95,6 +99,7 @@ impl OkrOps {
                 .page_tokens
                 .decode(&request.page_token, "ListCheckIns", &request.parent)?;
         let conn = self.store.db.conn();
+        self.readable_objective(&context, conn, objective_id).await?;
         find_key_result(conn, objective_id, key_result_id).await?;
         let mut select = check_in::Entity::find()
             .filter(check_in::Column::ObjectiveId.eq(objective_id))

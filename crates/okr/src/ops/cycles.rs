@@ -141,13 +141,20 @@ impl OkrOps {
             .await
     }
 
-    pub async fn get_cycle(&self, name: &str) -> Result<pb::Cycle, Error> {
-        let id = cycle_id(name, "name")?;
-        cycle_to_proto(&find_cycle(self.store.db.conn(), id).await?)
+    pub async fn get_cycle(&self, context: RequestContext, request: pb::GetCycleRequest) -> Result<pb::Cycle, Error> {
+        let id = cycle_id(&request.name, "name")?;
+        let row = find_cycle(self.store.db.conn(), id).await?;
+        let reader = self.access.reader(&context).await;
+        reader.check(ResourceKind::Cycle, &row.org_unit_id, false, &request.name)?;
+        cycle_to_proto(&row)
     }
 
-    /// Cycles in id order.
-    pub async fn list_cycles(&self, request: pb::ListCyclesRequest) -> Result<pb::ListCyclesResponse, Error> {
+    /// Cycles in id order, those the caller may read.
+    pub async fn list_cycles(
+        &self,
+        context: RequestContext,
+        request: pb::ListCyclesRequest,
+    ) -> Result<pb::ListCyclesResponse, Error> {
         let page = FilteredPage::open(
             &self.store.page_tokens,
             "ListCycles",
@@ -159,7 +166,9 @@ impl OkrOps {
         let rows = page
             .fetch(cycle::Entity::find(), cycle::Column::Id, self.store.db.conn())
             .await?;
-        let (rows, next_page_token) = page.split(rows, |row| row.id.clone());
+        let (mut rows, next_page_token) = page.split(rows, |row| row.id.clone());
+        let reader = self.access.reader(&context).await;
+        rows.retain(|row| reader.may_read(ResourceKind::Cycle, &row.org_unit_id, false));
         Ok(pb::ListCyclesResponse {
             cycles: rows.iter().map(cycle_to_proto).collect::<Result<_, _>>()?,
             next_page_token,
@@ -299,7 +308,9 @@ async fn activate_drafts(txn: &WriteTxn, cycle_id: &str, now: i64) -> Result<Vec
         row.update_micros = now;
         let mut shown = objective_to_proto(&row, &[], facts)?;
         shown.set_state(objective_state_proto(ObjectiveState::Active));
-        changes.push(NewChange::new(ChangeKind::Updated, shown.name.clone(), &shown));
+        changes.push(
+            NewChange::new(ChangeKind::Updated, shown.name.clone(), &shown).private_to(&row.owner_id, row.private),
+        );
     }
     Ok(changes)
 }

@@ -9,7 +9,7 @@ use crate::{
     OkrOps,
     error::Error,
     lifecycle::{CycleState, CycleWork},
-    names::{cycle_id, cycle_name, key_result_name, objective_name, org_unit_name},
+    names::{cycle_id, cycle_name, key_result_name, objective_name, org_unit_id, org_unit_name},
     ops::references::{Problems, report_targets, target_names},
     season::{ImportedRow, MAX_ROWS, alignment_loops, check_row, fresh_key_result, fresh_objective, link_rows},
     store::{
@@ -30,6 +30,7 @@ use trellis_foundation::{
     feed::HeldAppend,
     idempotency::{StreamFingerprint, check_request_id},
     time::now_micros,
+    visibility,
 };
 use trellis_proto::{
     feed::v1::ChangeKind,
@@ -64,7 +65,7 @@ impl OkrOps {
         let checked = self.check_rows(&cycle, received).await?;
         let owners: HashSet<&str> = checked.iter().map(|row| row.objective.owner.as_str()).collect();
         for owner in owners {
-            self.may_edit_objective(&context, "", owner, None).await?;
+            self.may_edit_objective(&context, "", owner, None, false).await?;
         }
         let checked_after = started.elapsed();
         let event_context = context.clone();
@@ -263,17 +264,21 @@ fn build_statements(
     for chunk in rows.chunks(BUILD_CHUNK) {
         let mut changes = Vec::with_capacity(chunk.len() * 5);
         for row in chunk {
-            changes.push(NewChange::new(
-                ChangeKind::Created,
-                objective_name(&row.id),
-                &fresh_objective(row, now),
-            ));
+            let owner = org_unit_id(&row.objective.owner, "").unwrap_or_default();
+            let private = visibility::is_private(row.objective.visibility);
+            changes.push(
+                NewChange::new(ChangeKind::Created, objective_name(&row.id), &fresh_objective(row, now))
+                    .private_to(owner, private),
+            );
             for (id, key_result) in &row.key_results {
-                changes.push(NewChange::new(
-                    ChangeKind::Created,
-                    key_result_name(&row.id, id),
-                    &fresh_key_result(&row.id, id, key_result, now),
-                ));
+                changes.push(
+                    NewChange::new(
+                        ChangeKind::Created,
+                        key_result_name(&row.id, id),
+                        &fresh_key_result(&row.id, id, key_result, now),
+                    )
+                    .private_to(owner, private),
+                );
             }
         }
         let mut statements = insert_statements(backend, BulkRows::new(cycle_id, chunk, now))?;

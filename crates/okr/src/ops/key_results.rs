@@ -26,7 +26,7 @@ use crate::{
     store::{
         codec::{CycleFacts, key_result_to_proto},
         entity::key_result,
-        queries::{find_key_result, find_objective},
+        queries::find_key_result,
         rows::key_result_row,
         snapshot::{decode_key_result, encode_key_result},
     },
@@ -99,9 +99,14 @@ impl OkrOps {
         Ok(())
     }
 
-    pub async fn get_key_result(&self, name: &str) -> Result<pb::KeyResult, Error> {
-        let (objective_id, id) = key_result_ids(name, "name")?;
+    pub async fn get_key_result(
+        &self,
+        context: RequestContext,
+        request: pb::GetKeyResultRequest,
+    ) -> Result<pb::KeyResult, Error> {
+        let (objective_id, id) = key_result_ids(&request.name, "name")?;
         let conn = self.store.db.conn();
+        self.readable_objective(&context, conn, objective_id).await?;
         let row = find_key_result(conn, objective_id, id).await?;
         self.show_key_result(conn, &row).await
     }
@@ -109,6 +114,7 @@ impl OkrOps {
     /// An objective's key results in id order.
     pub async fn list_key_results(
         &self,
+        context: RequestContext,
         request: pb::ListKeyResultsRequest,
     ) -> Result<pb::ListKeyResultsResponse, Error> {
         let parent_id = objective_id(&request.parent, "parent")?;
@@ -118,7 +124,7 @@ impl OkrOps {
                 .page_tokens
                 .decode(&request.page_token, "ListKeyResults", &request.parent)?;
         let conn = self.store.db.conn();
-        let objective = find_objective(conn, parent_id).await?;
+        let objective = self.readable_objective(&context, conn, parent_id).await?;
         let facts = CycleFacts::of(&crate::store::queries::find_cycle(conn, &objective.cycle_id).await?)?;
         let mut select = key_result::Entity::find().filter(key_result::Column::ObjectiveId.eq(parent_id));
         if let Some(after) = after {

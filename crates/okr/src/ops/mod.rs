@@ -54,14 +54,22 @@ impl OkrOps {
     }
 
     /// PERMISSION_DENIED unless the caller may change objective `id` owned
-    /// by `owner` (and, when it is handed over, by `previous_owner` too).
+    /// by `owner` (and, when it is handed over, by `previous_owner` too);
+    /// NOT_FOUND when it is `private` and out of the caller's sight.
     pub(crate) async fn may_edit_objective(
         &self,
         context: &RequestContext,
         id: &str,
         owner: &str,
         previous_owner: Option<&str>,
+        private: bool,
     ) -> Result<(), Error> {
+        let name = crate::names::objective_name(id);
+        for unit in std::iter::once(owner).chain(previous_owner) {
+            self.access
+                .check_sees(context, ResourceKind::Objective, unit, private, &name)
+                .await?;
+        }
         Ok(self
             .access
             .check_handover(

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 
 use sea_orm::{ConnectionTrait, EntityTrait, sea_query::Expr};
+use trellis_access::ResourceKind;
 use trellis_foundation::{
+    RequestContext,
     filter::{FieldKind, FilterField},
     listing::FilteredPage,
     time::now_micros,
@@ -63,20 +65,45 @@ fn filter_fields() -> Vec<FilterField> {
             Expr::col(objective::Column::Guardrails),
             FieldKind::Members,
         ),
+        FilterField::new(
+            "visibility",
+            Expr::col(objective::Column::Private),
+            FieldKind::Flag("PRIVATE", "PUBLIC"),
+        ),
     ]
 }
 
 impl OkrOps {
-    pub async fn get_objective(&self, name: &str) -> Result<pb::Objective, Error> {
-        let id = objective_id(name, "name")?;
+    pub async fn get_objective(
+        &self,
+        context: RequestContext,
+        request: pb::GetObjectiveRequest,
+    ) -> Result<pb::Objective, Error> {
+        let id = objective_id(&request.name, "name")?;
         let conn = self.store.db.conn();
-        let row = find_objective(conn, id).await?;
+        let row = self.readable_objective(&context, conn, id).await?;
         self.show_objective(conn, &row).await
     }
 
-    /// Objectives in id order.
+    /// The objective `id` if the caller may read it; a private one it may
+    /// not see is NOT_FOUND, as if it did not exist.
+    pub(crate) async fn readable_objective(
+        &self,
+        context: &RequestContext,
+        conn: &impl ConnectionTrait,
+        id: &str,
+    ) -> Result<objective::Model, Error> {
+        let row = find_objective(conn, id).await?;
+        let reader = self.access.reader(context).await;
+        reader.check(ResourceKind::Objective, &row.owner_id, row.private, &objective_name(id))?;
+        Ok(row)
+    }
+
+    /// Objectives in id order; a page holds only those the caller may
+    /// read, so it may be shorter than asked (even empty) with more to come.
     pub async fn list_objectives(
         &self,
+        context: RequestContext,
         request: pb::ListObjectivesRequest,
     ) -> Result<pb::ListObjectivesResponse, Error> {
         let page = FilteredPage::open(
@@ -91,7 +118,9 @@ impl OkrOps {
         let rows = page
             .fetch(objective::Entity::find(), objective::Column::Id, conn)
             .await?;
-        let (rows, next_page_token) = page.split(rows, |row| row.id.clone());
+        let (mut rows, next_page_token) = page.split(rows, |row| row.id.clone());
+        let reader = self.access.reader(&context).await;
+        rows.retain(|row| reader.may_read(ResourceKind::Objective, &row.owner_id, row.private));
         Ok(pb::ListObjectivesResponse {
             objectives: self.show_objectives(conn, &rows).await?,
             next_page_token,

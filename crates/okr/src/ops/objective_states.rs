@@ -4,7 +4,7 @@
 //! changes nothing the second time.
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
-use trellis_foundation::{FieldViolations, RequestContext, names::generate_id};
+use trellis_foundation::{FieldViolations, RequestContext, names::generate_id, visibility};
 use trellis_proto::okr::v1::{self as pb, objective};
 
 use crate::{
@@ -79,6 +79,7 @@ impl OkrOps {
         check_owner(&request.owner, "owner", &mut violations);
         check_accountable(&request.accountable, "accountable", &mut violations);
         check_title(&request.title, "title", &mut violations);
+        let visibility = visibility::check(request.visibility, "visibility", &mut violations);
         let key_result = match &request.key_result {
             Some(key_result) => {
                 let mut key_result = check_key_result(key_result, "key_result.", &mut violations);
@@ -117,6 +118,7 @@ impl OkrOps {
             kind: objective::Kind::Committed as i32,
             origin: objective::Origin::Remedial as i32,
             remedial_for: request.health_metric.clone(),
+            visibility: visibility as i32,
             ..pb::Objective::default()
         };
         let mut violations = FieldViolations::default();

@@ -178,7 +178,8 @@ impl OkrOps {
         state: ObjectiveState,
         facts: CycleFacts,
     ) -> Result<pb::Objective, Error> {
-        self.may_edit_objective(context, id, &objective.owner, None).await?;
+        self.may_edit_objective(context, id, &objective.owner, None, false)
+            .await?;
         if objective::Entity::find_by_id(id.to_owned())
             .one(&**txn)
             .await?
@@ -212,7 +213,7 @@ impl OkrOps {
                 .iter()
                 .map(|kr| NewChange::new(ChangeKind::Created, kr.name.clone(), kr)),
         );
-        self.store.feed.append(txn, context, changes).await?;
+        self.store.feed.append(txn, context, audience(&row, changes)).await?;
         Ok(shown)
     }
 
@@ -282,8 +283,14 @@ impl OkrOps {
         state: ObjectiveState,
         extra: Vec<NewChange>,
     ) -> Result<pb::Objective, Error> {
-        self.may_edit_objective(context, &held.row.id, &updated.owner, Some(&held.stored.owner))
-            .await?;
+        self.may_edit_objective(
+            context,
+            &held.row.id,
+            &updated.owner,
+            Some(&held.stored.owner),
+            held.row.private,
+        )
+        .await?;
         let version = held.row.version + 1;
         let now = now_micros();
         let mut row = held.row.clone();
@@ -311,7 +318,7 @@ impl OkrOps {
         let shown = self.show_objective(&**txn, &row).await?;
         let mut changes = extra;
         changes.push(NewChange::new(ChangeKind::Updated, shown.name.clone(), &shown));
-        self.store.feed.append(txn, context, changes).await?;
+        self.store.feed.append(txn, context, audience(&row, changes)).await?;
         Ok(shown)
     }
 
@@ -369,7 +376,8 @@ impl OkrOps {
         let id = objective_id(&request.name, "name")?;
         let mut txn = self.store.begin_write().await?;
         let held = self.hold_objective(&txn, id, CycleWork::Draft).await?;
-        self.may_edit_objective(&context, id, &held.stored.owner, None).await?;
+        self.may_edit_objective(&context, id, &held.stored.owner, None, held.row.private)
+            .await?;
         check_etag(&request.etag, &crate::store::codec::etag_of(&held.row), &request.name)?;
         if let Some(child) = self.first_aligned_child(&txn, &held.row.cycle_id, id).await? {
             return Err(Error::AlignedTo {
@@ -396,7 +404,10 @@ impl OkrOps {
             })
             .collect();
         changes.push(NewChange::new(ChangeKind::Deleted, shown.name.clone(), &shown));
-        self.store.feed.append(&mut txn, &context, changes).await?;
+        self.store
+            .feed
+            .append(&mut txn, &context, audience(&held.row, changes))
+            .await?;
         txn.commit().await?;
         Ok(())
     }
@@ -417,4 +428,13 @@ impl OkrOps {
         }
         Ok(None)
     }
+}
+
+/// `changes`, about the objective `row` or what it holds, seen only by
+/// those who may read it when it is private.
+pub(crate) fn audience(row: &objective::Model, changes: Vec<NewChange>) -> Vec<NewChange> {
+    changes
+        .into_iter()
+        .map(|change| change.private_to(&row.owner_id, row.private))
+        .collect()
 }

@@ -19,7 +19,6 @@ use crate::{
     names::{objective_id, objective_name, replan_name},
     store::{
         entity::replan,
-        queries::find_objective,
         snapshot::{decode_replan, encode_replan},
     },
 };
@@ -63,7 +62,11 @@ impl OkrOps {
     }
 
     /// Newest first.
-    pub async fn list_replans(&self, request: pb::ListReplansRequest) -> Result<pb::ListReplansResponse, Error> {
+    pub async fn list_replans(
+        &self,
+        context: RequestContext,
+        request: pb::ListReplansRequest,
+    ) -> Result<pb::ListReplansResponse, Error> {
         let id = objective_id(&request.parent, "parent")?;
         let size = page_size(request.page_size)?;
         let after: Option<i64> = self
@@ -71,7 +74,7 @@ impl OkrOps {
             .page_tokens
             .decode(&request.page_token, "ListReplans", &request.parent)?;
         let conn = self.store.db.conn();
-        find_objective(conn, id).await?;
+        self.readable_objective(&context, conn, id).await?;
         let mut select = replan::Entity::find().filter(replan::Column::ObjectiveId.eq(id));
         if let Some(after) = after {
             select = select.filter(replan::Column::Number.lt(after));

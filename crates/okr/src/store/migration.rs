@@ -8,7 +8,7 @@ use sea_orm_migration::{
     DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
     sea_query::IntoIden,
 };
-use trellis_foundation::migration::{SharedTables, create_table as create, index};
+use trellis_foundation::migration::{ChangeAudience, SharedTables, add_flag, create_table as create, index};
 
 use crate::TABLE_PREFIX;
 
@@ -22,6 +22,8 @@ impl MigratorTrait for Migrator {
             Box::new(CreateOkrTables),
             Box::new(PartialIndexes),
             Box::new(GuardrailColumn),
+            Box::new(ChangeAudience::new(TABLE_PREFIX)),
+            Box::new(PrivateColumn),
         ]
     }
 
@@ -243,5 +245,23 @@ impl MigrationTrait for GuardrailColumn {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Whether an objective is private, as a column: a list can tell without
+/// decoding snapshots, and filter on it. Every objective before it was
+/// public.
+struct PrivateColumn;
+
+impl MigrationName for PrivateColumn {
+    fn name(&self) -> &str {
+        "m0004_okr_objective_private"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PrivateColumn {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        add_flag(manager, "okr_objectives", "private").await
     }
 }

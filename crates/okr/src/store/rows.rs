@@ -1,7 +1,7 @@
 //! New rows for objectives and key results, shared by the single creates
 //! and the season import.
 
-use trellis_foundation::members;
+use trellis_foundation::{members, visibility};
 use trellis_proto::okr::v1::{self as pb, objective};
 
 use crate::{
@@ -35,6 +35,7 @@ pub fn objective_row(
         .to_owned(),
         remedial_for: objective.remedial_for.clone(),
         guardrails: members::encode(&objective.guardrails),
+        private: visibility::is_private(objective.visibility),
         version: 1,
         snapshot: encode_objective(objective),
         create_micros: now,

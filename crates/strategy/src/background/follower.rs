@@ -16,11 +16,14 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 pub async fn follow(feed: ChangeFeed, cache: Arc<SnapshotCache<pb::Strategy>>, mut cursor: i64) {
     loop {
-        let mut events = Box::pin(feed.watch(WatchChangesRequest {
-            after_sequence: cursor,
-            resource_types: vec![pb::Strategy::full_name()],
-            heartbeats: false,
-        }));
+        let mut events = Box::pin(feed.watch(
+            WatchChangesRequest {
+                after_sequence: cursor,
+                resource_types: vec![pb::Strategy::full_name()],
+                heartbeats: false,
+            },
+            None,
+        ));
         loop {
             match events.next().await {
                 // The feed closed: the server is shutting down.

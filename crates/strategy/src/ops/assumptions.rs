@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
+use trellis_access::ResourceKind;
 use trellis_foundation::{
     FieldViolations, RequestContext,
     filter::{self, FieldKind, FilterField},
@@ -21,6 +22,7 @@ use crate::{
     error::Error,
     fields::{AssumptionField, check_assumption, check_health_metric},
     names::{ANY_STRATEGY, ASSUMPTIONS, child_ids, child_name, strategy_id},
+    ops::revisions::owner_unit,
     ops::{
         StrategyOps,
         children::{ChildEdit, StrategyChild, edited, find_child},
@@ -158,9 +160,14 @@ impl StrategyOps {
 const ASSUMPTION_STATUS_NAMES: &[&str] = &["HOLDING", "AT_RISK", "BROKEN"];
 
 impl StrategyOps {
-    pub async fn get_assumption(&self, name: &str) -> Result<pb::Assumption, Error> {
+    pub async fn get_assumption(
+        &self,
+        context: RequestContext,
+        request: pb::GetAssumptionRequest,
+    ) -> Result<pb::Assumption, Error> {
+        let name = request.name.as_str();
         let (parent_id, _) = child_ids(name, ASSUMPTIONS, "name")?;
-        let strategy = self.current(parent_id).await?;
+        let strategy = self.readable(&context, parent_id).await?;
         strategy
             .assumptions
             .into_iter()
@@ -173,6 +180,7 @@ impl StrategyOps {
     /// strategy's ("which assumptions does CSAT back?").
     pub async fn list_assumptions(
         &self,
+        context: RequestContext,
         request: pb::ListAssumptionsRequest,
     ) -> Result<pb::ListAssumptionsResponse, Error> {
         let parent_id = match request.parent.as_str() {
@@ -202,7 +210,7 @@ impl StrategyOps {
         let mut select = assumption::Entity::find().filter(filter.to_condition(&fields)?);
         if let Some(parent_id) = parent_id {
             // A missing strategy is NOT_FOUND, not an empty list.
-            self.current(parent_id).await?;
+            self.readable(&context, parent_id).await?;
             select = select.filter(assumption::Column::StrategyId.eq(parent_id));
         }
         if let Some(after) = after {
@@ -214,10 +222,15 @@ impl StrategyOps {
             .all(conn)
             .await?;
         let (page, next) = split_page(rows, size, |row| row.name.clone());
+        // Across strategies, those the caller may not read are left out.
+        let reader = self.access.reader(&context).await;
         let mut strategies: HashMap<&str, pb::Strategy> = HashMap::new();
         for row in &page {
             if !strategies.contains_key(row.strategy_id.as_str()) {
-                strategies.insert(&row.strategy_id, self.current(&row.strategy_id).await?);
+                let strategy = self.current(&row.strategy_id).await?;
+                if reader.may_read(ResourceKind::Strategy, owner_unit(&strategy), false) {
+                    strategies.insert(&row.strategy_id, strategy);
+                }
             }
         }
         let by_name: HashMap<&str, &pb::Assumption> = strategies

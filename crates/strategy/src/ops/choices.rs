@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
+use trellis_access::ResourceKind;
 use trellis_foundation::{
     FieldViolations, RequestContext,
     filter::{self, FieldKind, FilterField},
@@ -21,6 +22,7 @@ use crate::{
     fields::{ChoiceField, check_choice},
     names::{CHOICES, COLLECTION, child_ids, child_name, strategy_id},
     ops::StrategyOps,
+    ops::revisions::owner_unit,
     store::{
         entity::{choice, strategy},
         snapshot::decode_strategy,
@@ -109,9 +111,14 @@ impl StrategyOps {
 }
 
 impl StrategyOps {
-    pub async fn get_choice(&self, name: &str) -> Result<pb::Choice, Error> {
+    pub async fn get_choice(
+        &self,
+        context: RequestContext,
+        request: pb::GetChoiceRequest,
+    ) -> Result<pb::Choice, Error> {
+        let name = request.name.as_str();
         let (parent_id, _) = child_ids(name, CHOICES, "name")?;
-        let strategy = self.current(parent_id).await?;
+        let strategy = self.readable(&context, parent_id).await?;
         strategy
             .choices
             .into_iter()
@@ -120,7 +127,11 @@ impl StrategyOps {
     }
 
     /// A strategy's choices in name order, filtered on `kind`.
-    pub async fn list_choices(&self, request: pb::ListChoicesRequest) -> Result<pb::ListChoicesResponse, Error> {
+    pub async fn list_choices(
+        &self,
+        context: RequestContext,
+        request: pb::ListChoicesRequest,
+    ) -> Result<pb::ListChoicesResponse, Error> {
         let parent_id = strategy_id(&request.parent, "parent")?;
         let size = page_size(request.page_size)?;
         let filter = filter::parse(&request.filter)?;
@@ -135,7 +146,7 @@ impl StrategyOps {
             FieldKind::Enum(CHOICE_KIND_NAMES),
         )];
         let conn = self.store.db.conn();
-        let strategy = self.current(parent_id).await?;
+        let strategy = self.readable(&context, parent_id).await?;
         let mut select = choice::Entity::find()
             .filter(choice::Column::StrategyId.eq(parent_id))
             .filter(filter.to_condition(&fields)?);
@@ -166,8 +177,10 @@ impl StrategyOps {
 
     /// Every name is answered: found ones with their strategy's state and
     /// owner, in the order asked, and the rest listed as missing.
+    /// A choice of a strategy the caller may not read is missing.
     pub async fn batch_get_choices(
         &self,
+        context: RequestContext,
         request: pb::BatchGetChoicesRequest,
     ) -> Result<pb::BatchGetChoicesResponse, Error> {
         if request.names.len() > MAX_BATCH_GET {
@@ -202,6 +215,7 @@ impl StrategyOps {
         strategy_ids.sort();
         strategy_ids.dedup();
         let mut strategies: HashMap<String, pb::Strategy> = HashMap::new();
+        let reader = self.access.reader(&context).await;
         for chunk in strategy_ids.chunks(IN_CHUNK) {
             let rows = strategy::Entity::find()
                 .filter(strategy::Column::Id.is_in(chunk.iter().cloned()))
@@ -209,7 +223,9 @@ impl StrategyOps {
                 .await?;
             for row in rows {
                 let snapshot = decode_strategy(&row.snapshot, &row.id)?;
-                strategies.insert(row.id, snapshot);
+                if reader.may_read(ResourceKind::Strategy, owner_unit(&snapshot), false) {
+                    strategies.insert(row.id, snapshot);
+                }
             }
         }
         let mut response = pb::BatchGetChoicesResponse::default();

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use sea_orm::{ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
-use trellis_access::{Permission, ResourceKind, unit_name};
+use trellis_access::{Permission, ResourceKind, unit_id, unit_name};
 use trellis_foundation::{
     Backend, NewChange, RequestContext, WriteTxn,
     cache::Lookup,
@@ -61,7 +61,11 @@ fn strategy_filter_fields() -> Vec<FilterField> {
 }
 
 impl StrategyOps {
-    pub async fn get_strategy(&self, request: pb::GetStrategyRequest) -> Result<pb::Strategy, Error> {
+    pub async fn get_strategy(
+        &self,
+        context: RequestContext,
+        request: pb::GetStrategyRequest,
+    ) -> Result<pb::Strategy, Error> {
         let (name, name_revision) = split_revision(&request.name)?;
         let id = strategy_id(name, "name")?;
         let revision = if request.revision != 0 {
@@ -73,7 +77,7 @@ impl StrategyOps {
             return Err(Error::invalid("revision", "must not be negative"));
         }
         if revision == 0 {
-            return self.current(id).await;
+            return self.readable(&context, id).await;
         }
         let row = revision::Entity::find_by_id((id.to_owned(), revision))
             .one(self.store.db.conn())
@@ -81,12 +85,20 @@ impl StrategyOps {
             .ok_or_else(|| Error::NotFound {
                 name: format!("{name}@{revision}"),
             })?;
-        decode_strategy(&row.snapshot, id)
+        let strategy = decode_strategy(&row.snapshot, id)?;
+        self.access.reader(&context).await.check(
+            ResourceKind::Strategy,
+            owner_unit(&strategy),
+            false,
+            &request.name,
+        )?;
+        Ok(strategy)
     }
 
     /// Strategies in id order.
     pub async fn list_strategies(
         &self,
+        context: RequestContext,
         request: pb::ListStrategiesRequest,
     ) -> Result<pb::ListStrategiesResponse, Error> {
         let page = FilteredPage::open(
@@ -101,9 +113,14 @@ impl StrategyOps {
             .fetch(strategy::Entity::find(), strategy::Column::Id, self.store.db.conn())
             .await?;
         let (rows, next_page_token) = page.split(rows, |row| row.id.clone());
+        let reader = self.access.reader(&context).await;
         let mut strategies = Vec::with_capacity(rows.len());
         for row in &rows {
-            strategies.push(decode_strategy(&row.snapshot, &row.id)?);
+            let strategy = decode_strategy(&row.snapshot, &row.id)?;
+            // A page holds what the caller may read: it may come out shorter.
+            if reader.may_read(ResourceKind::Strategy, owner_unit(&strategy), false) {
+                strategies.push(strategy);
+            }
         }
         Ok(pb::ListStrategiesResponse {
             strategies,
@@ -114,6 +131,7 @@ impl StrategyOps {
     /// Newest first.
     pub async fn list_revisions(
         &self,
+        context: RequestContext,
         request: pb::ListStrategyRevisionsRequest,
     ) -> Result<pb::ListStrategyRevisionsResponse, Error> {
         let id = strategy_id(&request.name, "name")?;
@@ -123,9 +141,7 @@ impl StrategyOps {
                 .page_tokens
                 .decode(&request.page_token, "ListStrategyRevisions", &request.name)?;
         let conn = self.store.db.conn();
-        if strategy::Entity::find_by_id(id.to_owned()).one(conn).await?.is_none() {
-            return Err(Error::NotFound { name: request.name });
-        }
+        self.readable(&context, id).await?;
         let mut select = revision::Entity::find().filter(revision::Column::StrategyId.eq(id));
         if let Some(after) = after {
             select = select.filter(revision::Column::Revision.lt(after));
@@ -153,7 +169,20 @@ impl StrategyOps {
     }
 }
 
+/// The id of the unit that owns `strategy` ("" when it names none).
+pub(crate) fn owner_unit(strategy: &pb::Strategy) -> &str {
+    unit_id(&strategy.owner).unwrap_or_default()
+}
+
 impl StrategyOps {
+    /// The current snapshot, if the caller may read it.
+    pub(crate) async fn readable(&self, context: &RequestContext, id: &str) -> Result<pb::Strategy, Error> {
+        let strategy = self.current(id).await?;
+        let reader = self.access.reader(context).await;
+        reader.check(ResourceKind::Strategy, owner_unit(&strategy), false, &strategy.name)?;
+        Ok(strategy)
+    }
+
     /// The current snapshot, from the cache when it knows the strategy.
     pub(crate) async fn current(&self, id: &str) -> Result<pb::Strategy, Error> {
         let name = strategy_name(id);

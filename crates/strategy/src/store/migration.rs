@@ -5,7 +5,7 @@ use sea_orm_migration::{
     DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
     sea_query::IntoIden,
 };
-use trellis_foundation::migration::SharedTables;
+use trellis_foundation::migration::{ChangeAudience, SharedTables};
 
 use crate::TABLE_PREFIX;
 
@@ -14,7 +14,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(SharedTables::new(TABLE_PREFIX)), Box::new(CreateStrategies)]
+        vec![
+            Box::new(SharedTables::new(TABLE_PREFIX)),
+            Box::new(CreateStrategies),
+            Box::new(ChangeAudience::new(TABLE_PREFIX)),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use trellis_proto::strategy::v1::ChoiceKind;
 use trellis_rules::progress::{self, weighted_mean};
 
-use super::{Change, Data, Graph, NodeId};
+use super::{Change, Data, Graph, NodeId, Sight};
 
 mod events;
 
@@ -214,11 +214,56 @@ proptest! {
                     let naive = naive_objective_progress(&graph, id, &values);
                     prop_assert!((objective.progress - naive).abs() < 1e-9, "{}: {} vs {naive}", node.name, objective.progress);
                 }
-                Data::Choice(_) => prop_assert!(close(graph.rollup(id, None).value, naive_choice(&graph, id, 0)), "{}", node.name),
-                Data::Strategy(_) => prop_assert!(close(graph.rollup(id, None).value, naive_strategy(&graph, id, 0)), "{}", node.name),
-                Data::OrgUnit(_) => prop_assert!(close(graph.rollup(id, None).value, naive_org(&graph, id)), "{}", node.name),
+                Data::Choice(_) => prop_assert!(close(graph.rollup(id, None, Sight::ALL).value, naive_choice(&graph, id, 0)), "{}", node.name),
+                Data::Strategy(_) => prop_assert!(close(graph.rollup(id, None, Sight::ALL).value, naive_strategy(&graph, id, 0)), "{}", node.name),
+                Data::OrgUnit(_) => prop_assert!(close(graph.rollup(id, None, Sight::ALL).value, naive_org(&graph, id)), "{}", node.name),
                 _ => {}
             }
+        }
+    }
+
+    #[test]
+    fn what_a_sight_hides_answers_as_if_it_were_not_there(
+        events in proptest::collection::vec(event(), 0..100),
+        hidden in proptest::collection::hash_set(0..OBJECTIVES, 0..4),
+    ) {
+        let belongs = |name: &str, o: usize| {
+            let objective = objective_name(o);
+            name == objective || name.starts_with(&format!("{objective}/"))
+        };
+        let of_hidden = |event: &Event| match event {
+            Event::Objective { i, .. } => hidden.contains(i),
+            Event::KeyResult { o, .. } | Event::DeleteKeyResult { o, .. } | Event::CheckIn { o, .. } => hidden.contains(o),
+            _ => false,
+        };
+        let events = plausible(events);
+        let seen: Vec<Event> = events.iter().filter(|event| !of_hidden(event)).cloned().collect();
+        let whole = build_incrementally(&split_feeds(events), &[0, 1, 2, 3], true);
+        let without = build_incrementally(&split_feeds(seen), &[0, 1, 2, 3], true);
+        let sees = |id: NodeId| !hidden.iter().any(|o| belongs(&whole.node(id).name, *o));
+        let sight = Sight::only(&sees);
+        let names = |graph: &Graph, ids: Vec<NodeId>| -> Vec<String> {
+            ids.into_iter().map(|id| graph.node(id).name.to_string()).collect()
+        };
+        for (id, node) in whole.nodes().filter(|(_, node)| node.present) {
+            if matches!(node.data, Data::OrgUnit(_) | Data::Choice(_) | Data::Strategy(_)) {
+                let Some((other, _)) = without.find(&node.name) else { continue };
+                prop_assert!(
+                    close(whole.rollup(id, None, sight).value, without.rollup(other, None, Sight::ALL).value),
+                    "{}", node.name
+                );
+            }
+        }
+        for i in 0..OBJECTIVES {
+            let (Some((cycle, _)), Some((other, _))) = (whole.find(&format!("cycles/y{i}")), without.find(&format!("cycles/y{i}"))) else {
+                continue;
+            };
+            prop_assert_eq!(names(&whole, whole.orphans(cycle, None, sight)), names(&without, without.orphans(other, None, Sight::ALL)));
+            let risky = |graph: &Graph, sight| -> Vec<String> {
+                let cycle = graph.find(&format!("cycles/y{i}")).map(|(id, _)| id).unwrap_or_default();
+                graph.risks(cycle, None, 5, 0, sight).into_iter().map(|risk| graph.node(risk.objective).name.to_string()).collect()
+            };
+            prop_assert_eq!(risky(&whole, sight), risky(&without, Sight::ALL));
         }
     }
 }

@@ -12,6 +12,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub owner_id: String,
+    /// Visibility PRIVATE: kept inside the owner's subtree.
+    pub private: bool,
     pub direction: String,
     pub version: i64,
     /// The encoded `HealthMetric`, without its output-only fields.

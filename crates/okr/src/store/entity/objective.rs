@@ -18,6 +18,8 @@ pub struct Model {
     pub remedial_for: String,
     /// The guardrail metrics as `|healthMetrics/a|healthMetrics/b|`, or "".
     pub guardrails: String,
+    /// Visibility PRIVATE: kept inside the owner's subtree.
+    pub private: bool,
     pub version: i64,
     /// The encoded `Objective`, without its output-only roll-ups.
     pub snapshot: Vec<u8>,
