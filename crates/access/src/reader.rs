@@ -1,7 +1,10 @@
-//! What one caller may read. Read decisions are made per kind of thing,
-//! owning unit and visibility (not per object), so answering a list or a
-//! cascade question costs one decision per unit it touches, and a feed
-//! event about a private object one remembered decision.
+//! What one caller may read. A read of something that is not private is
+//! decided per kind for the whole org (the resource is owned by the org
+//! root): OKRs are meant to be seen, and a question over a million nodes
+//! must not ask the policy once per unit. A private thing is decided per
+//! kind and owning unit. Either way a list or a cascade question costs a
+//! handful of decisions, and a feed event about a private object one
+//! remembered decision.
 
 use std::{
     collections::HashMap,
@@ -15,9 +18,10 @@ use trellis_foundation::{
 };
 
 use crate::{
-    authorizer::{Authorizer, unit_name},
+    authorizer::Authorizer,
     engine::{Resource, ResourceKind},
     roles::Permission,
+    view::ORG_ROOT,
 };
 
 #[derive(Debug, Clone)]
@@ -68,31 +72,43 @@ impl Reader {
     }
 
     /// Whether the caller may read things of `kind` that the unit with id
-    /// `unit` owns, private ones or not.
+    /// `unit` owns, private ones or not (`unit` matters only for private
+    /// ones).
     pub fn may_read(&self, kind: ResourceKind, unit: &str, private: bool) -> bool {
+        if !matches!(self.checks, Checks::Policy(..)) {
+            return self.decide(kind, unit, private);
+        }
+        let unit = if private { unit } else { ORG_ROOT };
+        let mut decided = self.decided.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(allowed) = decided.get(&(kind, unit.to_owned(), private)) {
+            return *allowed;
+        }
+        let allowed = self.decide(kind, unit, private);
+        decided.insert((kind, unit.to_owned(), private), allowed);
+        allowed
+    }
+
+    /// The decision itself (the authorizer remembers it across requests).
+    fn decide(&self, kind: ResourceKind, unit: &str, private: bool) -> bool {
         let (authorizer, principal) = match &self.checks {
             Checks::Everything => return true,
             Checks::Nothing => return false,
             Checks::Policy(authorizer, principal) => (authorizer, principal),
         };
-        let mut decided = self.decided.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(allowed) = decided.get(&(kind, unit.to_owned(), private)) {
-            return *allowed;
-        }
+        let unit = if private { unit } else { ORG_ROOT };
         let resource = match kind {
             ResourceKind::OrgUnit => Resource::org_unit(unit),
             _ => Resource::owned(kind, "", unit).private(private),
         };
-        let allowed = authorizer.allows(principal, Permission::Read, &resource);
-        decided.insert((kind, unit.to_owned(), private), allowed);
-        allowed
+        authorizer.allows(principal, Permission::Read, &resource)
     }
 
     /// For a Get of the thing `name`: NOT_FOUND when it is private and
     /// unreadable (its existence is no one else's business), else
-    /// PERMISSION_DENIED when the policy keeps the caller from it.
+    /// PERMISSION_DENIED when the policy keeps the caller from reading
+    /// what is not private.
     pub fn check(&self, kind: ResourceKind, unit: &str, private: bool, name: &str) -> Result<(), Error> {
-        if self.may_read(kind, unit, private) {
+        if self.decide(kind, unit, private) {
             Ok(())
         } else if private {
             Err(Error::NotFound(name.to_owned()))
@@ -102,8 +118,7 @@ impl Reader {
                 Checks::Everything | Checks::Nothing => "the caller",
             };
             Err(Error::PermissionDenied(format!(
-                "{subject} lacks the read permission on {}",
-                unit_name(unit)
+                "{subject} lacks the read permission on {name}"
             )))
         }
     }
@@ -116,15 +131,7 @@ impl Reader {
         }
         // A long-lived stream: the authorizer's own memory (cleared when a
         // grant or unit changes) decides, not this request's.
-        let checks = self.checks;
-        Some(Arc::new(move |unit: &str| match &checks {
-            Checks::Everything => true,
-            Checks::Nothing => false,
-            Checks::Policy(authorizer, principal) => authorizer.allows(
-                principal,
-                Permission::Read,
-                &Resource::owned(kind, "", unit).private(true),
-            ),
-        }))
+        let reader = self;
+        Some(Arc::new(move |unit: &str| reader.decide(kind, unit, true)))
     }
 }

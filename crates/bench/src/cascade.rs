@@ -38,6 +38,10 @@ const ROLLUP_RUNS: usize = 21;
 pub struct CascadeFigures {
     pub workload: &'static str,
     pub backend: String,
+    /// "oidc" when the questions were asked by a verified caller, each
+    /// node judged by what that caller may read (`--auth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<&'static str>,
     pub nodes: i64,
     pub edges: i64,
     pub load_seconds: f64,
@@ -139,6 +143,7 @@ pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<CascadeFigu
     Ok(CascadeFigures {
         workload: "cascade",
         backend: target.backend.clone(),
+        auth: target.auth,
         nodes: graph.nodes,
         edges: graph.edges,
         load_seconds: round(load_seconds, 2),

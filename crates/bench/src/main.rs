@@ -81,7 +81,7 @@ pub struct Args {
     /// With --server: the server's process id, to report its peak RSS.
     #[arg(long)]
     pub server_pid: Option<u32>,
-    /// With --spawn (get_strategy, check_in): the server runs
+    /// With --spawn (get_strategy, check_in, cascade): the server runs
     /// --auth-mode oidc with a key the bench makes, and every call
     /// presents a token.
     #[arg(long)]

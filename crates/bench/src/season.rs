@@ -11,6 +11,7 @@ use serde::Serialize;
 use trellis_foundation::Db;
 use trellis_proto::{
     cascade::v1::{BatchCreateOrgUnitsRequest, CreateOrgUnitRequest, OrgUnit, org_service_client::OrgServiceClient},
+    common::v1::Visibility,
     okr::v1::{
         AlignmentTarget, ImportAlignment, ImportSeasonRequest, KeyResult, Objective, alignment_target::Target,
         import_season_request::Header, import_season_request::Row, key_result, objective,
@@ -241,6 +242,13 @@ fn row(shape: Shape, team: usize, index: usize) -> Row {
                 ))),
                 weight: 1.0,
             }],
+            // One team in ten keeps its last objective private, as teams
+            // do with what is not for the whole company yet.
+            visibility: if team.is_multiple_of(10) && index + 1 == shape.objectives {
+                Visibility::Private
+            } else {
+                Visibility::Public
+            } as i32,
             ..Objective::default()
         }),
         key_results,

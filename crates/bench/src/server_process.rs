@@ -4,6 +4,7 @@
 
 use std::{
     io::{BufRead, BufReader, Write},
+    path::Path,
     process::{Child, ChildStdin, Command, Stdio},
 };
 
@@ -12,11 +13,17 @@ use trellis_server::{Application, Settings};
 
 /// Set in the child's environment: the database it serves.
 pub const SERVE_ENV: &str = "TRELLIS_BENCH_SERVE";
+/// Set in the child's environment with `--auth`: the JWKS file it trusts.
+const JWKS_ENV: &str = "TRELLIS_BENCH_JWKS";
 const READY_PREFIX: &str = "listening on ";
 
 /// In the child: serve until the parent closes stdin (or goes away).
 pub async fn serve(database_url: String) -> anyhow::Result<()> {
-    let app = Application::build(Settings::with_database(database_url)).await?;
+    let mut settings = Settings::with_database(database_url);
+    if let Some(jwks) = std::env::var_os(JWKS_ENV) {
+        crate::target::configure_oidc(&mut settings, Path::new(&jwks));
+    }
+    let app = Application::build(settings).await?;
     let mut stdout = std::io::stdout();
     writeln!(stdout, "{READY_PREFIX}{}", app.local_addr())?;
     stdout.flush()?;
@@ -44,9 +51,14 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    pub fn start(database_url: &str) -> anyhow::Result<ServerProcess> {
+    /// With `jwks`, the server runs `--auth-mode oidc` trusting that key.
+    pub fn start(database_url: &str, jwks: Option<&Path>) -> anyhow::Result<ServerProcess> {
         let exe = std::env::current_exe().context("finding the bench executable")?;
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        if let Some(jwks) = jwks {
+            command.env(JWKS_ENV, jwks);
+        }
+        let mut child = command
             .env(SERVE_ENV, database_url)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

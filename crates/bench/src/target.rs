@@ -2,7 +2,10 @@
 //! process on a fresh database, or (for figures of the server alone, such
 //! as its peak memory) one spawned as a child process.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    path::{Path, PathBuf},
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use anyhow::{Context, bail};
 use serde_json::json;
@@ -50,6 +53,8 @@ pub struct Target {
     /// Whether the server checks tokens ("oidc"), for the figures.
     pub auth: Option<&'static str>,
     bearer: Bearer,
+    /// The JWKS a spawned server process trusts, to restart it the same.
+    jwks: Option<PathBuf>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     process: Option<ServerProcess>,
@@ -72,6 +77,7 @@ impl Target {
                 backend: args.backend.clone(),
                 auth: None,
                 bearer: Bearer::default(),
+                jwks: None,
                 stop: None,
                 server: None,
                 process: None,
@@ -106,28 +112,40 @@ impl Target {
         }
         .to_owned();
         if matches!(args.workload, Workload::Season | Workload::Cascade) {
-            if auth {
-                bail!("--auth is for the get_strategy and check_in workloads");
+            if auth && args.workload == Workload::Season {
+                bail!("--auth is for the get_strategy, check_in and cascade workloads");
             }
-            let process = ServerProcess::start(&database_url)?;
-            eprintln!("spawned a {backend} server process on {}", process.url);
+            let keys = auth.then(bench_key).transpose()?;
+            let jwks = keys.as_ref().map(|(_, _, jwks)| jwks.clone());
+            let process = ServerProcess::start(&database_url, jwks.as_deref())?;
+            eprintln!(
+                "spawned a {backend} server process on {}{}",
+                process.url,
+                if auth { " (--auth-mode oidc)" } else { "" }
+            );
+            let (bearer, keys_dir) = match keys {
+                Some((bearer, dir, _)) => (bearer, Some(dir)),
+                None => (Bearer::default(), None),
+            };
             return Ok(Target {
                 url: process.url.clone(),
                 backend,
-                auth: None,
-                bearer: Bearer::default(),
+                auth: auth.then_some("oidc"),
+                bearer,
+                jwks,
                 stop: None,
                 server: None,
                 process: Some(process),
                 server_pid: None,
                 database_url: Some(database_url),
                 _dir: dir,
-                _keys: None,
+                _keys: keys_dir,
             });
         }
         let mut settings = Settings::with_database(database_url.clone());
         let (bearer, keys_dir) = if auth {
-            let (bearer, keys_dir) = trust_bench_key(&mut settings)?;
+            let (bearer, keys_dir, jwks) = bench_key()?;
+            configure_oidc(&mut settings, &jwks);
             (bearer, Some(keys_dir))
         } else {
             (Bearer::default(), None)
@@ -147,6 +165,7 @@ impl Target {
             backend,
             auth: auth.then_some("oidc"),
             bearer,
+            jwks: None,
             _keys: keys_dir,
             stop: Some(stop),
             server: Some(server),
@@ -192,7 +211,7 @@ impl Target {
             bail!("only a spawned server process can be restarted");
         };
         process.stop()?;
-        let process = ServerProcess::start(database_url)?;
+        let process = ServerProcess::start(database_url, self.jwks.as_deref())?;
         self.url = process.url.clone();
         self.process = Some(process);
         Ok(())
@@ -221,14 +240,9 @@ impl Target {
     }
 }
 
-/// Makes a P-256 key, writes its JWKS where `settings` make the server
-/// read it (`file://`), and returns a day-long token of the bench's own,
-/// whose subject is admin of the whole org.
-fn trust_bench_key(settings: &mut Settings) -> anyhow::Result<(Bearer, tempfile::TempDir)> {
-    let key = LocalKey::generate("bench-1").map_err(anyhow::Error::msg)?;
-    let dir = tempfile::tempdir().context("creating a temp dir for the keys")?;
-    let jwks = dir.path().join("jwks.json");
-    std::fs::write(&jwks, key.jwks().to_string()).context("writing the JWKS")?;
+/// Makes the server trust the bench's key (the JWKS file at `jwks`),
+/// with the bench's subject admin of the whole org.
+pub fn configure_oidc(settings: &mut Settings, jwks: &Path) {
     settings.auth_mode = AuthMode::Oidc;
     settings.oidc_issuer = Some(ISSUER.to_owned());
     settings.oidc_audience = Some(AUDIENCE.to_owned());
@@ -236,10 +250,19 @@ fn trust_bench_key(settings: &mut Settings) -> anyhow::Result<(Bearer, tempfile:
     settings.bootstrap_admin = Some(format!("user:{SUBJECT}"));
     // Every call is one principal's: the quota is checked but not reached.
     settings.principal_quota_per_second = 10_000_000;
+}
+
+/// Makes a P-256 key and writes its JWKS to a temp dir; returns a
+/// day-long token of the bench's own, the dir, and the JWKS's path.
+fn bench_key() -> anyhow::Result<(Bearer, tempfile::TempDir, PathBuf)> {
+    let key = LocalKey::generate("bench-1").map_err(anyhow::Error::msg)?;
+    let dir = tempfile::tempdir().context("creating a temp dir for the keys")?;
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, key.jwks().to_string()).context("writing the JWKS")?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let token = key
         .sign(&json!({"iss": ISSUER, "aud": AUDIENCE, "sub": SUBJECT, "iat": now, "exp": now + 86_400}))
         .map_err(anyhow::Error::msg)?;
     let value = MetadataValue::try_from(format!("Bearer {token}")).context("the token as metadata")?;
-    Ok((Bearer(Some(value)), dir))
+    Ok((Bearer(Some(value)), dir, jwks))
 }

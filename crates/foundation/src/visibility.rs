@@ -13,6 +13,12 @@ pub fn normal(value: Visibility) -> Visibility {
     }
 }
 
+/// A stored visibility (storage messages number it as the API does) in
+/// normal form; a number the API does not know reads as PUBLIC.
+pub fn from_stored(value: i32) -> Visibility {
+    normal(Visibility::try_from(value).unwrap_or(Visibility::Unspecified))
+}
+
 /// Whether a message's visibility field says PRIVATE.
 pub fn is_private(value: i32) -> bool {
     value == Visibility::Private as i32

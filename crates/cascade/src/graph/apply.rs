@@ -138,6 +138,11 @@ impl Graph {
     fn replace(&mut self, id: NodeId, title: &str, data: Data) {
         let old = self.node(id).data.hangs_below();
         let new = data.hangs_below();
+        if data.private() {
+            self.privates.insert(id);
+        } else {
+            self.privates.remove(&id);
+        }
         let node = &mut self.nodes[id as usize];
         node.data = data;
         node.present = true;

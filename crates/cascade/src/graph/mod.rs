@@ -16,7 +16,7 @@ pub mod rollup;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 pub use apply::{Change, Resource, Touch, TouchKind};
 pub use model::{Choice, Cycle, Data, Edge, HealthMetric, KeyResult, Kind, Node, NodeId, Objective, OrgUnit, Strategy};
@@ -24,18 +24,40 @@ pub use model::{Choice, Cycle, Data, Edge, HealthMetric, KeyResult, Kind, Node, 
 /// Which nodes one asker may see. The others are absent from its answers:
 /// not listed, not followed up or down, not counted in a roll-up.
 #[derive(Clone, Copy)]
-pub struct Sight<'a>(Option<&'a dyn Fn(NodeId) -> bool>);
+pub struct Sight<'a>(Seen<'a>);
+
+#[derive(Clone, Copy)]
+enum Seen<'a> {
+    All,
+    /// Everything but these (private nodes out of reach, with their key
+    /// results): a hash lookup per node.
+    AllBut(&'a HashSet<NodeId>),
+    /// Whatever the function says, node by node.
+    Only(&'a dyn Fn(NodeId) -> bool),
+}
 
 impl<'a> Sight<'a> {
     /// Every node (the service's own questions, or no access checks).
-    pub const ALL: Sight<'static> = Sight(None);
+    pub const ALL: Sight<'static> = Sight(Seen::All);
 
     pub fn only(sees: &'a dyn Fn(NodeId) -> bool) -> Sight<'a> {
-        Sight(Some(sees))
+        Sight(Seen::Only(sees))
+    }
+
+    pub fn all_but(hidden: &'a HashSet<NodeId>) -> Sight<'a> {
+        if hidden.is_empty() {
+            Sight::ALL
+        } else {
+            Sight(Seen::AllBut(hidden))
+        }
     }
 
     pub fn sees(&self, id: NodeId) -> bool {
-        self.0.is_none_or(|sees| sees(id))
+        match self.0 {
+            Seen::All => true,
+            Seen::AllBut(hidden) => !hidden.contains(&id),
+            Seen::Only(sees) => sees(id),
+        }
     }
 }
 
@@ -44,6 +66,8 @@ pub struct Graph {
     nodes: Vec<Node>,
     ids: HashMap<Box<str>, NodeId>,
     edges: usize,
+    /// The nodes that are private (gone ones too: they stay private).
+    privates: HashSet<NodeId>,
 }
 
 impl Graph {
@@ -118,16 +142,18 @@ impl Graph {
         chain
     }
 
-    /// What the access policy judges a node by: the unit that owns it and
-    /// whether it is private (a key result as its objective).
-    pub fn privacy(&self, id: NodeId) -> (Option<NodeId>, bool) {
-        let private = match &self.node(id).data {
-            Data::Objective(objective) => objective.private,
+    /// The private objectives and metrics (key results are private with
+    /// their objective).
+    pub fn private_nodes(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.privates.iter().copied()
+    }
+
+    /// Whether a node is private (a key result as its objective).
+    pub fn is_private(&self, id: NodeId) -> bool {
+        match &self.node(id).data {
             Data::KeyResult(key_result) => self.objective(key_result.objective).is_some_and(|o| o.private),
-            Data::HealthMetric(metric) => metric.private,
-            _ => false,
-        };
-        (self.owning_unit(id), private)
+            data => data.private(),
+        }
     }
 
     /// Whether `unit` is `root` or below it.

@@ -292,6 +292,15 @@ impl Data {
         }
     }
 
+    /// Whether the node itself is private (an objective or a metric).
+    pub fn private(&self) -> bool {
+        match self {
+            Data::Objective(objective) => objective.private,
+            Data::HealthMetric(metric) => metric.private,
+            _ => false,
+        }
+    }
+
     /// The owning org unit, where the node has one.
     pub fn owner(&self) -> Option<NodeId> {
         match self {

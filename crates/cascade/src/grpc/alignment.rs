@@ -65,12 +65,14 @@ impl CascadeGrpc {
         if weight == Weight::Light
             && let Some(graph) = self.ops.projection.try_graph()
         {
-            return reply(asker.ask(&graph, |sight| question(&self.ops, &graph, sight, &request)));
+            return reply(asker.ask(&graph, false, |sight| question(&self.ops, &graph, sight, &request)));
         }
         let ops = self.ops.clone();
         let answered = tokio::task::spawn_blocking(move || {
             let graph = ops.projection.graph();
-            asker.ask(&graph, |sight| question(&ops, &graph, sight, &request))
+            asker.ask(&graph, weight == Weight::Heavy, |sight| {
+                question(&ops, &graph, sight, &request)
+            })
         });
         match answered.await {
             Ok(answer) => reply(answer),
@@ -149,7 +151,7 @@ impl CascadeService for CascadeGrpc {
         self.ops
             .projection
             .read(move |graph| {
-                checker.ask(graph, |sight| {
+                checker.ask(graph, false, |sight| {
                     let mut resolver = Resolver::new(graph, sight);
                     resolver.optional(
                         "under",
@@ -190,7 +192,7 @@ impl CascadeService for CascadeGrpc {
                 };
                 let under = under.clone();
                 let asker = Arc::clone(&asker);
-                let changes = projection.read(move |graph| asker.ask(graph, |sight| {
+                let changes = projection.read(move |graph| asker.ask(graph, false, |sight| {
                     let root = (!under.is_empty()).then(|| graph.id(&under));
                     batch
                         .iter()

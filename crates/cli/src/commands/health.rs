@@ -2,6 +2,7 @@
 //! history of their status.
 
 use clap::Subcommand;
+use trellis_proto::common::v1::Visibility;
 use trellis_proto::health::v1::{
     CreateHealthMetricRequest, Direction, EscalationPolicy, GetHealthMetricRequest, HealthMetric,
     ListHealthMetricsRequest, ListMeasurementsRequest, ListStatusChangesRequest, Measurement, RecordMeasurementRequest,
@@ -124,6 +125,10 @@ pub struct CreateMetric {
     /// Further reds before the strategy's assumptions count as broken.
     #[arg(long)]
     break_after: Option<i32>,
+    /// Seen only inside the owner's subtree (and by admins above it); set
+    /// once, when created.
+    #[arg(long)]
+    private: bool,
 }
 
 pub async fn run(command: HealthCommand, clients: &Clients, printer: Printer) -> Result<(), Failure> {
@@ -271,6 +276,9 @@ impl CreateMetric {
         }
         if let Some(unit) = &self.unit {
             metric.unit.clone_from(unit);
+        }
+        if self.private {
+            metric.visibility = Visibility::Private as i32;
         }
         match self.direction.as_deref() {
             Some("higher-is-better") => metric.direction = Direction::HigherIsBetter as i32,

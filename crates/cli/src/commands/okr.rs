@@ -1,6 +1,7 @@
 //! `trellis okr`: objectives, key results, check-ins and season imports.
 
 use clap::Subcommand;
+use trellis_proto::common::v1::Visibility;
 use trellis_proto::okr::v1::{
     CancelObjectiveRequest, CheckIn, CompleteObjectiveRequest, CreateCheckInRequest, CreateObjectiveRequest,
     GetObjectiveRequest, KeyResult, ListCheckInsRequest, ListKeyResultsRequest, ListObjectivesRequest, Objective,
@@ -70,6 +71,10 @@ pub enum OkrCommand {
         /// KIND:ID:TITLE:START:TARGET[:UNIT]; repeatable.
         #[arg(long = "kr")]
         key_results: Vec<String>,
+        /// Seen only inside the owner's subtree (and by admins above it);
+        /// set once, when created.
+        #[arg(long)]
+        private: bool,
     },
     Get {
         name: String,
@@ -159,6 +164,7 @@ pub async fn run(command: OkrCommand, clients: &Clients, printer: Printer) -> Re
             aligns,
             guardrails,
             key_results,
+            private,
         } => {
             let mut request: CreateObjectiveRequest = match &file {
                 Some(path) => message_from_file(path)?,
@@ -190,6 +196,9 @@ pub async fn run(command: OkrCommand, clients: &Clients, printer: Printer) -> Re
             }
             for metric in &guardrails {
                 objective.guardrails.push(named("healthMetrics", metric));
+            }
+            if private {
+                objective.visibility = Visibility::Private as i32;
             }
             for text in &key_results {
                 request.key_results.push(key_result_flag(text)?);

@@ -6,7 +6,7 @@
 use crate::error::Error;
 use prost::Message;
 use trellis_foundation::visibility;
-use trellis_proto::{common::v1::Visibility, health::v1 as pb, storage::health::v1 as stored};
+use trellis_proto::{health::v1 as pb, storage::health::v1 as stored};
 
 /// A metric's configuration: its writable fields and name.
 pub fn encode_config(metric: &pb::HealthMetric) -> Vec<u8> {
@@ -32,7 +32,7 @@ pub fn encode_config(metric: &pb::HealthMetric) -> Vec<u8> {
             red_to_escalate: p.red_to_escalate,
             red_to_break: p.red_to_break,
         }),
-        visibility: store_visibility(visibility::normal(metric.visibility())) as i32,
+        visibility: visibility::normal(metric.visibility()) as i32,
     }
     .encode_to_vec()
 }
@@ -45,7 +45,7 @@ pub fn decode_config(bytes: &[u8], name: &str) -> Result<pb::HealthMetric, Error
         source,
     })?;
     Ok(pb::HealthMetric {
-        visibility: visibility::normal(api_visibility(config.visibility())) as i32,
+        visibility: visibility::from_stored(config.visibility) as i32,
         direction: api_direction(config.direction()) as i32,
         thresholds: config.thresholds.map(|t| pb::Thresholds {
             green: t.green,
@@ -72,14 +72,6 @@ pub fn decode_config(bytes: &[u8], name: &str) -> Result<pb::HealthMetric, Error
 }
 
 trellis_foundation::enum_pair!(
-    store_visibility,
-    api_visibility,
-    Visibility,
-    stored::Visibility,
-    [Unspecified, Public, Private]
-);
-
-trellis_foundation::enum_pair!(
     store_direction,
     api_direction,
     pb::Direction,
@@ -91,6 +83,7 @@ trellis_foundation::enum_pair!(
 mod tests {
     use super::*;
     use prost_types::Duration;
+    use trellis_proto::common::v1::Visibility;
 
     fn config() -> pb::HealthMetric {
         pb::HealthMetric {

@@ -7,7 +7,6 @@ use crate::error::Error;
 use prost::Message;
 use trellis_foundation::visibility;
 use trellis_proto::{
-    common::v1::Visibility,
     okr::v1::{self as pb, alignment_target::Target, key_result, objective},
     storage::okr::v1::{self as stored, alignment_target::Target as StoredTarget},
 };
@@ -56,7 +55,7 @@ pub fn encode_objective(objective: &pb::Objective) -> Vec<u8> {
         remedial_for: objective.remedial_for.clone(),
         guardrails: objective.guardrails.clone(),
         aligns_to: objective.aligns_to.iter().map(store_target).collect(),
-        visibility: store_visibility(visibility::normal(objective.visibility())) as i32,
+        visibility: visibility::normal(objective.visibility()) as i32,
     }
     .encode_to_vec()
 }
@@ -75,7 +74,7 @@ pub fn decode_objective(bytes: &[u8]) -> Result<pb::Objective, Error> {
         remedial_for: objective.remedial_for.clone(),
         guardrails: objective.guardrails.clone(),
         aligns_to: objective.aligns_to.iter().map(api_target).collect(),
-        visibility: visibility::normal(api_visibility(objective.visibility())) as i32,
+        visibility: visibility::from_stored(objective.visibility) as i32,
         ..pb::Objective::default()
     })
 }
@@ -168,7 +167,7 @@ fn store_shown(objective: &pb::Objective) -> stored::ShownObjective {
         etag: objective.etag.clone(),
         create_time: objective.create_time,
         update_time: objective.update_time,
-        visibility: store_visibility(visibility::normal(objective.visibility())) as i32,
+        visibility: visibility::normal(objective.visibility()) as i32,
     }
 }
 
@@ -194,7 +193,7 @@ fn api_shown(objective: &stored::ShownObjective) -> pb::Objective {
         etag: objective.etag.clone(),
         create_time: objective.create_time,
         update_time: objective.update_time,
-        visibility: visibility::normal(api_visibility(objective.visibility())) as i32,
+        visibility: visibility::from_stored(objective.visibility) as i32,
     }
 }
 
@@ -219,14 +218,6 @@ fn api_target(target: &stored::AlignmentTarget) -> pb::AlignmentTarget {
         weight: target.weight,
     }
 }
-
-trellis_foundation::enum_pair!(
-    store_visibility,
-    api_visibility,
-    Visibility,
-    stored::Visibility,
-    [Unspecified, Public, Private]
-);
 
 trellis_foundation::enum_pair!(
     store_kind,
@@ -269,6 +260,7 @@ trellis_foundation::enum_pair!(
 mod tests {
     use super::*;
     use prost_types::{Duration, Timestamp};
+    use trellis_proto::common::v1::Visibility;
 
     fn objective() -> pb::Objective {
         pb::Objective {
