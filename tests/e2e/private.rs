@@ -91,19 +91,7 @@ async fn private_things(org: &Org) -> anyhow::Result<String> {
         .first()
         .map(|key_result| key_result.name.clone())
         .context("secret has a key result")?;
-    okr.create_check_in(org.as_user(
-        "cora",
-        CreateCheckInRequest {
-            parent: key_result.clone(),
-            check_in: Some(CheckIn {
-                value: 2.0,
-                confidence: 2,
-                ..CheckIn::default()
-            }),
-            request_id: String::new(),
-        },
-    )?)
-    .await?;
+    check_in(org, &key_result, 2).await?;
     let mut metrics = org.app.metrics.clone();
     metrics
         .create_health_metric(org.as_user(
@@ -133,6 +121,25 @@ async fn private_things(org: &Org) -> anyhow::Result<String> {
         )?)
         .await?;
     Ok(key_result)
+}
+
+/// cora (a contributor of eng) checks in `confidence` on `key_result`.
+async fn check_in(org: &Org, key_result: &str, confidence: i32) -> anyhow::Result<()> {
+    let request = CreateCheckInRequest {
+        parent: key_result.to_owned(),
+        check_in: Some(CheckIn {
+            value: f64::from(confidence),
+            confidence,
+            ..CheckIn::default()
+        }),
+        request_id: String::new(),
+    };
+    org.app
+        .okr
+        .clone()
+        .create_check_in(org.as_user("cora", request)?)
+        .await?;
+    Ok(())
 }
 
 /// Every resource name a feed holds for the caller, read up to its head.
@@ -340,22 +347,7 @@ async fn watch_alignment_keeps_private_changes_inside(org: &Org, key_result: &st
             .into_inner();
         streams.push((subject, stream));
     }
-    org.app
-        .okr
-        .clone()
-        .create_check_in(org.as_user(
-            "cora",
-            CreateCheckInRequest {
-                parent: key_result.to_owned(),
-                check_in: Some(CheckIn {
-                    value: 3.0,
-                    confidence: 3,
-                    ..CheckIn::default()
-                }),
-                request_id: String::new(),
-            },
-        )?)
-        .await?;
+    check_in(org, key_result, 3).await?;
     org.app
         .okr
         .clone()

@@ -11,13 +11,14 @@ use trellis_proto::{
     cascade::v1::{ListOrgUnitsRequest, org_service_client::OrgServiceClient},
     strategy::v1::CreateStrategyRequest,
 };
-use trellis_tests::{TestApp, TestBackend, backend_only_tests, spawn_app_with, tls::TestCa};
+use trellis_tests::{TestApp, TestBackend, backend_only_tests, issuer::TestIssuer, spawn_app_with, tls::TestCa};
 
 use crate::support::{complete_strategy, load_org};
 
 backend_only_tests!(
     a_tls_server_answers_over_tls_and_calls_itself_over_tls,
     mutual_tls_refuses_a_client_without_a_certificate_of_its_ca,
+    a_client_certificate_naming_a_service_is_that_service_under_oidc,
 );
 
 /// What a ListOrgUnits call gets over a channel with `tls` (plaintext
@@ -89,4 +90,28 @@ async fn mutual_tls_refuses_a_client_without_a_certificate_of_its_ca(backend: Te
     assert_eq!(list_with(&app, Some(ca.client(Some(&ours)))).await, Ok(Code::Ok));
     // The server's services reach each other presenting its certificate.
     create_strategy_calling_itself(&app, "over-mtls").await
+}
+
+/// With `--auth-mode oidc` and mTLS, a call without a token whose client
+/// certificate (of the server's client CA) names one of Trellis's services
+/// runs as that service's principal, as a service run apart calls its
+/// peers; a certificate naming anyone else still needs a token.
+async fn a_client_certificate_naming_a_service_is_that_service_under_oidc(backend: TestBackend) -> anyhow::Result<()> {
+    let ca = TestCa::new("Trellis test CA")?;
+    let issuer = TestIssuer::start().await?;
+    let mut configured = Ok(());
+    let app = spawn_app_with(&backend, |settings| {
+        issuer.configure(settings);
+        configured = ca.configure(settings, true);
+    })
+    .await?;
+    configured?;
+    let service = ca.issue("trellis-cascade")?;
+    assert_eq!(list_with(&app, Some(ca.client(Some(&service)))).await, Ok(Code::Ok));
+    let person = ca.issue("mallory")?;
+    assert_eq!(
+        list_with(&app, Some(ca.client(Some(&person)))).await,
+        Ok(Code::Unauthenticated)
+    );
+    Ok(())
 }

@@ -6,7 +6,8 @@
 //! with a short reason before any handler runs; one over its principal's
 //! request quota, RESOURCE_EXHAUSTED. A call from this same
 //! process's own work (an escalation step, a feed reader) that presents the
-//! process's internal credential runs as that service's principal. A
+//! process's internal credential, or a client certificate of the mTLS CA
+//! whose common name is the service's, runs as that service's principal. A
 //! service's call within a user's request presents both: it runs as the
 //! user, with the service recorded as the actor on the user's behalf.
 
@@ -21,10 +22,12 @@ use std::{
 
 use futures::future::BoxFuture;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tonic::{Status, codegen::http};
+use tonic::{Status, codegen::http, transport::server::TlsConnectInfo};
 use tower_layer::Layer;
 use tower_service::Service;
 use trellis_access::{Rejection, Verifier};
+
+use crate::connections::ConnectionInfo;
 use trellis_foundation::{
     context::{ActingService, Principal},
     credentials::{
@@ -59,6 +62,18 @@ fn text(value: &Option<http::HeaderValue>) -> Option<&str> {
 fn unauthenticated(request: &HttpRequest, what: &str, rejection: &Rejection) -> HttpResponse {
     tracing::debug!(path = request.uri().path(), reason = %rejection, "unauthenticated");
     Status::unauthenticated(format!("{what}{rejection}")).into_http()
+}
+
+/// The service a verified client certificate names: its subject's common
+/// name is one of [`SERVICES`]. The certificate chains to
+/// `--tls-client-ca` (the handshake checked it), whose holder decides
+/// who gets a certificate naming a service.
+fn certified_service(request: &HttpRequest) -> Option<&'static str> {
+    let info = request.extensions().get::<TlsConnectInfo<ConnectionInfo>>()?;
+    let certificates = info.peer_certs()?;
+    let (_, certificate) = x509_parser::parse_x509_certificate(certificates.first()?.as_ref()).ok()?;
+    let name = certificate.subject().iter_common_name().next()?.as_str().ok()?;
+    SERVICES.into_iter().find(|service| *service == name)
 }
 
 type HttpRequest = http::Request<tonic::body::Body>;
@@ -161,7 +176,7 @@ where
         if request.uri().path().starts_with("/grpc.health.") {
             return Box::pin(inner.call(request));
         }
-        let internal = internal_caller(request.headers());
+        let internal = internal_caller(request.headers()).or_else(|| certified_service(&request));
         if let Some(service) = internal
             && !request.headers().contains_key(http::header::AUTHORIZATION)
         {
@@ -182,8 +197,9 @@ where
                 Ok(verified) => verified,
                 Err(rejection) => return Ok(unauthenticated(&request, "", &rejection)),
             };
-            // A service acting within a user's request: in process, proven
-            // by the internal credential; else by its own token.
+            // A service acting within a user's request: proven by the
+            // internal credential or its client certificate, else by its
+            // own token.
             let acting = match (internal, &service_authorization) {
                 (Some(service), _) => Some((Arc::from(service), false)),
                 (None, Some(_)) => match verifier.verify(text(&service_authorization)).await {
