@@ -57,14 +57,6 @@ impl Reader {
         }
     }
 
-    /// A reader that sees everything (work the service does itself).
-    pub fn everything() -> Reader {
-        Reader {
-            checks: Checks::Everything,
-            decided: Mutex::new(HashMap::new()),
-        }
-    }
-
     /// Whether every read is allowed without asking (no authentication, or
     /// the service's own work).
     pub fn sees_everything(&self) -> bool {
