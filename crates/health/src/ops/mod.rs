@@ -74,16 +74,14 @@ impl HealthOps {
         permission: Permission,
         row: &metric::Model,
     ) -> Result<(), crate::Error> {
-        self.readable(context, row).await?;
+        let owner = trellis_access::unit_name(&row.owner_id);
+        let name = crate::names::metric_name(&row.id);
+        self.access
+            .check_sees(context, ResourceKind::HealthMetric, &owner, row.private, &name)
+            .await?;
         Ok(self
             .access
-            .check_owned(
-                context,
-                permission,
-                ResourceKind::HealthMetric,
-                &row.id,
-                &trellis_access::unit_name(&row.owner_id),
-            )
+            .check_owned(context, permission, ResourceKind::HealthMetric, &row.id, &owner)
             .await?)
     }
 
