@@ -17,6 +17,7 @@ mod authorizer;
 mod engine;
 mod jwks;
 mod members;
+pub mod oauth;
 mod reader;
 mod roles;
 #[cfg(feature = "signing")]

@@ -8,6 +8,7 @@ use tonic::{
     service::{Interceptor, interceptor::InterceptedService},
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
+use trellis_access::oauth::{self, ClientCredentials, TokenError};
 use trellis_proto::{
     access::v1::access_service_client::AccessServiceClient,
     cascade::v1::{cascade_service_client::CascadeServiceClient, org_service_client::OrgServiceClient},
@@ -65,6 +66,18 @@ impl Interceptor for Credentials {
             request.metadata_mut().insert("authorization", authorization.clone());
         }
         Ok(request)
+    }
+}
+
+/// A token from the issuer for a client of its own (the OAuth
+/// client-credentials grant), asked for once per command.
+pub async fn client_credentials_token(credentials: ClientCredentials) -> Result<String, Failure> {
+    let http = oauth::http_client().map_err(|err| Failure::Usage(err.to_string()))?;
+    match oauth::request_token(&http, &credentials).await {
+        Ok(token) => Ok(token.token),
+        Err(TokenError::Settings(reason)) => Err(Failure::Usage(reason)),
+        Err(TokenError::Issuer(reason)) => Err(Failure::Issuer(reason)),
+        Err(TokenError::Refused(reason)) => Err(Failure::Refused(reason)),
     }
 }
 

@@ -18,9 +18,11 @@ pub mod exit {
     pub const NOT_FOUND: u8 = 4;
     /// Already exists, stale etag, or not allowed in the resource's state.
     pub const CONFLICT: u8 = 5;
-    /// The server cannot be reached, or does not host that service.
+    /// The server (or the issuer of --client-id) cannot be reached, or
+    /// does not host that service.
     pub const UNAVAILABLE: u8 = 6;
-    /// No token, or one the server does not accept (--token).
+    /// No token, or one the server does not accept (--token), or the
+    /// issuer refused the client's credentials (--client-id).
     pub const UNAUTHENTICATED: u8 = 7;
     /// The caller may not do that.
     pub const PERMISSION_DENIED: u8 = 8;
@@ -48,6 +50,11 @@ pub enum Failure {
     Usage(String),
     /// Reading or writing a local file.
     Io { path: String, reason: String },
+    /// The identity provider cannot be reached or answered something
+    /// unusable, asked for a token (--client-id).
+    Issuer(String),
+    /// The identity provider refused --client-id and --client-secret.
+    Refused(String),
 }
 
 impl Failure {
@@ -63,6 +70,8 @@ impl Failure {
             Failure::Connect { .. } => exit::UNAVAILABLE,
             Failure::Usage(_) => exit::USAGE,
             Failure::Io { .. } => exit::INVALID,
+            Failure::Issuer(_) => exit::UNAVAILABLE,
+            Failure::Refused(_) => exit::UNAUTHENTICATED,
         })
     }
 }
@@ -115,6 +124,11 @@ impl fmt::Display for Failure {
             ),
             Failure::Usage(message) => f.write_str(message),
             Failure::Io { path, reason } => write!(f, "{path}: {reason}"),
+            Failure::Issuer(reason) => write!(
+                f,
+                "cannot get a token: {reason}\n  check --issuer (TRELLIS_OIDC_ISSUER)"
+            ),
+            Failure::Refused(reason) => write!(f, "no token: {reason}\n  check --client-id and --client-secret"),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod import;
 pub mod output;
 
 use clap::{Args, Parser, Subcommand};
+use trellis_access::oauth::ClientCredentials;
 
 use crate::{
     client::{Credentials, Servers, Tls, connect},
@@ -26,8 +27,9 @@ Exit codes:
   3  invalid input (the server's field violations, or bad rows in a file); nothing changed
   4  not found
   5  conflict: already exists, stale etag, or not allowed in the resource's state
-  6  the server cannot be reached, or does not host that service
-  7  no token, or one the server does not accept (--token, TRELLIS_TOKEN)
+  6  the server (or the token issuer) cannot be reached, or does not host that service
+  7  no token, or one the server does not accept (--token, TRELLIS_TOKEN), or
+     the issuer refused --client-id and --client-secret
   8  the caller may not do that";
 
 #[derive(Debug, Parser)]
@@ -67,6 +69,39 @@ pub struct Cli {
     /// identity provider); sent as `authorization: Bearer <token>`.
     #[arg(long, env = "TRELLIS_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
+    /// Instead of --token: get one from the issuer with the OAuth
+    /// client-credentials grant, as this client (with --client-secret and
+    /// --issuer).
+    #[arg(
+        long,
+        env = "TRELLIS_CLIENT_ID",
+        global = true,
+        conflicts_with = "token",
+        requires_all = ["client_secret", "issuer"]
+    )]
+    pub client_id: Option<String>,
+    /// The secret of --client-id (better in TRELLIS_CLIENT_SECRET than on
+    /// the command line, where other users of the machine can see it).
+    #[arg(
+        long,
+        env = "TRELLIS_CLIENT_SECRET",
+        global = true,
+        hide_env_values = true,
+        requires = "client_id"
+    )]
+    pub client_secret: Option<String>,
+    /// The issuer --client-id asks for a token: its URL, under which its
+    /// discovery document (/.well-known/openid-configuration) names the
+    /// token endpoint.
+    #[arg(long, env = "TRELLIS_OIDC_ISSUER", global = true)]
+    pub issuer: Option<String>,
+    /// Scopes to ask the issuer for (space-separated), if it wants them.
+    #[arg(long, env = "TRELLIS_TOKEN_SCOPE", global = true)]
+    pub scope: Option<String>,
+    /// The API to ask the issuer for a token for (its `audience`
+    /// parameter), for issuers that take one.
+    #[arg(long, env = "TRELLIS_TOKEN_AUDIENCE", global = true)]
+    pub audience: Option<String>,
     /// For https:// servers: the CA (PEM) their certificates chain to.
     #[arg(long, env = "TRELLIS_TLS_CA", global = true)]
     pub tls_ca: Option<String>,
@@ -127,7 +162,20 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         health: cli.health_server.as_deref().unwrap_or(&cli.server),
         cascade: cli.cascade_server.as_deref().unwrap_or(&cli.server),
     };
-    let credentials = Credentials::new(actor.as_deref(), cli.token.as_deref())?;
+    let token = match (&cli.client_id, &cli.client_secret, &cli.issuer) {
+        (Some(client_id), Some(client_secret), Some(issuer)) => Some(
+            client::client_credentials_token(ClientCredentials {
+                issuer: issuer.clone(),
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                scope: cli.scope.clone(),
+                audience: cli.audience.clone(),
+            })
+            .await?,
+        ),
+        _ => cli.token.clone(),
+    };
+    let credentials = Credentials::new(actor.as_deref(), token.as_deref())?;
     let tls = Tls::load(
         cli.tls_ca.as_deref(),
         cli.tls_client_cert.as_deref().zip(cli.tls_client_key.as_deref()),

@@ -488,6 +488,71 @@ async fn a_token_is_sent_and_its_absence_has_an_exit_code() -> anyhow::Result<()
     Ok(())
 }
 
+/// `--client-id` and `--client-secret`: the CLI reads the token endpoint
+/// from the issuer's discovery document and gets a token of its own (the
+/// secret sent with HTTP Basic, or in the form where the issuer only takes
+/// that), which the server takes as the client's subject; a wrong secret
+/// exits 7, an unreachable issuer 6, a plain-http issuer elsewhere 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_gets_its_own_token_from_the_issuer() -> anyhow::Result<()> {
+    let issuer = trellis_tests::issuer::TestIssuer::start().await?;
+    issuer.register_client("planning-bot", "s3cret:with/odd chars", trellis_tests::issuer::ADMIN)?;
+    let app = trellis_tests::spawn_app_with(&TestBackend::Sqlite, |settings| issuer.configure(settings)).await?;
+    let server = app.url();
+    let issuer_url = issuer.issuer().to_owned();
+    let run = move |secret: &'static str, issuer_url: String, args: &'static [&'static str]| {
+        let server = server.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<(Option<i32>, String, String)> {
+            let output = Command::new(env!("CARGO_BIN_EXE_trellis"))
+                .args(args)
+                .env("TRELLIS_SERVER", &server)
+                .env("TRELLIS_CLIENT_ID", "planning-bot")
+                .env("TRELLIS_CLIENT_SECRET", secret)
+                .env("TRELLIS_OIDC_ISSUER", issuer_url)
+                .output()?;
+            Ok((
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            ))
+        })
+    };
+    let created = run(
+        "s3cret:with/odd chars",
+        issuer_url.clone(),
+        &["org", "create", "acme", "--display-name", "Acme", "--kind", "company"],
+    )
+    .await??;
+    assert_eq!(created.0, Some(0), "{}", created.2);
+    assert_eq!(issuer.tokens_issued(), 1);
+    // The token was the admin's (the client's subject), so the unit is there.
+    let units = app
+        .view_with_token(&issuer.token(trellis_tests::issuer::ADMIN)?)?
+        .org
+        .clone()
+        .list_org_units(trellis_proto::cascade::v1::ListOrgUnitsRequest::default())
+        .await?
+        .into_inner()
+        .org_units;
+    assert_eq!(units.len(), 1);
+
+    issuer.accept_only_form_secrets();
+    let listed = run("s3cret:with/odd chars", issuer_url.clone(), &["org", "list"]).await??;
+    assert_eq!(listed.0, Some(0), "{}", listed.2);
+    assert!(listed.1.contains("acme"), "{}", listed.1);
+    assert_eq!(issuer.tokens_issued(), 2);
+
+    let refused = run("wrong", issuer_url.clone(), &["org", "list"]).await??;
+    assert_eq!(refused.0, Some(7), "{}", refused.2);
+    assert!(refused.2.contains("invalid_client"), "{}", refused.2);
+    let unreachable = run("wrong", "http://127.0.0.1:9".to_owned(), &["org", "list"]).await??;
+    assert_eq!(unreachable.0, Some(6), "{}", unreachable.2);
+    let in_the_clear = run("wrong", "http://login.example.com".to_owned(), &["org", "list"]).await??;
+    assert_eq!(in_the_clear.0, Some(2), "{}", in_the_clear.2);
+    assert!(in_the_clear.2.contains("https://"), "{}", in_the_clear.2);
+    Ok(())
+}
+
 /// `trellis access`: the admin grants a role, the grantee sees what it may
 /// do, and a write it may not make exits 8.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
