@@ -304,6 +304,23 @@ impl TestCluster {
     }
 }
 
+impl TestCluster {
+    /// Like [`TestCluster::client_view`], every client presenting `token`.
+    pub fn client_view_with_token(&self, token: &str) -> anyhow::Result<TestApp> {
+        let bearer = Bearer(Some(MetadataValue::try_from(format!("Bearer {token}"))?));
+        let on = |app: &TestApp| Clients::all_on(&InterceptedService::new(app.channel.clone(), bearer.clone()));
+        let mut view = self.client_view();
+        view.strategy = on(&self.strategy).strategy;
+        view.okr = on(&self.okr).okr;
+        view.metrics = on(&self.health).metrics;
+        let cascade = on(&self.cascade);
+        view.org = cascade.org;
+        view.cascade = cascade.cascade;
+        view.health = cascade.health;
+        Ok(view)
+    }
+}
+
 impl TestApp {
     /// Clients of the same server presenting `token` on every call; the
     /// view owns no server, so this app must outlive it.

@@ -74,9 +74,16 @@ impl TestCa {
     /// Settings for a server that serves TLS with a certificate of this CA
     /// and, with `mutual`, requires clients to present one too.
     pub fn configure(&self, settings: &mut Settings, mutual: bool) -> anyhow::Result<()> {
-        let server = self.issue("trellis-server")?;
-        settings.tls_cert = Some(self.write("server.pem", &server.cert_pem)?);
-        settings.tls_key = Some(self.write("server.key", &server.key_pem)?);
+        self.configure_as(settings, mutual, "trellis-server")
+    }
+
+    /// Like [`TestCa::configure`], the server's certificate (which it
+    /// also presents to its peers) named `common_name`: a service's name
+    /// makes it that service to peers that ask for client certificates.
+    pub fn configure_as(&self, settings: &mut Settings, mutual: bool, common_name: &str) -> anyhow::Result<()> {
+        let server = self.issue(common_name)?;
+        settings.tls_cert = Some(self.write(&format!("{common_name}.pem"), &server.cert_pem)?);
+        settings.tls_key = Some(self.write(&format!("{common_name}.key"), &server.key_pem)?);
         let ca = self.ca_file()?;
         settings.tls_peer_ca = Some(ca.clone());
         if mutual {

@@ -34,6 +34,12 @@ pub struct OidcSettings {
     pub email_claim: String,
     /// The claim that holds the caller's groups (a list of strings).
     pub groups_claim: String,
+    /// Token subjects that are Trellis's own services run apart (a
+    /// client-credentials token's subject), by subject: the service each
+    /// is. Such a token is that service's principal, holding exactly what
+    /// the policy gives the service, as a client certificate naming it
+    /// would be.
+    pub service_subjects: HashMap<String, String>,
 }
 
 /// Why a request is not authenticated: a short reason, no more.
@@ -183,6 +189,15 @@ impl Verifier {
             Some(Value::Array(groups)) => groups.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
             _ => Vec::new(),
         };
+        if let Some(service) = self.settings.service_subjects.get(&subject) {
+            let principal = Principal {
+                subject: service.clone(),
+                email: None,
+                groups: Vec::new(),
+                service: true,
+            };
+            return Ok((principal, expires));
+        }
         Ok((
             Principal {
                 subject,

@@ -2,7 +2,9 @@
 //! a peer call presents the caller's own bearer token, so the peer checks
 //! the same person; work a service does on its own (escalation steps,
 //! sweeps, the cascade's feed readers) presents the service's token, read
-//! from `--service-token-file` and read again when the file changes.
+//! from `--service-token-file` and read again when the file changes, or
+//! got from the issuer with the client-credentials grant and renewed
+//! before it expires (`--service-client-id`).
 //!
 //! Without a service token, a service's own work calling the services of
 //! its own process presents the process's internal credential: a random
@@ -29,7 +31,6 @@ tokio::task_local! {
 /// How often the service token file is looked at again.
 const SERVICE_TOKEN_REREAD: Duration = Duration::from_secs(30);
 
-static SERVICE_TOKEN: OnceLock<RwLock<Option<Arc<str>>>> = OnceLock::new();
 static INTERNAL_SECRET: OnceLock<String> = OnceLock::new();
 
 /// Names the service whose own work a call is (with [`INTERNAL_HEADER`]).
@@ -75,29 +76,41 @@ pub async fn with_caller_token<F: Future>(token: Arc<str>, work: F) -> F::Output
     CALLER_TOKEN.scope(token, work).await
 }
 
-/// The service's own token (`--service-token-file`), if it has one.
-pub fn service_token() -> Option<Arc<str>> {
-    SERVICE_TOKEN
-        .get()
-        .and_then(|token| token.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
-}
+/// A server's own token (`--service-token-file`, or the issuer's through
+/// `--service-client-id`), shared by the channels its services call their
+/// peers on and replaced in place when renewed. Each server has its own,
+/// so servers sharing a process (tests) keep their identities apart.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceToken(Arc<RwLock<Option<Arc<str>>>>);
 
-/// Reads the service token from `path` now and every half minute after,
-/// for the life of the process.
-pub async fn watch_service_token(path: PathBuf) -> Result<(), String> {
-    let slot = SERVICE_TOKEN.get_or_init(|| RwLock::new(None));
-    let first = read_token(&path).await?;
-    *slot.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(first);
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(SERVICE_TOKEN_REREAD).await;
-            match read_token(&path).await {
-                Ok(token) => *slot.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(token),
-                Err(err) => tracing::warn!(error = %err, "keeping the service token read before"),
+impl ServiceToken {
+    /// The token now, if the server has one.
+    pub fn get(&self) -> Option<Arc<str>> {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Makes `token` the token from now on (a renewed one replaces the
+    /// last).
+    pub fn set(&self, token: Arc<str>) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(token);
+    }
+
+    /// Reads the token from `path` now and every half minute after, for
+    /// the life of the process.
+    pub async fn watch_file(&self, path: PathBuf) -> Result<(), String> {
+        self.set(read_token(&path).await?);
+        let slot = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(SERVICE_TOKEN_REREAD).await;
+                match read_token(&path).await {
+                    Ok(token) => slot.set(token),
+                    Err(err) => tracing::warn!(error = %err, "keeping the service token read before"),
+                }
             }
-        }
-    });
-    Ok(())
+        });
+        Ok(())
+    }
 }
 
 async fn read_token(path: &PathBuf) -> Result<Arc<str>, String> {

@@ -18,6 +18,8 @@ use tonic::{
     transport::Channel,
 };
 use tracing::Span;
+
+use crate::credentials::ServiceToken;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 const TRACEPARENT: &str = "traceparent";
@@ -33,15 +35,16 @@ pub fn peer_channel(channel: Channel) -> PeerChannel {
     InterceptedService::new(channel, PropagateTrace::default())
 }
 
-/// Like [`peer_channel`], for calls `service` makes; to this same process
-/// when `itself`, where the service's own work presents the process's
-/// internal credential when it has no token.
-pub fn service_channel(channel: Channel, service: &'static str, itself: bool) -> PeerChannel {
+/// Like [`peer_channel`], for calls `service` makes, presenting `own`
+/// token; to this same process when `itself`, where the service's own
+/// work presents the process's internal credential when it has no token.
+pub fn service_channel(channel: Channel, service: &'static str, itself: bool, own: ServiceToken) -> PeerChannel {
     InterceptedService::new(
         channel,
         PropagateTrace {
             service: Some(service),
             itself,
+            own,
         },
     )
 }
@@ -49,12 +52,14 @@ pub fn service_channel(channel: Channel, service: &'static str, itself: bool) ->
 /// Injects the current span's context into each outgoing request, marks
 /// it as a call between services, and adds the credentials it presents
 /// ([`crate::credentials`]).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct PropagateTrace {
     /// The calling service ("trellis-health"), for its own work.
     service: Option<&'static str>,
     /// Whether the calls go to this same process.
     itself: bool,
+    /// The calling server's own token.
+    own: ServiceToken,
 }
 
 impl Interceptor for PropagateTrace {
@@ -63,11 +68,11 @@ impl Interceptor for PropagateTrace {
             .metadata_mut()
             .insert(PEER_CALL_HEADER, MetadataValue::from_static("1"));
         use crate::credentials::{
-            INTERNAL_HEADER, SERVICE_AUTHORIZATION_HEADER, SERVICE_HEADER, caller_token, internal_secret, service_token,
+            INTERNAL_HEADER, SERVICE_AUTHORIZATION_HEADER, SERVICE_HEADER, caller_token, internal_secret,
         };
         let bearer = |token: &str| MetadataValue::try_from(format!("Bearer {token}")).ok();
         let user = caller_token();
-        let own = service_token();
+        let own = self.own.get();
         let metadata = request.metadata_mut();
         if let Some(value) = user.as_deref().or(own.as_deref()).and_then(bearer) {
             metadata.insert("authorization", value);

@@ -107,11 +107,7 @@ impl Application {
             }
         }
         let local_addr = listener.local_addr().context("reading the bound address")?;
-        if let Some(path) = &settings.service_token_file {
-            trellis_foundation::credentials::watch_service_token(path.clone())
-                .await
-                .map_err(anyhow::Error::msg)?;
-        }
+        let service_token = crate::service_token::start(&settings).await?;
         let db = Db::connect(&settings.database_url)
             .await
             .with_context(|| format!("connecting to {}", redact(&settings.database_url)))?;
@@ -130,6 +126,7 @@ impl Application {
             settings: &settings,
             local_addr,
             service,
+            token: &service_token,
         };
         let checks = AccessChecks::start(&settings, || match &org {
             Some(org) => Ok(OrgFeed::Local(org.store().feed.clone())),
@@ -149,7 +146,7 @@ impl Application {
         }
         let cascade = match &org {
             Some(org) => {
-                let sources = feed_sources(&settings, local_addr, org)?;
+                let sources = feed_sources(&settings, local_addr, &service_token, org)?;
                 let names: Vec<&'static str> = sources.iter().map(Source::name).collect();
                 let projection = std::sync::Arc::new(Projection::new(&names));
                 let ops = AlignmentOps::new(projection, org.store().page_tokens.clone()).with_access(access.clone());
@@ -442,6 +439,11 @@ async fn verifier(settings: &Settings) -> anyhow::Result<Option<Arc<Verifier>>> 
         jwks_url: setting(&settings.oidc_jwks_url),
         email_claim: settings.oidc_email_claim.clone(),
         groups_claim: settings.oidc_groups_claim.clone(),
+        service_subjects: settings
+            .oidc_service_subjects
+            .iter()
+            .map(|known| (known.subject.clone(), known.service.clone()))
+            .collect(),
     })
     .await
     .map_err(anyhow::Error::msg)?;

@@ -36,7 +36,7 @@ use trellis_foundation::{
 };
 
 /// The services whose own work may present the internal credential.
-const SERVICES: [&str; 5] = [
+pub(crate) const SERVICES: [&str; 5] = [
     "trellis-strategy",
     "trellis-okr",
     "trellis-health",
@@ -203,15 +203,17 @@ where
             let acting = match (internal, &service_authorization) {
                 (Some(service), _) => Some((Arc::from(service), false)),
                 (None, Some(_)) => match verifier.verify(text(&service_authorization)).await {
-                    Ok(service) => Some((service.subject, true)),
+                    Ok(service) => Some((service.subject, !service.principal.service)),
                     Err(rejection) => return Ok(unauthenticated(&request, "the service credential: ", &rejection)),
                 },
                 (None, None) => None,
             };
-            // Quotas hold whoever presented a token for the call.
+            // Quotas hold whoever presented a token for the call, but for
+            // Trellis's own services.
             let charged = match &acting {
                 Some((service, true)) => Some(service),
                 Some((_, false)) => None,
+                None if verified.principal.service => None,
                 None => Some(&verified.subject),
             };
             if let (Some(quotas), Some(subject)) = (&quotas, charged)

@@ -8,6 +8,7 @@ pub mod connections;
 pub mod guard;
 pub mod peers;
 pub mod reflection;
+pub mod service_token;
 pub mod settings;
 pub mod telemetry;
 pub mod tls;

@@ -8,7 +8,10 @@ use std::{net::SocketAddr, time::Duration};
 use anyhow::Context;
 use tonic::transport::{Channel, Endpoint};
 use trellis_cascade::{OrgOps, Source};
-use trellis_foundation::trace::{PeerChannel, service_channel};
+use trellis_foundation::{
+    credentials::ServiceToken,
+    trace::{PeerChannel, service_channel},
+};
 use trellis_proto::{
     cascade::v1::org_service_client::OrgServiceClient,
     health::v1::health_metric_service_client::HealthMetricServiceClient, okr::v1::okr_service_client::OkrServiceClient,
@@ -25,12 +28,19 @@ pub struct Caller<'a> {
     pub local_addr: SocketAddr,
     /// The principal of the service's own work, "trellis-health".
     pub service: &'static str,
+    /// The server's own token, for peers in other processes.
+    pub token: &'a ServiceToken,
 }
 
 impl Caller<'_> {
     fn channel(&self, peer: Option<&str>) -> anyhow::Result<PeerChannel> {
         let channel = peer_channel(self.settings, peer, self.local_addr)?;
-        Ok(service_channel(channel, self.service, peer.is_none()))
+        Ok(service_channel(
+            channel,
+            self.service,
+            peer.is_none(),
+            self.token.clone(),
+        ))
     }
 }
 
@@ -69,7 +79,12 @@ pub fn health_client(caller: &Caller<'_>) -> anyhow::Result<HealthMetricServiceC
 
 /// The feeds the cascade projection follows: its own org units in
 /// process, the others from this process or their configured peers.
-pub fn feed_sources(settings: &Settings, local_addr: SocketAddr, org: &OrgOps) -> anyhow::Result<Vec<Source>> {
+pub fn feed_sources(
+    settings: &Settings,
+    local_addr: SocketAddr,
+    token: &ServiceToken,
+    org: &OrgOps,
+) -> anyhow::Result<Vec<Source>> {
     let wants = |service| settings.services.contains(&service);
     let max = settings.max_message_bytes;
     // Traced like every peer call, so a feed reader presents this
@@ -78,6 +93,7 @@ pub fn feed_sources(settings: &Settings, local_addr: SocketAddr, org: &OrgOps) -
         settings,
         local_addr,
         service: "trellis-cascade",
+        token,
     };
     let channel = |service, peer: &Option<String>| -> anyhow::Result<Option<PeerChannel>> {
         if wants(service) || peer.is_some() {

@@ -115,6 +115,22 @@ pub struct Flags {
     /// its peers for the work it does on its own (read again when changed).
     #[arg(long, env = "TRELLIS_SERVICE_TOKEN_FILE")]
     pub service_token_file: Option<PathBuf>,
+    /// With oidc: instead of --service-token-file, get this process's
+    /// token from the issuer (--oidc-issuer) with the OAuth
+    /// client-credentials grant as this client, renewed before it expires.
+    #[arg(long, env = "TRELLIS_SERVICE_CLIENT_ID")]
+    pub service_client_id: Option<String>,
+    /// The file holding --service-client-id's secret.
+    #[arg(long, env = "TRELLIS_SERVICE_CLIENT_SECRET_FILE")]
+    pub service_client_secret_file: Option<PathBuf>,
+    /// Scopes --service-client-id asks the issuer for, if it wants them.
+    #[arg(long, env = "TRELLIS_SERVICE_TOKEN_SCOPE")]
+    pub service_token_scope: Option<String>,
+    /// With oidc: which token subjects are Trellis's services run apart,
+    /// as `trellis-okr=SUBJECT,trellis-cascade=SUBJECT,...`; a token with
+    /// such a subject is that service, with what the policy gives it.
+    #[arg(long, env = "TRELLIS_OIDC_SERVICE_SUBJECTS")]
+    pub oidc_service_subjects: Option<String>,
     /// With oidc: a Cedar policy file deciding who may do what, in place
     /// of the default one (checked against the schema at start).
     #[arg(long, env = "TRELLIS_POLICY_FILE")]

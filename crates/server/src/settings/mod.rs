@@ -146,6 +146,16 @@ pub struct Settings {
     /// calls its peers on its own behalf (escalation steps, sweeps); read
     /// again when it changes, so a rotated token is picked up.
     pub service_token_file: Option<PathBuf>,
+    /// Instead of a token file: the client this process gets its token
+    /// as, from the issuer's token endpoint (the client-credentials grant),
+    /// its secret's file, and the scopes it asks for.
+    pub service_client_id: Option<String>,
+    pub service_client_secret_file: Option<PathBuf>,
+    pub service_token_scope: Option<String>,
+    /// Token subjects that are Trellis's services run apart: each such
+    /// token is that service's principal.
+    #[serde(deserialize_with = "service_subjects_from_text")]
+    pub oidc_service_subjects: Vec<ServiceSubject>,
     /// A Cedar policy replacing the default one, with `oidc`.
     pub policy_file: Option<PathBuf>,
     /// Made admin of the whole org when the org root has no grants yet
@@ -200,6 +210,10 @@ impl Default for Settings {
             oidc_groups_claim: "groups".to_owned(),
             insecure_no_auth: false,
             service_token_file: None,
+            service_client_id: None,
+            service_client_secret_file: None,
+            service_token_scope: None,
+            oidc_service_subjects: Vec::new(),
             policy_file: None,
             bootstrap_admin: None,
             principal_quota_per_second: DEFAULT_PRINCIPAL_QUOTA_PER_SECOND,
@@ -211,6 +225,47 @@ impl Default for Settings {
             health_fail_point: None,
         }
     }
+}
+
+/// A token subject that is one of Trellis's services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSubject {
+    /// `trellis-okr`, `trellis-cascade`, ...
+    pub service: String,
+    pub subject: String,
+}
+
+/// `trellis-okr=SUBJECT,trellis-cascade=SUBJECT,...`
+pub fn parse_service_subjects(text: &str) -> Result<Vec<ServiceSubject>, String> {
+    let mut parsed: Vec<ServiceSubject> = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|part| !part.is_empty()) {
+        let Some((service, subject)) = part.split_once('=') else {
+            return Err(format!("{part:?} is not SERVICE=SUBJECT"));
+        };
+        let (service, subject) = (service.trim(), subject.trim());
+        if !crate::auth::SERVICES.contains(&service) {
+            return Err(format!(
+                "{service:?} is not one of Trellis's services ({})",
+                crate::auth::SERVICES.join(", ")
+            ));
+        }
+        if subject.is_empty() {
+            return Err(format!("{service} has no subject"));
+        }
+        if parsed.iter().any(|known| known.subject == subject) {
+            return Err(format!("the subject {subject:?} is given twice"));
+        }
+        parsed.push(ServiceSubject {
+            service: service.to_owned(),
+            subject: subject.to_owned(),
+        });
+    }
+    Ok(parsed)
+}
+
+fn service_subjects_from_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<ServiceSubject>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_service_subjects(&text).map_err(serde::de::Error::custom)
 }
 
 fn services_from_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<ServiceName>, D::Error> {
@@ -320,7 +375,19 @@ impl Settings {
                         return Err(format!("auth_mode oidc needs {name}"));
                     }
                 }
-                Ok(())
+                match (
+                    &self.service_client_id,
+                    &self.service_client_secret_file,
+                    &self.service_token_file,
+                ) {
+                    (Some(_), None, _) | (None, Some(_), _) => Err(
+                        "service_client_id and service_client_secret_file go together: give both or neither".to_owned(),
+                    ),
+                    (Some(_), Some(_), Some(_)) => Err(
+                        "give service_token_file or service_client_id (a token of the issuer's), not both".to_owned(),
+                    ),
+                    _ => Ok(()),
+                }
             }
             AuthMode::None if !self.listen.ip().is_loopback() && !self.insecure_no_auth => Err(format!(
                 "refusing to serve {} without authentication: anyone who reaches it could read and change \

@@ -142,3 +142,69 @@ fn without_authentication_only_loopback_addresses_are_served() -> Result<(), Str
     assert_eq!(Settings::load(complete)?.auth_mode, AuthMode::Oidc);
     Ok(())
 }
+
+#[test]
+fn service_subjects_name_trellis_services_and_a_service_token_comes_one_way() -> Result<(), String> {
+    assert_eq!(
+        parse_service_subjects("trellis-okr=0oa1, trellis-cascade = 0oa2")?,
+        vec![
+            ServiceSubject {
+                service: "trellis-okr".to_owned(),
+                subject: "0oa1".to_owned()
+            },
+            ServiceSubject {
+                service: "trellis-cascade".to_owned(),
+                subject: "0oa2".to_owned()
+            },
+        ]
+    );
+    assert_eq!(parse_service_subjects("")?, Vec::new());
+    for bad in [
+        "trellis-billing=x",
+        "trellis-okr",
+        "trellis-okr=",
+        "trellis-okr=a,trellis-health=a",
+    ] {
+        assert!(parse_service_subjects(bad).is_err(), "{bad}");
+    }
+    let oidc = |extra: &[&str]| -> Result<Result<Settings, String>, String> {
+        let mut args = vec![
+            "trellis-server",
+            "--auth-mode",
+            "oidc",
+            "--oidc-issuer",
+            "https://id.example.com",
+            "--oidc-audience",
+            "trellis",
+            "--oidc-jwks-url",
+            "https://id.example.com/jwks",
+        ];
+        args.extend_from_slice(extra);
+        Ok(Settings::load(
+            Flags::try_parse_from(args).map_err(|err| err.to_string())?,
+        ))
+    };
+    let mapped = oidc(&["--oidc-service-subjects", "trellis-health=svc-health"])??;
+    assert_eq!(mapped.oidc_service_subjects.len(), 1);
+    assert!(oidc(&["--oidc-service-subjects", "health=svc-health"])?.is_err());
+    assert!(oidc(&["--service-client-id", "trellis-okr"])?.is_err());
+    let both = oidc(&[
+        "--service-client-id",
+        "trellis-okr",
+        "--service-client-secret-file",
+        "/run/secrets/okr",
+        "--service-token-file",
+        "/run/token",
+    ])?;
+    assert!(both.is_err_and(|err| err.contains("not both")));
+    assert!(
+        oidc(&[
+            "--service-client-id",
+            "trellis-okr",
+            "--service-client-secret-file",
+            "/run/secrets/okr"
+        ])?
+        .is_ok()
+    );
+    Ok(())
+}
