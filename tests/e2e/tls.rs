@@ -3,10 +3,12 @@
 //! and its services still reach each other (over TLS, presenting its own
 //! certificate).
 
+use anyhow::Context;
 use tonic::{
     Code,
     transport::{Channel, ClientTlsConfig},
 };
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 use trellis_proto::{
     cascade::v1::{ListOrgUnitsRequest, org_service_client::OrgServiceClient},
     strategy::v1::CreateStrategyRequest,
@@ -19,6 +21,7 @@ backend_only_tests!(
     a_tls_server_answers_over_tls_and_calls_itself_over_tls,
     mutual_tls_refuses_a_client_without_a_certificate_of_its_ca,
     a_client_certificate_naming_a_service_is_that_service_under_oidc,
+    health_checks_are_answered_in_plaintext_on_their_own_port,
 );
 
 /// What a ListOrgUnits call gets over a channel with `tls` (plaintext
@@ -113,5 +116,37 @@ async fn a_client_certificate_naming_a_service_is_that_service_under_oidc(backen
         list_with(&app, Some(ca.client(Some(&person)))).await,
         Ok(Code::Unauthenticated)
     );
+    Ok(())
+}
+
+/// `health_listen`: a server serving mTLS with oidc also answers health
+/// checks in plaintext, without credentials, on a port of their own (for
+/// Kubernetes' gRPC probes, which speak no TLS); nothing else is served
+/// there.
+async fn health_checks_are_answered_in_plaintext_on_their_own_port(backend: TestBackend) -> anyhow::Result<()> {
+    let ca = TestCa::new("Trellis test CA")?;
+    let issuer = TestIssuer::start().await?;
+    let mut configured = Ok(());
+    let app = spawn_app_with(&backend, |settings| {
+        issuer.configure(settings);
+        configured = ca.configure(settings, true);
+        settings.health_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    })
+    .await?;
+    configured?;
+    let address = app.health_address.context("a health address")?;
+    let channel = Channel::from_shared(format!("http://{address}"))?.connect().await?;
+    let status = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: "trellis.okr.v1.OkrService".to_owned(),
+        })
+        .await?
+        .into_inner()
+        .status();
+    assert_eq!(status, ServingStatus::Serving);
+    let elsewhere = OrgServiceClient::new(channel)
+        .list_org_units(ListOrgUnitsRequest::default())
+        .await;
+    assert_eq!(elsewhere.err().map(|status| status.code()), Some(Code::Unimplemented));
     Ok(())
 }

@@ -99,6 +99,9 @@ impl Interceptor for Bearer {
 
 pub struct TestApp {
     pub address: SocketAddr,
+    /// Where health checks are answered in plaintext, if asked for
+    /// (`health_listen`).
+    pub health_address: Option<SocketAddr>,
     /// How the test's clients reach the server (TLS when it serves it).
     endpoint: Endpoint,
     channel: Channel,
@@ -146,6 +149,7 @@ async fn start(
         None => Application::build(settings).await?,
     };
     let address = app.local_addr();
+    let health_address = app.health_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -167,6 +171,7 @@ async fn start(
     let clients = Clients::all_on(&InterceptedService::new(channel.clone(), Bearer::default()));
     Ok(TestApp {
         address,
+        health_address,
         channel,
         endpoint,
         backend,
@@ -286,6 +291,7 @@ impl TestCluster {
     pub fn client_view(&self) -> TestApp {
         TestApp {
             address: self.cascade.address,
+            health_address: self.cascade.health_address,
             endpoint: self.cascade.endpoint.clone(),
             channel: self.cascade.channel.clone(),
             backend: self.cascade.backend.clone(),
@@ -327,6 +333,7 @@ impl TestApp {
     pub fn view_with_token(&self, token: &str) -> anyhow::Result<TestApp> {
         TestApp {
             address: self.address,
+            health_address: self.health_address,
             endpoint: self.endpoint.clone(),
             channel: self.channel.clone(),
             backend: self.backend.clone(),

@@ -45,6 +45,8 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// `--health-listen`'s listener.
+    health_listener: Option<TcpListener>,
     settings: Settings,
     db: Db,
     strategy: Option<StrategyOps>,
@@ -107,6 +109,14 @@ impl Application {
             }
         }
         let local_addr = listener.local_addr().context("reading the bound address")?;
+        let health_listener = match settings.health_listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("binding {address} (health_listen)"))?,
+            ),
+            None => None,
+        };
         let service_token = crate::service_token::start(&settings).await?;
         let db = Db::connect(&settings.database_url)
             .await
@@ -204,6 +214,7 @@ impl Application {
         Ok(Application {
             listener,
             local_addr,
+            health_listener,
             settings,
             db,
             strategy,
@@ -219,6 +230,13 @@ impl Application {
         self.local_addr
     }
 
+    /// Where health checks are answered in plaintext (`--health-listen`).
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
     pub fn services(&self) -> &[ServiceName] {
         &self.settings.services
     }
@@ -229,6 +247,7 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Application {
             listener,
+            health_listener,
             settings,
             db,
             strategy,
@@ -241,6 +260,15 @@ impl Application {
         } = self;
         let max = settings.max_message_bytes;
         let (reporter, health_service) = tonic_health::server::health_reporter();
+        // Answers as the main port's health service does, to the end.
+        let _health_port = health_listener.map(|listener| {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            StopOnDrop(tokio::spawn(
+                Server::builder()
+                    .add_service(health_service.clone())
+                    .serve_with_incoming(incoming),
+            ))
+        });
         let pool = descriptor_pool()?;
         let reflection = crate::reflection::service(pool.clone());
 
@@ -411,7 +439,16 @@ impl Application {
     }
 }
 
-/// A service's store, its feed's watchers held to the stall setting.
+/// A task stopped when its handle goes, however the function holding it
+/// ends.
+struct StopOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for StopOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A service's tables brought up to date, then its store opened.
 async fn migrated_store<M: MigratorTrait>(db: &Db, prefix: &str, settings: &Settings) -> anyhow::Result<Store> {
     M::up(db.conn(), None)

@@ -160,6 +160,11 @@ pub struct Flags {
     /// (default `localhost`).
     #[arg(long, env = "TRELLIS_TLS_SERVER_NAME")]
     pub tls_server_name: Option<String>,
+    /// Also answer health checks (grpc.health.v1 only, without TLS or
+    /// credentials) on this address, for probes that cannot speak TLS
+    /// (Kubernetes' gRPC probes).
+    #[arg(long, env = "TRELLIS_HEALTH_LISTEN")]
+    pub health_listen: Option<String>,
 }
 
 /// The flags (and their variables) as one more layer: only what was

@@ -174,6 +174,9 @@ pub struct Settings {
     pub tls_peer_ca: Option<PathBuf>,
     /// The name in this server's certificate, for calls to itself.
     pub tls_server_name: String,
+    /// A second address answering health checks only, in plaintext and
+    /// without credentials (what a check answers is no secret).
+    pub health_listen: Option<SocketAddr>,
     /// Not a setting: for restart tests, the escalation step after which
     /// the health service's step runner stops as if the process had died.
     #[serde(skip)]
@@ -222,6 +225,7 @@ impl Default for Settings {
             tls_client_ca: None,
             tls_peer_ca: None,
             tls_server_name: "localhost".to_owned(),
+            health_listen: None,
             health_fail_point: None,
         }
     }
