@@ -95,20 +95,31 @@ async fn mutual_tls_refuses_a_client_without_a_certificate_of_its_ca(backend: Te
     create_strategy_calling_itself(&app, "over-mtls").await
 }
 
+/// A server with mTLS (a CA made here) and oidc (an issuer started here),
+/// its settings changed by `customize` too.
+async fn spawn_with_mtls_and_oidc(
+    backend: &TestBackend,
+    customize: impl FnOnce(&mut trellis_server::Settings),
+) -> anyhow::Result<(TestApp, TestCa, TestIssuer)> {
+    let ca = TestCa::new("Trellis test CA")?;
+    let issuer = TestIssuer::start().await?;
+    let mut configured = Ok(());
+    let app = spawn_app_with(backend, |settings| {
+        issuer.configure(settings);
+        configured = ca.configure(settings, true);
+        customize(settings);
+    })
+    .await?;
+    configured?;
+    Ok((app, ca, issuer))
+}
+
 /// With `--auth-mode oidc` and mTLS, a call without a token whose client
 /// certificate (of the server's client CA) names one of Trellis's services
 /// runs as that service's principal, as a service run apart calls its
 /// peers; a certificate naming anyone else still needs a token.
 async fn a_client_certificate_naming_a_service_is_that_service_under_oidc(backend: TestBackend) -> anyhow::Result<()> {
-    let ca = TestCa::new("Trellis test CA")?;
-    let issuer = TestIssuer::start().await?;
-    let mut configured = Ok(());
-    let app = spawn_app_with(&backend, |settings| {
-        issuer.configure(settings);
-        configured = ca.configure(settings, true);
-    })
-    .await?;
-    configured?;
+    let (app, ca, _issuer) = spawn_with_mtls_and_oidc(&backend, |_| {}).await?;
     let service = ca.issue("trellis-cascade")?;
     assert_eq!(list_with(&app, Some(ca.client(Some(&service)))).await, Ok(Code::Ok));
     let person = ca.issue("mallory")?;
@@ -124,16 +135,10 @@ async fn a_client_certificate_naming_a_service_is_that_service_under_oidc(backen
 /// Kubernetes' gRPC probes, which speak no TLS); nothing else is served
 /// there.
 async fn health_checks_are_answered_in_plaintext_on_their_own_port(backend: TestBackend) -> anyhow::Result<()> {
-    let ca = TestCa::new("Trellis test CA")?;
-    let issuer = TestIssuer::start().await?;
-    let mut configured = Ok(());
-    let app = spawn_app_with(&backend, |settings| {
-        issuer.configure(settings);
-        configured = ca.configure(settings, true);
+    let (app, _ca, _issuer) = spawn_with_mtls_and_oidc(&backend, |settings| {
         settings.health_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     })
     .await?;
-    configured?;
     let address = app.health_address.context("a health address")?;
     let channel = Channel::from_shared(format!("http://{address}"))?.connect().await?;
     let status = HealthClient::new(channel.clone())

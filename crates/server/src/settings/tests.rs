@@ -106,6 +106,18 @@ fn the_health_runner_lease_defaults_to_fifteen_seconds_and_is_never_zero() -> Re
     Ok(())
 }
 
+/// The flags of a complete `oidc` setup.
+const OIDC: [&str; 8] = [
+    "--auth-mode",
+    "oidc",
+    "--oidc-issuer",
+    "https://id.example.com",
+    "--oidc-audience",
+    "trellis",
+    "--oidc-jwks-url",
+    "https://id.example.com/jwks",
+];
+
 #[test]
 fn without_authentication_only_loopback_addresses_are_served() -> Result<(), String> {
     let public = |extra: &[&str]| {
@@ -129,16 +141,7 @@ fn without_authentication_only_loopback_addresses_are_served() -> Result<(), Str
         .err()
         .unwrap_or_default();
     assert!(oidc.contains("oidc_issuer"), "{oidc}");
-    let complete = public(&[
-        "--auth-mode",
-        "oidc",
-        "--oidc-issuer",
-        "https://id.example.com",
-        "--oidc-audience",
-        "trellis",
-        "--oidc-jwks-url",
-        "https://id.example.com/jwks",
-    ])?;
+    let complete = public(&OIDC)?;
     assert_eq!(Settings::load(complete)?.auth_mode, AuthMode::Oidc);
     Ok(())
 }
@@ -168,17 +171,8 @@ fn service_subjects_name_trellis_services_and_a_service_token_comes_one_way() ->
         assert!(parse_service_subjects(bad).is_err(), "{bad}");
     }
     let oidc = |extra: &[&str]| -> Result<Result<Settings, String>, String> {
-        let mut args = vec![
-            "trellis-server",
-            "--auth-mode",
-            "oidc",
-            "--oidc-issuer",
-            "https://id.example.com",
-            "--oidc-audience",
-            "trellis",
-            "--oidc-jwks-url",
-            "https://id.example.com/jwks",
-        ];
+        let mut args = vec!["trellis-server"];
+        args.extend_from_slice(&OIDC);
         args.extend_from_slice(extra);
         Ok(Settings::load(
             Flags::try_parse_from(args).map_err(|err| err.to_string())?,
