@@ -20,6 +20,7 @@ backend_tests!(
     a_batch_with_bad_rows_reports_every_row_and_writes_nothing,
     moving_carries_the_subtree_and_refuses_cycles,
     crossing_concurrent_moves_never_make_a_cycle,
+    a_unit_has_a_lead_set_changed_and_filtered_on,
 );
 
 pub(crate) fn unit(parent: &str, display_name: &str, kind: &str) -> OrgUnit {
@@ -424,5 +425,78 @@ pub(crate) async fn crossing_concurrent_moves_never_make_a_cycle(app: TestApp) -
             );
         }
     }
+    Ok(())
+}
+
+/// A unit's lead: set at creation and in a batch, changed through the
+/// mask (and cleared), filtered on; a lead with spaces or over the length
+/// limit is reported with the unit's other problems at once.
+pub(crate) async fn a_unit_has_a_lead_set_changed_and_filtered_on(app: TestApp) -> anyhow::Result<()> {
+    let mut org = app.org.clone();
+    let acme = org
+        .create_org_unit(create(
+            "acme",
+            OrgUnit {
+                lead: " ceo@acme.example ".into(),
+                ..unit("", "Acme", "company")
+            },
+        ))
+        .await?
+        .into_inner();
+    assert_eq!(acme.lead, "ceo@acme.example");
+    org.batch_create_org_units(BatchCreateOrgUnitsRequest {
+        requests: vec![
+            create(
+                "eng",
+                OrgUnit {
+                    lead: "cto@acme.example".into(),
+                    ..unit("orgUnits/acme", "Engineering", "division")
+                },
+            ),
+            create("web", unit("orgUnits/eng", "Web", "team")),
+        ],
+        ..BatchCreateOrgUnitsRequest::default()
+    })
+    .await?;
+    assert_eq!(names_of(&app, "lead = \"cto@acme.example\"").await?, ["orgUnits/eng"]);
+    assert_eq!(names_of(&app, "lead = \"\"").await?, ["orgUnits/web"]);
+
+    let web = org
+        .get_org_unit(GetOrgUnitRequest {
+            name: "orgUnits/web".into(),
+        })
+        .await?
+        .into_inner();
+    let lead_only = |lead: &str, etag: &str| UpdateOrgUnitRequest {
+        org_unit: Some(OrgUnit {
+            name: "orgUnits/web".into(),
+            lead: lead.to_owned(),
+            display_name: "ignored: not in the mask".into(),
+            etag: etag.to_owned(),
+            ..OrgUnit::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["lead".into()],
+        }),
+    };
+    let led = org.update_org_unit(lead_only("ana", &web.etag)).await?.into_inner();
+    assert_eq!((led.lead.as_str(), led.display_name.as_str()), ("ana", "Web"));
+    let cleared = org.update_org_unit(lead_only("", &led.etag)).await?.into_inner();
+    assert_eq!(cleared.lead, "");
+
+    let refused = org
+        .create_org_unit(create(
+            "ops",
+            OrgUnit {
+                lead: "Ana Lima".into(),
+                ..unit("orgUnits/acme", "", "team")
+            },
+        ))
+        .await;
+    let refused = expect_code(refused, Code::InvalidArgument)?;
+    assert_eq!(violated_fields(&refused), ["org_unit.display_name", "org_unit.lead"]);
+    let too_long = org.update_org_unit(lead_only(&"a".repeat(321), &cleared.etag)).await;
+    let too_long = expect_code(too_long, Code::InvalidArgument)?;
+    assert_eq!(violated_fields(&too_long), ["org_unit.lead"]);
     Ok(())
 }

@@ -23,6 +23,9 @@ const MAX_KIND: usize = 64;
 
 const MAX_DESCRIPTION: usize = 4_000;
 
+/// A person as tokens name them: a subject or an email (at most 320).
+const MAX_LEAD: usize = 320;
+
 /// A create request, checked: the id to use and the parent's id ("" for a root).
 pub struct NewUnit {
     pub id: String,
@@ -30,6 +33,7 @@ pub struct NewUnit {
     pub display_name: String,
     pub kind: String,
     pub description: String,
+    pub lead: String,
 }
 
 /// Checks one create request, adding every problem to `violations` with
@@ -44,6 +48,7 @@ pub fn check_create(request: &pb::CreateOrgUnitRequest, violations: &mut FieldVi
             display_name: String::new(),
             kind: String::new(),
             description: String::new(),
+            lead: String::new(),
         };
     };
     check_fields(unit, OrgUnitField::ALL, violations, "org_unit.");
@@ -54,6 +59,7 @@ pub fn check_create(request: &pb::CreateOrgUnitRequest, violations: &mut FieldVi
         display_name: unit.display_name.trim().to_owned(),
         kind: unit.kind.trim().to_owned(),
         description: unit.description.clone(),
+        lead: unit.lead.trim().to_owned(),
     }
 }
 
@@ -65,6 +71,7 @@ pub enum OrgUnitField {
     DisplayName,
     Kind,
     Description,
+    Lead,
 }
 
 impl MaskField for OrgUnitField {
@@ -73,12 +80,18 @@ impl MaskField for OrgUnitField {
             OrgUnitField::DisplayName => "display_name",
             OrgUnitField::Kind => "kind",
             OrgUnitField::Description => "description",
+            OrgUnitField::Lead => "lead",
         }
     }
 }
 
 impl OrgUnitField {
-    pub const ALL: &[OrgUnitField] = &[OrgUnitField::DisplayName, OrgUnitField::Kind, OrgUnitField::Description];
+    pub const ALL: &[OrgUnitField] = &[
+        OrgUnitField::DisplayName,
+        OrgUnitField::Kind,
+        OrgUnitField::Description,
+        OrgUnitField::Lead,
+    ];
 }
 
 pub fn check_fields(unit: &pb::OrgUnit, fields: &[OrgUnitField], violations: &mut FieldViolations, prefix: &str) {
@@ -91,6 +104,12 @@ pub fn check_fields(unit: &pb::OrgUnit, fields: &[OrgUnitField], violations: &mu
             }
             OrgUnitField::Kind => violations.require_max_len(&unit.kind, MAX_KIND, &path),
             OrgUnitField::Description => violations.require_max_len(&unit.description, MAX_DESCRIPTION, &path),
+            OrgUnitField::Lead => {
+                violations.require_max_len(&unit.lead, MAX_LEAD, &path);
+                if unit.lead.trim().chars().any(char::is_whitespace) {
+                    violations.add(path, "a person is one subject or email, without spaces");
+                }
+            }
         }
     }
 }

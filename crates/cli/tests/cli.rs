@@ -74,17 +74,29 @@ where
     Ok(())
 }
 
-const ORG_CSV: &str = "id,parent,kind,display_name\n\
-acme,,company,ACME\n\
-sales,acme,division,Sales\n\
-emea,sales,team,EMEA Sales\n\
-product,acme,division,Product\n";
+const ORG_CSV: &str = "id,parent,kind,display_name,lead\n\
+acme,,company,ACME,ceo@acme.example\n\
+sales,acme,division,Sales,\n\
+emea,sales,team,EMEA Sales,ana@acme.example\n\
+product,acme,division,Product,\n";
 
 /// An org, an ACTIVE strategy and a PLANNING cycle, all through the CLI.
 async fn plan(app: &TestApp, dir: &Path) -> anyhow::Result<()> {
     let org = write(dir, "org.csv", ORG_CSV)?;
     let imported = ok(app, &["org", "import", &org]).await?;
     assert!(imported.stdout.contains("imported 4 org units"), "{}", imported.stdout);
+    let emea = ok(app, &["org", "get", "emea", "-o", "json"]).await?.json()?;
+    assert_eq!(emea["lead"], "ana@acme.example");
+    let led = ok(
+        app,
+        &["org", "update", "sales", "--lead", "bo@acme.example", "-o", "json"],
+    )
+    .await?
+    .json()?;
+    assert_eq!(
+        (&led["lead"], &led["displayName"]),
+        (&"bo@acme.example".into(), &"Sales".into())
+    );
     ok(
         app,
         &[

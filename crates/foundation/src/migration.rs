@@ -50,6 +50,18 @@ pub async fn add_flag(manager: &SchemaManager<'_>, table: &str, column: &str) ->
         .await
 }
 
+/// Adds a text column that is "" on the rows there already.
+pub async fn add_text(manager: &SchemaManager<'_>, table: &str, column: &str) -> Result<(), DbErr> {
+    manager
+        .alter_table(
+            Table::alter()
+                .table(Alias::new(table))
+                .add_column(ColumnDef::new(Alias::new(column)).text().not_null().default(""))
+                .to_owned(),
+        )
+        .await
+}
+
 /// The first migration of every service.
 pub struct SharedTables {
     name: String,

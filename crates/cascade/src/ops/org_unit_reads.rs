@@ -40,6 +40,7 @@ fn filter_fields() -> Vec<FilterField> {
         ),
         FilterField::new("kind", Expr::col(Column::Kind), FieldKind::Text),
         FilterField::new("display_name", Expr::col(Column::DisplayName), FieldKind::Text),
+        FilterField::new("lead", Expr::col(Column::Lead), FieldKind::Text),
         FilterField::new("depth", Expr::col(Column::Depth), FieldKind::Integer),
     ]
 }

@@ -74,6 +74,7 @@ fn new_model(unit: NewUnit, depth: i32, path: String, now: i64) -> Model {
         display_name: unit.display_name,
         kind: unit.kind,
         description: unit.description,
+        lead: unit.lead,
         depth,
         path,
         version: 1,
@@ -155,6 +156,7 @@ impl OrgOps {
                 OrgUnitField::DisplayName => unit.display_name = patch.display_name.trim().to_owned(),
                 OrgUnitField::Kind => unit.kind = patch.kind.trim().to_owned(),
                 OrgUnitField::Description => unit.description.clone_from(&patch.description),
+                OrgUnitField::Lead => unit.lead = patch.lead.trim().to_owned(),
             }
         }
         unit.version += 1;

@@ -17,6 +17,7 @@ pub fn to_proto(unit: &Model) -> pb::OrgUnit {
         display_name: unit.display_name.clone(),
         kind: unit.kind.clone(),
         description: unit.description.clone(),
+        lead: unit.lead.clone(),
         depth: unit.depth,
         etag: etag_for(unit.version),
         create_time: Some(to_timestamp(unit.create_micros)),

@@ -5,7 +5,7 @@ use sea_orm_migration::{
     DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
     sea_query::IntoIden,
 };
-use trellis_foundation::migration::{ChangeAudience, SharedTables, create_table};
+use trellis_foundation::migration::{ChangeAudience, SharedTables, add_text, create_table};
 
 use crate::TABLE_PREFIX;
 
@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateFeedCursors),
             Box::new(CreateIamPolicies),
             Box::new(ChangeAudience::new(TABLE_PREFIX)),
+            Box::new(AddUnitLeads),
         ]
     }
 
@@ -120,5 +121,21 @@ impl MigrationTrait for CreateIamPolicies {
             ],
         )
         .await
+    }
+}
+
+/// Org units gain a lead.
+struct AddUnitLeads;
+
+impl MigrationName for AddUnitLeads {
+    fn name(&self) -> &str {
+        "m0005_cascade_org_unit_leads"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddUnitLeads {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        add_text(manager, "cascade_org_units", "lead").await
     }
 }

@@ -1,9 +1,10 @@
 //! `trellis org`: org units, one at a time or imported in bulk.
 
 use clap::Subcommand;
+use prost_types::FieldMask;
 use trellis_proto::cascade::v1::{
     CreateOrgUnitRequest, DeleteOrgUnitRequest, GetOrgUnitRequest, ListDescendantsRequest, ListOrgUnitsRequest,
-    MoveOrgUnitRequest, OrgUnit,
+    MoveOrgUnitRequest, OrgUnit, UpdateOrgUnitRequest,
 };
 
 use crate::{
@@ -21,6 +22,7 @@ const FIELDS: &[Column] = &[
     ("depth", "depth"),
     ("ancestors", "ancestors"),
     ("description", "description"),
+    ("lead", "lead"),
     ("etag", "etag"),
 ];
 const COLUMNS: &[Column] = &[
@@ -28,6 +30,7 @@ const COLUMNS: &[Column] = &[
     ("DISPLAY NAME", "displayName"),
     ("KIND", "kind"),
     ("PARENT", "parent"),
+    ("LEAD", "lead"),
 ];
 
 #[derive(Debug, Subcommand)]
@@ -46,6 +49,27 @@ pub enum OrgCommand {
         kind: String,
         #[arg(long, default_value = "")]
         description: String,
+        /// The person who leads it (a subject or email): missed check-ins
+        /// escalate to them.
+        #[arg(long, default_value = "")]
+        lead: String,
+    },
+    /// Change an org unit's display name, kind, description or lead (only
+    /// the ones given).
+    Update {
+        name: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// "" to have none.
+        #[arg(long)]
+        lead: Option<String>,
+        /// Fail with exit code 5 if the unit changed since this etag.
+        #[arg(long, default_value = "")]
+        etag: String,
     },
     /// Show an org unit.
     Get { name: String },
@@ -73,8 +97,9 @@ pub enum OrgCommand {
         #[arg(long, default_value = "")]
         etag: String,
     },
-    /// Create many units from a CSV (id,parent,kind,display_name,description)
-    /// or JSON file, all or nothing.
+    /// Create many units from a CSV
+    /// (id,parent,kind,display_name,description,lead) or JSON file, all or
+    /// nothing.
     Import { file: String },
 }
 
@@ -87,6 +112,7 @@ pub async fn run(command: OrgCommand, clients: &Clients, printer: Printer) -> Re
             parent,
             kind,
             description,
+            lead,
         } => {
             let parent = if parent.is_empty() {
                 parent
@@ -100,6 +126,7 @@ pub async fn run(command: OrgCommand, clients: &Clients, printer: Printer) -> Re
                         display_name,
                         kind,
                         description,
+                        lead,
                         ..OrgUnit::default()
                     }),
                     org_unit_id: id.clone(),
@@ -107,6 +134,49 @@ pub async fn run(command: OrgCommand, clients: &Clients, printer: Printer) -> Re
                 })
                 .await
                 .map_err(Failure::call(format!("creating orgUnits/{id}")))?
+                .into_inner();
+            printer.one(&unit, FIELDS)
+        }
+        OrgCommand::Update {
+            name,
+            display_name,
+            kind,
+            description,
+            lead,
+            etag,
+        } => {
+            let name = named("orgUnits", &name);
+            let mut paths = Vec::new();
+            for (path, given) in [
+                ("display_name", &display_name),
+                ("kind", &kind),
+                ("description", &description),
+                ("lead", &lead),
+            ] {
+                if given.is_some() {
+                    paths.push(path.to_owned());
+                }
+            }
+            if paths.is_empty() {
+                return Err(Failure::Usage(
+                    "nothing to change: give --display-name, --kind, --description or --lead".to_owned(),
+                ));
+            }
+            let unit = org
+                .update_org_unit(UpdateOrgUnitRequest {
+                    org_unit: Some(OrgUnit {
+                        name: name.clone(),
+                        display_name: display_name.unwrap_or_default(),
+                        kind: kind.unwrap_or_default(),
+                        description: description.unwrap_or_default(),
+                        lead: lead.unwrap_or_default(),
+                        etag,
+                        ..OrgUnit::default()
+                    }),
+                    update_mask: Some(FieldMask { paths }),
+                })
+                .await
+                .map_err(Failure::call(format!("updating {name}")))?
                 .into_inner();
             printer.one(&unit, FIELDS)
         }

@@ -126,6 +126,8 @@ async fn org(clients: &Clients) -> Result<(), Failure> {
                 },
                 display_name: (*display_name).to_owned(),
                 kind: (*kind).to_owned(),
+                // The people accountable for the unit's metrics.
+                lead: format!("{id}-lead@caskco.example"),
                 ..OrgUnit::default()
             }),
             org_unit_id: (*id).to_owned(),

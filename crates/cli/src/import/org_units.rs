@@ -1,5 +1,5 @@
 //! `trellis org import`: a whole org from CSV (id, parent, kind,
-//! display_name, description) or JSON (rows of `CreateOrgUnitRequest`), in
+//! display_name, description, lead) or JSON (rows of `CreateOrgUnitRequest`), in
 //! one `BatchCreateOrgUnits` call: parents may be units of the same file,
 //! and it is all or nothing.
 
@@ -26,7 +26,7 @@ pub async fn import(path: &str, clients: &Clients, printer: Printer) -> Result<(
             let mut lines = Vec::new();
             for line in read_csv(
                 path,
-                &["id", "parent", "kind", "display_name", "description"],
+                &["id", "parent", "kind", "display_name", "description", "lead"],
                 &["id", "display_name"],
             )? {
                 let parent = line.get("parent");
@@ -40,6 +40,7 @@ pub async fn import(path: &str, clients: &Clients, printer: Printer) -> Result<(
                         display_name: line.get("display_name").to_owned(),
                         kind: line.get("kind").to_owned(),
                         description: line.get("description").to_owned(),
+                        lead: line.get("lead").to_owned(),
                         ..OrgUnit::default()
                     }),
                     org_unit_id: line.get("id").to_owned(),

@@ -13,6 +13,8 @@ pub struct Model {
     pub display_name: String,
     pub kind: String,
     pub description: String,
+    /// The unit's lead ("" for none).
+    pub lead: String,
     pub depth: i32,
     pub path: String,
     pub version: i64,
