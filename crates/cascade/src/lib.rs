@@ -17,6 +17,7 @@ pub mod graph;
 mod grpc;
 mod names;
 mod ops;
+pub mod rhythm;
 pub mod store;
 pub mod tree;
 
