@@ -2,6 +2,7 @@
 //! the generated clients, on SQLite and (when configured) PostgreSQL.
 
 mod access;
+mod accountability;
 mod answers;
 mod auth;
 mod bad_input;

@@ -12,8 +12,8 @@ use tonic::Code;
 use trellis_proto::{
     access::v1::{Policy, SetIamPolicyRequest},
     cascade::v1::{
-        GetAlignmentPathRequest, GetPlanningStatusRequest, GetRollupRequest, ListAlignedDescendantsRequest,
-        ListRisksRequest, WatchAlignmentRequest,
+        GetAlignmentPathRequest, GetPlanningStatusRequest, GetRollupRequest, ListAccountabilitySpreadRequest,
+        ListAlignedDescendantsRequest, ListRisksRequest, WatchAlignmentRequest,
     },
     common::v1::Visibility,
     feed::v1::WatchChangesRequest,
@@ -120,6 +120,24 @@ async fn private_things(org: &Org) -> anyhow::Result<String> {
             },
         )?)
         .await?;
+    // Three public metrics for pm's accountable person: one over the
+    // limit of three for those who see pm, at it for those who do not.
+    for index in 0..3 {
+        metrics
+            .create_health_metric(org.as_user(
+                "eddie",
+                CreateHealthMetricRequest {
+                    health_metric: Some(HealthMetric {
+                        owner: "orgUnits/eng".into(),
+                        display_name: format!("Public {index}"),
+                        ..crate::health::csat()
+                    }),
+                    health_metric_id: format!("public-{index}"),
+                    request_id: String::new(),
+                },
+            )?)
+            .await?;
+    }
     Ok(key_result)
 }
 
@@ -329,6 +347,17 @@ async fn a_private_objective_and_metric_are_absent_for_outsiders(backend: TestBa
             .await?
             .into_inner();
         assert_eq!(planning.objectives, 1 + i32::from(inside), "{}", who("counts the plan"));
+        let spread = cascade
+            .list_accountability_spread(ListAccountabilitySpreadRequest::default())
+            .await?
+            .into_inner();
+        let accountable = crate::health::csat().accountable;
+        assert_eq!(
+            spread.people.iter().any(|person| person.person == accountable),
+            inside,
+            "{}",
+            who("finds pm's accountable person over the limit")
+        );
     }
     watch_alignment_keeps_private_changes_inside(&org, &key_result).await
 }

@@ -24,7 +24,7 @@ pub mod tree;
 pub use background::{Consumers, Projection, Source};
 pub use error::Error;
 pub use grpc::{AccessGrpc, CascadeGrpc, OrgGrpc};
-pub use ops::{AlignmentOps, OrgOps};
+pub use ops::{AlignmentOps, DEFAULT_MAX_METRICS_PER_PERSON, OrgOps};
 pub use store::migration::Migrator;
 
 /// The prefix of every table this service owns.

@@ -159,7 +159,9 @@ impl Application {
                 let sources = feed_sources(&settings, local_addr, &service_token, org)?;
                 let names: Vec<&'static str> = sources.iter().map(Source::name).collect();
                 let projection = std::sync::Arc::new(Projection::new(&names));
-                let ops = AlignmentOps::new(projection, org.store().page_tokens.clone()).with_access(access.clone());
+                let ops = AlignmentOps::new(projection, org.store().page_tokens.clone())
+                    .with_access(access.clone())
+                    .with_max_metrics_per_person(settings.max_metrics_per_person);
                 Some((ops, sources))
             }
             None => None,

@@ -186,6 +186,7 @@ impl Graph {
             Resource::HealthMetric(metric) => {
                 let data = Data::HealthMetric(HealthMetric {
                     owner: self.intern_optional(&metric.owner),
+                    accountable: metric.accountable.as_str().into(),
                     status: metric.status(),
                     private: visibility::is_private(metric.visibility),
                 });

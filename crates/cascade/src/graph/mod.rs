@@ -8,6 +8,7 @@
 //! feed delivered, which makes applying the same resource state twice a
 //! no-op and the graph independent of how the feeds interleave.
 
+pub mod accountability;
 mod apply;
 mod model;
 pub mod queries;
@@ -231,8 +232,9 @@ impl Graph {
                     key_result.health_metric.map(name)
                 ),
                 Data::HealthMetric(metric) => format!(
-                    "owner={:?} status={:?} private={}",
+                    "owner={:?} accountable={:?} status={:?} private={}",
                     metric.owner.map(name),
+                    metric.accountable,
                     metric.status,
                     metric.private
                 ),

@@ -152,6 +152,8 @@ impl KeyResult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthMetric {
     pub owner: Option<NodeId>,
+    /// The one person accountable for it.
+    pub accountable: Box<str>,
     pub status: MetricStatus,
     /// Visibility PRIVATE: seen only inside the owner's reach.
     pub private: bool,
@@ -218,6 +220,7 @@ impl Data {
             }),
             Kind::HealthMetric => Data::HealthMetric(HealthMetric {
                 owner: None,
+                accountable: "".into(),
                 status: MetricStatus::Unspecified,
                 private: false,
             }),

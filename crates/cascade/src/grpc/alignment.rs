@@ -128,6 +128,14 @@ impl CascadeService for CascadeGrpc {
         self.ask(request, Weight::Heavy, AlignmentOps::uncovered_choices).await
     }
 
+    async fn list_accountability_spread(
+        &self,
+        request: Request<pb::ListAccountabilitySpreadRequest>,
+    ) -> Reply<pb::ListAccountabilitySpreadResponse> {
+        self.ask(request, Weight::Heavy, AlignmentOps::accountability_spread)
+            .await
+    }
+
     async fn list_risks(&self, request: Request<pb::ListRisksRequest>) -> Reply<pb::ListRisksResponse> {
         self.ask(request, Weight::Heavy, AlignmentOps::risks).await
     }

@@ -220,6 +220,38 @@ impl AlignmentOps {
         })
     }
 
+    pub(crate) fn accountability_spread(
+        &self,
+        graph: &Graph,
+        sight: Sight,
+        request: &pb::ListAccountabilitySpreadRequest,
+    ) -> Result<pb::ListAccountabilitySpreadResponse, Error> {
+        let mut resolver = Resolver::new(graph, sight);
+        let unit = resolver.optional("org_unit", &request.org_unit, &[Kind::OrgUnit]);
+        resolver.finish()?;
+        let pager = self.pager(
+            "accountability",
+            &[&request.org_unit],
+            request.page_size,
+            &request.page_token,
+        )?;
+        let spread = graph.accountability_spread(unit, self.max_metrics_per_person, sight);
+        let (page, next_page_token) =
+            pager.page(spread, |found| (usize::MAX - found.metrics.len(), found.person.clone()))?;
+        Ok(pb::ListAccountabilitySpreadResponse {
+            people: page
+                .into_iter()
+                .map(|found| pb::AccountablePerson {
+                    person: found.person,
+                    metric_count: i32::try_from(found.metrics.len()).unwrap_or(i32::MAX),
+                    metrics: found.metrics.into_iter().map(|id| node_view(graph, id)).collect(),
+                })
+                .collect(),
+            limit: i32::try_from(self.max_metrics_per_person).unwrap_or(i32::MAX),
+            next_page_token,
+        })
+    }
+
     pub(crate) fn misalignments(
         &self,
         graph: &Graph,

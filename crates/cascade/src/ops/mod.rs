@@ -60,7 +60,12 @@ pub struct AlignmentOps {
     pub(crate) projection: Arc<Projection>,
     pub(crate) tokens: PageTokens,
     pub(crate) access: Access,
+    /// More metrics than this for one accountable person is flagged.
+    pub(crate) max_metrics_per_person: usize,
 }
+
+/// One person can hold the conversations of this many metrics.
+pub const DEFAULT_MAX_METRICS_PER_PERSON: usize = 3;
 
 impl AlignmentOps {
     /// Page tokens are the org service's (signed with its key).
@@ -69,6 +74,15 @@ impl AlignmentOps {
             projection,
             tokens,
             access: Access::open(),
+            max_metrics_per_person: DEFAULT_MAX_METRICS_PER_PERSON,
+        }
+    }
+
+    /// Flags people accountable for more than `limit` metrics.
+    pub fn with_max_metrics_per_person(self, limit: usize) -> AlignmentOps {
+        AlignmentOps {
+            max_metrics_per_person: limit,
+            ..self
         }
     }
 

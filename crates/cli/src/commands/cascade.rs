@@ -5,8 +5,8 @@ use clap::Subcommand;
 use serde_json::Value;
 use trellis_proto::cascade::v1::{
     GetAlignmentPathRequest, GetPlanningStatusRequest, GetProjectionStatusRequest, GetRollupRequest,
-    ListAlignedDescendantsRequest, ListMisalignmentsRequest, ListOrphansRequest, ListRisksRequest,
-    ListRollupContributorsRequest, ListUncoveredChoicesRequest,
+    ListAccountabilitySpreadRequest, ListAlignedDescendantsRequest, ListMisalignmentsRequest, ListOrphansRequest,
+    ListRisksRequest, ListRollupContributorsRequest, ListUncoveredChoicesRequest,
 };
 
 use crate::{
@@ -91,6 +91,14 @@ pub enum CascadeCommand {
         /// Confidence below which a key result counts as a risk.
         #[arg(long, default_value_t = 0)]
         confidence_below: i32,
+        #[command(flatten)]
+        page: Page,
+    },
+    /// People accountable for more health metrics than one person can hold
+    /// the conversations for, with those metrics.
+    Spread {
+        #[arg(long)]
+        under: Option<String>,
         #[command(flatten)]
         page: Page,
     },
@@ -270,6 +278,23 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
                 ("PAUSED BECAUSE", "stateReason"),
             ];
             printer.list(&response, "risks", columns)
+        }
+        CascadeCommand::Spread { under, page } => {
+            let response = cascade
+                .list_accountability_spread(ListAccountabilitySpreadRequest {
+                    org_unit: unit(under),
+                    page_size: page.page_size,
+                    page_token: page.page_token,
+                })
+                .await
+                .map_err(Failure::call("listing accountability spread"))?
+                .into_inner();
+            let columns: &[Column] = &[
+                ("PERSON", "person"),
+                ("METRICS", "metricCount"),
+                ("NAMES", "metrics.name"),
+            ];
+            printer.list(&response, "people", columns)
         }
         CascadeCommand::Planning {
             cycle,

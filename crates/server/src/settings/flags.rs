@@ -165,6 +165,10 @@ pub struct Flags {
     /// (Kubernetes' gRPC probes).
     #[arg(long, env = "TRELLIS_HEALTH_LISTEN")]
     pub health_listen: Option<String>,
+    /// A person accountable for more health metrics than this is flagged
+    /// (ListAccountabilitySpread; default 3).
+    #[arg(long, env = "TRELLIS_MAX_METRICS_PER_PERSON")]
+    pub max_metrics_per_person: Option<usize>,
 }
 
 /// The flags (and their variables) as one more layer: only what was

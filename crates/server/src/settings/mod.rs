@@ -177,6 +177,8 @@ pub struct Settings {
     /// A second address answering health checks only, in plaintext and
     /// without credentials (what a check answers is no secret).
     pub health_listen: Option<SocketAddr>,
+    /// More metrics than this for one accountable person is flagged.
+    pub max_metrics_per_person: usize,
     /// Not a setting: for restart tests, the escalation step after which
     /// the health service's step runner stops as if the process had died.
     #[serde(skip)]
@@ -226,6 +228,7 @@ impl Default for Settings {
             tls_peer_ca: None,
             tls_server_name: "localhost".to_owned(),
             health_listen: None,
+            max_metrics_per_person: trellis_cascade::DEFAULT_MAX_METRICS_PER_PERSON,
             health_fail_point: None,
         }
     }
@@ -332,6 +335,7 @@ impl Settings {
             ("watch_stall_seconds", self.watch_stall_seconds),
             ("max_concurrent_calls", self.max_concurrent_calls as u64),
             ("call_timeout_seconds", self.call_timeout_seconds),
+            ("max_metrics_per_person", self.max_metrics_per_person as u64),
         ] {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
