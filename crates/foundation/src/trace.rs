@@ -18,9 +18,9 @@ use tonic::{
     transport::Channel,
 };
 use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::credentials::ServiceToken;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 const TRACEPARENT: &str = "traceparent";
 /// Marks a call one Trellis service makes to another, so a draining
