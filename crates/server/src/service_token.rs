@@ -68,3 +68,24 @@ fn keep(slot: &ServiceToken, token: AccessToken) -> Duration {
     slot.set(Arc::from(token.token));
     (token.expires_in.unwrap_or(DEFAULT_LIFE) * 3 / 4).max(MIN_RENEWAL)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(expires_in: Option<u64>) -> AccessToken {
+        AccessToken {
+            token: "t".to_owned(),
+            expires_in: expires_in.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn a_token_is_renewed_at_three_quarters_of_its_life_and_never_in_a_rush() {
+        let slot = ServiceToken::default();
+        assert_eq!(keep(&slot, token(Some(3_600))), Duration::from_secs(2_700));
+        assert_eq!(keep(&slot, token(Some(4))), MIN_RENEWAL);
+        assert_eq!(keep(&slot, token(None)), Duration::from_secs(225));
+        assert_eq!(slot.get().as_deref(), Some("t"));
+    }
+}
