@@ -93,20 +93,30 @@ async fn private_things(org: &Org) -> anyhow::Result<String> {
         .context("secret has a key result")?;
     check_in(org, &key_result, 2).await?;
     let mut metrics = org.app.metrics.clone();
-    metrics
-        .create_health_metric(org.as_user(
-            "eddie",
-            CreateHealthMetricRequest {
-                health_metric: Some(HealthMetric {
-                    owner: "orgUnits/eng".into(),
-                    visibility: Visibility::Private as i32,
-                    ..crate::health::csat()
-                }),
-                health_metric_id: "pm".into(),
-                request_id: String::new(),
-            },
-        )?)
-        .await?;
+    // pm, and three public metrics for its accountable person: one over
+    // the limit of three for those who see pm, at it for those who do not.
+    for (id, visibility) in [
+        ("pm", Visibility::Private),
+        ("public-0", Visibility::Public),
+        ("public-1", Visibility::Public),
+        ("public-2", Visibility::Public),
+    ] {
+        metrics
+            .create_health_metric(org.as_user(
+                "eddie",
+                CreateHealthMetricRequest {
+                    health_metric: Some(HealthMetric {
+                        owner: "orgUnits/eng".into(),
+                        display_name: id.to_owned(),
+                        visibility: visibility as i32,
+                        ..crate::health::csat()
+                    }),
+                    health_metric_id: id.to_owned(),
+                    request_id: String::new(),
+                },
+            )?)
+            .await?;
+    }
     metrics
         .record_measurement(org.as_user(
             "cora",
@@ -120,24 +130,6 @@ async fn private_things(org: &Org) -> anyhow::Result<String> {
             },
         )?)
         .await?;
-    // Three public metrics for pm's accountable person: one over the
-    // limit of three for those who see pm, at it for those who do not.
-    for index in 0..3 {
-        metrics
-            .create_health_metric(org.as_user(
-                "eddie",
-                CreateHealthMetricRequest {
-                    health_metric: Some(HealthMetric {
-                        owner: "orgUnits/eng".into(),
-                        display_name: format!("Public {index}"),
-                        ..crate::health::csat()
-                    }),
-                    health_metric_id: format!("public-{index}"),
-                    request_id: String::new(),
-                },
-            )?)
-            .await?;
-    }
     Ok(key_result)
 }
 
