@@ -51,21 +51,16 @@ async fn a_person_accountable_for_more_metrics_than_the_limit_is_flagged(app: Te
         owner: owner.to_owned(),
         ..csat()
     };
-    for index in 0..3 {
-        create_metric(
-            &app,
-            &format!("ana-{index}"),
-            metric("ana@acme.example", "orgUnits/product", "Ana's"),
-        )
-        .await?;
-    }
-    for index in 0..4 {
-        create_metric(
-            &app,
-            &format!("bo-{index}"),
-            metric("bo@acme.example", "orgUnits/product", "Bo's"),
-        )
-        .await?;
+    for (person, count) in [("ana", 3), ("bo", 4)] {
+        for index in 0..count {
+            let accountable = format!("{person}@acme.example");
+            create_metric(
+                &app,
+                &format!("{person}-{index}"),
+                metric(&accountable, "orgUnits/product", person),
+            )
+            .await?;
+        }
     }
     eventually("bo, at four metrics, is flagged and ana, at three, is not", || async {
         Ok(people(&spread(&app, "", 0, "").await?) == [("bo@acme.example".to_owned(), 4)])

@@ -428,6 +428,13 @@ pub(crate) async fn crossing_concurrent_moves_never_make_a_cycle(app: TestApp) -
     Ok(())
 }
 
+fn with_lead(lead: &str, unit: OrgUnit) -> OrgUnit {
+    OrgUnit {
+        lead: lead.to_owned(),
+        ..unit
+    }
+}
+
 /// A unit's lead: set at creation and in a batch, changed through the
 /// mask (and cleared), filtered on; a lead with spaces or over the length
 /// limit is reported with the unit's other problems at once.
@@ -436,10 +443,7 @@ pub(crate) async fn a_unit_has_a_lead_set_changed_and_filtered_on(app: TestApp) 
     let acme = org
         .create_org_unit(create(
             "acme",
-            OrgUnit {
-                lead: " ceo@acme.example ".into(),
-                ..unit("", "Acme", "company")
-            },
+            with_lead(" ceo@acme.example ", unit("", "Acme", "company")),
         ))
         .await?
         .into_inner();
@@ -448,10 +452,7 @@ pub(crate) async fn a_unit_has_a_lead_set_changed_and_filtered_on(app: TestApp) 
         requests: vec![
             create(
                 "eng",
-                OrgUnit {
-                    lead: "cto@acme.example".into(),
-                    ..unit("orgUnits/acme", "Engineering", "division")
-                },
+                with_lead("cto@acme.example", unit("orgUnits/acme", "Engineering", "division")),
             ),
             create("web", unit("orgUnits/eng", "Web", "team")),
         ],
@@ -485,13 +486,7 @@ pub(crate) async fn a_unit_has_a_lead_set_changed_and_filtered_on(app: TestApp) 
     assert_eq!(cleared.lead, "");
 
     let refused = org
-        .create_org_unit(create(
-            "ops",
-            OrgUnit {
-                lead: "Ana Lima".into(),
-                ..unit("orgUnits/acme", "", "team")
-            },
-        ))
+        .create_org_unit(create("ops", with_lead("Ana Lima", unit("orgUnits/acme", "", "team"))))
         .await;
     let refused = expect_code(refused, Code::InvalidArgument)?;
     assert_eq!(violated_fields(&refused), ["org_unit.display_name", "org_unit.lead"]);

@@ -36,12 +36,8 @@ impl KeySource {
             return Ok(KeySource::File(PathBuf::from(path)));
         }
         if url.starts_with("https://") || url.starts_with("http://") {
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .map_err(|err| format!("building the JWKS client: {err}"))?;
             return Ok(KeySource::Http {
-                client,
+                client: crate::http::client()?,
                 url: url.to_owned(),
             });
         }
@@ -60,11 +56,7 @@ impl KeySource {
                     .await
                     .and_then(reqwest::Response::error_for_status)
                     .map_err(|err| format!("fetching {url}: {err}"))?;
-                response
-                    .bytes()
-                    .await
-                    .map_err(|err| format!("reading {url}: {err}"))?
-                    .to_vec()
+                crate::http::read_bounded(response, url, MAX_JWKS_BYTES).await?
             }
         };
         if bytes.len() > MAX_JWKS_BYTES {

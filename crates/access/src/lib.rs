@@ -15,6 +15,7 @@
 
 mod authorizer;
 mod engine;
+mod http;
 mod jwks;
 mod members;
 pub mod oauth;

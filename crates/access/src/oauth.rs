@@ -13,8 +13,6 @@ use serde::Deserialize;
 
 /// Documents from the issuer larger than this are refused.
 const MAX_DOCUMENT_BYTES: usize = 64 << 10;
-/// How long each HTTP exchange with the issuer may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Who asks for a token, and of whom.
 #[derive(Clone)]
@@ -87,10 +85,7 @@ struct ErrorResponse {
 
 /// An HTTP client for the issuer.
 pub fn http_client() -> Result<reqwest::Client, TokenError> {
-    reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .build()
-        .map_err(|err| TokenError::Settings(format!("building the HTTP client: {err}")))
+    crate::http::client().map_err(TokenError::Settings)
 }
 
 /// Asks the issuer for a token for `credentials`.
@@ -208,21 +203,10 @@ fn form_encoded(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-async fn read_bounded(mut response: reqwest::Response, url: &str) -> Result<Vec<u8>, TokenError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+async fn read_bounded(response: reqwest::Response, url: &str) -> Result<Vec<u8>, TokenError> {
+    crate::http::read_bounded(response, url, MAX_DOCUMENT_BYTES)
         .await
-        .map_err(|err| TokenError::Issuer(format!("reading {url}: {err}")))?
-    {
-        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-            return Err(TokenError::Issuer(format!(
-                "{url} answered more than {MAX_DOCUMENT_BYTES} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        .map_err(TokenError::Issuer)
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(url: &str, body: &[u8]) -> Result<T, TokenError> {
