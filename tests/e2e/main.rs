@@ -28,6 +28,7 @@ mod org_reads;
 mod private;
 mod raw;
 mod replicas;
+mod rhythm;
 mod server;
 mod split;
 mod strategy;

@@ -18,7 +18,10 @@ use tonic::{
 use tonic_health::pb::health_client::HealthClient;
 use trellis_foundation::context::ACTOR_METADATA_KEY;
 use trellis_proto::{
-    cascade::v1::{cascade_service_client::CascadeServiceClient, org_service_client::OrgServiceClient},
+    cascade::v1::{
+        cascade_service_client::CascadeServiceClient, org_service_client::OrgServiceClient,
+        rhythm_service_client::RhythmServiceClient,
+    },
     health::v1::health_metric_service_client::HealthMetricServiceClient,
     okr::v1::okr_service_client::OkrServiceClient,
     strategy::v1::strategy_service_client::StrategyServiceClient,
@@ -112,6 +115,7 @@ pub struct TestApp {
     pub okr: OkrServiceClient<TestChannel>,
     pub metrics: HealthMetricServiceClient<TestChannel>,
     pub cascade: CascadeServiceClient<TestChannel>,
+    pub rhythm: RhythmServiceClient<TestChannel>,
     pub health: HealthClient<TestChannel>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -181,6 +185,7 @@ async fn start(
         okr: clients.okr,
         metrics: clients.metrics,
         cascade: clients.cascade,
+        rhythm: clients.rhythm,
         health: clients.health,
         stop: Some(stop),
         server: Some(server),
@@ -196,6 +201,7 @@ struct Clients {
     okr: OkrServiceClient<TestChannel>,
     metrics: HealthMetricServiceClient<TestChannel>,
     cascade: CascadeServiceClient<TestChannel>,
+    rhythm: RhythmServiceClient<TestChannel>,
     health: HealthClient<TestChannel>,
 }
 
@@ -209,6 +215,7 @@ impl Clients {
                 .max_encoding_message_size(64 << 20),
             metrics: HealthMetricServiceClient::new(channel.clone()),
             cascade: CascadeServiceClient::new(channel.clone()),
+            rhythm: RhythmServiceClient::new(channel.clone()),
             health: HealthClient::new(channel.clone()),
         }
     }
@@ -301,6 +308,7 @@ impl TestCluster {
             okr: self.okr.okr.clone(),
             metrics: self.health.metrics.clone(),
             cascade: self.cascade.cascade.clone(),
+            rhythm: self.cascade.rhythm.clone(),
             health: self.cascade.health.clone(),
             stop: None,
             server: None,
@@ -322,6 +330,7 @@ impl TestCluster {
         let cascade = on(&self.cascade);
         view.org = cascade.org;
         view.cascade = cascade.cascade;
+        view.rhythm = cascade.rhythm;
         view.health = cascade.health;
         Ok(view)
     }
@@ -343,6 +352,7 @@ impl TestApp {
             okr: self.okr.clone(),
             metrics: self.metrics.clone(),
             cascade: self.cascade.clone(),
+            rhythm: self.rhythm.clone(),
             health: self.health.clone(),
             stop: None,
             server: None,
@@ -361,6 +371,7 @@ impl TestApp {
         self.okr = clients.okr;
         self.metrics = clients.metrics;
         self.cascade = clients.cascade;
+        self.rhythm = clients.rhythm;
         self.health = clients.health;
         Ok(self)
     }

@@ -21,10 +21,10 @@ pub mod rhythm;
 pub mod store;
 pub mod tree;
 
-pub use background::{Consumers, Projection, Source};
+pub use background::{Consumers, Projection, RhythmTasks, Source};
 pub use error::Error;
-pub use grpc::{AccessGrpc, CascadeGrpc, OrgGrpc};
-pub use ops::{AlignmentOps, DEFAULT_MAX_METRICS_PER_PERSON, OrgOps};
+pub use grpc::{AccessGrpc, CascadeGrpc, OrgGrpc, RhythmGrpc};
+pub use ops::{AlignmentOps, DEFAULT_MAX_METRICS_PER_PERSON, OrgOps, RhythmOps};
 pub use store::migration::Migrator;
 
 /// The prefix of every table this service owns.

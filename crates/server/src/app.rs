@@ -11,13 +11,19 @@ use tonic::transport::Server;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::{info, warn};
 use trellis_access::{OidcSettings, Verifier};
-use trellis_cascade::{AccessGrpc, AlignmentOps, CascadeGrpc, Consumers, OrgGrpc, OrgOps, Projection, Source};
+use trellis_cascade::{
+    AccessGrpc, AlignmentOps, CascadeGrpc, Consumers, OrgGrpc, OrgOps, Projection, RhythmGrpc, RhythmOps, RhythmTasks,
+    Source,
+};
 use trellis_foundation::{ChangeFeed, Db, Store, trace::continue_from_headers};
 use trellis_health::{HealthGrpc, HealthOps};
 use trellis_okr::{OkrGrpc, OkrOps};
 use trellis_proto::{
     access::v1::access_service_server::AccessServiceServer,
-    cascade::v1::{cascade_service_server::CascadeServiceServer, org_service_server::OrgServiceServer},
+    cascade::v1::{
+        cascade_service_server::CascadeServiceServer, org_service_server::OrgServiceServer,
+        rhythm_service_server::RhythmServiceServer,
+    },
     health::v1::health_metric_service_server::HealthMetricServiceServer,
     okr::v1::okr_service_server::OkrServiceServer,
     strategy::v1::strategy_service_server::StrategyServiceServer,
@@ -39,6 +45,7 @@ const OKR_SERVICE: &str = "trellis.okr.v1.OkrService";
 const HEALTH_SERVICE: &str = "trellis.health.v1.HealthMetricService";
 const CASCADE_SERVICE: &str = "trellis.cascade.v1.CascadeService";
 const ACCESS_SERVICE: &str = "trellis.access.v1.AccessService";
+const RHYTHM_SERVICE: &str = "trellis.cascade.v1.RhythmService";
 /// How long a keepalive ping may go unanswered before the connection drops.
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -53,8 +60,15 @@ pub struct Application {
     okr: Option<OkrOps>,
     health: Option<HealthOps>,
     org: Option<OrgOps>,
-    cascade: Option<(AlignmentOps, Vec<Source>)>,
+    cascade: Option<Cascade>,
     checks: AccessChecks,
+}
+
+/// The cascade's questions and rhythm, and the feeds its graph follows.
+struct Cascade {
+    alignment: AlignmentOps,
+    rhythm: RhythmOps,
+    sources: Vec<Source>,
 }
 
 /// A generated server held to the message limit both ways (tonic's
@@ -159,10 +173,15 @@ impl Application {
                 let sources = feed_sources(&settings, local_addr, &service_token, org)?;
                 let names: Vec<&'static str> = sources.iter().map(Source::name).collect();
                 let projection = std::sync::Arc::new(Projection::new(&names));
-                let ops = AlignmentOps::new(projection, org.store().page_tokens.clone())
+                let alignment = AlignmentOps::new(projection, org.store().page_tokens.clone())
                     .with_access(access.clone())
                     .with_max_metrics_per_person(settings.max_metrics_per_person);
-                Some((ops, sources))
+                let rhythm = RhythmOps::new(org.store()).with_access(access.clone());
+                Some(Cascade {
+                    alignment,
+                    rhythm,
+                    sources,
+                })
             }
             None => None,
         };
@@ -304,12 +323,20 @@ impl Application {
             sized!(OrgServiceServer::new(OrgGrpc::new(ops)), max)
         });
         let mut consumers = None;
+        let mut rhythm_tasks = None;
         let mut projection = None;
-        let cascade_service = cascade.map(|(ops, sources)| {
+        let mut rhythm_service = None;
+        let cascade_service = cascade.map(|cascade| {
             served.push(CASCADE_SERVICE);
-            projection = Some(ops.projection().clone());
-            consumers = Some(Consumers::start(ops.projection().clone(), sources, db.clone()));
-            sized!(CascadeServiceServer::new(CascadeGrpc::new(ops)), max)
+            served.push(RHYTHM_SERVICE);
+            let graph = cascade.alignment.projection().clone();
+            projection = Some(graph.clone());
+            // Before the consumers: the rhythm sees every move they make.
+            let sweep_every = Duration::from_secs(settings.rhythm_sweep_seconds);
+            rhythm_tasks = Some(RhythmTasks::start(graph.clone(), db.clone(), sweep_every));
+            consumers = Some(Consumers::start(graph, cascade.sources, db.clone()));
+            rhythm_service = Some(sized!(RhythmServiceServer::new(RhythmGrpc::new(cascade.rhythm)), max));
+            sized!(CascadeServiceServer::new(CascadeGrpc::new(cascade.alignment)), max)
         });
         // The cascade answers from its graph: it is ready once every feed
         // has been replayed, so a new replica gets traffic only then.
@@ -374,7 +401,8 @@ impl Application {
             .add_optional_service(metric_service)
             .add_optional_service(org_service)
             .add_optional_service(access_service)
-            .add_optional_service(cascade_service);
+            .add_optional_service(cascade_service)
+            .add_optional_service(rhythm_service);
         let incoming = connections::accept(
             listener,
             settings.max_connections,
@@ -398,6 +426,9 @@ impl Application {
         }
         if let Some(consumers) = consumers.as_mut() {
             consumers.stop();
+        }
+        if let Some(rhythm) = rhythm_tasks.as_mut() {
+            rhythm.stop();
         }
         if let Some(projection) = &projection {
             projection.close();

@@ -5,6 +5,7 @@
 
 mod consumer;
 mod decode;
+mod rhythm;
 
 use std::{
     collections::VecDeque,
@@ -18,8 +19,12 @@ use trellis_foundation::time::{from_timestamp, now_micros};
 use trellis_proto::feed::v1::ChangeEvent;
 
 pub use consumer::{Consumers, Source};
+pub use rhythm::RhythmTasks;
 
-use crate::graph::{Graph, NodeId, TouchKind};
+use crate::{
+    graph::{Graph, NodeId, TouchKind},
+    rhythm::signals::{self, Move},
+};
 
 /// Live lags kept per feed for the percentiles in the status.
 const LAG_WINDOW: usize = 65_536;
@@ -76,6 +81,8 @@ pub struct Projection {
     started: Instant,
     ready_after: OnceLock<Duration>,
     closing: watch::Sender<bool>,
+    /// Where colour moves go, once the rhythm follows them.
+    moves: OnceLock<tokio::sync::mpsc::Sender<Vec<Move>>>,
 }
 
 impl Projection {
@@ -95,6 +102,14 @@ impl Projection {
             started: Instant::now(),
             ready_after: OnceLock::new(),
             closing: watch::Sender::new(false),
+            moves: OnceLock::new(),
+        }
+    }
+
+    /// Sends every colour move the feeds make from now on to `sender`.
+    pub(crate) fn follow_moves(&self, sender: tokio::sync::mpsc::Sender<Vec<Move>>) {
+        if self.moves.set(sender).is_err() {
+            warn!("the rhythm follows the projection's moves already");
         }
     }
 
@@ -181,6 +196,8 @@ impl Projection {
         let mut lags = Vec::new();
         let mut applied = 0;
         let mut last_commit_micros = None;
+        let moves_to = self.moves.get();
+        let mut moves = Vec::new();
         {
             let mut graph = self.graph.write().unwrap_or_else(std::sync::PoisonError::into_inner);
             let now = now_micros();
@@ -208,7 +225,15 @@ impl Projection {
                         continue;
                     }
                 };
-                for touch in graph.apply(change) {
+                let touched = if moves_to.is_some() {
+                    let (touched, moved) =
+                        signals::apply_watching(&mut graph, change, source, event.sequence, commit_micros);
+                    moves.extend(moved);
+                    touched
+                } else {
+                    graph.apply(change)
+                };
+                for touch in touched {
                     notices.push(Notice {
                         node: touch.node,
                         kind: touch.kind,
@@ -218,6 +243,11 @@ impl Projection {
                     });
                 }
             }
+        }
+        if let Some(sender) = moves_to.filter(|_| !moves.is_empty()) {
+            // On the blocking pool: a rhythm behind holds the feed back
+            // rather than losing a move. Closed only at shutdown.
+            let _ = sender.blocking_send(moves);
         }
         let caught_up = {
             let mut stats = self.stats(feed);

@@ -199,7 +199,12 @@ impl Graph {
     fn upsert_org_unit(&mut self, id: NodeId, unit: &org_pb::OrgUnit) {
         let parent = self.intern_optional(&unit.parent);
         let parent_looped = parent.is_some_and(|parent| self.org_chain(parent).contains(&id));
-        self.replace(id, &unit.display_name, Data::OrgUnit(OrgUnit { parent, parent_looped }));
+        let data = Data::OrgUnit(OrgUnit {
+            parent,
+            parent_looped,
+            lead: unit.lead.as_str().into(),
+        });
+        self.replace(id, &unit.display_name, data);
     }
 
     fn upsert_strategy(&mut self, id: NodeId, strategy: &strategy_pb::Strategy) {
@@ -317,6 +322,7 @@ impl Graph {
         let weight = effective_weight(key_result.weight);
         let data = Data::KeyResult(KeyResult {
             objective: previous.objective,
+            owner: key_result.owner.as_str().into(),
             measure: Measure::from_wire(
                 key_result.kind,
                 key_result.start,

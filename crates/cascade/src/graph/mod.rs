@@ -20,7 +20,9 @@ mod tests;
 use std::collections::{HashMap, HashSet};
 
 pub use apply::{Change, Resource, Touch, TouchKind};
-pub use model::{Choice, Cycle, Data, Edge, HealthMetric, KeyResult, Kind, Node, NodeId, Objective, OrgUnit, Strategy};
+pub use model::{
+    Choice, Cycle, Data, Edge, HealthMetric, KeyResult, Kind, Node, NodeId, Objective, OrgUnit, Strategy, parent_name,
+};
 
 /// Which nodes one asker may see. The others are absent from its answers:
 /// not listed, not followed up or down, not counted in a roll-up.
@@ -132,6 +134,7 @@ impl Graph {
         while let Data::OrgUnit(OrgUnit {
             parent: Some(parent),
             parent_looped: false,
+            ..
         }) = &self.node(current).data
         {
             if chain.contains(parent) {
@@ -175,7 +178,7 @@ impl Graph {
         let mut facts = Vec::new();
         for (_, node) in self.nodes().filter(|(_, node)| node.present) {
             let detail = match &node.data {
-                Data::OrgUnit(unit) => format!("parent={:?}", unit.parent.map(name)),
+                Data::OrgUnit(unit) => format!("parent={:?} lead={:?}", unit.parent.map(name), unit.lead),
                 Data::Strategy(strategy) => format!(
                     "state={:?} owner={:?} parent_choice={:?} choices={:?}",
                     strategy.state,
@@ -221,8 +224,9 @@ impl Graph {
                     )
                 }
                 Data::KeyResult(key_result) => format!(
-                    "objective={} measure={:?} weight={} cadence={} tally={:?} confidence={:?} last={:?} metric={:?}",
+                    "objective={} owner={:?} measure={:?} weight={} cadence={} tally={:?} confidence={:?} last={:?} metric={:?}",
                     name(key_result.objective),
+                    key_result.owner,
                     key_result.measure,
                     key_result.weight,
                     key_result.cadence_micros,

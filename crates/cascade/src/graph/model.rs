@@ -66,6 +66,9 @@ pub struct Edge {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OrgUnit {
     pub parent: Option<NodeId>,
+    /// The person who leads it ("" for none): missed check-ins climb to
+    /// them.
+    pub lead: Box<str>,
     /// The parent would put the unit under its own subtree: not linked.
     pub parent_looped: bool,
 }
@@ -132,6 +135,8 @@ impl Objective {
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyResult {
     pub objective: NodeId,
+    /// The person who checks in on it.
+    pub owner: Box<str>,
     pub measure: Option<Measure>,
     pub weight: f64,
     pub cadence_micros: i64,
@@ -209,6 +214,7 @@ impl Data {
             }),
             Kind::KeyResult => Data::KeyResult(KeyResult {
                 objective: parent,
+                owner: "".into(),
                 measure: None,
                 weight: 1.0,
                 cadence_micros: 0,

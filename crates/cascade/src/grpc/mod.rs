@@ -4,7 +4,9 @@
 mod access;
 mod alignment;
 mod org;
+mod rhythm;
 
 pub use access::AccessGrpc;
 pub use alignment::CascadeGrpc;
 pub use org::OrgGrpc;
+pub use rhythm::RhythmGrpc;

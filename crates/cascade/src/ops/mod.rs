@@ -3,6 +3,7 @@
 
 pub(crate) mod alignment;
 pub(crate) mod answers;
+pub(crate) mod conversations;
 pub(crate) mod org_unit_reads;
 pub(crate) mod org_units;
 pub(crate) mod policies;
@@ -14,6 +15,8 @@ use trellis_access::Access;
 use trellis_foundation::{Store, paging::PageTokens};
 
 use crate::background::Projection;
+
+pub use conversations::RhythmOps;
 
 /// The org service's operations (`org_units.rs` writes, `org_unit_reads.rs`
 /// reads, `policies.rs` the grants on units); `grpc::OrgGrpc` and

@@ -22,6 +22,35 @@ pub enum Subject {
     Metric(String),
 }
 
+impl Subject {
+    pub fn name(&self) -> &str {
+        let (Subject::KeyResult(name) | Subject::Metric(name)) = self;
+        name
+    }
+}
+
+/// What a colour move does to its subject's conversations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveEffect {
+    /// Applied already: nothing.
+    Replay,
+    /// The open conversation takes it.
+    Update,
+    /// A new conversation opens.
+    Open,
+}
+
+/// The effect of a move at `sequence`, given the subject's latest
+/// conversation (the sequence of the last move it took, and whether it is
+/// open), if it has one.
+pub fn effect_of_move(latest: Option<(i64, bool)>, sequence: i64) -> MoveEffect {
+    match latest {
+        Some((last, _)) if sequence <= last => MoveEffect::Replay,
+        Some((_, true)) => MoveEffect::Update,
+        _ => MoveEffect::Open,
+    }
+}
+
 /// A colour seen for a subject: a check-in's confidence, or a metric's
 /// status after a measurement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,6 +257,15 @@ mod tests {
             Some((Colour::Red, Colour::Green, 5))
         );
         assert_eq!(conversations.of(&kr).len(), 2);
+    }
+
+    #[test]
+    fn a_move_is_a_replay_an_update_or_an_opening() {
+        assert_eq!(effect_of_move(None, 1), MoveEffect::Open);
+        assert_eq!(effect_of_move(Some((5, true)), 5), MoveEffect::Replay);
+        assert_eq!(effect_of_move(Some((5, false)), 3), MoveEffect::Replay);
+        assert_eq!(effect_of_move(Some((5, true)), 6), MoveEffect::Update);
+        assert_eq!(effect_of_move(Some((5, false)), 6), MoveEffect::Open);
     }
 
     /// One subject's events in feed order: colours, with a close after some.

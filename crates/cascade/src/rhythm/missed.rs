@@ -5,6 +5,12 @@
 //! above. Each step is taken once per lapse and recorded; the next
 //! check-in ends the lapse (and a new one counts from it).
 
+use std::collections::HashMap;
+
+use trellis_proto::okr::v1::{cycle::State as CycleState, objective::State as ObjectiveState};
+
+use crate::graph::{Data, Graph};
+
 /// A step up the line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MissedStep {
@@ -39,16 +45,103 @@ pub fn missed_steps(since: i64, cadence: i64, now: i64) -> &'static [MissedStep]
     &MissedStep::ALL[..due]
 }
 
-/// Who hears of `step`: the owner, or the first lead up the line
-/// (`leads`: the owning unit's, then its parent's, ...; "" where a unit
-/// has none) and the one after it. `None` when the line runs out.
-pub fn recipient<'a>(step: MissedStep, owner: &'a str, leads: &[&'a str]) -> Option<&'a str> {
-    let mut named = leads.iter().copied().filter(|lead| !lead.is_empty());
+/// Who hears of `step`, and for a lead, whose lead they are: the owner,
+/// or the first lead up the line (`leads`: the owning unit and its lead,
+/// then its parent and its lead, ...; "" where a unit has none) and the
+/// one after it. `None` when the line runs out.
+pub fn recipient<'a>(step: MissedStep, owner: &'a str, leads: &[(&'a str, &'a str)]) -> Option<(&'a str, &'a str)> {
+    let mut named = leads.iter().copied().filter(|(_, lead)| !lead.is_empty());
     match step {
-        MissedStep::Owner => Some(owner).filter(|owner| !owner.is_empty()),
-        MissedStep::Lead => named.next(),
-        MissedStep::ParentLead => named.nth(1),
+        MissedStep::Owner => Some((owner, "")).filter(|(owner, _)| !owner.is_empty()),
+        MissedStep::Lead => named.next().map(|(unit, lead)| (lead, unit)),
+        MissedStep::ParentLead => named.nth(1).map(|(unit, lead)| (lead, unit)),
     }
+}
+
+/// A key result past its cadence, as a sweep finds it in the graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overdue {
+    pub subject: String,
+    pub title: String,
+    /// The unit owning its objective.
+    pub org_unit: String,
+    pub private: bool,
+    /// The key result's owner.
+    pub person: String,
+    /// The check-in (or activation) the lapse counts from.
+    pub since_micros: i64,
+    /// When the first check-in was due.
+    pub due_micros: i64,
+    /// The steps due now: each with who hears of it and, for leads, the
+    /// unit whose lead they are. A step with nobody to hear of it (no
+    /// lead up the line) is left out.
+    pub steps: Vec<(MissedStep, String, String)>,
+}
+
+/// The key results expected to check in (a cadence, not fed by a metric,
+/// their objective and cycle ACTIVE), each with the time its lapse
+/// counts from; and of those, the ones overdue at `now`.
+pub fn overdue(graph: &Graph, now: i64) -> (Vec<Overdue>, HashMap<String, i64>) {
+    let mut expected = HashMap::new();
+    let mut late = Vec::new();
+    for (id, node) in graph.nodes().filter(|(_, node)| node.present) {
+        let Data::KeyResult(key_result) = &node.data else {
+            continue;
+        };
+        if key_result.cadence_micros <= 0 || key_result.health_metric.is_some() {
+            continue;
+        }
+        let Some(objective) = graph.objective(key_result.objective) else {
+            continue;
+        };
+        let Some(Data::Cycle(cycle)) = objective.cycle.map(|cycle| &graph.node(cycle).data) else {
+            continue;
+        };
+        if objective.state != ObjectiveState::Active || cycle.state != CycleState::Active {
+            continue;
+        }
+        let since = [
+            key_result.last_check_in_micros.unwrap_or(0),
+            cycle.activate_micros,
+            key_result.create_micros,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+        expected.insert(node.name.to_string(), since);
+        let due = missed_steps(since, key_result.cadence_micros, now);
+        if due.is_empty() {
+            continue;
+        }
+        let chain = objective.owner.map(|unit| graph.org_chain(unit)).unwrap_or_default();
+        let leads: Vec<(&str, &str)> = chain
+            .iter()
+            .filter_map(|unit| match &graph.node(*unit).data {
+                Data::OrgUnit(data) => Some((&*graph.node(*unit).name, &*data.lead)),
+                _ => None,
+            })
+            .collect();
+        let steps = due
+            .iter()
+            .filter_map(|step| {
+                recipient(*step, &key_result.owner, &leads)
+                    .map(|(person, unit)| (*step, person.to_owned(), unit.to_owned()))
+            })
+            .collect();
+        late.push(Overdue {
+            subject: node.name.to_string(),
+            title: node.title.to_string(),
+            org_unit: objective
+                .owner
+                .map_or_else(String::new, |unit| graph.node(unit).name.to_string()),
+            private: graph.is_private(id),
+            person: key_result.owner.to_string(),
+            since_micros: since,
+            due_micros: since.saturating_add(key_result.cadence_micros),
+            steps,
+        });
+    }
+    (late, expected)
 }
 
 /// One lapse of a key result: since when, and the steps taken so far.
@@ -100,11 +193,14 @@ mod tests {
 
     #[test]
     fn leads_are_found_up_the_line_past_units_without_one() {
-        let leads = ["", "cto@acme", "", "ceo@acme"];
-        assert_eq!(recipient(MissedStep::Owner, "ana", &leads), Some("ana"));
-        assert_eq!(recipient(MissedStep::Lead, "ana", &leads), Some("cto@acme"));
-        assert_eq!(recipient(MissedStep::ParentLead, "ana", &leads), Some("ceo@acme"));
-        assert_eq!(recipient(MissedStep::ParentLead, "ana", &["cto@acme"]), None);
+        let leads = [("team", ""), ("eng", "cto@acme"), ("tech", ""), ("acme", "ceo@acme")];
+        assert_eq!(recipient(MissedStep::Owner, "ana", &leads), Some(("ana", "")));
+        assert_eq!(recipient(MissedStep::Lead, "ana", &leads), Some(("cto@acme", "eng")));
+        assert_eq!(
+            recipient(MissedStep::ParentLead, "ana", &leads),
+            Some(("ceo@acme", "acme"))
+        );
+        assert_eq!(recipient(MissedStep::ParentLead, "ana", &[("eng", "cto@acme")]), None);
     }
 
     proptest! {

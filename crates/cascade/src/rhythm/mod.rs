@@ -7,7 +7,8 @@
 pub mod colour;
 pub mod conversations;
 pub mod missed;
+pub mod signals;
 
 pub use colour::Colour;
 pub use conversations::{Conversation, Conversations, Observation, Subject};
-pub use missed::{MissedStep, missed_steps};
+pub use missed::{MissedStep, Overdue, missed_steps};

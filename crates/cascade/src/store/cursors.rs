@@ -5,7 +5,7 @@
 use crate::error::Error;
 use sea_orm::{
     ConnectionTrait,
-    sea_query::{Alias, Expr, ExprTrait, OnConflict, Query},
+    sea_query::{Alias, Expr, ExprTrait, InsertStatement, OnConflict, Query},
 };
 use trellis_foundation::{Db, time::now_micros};
 
@@ -35,18 +35,23 @@ impl CursorStore {
     }
 
     pub async fn save(&self, source: &str, sequence: i64) -> Result<(), Error> {
-        let upsert = Query::insert()
-            .into_table(Alias::new(CURSOR_TABLE))
-            .columns(["source", "sequence", "update_micros"].map(Alias::new))
-            .values_panic([source.into(), sequence.into(), now_micros().into()])
-            .on_conflict(
-                OnConflict::column(Alias::new("source"))
-                    .update_columns(["sequence", "update_micros"].map(Alias::new))
-                    .to_owned(),
-            )
-            .to_owned();
         let txn = self.db.begin_write().await?;
-        txn.execute(&upsert).await?;
+        txn.execute(&upsert(source, sequence)).await?;
         Ok(txn.commit().await?)
     }
+}
+
+/// Sets the cursor of `source`, for a transaction that writes what it
+/// derived from the feed up to there.
+pub fn upsert(source: &str, sequence: i64) -> InsertStatement {
+    Query::insert()
+        .into_table(Alias::new(CURSOR_TABLE))
+        .columns(["source", "sequence", "update_micros"].map(Alias::new))
+        .values_panic([source.into(), sequence.into(), now_micros().into()])
+        .on_conflict(
+            OnConflict::column(Alias::new("source"))
+                .update_columns(["sequence", "update_micros"].map(Alias::new))
+                .to_owned(),
+        )
+        .to_owned()
 }

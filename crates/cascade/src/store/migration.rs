@@ -5,7 +5,7 @@ use sea_orm_migration::{
     DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
     sea_query::IntoIden,
 };
-use trellis_foundation::migration::{ChangeAudience, SharedTables, add_text, create_table};
+use trellis_foundation::migration::{ChangeAudience, SharedTables, add_text, create_table, index};
 
 use crate::TABLE_PREFIX;
 
@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateIamPolicies),
             Box::new(ChangeAudience::new(TABLE_PREFIX)),
             Box::new(AddUnitLeads),
+            Box::new(CreateConversations),
         ]
     }
 
@@ -137,5 +138,76 @@ impl MigrationName for AddUnitLeads {
 impl MigrationTrait for AddUnitLeads {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         add_text(manager, "cascade_org_units", "lead").await
+    }
+}
+
+/// The rhythm's conversations and the steps missed check-ins took.
+struct CreateConversations;
+
+impl MigrationName for CreateConversations {
+    fn name(&self) -> &str {
+        "m0006_cascade_conversations"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateConversations {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let table = "cascade_conversations";
+        create_table(
+            manager,
+            table,
+            &["id"],
+            vec![
+                string("id"),
+                string("reason"),
+                string("subject"),
+                text("subject_title"),
+                string("org_unit"),
+                boolean("private"),
+                string("person"),
+                string("from_colour"),
+                string("to_colour"),
+                integer("moves"),
+                text("detail"),
+                string("state"),
+                big_integer("open_key"),
+                big_integer("last_sequence"),
+                big_integer("open_micros"),
+                big_integer("move_micros"),
+                text("note"),
+                string("closed_by"),
+                big_integer("close_micros"),
+            ],
+        )
+        .await?;
+        manager
+            .create_index(
+                index(table, "by_opening", &["subject", "reason", "open_key"])
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(index(table, "by_person", &["person", "state"]))
+            .await?;
+        manager
+            .create_index(index(table, "by_state", &["state", "reason"]))
+            .await?;
+        let escalations = "cascade_conversation_escalations";
+        create_table(
+            manager,
+            escalations,
+            &["conversation_id", "step"],
+            vec![
+                string("conversation_id"),
+                string("step"),
+                string("person"),
+                string("org_unit"),
+                big_integer("create_micros"),
+            ],
+        )
+        .await?;
+        manager.create_index(index(escalations, "by_person", &["person"])).await
     }
 }

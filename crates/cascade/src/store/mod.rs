@@ -3,6 +3,7 @@
 //! the projection has reached.
 
 pub(crate) mod codec;
+pub(crate) mod conversations;
 pub(crate) mod cursors;
 pub mod entity;
 pub mod migration;

@@ -8,7 +8,7 @@ use sea_orm::{
 use crate::store::entity::org_unit::{ActiveModel, Column, Entity, Model};
 
 /// Ids per `IN (…)` query, inside every backend's parameter limit.
-const IN_CHUNK: usize = 5_000;
+pub(crate) const IN_CHUNK: usize = 5_000;
 
 pub async fn find(conn: &impl ConnectionTrait, id: &str) -> Result<Option<Model>, Error> {
     Ok(Entity::find_by_id(id.to_owned()).one(conn).await?)

@@ -169,6 +169,10 @@ pub struct Flags {
     /// (ListAccountabilitySpread; default 3).
     #[arg(long, env = "TRELLIS_MAX_METRICS_PER_PERSON")]
     pub max_metrics_per_person: Option<usize>,
+    /// How often the cascade looks for key results past their cadence
+    /// without a check-in, in seconds (default 30).
+    #[arg(long, env = "TRELLIS_RHYTHM_SWEEP_SECONDS")]
+    pub rhythm_sweep_seconds: Option<u64>,
 }
 
 /// The flags (and their variables) as one more layer: only what was

@@ -179,6 +179,8 @@ pub struct Settings {
     pub health_listen: Option<SocketAddr>,
     /// More metrics than this for one accountable person is flagged.
     pub max_metrics_per_person: usize,
+    /// How often missed check-ins are looked for.
+    pub rhythm_sweep_seconds: u64,
     /// Not a setting: for restart tests, the escalation step after which
     /// the health service's step runner stops as if the process had died.
     #[serde(skip)]
@@ -229,6 +231,7 @@ impl Default for Settings {
             tls_server_name: "localhost".to_owned(),
             health_listen: None,
             max_metrics_per_person: trellis_cascade::DEFAULT_MAX_METRICS_PER_PERSON,
+            rhythm_sweep_seconds: 30,
             health_fail_point: None,
         }
     }
@@ -336,6 +339,7 @@ impl Settings {
             ("max_concurrent_calls", self.max_concurrent_calls as u64),
             ("call_timeout_seconds", self.call_timeout_seconds),
             ("max_metrics_per_person", self.max_metrics_per_person as u64),
+            ("rhythm_sweep_seconds", self.rhythm_sweep_seconds),
         ] {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
