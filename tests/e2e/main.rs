@@ -29,6 +29,7 @@ mod private;
 mod raw;
 mod replicas;
 mod rhythm;
+mod rhythm_week;
 mod server;
 mod split;
 mod strategy;

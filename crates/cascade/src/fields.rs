@@ -63,8 +63,6 @@ pub fn check_create(request: &pb::CreateOrgUnitRequest, violations: &mut FieldVi
     }
 }
 
-/// Checks the unit's `fields` (all of them on create, the masked ones on
-/// update).
 /// An org unit's fields an update may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrgUnitField {
@@ -94,6 +92,8 @@ impl OrgUnitField {
     ];
 }
 
+/// Checks the unit's `fields` (all of them on create, the masked ones on
+/// update).
 pub fn check_fields(unit: &pb::OrgUnit, fields: &[OrgUnitField], violations: &mut FieldViolations, prefix: &str) {
     for field in fields {
         let path = format!("{prefix}{}", field.path());
@@ -104,13 +104,16 @@ pub fn check_fields(unit: &pb::OrgUnit, fields: &[OrgUnitField], violations: &mu
             }
             OrgUnitField::Kind => violations.require_max_len(&unit.kind, MAX_KIND, &path),
             OrgUnitField::Description => violations.require_max_len(&unit.description, MAX_DESCRIPTION, &path),
-            OrgUnitField::Lead => {
-                violations.require_max_len(&unit.lead, MAX_LEAD, &path);
-                if unit.lead.trim().chars().any(char::is_whitespace) {
-                    violations.add(path, "a person is one subject or email, without spaces");
-                }
-            }
+            OrgUnitField::Lead => check_person(&unit.lead, &path, violations),
         }
+    }
+}
+
+/// A person as tokens name people: one subject or email (or "" for none).
+pub fn check_person(person: &str, path: &str, violations: &mut FieldViolations) {
+    violations.require_max_len(person, MAX_LEAD, path);
+    if person.trim().chars().any(char::is_whitespace) {
+        violations.add(path, "a person is one subject or email, without spaces");
     }
 }
 

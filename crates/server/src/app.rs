@@ -173,10 +173,13 @@ impl Application {
                 let sources = feed_sources(&settings, local_addr, &service_token, org)?;
                 let names: Vec<&'static str> = sources.iter().map(Source::name).collect();
                 let projection = std::sync::Arc::new(Projection::new(&names));
+                let rhythm = RhythmOps::new(org.store().clone(), projection.clone())
+                    .with_access(access.clone())
+                    .with_max_metrics_per_person(settings.max_metrics_per_person)
+                    .with_clock_offset(settings.rhythm_clock_offset_seconds.saturating_mul(1_000_000));
                 let alignment = AlignmentOps::new(projection, org.store().page_tokens.clone())
                     .with_access(access.clone())
                     .with_max_metrics_per_person(settings.max_metrics_per_person);
-                let rhythm = RhythmOps::new(org.store()).with_access(access.clone());
                 Some(Cascade {
                     alignment,
                     rhythm,

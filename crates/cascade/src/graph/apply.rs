@@ -136,6 +136,15 @@ impl Graph {
 
     /// Gives `id` its new data and title, relinking what it hangs below.
     fn replace(&mut self, id: NodeId, title: &str, data: Data) {
+        self.forget_accountable(id);
+        if let Data::HealthMetric(metric) = &data
+            && !metric.accountable.is_empty()
+        {
+            self.accountable_for
+                .entry(metric.accountable.clone())
+                .or_default()
+                .push(id);
+        }
         let old = self.node(id).data.hangs_below();
         let new = data.hangs_below();
         if data.private() {
@@ -391,6 +400,7 @@ impl Graph {
     /// Turns the node back into a placeholder: what still refers to it
     /// keeps doing so, and sees it missing.
     fn delete_node(&mut self, id: NodeId) {
+        self.forget_accountable(id);
         let node = self.node(id);
         let parent = match &node.data {
             Data::Choice(choice) => Some(choice.strategy),
@@ -422,6 +432,22 @@ impl Graph {
                 self.refresh_progress(parent);
             }
             _ => {}
+        }
+    }
+
+    /// Takes metric `id` out of its accountable person's list.
+    fn forget_accountable(&mut self, id: NodeId) {
+        let node = self.node(id);
+        let Data::HealthMetric(metric) = &node.data else { return };
+        if !node.present || metric.accountable.is_empty() {
+            return;
+        }
+        let person = metric.accountable.clone();
+        if let Some(metrics) = self.accountable_for.get_mut(&person) {
+            metrics.retain(|metric| *metric != id);
+            if metrics.is_empty() {
+                self.accountable_for.remove(&person);
+            }
         }
     }
 

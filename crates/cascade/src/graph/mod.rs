@@ -71,6 +71,8 @@ pub struct Graph {
     edges: usize,
     /// The nodes that are private (gone ones too: they stay private).
     privates: HashSet<NodeId>,
+    /// The present metrics each person is accountable for.
+    accountable_for: HashMap<Box<str>, Vec<NodeId>>,
 }
 
 impl Graph {
@@ -144,6 +146,11 @@ impl Graph {
             current = *parent;
         }
         chain
+    }
+
+    /// The metrics `person` is accountable for (present ones).
+    pub fn metrics_of(&self, person: &str) -> &[NodeId] {
+        self.accountable_for.get(person).map_or(&[], Vec::as_slice)
     }
 
     /// The private objectives and metrics (key results are private with

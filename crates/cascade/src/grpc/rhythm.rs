@@ -23,6 +23,47 @@ impl RhythmGrpc {
 
 #[tonic::async_trait]
 impl RhythmService for RhythmGrpc {
+    async fn create_initiative(&self, request: Request<pb::CreateInitiativeRequest>) -> Reply<pb::Initiative> {
+        let context = trellis_foundation::RequestContext::from_request(&request);
+        let request = request.into_inner();
+        let context = context.with_request_id(&request.request_id);
+        Ok(Response::new(self.ops.create_initiative(context, request).await?))
+    }
+
+    async fn get_initiative(&self, request: Request<pb::GetInitiativeRequest>) -> Reply<pb::Initiative> {
+        with_context!(self, request, get_initiative)
+    }
+
+    async fn list_initiatives(
+        &self,
+        request: Request<pb::ListInitiativesRequest>,
+    ) -> Reply<pb::ListInitiativesResponse> {
+        with_context!(self, request, list_initiatives)
+    }
+
+    async fn update_initiative(&self, request: Request<pb::UpdateInitiativeRequest>) -> Reply<pb::Initiative> {
+        with_context!(self, request, update_initiative)
+    }
+
+    async fn get_weekly_plan(&self, request: Request<pb::GetWeeklyPlanRequest>) -> Reply<pb::WeeklyPlan> {
+        with_context!(self, request, get_weekly_plan)
+    }
+
+    async fn update_weekly_plan(&self, request: Request<pb::UpdateWeeklyPlanRequest>) -> Reply<pb::WeeklyPlan> {
+        with_context!(self, request, update_weekly_plan)
+    }
+
+    async fn list_weekly_plans(
+        &self,
+        request: Request<pb::ListWeeklyPlansRequest>,
+    ) -> Reply<pb::ListWeeklyPlansResponse> {
+        with_context!(self, request, list_weekly_plans)
+    }
+
+    async fn get_board(&self, request: Request<pb::GetBoardRequest>) -> Reply<pb::Board> {
+        with_context!(self, request, board)
+    }
+
     async fn get_conversation(&self, request: Request<pb::GetConversationRequest>) -> Reply<pb::Conversation> {
         with_context!(self, request, get)
     }

@@ -6,21 +6,21 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
 use trellis_access::{ORG_ROOT, Permission, Reader, Resource, ResourceKind, unit_id};
 use trellis_foundation::{
-    FieldViolations, RequestContext, Store,
+    FieldViolations, RequestContext,
     context::Caller,
     filter::{FieldKind, FilterField},
     listing::FilteredPage,
     names::parse_name,
-    paging::PageTokens,
     time::now_micros,
 };
 use trellis_proto::cascade::v1 as pb;
 
 use crate::{
     error::Error,
+    ops::RhythmOps,
     store::{
         codec::conversation_to_proto,
-        conversations::{CLOSED, COLOUR_CHANGED, ConversationStore, MISSED_CHECK_IN, OPEN},
+        conversations::{CLOSED, COLOUR_CHANGED, MISSED_CHECK_IN, OPEN},
         entity::{
             conversation::{Column, Entity, Model},
             escalation,
@@ -33,14 +33,6 @@ pub const COLLECTION: &str = "conversations";
 pub const MAX_NOTE_CHARS: usize = 4_000;
 /// Conversations per inbox list.
 pub const INBOX_LIMIT: u64 = 1_000;
-
-/// The rhythm's operations; `grpc::RhythmGrpc` puts them on the wire.
-#[derive(Debug, Clone)]
-pub struct RhythmOps {
-    pub(crate) conversations: ConversationStore,
-    pub(crate) tokens: PageTokens,
-    pub(crate) access: trellis_access::Access,
-}
 
 fn filter_fields() -> Vec<FilterField> {
     vec![
@@ -85,19 +77,6 @@ fn caller_names(context: &RequestContext) -> Vec<String> {
 }
 
 impl RhythmOps {
-    pub fn new(store: &Store) -> RhythmOps {
-        RhythmOps {
-            conversations: ConversationStore::new(store.db.clone()),
-            tokens: store.page_tokens.clone(),
-            access: trellis_access::Access::open(),
-        }
-    }
-
-    /// Holds every request to the access policy (`--auth-mode oidc`).
-    pub fn with_access(self, access: trellis_access::Access) -> RhythmOps {
-        RhythmOps { access, ..self }
-    }
-
     /// The readable conversation `name`, or NOT_FOUND.
     async fn find(&self, reader: &Reader, name: &str, field: &str) -> Result<Model, Error> {
         let id = parse_name(name, COLLECTION).ok_or_else(|| {
@@ -146,7 +125,7 @@ impl RhythmOps {
         request: pb::ListConversationsRequest,
     ) -> Result<pb::ListConversationsResponse, Error> {
         let page = FilteredPage::open(
-            &self.tokens,
+            &self.store.page_tokens,
             "ListConversations",
             &request.filter,
             request.page_size,
@@ -255,6 +234,7 @@ impl RhythmOps {
             person: names.first().cloned().unwrap_or_default(),
             conversations: self.shown(own).await?,
             escalated: self.shown(escalated).await?,
+            priorities: self.owed_priorities(&names).await?,
         })
     }
 }

@@ -3,20 +3,21 @@
 
 pub(crate) mod alignment;
 pub(crate) mod answers;
+pub(crate) mod board;
 pub(crate) mod conversations;
+pub(crate) mod initiatives;
 pub(crate) mod org_unit_reads;
 pub(crate) mod org_units;
 pub(crate) mod policies;
 pub(crate) mod sight;
+pub(crate) mod weekly_plans;
 
 use std::sync::Arc;
 
 use trellis_access::Access;
 use trellis_foundation::{Store, paging::PageTokens};
 
-use crate::background::Projection;
-
-pub use conversations::RhythmOps;
+use crate::{background::Projection, store::conversations::ConversationStore};
 
 /// The org service's operations (`org_units.rs` writes, `org_unit_reads.rs`
 /// reads, `policies.rs` the grants on units); `grpc::OrgGrpc` and
@@ -97,5 +98,61 @@ impl AlignmentOps {
 
     pub fn projection(&self) -> &Arc<Projection> {
         &self.projection
+    }
+}
+
+/// The weekly rhythm's operations: initiatives (`initiatives.rs`), weekly
+/// plans (`weekly_plans.rs`), the board (`board.rs`) and conversations
+/// (`conversations.rs`); `grpc::RhythmGrpc` puts them on the wire.
+#[derive(Debug, Clone)]
+pub struct RhythmOps {
+    pub(crate) store: Store,
+    pub(crate) conversations: ConversationStore,
+    pub(crate) projection: Arc<Projection>,
+    pub(crate) access: Access,
+    pub(crate) max_metrics_per_person: usize,
+    /// Added to the clock when deciding which week it is: lets a test see
+    /// a plan lock without waiting a week.
+    pub(crate) clock_offset_micros: i64,
+}
+
+impl RhythmOps {
+    /// On the org service's store (its tables and page-token key), asking
+    /// the projection's graph.
+    pub fn new(store: Store, projection: Arc<Projection>) -> RhythmOps {
+        RhythmOps {
+            conversations: ConversationStore::new(store.db.clone()),
+            store,
+            projection,
+            access: Access::open(),
+            max_metrics_per_person: DEFAULT_MAX_METRICS_PER_PERSON,
+            clock_offset_micros: 0,
+        }
+    }
+
+    /// Runs the rhythm's calendar `offset_micros` ahead of the clock.
+    pub fn with_clock_offset(self, offset_micros: i64) -> RhythmOps {
+        RhythmOps {
+            clock_offset_micros: offset_micros,
+            ..self
+        }
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        trellis_foundation::time::now_micros().saturating_add(self.clock_offset_micros)
+    }
+
+    /// Holds every request to the access policy (`--auth-mode oidc`).
+    pub fn with_access(self, access: Access) -> RhythmOps {
+        RhythmOps { access, ..self }
+    }
+
+    /// Flags, on the board, people accountable for more than `limit`
+    /// metrics.
+    pub fn with_max_metrics_per_person(self, limit: usize) -> RhythmOps {
+        RhythmOps {
+            max_metrics_per_person: limit,
+            ..self
+        }
     }
 }

@@ -7,7 +7,9 @@
 pub mod colour;
 pub mod conversations;
 pub mod missed;
+pub mod serving;
 pub mod signals;
+pub mod weeks;
 
 pub use colour::Colour;
 pub use conversations::{Conversation, Conversations, Observation, Subject};

@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(ChangeAudience::new(TABLE_PREFIX)),
             Box::new(AddUnitLeads),
             Box::new(CreateConversations),
+            Box::new(CreateInitiativesAndWeeks),
         ]
     }
 
@@ -209,5 +210,59 @@ impl MigrationTrait for CreateConversations {
         )
         .await?;
         manager.create_index(index(escalations, "by_person", &["person"])).await
+    }
+}
+
+/// The work units do and their weekly priorities.
+struct CreateInitiativesAndWeeks;
+
+impl MigrationName for CreateInitiativesAndWeeks {
+    fn name(&self) -> &str {
+        "m0007_cascade_initiatives_and_weeks"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateInitiativesAndWeeks {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let table = "cascade_initiatives";
+        create_table(
+            manager,
+            table,
+            &["id"],
+            vec![
+                string("id"),
+                string("owner_id"),
+                text("title"),
+                text("description"),
+                string("accountable"),
+                text("key_results"),
+                string("status"),
+                text("status_reason"),
+                string("target_week"),
+                big_integer("version"),
+                big_integer("create_micros"),
+                big_integer("update_micros"),
+            ],
+        )
+        .await?;
+        manager
+            .create_index(index(table, "by_owner", &["owner_id", "status"]))
+            .await?;
+        create_table(
+            manager,
+            "cascade_weekly_plans",
+            &["unit_id", "week"],
+            vec![
+                string("unit_id"),
+                string("week"),
+                big_integer("week_start_micros"),
+                text("priorities"),
+                big_integer("version"),
+                string("updater"),
+                big_integer("update_micros"),
+            ],
+        )
+        .await
     }
 }

@@ -181,6 +181,10 @@ pub struct Settings {
     pub max_metrics_per_person: usize,
     /// How often missed check-ins are looked for.
     pub rhythm_sweep_seconds: u64,
+    /// Not a setting: for tests, how far ahead of the clock the rhythm's
+    /// calendar runs (a plan locking without a week's wait).
+    #[serde(skip)]
+    pub rhythm_clock_offset_seconds: i64,
     /// Not a setting: for restart tests, the escalation step after which
     /// the health service's step runner stops as if the process had died.
     #[serde(skip)]
@@ -232,6 +236,7 @@ impl Default for Settings {
             health_listen: None,
             max_metrics_per_person: trellis_cascade::DEFAULT_MAX_METRICS_PER_PERSON,
             rhythm_sweep_seconds: 30,
+            rhythm_clock_offset_seconds: 0,
             health_fail_point: None,
         }
     }
