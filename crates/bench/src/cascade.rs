@@ -2,8 +2,9 @@
 //! through the real services (org units, a strategy, ImportSeason, the
 //! cycle activated), then the cascade's figures: the graph rebuilt from
 //! the feeds by a fresh server process, its memory, a full org roll-up,
-//! path and subtree queries at `--concurrency`, and the lag from a
-//! check-in to the graph at `--writes-per-s`.
+//! path and subtree queries at `--concurrency`, the Four Square board of
+//! one team and of the whole company (its first page of units), and the
+//! lag from a check-in to the graph at `--writes-per-s`.
 
 use std::{
     sync::Arc,
@@ -16,8 +17,9 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use trellis_proto::{
     cascade::v1::{
-        GetAlignmentPathRequest, GetProjectionStatusRequest, GetRollupRequest, ListAlignedDescendantsRequest, NodeKind,
-        ProjectionStatus, cascade_service_client::CascadeServiceClient,
+        GetAlignmentPathRequest, GetBoardRequest, GetProjectionStatusRequest, GetRollupRequest,
+        ListAlignedDescendantsRequest, NodeKind, ProjectionStatus, cascade_service_client::CascadeServiceClient,
+        rhythm_service_client::RhythmServiceClient,
     },
     okr::v1::{CheckIn, CreateCheckInRequest, TransitionCycleRequest, okr_service_client::OkrServiceClient},
 };
@@ -53,6 +55,12 @@ pub struct CascadeFigures {
     pub query_p50_ms: f64,
     pub query_p99_ms: f64,
     pub query_per_s: f64,
+    /// One team's board (GetBoard), round trip.
+    pub board_team_p50_ms: f64,
+    pub board_team_p99_ms: f64,
+    /// The company's board: the root with its subtree, the first page.
+    pub board_company_p50_ms: f64,
+    pub board_company_p99_ms: f64,
     pub writes_per_s: f64,
     pub feed_lag_p50_ms: f64,
     pub feed_lag_p99_ms: f64,
@@ -139,6 +147,8 @@ pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<CascadeFigu
 
     let key_results = sample_key_results(&channels[0], args.teams).await?;
     let queries = query_phase(args, &channels, &key_results).await?;
+    let team_board = board_phase(args, &channels, false).await?;
+    let company_board = board_phase(args, &channels, true).await?;
     let (writes_per_s, feed_lag_p50_ms, feed_lag_p99_ms) = lag_phase(args, &channels, &key_results).await?;
     Ok(CascadeFigures {
         workload: "cascade",
@@ -155,6 +165,10 @@ pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<CascadeFigu
         query_p50_ms: queries.p50_ms,
         query_p99_ms: queries.p99_ms,
         query_per_s: queries.per_s.round(),
+        board_team_p50_ms: team_board.p50_ms,
+        board_team_p99_ms: team_board.p99_ms,
+        board_company_p50_ms: company_board.p50_ms,
+        board_company_p99_ms: company_board.p99_ms,
         writes_per_s: writes_per_s.round(),
         feed_lag_p50_ms: round(feed_lag_p50_ms, 2),
         feed_lag_p99_ms: round(feed_lag_p99_ms, 2),
@@ -253,6 +267,41 @@ async fn query_phase(
     })
     .await?;
     report("cascade queries", &result);
+    Ok(result)
+}
+
+/// Boards at `--board-concurrency`: a different team's each time, or the
+/// company's (the root and the first page of its subtree).
+async fn board_phase(args: &Args, channels: &[Channel], company: bool) -> anyhow::Result<crate::load::PhaseResult> {
+    let phase = Phase {
+        concurrency: args.board_concurrency.max(1),
+        warmup: Duration::from_secs_f64(args.warmup_seconds),
+        measure: Duration::from_secs_f64(args.seconds),
+    };
+    let channels = channels.to_vec();
+    let teams = args.teams.max(1);
+    let result = run_phase(phase, move |worker, sequence| {
+        let mut client = RhythmServiceClient::new(pick(&channels, worker));
+        let team = (worker * 7919 + usize::try_from(sequence).unwrap_or(0) * 104_729) % teams;
+        let request = if company {
+            GetBoardRequest {
+                org_unit: format!("orgUnits/{ROOT}"),
+                include_subtree: true,
+                ..GetBoardRequest::default()
+            }
+        } else {
+            GetBoardRequest {
+                org_unit: format!("orgUnits/team-{team}"),
+                ..GetBoardRequest::default()
+            }
+        };
+        async move {
+            client.get_board(request).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    report(if company { "company board" } else { "team board" }, &result);
     Ok(result)
 }
 

@@ -54,6 +54,10 @@ pub struct Args {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// Boards in flight at once in the `cascade` workload's board phases:
+    /// people opening boards, not a firehose.
+    #[arg(long, default_value_t = 4)]
+    pub board_concurrency: usize,
     /// Seconds each measured phase runs.
     #[arg(long, default_value_t = 5.0)]
     pub seconds: f64,

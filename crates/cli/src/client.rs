@@ -11,7 +11,10 @@ use tonic::{
 use trellis_access::oauth::{self, ClientCredentials, TokenError};
 use trellis_proto::{
     access::v1::access_service_client::AccessServiceClient,
-    cascade::v1::{cascade_service_client::CascadeServiceClient, org_service_client::OrgServiceClient},
+    cascade::v1::{
+        cascade_service_client::CascadeServiceClient, org_service_client::OrgServiceClient,
+        rhythm_service_client::RhythmServiceClient,
+    },
     health::v1::health_metric_service_client::HealthMetricServiceClient,
     okr::v1::okr_service_client::OkrServiceClient,
     strategy::v1::strategy_service_client::StrategyServiceClient,
@@ -91,6 +94,9 @@ pub struct Clients {
     pub okr: OkrServiceClient<Conn>,
     pub health: HealthMetricServiceClient<Conn>,
     pub cascade: CascadeServiceClient<Conn>,
+    /// Initiatives, weekly plans, the board and conversations, served by
+    /// the cascade.
+    pub rhythm: RhythmServiceClient<Conn>,
 }
 
 /// `host:port` or a URL; `http://` is assumed.
@@ -177,6 +183,7 @@ pub async fn connect(servers: &Servers<'_>, credentials: Credentials, tls: &Tls)
         health: HealthMetricServiceClient::new(health)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
             .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        rhythm: RhythmServiceClient::new(cascade.clone()),
         cascade: CascadeServiceClient::new(cascade),
     })
 }

@@ -14,7 +14,7 @@ use trellis_access::oauth::ClientCredentials;
 
 use crate::{
     client::{Credentials, Servers, Tls, connect},
-    commands::{access, cascade, cycle, health, okr, org, strategy},
+    commands::{access, cascade, cycle, health, okr, org, rhythm, strategy},
     failure::Failure,
     output::{Format, Printer},
 };
@@ -138,6 +138,34 @@ pub enum Command {
     /// Alignment questions answered by the cascade.
     #[command(subcommand)]
     Cascade(cascade::CascadeCommand),
+    /// A unit's Four Square for a week: priorities, OKRs, the pipeline of
+    /// initiatives, health metrics.
+    Board {
+        unit: String,
+        /// `2027-W05`; this week by default.
+        #[arg(long)]
+        week: Option<String>,
+        /// Every unit below too, a page at a time.
+        #[arg(long)]
+        subtree: bool,
+        #[command(flatten)]
+        page: Page,
+    },
+    /// What a person owes (you by default): open conversations, missed
+    /// check-ins escalated to them, this week's priorities without an outcome.
+    Inbox {
+        #[arg(long)]
+        person: Option<String>,
+    },
+    /// Initiatives: the work, held to the strategy filter.
+    #[command(subcommand)]
+    Initiative(rhythm::InitiativeCommand),
+    /// A unit's weekly priorities: plan, show, mark won or missed.
+    #[command(subcommand)]
+    Week(rhythm::WeekCommand),
+    /// Conversations a change of colour or a missed check-in opened.
+    #[command(subcommand)]
+    Conversation(rhythm::ConversationCommand),
     /// The demo organisation.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
@@ -190,6 +218,16 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Health(command) => health::run(command, &clients, printer).await,
         Command::Cascade(command) => cascade::run(command, &clients, printer).await,
         Command::Access(command) => access::run(command, &clients, printer).await,
+        Command::Board {
+            unit,
+            week,
+            subtree,
+            page,
+        } => rhythm::board(unit, week, subtree, page, &clients, printer).await,
+        Command::Inbox { person } => rhythm::inbox(person, &clients, printer).await,
+        Command::Initiative(command) => rhythm::initiative(command, &clients, printer).await,
+        Command::Week(command) => rhythm::week(command, &clients, printer).await,
+        Command::Conversation(command) => rhythm::conversation(command, &clients, printer).await,
         Command::Demo(command) => demo::run(command, &clients, printer).await,
     }
 }

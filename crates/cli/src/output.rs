@@ -149,7 +149,7 @@ pub fn print_table(columns: &[Column], rows: &[Vec<String>]) {
 /// value (`reasons.kind` of a risk is every reason's kind).
 /// The value at `path` (dotted); the empty path is the value itself (an
 /// item of a repeated string field).
-fn lookup(value: &Value, path: &str) -> Option<Value> {
+pub fn lookup(value: &Value, path: &str) -> Option<Value> {
     if path.is_empty() {
         return Some(value.clone());
     }

@@ -360,8 +360,87 @@ async fn the_demo_answers_the_quick_start_questions(app: TestApp) -> anyhow::Res
     let paused = ok(&app, &["okr", "list", "--cycle", "2027-q1", "--state", "paused"]).await?;
     assert!(paused.stdout.contains("objectives/first-box"), "{}", paused.stdout);
 
+    the_demo_runs_its_week(&app).await?;
     let again = ok(&app, &["demo", "load"]).await?;
     assert!(again.stdout.contains("already loaded"), "{}", again.stdout);
+    Ok(())
+}
+
+/// The demo's week through the rhythm commands: the board, the parked
+/// work, the CSAT conversation, marking a priority, the inbox.
+async fn the_demo_runs_its_week(app: &TestApp) -> anyhow::Result<()> {
+    let board = ok(app, &["board", "onboarding", "-o", "json"]).await?.json()?;
+    let unit = &board["units"][0];
+    let titles: Vec<&str> = unit["priorities"]
+        .as_array()
+        .map(|ps| ps.iter().filter_map(|p| p["title"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        titles,
+        ["Call this week's new members", "Script the welcome call"],
+        "{board}"
+    );
+    assert_eq!(unit["pipeline"][0]["name"], "initiatives/welcome-call", "{board}");
+    assert!(!unit["okrs"].as_array().is_none_or(Vec::is_empty), "{board}");
+    let table = ok(app, &["board", "growth"]).await?;
+    assert!(table.stdout.contains("Not now: 1"), "{}", table.stdout);
+    assert!(table.stdout.contains("initiatives/retail-popup"), "{}", table.stdout);
+
+    let parked = trellis(app, &["initiative", "update", "retail-popup", "--status", "planned"]).await?;
+    assert_ne!(parked.code, 0, "work serving nothing stays NOT_NOW: {}", parked.stdout);
+    assert!(parked.stderr.contains("serves no key result"), "{}", parked.stderr);
+
+    let open = ok(
+        app,
+        &[
+            "conversation",
+            "list",
+            "--filter",
+            "subject = \"healthMetrics/csat\" AND state = OPEN",
+            "-o",
+            "json",
+        ],
+    )
+    .await?
+    .json()?;
+    let csat = &open["conversations"][0];
+    assert_eq!(csat["toColour"], "RED", "{open}");
+    let name = csat["name"].as_str().unwrap_or_default().to_owned();
+    let closed = ok(
+        app,
+        &[
+            "conversation",
+            "close",
+            &name,
+            "--note",
+            "A bad batch; refunds sent, supplier changed",
+        ],
+    )
+    .await?;
+    assert!(closed.stdout.contains("CLOSED"), "{}", closed.stdout);
+
+    let person = "onboarding-lead@caskco.example";
+    let owed = ok(app, &["inbox", "--person", person, "-o", "json"]).await?.json()?;
+    assert_eq!(owed["priorities"].as_array().map(Vec::len), Some(1), "{owed}");
+    ok(
+        app,
+        &[
+            "week",
+            "mark",
+            "onboarding",
+            "1",
+            "--missed",
+            "--note",
+            "Two people out",
+        ],
+    )
+    .await?;
+    let owed = ok(app, &["inbox", "--person", person]).await?;
+    assert!(
+        owed.stdout.contains("This week's priorities without an outcome: 0"),
+        "{}",
+        owed.stdout
+    );
     Ok(())
 }
 

@@ -7,6 +7,7 @@ pub mod cycle;
 pub mod health;
 pub mod okr;
 pub mod org;
+pub mod rhythm;
 pub mod strategy;
 
 use prost_types::Timestamp;

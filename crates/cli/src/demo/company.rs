@@ -197,9 +197,11 @@ pub const METRICS: &[(&str, &str, &str, &str, f64, f64, i64)] = &[
     ),
 ];
 
-/// CSAT by week, oldest first, ending this week: it slides from green
-/// into two red weeks, so the Four Square rule escalates.
-pub const CSAT_WEEKS: &[f64] = &[4.5, 4.4, 4.3, 4.1, 3.7, 3.6];
+/// CSAT pulses three days apart, oldest first, ending today: it slides
+/// from green through yellow into two red readings, so the Four Square
+/// rule escalates (and, as it moves from yellow to red while its readings
+/// are fresh, a conversation opens for its accountable person).
+pub const CSAT_PULSES: &[f64] = &[4.5, 4.4, 4.3, 4.1, 3.7, 3.6];
 /// DAU by day, oldest first, ending today.
 pub const DAU_DAYS: &[f64] = &[
     12_480.0, 12_510.0, 12_390.0, 12_650.0, 12_720.0, 12_800.0, 12_770.0, 12_940.0, 13_020.0, 12_990.0, 13_110.0,

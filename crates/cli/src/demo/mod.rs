@@ -1,11 +1,13 @@
 //! `trellis demo load`: fills a running server with Cask & Co. (see
 //! [`company`]) through the public API, as a real client would: the org,
 //! the strategies, the health metrics, a quarter of OKRs imported and
-//! activated, check-ins, and measurements in which CSAT goes red twice so
-//! the Four Square rule escalates.
+//! activated, check-ins, measurements in which CSAT goes red twice so the
+//! Four Square rule escalates (and a conversation opens for its
+//! accountable person), initiatives and two weeks of priorities.
 
 mod company;
 mod quarter;
+mod week;
 
 use std::time::{Duration, SystemTime};
 
@@ -73,7 +75,7 @@ async fn load(clients: &Clients, printer: Printer) -> Result<(), Failure> {
         Err(status) if status.code() == Code::NotFound => {}
         Err(status) => return Err(Failure::call(format!("looking for {root}"))(status)),
     }
-    let steps = progress(7, "loading Cask & Co.");
+    let steps = progress(8, "loading Cask & Co.");
     org(clients).await?;
     steps.inc(1);
     metrics(clients).await?;
@@ -85,6 +87,8 @@ async fn load(clients: &Clients, printer: Printer) -> Result<(), Failure> {
     check_ins(clients).await?;
     steps.inc(1);
     measurements(clients).await?;
+    steps.inc(1);
+    week::load(clients).await?;
     steps.inc(1);
     let remedial = wait_for_remedial(clients).await?;
     steps.finish_and_clear();
@@ -103,7 +107,7 @@ async fn load(clients: &Clients, printer: Printer) -> Result<(), Failure> {
         None => printer.say("CSAT went red twice; the escalation is still running (see `trellis health get csat`)"),
     }
     printer.say(format!(
-        "try:\n  trellis cascade path objectives/first-box\n  trellis cascade risk --cycle {}\n  trellis cascade rollup orgUnits/caskco --cycle {}",
+        "try:\n  trellis cascade path objectives/first-box\n  trellis cascade risk --cycle {}\n  trellis cascade rollup orgUnits/caskco --cycle {}\n  trellis board onboarding\n  trellis conversation list --filter 'state = OPEN'",
         CYCLE_ID.to_uppercase(),
         CYCLE_ID.to_uppercase()
     ));
@@ -387,7 +391,7 @@ async fn check_ins(clients: &Clients) -> Result<(), Failure> {
 }
 
 /// Recent readings of every metric, ending now: DAU and engagement stay
-/// green, CSAT slides into two red weeks.
+/// green, CSAT slides into two red readings.
 async fn measurements(clients: &Clients) -> Result<(), Failure> {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -396,11 +400,11 @@ async fn measurements(clients: &Clients) -> Result<(), Failure> {
     let series: [(&str, &[f64], i64); 3] = [
         ("dau", company::DAU_DAYS, DAY),
         ("team-engagement", company::ENGAGEMENT_MONTHS, 30 * DAY),
-        ("csat", company::CSAT_WEEKS, 7 * DAY),
+        ("csat", company::CSAT_PULSES, 3 * DAY),
     ];
     for (metric, values, step) in series {
         let last = values.len() as i64 - 1;
-        let measurements = values
+        let measurements: Vec<Entry> = values
             .iter()
             .enumerate()
             .map(|(index, value)| Entry {
@@ -413,15 +417,21 @@ async fn measurements(clients: &Clients) -> Result<(), Failure> {
                 }),
             })
             .collect();
-        clients
-            .health
-            .clone()
-            .batch_record_measurements(BatchRecordMeasurementsRequest {
-                measurements,
-                ..BatchRecordMeasurementsRequest::default()
-            })
-            .await
-            .map_err(Failure::call(format!("recording healthMetrics/{metric}")))?;
+        // CSAT a reading at a time, as its pulses come in: its slide from
+        // green to red is then seen as it happens, and opens a
+        // conversation for the person accountable for it.
+        let per_call = if metric == "csat" { 1 } else { measurements.len().max(1) };
+        for chunk in measurements.chunks(per_call) {
+            clients
+                .health
+                .clone()
+                .batch_record_measurements(BatchRecordMeasurementsRequest {
+                    measurements: chunk.to_vec(),
+                    ..BatchRecordMeasurementsRequest::default()
+                })
+                .await
+                .map_err(Failure::call(format!("recording healthMetrics/{metric}")))?;
+        }
     }
     Ok(())
 }
