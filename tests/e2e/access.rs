@@ -11,7 +11,10 @@ use trellis_proto::{
         Binding, GetIamPolicyRequest, Policy, SetIamPolicyRequest, TestIamPermissionsRequest,
         access_service_client::AccessServiceClient,
     },
-    cascade::v1::{CreateOrgUnitRequest, ListOrgUnitsRequest},
+    cascade::v1::{
+        CreateInitiativeRequest, CreateOrgUnitRequest, GetBoardRequest, GetWeeklyPlanRequest, Initiative,
+        ListOrgUnitsRequest, Priority, UpdateWeeklyPlanRequest, priority::Level,
+    },
     feed::v1::WatchChangesRequest,
     health::v1::{CreateHealthMetricRequest, HealthMetric},
     okr::v1::{
@@ -37,6 +40,7 @@ backend_only_tests!(
     the_four_square_loop_completes_under_oidc,
     a_principal_over_its_quota_is_resource_exhausted,
     a_service_acting_for_a_user_is_recorded_on_its_behalf,
+    the_rhythm_asks_editors_for_initiatives_and_contributors_for_the_week,
 );
 
 /// (subject, role on eng), and one with no grant at all.
@@ -516,6 +520,66 @@ async fn a_service_acting_for_a_user_is_recorded_on_its_behalf(backend: TestBack
             break;
         }
         assert_eq!(event.on_behalf_of, "", "{} was made by its caller", event.resource_name);
+    }
+    Ok(())
+}
+
+/// Initiatives are edited as OKRs are (editors and admins of the unit or
+/// above); a week's plan is written as check-ins are (contributors too).
+/// Nobody may write a sideways unit's.
+async fn the_rhythm_asks_editors_for_initiatives_and_contributors_for_the_week(
+    backend: TestBackend,
+) -> anyhow::Result<()> {
+    let org = org(&backend).await?;
+    let mut rhythm = org.app.rhythm.clone();
+    let board = GetBoardRequest {
+        org_unit: "orgUnits/web".into(),
+        ..GetBoardRequest::default()
+    };
+    let week = rhythm.get_board(org.as_user("vic", board)?).await?.into_inner().week;
+    for (subject, role) in PEOPLE {
+        for unit in ["web", "sales"] {
+            let below_eng = unit == "web";
+            let initiative = CreateInitiativeRequest {
+                initiative: Some(Initiative {
+                    owner: format!("orgUnits/{unit}"),
+                    title: "A tidy backlog".into(),
+                    ..Initiative::default()
+                }),
+                initiative_id: format!("{subject}-{unit}"),
+                request_id: String::new(),
+            };
+            let created = code(rhythm.create_initiative(org.as_user(subject, initiative)?).await);
+            let expected_create = if below_eng {
+                expected(role, &["editor", "admin"])
+            } else {
+                Code::PermissionDenied
+            };
+            assert_eq!(created, expected_create, "{subject} creates an initiative of {unit}");
+
+            let name = format!("orgUnits/{unit}/weeklyPlans/{}", week.to_lowercase());
+            let current = rhythm
+                .get_weekly_plan(org.as_user(subject, GetWeeklyPlanRequest { name: name.clone() })?)
+                .await?
+                .into_inner();
+            let plan = UpdateWeeklyPlanRequest {
+                weekly_plan: Some(trellis_proto::cascade::v1::WeeklyPlan {
+                    priorities: vec![Priority {
+                        level: Level::P2 as i32,
+                        title: format!("{subject}'s priority"),
+                        ..Priority::default()
+                    }],
+                    ..current
+                }),
+            };
+            let planned = code(rhythm.update_weekly_plan(org.as_user(subject, plan)?).await);
+            let expected_plan = if below_eng {
+                expected(role, &["contributor", "editor", "admin"])
+            } else {
+                Code::PermissionDenied
+            };
+            assert_eq!(planned, expected_plan, "{subject} plans {unit}'s week");
+        }
     }
     Ok(())
 }

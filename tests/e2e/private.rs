@@ -12,8 +12,9 @@ use tonic::Code;
 use trellis_proto::{
     access::v1::{Policy, SetIamPolicyRequest},
     cascade::v1::{
-        GetAlignmentPathRequest, GetPlanningStatusRequest, GetRollupRequest, ListAccountabilitySpreadRequest,
-        ListAlignedDescendantsRequest, ListRisksRequest, WatchAlignmentRequest,
+        CloseConversationRequest, GetAlignmentPathRequest, GetBoardRequest, GetConversationRequest,
+        GetPlanningStatusRequest, GetRollupRequest, ListAccountabilitySpreadRequest, ListAlignedDescendantsRequest,
+        ListConversationsRequest, ListRisksRequest, WatchAlignmentRequest,
     },
     common::v1::Visibility,
     feed::v1::WatchChangesRequest,
@@ -91,6 +92,8 @@ async fn private_things(org: &Org) -> anyhow::Result<String> {
         .first()
         .map(|key_result| key_result.name.clone())
         .context("secret has a key result")?;
+    // 8 then 2: a move from green to red, which opens a conversation.
+    check_in(org, &key_result, 8).await?;
     check_in(org, &key_result, 2).await?;
     let mut metrics = org.app.metrics.clone();
     // pm, and three public metrics for its accountable person: one over
@@ -185,6 +188,23 @@ async fn a_private_objective_and_metric_are_absent_for_outsiders(backend: TestBa
     let key_result = private_things(&org).await?;
     let admin = org.app.view_with_token(&org.issuer.token(ADMIN)?)?;
     settled(&admin, &admin.cascade).await?;
+    let about_secret = ListConversationsRequest {
+        filter: format!("subject = \"{key_result}\""),
+        ..ListConversationsRequest::default()
+    };
+    let mut conversation = String::new();
+    for _ in 0..200 {
+        let listed = admin.rhythm.clone().list_conversations(about_secret.clone()).await?;
+        if let Some(found) = listed.into_inner().conversations.first() {
+            conversation.clone_from(&found.name);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !conversation.is_empty(),
+        "the drop on secret's key result opened a conversation"
+    );
     // vic views eng: inside. sam views sales and nobody holds no role:
     // outside. ada, admin of eng, and alice, admin of the whole org, see
     // it too.
@@ -350,7 +370,60 @@ async fn a_private_objective_and_metric_are_absent_for_outsiders(backend: TestBa
             "{}",
             who("finds pm's accountable person over the limit")
         );
+
+        // The rhythm: the conversation secret's drop opened, and eng's board.
+        let mut rhythm = user.rhythm.clone();
+        let listed = rhythm.list_conversations(about_secret.clone()).await?.into_inner();
+        assert_eq!(
+            listed.conversations.len(),
+            usize::from(inside),
+            "{}",
+            who("lists the conversation")
+        );
+        let get = rhythm.get_conversation(GetConversationRequest {
+            name: conversation.clone(),
+        });
+        assert_eq!(code(get.await), seen, "{}", who("gets the conversation"));
+        let board = rhythm
+            .get_board(GetBoardRequest {
+                org_unit: "orgUnits/eng".into(),
+                ..GetBoardRequest::default()
+            })
+            .await?
+            .into_inner();
+        let eng = board.units.first().context("eng's board")?;
+        let krs: Vec<String> = eng.okrs.iter().map(|kr| kr.key_result.clone()).collect();
+        assert_eq!(
+            mentions(&krs, &key_result),
+            inside,
+            "{}",
+            who("finds secret's key result on the board")
+        );
+        let metrics: Vec<String> = eng.health.iter().map(|m| m.health_metric.clone()).collect();
+        assert_eq!(mentions(&metrics, METRIC), inside, "{}", who("finds pm on the board"));
+        let close = rhythm.close_conversation(CloseConversationRequest {
+            name: conversation.clone(),
+            note: "not mine to close".into(),
+        });
+        let refused = if inside { Code::PermissionDenied } else { Code::NotFound };
+        if subject == "vic" || !inside {
+            assert_eq!(code(close.await), refused, "{}", who("closes the conversation"));
+        }
     }
+    let closed = org
+        .app
+        .rhythm
+        .clone()
+        .close_conversation(org.as_user(
+            "ada",
+            CloseConversationRequest {
+                name: conversation,
+                note: "A rival's price cut; we match it in March".into(),
+            },
+        )?)
+        .await?
+        .into_inner();
+    assert_eq!(closed.closed_by, "ada", "an admin of eng closes it");
     watch_alignment_keeps_private_changes_inside(&org, &key_result).await
 }
 

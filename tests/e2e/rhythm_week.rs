@@ -78,6 +78,20 @@ async fn set_status(app: &TestApp, initiative: &Initiative, status: Status) -> R
         .map(tonic::Response::into_inner)
 }
 
+async fn check_in(app: &TestApp, value: f64, confidence: i32) -> anyhow::Result<()> {
+    let request = CreateCheckInRequest {
+        parent: KR.to_owned(),
+        check_in: Some(CheckIn {
+            value,
+            confidence,
+            ..CheckIn::default()
+        }),
+        request_id: String::new(),
+    };
+    app.okr.clone().create_check_in(request).await?;
+    Ok(())
+}
+
 async fn board(app: &TestApp, request: GetBoardRequest) -> anyhow::Result<Board> {
     Ok(app.rhythm.clone().get_board(request).await?.into_inner())
 }
@@ -305,18 +319,7 @@ async fn a_teams_week_runs_from_plan_to_lock(backend: TestBackend) -> anyhow::Re
     assert_eq!(owed.priorities.len(), 2, "both are ana's, without an outcome");
 
     // Midweek: a check-in.
-    app.okr
-        .clone()
-        .create_check_in(CreateCheckInRequest {
-            parent: KR.to_owned(),
-            check_in: Some(CheckIn {
-                value: 4.0,
-                confidence: 7,
-                ..CheckIn::default()
-            }),
-            request_id: String::new(),
-        })
-        .await?;
+    check_in(&app, 4.0, 7).await?;
 
     // Friday: wins and misses.
     let mut marked = planned.clone();
@@ -380,18 +383,7 @@ async fn the_board_shows_a_units_four_square(app: TestApp) -> anyhow::Result<()>
     .await?;
     move_cycle(&app, "ACTIVE").await?;
     until_in_graph(&app, KR).await?;
-    app.okr
-        .clone()
-        .create_check_in(CreateCheckInRequest {
-            parent: KR.to_owned(),
-            check_in: Some(CheckIn {
-                value: 5.0,
-                confidence: 8,
-                ..CheckIn::default()
-            }),
-            request_id: String::new(),
-        })
-        .await?;
+    check_in(&app, 5.0, 8).await?;
     let week = this_week(&app).await?;
     let due = |id: &str, weeks: u64| Initiative {
         target_week: week_after(&week, weeks),

@@ -61,6 +61,12 @@ pub struct CascadeFigures {
     /// The company's board: the root with its subtree, the first page.
     pub board_company_p50_ms: f64,
     pub board_company_p99_ms: f64,
+    /// The ceiling for the boards: a health check (a call that does
+    /// nothing) at the boards' concurrency, in the same run.
+    pub board_ceiling_p99_ms: f64,
+    /// Each board's p99 over the ceiling's: how many no-op calls it costs.
+    pub board_team_p99_to_ceiling: f64,
+    pub board_company_p99_to_ceiling: f64,
     pub writes_per_s: f64,
     pub feed_lag_p50_ms: f64,
     pub feed_lag_p99_ms: f64,
@@ -149,6 +155,9 @@ pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<CascadeFigu
     let queries = query_phase(args, &channels, &key_results).await?;
     let team_board = board_phase(args, &channels, false).await?;
     let company_board = board_phase(args, &channels, true).await?;
+    let ceiling = crate::workloads::health_check_phase(&channels, board_load(args)).await?;
+    report("board ceiling (health checks)", &ceiling);
+    let to_ceiling = |p99: f64| round(p99 / ceiling.p99_ms.max(f64::MIN_POSITIVE), 2);
     let (writes_per_s, feed_lag_p50_ms, feed_lag_p99_ms) = lag_phase(args, &channels, &key_results).await?;
     Ok(CascadeFigures {
         workload: "cascade",
@@ -169,6 +178,9 @@ pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<CascadeFigu
         board_team_p99_ms: team_board.p99_ms,
         board_company_p50_ms: company_board.p50_ms,
         board_company_p99_ms: company_board.p99_ms,
+        board_ceiling_p99_ms: ceiling.p99_ms,
+        board_team_p99_to_ceiling: to_ceiling(team_board.p99_ms),
+        board_company_p99_to_ceiling: to_ceiling(company_board.p99_ms),
         writes_per_s: writes_per_s.round(),
         feed_lag_p50_ms: round(feed_lag_p50_ms, 2),
         feed_lag_p99_ms: round(feed_lag_p99_ms, 2),
@@ -270,14 +282,19 @@ async fn query_phase(
     Ok(result)
 }
 
-/// Boards at `--board-concurrency`: a different team's each time, or the
-/// company's (the root and the first page of its subtree).
-async fn board_phase(args: &Args, channels: &[Channel], company: bool) -> anyhow::Result<crate::load::PhaseResult> {
-    let phase = Phase {
+/// How the board phases (and their ceiling) run.
+fn board_load(args: &Args) -> Phase {
+    Phase {
         concurrency: args.board_concurrency.max(1),
         warmup: Duration::from_secs_f64(args.warmup_seconds),
         measure: Duration::from_secs_f64(args.seconds),
-    };
+    }
+}
+
+/// Boards at `--board-concurrency`: a different team's each time, or the
+/// company's (the root and the first page of its subtree).
+async fn board_phase(args: &Args, channels: &[Channel], company: bool) -> anyhow::Result<crate::load::PhaseResult> {
+    let phase = board_load(args);
     let channels = channels.to_vec();
     let teams = args.teams.max(1);
     let result = run_phase(phase, move |worker, sequence| {

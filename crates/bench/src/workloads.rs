@@ -89,7 +89,7 @@ pub fn pick(channels: &[Channel], worker: usize) -> Channel {
     channels[worker % channels.len()].clone()
 }
 
-async fn health_check_phase(channels: &[Channel], phase: Phase) -> anyhow::Result<PhaseResult> {
+pub async fn health_check_phase(channels: &[Channel], phase: Phase) -> anyhow::Result<PhaseResult> {
     let channels = channels.to_vec();
     run_phase(phase, move |worker, _| {
         let mut client = HealthClient::new(pick(&channels, worker));

@@ -86,22 +86,7 @@ impl Printer {
             return print_json(&to_json(response, false)?);
         }
         let value = to_json(response, true)?;
-        let rows: Vec<Vec<String>> = value
-            .get(items)
-            .and_then(Value::as_array)
-            .map(|items| {
-                items
-                    .iter()
-                    .map(|item| {
-                        columns
-                            .iter()
-                            .map(|(_, path)| cell(lookup(item, path).as_ref()))
-                            .collect()
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        print_table(columns, &rows);
+        print_table(columns, &rows(&value, items, columns));
         if let Some(token) = value.get("nextPageToken").and_then(Value::as_str)
             && !token.is_empty()
         {
@@ -116,6 +101,25 @@ impl Printer {
             println!("{}", line.as_ref());
         }
     }
+}
+
+/// The cells of the `items` array of `value` (proto3 JSON), one row each.
+pub fn rows(value: &Value, items: &str, columns: &[Column]) -> Vec<Vec<String>> {
+    value
+        .get(items)
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| {
+                    columns
+                        .iter()
+                        .map(|(_, path)| cell(lookup(item, path).as_ref()))
+                        .collect()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub fn print_json(value: &Value) -> Result<(), Failure> {
@@ -149,7 +153,7 @@ pub fn print_table(columns: &[Column], rows: &[Vec<String>]) {
 /// value (`reasons.kind` of a risk is every reason's kind).
 /// The value at `path` (dotted); the empty path is the value itself (an
 /// item of a repeated string field).
-pub fn lookup(value: &Value, path: &str) -> Option<Value> {
+fn lookup(value: &Value, path: &str) -> Option<Value> {
     if path.is_empty() {
         return Some(value.clone());
     }

@@ -16,7 +16,7 @@ use crate::{
     Page,
     client::{Clients, named},
     failure::Failure,
-    output::{Column, Format, Printer, cell, lookup, print_json, print_table, to_json},
+    output::{Column, Format, Printer, print_json, print_table, rows, to_json},
 };
 
 const INITIATIVE_FIELDS: &[Column] = &[
@@ -478,21 +478,7 @@ pub async fn inbox(person: Option<String>, clients: &Clients, printer: Printer) 
 
 /// One titled table of `items`, skipped when empty.
 fn section(value: &Value, items: &str, title: &str, columns: &[Column]) {
-    let rows: Vec<Vec<String>> = value
-        .get(items)
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .map(|item| {
-                    columns
-                        .iter()
-                        .map(|(_, path)| cell(lookup(item, path).as_ref()))
-                        .collect()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let rows = rows(value, items, columns);
     println!("\n{title}: {}", rows.len());
     if !rows.is_empty() {
         print_table(columns, &rows);
