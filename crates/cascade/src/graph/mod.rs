@@ -14,6 +14,7 @@ mod model;
 pub mod queries;
 pub mod risks;
 pub mod rollup;
+pub mod snapshot;
 #[cfg(test)]
 mod tests;
 

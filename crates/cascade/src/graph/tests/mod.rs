@@ -171,6 +171,44 @@ proptest! {
     }
 
     #[test]
+    fn a_snapshot_loads_as_the_graph_it_was_taken_of(
+        events in proptest::collection::vec(event(), 0..80),
+        later in proptest::collection::vec(event(), 0..30),
+    ) {
+        let feeds = split_feeds(events);
+        let mut graph = build_incrementally(&feeds, &[0, 1, 2, 3], true);
+        let bytes = graph.to_snapshot().map_err(|err| TestCaseError::fail(err.to_string()))?;
+        let mut loaded = Graph::from_snapshot(&bytes).map_err(|err| TestCaseError::fail(err.to_string()))?;
+        prop_assert_eq!(loaded.facts(), graph.facts());
+        prop_assert_eq!(loaded.edge_count(), graph.edge_count());
+        for (id, node) in graph.nodes() {
+            let mut below = node.below.clone();
+            let mut loaded_below = loaded.node(id).below.clone();
+            below.sort_unstable();
+            loaded_below.sort_unstable();
+            prop_assert_eq!(below, loaded_below, "below {}", node.name);
+            prop_assert_eq!(loaded.is_private(id), graph.is_private(id));
+            if let Data::HealthMetric(metric) = &node.data {
+                prop_assert_eq!(loaded.metrics_of(&metric.accountable).len(), graph.metrics_of(&metric.accountable).len());
+            }
+        }
+        // Both go on from there alike.
+        for event in &later {
+            let (change, _) = to_change(event, true);
+            graph.apply(change.clone());
+            loaded.apply(change);
+        }
+        prop_assert_eq!(loaded.facts(), graph.facts());
+    }
+
+    /// Whatever bytes a snapshot file holds, loading them gives a graph
+    /// or a reason, never a panic.
+    #[test]
+    fn any_bytes_load_or_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = Graph::from_snapshot(&bytes);
+    }
+
+    #[test]
     fn applying_a_resource_state_again_changes_nothing(events in proptest::collection::vec(event(), 0..60)) {
         let feeds = split_feeds(events);
         let once = build_incrementally(&feeds, &[0, 1, 2, 3], true);

@@ -1,0 +1,498 @@
+//! The graph in a compact binary form (postcard), so a restart can load it
+//! and replay only the feeds' tail instead of their whole history. Only
+//! the nodes are kept, in arena order (so ids survive); everything derived
+//! from them (the `below` lists, the index of names, the private nodes, the
+//! metrics by accountable person) is rebuilt on load. A snapshot of another
+//! format version, or one whose ids do not hold together, is refused with
+//! a reason, never loaded halfway.
+
+use serde::{Deserialize, Serialize};
+use trellis_proto::{
+    health::v1::Status as MetricStatus,
+    okr::v1::{cycle::State as CycleState, objective},
+    strategy::v1::{ChoiceKind, StrategyState},
+};
+use trellis_rules::progress::{Measure, Tally};
+
+use super::{Choice, Cycle, Data, Edge, Graph, HealthMetric, KeyResult, Node, NodeId, Objective, OrgUnit, Strategy};
+
+/// Bumped whenever what a snapshot holds changes shape.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SnapshotError {
+    #[error("not a graph snapshot: {0}")]
+    Decode(String),
+    #[error("a snapshot of format {found}, this server reads format {FORMAT_VERSION}")]
+    Version { found: u32 },
+    #[error("node {node} names node {missing}, past the {count} nodes the snapshot holds")]
+    DanglingId { node: usize, missing: NodeId, count: usize },
+    #[error("node {node} is {name:?}, which an earlier node holds already")]
+    DuplicateName { node: usize, name: String },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    version: u32,
+    nodes: Vec<StoredNode>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredNode {
+    name: String,
+    title: String,
+    present: bool,
+    data: StoredData,
+}
+
+/// A measure as (kind, two numbers), the kinds numbered as on the wire.
+type StoredMeasure = (i32, f64, f64);
+
+#[derive(Serialize, Deserialize)]
+enum StoredData {
+    OrgUnit {
+        parent: Option<NodeId>,
+        parent_looped: bool,
+        lead: String,
+    },
+    Strategy {
+        state: i32,
+        owner: Option<NodeId>,
+        parent_choice: Option<NodeId>,
+        parent_looped: bool,
+        choices: Vec<NodeId>,
+        backed_by: Vec<NodeId>,
+    },
+    Choice {
+        kind: i32,
+        strategy: NodeId,
+    },
+    Cycle {
+        state: i32,
+        org_unit: Option<NodeId>,
+        activate_micros: i64,
+    },
+    Objective {
+        cycle: Option<NodeId>,
+        owner: Option<NodeId>,
+        kind: i32,
+        state: i32,
+        origin: i32,
+        aligns_to: Vec<(NodeId, f64, bool)>,
+        guardrails: Vec<NodeId>,
+        remedial_for: Option<NodeId>,
+        state_reason: String,
+        key_results: Vec<NodeId>,
+        progress: f64,
+        private: bool,
+    },
+    KeyResult {
+        objective: NodeId,
+        owner: String,
+        measure: Option<StoredMeasure>,
+        weight: f64,
+        cadence_micros: i64,
+        create_micros: i64,
+        health_metric: Option<NodeId>,
+        tally: (i64, i64, Option<f64>),
+        confidence: Option<i32>,
+        last_check_in_micros: Option<i64>,
+    },
+    HealthMetric {
+        owner: Option<NodeId>,
+        accountable: String,
+        status: i32,
+        private: bool,
+    },
+}
+
+fn store_measure(measure: Measure) -> StoredMeasure {
+    match measure {
+        Measure::Baseline => (1, 0.0, 0.0),
+        Measure::Transition { start, target } => (2, start, target),
+        Measure::Increase { start, target } => (3, start, target),
+        Measure::Decrease { start, target } => (4, start, target),
+        Measure::Threshold { lower, upper } => (5, lower, upper),
+        Measure::Milestone => (6, 0.0, 0.0),
+    }
+}
+
+fn load_measure((kind, a, b): StoredMeasure) -> Option<Measure> {
+    match kind {
+        5 => Measure::from_wire(kind, 0.0, 0.0, a, b),
+        _ => Measure::from_wire(kind, a, b, 0.0, 0.0),
+    }
+}
+
+fn store(data: &Data) -> StoredData {
+    match data {
+        Data::OrgUnit(unit) => StoredData::OrgUnit {
+            parent: unit.parent,
+            parent_looped: unit.parent_looped,
+            lead: unit.lead.to_string(),
+        },
+        Data::Strategy(strategy) => StoredData::Strategy {
+            state: strategy.state as i32,
+            owner: strategy.owner,
+            parent_choice: strategy.parent_choice,
+            parent_looped: strategy.parent_looped,
+            choices: strategy.choices.clone(),
+            backed_by: strategy.backed_by.clone(),
+        },
+        Data::Choice(choice) => StoredData::Choice {
+            kind: choice.kind as i32,
+            strategy: choice.strategy,
+        },
+        Data::Cycle(cycle) => StoredData::Cycle {
+            state: cycle.state as i32,
+            org_unit: cycle.org_unit,
+            activate_micros: cycle.activate_micros,
+        },
+        Data::Objective(o) => StoredData::Objective {
+            cycle: o.cycle,
+            owner: o.owner,
+            kind: o.kind as i32,
+            state: o.state as i32,
+            origin: o.origin as i32,
+            aligns_to: o.aligns_to.iter().map(|e| (e.target, e.weight, e.looped)).collect(),
+            guardrails: o.guardrails.clone(),
+            remedial_for: o.remedial_for,
+            state_reason: o.state_reason.to_string(),
+            key_results: o.key_results.clone(),
+            progress: o.progress,
+            private: o.private,
+        },
+        Data::KeyResult(kr) => StoredData::KeyResult {
+            objective: kr.objective,
+            owner: kr.owner.to_string(),
+            measure: kr.measure.map(store_measure),
+            weight: kr.weight,
+            cadence_micros: kr.cadence_micros,
+            create_micros: kr.create_micros,
+            health_metric: kr.health_metric,
+            tally: (kr.tally.check_ins, kr.tally.in_band, kr.tally.latest),
+            confidence: kr.confidence,
+            last_check_in_micros: kr.last_check_in_micros,
+        },
+        Data::HealthMetric(metric) => StoredData::HealthMetric {
+            owner: metric.owner,
+            accountable: metric.accountable.to_string(),
+            status: metric.status as i32,
+            private: metric.private,
+        },
+    }
+}
+
+/// The ids `data` names, to check before any is followed.
+fn named_ids(data: &StoredData) -> Vec<NodeId> {
+    let mut ids = Vec::new();
+    match data {
+        StoredData::OrgUnit { parent, .. } => ids.extend(parent),
+        StoredData::Strategy {
+            owner,
+            parent_choice,
+            choices,
+            backed_by,
+            ..
+        } => {
+            ids.extend(owner.iter().chain(parent_choice));
+            ids.extend(choices.iter().chain(backed_by));
+        }
+        StoredData::Choice { strategy, .. } => ids.push(*strategy),
+        StoredData::Cycle { org_unit, .. } => ids.extend(org_unit),
+        StoredData::Objective {
+            cycle,
+            owner,
+            aligns_to,
+            guardrails,
+            remedial_for,
+            key_results,
+            ..
+        } => {
+            ids.extend(cycle.iter().chain(owner).chain(remedial_for));
+            ids.extend(aligns_to.iter().map(|(target, _, _)| *target));
+            ids.extend(guardrails.iter().chain(key_results));
+        }
+        StoredData::KeyResult {
+            objective,
+            health_metric,
+            ..
+        } => {
+            ids.push(*objective);
+            ids.extend(health_metric);
+        }
+        StoredData::HealthMetric { owner, .. } => ids.extend(owner),
+    }
+    ids
+}
+
+fn load(data: StoredData) -> Data {
+    match data {
+        StoredData::OrgUnit {
+            parent,
+            parent_looped,
+            lead,
+        } => Data::OrgUnit(OrgUnit {
+            parent,
+            parent_looped,
+            lead: lead.into(),
+        }),
+        StoredData::Strategy {
+            state,
+            owner,
+            parent_choice,
+            parent_looped,
+            choices,
+            backed_by,
+        } => Data::Strategy(Strategy {
+            state: StrategyState::try_from(state).unwrap_or(StrategyState::Unspecified),
+            owner,
+            parent_choice,
+            parent_looped,
+            choices,
+            backed_by,
+        }),
+        StoredData::Choice { kind, strategy } => Data::Choice(Choice {
+            kind: ChoiceKind::try_from(kind).unwrap_or(ChoiceKind::Unspecified),
+            strategy,
+        }),
+        StoredData::Cycle {
+            state,
+            org_unit,
+            activate_micros,
+        } => Data::Cycle(Cycle {
+            state: CycleState::try_from(state).unwrap_or(CycleState::Unspecified),
+            org_unit,
+            activate_micros,
+        }),
+        StoredData::Objective {
+            cycle,
+            owner,
+            kind,
+            state,
+            origin,
+            aligns_to,
+            guardrails,
+            remedial_for,
+            state_reason,
+            key_results,
+            progress,
+            private,
+        } => Data::Objective(Objective {
+            cycle,
+            owner,
+            kind: objective::Kind::try_from(kind).unwrap_or(objective::Kind::Unspecified),
+            state: objective::State::try_from(state).unwrap_or(objective::State::Unspecified),
+            origin: objective::Origin::try_from(origin).unwrap_or(objective::Origin::Unspecified),
+            aligns_to: aligns_to
+                .into_iter()
+                .map(|(target, weight, looped)| Edge { target, weight, looped })
+                .collect(),
+            guardrails,
+            remedial_for,
+            state_reason: state_reason.into(),
+            key_results,
+            progress,
+            private,
+        }),
+        StoredData::KeyResult {
+            objective,
+            owner,
+            measure,
+            weight,
+            cadence_micros,
+            create_micros,
+            health_metric,
+            tally: (check_ins, in_band, latest),
+            confidence,
+            last_check_in_micros,
+        } => Data::KeyResult(KeyResult {
+            objective,
+            owner: owner.into(),
+            measure: measure.and_then(load_measure),
+            weight,
+            cadence_micros,
+            create_micros,
+            health_metric,
+            tally: Tally {
+                check_ins,
+                in_band,
+                latest,
+            },
+            confidence,
+            last_check_in_micros,
+        }),
+        StoredData::HealthMetric {
+            owner,
+            accountable,
+            status,
+            private,
+        } => Data::HealthMetric(HealthMetric {
+            owner,
+            accountable: accountable.into(),
+            status: MetricStatus::try_from(status).unwrap_or(MetricStatus::Unspecified),
+            private,
+        }),
+    }
+}
+
+impl Graph {
+    /// The graph as snapshot bytes.
+    pub fn to_snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
+        let stored = Stored {
+            version: FORMAT_VERSION,
+            nodes: self
+                .nodes
+                .iter()
+                .map(|node| StoredNode {
+                    name: node.name.to_string(),
+                    title: node.title.to_string(),
+                    present: node.present,
+                    data: store(&node.data),
+                })
+                .collect(),
+        };
+        postcard::to_stdvec(&stored).map_err(|err| SnapshotError::Decode(err.to_string()))
+    }
+
+    /// The graph `bytes` hold; refused whole when they do not hold one of
+    /// this format that hangs together.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<Graph, SnapshotError> {
+        let stored: Stored = postcard::from_bytes(bytes).map_err(|err| SnapshotError::Decode(err.to_string()))?;
+        if stored.version != FORMAT_VERSION {
+            return Err(SnapshotError::Version { found: stored.version });
+        }
+        let count = stored.nodes.len();
+        let mut graph = Graph::new();
+        for (index, node) in stored.nodes.iter().enumerate() {
+            if let Some(missing) = named_ids(&node.data)
+                .into_iter()
+                .find(|id| usize::try_from(*id).map_or(true, |id| id >= count))
+            {
+                return Err(SnapshotError::DanglingId {
+                    node: index,
+                    missing,
+                    count,
+                });
+            }
+            let id = NodeId::try_from(index).map_err(|err| SnapshotError::Decode(err.to_string()))?;
+            if graph.ids.insert(node.name.as_str().into(), id).is_some() {
+                return Err(SnapshotError::DuplicateName {
+                    node: index,
+                    name: node.name.clone(),
+                });
+            }
+        }
+        graph.nodes = stored
+            .nodes
+            .into_iter()
+            .map(|node| Node {
+                name: node.name.into(),
+                title: node.title.into(),
+                present: node.present,
+                data: load(node.data),
+                below: Vec::new(),
+            })
+            .collect();
+        for index in 0..graph.nodes.len() {
+            let id = index as NodeId;
+            let above = graph.nodes[index].data.hangs_below();
+            for up in above {
+                graph.nodes[up as usize].below.push(id);
+                graph.edges += 1;
+            }
+            let node = &graph.nodes[index];
+            if node.data.private() {
+                graph.privates.insert(id);
+            }
+            if let Data::HealthMetric(metric) = &node.data
+                && node.present
+                && !metric.accountable.is_empty()
+            {
+                graph
+                    .accountable_for
+                    .entry(metric.accountable.clone())
+                    .or_default()
+                    .push(id);
+            }
+        }
+        Ok(graph)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use trellis_proto::okr::v1 as okr_pb;
+
+    use super::*;
+    use crate::graph::{Change, Resource};
+
+    fn small_graph() -> Graph {
+        let mut graph = Graph::new();
+        let key_result = okr_pb::KeyResult {
+            name: "objectives/o/keyResults/k".into(),
+            owner: "ana".into(),
+            ..Default::default()
+        };
+        graph.apply(Change::Upsert(Box::new(Resource::KeyResult(key_result))));
+        graph
+    }
+
+    #[test]
+    fn a_truncated_or_foreign_snapshot_is_refused_with_a_reason() {
+        let bytes = small_graph().to_snapshot().expect("encodes");
+        assert!(matches!(
+            Graph::from_snapshot(&bytes[..bytes.len() / 2]),
+            Err(SnapshotError::Decode(_))
+        ));
+        let mut newer = bytes.clone();
+        // The version is the first field: a varint, 1 today.
+        newer[0] = 2;
+        assert_eq!(
+            Graph::from_snapshot(&newer).err(),
+            Some(SnapshotError::Version { found: 2 })
+        );
+    }
+
+    #[test]
+    fn ids_that_do_not_hold_together_are_refused() {
+        let dangling = Stored {
+            version: FORMAT_VERSION,
+            nodes: vec![StoredNode {
+                name: "objectives/o/keyResults/k".into(),
+                title: String::new(),
+                present: true,
+                data: StoredData::Choice { kind: 0, strategy: 7 },
+            }],
+        };
+        let bytes = postcard::to_stdvec(&dangling).expect("encodes");
+        assert_eq!(
+            Graph::from_snapshot(&bytes).err(),
+            Some(SnapshotError::DanglingId {
+                node: 0,
+                missing: 7,
+                count: 1
+            })
+        );
+        let twice = Stored {
+            version: FORMAT_VERSION,
+            nodes: (0..2)
+                .map(|_| StoredNode {
+                    name: "orgUnits/a".into(),
+                    title: String::new(),
+                    present: true,
+                    data: StoredData::OrgUnit {
+                        parent: None,
+                        parent_looped: false,
+                        lead: String::new(),
+                    },
+                })
+                .collect(),
+        };
+        let bytes = postcard::to_stdvec(&twice).expect("encodes");
+        assert!(matches!(
+            Graph::from_snapshot(&bytes),
+            Err(SnapshotError::DuplicateName { node: 1, .. })
+        ));
+    }
+}
