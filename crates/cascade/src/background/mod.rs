@@ -243,6 +243,11 @@ impl Projection {
                     });
                 }
             }
+            // While the graph is still held: whoever reads the graph reads
+            // the cursor it was built to, so a snapshot taken under the
+            // read lock never replays a check-in twice (a tally is not
+            // idempotent the way a resource's state is).
+            self.update(feed, |stats| stats.cursor = cursor);
         }
         if let Some(sender) = moves_to.filter(|_| !moves.is_empty()) {
             // On the blocking pool: a rhythm behind holds the feed back
@@ -251,7 +256,6 @@ impl Projection {
         }
         let caught_up = {
             let mut stats = self.stats(feed);
-            stats.cursor = cursor;
             stats.head = stats.head.max(head).max(cursor);
             stats.applied += applied;
             if let Some(micros) = last_commit_micros {
