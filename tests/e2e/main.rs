@@ -31,6 +31,7 @@ mod replicas;
 mod rhythm;
 mod rhythm_week;
 mod server;
+mod snapshots;
 mod split;
 mod strategy;
 mod strategy_nesting;

@@ -48,6 +48,12 @@ pub struct CascadeFigures {
     pub edges: i64,
     pub load_seconds: f64,
     pub rebuild_s: f64,
+    /// Restart to serving from the snapshot the previous process took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_restart_s: Option<f64>,
+    /// The snapshot restart over the full replay, in the same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_restart_to_replay: Option<f64>,
     pub graph_rss_mib: Option<f64>,
     pub server_peak_rss_mib: Option<f64>,
     pub rollup_ms: f64,
@@ -130,16 +136,28 @@ pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<CascadeFigu
     caught_up(&channel, Duration::from_secs(1_800)).await?;
 
     let server_peak_rss_mib = target.peak_rss_mib()?;
-    let rebuild_s = if target.restartable() {
-        target.restart()?;
-        eprintln!("restarted the server: the graph is rebuilt from the feeds");
+    let seconds = |status: ProjectionStatus| {
+        status
+            .rebuild_time
+            .map_or(0.0, |time| time.seconds as f64 + f64::from(time.nanos) / 1e9)
+    };
+    let (rebuild_s, snapshot_restart_s) = if target.restartable() {
+        // First from the snapshot the loading server took when it stopped,
+        // then every feed replayed from the start; the phases after run on
+        // the replayed graph (see "Snapshots" in bench/RESULTS.md).
+        target.restart(true)?;
         let channel = target.channels(1).await?.remove(0);
-        caught_up(&channel, Duration::from_secs(1_800)).await?
+        let restored = caught_up(&channel, Duration::from_secs(1_800)).await?;
+        let from_snapshot = restored.snapshot_time.is_some().then(|| seconds(restored));
+        eprintln!("restarted the server from its snapshot: {from_snapshot:?} s");
+        target.restart(false)?;
+        let channel = target.channels(1).await?.remove(0);
+        let replay = seconds(caught_up(&channel, Duration::from_secs(1_800)).await?);
+        eprintln!("restarted the server replaying every feed: {replay:.2} s");
+        (replay, from_snapshot)
     } else {
-        caught_up(&channel, Duration::from_secs(1_800)).await?
-    }
-    .rebuild_time
-    .map_or(0.0, |time| time.seconds as f64 + f64::from(time.nanos) / 1e9);
+        (seconds(caught_up(&channel, Duration::from_secs(1_800)).await?), None)
+    };
     let channels = target.channels(args.connections).await?;
     let graph = status(&channels[0]).await?;
     let graph_rss_mib = target.rss_mib()?;
@@ -167,6 +185,8 @@ pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<CascadeFigu
         edges: graph.edges,
         load_seconds: round(load_seconds, 2),
         rebuild_s: round(rebuild_s, 2),
+        snapshot_restart_s: snapshot_restart_s.map(|s| round(s, 2)),
+        snapshot_restart_to_replay: snapshot_restart_s.map(|s| round(s / rebuild_s.max(f64::MIN_POSITIVE), 3)),
         graph_rss_mib,
         server_peak_rss_mib,
         rollup_ms: round(rollup_ms, 2),

@@ -15,6 +15,9 @@ use trellis_server::{Application, Settings};
 pub const SERVE_ENV: &str = "TRELLIS_BENCH_SERVE";
 /// Set in the child's environment with `--auth`: the JWKS file it trusts.
 const JWKS_ENV: &str = "TRELLIS_BENCH_JWKS";
+/// Set in the child's environment to keep snapshots of the cascade's
+/// graph (taken at shutdown, loaded at start), which are off by default.
+const SNAPSHOTS_ENV: &str = "TRELLIS_BENCH_SNAPSHOTS";
 const READY_PREFIX: &str = "listening on ";
 
 /// In the child: serve until the parent closes stdin (or goes away).
@@ -22,6 +25,9 @@ pub async fn serve(database_url: String) -> anyhow::Result<()> {
     let mut settings = Settings::with_database(database_url);
     if let Some(jwks) = std::env::var_os(JWKS_ENV) {
         crate::target::configure_oidc(&mut settings, Path::new(&jwks));
+    }
+    if std::env::var_os(SNAPSHOTS_ENV).is_some() {
+        settings.snapshot_retention = 3;
     }
     let app = Application::build(settings).await?;
     let mut stdout = std::io::stdout();
@@ -52,11 +58,16 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// With `jwks`, the server runs `--auth-mode oidc` trusting that key.
-    pub fn start(database_url: &str, jwks: Option<&Path>) -> anyhow::Result<ServerProcess> {
+    /// With `snapshots`, it loads the newest snapshot of the cascade's
+    /// graph at start and takes one when it stops.
+    pub fn start(database_url: &str, jwks: Option<&Path>, snapshots: bool) -> anyhow::Result<ServerProcess> {
         let exe = std::env::current_exe().context("finding the bench executable")?;
         let mut command = Command::new(exe);
         if let Some(jwks) = jwks {
             command.env(JWKS_ENV, jwks);
+        }
+        if snapshots {
+            command.env(SNAPSHOTS_ENV, "1");
         }
         let mut child = command
             .env(SERVE_ENV, database_url)

@@ -117,7 +117,7 @@ impl Target {
             }
             let keys = auth.then(bench_key).transpose()?;
             let jwks = keys.as_ref().map(|(_, _, jwks)| jwks.clone());
-            let process = ServerProcess::start(&database_url, jwks.as_deref())?;
+            let process = ServerProcess::start(&database_url, jwks.as_deref(), true)?;
             eprintln!(
                 "spawned a {backend} server process on {}{}",
                 process.url,
@@ -205,13 +205,14 @@ impl Target {
     }
 
     /// Stops the spawned server process and starts a new one on the same
-    /// database (a fresh process: nothing in memory survives).
-    pub fn restart(&mut self) -> anyhow::Result<()> {
+    /// database (a fresh process: nothing in memory survives); with
+    /// `snapshots` its cascade starts from the newest snapshot.
+    pub fn restart(&mut self, snapshots: bool) -> anyhow::Result<()> {
         let (Some(process), Some(database_url)) = (self.process.take(), self.database_url.as_deref()) else {
             bail!("only a spawned server process can be restarted");
         };
         process.stop()?;
-        let process = ServerProcess::start(database_url, self.jwks.as_deref())?;
+        let process = ServerProcess::start(database_url, self.jwks.as_deref(), snapshots)?;
         self.url = process.url.clone();
         self.process = Some(process);
         Ok(())

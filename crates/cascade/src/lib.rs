@@ -21,7 +21,7 @@ pub mod rhythm;
 pub mod store;
 pub mod tree;
 
-pub use background::{Consumers, Projection, RhythmTasks, Source};
+pub use background::{Consumers, Projection, RhythmTasks, SnapshotTasks, Source};
 pub use error::Error;
 pub use grpc::{AccessGrpc, CascadeGrpc, OrgGrpc, RhythmGrpc};
 pub use ops::{AlignmentOps, DEFAULT_MAX_METRICS_PER_PERSON, OrgOps, RhythmOps};

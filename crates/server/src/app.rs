@@ -13,7 +13,7 @@ use tracing::{info, warn};
 use trellis_access::{OidcSettings, Verifier};
 use trellis_cascade::{
     AccessGrpc, AlignmentOps, CascadeGrpc, Consumers, OrgGrpc, OrgOps, Projection, RhythmGrpc, RhythmOps, RhythmTasks,
-    Source,
+    SnapshotTasks, Source,
 };
 use trellis_foundation::{ChangeFeed, Db, Store, trace::continue_from_headers};
 use trellis_health::{HealthGrpc, HealthOps};
@@ -173,6 +173,20 @@ impl Application {
                 let sources = feed_sources(&settings, local_addr, &service_token, org)?;
                 let names: Vec<&'static str> = sources.iter().map(Source::name).collect();
                 let projection = std::sync::Arc::new(Projection::new(&names));
+                if settings.snapshot_retention > 0 {
+                    let snapshots = trellis_cascade::store::snapshots::SnapshotStore::new(db.clone());
+                    match snapshots.newest().await {
+                        Ok(Some(restored)) => {
+                            info!(
+                                taken_micros = restored.taken_micros,
+                                "starting the graph from a snapshot"
+                            );
+                            projection.restore(restored);
+                        }
+                        Ok(None) => info!("no snapshot of the graph: replaying every feed"),
+                        Err(err) => warn!(error = %err, "reading snapshots; replaying every feed"),
+                    }
+                }
                 let rhythm = RhythmOps::new(org.store().clone(), projection.clone())
                     .with_access(access.clone())
                     .with_max_metrics_per_person(settings.max_metrics_per_person)
@@ -327,6 +341,7 @@ impl Application {
         });
         let mut consumers = None;
         let mut rhythm_tasks = None;
+        let mut snapshot_tasks = None;
         let mut projection = None;
         let mut rhythm_service = None;
         let cascade_service = cascade.map(|cascade| {
@@ -337,6 +352,15 @@ impl Application {
             // Before the consumers: the rhythm sees every move they make.
             let sweep_every = Duration::from_secs(settings.rhythm_sweep_seconds);
             rhythm_tasks = Some(RhythmTasks::start(graph.clone(), db.clone(), sweep_every));
+            if settings.snapshot_retention > 0 {
+                let every = Duration::from_secs(settings.snapshot_interval_seconds);
+                snapshot_tasks = Some(SnapshotTasks::start(
+                    graph.clone(),
+                    db.clone(),
+                    every,
+                    settings.snapshot_retention,
+                ));
+            }
             consumers = Some(Consumers::start(graph, cascade.sources, db.clone()));
             rhythm_service = Some(sized!(RhythmServiceServer::new(RhythmGrpc::new(cascade.rhythm)), max));
             sized!(CascadeServiceServer::new(CascadeGrpc::new(cascade.alignment)), max)
@@ -429,6 +453,11 @@ impl Application {
         }
         if let Some(consumers) = consumers.as_mut() {
             consumers.stop();
+        }
+        // After the feeds stop and before the rhythm does: the last
+        // snapshot waits for the rhythm to write the moves applied.
+        if let Some(snapshots) = snapshot_tasks.as_mut() {
+            snapshots.stop_with_snapshot(Duration::from_secs(2)).await;
         }
         if let Some(rhythm) = rhythm_tasks.as_mut() {
             rhythm.stop();

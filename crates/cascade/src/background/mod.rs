@@ -6,10 +6,14 @@
 mod consumer;
 mod decode;
 mod rhythm;
+mod snapshots;
 
 use std::{
     collections::VecDeque,
-    sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard},
+    sync::{
+        Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -20,11 +24,15 @@ use trellis_proto::feed::v1::ChangeEvent;
 
 pub use consumer::{Consumers, Source};
 pub use rhythm::RhythmTasks;
+pub use snapshots::SnapshotTasks;
 
 use crate::{
     graph::{Graph, NodeId, TouchKind},
     rhythm::signals::{self, Move},
 };
+
+/// A snapshot's bytes and each feed's cursor when it was taken.
+pub type Taken = (Vec<u8>, Vec<(String, i64)>);
 
 /// Live lags kept per feed for the percentiles in the status.
 const LAG_WINDOW: usize = 65_536;
@@ -83,6 +91,12 @@ pub struct Projection {
     closing: watch::Sender<bool>,
     /// Where colour moves go, once the rhythm follows them.
     moves: OnceLock<tokio::sync::mpsc::Sender<Vec<Move>>>,
+    /// Batches of moves applied to the graph whose conversations are not
+    /// written yet: a snapshot is taken only when there are none, so a
+    /// restart from it never skips a move.
+    unwritten_moves: AtomicUsize,
+    /// When the snapshot the graph started from was taken.
+    restored_from: OnceLock<i64>,
 }
 
 impl Projection {
@@ -103,7 +117,55 @@ impl Projection {
             ready_after: OnceLock::new(),
             closing: watch::Sender::new(false),
             moves: OnceLock::new(),
+            unwritten_moves: AtomicUsize::new(0),
+            restored_from: OnceLock::new(),
         }
+    }
+
+    /// Starts from a snapshot: its graph, and each feed's cursor (a feed
+    /// it does not name is replayed from the start). Call it before the
+    /// consumers start.
+    pub fn restore(&self, restored: crate::store::snapshots::Restored) {
+        *self.graph.write().unwrap_or_else(std::sync::PoisonError::into_inner) = restored.graph;
+        for feed in 0..self.feeds.len() {
+            self.update(feed, |stats| {
+                stats.cursor = restored.cursors.get(stats.source).copied().unwrap_or(0);
+            });
+        }
+        let _ = self.restored_from.set(restored.taken_micros);
+    }
+
+    /// When the snapshot the graph started from was taken, if it did.
+    pub fn restored_from(&self) -> Option<i64> {
+        self.restored_from.get().copied()
+    }
+
+    /// The graph's snapshot bytes with each feed's cursor, consistent
+    /// with each other; `None` while the rhythm has moves to write.
+    pub fn snapshot(&self) -> Option<Result<Taken, crate::graph::snapshot::SnapshotError>> {
+        let graph = self.graph();
+        if self.unwritten_moves.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        let cursors = (0..self.feeds.len())
+            .map(|feed| {
+                let stats = self.stats(feed);
+                (stats.source.to_owned(), stats.cursor)
+            })
+            .collect();
+        Some(graph.to_snapshot().map(|bytes| (bytes, cursors)))
+    }
+
+    /// The rhythm wrote (or found written) one batch of moves.
+    pub(crate) fn moves_written(&self) {
+        let _ = self
+            .unwritten_moves
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |count| count.checked_sub(1));
+    }
+
+    /// Whether every batch of moves applied so far is written.
+    pub fn moves_settled(&self) -> bool {
+        self.unwritten_moves.load(Ordering::SeqCst) == 0
     }
 
     /// Sends every colour move the feeds make from now on to `sender`.
@@ -242,6 +304,9 @@ impl Projection {
                         commit_micros,
                     });
                 }
+            }
+            if !moves.is_empty() {
+                self.unwritten_moves.fetch_add(1, Ordering::SeqCst);
             }
             // While the graph is still held: whoever reads the graph reads
             // the cursor it was built to, so a snapshot taken under the

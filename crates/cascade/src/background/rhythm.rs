@@ -44,7 +44,13 @@ impl RhythmTasks {
         let (sender, moves) = mpsc::channel(MOVE_BATCHES);
         projection.follow_moves(sender);
         let store = ConversationStore::new(db.clone());
-        let derive = tokio::spawn(derive(moves, store.clone(), CursorStore::new(db), stopped.clone()));
+        let derive = tokio::spawn(derive(
+            projection.clone(),
+            moves,
+            store.clone(),
+            CursorStore::new(db),
+            stopped.clone(),
+        ));
         let sweeps = tokio::spawn(sweep_loop(projection, store, sweep_every, stopped));
         RhythmTasks {
             stop,
@@ -87,6 +93,7 @@ async fn retrying<T, F: Future<Output = Result<T, Error>>>(
 }
 
 async fn derive(
+    projection: Arc<Projection>,
     mut moves: mpsc::Receiver<Vec<Move>>,
     store: ConversationStore,
     cursors: CursorStore,
@@ -114,19 +121,19 @@ async fn derive(
             .into_iter()
             .filter(|moved| applied.get(moved.source).is_none_or(|cursor| moved.sequence > *cursor))
             .collect();
-        if fresh.is_empty() {
-            continue;
+        if !fresh.is_empty() {
+            if retrying("writing conversations", &mut stopped, || store.apply_moves(&fresh))
+                .await
+                .is_none()
+            {
+                return;
+            }
+            for moved in &fresh {
+                let cursor = applied.entry(moved.source).or_default();
+                *cursor = (*cursor).max(moved.sequence);
+            }
         }
-        if retrying("writing conversations", &mut stopped, || store.apply_moves(&fresh))
-            .await
-            .is_none()
-        {
-            return;
-        }
-        for moved in &fresh {
-            let cursor = applied.entry(moved.source).or_default();
-            *cursor = (*cursor).max(moved.sequence);
-        }
+        projection.moves_written();
     }
 }
 

@@ -273,6 +273,7 @@ impl CascadeService for CascadeGrpc {
             feeds,
             ready: self.ops.projection.ready_after().is_some(),
             rebuild_time: self.ops.projection.ready_after().map(duration),
+            snapshot_time: self.ops.projection.restored_from().map(to_timestamp),
             nodes,
             edges,
         }))

@@ -23,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(AddUnitLeads),
             Box::new(CreateConversations),
             Box::new(CreateInitiativesAndWeeks),
+            Box::new(CreateSnapshots),
         ]
     }
 
@@ -262,6 +263,43 @@ impl MigrationTrait for CreateInitiativesAndWeeks {
                 string("updater"),
                 big_integer("update_micros"),
             ],
+        )
+        .await
+    }
+}
+
+/// The graph's snapshots and their bytes.
+struct CreateSnapshots;
+
+impl MigrationName for CreateSnapshots {
+    fn name(&self) -> &str {
+        "m0008_cascade_snapshots"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateSnapshots {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use crate::store::snapshots::{CHUNK_TABLE, SNAPSHOT_TABLE};
+        create_table(
+            manager,
+            SNAPSHOT_TABLE,
+            &["id"],
+            vec![
+                big_integer("id"),
+                integer("format_version"),
+                text("cursors"),
+                big_integer("size"),
+                string("sha256"),
+                big_integer("chunks"),
+            ],
+        )
+        .await?;
+        create_table(
+            manager,
+            CHUNK_TABLE,
+            &["snapshot_id", "part"],
+            vec![big_integer("snapshot_id"), big_integer("part"), blob("bytes")],
         )
         .await
     }

@@ -8,3 +8,4 @@ pub(crate) mod cursors;
 pub mod entity;
 pub mod migration;
 pub(crate) mod queries;
+pub mod snapshots;

@@ -173,6 +173,14 @@ pub struct Flags {
     /// without a check-in, in seconds (default 30).
     #[arg(long, env = "TRELLIS_RHYTHM_SWEEP_SECONDS")]
     pub rhythm_sweep_seconds: Option<u64>,
+    /// How often the cascade snapshots its graph, in seconds (default 300;
+    /// 0: only at shutdown).
+    #[arg(long, env = "TRELLIS_SNAPSHOT_INTERVAL_SECONDS")]
+    pub snapshot_interval_seconds: Option<u64>,
+    /// Snapshots of the graph kept (default 0: none, every start replays
+    /// the feeds; 3 is a good value once they are on).
+    #[arg(long, env = "TRELLIS_SNAPSHOT_RETENTION")]
+    pub snapshot_retention: Option<usize>,
 }
 
 /// The flags (and their variables) as one more layer: only what was

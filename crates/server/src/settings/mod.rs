@@ -181,6 +181,11 @@ pub struct Settings {
     pub max_metrics_per_person: usize,
     /// How often missed check-ins are looked for.
     pub rhythm_sweep_seconds: u64,
+    /// How often the cascade snapshots its graph (0: only at shutdown).
+    pub snapshot_interval_seconds: u64,
+    /// Snapshots kept; 0 (the default for now) keeps none, and every start
+    /// replays the feeds.
+    pub snapshot_retention: usize,
     /// Not a setting: for tests, how far ahead of the clock the rhythm's
     /// calendar runs (a plan locking without a week's wait).
     #[serde(skip)]
@@ -236,6 +241,8 @@ impl Default for Settings {
             health_listen: None,
             max_metrics_per_person: trellis_cascade::DEFAULT_MAX_METRICS_PER_PERSON,
             rhythm_sweep_seconds: 30,
+            snapshot_interval_seconds: 300,
+            snapshot_retention: 0,
             rhythm_clock_offset_seconds: 0,
             health_fail_point: None,
         }
