@@ -165,12 +165,14 @@ async fn sweep_loop(
 /// or climbs the ones due.
 async fn sweep(projection: &Arc<Projection>, store: &ConversationStore) -> Result<(), Error> {
     let now = now_micros();
+    let open = store.open_lapses().await?;
+    let watched: Vec<String> = open.iter().map(|(row, _)| row.subject.clone()).collect();
     let (late, expected) = projection
-        .read(move |graph| overdue(graph, now))
+        .read(move |graph| overdue(graph, now, &watched))
         .await
         .map_err(|err| Error::Corrupt(format!("reading the graph: {err}")))?;
     let mut taken: HashMap<(String, i64), Vec<String>> = HashMap::new();
-    for (row, steps) in store.open_lapses().await? {
+    for (row, steps) in open {
         let note = match expected.get(&row.subject) {
             Some(since) if *since == row.open_key => {
                 taken.insert((row.subject, row.open_key), steps);

@@ -78,10 +78,15 @@ pub struct Overdue {
     pub steps: Vec<(MissedStep, String, String)>,
 }
 
-/// The key results expected to check in (a cadence, not fed by a metric,
-/// their objective and cycle ACTIVE), each with the time its lapse
-/// counts from; and of those, the ones overdue at `now`.
-pub fn overdue(graph: &Graph, now: i64) -> (Vec<Overdue>, HashMap<String, i64>) {
+/// The key results overdue at `now` among those expected to check in (a
+/// cadence, not fed by a metric, their objective and cycle ACTIVE); and
+/// for each of `watched` (those with an open lapse), the time its lapse
+/// counts from now, if it is still expected to check in. Only these are
+/// collected: the walk runs under the graph's read lock, and a map of
+/// every key result would hold the feeds back for hundreds of
+/// milliseconds at a million of them.
+pub fn overdue(graph: &Graph, now: i64, watched: &[String]) -> (Vec<Overdue>, HashMap<String, i64>) {
+    let watched: std::collections::HashSet<&str> = watched.iter().map(String::as_str).collect();
     let mut expected = HashMap::new();
     let mut late = Vec::new();
     for (id, node) in graph.nodes().filter(|(_, node)| node.present) {
@@ -108,7 +113,9 @@ pub fn overdue(graph: &Graph, now: i64) -> (Vec<Overdue>, HashMap<String, i64>) 
         .into_iter()
         .max()
         .unwrap_or(0);
-        expected.insert(node.name.to_string(), since);
+        if watched.contains(&*node.name) {
+            expected.insert(node.name.to_string(), since);
+        }
         let due = missed_steps(since, key_result.cadence_micros, now);
         if due.is_empty() {
             continue;
