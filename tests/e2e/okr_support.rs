@@ -4,8 +4,8 @@
 
 use prost_types::{Duration, Timestamp};
 use trellis_proto::okr::v1::{
-    AlignmentTarget, CreateCycleRequest, CreateObjectiveRequest, Cycle, KeyResult, Objective, TransitionCycleRequest,
-    alignment_target::Target, key_result, objective,
+    AlignmentTarget, CheckIn, CreateCheckInRequest, CreateCycleRequest, CreateObjectiveRequest, Cycle, KeyResult,
+    Objective, TransitionCycleRequest, alignment_target::Target, key_result, objective,
 };
 use trellis_tests::TestApp;
 
@@ -144,4 +144,19 @@ pub async fn move_cycle(app: &TestApp, to: &str) -> anyhow::Result<Cycle> {
         _ => okr.close_cycle(request).await?,
     };
     Ok(cycle.into_inner())
+}
+
+/// Checks in `value` at `confidence` on `key_result`.
+pub async fn check_in_at(app: &TestApp, key_result: &str, value: f64, confidence: i32) -> anyhow::Result<()> {
+    let request = CreateCheckInRequest {
+        parent: key_result.to_owned(),
+        check_in: Some(CheckIn {
+            value,
+            confidence,
+            ..CheckIn::default()
+        }),
+        request_id: String::new(),
+    };
+    app.okr.clone().create_check_in(request).await?;
+    Ok(())
 }

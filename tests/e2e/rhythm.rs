@@ -12,15 +12,15 @@ use trellis_proto::{
         CloseConversationRequest, Colour, Conversation, CreateOrgUnitRequest, GetInboxRequest,
         ListConversationsRequest, OrgUnit, conversation::Reason, conversation::State, escalation::Step,
     },
-    okr::v1::{CheckIn, CreateCheckInRequest, key_result, objective::Kind},
+    okr::v1::{key_result, objective::Kind},
 };
 use trellis_tests::{TestApp, TestBackend, as_actor, backend_only_tests, backend_tests, spawn_app_with};
 
 use crate::{
     health::{CSAT, create_metric, csat, record},
     okr_support::{
-        company_objective, create_cycle, create_objective, measured, move_cycle, objective, planning_season,
-        with_cadence,
+        check_in_at, company_objective, create_cycle, create_objective, measured, move_cycle, objective,
+        planning_season, with_cadence,
     },
     support::{create_units, eventually, expect_code, violated_fields},
 };
@@ -33,21 +33,9 @@ backend_only_tests!(a_missed_check_in_climbs_owner_lead_parent_lead_once_each);
 
 const ANA: &str = "ana@acme.example";
 
+/// A check-in whose value is its confidence: only the colour matters here.
 async fn check_in(app: &TestApp, key_result: &str, confidence: i32) -> anyhow::Result<()> {
-    app.okr
-        .clone()
-        .create_check_in(CreateCheckInRequest {
-            parent: key_result.to_owned(),
-            check_in: Some(CheckIn {
-                value: f64::from(confidence),
-                confidence,
-                note: format!("confidence {confidence}"),
-                ..CheckIn::default()
-            }),
-            request_id: String::new(),
-        })
-        .await?;
-    Ok(())
+    check_in_at(app, key_result, f64::from(confidence), confidence).await
 }
 
 async fn conversations(app: &TestApp, filter: &str) -> anyhow::Result<Vec<Conversation>> {

@@ -12,13 +12,15 @@ use trellis_proto::{
         initiative::Status,
         priority::{Level, Outcome},
     },
-    okr::v1::{CheckIn, CreateCheckInRequest, Objective, key_result, objective::Kind},
+    okr::v1::{Objective, key_result, objective::Kind},
 };
 use trellis_tests::{TestApp, TestBackend, as_actor, backend_only_tests, backend_tests, spawn_app};
 
 use crate::{
     health::{create_metric, csat},
-    okr_support::{company_objective, create_objective, measured, move_cycle, objective, planning_season, to_choice},
+    okr_support::{
+        check_in_at, company_objective, create_objective, measured, move_cycle, objective, planning_season, to_choice,
+    },
     support::{eventually, expect_code, violated_fields},
 };
 
@@ -76,20 +78,6 @@ async fn set_status(app: &TestApp, initiative: &Initiative, status: Status) -> R
         })
         .await
         .map(tonic::Response::into_inner)
-}
-
-async fn check_in(app: &TestApp, value: f64, confidence: i32) -> anyhow::Result<()> {
-    let request = CreateCheckInRequest {
-        parent: KR.to_owned(),
-        check_in: Some(CheckIn {
-            value,
-            confidence,
-            ..CheckIn::default()
-        }),
-        request_id: String::new(),
-    };
-    app.okr.clone().create_check_in(request).await?;
-    Ok(())
 }
 
 async fn board(app: &TestApp, request: GetBoardRequest) -> anyhow::Result<Board> {
@@ -319,7 +307,7 @@ async fn a_teams_week_runs_from_plan_to_lock(backend: TestBackend) -> anyhow::Re
     assert_eq!(owed.priorities.len(), 2, "both are ana's, without an outcome");
 
     // Midweek: a check-in.
-    check_in(&app, 4.0, 7).await?;
+    check_in_at(&app, KR, 4.0, 7).await?;
 
     // Friday: wins and misses.
     let mut marked = planned.clone();
@@ -383,7 +371,7 @@ async fn the_board_shows_a_units_four_square(app: TestApp) -> anyhow::Result<()>
     .await?;
     move_cycle(&app, "ACTIVE").await?;
     until_in_graph(&app, KR).await?;
-    check_in(&app, 5.0, 8).await?;
+    check_in_at(&app, KR, 5.0, 8).await?;
     let week = this_week(&app).await?;
     let due = |id: &str, weeks: u64| Initiative {
         target_week: week_after(&week, weeks),

@@ -6,32 +6,18 @@
 use sea_orm::{ConnectionTrait, Database};
 use trellis_proto::{
     cascade::v1::{GetAlignmentPathRequest, GetProjectionStatusRequest, GetRollupRequest, ProjectionStatus},
-    okr::v1::{CheckIn, CreateCheckInRequest, key_result, objective::Kind},
+    okr::v1::{key_result, objective::Kind},
 };
 use trellis_tests::{TestApp, TestBackend, backend_only_tests, spawn_app_with};
 
 use crate::{
     cascade::settled,
-    okr_support::{company_objective, create_objective, measured, move_cycle, planning_season},
+    okr_support::{check_in_at, company_objective, create_objective, measured, move_cycle, planning_season},
 };
 
 backend_only_tests!(a_restart_from_a_snapshot_answers_as_a_full_replay_does);
 
 const KR: &str = "objectives/grow/keyResults/kr1";
-
-async fn check_in(app: &TestApp, value: f64) -> anyhow::Result<()> {
-    let request = CreateCheckInRequest {
-        parent: KR.to_owned(),
-        check_in: Some(CheckIn {
-            value,
-            confidence: 6,
-            ..CheckIn::default()
-        }),
-        request_id: String::new(),
-    };
-    app.okr.clone().create_check_in(request).await?;
-    Ok(())
-}
 
 /// What the cascade answers about the season: the company's roll-up and
 /// the key result's way up, as text to compare.
@@ -77,7 +63,7 @@ async fn a_restart_from_a_snapshot_answers_as_a_full_replay_does(backend: TestBa
     create_objective(&first, "grow", company_objective(Kind::Committed), vec![kr]).await?;
     move_cycle(&first, "ACTIVE").await?;
     for value in [2.0, 4.0, 5.0] {
-        check_in(&first, value).await?;
+        check_in_at(&first, KR, value, 6).await?;
     }
     let before = answers(&first).await?;
     assert!(status(&first).await?.snapshot_time.is_none(), "the first start replays");
@@ -86,7 +72,7 @@ async fn a_restart_from_a_snapshot_answers_as_a_full_replay_does(backend: TestBa
 
     let restarted = first.spawn_peer(|settings| settings.snapshot_retention = 3).await?;
     // A write while it starts: the tail after the snapshot.
-    check_in(&restarted, 7.0).await?;
+    check_in_at(&restarted, KR, 7.0, 6).await?;
     let after = answers(&restarted).await?;
     let restored = status(&restarted).await?;
     assert!(restored.snapshot_time.is_some(), "it started from the snapshot");

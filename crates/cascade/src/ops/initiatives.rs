@@ -125,7 +125,12 @@ fn check_fields(input: &pb::Initiative, fields: &[&str], violations: &mut FieldV
 impl RhythmOps {
     /// What the graph says of `key_results` for work of `owner`, as the
     /// caller may see it (a key result it may not see is missing).
-    async fn judge(&self, context: &RequestContext, owner: &str, key_results: &[String]) -> Result<Judgement, Error> {
+    pub(crate) async fn judge(
+        &self,
+        context: &RequestContext,
+        owner: &str,
+        key_results: &[String],
+    ) -> Result<Judgement, Error> {
         let asker = Asker::new(self.access.reader(context).await);
         let owner = owner.to_owned();
         let key_results = key_results.to_vec();

@@ -24,9 +24,9 @@ use trellis_proto::cascade::v1::{
 use crate::{
     error::Error,
     fields::check_person,
-    graph::{Kind, NodeId},
+    graph::Kind,
     names::{COLLECTION as UNITS, unit_name},
-    ops::{RhythmOps, initiatives, sight::Asker},
+    ops::{RhythmOps, initiatives},
     rhythm::weeks::Week,
     store::{
         entity::{
@@ -267,9 +267,7 @@ impl RhythmOps {
         let txn = self.store.begin_write().await?;
         let existing = Entity::find_by_id((unit_id.clone(), week.id())).one(txn.txn()).await?;
         let version = existing.as_ref().map_or(0, |row| row.version);
-        if !plan.etag.is_empty() || existing.is_some() {
-            check_etag(&plan.etag, &etag_for(version), &plan.name)?;
-        }
+        check_etag(&plan.etag, &etag_for(version), &plan.name)?;
         let row = Model {
             unit_id: unit_id.clone(),
             week: week.id(),
@@ -325,50 +323,45 @@ impl RhythmOps {
         priorities: &[pb::Priority],
         violations: &mut FieldViolations,
     ) -> Result<(), Error> {
-        let key_results: Vec<(usize, String)> = priorities
+        let key_results: Vec<String> = priorities
             .iter()
-            .enumerate()
-            .filter(|(_, p)| Kind::of_name(&p.key_result) == Some(Kind::KeyResult))
-            .map(|(index, p)| (index, p.key_result.clone()))
+            .filter(|p| Kind::of_name(&p.key_result) == Some(Kind::KeyResult))
+            .map(|p| p.key_result.clone())
             .collect();
         if !key_results.is_empty() {
-            let asker = Asker::new(self.access.reader(context).await);
-            let missing = self
-                .projection
-                .read(move |graph| {
-                    asker.ask(graph, false, |sight| {
-                        key_results
-                            .into_iter()
-                            .filter(|(_, name)| {
-                                !graph
-                                    .find(name)
-                                    .is_some_and(|(id, node): (NodeId, _)| node.present && sight.sees(id))
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .await
-                .map_err(|err| Error::Corrupt(format!("reading the graph: {err}")))?;
-            for (index, name) in missing {
-                violations.add(
-                    format!("weekly_plan.priorities[{index}].key_result"),
-                    format!("{name} does not exist"),
-                );
+            // Only whether each is there matters here, not whom it serves.
+            let missing = self.judge(context, "", &key_results).await?.missing;
+            for (index, priority) in priorities.iter().enumerate() {
+                if missing.contains(&priority.key_result) {
+                    violations.add(
+                        format!("weekly_plan.priorities[{index}].key_result"),
+                        format!("{} does not exist", priority.key_result),
+                    );
+                }
             }
         }
-        for (index, priority) in priorities.iter().enumerate() {
-            let Some(id) = parse_name(&priority.initiative, initiatives::COLLECTION) else {
-                continue;
-            };
-            if initiative::Entity::find_by_id(id)
-                .one(self.store.db.conn())
+        let ids: Vec<String> = priorities
+            .iter()
+            .filter_map(|p| parse_name(&p.initiative, initiatives::COLLECTION).map(str::to_owned))
+            .collect();
+        if !ids.is_empty() {
+            let found: Vec<String> = initiative::Entity::find()
+                .filter(initiative::Column::Id.is_in(ids))
+                .all(self.store.db.conn())
                 .await?
-                .is_none()
-            {
-                violations.add(
-                    format!("weekly_plan.priorities[{index}].initiative"),
-                    format!("{} does not exist", priority.initiative),
-                );
+                .into_iter()
+                .map(|row| row.id)
+                .collect();
+            for (index, priority) in priorities.iter().enumerate() {
+                let Some(id) = parse_name(&priority.initiative, initiatives::COLLECTION) else {
+                    continue;
+                };
+                if !found.iter().any(|found| found == id) {
+                    violations.add(
+                        format!("weekly_plan.priorities[{index}].initiative"),
+                        format!("{} does not exist", priority.initiative),
+                    );
+                }
             }
         }
         Ok(())
@@ -422,8 +415,16 @@ impl RhythmOps {
     /// This week's priorities owned by one of `names` without an outcome.
     pub(crate) async fn owed_priorities(&self, names: &[String]) -> Result<Vec<pb::OwedPriority>, Error> {
         let week = Week::of_micros(self.now());
+        // Only plans whose text names one of them as an owner are read;
+        // the exact check follows on the parsed priorities.
+        let mut named = sea_orm::Condition::any();
+        for name in names {
+            let owner = serde_json::to_string(name).map_err(|err| Error::Corrupt(format!("encoding {name}: {err}")))?;
+            named = named.add(Column::Priorities.contains(format!("\"owner\":{owner}")));
+        }
         let rows = Entity::find()
             .filter(Column::WeekStartMicros.eq(week.start_micros()))
+            .filter(named)
             .all(self.store.db.conn())
             .await?;
         let mut owed = Vec::new();

@@ -217,32 +217,21 @@ impl ConversationStore {
         Ok(found)
     }
 
-    /// The ids of open conversations escalated to `people`, newest first.
+    /// The open conversations escalated to `people`, newest first.
     pub async fn escalated_to(&self, people: &[String], limit: u64) -> Result<Vec<conversation::Model>, Error> {
-        use sea_orm::QuerySelect;
-        let ids: Vec<String> = escalation::Entity::find()
+        use sea_orm::{QuerySelect, QueryTrait};
+        let escalated = escalation::Entity::find()
+            .select_only()
+            .column(escalation::Column::ConversationId)
             .filter(escalation::Column::Person.is_in(people.to_vec()))
+            .into_query();
+        Ok(Entity::find()
+            .filter(Column::Id.in_subquery(escalated))
+            .filter(Column::State.eq(OPEN))
+            .order_by_asc(Column::Id)
+            .limit(limit)
             .all(self.db.conn())
-            .await?
-            .into_iter()
-            .map(|row| row.conversation_id)
-            .collect();
-        let mut rows = Vec::new();
-        for chunk in ids.chunks(crate::store::queries::IN_CHUNK) {
-            rows.extend(
-                Entity::find()
-                    .filter(Column::Id.is_in(chunk.to_vec()))
-                    .filter(Column::State.eq(OPEN))
-                    .order_by_asc(Column::Id)
-                    .limit(limit)
-                    .all(self.db.conn())
-                    .await?,
-            );
-        }
-        rows.sort_by(|a, b| a.id.cmp(&b.id));
-        rows.dedup_by(|a, b| a.id == b.id);
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        Ok(rows)
+            .await?)
     }
 }
 
