@@ -26,6 +26,7 @@ async fn spread(
         .cascade
         .clone()
         .list_accountability_spread(ListAccountabilitySpreadRequest {
+            as_of: None,
             org_unit: org_unit.to_owned(),
             page_size,
             page_token: page_token.to_owned(),

@@ -130,7 +130,10 @@ async fn cascade_names_with_malformed_ids_are_invalid_arguments(app: TestApp) ->
         let answer = app
             .cascade
             .clone()
-            .get_alignment_path(GetAlignmentPathRequest { name: name.to_owned() })
+            .get_alignment_path(GetAlignmentPathRequest {
+                name: name.to_owned(),
+                as_of: None,
+            })
             .await;
         expect_code(answer, Code::InvalidArgument)?;
     }
@@ -138,6 +141,7 @@ async fn cascade_names_with_malformed_ids_are_invalid_arguments(app: TestApp) ->
         .cascade
         .clone()
         .get_alignment_path(GetAlignmentPathRequest {
+            as_of: None,
             name: "objectives/nowhere".to_owned(),
         })
         .await;

@@ -276,6 +276,7 @@ pub(crate) async fn rollup(app: &TestApp, name: &str) -> anyhow::Result<Option<f
         .cascade
         .clone()
         .get_rollup(pb::GetRollupRequest {
+            as_of: None,
             name: name.to_owned(),
             cycle: CYCLE.to_owned(),
         })

@@ -142,6 +142,7 @@ async fn answers(cascade: &CascadeServiceClient<TestChannel>, deals_kr: &str) ->
     ] {
         let mut rollup = cascade
             .get_rollup(pb::GetRollupRequest {
+                as_of: None,
                 name: name.to_owned(),
                 cycle: CYCLE.to_owned(),
             })
@@ -161,6 +162,7 @@ async fn answers(cascade: &CascadeServiceClient<TestChannel>, deals_kr: &str) ->
     }
     let path = cascade
         .get_alignment_path(pb::GetAlignmentPathRequest {
+            as_of: None,
             name: deals_kr.to_owned(),
         })
         .await?
@@ -245,6 +247,7 @@ async fn bad_questions_are_refused_with_every_problem(app: TestApp) -> anyhow::R
     expect_code(
         cascade
             .get_alignment_path(pb::GetAlignmentPathRequest {
+                as_of: None,
                 name: "objectives/nope".to_owned(),
             })
             .await,

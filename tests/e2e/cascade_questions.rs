@@ -73,7 +73,10 @@ async fn each_question_answers_the_hand_made_org(app: TestApp) -> anyhow::Result
     let deals_kr = first_key_result(&app, "objectives/emea-deals").await?;
     let win_kr = first_key_result(&app, "objectives/win-emea").await?;
     let path = cascade
-        .get_alignment_path(pb::GetAlignmentPathRequest { name: deals_kr.clone() })
+        .get_alignment_path(pb::GetAlignmentPathRequest {
+            name: deals_kr.clone(),
+            as_of: None,
+        })
         .await?
         .into_inner();
     let routes: Vec<Vec<&str>> = path.routes.iter().map(|route| names(&route.nodes)).collect();

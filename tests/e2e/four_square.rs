@@ -122,6 +122,7 @@ async fn a_remedial_objective_is_named_linked_and_shows_the_recovery(app: TestAp
             .cascade
             .clone()
             .get_alignment_path(GetAlignmentPathRequest {
+                as_of: None,
                 name: remedial[0].name.clone(),
             })
             .await;

@@ -4,6 +4,7 @@
 mod access;
 mod accountability;
 mod answers;
+mod as_of;
 mod auth;
 mod bad_input;
 mod cascade;

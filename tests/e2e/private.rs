@@ -317,7 +317,10 @@ async fn a_private_objective_and_metric_are_absent_for_outsiders(backend: TestBa
 
         // The cascade's answers.
         let mut cascade = user.cascade.clone();
-        let path = cascade.get_alignment_path(GetAlignmentPathRequest { name: SECRET.into() });
+        let path = cascade.get_alignment_path(GetAlignmentPathRequest {
+            name: SECRET.into(),
+            as_of: None,
+        });
         assert_eq!(code(path.await), seen, "{}", who("asks secret's path"));
         let below: Vec<String> = cascade
             .list_aligned_descendants(ListAlignedDescendantsRequest {
@@ -332,6 +335,7 @@ async fn a_private_objective_and_metric_are_absent_for_outsiders(backend: TestBa
             .collect();
         assert_eq!(mentions(&below, SECRET), inside, "{}", who("finds secret below plan"));
         let rollup = |name: &str| GetRollupRequest {
+            as_of: None,
             name: name.into(),
             cycle: CYCLE.into(),
         };

@@ -36,7 +36,10 @@ const KR: &str = "objectives/grow/keyResults/kr1";
 /// Waits until the cascade's graph holds `name`.
 async fn until_in_graph(app: &TestApp, name: &str) -> anyhow::Result<()> {
     eventually(&format!("the graph holds {name}"), || async {
-        let request = GetAlignmentPathRequest { name: name.to_owned() };
+        let request = GetAlignmentPathRequest {
+            name: name.to_owned(),
+            as_of: None,
+        };
         Ok(app.cascade.clone().get_alignment_path(request).await.is_ok())
     })
     .await

@@ -26,13 +26,17 @@ async fn answers(app: &TestApp) -> anyhow::Result<String> {
     let mut cascade = app.cascade.clone();
     let rollup = cascade
         .get_rollup(GetRollupRequest {
+            as_of: None,
             name: "orgUnits/acme".into(),
             cycle: "cycles/2027-q1".into(),
         })
         .await?
         .into_inner();
     let path = cascade
-        .get_alignment_path(GetAlignmentPathRequest { name: KR.into() })
+        .get_alignment_path(GetAlignmentPathRequest {
+            name: KR.into(),
+            as_of: None,
+        })
         .await?
         .into_inner();
     Ok(format!("{:?} {} {:?}", rollup.rollup, rollup.objectives, path.routes))

@@ -48,6 +48,7 @@ async fn the_whiskey_club_runs_across(view: impl Fn() -> anyhow::Result<TestApp>
             .cascade
             .clone()
             .get_alignment_path(GetAlignmentPathRequest {
+                as_of: None,
                 name: latest.name.clone(),
             })
             .await;
@@ -206,6 +207,7 @@ async fn a_private_objective_crosses_to_the_cascade(cluster: &TestCluster, issue
             .cascade
             .clone()
             .get_alignment_path(GetAlignmentPathRequest {
+                as_of: None,
                 name: created.name.clone(),
             })
             .await
@@ -216,6 +218,7 @@ async fn a_private_objective_crosses_to_the_cascade(cluster: &TestCluster, issue
         .cascade
         .clone()
         .get_alignment_path(GetAlignmentPathRequest {
+            as_of: None,
             name: created.name.clone(),
         })
         .await;

@@ -32,8 +32,10 @@ use crate::{
 /// Decisions remembered at most; past it they start over.
 const MAX_DECISIONS: usize = 100_000;
 /// How long a check waits for a unit it has not heard of yet (made a
-/// moment ago on another server), or for the first copy of the tree.
-const CATCH_UP: Duration = Duration::from_secs(1);
+/// moment ago on another server), or for the first copy of the tree:
+/// milliseconds as a rule, but a busy machine delivers the feed late, and
+/// a second proved too short for a unit made on another server.
+const CATCH_UP: Duration = Duration::from_secs(5);
 const UNIT_PREFIX: &str = "orgUnits/";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

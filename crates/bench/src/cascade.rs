@@ -218,6 +218,7 @@ async fn rollups(channel: &Channel) -> anyhow::Result<(f64, f64)> {
             .get_rollup(GetRollupRequest {
                 name: format!("orgUnits/{ROOT}"),
                 cycle: format!("cycles/{CYCLE_ID}"),
+                as_of: None,
             })
             .await?
             .into_inner();
@@ -283,7 +284,10 @@ async fn query_phase(
         async move {
             if sequence % 2 == 0 {
                 client
-                    .get_alignment_path(GetAlignmentPathRequest { name: key_result })
+                    .get_alignment_path(GetAlignmentPathRequest {
+                        name: key_result,
+                        as_of: None,
+                    })
                     .await?;
             } else {
                 client

@@ -15,6 +15,7 @@ pub mod error;
 mod fields;
 pub mod graph;
 mod grpc;
+pub mod history;
 mod names;
 mod ops;
 pub mod rhythm;

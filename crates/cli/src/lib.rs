@@ -135,9 +135,8 @@ pub enum Command {
     /// Grants: who holds which role on an org unit, and what you may do.
     #[command(subcommand)]
     Access(access::AccessCommand),
-    /// Alignment questions answered by the cascade.
-    #[command(subcommand)]
-    Cascade(cascade::CascadeCommand),
+    /// Alignment questions answered by the cascade, now or as of a past time.
+    Cascade(cascade::CascadeArgs),
     /// A unit's Four Square for a week: priorities, OKRs, the pipeline of
     /// initiatives, health metrics.
     Board {

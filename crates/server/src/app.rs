@@ -191,9 +191,15 @@ impl Application {
                     .with_access(access.clone())
                     .with_max_metrics_per_person(settings.max_metrics_per_person)
                     .with_clock_offset(settings.rhythm_clock_offset_seconds.saturating_mul(1_000_000));
+                let history = trellis_cascade::history::History::new(
+                    sources.clone(),
+                    Some(trellis_cascade::store::snapshots::SnapshotStore::new(db.clone())),
+                    settings.as_of_cached_graphs,
+                );
                 let alignment = AlignmentOps::new(projection, org.store().page_tokens.clone())
                     .with_access(access.clone())
-                    .with_max_metrics_per_person(settings.max_metrics_per_person);
+                    .with_max_metrics_per_person(settings.max_metrics_per_person)
+                    .with_history(std::sync::Arc::new(history));
                 Some(Cascade {
                     alignment,
                     rhythm,

@@ -48,7 +48,10 @@ impl Source {
         }
     }
 
-    async fn open(&mut self, after_sequence: i64) -> Result<BoxStream<'static, Result<ChangeEvent, Status>>, Status> {
+    pub(crate) async fn open(
+        &mut self,
+        after_sequence: i64,
+    ) -> Result<BoxStream<'static, Result<ChangeEvent, Status>>, Status> {
         let request = WatchChangesRequest {
             after_sequence,
             resource_types: Vec::new(),

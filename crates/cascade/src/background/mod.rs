@@ -4,7 +4,7 @@
 //! nodes each batch touched.
 
 mod consumer;
-mod decode;
+pub(crate) mod decode;
 mod rhythm;
 mod snapshots;
 
@@ -32,7 +32,15 @@ use crate::{
 };
 
 /// A snapshot's bytes and each feed's cursor when it was taken.
-pub type Taken = (Vec<u8>, Vec<(String, i64)>);
+#[derive(Debug)]
+pub struct Taken {
+    pub bytes: Vec<u8>,
+    pub cursors: Vec<(String, i64)>,
+    /// The newest commit time among the events the graph holds: a
+    /// snapshot answers as-of questions from no earlier than this (another
+    /// server's clock may run ahead of this one's).
+    pub newest_commit_micros: i64,
+}
 
 /// Live lags kept per feed for the percentiles in the status.
 const LAG_WINDOW: usize = 65_536;
@@ -147,13 +155,19 @@ impl Projection {
         if self.unwritten_moves.load(Ordering::SeqCst) > 0 {
             return None;
         }
+        let mut newest_commit_micros = self.restored_from().unwrap_or(0);
         let cursors = (0..self.feeds.len())
             .map(|feed| {
                 let stats = self.stats(feed);
+                newest_commit_micros = newest_commit_micros.max(stats.last_commit_micros);
                 (stats.source.to_owned(), stats.cursor)
             })
             .collect();
-        Some(graph.to_snapshot().map(|bytes| (bytes, cursors)))
+        Some(graph.to_snapshot().map(|bytes| Taken {
+            bytes,
+            cursors,
+            newest_commit_micros,
+        }))
     }
 
     /// The rhythm wrote (or found written) one batch of moves.
@@ -311,8 +325,14 @@ impl Projection {
             // While the graph is still held: whoever reads the graph reads
             // the cursor it was built to, so a snapshot taken under the
             // read lock never replays a check-in twice (a tally is not
-            // idempotent the way a resource's state is).
-            self.update(feed, |stats| stats.cursor = cursor);
+            // idempotent the way a resource's state is), and the newest
+            // commit time it holds.
+            self.update(feed, |stats| {
+                stats.cursor = cursor;
+                if let Some(micros) = last_commit_micros {
+                    stats.last_commit_micros = micros;
+                }
+            });
         }
         if let Some(sender) = moves_to.filter(|_| !moves.is_empty()) {
             // On the blocking pool: a rhythm behind holds the feed back
@@ -323,9 +343,6 @@ impl Projection {
             let mut stats = self.stats(feed);
             stats.head = stats.head.max(head).max(cursor);
             stats.applied += applied;
-            if let Some(micros) = last_commit_micros {
-                stats.last_commit_micros = micros;
-            }
             for lag in lags {
                 if stats.lags.len() == LAG_WINDOW {
                     stats.lags.pop_front();

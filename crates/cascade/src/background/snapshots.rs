@@ -75,7 +75,6 @@ async fn take(projection: &Arc<Projection>, store: &SnapshotStore, retention: us
     if projection.ready_after().is_none() {
         return Ok(());
     }
-    let taken = now_micros();
     let reader = projection.clone();
     let snapshot = tokio::task::spawn_blocking(move || reader.snapshot())
         .await
@@ -83,8 +82,13 @@ async fn take(projection: &Arc<Projection>, store: &SnapshotStore, retention: us
     let Some(encoded) = snapshot else {
         return Ok(());
     };
-    let (bytes, cursors) = encoded.map_err(|err| Error::Corrupt(format!("encoding the snapshot: {err}")))?;
-    store.save(&bytes, &cursors, taken, retention).await?;
-    info!(bytes = bytes.len(), "took a snapshot of the graph");
+    let taken = encoded.map_err(|err| Error::Corrupt(format!("encoding the snapshot: {err}")))?;
+    // Stamped once encoded, so every event it holds committed no later
+    // (an as-of question at this time or after may start from it).
+    let taken_micros = now_micros().max(taken.newest_commit_micros);
+    store
+        .save(&taken.bytes, &taken.cursors, taken_micros, retention)
+        .await?;
+    info!(bytes = taken.bytes.len(), "took a snapshot of the graph");
     Ok(())
 }

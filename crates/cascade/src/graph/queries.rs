@@ -193,12 +193,7 @@ impl Graph {
     pub fn orphans(&self, cycle: NodeId, unit: Option<NodeId>, sight: Sight) -> Vec<NodeId> {
         self.objectives_in(Some(cycle), unit, sight)
             .into_iter()
-            .filter(|id| {
-                // A remedial objective serves its metric, not an alignment.
-                self.objective(*id).is_some_and(|objective| {
-                    objective.counts() && objective.aligns_to.is_empty() && objective.remedial_for.is_none()
-                })
-            })
+            .filter(|id| self.is_orphan(*id))
             .collect()
     }
 
@@ -208,27 +203,43 @@ impl Graph {
     pub fn misalignments(&self, cycle: Option<NodeId>, unit: Option<NodeId>, sight: Sight) -> Vec<Finding> {
         let mut findings = Vec::new();
         for id in self.objectives_in(cycle, unit, sight) {
-            let Some(objective) = self.objective(id).filter(|objective| objective.counts()) else {
-                continue;
-            };
-            let mut edges: Vec<_> = objective
-                .aligns_to
-                .iter()
-                .filter(|edge| sight.sees(edge.target))
-                .collect();
-            edges.sort_by(|a, b| self.node(a.target).name.cmp(&self.node(b.target).name));
-            for edge in edges {
-                for (reason, description) in self.edge_problems(id, objective, edge.target, edge.looped) {
-                    findings.push(Finding {
-                        objective: id,
-                        target: edge.target,
-                        reason,
-                        description,
-                    });
-                }
+            findings.extend(self.misalignments_of(id, sight));
+        }
+        findings
+    }
+
+    /// The alignments of one objective (that counts) that should not be,
+    /// by target and reason.
+    pub fn misalignments_of(&self, id: NodeId, sight: Sight) -> Vec<Finding> {
+        let Some(objective) = self.objective(id).filter(|objective| objective.counts()) else {
+            return Vec::new();
+        };
+        let mut edges: Vec<_> = objective
+            .aligns_to
+            .iter()
+            .filter(|edge| sight.sees(edge.target))
+            .collect();
+        edges.sort_by(|a, b| self.node(a.target).name.cmp(&self.node(b.target).name));
+        let mut findings = Vec::new();
+        for edge in edges {
+            for (reason, description) in self.edge_problems(id, objective, edge.target, edge.looped) {
+                findings.push(Finding {
+                    objective: id,
+                    target: edge.target,
+                    reason,
+                    description,
+                });
             }
         }
         findings
+    }
+
+    /// Whether an objective (that counts) aligns to nothing, and is no
+    /// remedial objective (which serves its metric, not an alignment).
+    pub fn is_orphan(&self, id: NodeId) -> bool {
+        self.objective(id).is_some_and(|objective| {
+            objective.counts() && objective.aligns_to.is_empty() && objective.remedial_for.is_none()
+        })
     }
 
     fn edge_problems(&self, id: NodeId, objective: &Objective, target: NodeId, looped: bool) -> Vec<(Reason, String)> {

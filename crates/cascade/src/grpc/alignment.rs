@@ -56,12 +56,25 @@ impl CascadeGrpc {
         question: fn(&AlignmentOps, &Graph, Sight, &Q) -> Result<A, Error>,
     ) -> Reply<A>
     where
-        Q: Send + 'static,
+        Q: AsOfQuestion + Send + 'static,
         A: Send + 'static,
     {
         let context = RequestContext::from_request(&request);
         let asker = Asker::new(self.ops.access.reader(&context).await);
         let request = request.into_inner();
+        if let Some(as_of) = request.as_of() {
+            // The past: a graph of its own, from the cache or built.
+            let (ops, past) = match self.ops.as_of(as_of).await {
+                Ok(found) => found,
+                Err(err) => return reply(Err(err)),
+            };
+            let answered = tokio::task::spawn_blocking(move || {
+                asker.ask(&past.graph, weight == Weight::Heavy, |sight| {
+                    question(&ops, &past.graph, sight, &request)
+                })
+            });
+            return finish(answered.await);
+        }
         if weight == Weight::Light
             && let Some(graph) = self.ops.projection.try_graph()
         {
@@ -74,15 +87,47 @@ impl CascadeGrpc {
                 question(&ops, &graph, sight, &request)
             })
         });
-        match answered.await {
-            Ok(answer) => reply(answer),
-            Err(err) => {
-                tracing::error!(error = %err, "a cascade question did not finish");
-                Err(Status::internal("the question could not be answered"))
-            }
+        finish(answered.await)
+    }
+}
+
+fn finish<A>(answered: Result<Result<A, Error>, tokio::task::JoinError>) -> Reply<A> {
+    match answered {
+        Ok(answer) => reply(answer),
+        Err(err) => {
+            tracing::error!(error = %err, "a cascade question did not finish");
+            Err(Status::internal("the question could not be answered"))
         }
     }
 }
+
+/// A question that may be asked of a past time.
+trait AsOfQuestion {
+    fn as_of(&self) -> Option<&prost_types::Timestamp>;
+}
+
+macro_rules! as_of_questions {
+    ($($request:ty),* $(,)?) => {
+        $(impl AsOfQuestion for $request {
+            fn as_of(&self) -> Option<&prost_types::Timestamp> {
+                self.as_of.as_ref()
+            }
+        })*
+    };
+}
+
+as_of_questions!(
+    pb::GetAlignmentPathRequest,
+    pb::ListAlignedDescendantsRequest,
+    pb::GetRollupRequest,
+    pb::ListRollupContributorsRequest,
+    pb::ListOrphansRequest,
+    pb::ListMisalignmentsRequest,
+    pb::ListUncoveredChoicesRequest,
+    pb::ListAccountabilitySpreadRequest,
+    pb::ListRisksRequest,
+    pb::GetPlanningStatusRequest,
+);
 
 #[tonic::async_trait]
 impl CascadeService for CascadeGrpc {
@@ -235,6 +280,15 @@ impl CascadeService for CascadeGrpc {
         Ok(Response::new(Box::pin(stream)))
     }
 
+    async fn list_alignment_history(
+        &self,
+        request: Request<pb::ListAlignmentHistoryRequest>,
+    ) -> Reply<pb::ListAlignmentHistoryResponse> {
+        let context = RequestContext::from_request(&request);
+        let asker = Asker::new(self.ops.access.reader(&context).await);
+        reply(self.ops.alignment_history(asker, request.into_inner()).await)
+    }
+
     async fn get_projection_status(
         &self,
         _request: Request<pb::GetProjectionStatusRequest>,
@@ -274,6 +328,12 @@ impl CascadeService for CascadeGrpc {
             ready: self.ops.projection.ready_after().is_some(),
             rebuild_time: self.ops.projection.ready_after().map(duration),
             snapshot_time: self.ops.projection.restored_from().map(to_timestamp),
+            // Unknown (unset) while a feed cannot be read: the status
+            // reports that feed's trouble on its own.
+            history_start_time: match &self.ops.history {
+                Some(history) => history.start_micros().await.ok().flatten().map(to_timestamp),
+                None => None,
+            },
             nodes,
             edges,
         }))

@@ -4,13 +4,13 @@
 use crate::error::Error;
 use std::time::Instant;
 
-use trellis_foundation::{paging::page_size, time::now_micros};
+use trellis_foundation::paging::page_size;
 use trellis_proto::cascade::v1 as pb;
 
 use crate::graph::{Data, Graph, Kind, NodeId, Sight};
 use crate::ops::{
     AlignmentOps,
-    answers::{Pager, Resolver, duration, node_view},
+    answers::{Pager, Resolver, duration, misalignment_view, node_view, risk_reason_view},
 };
 
 /// What a roll-up, descendants or contributors query may start from.
@@ -21,13 +21,21 @@ const ALIGNABLE: [Kind; 5] = [
     Kind::Objective,
     Kind::KeyResult,
 ];
-const DEFAULT_CONFIDENCE_BELOW: i32 = 5;
+pub(crate) const DEFAULT_CONFIDENCE_BELOW: i32 = 5;
 
 impl AlignmentOps {
-    fn pager<'a>(&'a self, method: &str, parameters: &[&str], size: i32, token: &'a str) -> Result<Pager<'a>, Error> {
+    pub(crate) fn pager<'a>(
+        &'a self,
+        method: &str,
+        parameters: &[&str],
+        size: i32,
+        token: &'a str,
+    ) -> Result<Pager<'a>, Error> {
+        // A page of an as-of answer continues only that answer.
+        let as_of = self.as_of_micros.map(|at| format!("|as_of={at}")).unwrap_or_default();
         Ok(Pager {
             tokens: &self.tokens,
-            query: format!("{method}|{}", parameters.join("|")),
+            query: format!("{method}|{}{as_of}", parameters.join("|")),
             page_size: page_size(size)?,
             token,
         })
@@ -278,12 +286,7 @@ impl AlignmentOps {
         Ok(pb::ListMisalignmentsResponse {
             misalignments: page
                 .into_iter()
-                .map(|finding| pb::Misalignment {
-                    objective: Some(node_view(graph, finding.objective)),
-                    target: Some(node_view(graph, finding.target)),
-                    reason: finding.reason as i32,
-                    description: finding.description,
-                })
+                .map(|finding| misalignment_view(graph, finding))
                 .collect(),
             next_page_token,
         })
@@ -341,7 +344,7 @@ impl AlignmentOps {
             request.page_size,
             &request.page_token,
         )?;
-        let found = graph.risks(cycle, unit, confidence_below, now_micros(), sight);
+        let found = graph.risks(cycle, unit, confidence_below, self.now(), sight);
         // Paused objectives as a group first, then those still pursued;
         // each riskiest first, then by name.
         let (page, next_page_token) = pager.page(found, |risk| {
@@ -365,11 +368,7 @@ impl AlignmentOps {
                     reasons: risk
                         .reasons
                         .into_iter()
-                        .map(|(kind, subject, description)| pb::RiskReason {
-                            kind: kind as i32,
-                            subject: graph.node(subject).name.to_string(),
-                            description,
-                        })
+                        .map(|reason| risk_reason_view(graph, reason))
                         .collect(),
                 })
                 .collect(),

@@ -4,9 +4,9 @@
 use crate::error::Error;
 use serde::{Serialize, de::DeserializeOwned};
 use trellis_foundation::{FieldViolations, paging::PageTokens};
-use trellis_proto::cascade::v1::{self as pb, NodeKind};
+use trellis_proto::cascade::v1::{self as pb, NodeKind, risk_reason::Kind as RiskKind};
 
-use crate::graph::{Data, Graph, Kind, NodeId, Sight};
+use crate::graph::{Data, Graph, Kind, NodeId, Sight, queries::Finding};
 
 pub fn duration(elapsed: std::time::Duration) -> prost_types::Duration {
     prost_types::Duration {
@@ -52,6 +52,25 @@ pub fn node_view(graph: &Graph, id: NodeId) -> pb::GraphNode {
         progress: progress.filter(|_| node.present),
         missing: !node.present,
         ..pb::GraphNode::default()
+    }
+}
+
+/// An alignment that should not be, as a query shows it.
+pub fn misalignment_view(graph: &Graph, finding: Finding) -> pb::Misalignment {
+    pb::Misalignment {
+        objective: Some(node_view(graph, finding.objective)),
+        target: Some(node_view(graph, finding.target)),
+        reason: finding.reason as i32,
+        description: finding.description,
+    }
+}
+
+/// One reason an objective is at risk, as a query shows it.
+pub fn risk_reason_view(graph: &Graph, (kind, subject, description): (RiskKind, NodeId, String)) -> pb::RiskReason {
+    pb::RiskReason {
+        kind: kind as i32,
+        subject: graph.node(subject).name.to_string(),
+        description,
     }
 }
 

@@ -5,6 +5,7 @@ pub(crate) mod alignment;
 pub(crate) mod answers;
 pub(crate) mod board;
 pub(crate) mod conversations;
+pub(crate) mod history;
 pub(crate) mod initiatives;
 pub(crate) mod org_unit_reads;
 pub(crate) mod org_units;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use trellis_access::Access;
 use trellis_foundation::{Store, paging::PageTokens};
 
-use crate::{background::Projection, store::conversations::ConversationStore};
+use crate::{background::Projection, history::History, store::conversations::ConversationStore};
 
 /// The org service's operations (`org_units.rs` writes, `org_unit_reads.rs`
 /// reads, `policies.rs` the grants on units); `grpc::OrgGrpc` and
@@ -66,6 +67,11 @@ pub struct AlignmentOps {
     pub(crate) access: Access,
     /// More metrics than this for one accountable person is flagged.
     pub(crate) max_metrics_per_person: usize,
+    /// The past, for as-of questions and a node's history.
+    pub(crate) history: Option<Arc<History>>,
+    /// Set on the copy answering an as-of question: the time it is asked
+    /// of, which is "now" for whatever depends on the clock.
+    pub(crate) as_of_micros: Option<i64>,
 }
 
 /// One person can hold the conversations of this many metrics.
@@ -79,6 +85,16 @@ impl AlignmentOps {
             tokens,
             access: Access::open(),
             max_metrics_per_person: DEFAULT_MAX_METRICS_PER_PERSON,
+            history: None,
+            as_of_micros: None,
+        }
+    }
+
+    /// Answers questions about the past from `history`.
+    pub fn with_history(self, history: Arc<History>) -> AlignmentOps {
+        AlignmentOps {
+            history: Some(history),
+            ..self
         }
     }
 

@@ -97,9 +97,15 @@ impl SnapshotStore {
     }
 
     async fn ids_newest_first(&self, conn: &impl ConnectionTrait) -> Result<Vec<i64>, Error> {
+        self.ids_taken_by(conn, i64::MAX).await
+    }
+
+    /// The snapshots taken at or before `at`, newest first.
+    async fn ids_taken_by(&self, conn: &impl ConnectionTrait, at: i64) -> Result<Vec<i64>, Error> {
         let select = Query::select()
             .column(Alias::new("id"))
             .from(Alias::new(SNAPSHOT_TABLE))
+            .and_where(Expr::col(Alias::new("id")).lte(at))
             .order_by(Alias::new("id"), Order::Desc)
             .to_owned();
         let rows = conn.query_all(&select).await?;
@@ -110,8 +116,14 @@ impl SnapshotStore {
 
     /// The newest snapshot that loads; `None` when there is none.
     pub async fn newest(&self) -> Result<Option<Restored>, Error> {
+        self.newest_taken_by(i64::MAX).await
+    }
+
+    /// The newest snapshot taken at or before `at` that loads: where the
+    /// graph as of `at` starts from.
+    pub async fn newest_taken_by(&self, at: i64) -> Result<Option<Restored>, Error> {
         let conn = self.db.conn();
-        for id in self.ids_newest_first(conn).await? {
+        for id in self.ids_taken_by(conn, at).await? {
             match self.load(id).await {
                 Ok(restored) => return Ok(Some(restored)),
                 Err(reason) => warn!(snapshot = id, %reason, "skipping a snapshot that does not load"),

@@ -1,12 +1,13 @@
 //! `trellis cascade`: the alignment questions, answered from the cascade's
 //! graph of every strategy, objective, key result and metric.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::Value;
 use trellis_proto::cascade::v1::{
     GetAlignmentPathRequest, GetPlanningStatusRequest, GetProjectionStatusRequest, GetRollupRequest,
-    ListAccountabilitySpreadRequest, ListAlignedDescendantsRequest, ListMisalignmentsRequest, ListOrphansRequest,
-    ListRisksRequest, ListRollupContributorsRequest, ListUncoveredChoicesRequest,
+    ListAccountabilitySpreadRequest, ListAlignedDescendantsRequest, ListAlignmentHistoryRequest,
+    ListMisalignmentsRequest, ListOrphansRequest, ListRisksRequest, ListRollupContributorsRequest,
+    ListUncoveredChoicesRequest,
 };
 
 use crate::{
@@ -24,6 +25,16 @@ const NODE_COLUMNS: &[Column] = &[
     ("PROGRESS", "progress"),
     ("TITLE", "title"),
 ];
+
+#[derive(Debug, Args)]
+pub struct CascadeArgs {
+    /// Answer as the cascade would have at this past time (RFC 3339, or a
+    /// date for midnight UTC).
+    #[arg(long, global = true)]
+    pub as_of: Option<String>,
+    #[command(subcommand)]
+    pub command: CascadeCommand,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum CascadeCommand {
@@ -114,6 +125,19 @@ pub enum CascadeCommand {
         #[command(flatten)]
         page: Page,
     },
+    /// How an objective (a bare id) or any other node changed: its state,
+    /// alignment and risk, each change with what made it.
+    History {
+        name: String,
+        /// From this time (RFC 3339 or a date); the start of the history by default.
+        #[arg(long)]
+        from: Option<String>,
+        /// Up to this time; now by default.
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        page: Page,
+    },
     /// How far the cascade has followed each service's feed.
     Status,
 }
@@ -122,13 +146,48 @@ fn unit(under: Option<String>) -> String {
     under.map(|under| named("orgUnits", &under)).unwrap_or_default()
 }
 
-pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -> Result<(), Failure> {
+pub async fn run(args: CascadeArgs, clients: &Clients, printer: Printer) -> Result<(), Failure> {
     let mut cascade = clients.cascade.clone();
-    match command {
+    let as_of = args
+        .as_of
+        .as_deref()
+        .map(|text| super::timestamp(text, "--as-of"))
+        .transpose()?;
+    match args.command {
+        CascadeCommand::History { name, from, to, page } => {
+            let name = named("objectives", &name);
+            let response = cascade
+                .list_alignment_history(ListAlignmentHistoryRequest {
+                    name: name.clone(),
+                    start_time: from
+                        .as_deref()
+                        .map(|text| super::timestamp(text, "--from"))
+                        .transpose()?,
+                    end_time: to.as_deref().map(|text| super::timestamp(text, "--to")).transpose()?,
+                    page_size: page.page_size,
+                    page_token: page.page_token,
+                    ..ListAlignmentHistoryRequest::default()
+                })
+                .await
+                .map_err(Failure::call(format!("reading the history of {name}")))?
+                .into_inner();
+            let columns: &[Column] = &[
+                ("TIME", "changeTime"),
+                ("ASPECT", "aspect"),
+                ("BEFORE", "before"),
+                ("AFTER", "after"),
+                ("CHANGED", "changedResource"),
+                ("BY", "actor"),
+            ];
+            printer.list(&response, "entries", columns)
+        }
         CascadeCommand::Path { name } => {
             let name = named("objectives", &name);
             let path = cascade
-                .get_alignment_path(GetAlignmentPathRequest { name: name.clone() })
+                .get_alignment_path(GetAlignmentPathRequest {
+                    name: name.clone(),
+                    as_of,
+                })
                 .await
                 .map_err(Failure::call(format!("tracing the alignment of {name}")))?
                 .into_inner();
@@ -147,6 +206,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
         } => {
             let response = cascade
                 .list_aligned_descendants(ListAlignedDescendantsRequest {
+                    as_of,
                     name: name.clone(),
                     max_depth: depth,
                     cycle: optional_cycle(cycle.as_deref()),
@@ -170,6 +230,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
         CascadeCommand::Rollup { name, cycle } => {
             let rollup = cascade
                 .get_rollup(GetRollupRequest {
+                    as_of,
                     name: name.clone(),
                     cycle: optional_cycle(cycle.as_deref()),
                 })
@@ -189,6 +250,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
         CascadeCommand::Contributors { name, cycle, page } => {
             let response = cascade
                 .list_rollup_contributors(ListRollupContributorsRequest {
+                    as_of,
                     name: name.clone(),
                     cycle: optional_cycle(cycle.as_deref()),
                     page_size: page.page_size,
@@ -209,6 +271,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
         CascadeCommand::Orphans { cycle, under, page } => {
             let response = cascade
                 .list_orphans(ListOrphansRequest {
+                    as_of,
                     cycle: optional_cycle(cycle.as_deref()),
                     org_unit: unit(under),
                     page_size: page.page_size,
@@ -222,6 +285,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
         CascadeCommand::Misalignments { cycle, under, page } => {
             let response = cascade
                 .list_misalignments(ListMisalignmentsRequest {
+                    as_of,
                     cycle: optional_cycle(cycle.as_deref()),
                     org_unit: unit(under),
                     page_size: page.page_size,
@@ -241,6 +305,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
         CascadeCommand::Uncovered { cycle, strategy, page } => {
             let response = cascade
                 .list_uncovered_choices(ListUncoveredChoicesRequest {
+                    as_of,
                     cycle: optional_cycle(cycle.as_deref()),
                     strategy: strategy.map(|s| named("strategies", &s)).unwrap_or_default(),
                     page_size: page.page_size,
@@ -259,6 +324,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
         } => {
             let response = cascade
                 .list_risks(ListRisksRequest {
+                    as_of,
                     cycle: optional_cycle(cycle.as_deref()),
                     org_unit: unit(under),
                     confidence_below,
@@ -282,6 +348,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
         CascadeCommand::Spread { under, page } => {
             let response = cascade
                 .list_accountability_spread(ListAccountabilitySpreadRequest {
+                    as_of,
                     org_unit: unit(under),
                     page_size: page.page_size,
                     page_token: page.page_token,
@@ -304,6 +371,7 @@ pub async fn run(command: CascadeCommand, clients: &Clients, printer: Printer) -
         } => {
             let status = cascade
                 .get_planning_status(GetPlanningStatusRequest {
+                    as_of,
                     cycle: optional_cycle(Some(&cycle)),
                     org_unit: unit(under),
                     only_empty,

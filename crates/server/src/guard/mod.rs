@@ -8,6 +8,7 @@
 //! services' calls to each other still get through.
 
 mod body;
+mod deadline;
 pub mod wire;
 
 use std::{
@@ -244,15 +245,16 @@ where
             _slot: slot,
         };
         let descriptor = method.map(|method| method.input.clone());
+        // Streams run as long as their clients keep them; a unary call has
+        // a deadline, the client's when it is the shorter.
+        let deadline = (kind == Slot::None)
+            .then(|| deadline::effective(state.limits.call_timeout, deadline::client_deadline(request.headers())));
         let (parts, body) = request.into_parts();
         let body = CheckedBody::new(body, descriptor, state.limits.max_message_bytes);
         let request = http::Request::from_parts(parts, tonic::body::Body::new(body));
         // The clone polled ready is the one to call (tower's contract).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        // Streams run as long as their clients keep them; a unary call has
-        // a deadline.
-        let deadline = (kind == Slot::None).then_some(state.limits.call_timeout);
         Box::pin(async move {
             let call = inner.call(request);
             let response = match deadline {
@@ -260,8 +262,8 @@ where
                     Ok(response) => response?,
                     Err(_) => {
                         return Ok(Status::deadline_exceeded(format!(
-                            "the call ran past the server's {}-second deadline and was cut short",
-                            deadline.as_secs()
+                            "the call ran past its deadline ({:.3} s) and was cut short",
+                            deadline.as_secs_f64()
                         ))
                         .into_http());
                     }

@@ -181,6 +181,10 @@ pub struct Flags {
     /// the feeds; 3 is a good value once they are on).
     #[arg(long, env = "TRELLIS_SNAPSHOT_RETENTION")]
     pub snapshot_retention: Option<usize>,
+    /// Graphs of past times kept for as-of questions, each the size of the
+    /// live graph (default 2; 0 builds each one afresh).
+    #[arg(long, env = "TRELLIS_AS_OF_CACHED_GRAPHS")]
+    pub as_of_cached_graphs: Option<usize>,
 }
 
 /// The flags (and their variables) as one more layer: only what was

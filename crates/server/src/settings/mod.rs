@@ -186,6 +186,9 @@ pub struct Settings {
     /// Snapshots kept; 0 (the default for now) keeps none, and every start
     /// replays the feeds.
     pub snapshot_retention: usize,
+    /// Graphs of past times kept for as-of questions (each the size of the
+    /// live graph); 0 builds each one afresh.
+    pub as_of_cached_graphs: usize,
     /// Not a setting: for tests, how far ahead of the clock the rhythm's
     /// calendar runs (a plan locking without a week's wait).
     #[serde(skip)]
@@ -243,6 +246,7 @@ impl Default for Settings {
             rhythm_sweep_seconds: 30,
             snapshot_interval_seconds: 300,
             snapshot_retention: 0,
+            as_of_cached_graphs: 2,
             rhythm_clock_offset_seconds: 0,
             health_fail_point: None,
         }
