@@ -307,5 +307,31 @@ async fn a_quarter_asked_as_of_three_moments_answers_as_it_did_then(backend: Tes
         "{late:?}"
     );
     assert!(late.iter().all(|entry| entry.aspect() != Aspect::Alignment), "{late:?}");
+
+    // Bad questions: every problem at once; a node never there is absent.
+    let bad = app
+        .cascade
+        .clone()
+        .list_alignment_history(ListAlignmentHistoryRequest {
+            name: "teams/x".into(),
+            start_time: Some(recovered),
+            end_time: Some(refused),
+            confidence_below: 11,
+            ..ListAlignmentHistoryRequest::default()
+        })
+        .await;
+    let status = expect_code(bad, Code::InvalidArgument)?;
+    let mut fields: Vec<String> = violations(&status).into_iter().map(|(field, _)| field).collect();
+    fields.sort();
+    assert_eq!(fields, ["confidence_below", "end_time", "name"]);
+    let never = app
+        .cascade
+        .clone()
+        .list_alignment_history(ListAlignmentHistoryRequest {
+            name: "objectives/never".into(),
+            ..ListAlignmentHistoryRequest::default()
+        })
+        .await;
+    expect_code(never, Code::NotFound)?;
     Ok(())
 }

@@ -14,7 +14,7 @@ use trellis_proto::{
     cascade::v1::{
         CloseConversationRequest, GetAlignmentPathRequest, GetBoardRequest, GetConversationRequest,
         GetPlanningStatusRequest, GetRollupRequest, ListAccountabilitySpreadRequest, ListAlignedDescendantsRequest,
-        ListConversationsRequest, ListRisksRequest, WatchAlignmentRequest,
+        ListAlignmentHistoryRequest, ListConversationsRequest, ListRisksRequest, WatchAlignmentRequest,
     },
     common::v1::Visibility,
     feed::v1::WatchChangesRequest,
@@ -334,6 +334,26 @@ async fn a_private_objective_and_metric_are_absent_for_outsiders(backend: TestBa
             .map(|node| node.name)
             .collect();
         assert_eq!(mentions(&below, SECRET), inside, "{}", who("finds secret below plan"));
+        // The same of the past, and secret's history.
+        let now = trellis_foundation::time::to_timestamp(trellis_foundation::time::now_micros());
+        let below_then: Vec<String> = cascade
+            .list_aligned_descendants(ListAlignedDescendantsRequest {
+                name: PLAN.into(),
+                as_of: Some(now),
+                ..ListAlignedDescendantsRequest::default()
+            })
+            .await?
+            .into_inner()
+            .nodes
+            .into_iter()
+            .map(|node| node.name)
+            .collect();
+        assert_eq!(below_then, below, "{}", who("finds as of now what is below plan now"));
+        let history = cascade.list_alignment_history(ListAlignmentHistoryRequest {
+            name: SECRET.into(),
+            ..ListAlignmentHistoryRequest::default()
+        });
+        assert_eq!(code(history.await), seen, "{}", who("reads secret's history"));
         let rollup = |name: &str| GetRollupRequest {
             as_of: None,
             name: name.into(),

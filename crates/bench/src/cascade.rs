@@ -61,6 +61,21 @@ pub struct CascadeFigures {
     pub query_p50_ms: f64,
     pub query_p99_ms: f64,
     pub query_per_s: f64,
+    /// Health checks (calls that do nothing) at the queries' concurrency,
+    /// in the same run: the read path's ceiling.
+    pub query_ceiling_per_s: f64,
+    pub query_ratio_to_health_check: f64,
+    /// Questions sent open-loop at half the ceiling's rate: the rate, what
+    /// was answered, what could not be sent (10,000 waiting) or failed,
+    /// and the p99 from when each was due.
+    pub query_half_rate_per_s: f64,
+    pub query_at_half_per_s: f64,
+    pub query_at_half_errors: u64,
+    pub query_p99_at_half_ms: f64,
+    /// A roll-up of the company as of a past time: the first (the graph
+    /// of then rebuilt) and the median of the next (cached).
+    pub as_of_rollup_cold_ms: f64,
+    pub as_of_rollup_cached_ms: f64,
     /// One team's board (GetBoard), round trip.
     pub board_team_p50_ms: f64,
     pub board_team_p99_ms: f64,
@@ -142,18 +157,19 @@ pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<CascadeFigu
             .map_or(0.0, |time| time.seconds as f64 + f64::from(time.nanos) / 1e9)
     };
     let (rebuild_s, snapshot_restart_s) = if target.restartable() {
-        // First from the snapshot the loading server took when it stopped,
-        // then every feed replayed from the start; the phases after run on
-        // the replayed graph (see "Snapshots" in bench/RESULTS.md).
+        // First every feed replayed from the start, then from the snapshot
+        // the replaying server took when it stopped; the phases after run
+        // on the graph the snapshot restored (see "Snapshots" in
+        // bench/RESULTS.md).
+        target.restart(false)?;
+        let channel = target.channels(1).await?.remove(0);
+        let replay = seconds(caught_up(&channel, Duration::from_secs(1_800)).await?);
+        eprintln!("restarted the server replaying every feed: {replay:.2} s");
         target.restart(true)?;
         let channel = target.channels(1).await?.remove(0);
         let restored = caught_up(&channel, Duration::from_secs(1_800)).await?;
         let from_snapshot = restored.snapshot_time.is_some().then(|| seconds(restored));
         eprintln!("restarted the server from its snapshot: {from_snapshot:?} s");
-        target.restart(false)?;
-        let channel = target.channels(1).await?.remove(0);
-        let replay = seconds(caught_up(&channel, Duration::from_secs(1_800)).await?);
-        eprintln!("restarted the server replaying every feed: {replay:.2} s");
         (replay, from_snapshot)
     } else {
         (seconds(caught_up(&channel, Duration::from_secs(1_800)).await?), None)
@@ -169,8 +185,16 @@ pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<CascadeFigu
     let (rollup_ms, rollup_compute_ms) = rollups(&channels[0]).await?;
     eprintln!("full org roll-up: {rollup_ms:.1} ms round trip, {rollup_compute_ms:.1} ms computing");
 
+    // As of now: a time the history holds, after the season was loaded.
+    let (as_of_rollup_cold_ms, as_of_rollup_cached_ms) = as_of_rollups(
+        &channels[0],
+        trellis_foundation::time::to_timestamp(trellis_foundation::time::now_micros()),
+    )
+    .await?;
+
     let key_results = sample_key_results(&channels[0], args.teams).await?;
-    let queries = query_phase(args, &channels, &key_results).await?;
+    let read = read_path(args, &channels, &key_results).await?;
+    let queries = &read.closed;
     let team_board = board_phase(args, &channels, false).await?;
     let company_board = board_phase(args, &channels, true).await?;
     let ceiling = crate::workloads::health_check_phase(&channels, board_load(args)).await?;
@@ -194,6 +218,14 @@ pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<CascadeFigu
         query_p50_ms: queries.p50_ms,
         query_p99_ms: queries.p99_ms,
         query_per_s: queries.per_s.round(),
+        query_ceiling_per_s: read.ceiling.per_s.round(),
+        query_ratio_to_health_check: round(queries.per_s / read.ceiling.per_s.max(f64::MIN_POSITIVE), 3),
+        query_half_rate_per_s: read.half_rate_per_s.round(),
+        query_at_half_per_s: read.half_rate.per_s.round(),
+        query_at_half_errors: read.half_rate.errors,
+        query_p99_at_half_ms: read.half_rate.p99_ms,
+        as_of_rollup_cold_ms: round(as_of_rollup_cold_ms, 1),
+        as_of_rollup_cached_ms: round(as_of_rollup_cached_ms, 2),
         board_team_p50_ms: team_board.p50_ms,
         board_team_p99_ms: team_board.p99_ms,
         board_company_p50_ms: company_board.p50_ms,
@@ -262,48 +294,108 @@ async fn sample_key_results(channel: &Channel, teams: usize) -> anyhow::Result<V
     Ok(key_results)
 }
 
-/// Path-to-root and team-subtree queries, alternating, at `--concurrency`.
-async fn query_phase(
-    args: &Args,
+/// One cascade question: a key result's path to the root or a team's
+/// subtree, alternating, spread over the pool.
+fn question(
     channels: &[Channel],
     key_results: &[String],
-) -> anyhow::Result<crate::load::PhaseResult> {
+    teams: usize,
+    worker: usize,
+    sequence: u64,
+) -> impl std::future::Future<Output = anyhow::Result<()>> + Send + use<> {
+    let mut client = CascadeServiceClient::new(pick(channels, worker));
+    let index = (worker * 7919 + usize::try_from(sequence).unwrap_or(0) * 104_729) % key_results.len();
+    let key_result = key_results[index].clone();
+    let team = index % teams.max(1);
+    async move {
+        if sequence.is_multiple_of(2) {
+            client
+                .get_alignment_path(GetAlignmentPathRequest {
+                    name: key_result,
+                    as_of: None,
+                })
+                .await?;
+        } else {
+            client
+                .list_aligned_descendants(ListAlignedDescendantsRequest {
+                    name: format!("orgUnits/team-{team}"),
+                    page_size: 100,
+                    ..ListAlignedDescendantsRequest::default()
+                })
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The read path against its ceiling: questions at `--concurrency`
+/// (closed loop), health checks the same way in the same run, then
+/// questions sent open-loop at half the health checks' rate.
+struct ReadPath {
+    closed: crate::load::PhaseResult,
+    ceiling: crate::load::PhaseResult,
+    half_rate: crate::load::PhaseResult,
+    half_rate_per_s: f64,
+}
+
+async fn read_path(args: &Args, channels: &[Channel], key_results: &[String]) -> anyhow::Result<ReadPath> {
     let phase = Phase {
         concurrency: args.concurrency,
         warmup: Duration::from_secs_f64(args.warmup_seconds),
         measure: Duration::from_secs_f64(args.seconds),
     };
-    let channels = channels.to_vec();
+    let pool = Arc::new(channels.to_vec());
     let key_results = Arc::new(key_results.to_vec());
     let teams = args.teams;
-    let result = run_phase(phase, move |worker, sequence| {
-        let mut client = CascadeServiceClient::new(pick(&channels, worker));
-        let index = (worker * 7919 + usize::try_from(sequence).unwrap_or(0) * 104_729) % key_results.len();
-        let key_result = key_results[index].clone();
-        let team = index % teams.max(1);
-        async move {
-            if sequence % 2 == 0 {
-                client
-                    .get_alignment_path(GetAlignmentPathRequest {
-                        name: key_result,
-                        as_of: None,
-                    })
-                    .await?;
-            } else {
-                client
-                    .list_aligned_descendants(ListAlignedDescendantsRequest {
-                        name: format!("orgUnits/team-{team}"),
-                        page_size: 100,
-                        ..ListAlignedDescendantsRequest::default()
-                    })
-                    .await?;
-            }
-            Ok(())
-        }
+    let (closed_pool, closed_keys) = (Arc::clone(&pool), Arc::clone(&key_results));
+    let closed = run_phase(phase, move |worker, sequence| {
+        question(&closed_pool, &closed_keys, teams, worker, sequence)
     })
     .await?;
-    report("cascade queries", &result);
-    Ok(result)
+    report("cascade queries", &closed);
+    let ceiling = crate::workloads::health_check_phase(channels, phase).await?;
+    report("query ceiling (health checks)", &ceiling);
+    let half_rate_per_s = ceiling.per_s / 2.0;
+    let open = Phase {
+        // Calls waiting at once before more are counted as failed.
+        concurrency: 10_000,
+        ..phase
+    };
+    let half_rate = crate::load::run_open_loop(half_rate_per_s, open, move |n| {
+        question(&pool, &key_results, teams, usize::try_from(n).unwrap_or(0), n)
+    })
+    .await?;
+    report("cascade queries at half the ceiling's rate (open loop)", &half_rate);
+    Ok(ReadPath {
+        closed,
+        ceiling,
+        half_rate,
+        half_rate_per_s,
+    })
+}
+
+/// A roll-up of the company as of `at`: the first builds the graph of
+/// then (cold), the next find it cached; (cold, median cached) in ms.
+async fn as_of_rollups(channel: &Channel, at: prost_types::Timestamp) -> anyhow::Result<(f64, f64)> {
+    let mut client = CascadeServiceClient::new(channel.clone());
+    let mut times = Vec::with_capacity(ROLLUP_RUNS);
+    for _ in 0..ROLLUP_RUNS {
+        let sent = Instant::now();
+        client
+            .get_rollup(GetRollupRequest {
+                name: format!("orgUnits/{ROOT}"),
+                cycle: format!("cycles/{CYCLE_ID}"),
+                as_of: Some(at),
+            })
+            .await
+            .context("an as-of roll-up")?;
+        times.push(sent.elapsed().as_secs_f64() * 1e3);
+    }
+    let cold = times.remove(0);
+    times.sort_by(f64::total_cmp);
+    let cached = times[times.len() / 2];
+    eprintln!("as-of roll-up of the company: {cold:.1} ms cold, {cached:.2} ms cached");
+    Ok((cold, cached))
 }
 
 /// How the board phases (and their ceiling) run.

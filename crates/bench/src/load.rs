@@ -95,3 +95,86 @@ where
         p99_ms: merged.value_at_quantile(0.99) as f64 / 1000.0,
     })
 }
+
+/// An open-loop load: calls sent at `rate_per_s` whether or not earlier
+/// ones have answered, each timed from when it was due (so a server that
+/// falls behind shows it, instead of slowing the load down). At most
+/// `max_in_flight` wait at once; a call due past that counts as an error.
+pub async fn run_open_loop<F, Fut>(rate_per_s: f64, phase: Phase, call: F) -> anyhow::Result<PhaseResult>
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let call = Arc::new(call);
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(phase.concurrency.max(1)));
+    let histogram = Arc::new(std::sync::Mutex::new(Histogram::<u64>::new_with_bounds(
+        1, 60_000_000, 3,
+    )?));
+    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let interval = Duration::from_secs_f64(1.0 / rate_per_s.max(1.0));
+    let start = Instant::now();
+    let measure_from = start + phase.warmup;
+    let end = measure_from + phase.measure;
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut sequence = 0u64;
+    loop {
+        let due = start + interval.mul_f64(sequence as f64);
+        if due >= end {
+            break;
+        }
+        tokio::time::sleep_until(due.into()).await;
+        // Every call due by now goes out now (the timer is coarser than
+        // the interval at high rates).
+        while start + interval.mul_f64(sequence as f64) <= Instant::now().min(end) {
+            let due = start + interval.mul_f64(sequence as f64);
+            let counted = due >= measure_from;
+            let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+                if counted {
+                    errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                sequence += 1;
+                continue;
+            };
+            let (call, histogram, errors) = (Arc::clone(&call), Arc::clone(&histogram), Arc::clone(&errors));
+            let n = sequence;
+            tasks.spawn(async move {
+                let _permit = permit;
+                let outcome = call(n).await;
+                if !counted {
+                    return;
+                }
+                match outcome {
+                    Ok(()) => {
+                        let micros = u64::try_from(due.elapsed().as_micros()).unwrap_or(u64::MAX);
+                        histogram
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .saturating_record(micros.max(1));
+                    }
+                    Err(err) => {
+                        if errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+                            eprintln!("request failed: {err:#}");
+                        }
+                    }
+                }
+            });
+            sequence += 1;
+        }
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    let merged = histogram
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let seconds = phase.measure.as_secs_f64();
+    let requests = merged.len();
+    Ok(PhaseResult {
+        requests,
+        errors: errors.load(std::sync::atomic::Ordering::Relaxed),
+        seconds,
+        per_s: requests as f64 / seconds,
+        p50_ms: merged.value_at_quantile(0.50) as f64 / 1000.0,
+        p99_ms: merged.value_at_quantile(0.99) as f64 / 1000.0,
+    })
+}

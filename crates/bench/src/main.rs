@@ -2,6 +2,7 @@
 //! clients and ends with one JSON line of named figures.
 
 mod cascade;
+mod cascade_sim;
 mod ceiling;
 mod check_in;
 mod health;
@@ -30,6 +31,8 @@ pub enum Workload {
     Escalation,
     /// A season loaded through the services, then the cascade: rebuild, roll-up, queries, feed lag.
     Cascade,
+    /// The cascade's graph built in process from generated feed events (no server, no database): build, memory, roll-up, paths.
+    CascadeSim,
 }
 
 #[derive(Debug, Parser)]
@@ -103,6 +106,10 @@ async fn main() -> anyhow::Result<()> {
         return server_process::serve(database_url).await;
     }
     let args = Args::parse();
+    if args.workload == Workload::CascadeSim {
+        println!("{}", serde_json::to_string(&cascade_sim::run(&args)?)?);
+        return Ok(());
+    }
     let mut target = target::Target::start(&args).await?;
     let figures = match args.workload {
         Workload::GetStrategy | Workload::CreateStrategy => {
@@ -113,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
         Workload::Measurements => serde_json::to_string(&health::measurements(&args, &target).await?)?,
         Workload::Escalation => serde_json::to_string(&health::escalation(&target).await?)?,
         Workload::Cascade => serde_json::to_string(&cascade::run(&args, &mut target).await?)?,
+        Workload::CascadeSim => unreachable!("cascade_sim runs without a server, above"),
     };
     println!("{figures}");
     target.stop().await

@@ -16,7 +16,7 @@ pub const SERVE_ENV: &str = "TRELLIS_BENCH_SERVE";
 /// Set in the child's environment with `--auth`: the JWKS file it trusts.
 const JWKS_ENV: &str = "TRELLIS_BENCH_JWKS";
 /// Set in the child's environment to keep snapshots of the cascade's
-/// graph (taken at shutdown, loaded at start), which are off by default.
+/// graph (taken at shutdown, loaded at start); without it they are off.
 const SNAPSHOTS_ENV: &str = "TRELLIS_BENCH_SNAPSHOTS";
 const READY_PREFIX: &str = "listening on ";
 
@@ -26,9 +26,12 @@ pub async fn serve(database_url: String) -> anyhow::Result<()> {
     if let Some(jwks) = std::env::var_os(JWKS_ENV) {
         crate::target::configure_oidc(&mut settings, Path::new(&jwks));
     }
-    if std::env::var_os(SNAPSHOTS_ENV).is_some() {
-        settings.snapshot_retention = 3;
-    }
+    // Without snapshots the start replays every feed (the baseline).
+    settings.snapshot_retention = if std::env::var_os(SNAPSHOTS_ENV).is_some() {
+        3
+    } else {
+        0
+    };
     let app = Application::build(settings).await?;
     let mut stdout = std::io::stdout();
     writeln!(stdout, "{READY_PREFIX}{}", app.local_addr())?;

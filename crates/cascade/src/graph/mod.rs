@@ -16,7 +16,7 @@ pub mod risks;
 pub mod rollup;
 pub mod snapshot;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::{HashMap, HashSet};
 

@@ -6,6 +6,8 @@
 
 pub mod changes;
 mod replay;
+#[cfg(test)]
+mod tests;
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -76,7 +78,7 @@ impl History {
         if let Some(start) = self.start.get() {
             return Ok(Some(*start));
         }
-        let mut replay = Replay::open(&self.sources, &HashMap::new(), i64::MAX).await?;
+        let mut replay = self.replay(&HashMap::new(), i64::MAX).await?;
         let Some(first) = replay.next().await? else {
             return Ok(None);
         };
@@ -103,8 +105,16 @@ impl History {
         Ok(Some(format!("{} {problem}: {range}", rfc3339(at))))
     }
 
-    pub fn sources(&self) -> &[Source] {
-        &self.sources
+    /// The feeds from `cursors` up to `until_micros`, read as the service's
+    /// own work: opened on a task of their own, which carries no caller's
+    /// token, so every event comes as the projection reads it (a graph of
+    /// the past is shared by every asker; each answer is cut to its
+    /// asker's sight afterwards).
+    pub async fn replay(&self, cursors: &HashMap<String, i64>, until_micros: i64) -> Result<Replay, Error> {
+        let (sources, cursors) = (self.sources.clone(), cursors.clone());
+        tokio::spawn(async move { Replay::open(&sources, &cursors, until_micros).await })
+            .await
+            .map_err(|err| Error::Corrupt(format!("opening the feeds' history: {err}")))?
     }
 
     /// The graph as of `at` (checked to be within the history), from the
@@ -154,7 +164,7 @@ impl History {
             None => (Graph::new(), HashMap::new()),
         };
         let mut as_of = AsOf { graph, cursors };
-        let mut replay = Replay::open(&self.sources, &as_of.cursors, at).await?;
+        let mut replay = self.replay(&as_of.cursors, at).await?;
         loop {
             let mut batch = Vec::with_capacity(APPLY_BATCH);
             while batch.len() < APPLY_BATCH {

@@ -12,9 +12,12 @@ use trellis_proto::feed::v1::ChangeEvent;
 
 use crate::{background::Source, error::Error};
 
+/// A feed's events as `WatchChanges` delivers them.
+pub(crate) type EventStream = BoxStream<'static, Result<ChangeEvent, Status>>;
+
 struct Feed {
     source: &'static str,
-    stream: BoxStream<'static, Result<ChangeEvent, Status>>,
+    stream: EventStream,
     cursor: i64,
     /// The feed's next event at or before the cut, read ahead.
     next: Option<ChangeEvent>,
@@ -57,16 +60,26 @@ impl Replay {
                 .open(cursor)
                 .await
                 .map_err(|status| unavailable(source.name(), &status))?;
-            feeds.push(Feed {
-                source: source.name(),
+            feeds.push((source.name(), cursor, stream));
+        }
+        Ok(Replay::over(feeds, until_micros))
+    }
+
+    /// Over feeds already opened after their cursors, as `WatchChanges`
+    /// with heartbeats delivers them.
+    pub(crate) fn over(feeds: Vec<(&'static str, i64, EventStream)>, until_micros: i64) -> Replay {
+        let feeds = feeds
+            .into_iter()
+            .map(|(source, cursor, stream)| Feed {
+                source,
                 stream,
                 cursor,
                 next: None,
                 next_is_last: false,
                 done: false,
-            });
-        }
-        Ok(Replay { feeds, until_micros })
+            })
+            .collect();
+        Replay { feeds, until_micros }
     }
 
     /// The next event in commit-time order; `None` once every feed has

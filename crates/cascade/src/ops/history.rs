@@ -6,7 +6,7 @@ use std::sync::Arc;
 use prost_types::Timestamp;
 use trellis_foundation::{
     FieldViolations,
-    time::{from_timestamp, now_micros, to_timestamp},
+    time::{TIME_RANGE, from_timestamp, is_valid_timestamp, now_micros, to_timestamp},
 };
 use trellis_proto::cascade::v1::{self as pb, alignment_history_entry::Aspect};
 
@@ -14,7 +14,7 @@ use crate::{
     error::Error,
     graph::{Graph, Kind, NodeId, Sight},
     history::{
-        AsOf, History, Replay, Replayed,
+        AsOf, History, Replayed,
         changes::{Aspects, Changed, risk_words},
     },
     ops::{
@@ -30,9 +30,6 @@ use crate::{
 pub const MAX_HISTORY_ENTRIES: usize = 10_000;
 /// Events walked per hand-off to the blocking pool.
 const WALK_BATCH: usize = 4_096;
-/// The range a timestamp may take (years 1 to 9999), as AIP-142 has it.
-const MIN_SECONDS: i64 = -62_135_596_800;
-const MAX_SECONDS: i64 = 253_402_300_799;
 
 impl AlignmentOps {
     /// The time whatever depends on the clock is judged at: the as-of
@@ -54,6 +51,9 @@ impl AlignmentOps {
         let mut violations = FieldViolations::default();
         let at = micros_of("as_of", timestamp, &mut violations);
         violations.into_result()?;
+        let Some(at) = at else {
+            return Err(Error::Corrupt("a violation went missing".into()));
+        };
         let history = self.history()?;
         if let Some(problem) = history.range_problem(at).await? {
             return Err(Error::invalid("as_of", problem));
@@ -81,11 +81,11 @@ impl AlignmentOps {
         let start = request
             .start_time
             .as_ref()
-            .map(|time| micros_of("start_time", time, &mut violations));
+            .and_then(|time| micros_of("start_time", time, &mut violations));
         let end = request
             .end_time
             .as_ref()
-            .map(|time| micros_of("end_time", time, &mut violations));
+            .and_then(|time| micros_of("end_time", time, &mut violations));
         if let (Some(start), Some(end)) = (start, end) {
             violations.require(start < end, "end_time", "must be after start_time");
         }
@@ -127,7 +127,7 @@ impl AlignmentOps {
             },
         };
         let mut walk = Walk::new(base, request.name.clone(), confidence_below);
-        let mut replay = Replay::open(history.sources(), &walk.as_of.cursors, end).await?;
+        let mut replay = history.replay(&walk.as_of.cursors, end).await?;
         loop {
             let mut batch = Vec::with_capacity(WALK_BATCH);
             while batch.len() < WALK_BATCH {
@@ -167,17 +167,11 @@ impl AlignmentOps {
     }
 }
 
-/// A timestamp's microseconds, or a violation of `field` when it is no
-/// valid timestamp.
-fn micros_of(field: &str, timestamp: &Timestamp, violations: &mut FieldViolations) -> i64 {
-    let valid =
-        (0..1_000_000_000).contains(&timestamp.nanos) && (MIN_SECONDS..=MAX_SECONDS).contains(&timestamp.seconds);
-    violations.require(
-        valid,
-        field,
-        "must be a timestamp from year 1 to 9999 with nanos from 0 to 999,999,999",
-    );
-    from_timestamp(timestamp)
+/// A timestamp's microseconds, or a violation of `field` when it is out
+/// of the range every time a client sends is held to.
+fn micros_of(field: &str, timestamp: &Timestamp, violations: &mut FieldViolations) -> Option<i64> {
+    violations.require(is_valid_timestamp(timestamp), field, TIME_RANGE);
+    is_valid_timestamp(timestamp).then(|| from_timestamp(timestamp))
 }
 
 /// The history walked event by event, watching one node.

@@ -177,8 +177,8 @@ pub struct Flags {
     /// 0: only at shutdown).
     #[arg(long, env = "TRELLIS_SNAPSHOT_INTERVAL_SECONDS")]
     pub snapshot_interval_seconds: Option<u64>,
-    /// Snapshots of the graph kept (default 0: none, every start replays
-    /// the feeds; 3 is a good value once they are on).
+    /// Snapshots of the graph kept (default 3; 0 keeps none, and every
+    /// start replays the feeds).
     #[arg(long, env = "TRELLIS_SNAPSHOT_RETENTION")]
     pub snapshot_retention: Option<usize>,
     /// Graphs of past times kept for as-of questions, each the size of the

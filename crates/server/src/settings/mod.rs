@@ -183,8 +183,8 @@ pub struct Settings {
     pub rhythm_sweep_seconds: u64,
     /// How often the cascade snapshots its graph (0: only at shutdown).
     pub snapshot_interval_seconds: u64,
-    /// Snapshots kept; 0 (the default for now) keeps none, and every start
-    /// replays the feeds.
+    /// Snapshots kept (default 3); 0 keeps none, and every start replays
+    /// the feeds.
     pub snapshot_retention: usize,
     /// Graphs of past times kept for as-of questions (each the size of the
     /// live graph); 0 builds each one afresh.
@@ -245,7 +245,7 @@ impl Default for Settings {
             max_metrics_per_person: trellis_cascade::DEFAULT_MAX_METRICS_PER_PERSON,
             rhythm_sweep_seconds: 30,
             snapshot_interval_seconds: 300,
-            snapshot_retention: 0,
+            snapshot_retention: 3,
             as_of_cached_graphs: 2,
             rhythm_clock_offset_seconds: 0,
             health_fail_point: None,

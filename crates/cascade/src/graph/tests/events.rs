@@ -14,35 +14,35 @@ use trellis_proto::{
 
 use crate::graph::{Change, Graph, Resource};
 
-pub(super) const UNITS: usize = 5;
-pub(super) const STRATEGIES: usize = 3;
-pub(super) const CHOICES: usize = 3;
-pub(super) const OBJECTIVES: usize = 7;
-pub(super) const KEY_RESULTS: usize = 2;
+pub(crate) const UNITS: usize = 5;
+pub(crate) const STRATEGIES: usize = 3;
+pub(crate) const CHOICES: usize = 3;
+pub(crate) const OBJECTIVES: usize = 7;
+pub(crate) const KEY_RESULTS: usize = 2;
 
-pub(super) fn unit(i: usize) -> String {
+pub(crate) fn unit(i: usize) -> String {
     format!("orgUnits/u{i}")
 }
 
-pub(super) fn strategy(i: usize) -> String {
+pub(crate) fn strategy(i: usize) -> String {
     format!("strategies/s{i}")
 }
 
-pub(super) fn choice(s: usize, c: usize) -> String {
+pub(crate) fn choice(s: usize, c: usize) -> String {
     format!("strategies/s{s}/choices/c{c}")
 }
 
-pub(super) fn objective_name(i: usize) -> String {
+pub(crate) fn objective_name(i: usize) -> String {
     format!("objectives/o{i}")
 }
 
-pub(super) fn key_result_name(o: usize, k: usize) -> String {
+pub(crate) fn key_result_name(o: usize, k: usize) -> String {
     format!("objectives/o{o}/keyResults/k{k}")
 }
 
 /// The fixed measure of a key result: a measure never changes once
 /// check-ins exist, as the OKR service locks it at activation.
-pub(super) fn measure_kind(o: usize, k: usize) -> key_result::Kind {
+pub(crate) fn measure_kind(o: usize, k: usize) -> key_result::Kind {
     match (o + k) % 3 {
         0 => key_result::Kind::Increase,
         1 => key_result::Kind::Threshold,
@@ -52,7 +52,7 @@ pub(super) fn measure_kind(o: usize, k: usize) -> key_result::Kind {
 
 /// One feed event, before it is turned into a change.
 #[derive(Debug, Clone)]
-pub(super) enum Event {
+pub(crate) enum Event {
     Unit {
         i: usize,
         parent: usize,
@@ -107,7 +107,7 @@ pub(super) enum Event {
 }
 
 /// Which feed an event belongs to.
-pub(super) fn feed_of(event: &Event) -> usize {
+pub(crate) fn feed_of(event: &Event) -> usize {
     match event {
         Event::Unit { .. } | Event::DeleteUnit(_) => 0,
         Event::Strategy { .. } | Event::Choice { .. } => 1,
@@ -120,7 +120,7 @@ pub(super) fn feed_of(event: &Event) -> usize {
     }
 }
 
-pub(super) fn choice_kind(kind: u8) -> ChoiceKind {
+pub(crate) fn choice_kind(kind: u8) -> ChoiceKind {
     [
         ChoiceKind::WhereToPlay,
         ChoiceKind::HowToWin,
@@ -131,7 +131,7 @@ pub(super) fn choice_kind(kind: u8) -> ChoiceKind {
 
 /// The change an event makes, and the resource it is about (None for a
 /// check-in, which is a fact of its own).
-pub(super) fn to_change(event: &Event, acyclic: bool) -> (Change, Option<String>) {
+pub(crate) fn to_change(event: &Event, acyclic: bool) -> (Change, Option<String>) {
     match event {
         Event::Unit { i, parent, title } => {
             let parent = if *i == 0 {
@@ -313,7 +313,7 @@ pub(super) fn to_change(event: &Event, acyclic: bool) -> (Change, Option<String>
     }
 }
 
-pub(super) fn event() -> impl Strategy<Value = Event> {
+pub(crate) fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
         (0..UNITS, 0..UNITS, any::<u8>()).prop_map(|(i, parent, title)| Event::Unit { i, parent, title }),
         (1..UNITS).prop_map(Event::DeleteUnit),
@@ -366,7 +366,7 @@ pub(super) fn event() -> impl Strategy<Value = Event> {
 
 /// The OKR service refuses check-ins on a key result that does not
 /// exist, and ids are never reused: drop what could not happen.
-pub(super) fn plausible(events: Vec<Event>) -> Vec<Event> {
+pub(crate) fn plausible(events: Vec<Event>) -> Vec<Event> {
     let mut live: HashMap<(usize, usize), bool> = HashMap::new();
     let mut kept = Vec::new();
     for (n, event) in events.into_iter().enumerate() {
@@ -407,7 +407,7 @@ pub(super) fn plausible(events: Vec<Event>) -> Vec<Event> {
     kept
 }
 
-pub(super) fn build_incrementally(feeds: &[Vec<Event>], order: &[usize], acyclic: bool) -> Graph {
+pub(crate) fn build_incrementally(feeds: &[Vec<Event>], order: &[usize], acyclic: bool) -> Graph {
     let mut graph = Graph::new();
     let mut next = vec![0; feeds.len()];
     let mut pick = order.iter().cycle();
@@ -430,7 +430,7 @@ pub(super) fn build_incrementally(feeds: &[Vec<Event>], order: &[usize], acyclic
 
 /// Each resource once, in its final state, feed after feed; then the
 /// check-ins in their feed's order.
-pub(super) fn build_from_final_state(feeds: &[Vec<Event>]) -> Graph {
+pub(crate) fn build_from_final_state(feeds: &[Vec<Event>]) -> Graph {
     let mut graph = Graph::new();
     let mut check_ins = Vec::new();
     for feed in feeds {
@@ -457,7 +457,7 @@ pub(super) fn build_from_final_state(feeds: &[Vec<Event>]) -> Graph {
     graph
 }
 
-pub(super) fn split_feeds(events: Vec<Event>) -> Vec<Vec<Event>> {
+pub(crate) fn split_feeds(events: Vec<Event>) -> Vec<Vec<Event>> {
     let mut feeds = vec![Vec::new(); 4];
     for event in plausible(events) {
         feeds[feed_of(&event)].push(event);

@@ -11,7 +11,7 @@ use trellis_rules::progress::{self, weighted_mean};
 
 use super::{Change, Data, Graph, NodeId, Sight};
 
-mod events;
+pub(crate) mod events;
 
 use events::*;
 
