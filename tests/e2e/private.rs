@@ -322,33 +322,34 @@ async fn a_private_objective_and_metric_are_absent_for_outsiders(backend: TestBa
             as_of: None,
         });
         assert_eq!(code(path.await), seen, "{}", who("asks secret's path"));
-        let below: Vec<String> = cascade
-            .list_aligned_descendants(ListAlignedDescendantsRequest {
-                name: PLAN.into(),
-                ..ListAlignedDescendantsRequest::default()
-            })
-            .await?
-            .into_inner()
-            .nodes
-            .into_iter()
-            .map(|node| node.name)
-            .collect();
-        assert_eq!(mentions(&below, SECRET), inside, "{}", who("finds secret below plan"));
+        let below = |as_of| {
+            let mut cascade = cascade.clone();
+            async move {
+                let request = ListAlignedDescendantsRequest {
+                    name: PLAN.into(),
+                    as_of,
+                    ..ListAlignedDescendantsRequest::default()
+                };
+                let nodes = cascade.list_aligned_descendants(request).await?.into_inner().nodes;
+                anyhow::Ok(nodes.into_iter().map(|node| node.name).collect::<Vec<String>>())
+            }
+        };
+        let below_now = below(None).await?;
+        assert_eq!(
+            mentions(&below_now, SECRET),
+            inside,
+            "{}",
+            who("finds secret below plan")
+        );
         // The same of the past, and secret's history.
         let now = trellis_foundation::time::to_timestamp(trellis_foundation::time::now_micros());
-        let below_then: Vec<String> = cascade
-            .list_aligned_descendants(ListAlignedDescendantsRequest {
-                name: PLAN.into(),
-                as_of: Some(now),
-                ..ListAlignedDescendantsRequest::default()
-            })
-            .await?
-            .into_inner()
-            .nodes
-            .into_iter()
-            .map(|node| node.name)
-            .collect();
-        assert_eq!(below_then, below, "{}", who("finds as of now what is below plan now"));
+        let below_then = below(Some(now)).await?;
+        assert_eq!(
+            below_then,
+            below_now,
+            "{}",
+            who("finds as of now what is below plan now")
+        );
         let history = cascade.list_alignment_history(ListAlignmentHistoryRequest {
             name: SECRET.into(),
             ..ListAlignmentHistoryRequest::default()

@@ -41,6 +41,11 @@ pub struct SimFigures {
     pub graph_rss_mib: f64,
     /// The median full roll-up of the company's unit in the cycle.
     pub rollup_ms: f64,
+    /// The graph's snapshot: its size, and encoding and decoding it (what
+    /// a restart or a cold as-of question pays besides the database).
+    pub snapshot_mib: f64,
+    pub snapshot_encode_ms: f64,
+    pub snapshot_decode_ms: f64,
     /// Every route of a key result up to the strategy, in process.
     pub query_p50_ms: f64,
     pub query_p99_ms: f64,
@@ -100,6 +105,21 @@ pub fn run(args: &Args) -> anyhow::Result<SimFigures> {
         feeds.events
     );
 
+    // What a restart or a cold as-of question pays besides reading the
+    // bytes: encoding and decoding the graph's snapshot.
+    let started = Instant::now();
+    let bytes = graph.to_snapshot()?;
+    let snapshot_encode_ms = started.elapsed().as_secs_f64() * 1e3;
+    let started = Instant::now();
+    let decoded = Graph::from_snapshot(&bytes)?;
+    let snapshot_decode_ms = started.elapsed().as_secs_f64() * 1e3;
+    let snapshot_mib = bytes.len() as f64 / f64::from(1 << 20);
+    anyhow::ensure!(decoded.len() == graph.len(), "the snapshot decoded to another graph");
+    drop((decoded, bytes));
+    eprintln!(
+        "snapshot: {snapshot_mib:.0} MiB, encoded in {snapshot_encode_ms:.0} ms, decoded in {snapshot_decode_ms:.0} ms"
+    );
+
     let (Some(root_id), Some(cycle_id)) = (graph.id(&root), graph.id(&cycle)) else {
         anyhow::bail!("the generated graph lacks {root} or {cycle}");
     };
@@ -140,6 +160,9 @@ pub fn run(args: &Args) -> anyhow::Result<SimFigures> {
         build_s: round(build_s, 2),
         graph_rss_mib,
         rollup_ms: round(rollup_ms, 2),
+        snapshot_mib: round(snapshot_mib, 1),
+        snapshot_encode_ms: round(snapshot_encode_ms, 1),
+        snapshot_decode_ms: round(snapshot_decode_ms, 1),
         query_p50_ms: round(query_p50_ms, 4),
         query_p99_ms: round(query_p99_ms, 4),
     })

@@ -364,7 +364,10 @@ impl Application {
                     graph.clone(),
                     db.clone(),
                     every,
-                    settings.snapshot_retention,
+                    trellis_cascade::store::snapshots::Retention {
+                        newest: settings.snapshot_retention,
+                        daily_days: settings.snapshot_daily_days,
+                    },
                 ));
             }
             consumers = Some(Consumers::start(graph, cascade.sources, db.clone()));

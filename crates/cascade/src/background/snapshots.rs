@@ -9,22 +9,26 @@ use tokio::{sync::watch, task::JoinHandle};
 use tracing::{info, warn};
 use trellis_foundation::{Db, time::now_micros};
 
-use crate::{background::Projection, error::Error, store::snapshots::SnapshotStore};
+use crate::{
+    background::Projection,
+    error::Error,
+    store::snapshots::{Retention, SnapshotStore},
+};
 
 /// The running snapshot schedule; stopped on shutdown.
 #[derive(Debug)]
 pub struct SnapshotTasks {
     projection: Arc<Projection>,
     store: SnapshotStore,
-    retention: usize,
+    retention: Retention,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
 
 impl SnapshotTasks {
     /// Snapshots every `every` (never on a schedule when zero), keeping
-    /// the newest `retention`.
-    pub fn start(projection: Arc<Projection>, db: Db, every: Duration, retention: usize) -> SnapshotTasks {
+    /// what `retention` keeps.
+    pub fn start(projection: Arc<Projection>, db: Db, every: Duration, retention: Retention) -> SnapshotTasks {
         let (stop, mut stopped) = watch::channel(false);
         let store = SnapshotStore::new(db);
         let task = (!every.is_zero()).then(|| {
@@ -71,7 +75,7 @@ impl SnapshotTasks {
 }
 
 /// Takes and keeps a snapshot, if the graph is ready for one.
-async fn take(projection: &Arc<Projection>, store: &SnapshotStore, retention: usize) -> Result<(), Error> {
+async fn take(projection: &Arc<Projection>, store: &SnapshotStore, retention: Retention) -> Result<(), Error> {
     if projection.ready_after().is_none() {
         return Ok(());
     }

@@ -364,6 +364,9 @@ impl Graph {
         }
         let count = stored.nodes.len();
         let mut graph = Graph::new();
+        // Sized once: a million names would otherwise rehash the map
+        // twenty times over.
+        graph.ids.reserve(count);
         for (index, node) in stored.nodes.iter().enumerate() {
             if let Some(missing) = named_ids(&node.data)
                 .into_iter()

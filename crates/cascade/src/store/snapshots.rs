@@ -21,6 +21,42 @@ pub const SNAPSHOT_TABLE: &str = "cascade_snapshots";
 pub const CHUNK_TABLE: &str = "cascade_snapshot_chunks";
 const CHUNK_BYTES: usize = 4 << 20;
 
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// Which snapshots are kept: the newest `newest`, and for as-of questions
+/// further back, the first of each UTC day for the `daily_days` days up to
+/// the newest one's (0: none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub newest: usize,
+    pub daily_days: u32,
+}
+
+impl Retention {
+    /// The snapshots to drop, of `ids` (taken times, newest first).
+    pub fn to_drop(self, ids: &[i64]) -> Vec<i64> {
+        let Some(newest) = ids.first() else {
+            return Vec::new();
+        };
+        let newest_day = newest.div_euclid(DAY_MICROS);
+        let mut dropped = Vec::new();
+        for (index, id) in ids.iter().enumerate() {
+            let day = id.div_euclid(DAY_MICROS);
+            let recent = index < self.newest.max(1);
+            let within_days = newest_day - day < i64::from(self.daily_days);
+            // Newest first: a day's first snapshot is the last of its day.
+            let first_of_its_day = ids
+                .get(index + 1)
+                .is_none_or(|older| older.div_euclid(DAY_MICROS) != day);
+            let kept = recent || (within_days && first_of_its_day);
+            if !kept {
+                dropped.push(*id);
+            }
+        }
+        dropped
+    }
+}
+
 /// A snapshot loaded: the graph, each feed's cursor, when it was taken.
 pub struct Restored {
     pub graph: Graph,
@@ -43,13 +79,13 @@ impl SnapshotStore {
     }
 
     /// Keeps `bytes` as the snapshot taken at `taken_micros` with
-    /// `cursors`, then drops all but the newest `retention`.
+    /// `cursors`, then drops what `retention` does not keep.
     pub async fn save(
         &self,
         bytes: &[u8],
         cursors: &[(String, i64)],
         taken_micros: i64,
-        retention: usize,
+        retention: Retention,
     ) -> Result<(), Error> {
         let cursors: HashMap<&str, i64> = cursors.iter().map(|(source, at)| (source.as_str(), *at)).collect();
         let cursors =
@@ -82,7 +118,7 @@ impl SnapshotStore {
             .to_owned();
         txn.execute(&header).await?;
         let kept = self.ids_newest_first(txn.txn()).await?;
-        for old in kept.into_iter().skip(retention.max(1)) {
+        for old in retention.to_drop(&kept) {
             for table in [CHUNK_TABLE, SNAPSHOT_TABLE] {
                 let column = if table == CHUNK_TABLE { "snapshot_id" } else { "id" };
                 let delete = Query::delete()
@@ -171,5 +207,60 @@ impl SnapshotStore {
             cursors,
             taken_micros: id,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const HOUR: i64 = 3_600_000_000;
+
+    #[test]
+    fn the_newest_and_each_days_first_are_kept() {
+        // Newest first: three today, two yesterday, one each of the two
+        // days before.
+        let day = |n: i64, hour: i64| 100 * DAY_MICROS - n * DAY_MICROS + hour * HOUR;
+        let ids = [
+            day(0, 9),
+            day(0, 5),
+            day(0, 1),
+            day(1, 20),
+            day(1, 3),
+            day(2, 12),
+            day(3, 12),
+        ];
+        let retention = Retention {
+            newest: 2,
+            daily_days: 3,
+        };
+        assert_eq!(retention.to_drop(&ids), vec![day(1, 20), day(3, 12)]);
+        let newest_only = Retention {
+            newest: 3,
+            daily_days: 0,
+        };
+        assert_eq!(newest_only.to_drop(&ids), ids[3..].to_vec());
+    }
+
+    proptest! {
+        #[test]
+        fn the_newest_is_always_kept_and_one_a_day_at_most_beyond_the_newest(
+            mut ids in proptest::collection::btree_set(0..(40 * DAY_MICROS), 1..60),
+            newest in 0..5usize,
+            daily_days in 0..10u32,
+        ) {
+            let ids: Vec<i64> = std::mem::take(&mut ids).into_iter().rev().collect();
+            let retention = Retention { newest, daily_days };
+            let dropped = retention.to_drop(&ids);
+            let kept: Vec<i64> = ids.iter().copied().filter(|id| !dropped.contains(id)).collect();
+            prop_assert!(kept.contains(&ids[0]));
+            prop_assert!(kept.len() <= newest.max(1) + daily_days as usize);
+            let mut days: Vec<i64> = kept.iter().skip(newest.max(1)).map(|id| id.div_euclid(DAY_MICROS)).collect();
+            let all = days.len();
+            days.dedup();
+            prop_assert_eq!(days.len(), all);
+        }
     }
 }

@@ -181,6 +181,11 @@ pub struct Flags {
     /// start replays the feeds).
     #[arg(long, env = "TRELLIS_SNAPSHOT_RETENTION")]
     pub snapshot_retention: Option<usize>,
+    /// Beyond the newest snapshots, the first of each day for this many
+    /// days (default 0): as-of questions that far back start near their
+    /// time instead of replaying the feeds from the start.
+    #[arg(long, env = "TRELLIS_SNAPSHOT_DAILY_DAYS")]
+    pub snapshot_daily_days: Option<u32>,
     /// Graphs of past times kept for as-of questions, each the size of the
     /// live graph (default 2; 0 builds each one afresh).
     #[arg(long, env = "TRELLIS_AS_OF_CACHED_GRAPHS")]

@@ -186,6 +186,10 @@ pub struct Settings {
     /// Snapshots kept (default 3); 0 keeps none, and every start replays
     /// the feeds.
     pub snapshot_retention: usize,
+    /// Beyond those, the first snapshot of each day for this many days
+    /// (default 0: none), so an as-of question that far back starts near
+    /// its time instead of replaying from the start.
+    pub snapshot_daily_days: u32,
     /// Graphs of past times kept for as-of questions (each the size of the
     /// live graph); 0 builds each one afresh.
     pub as_of_cached_graphs: usize,
@@ -246,6 +250,7 @@ impl Default for Settings {
             rhythm_sweep_seconds: 30,
             snapshot_interval_seconds: 300,
             snapshot_retention: 3,
+            snapshot_daily_days: 0,
             as_of_cached_graphs: 2,
             rhythm_clock_offset_seconds: 0,
             health_fail_point: None,
