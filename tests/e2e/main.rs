@@ -11,6 +11,7 @@ mod cascade;
 mod cascade_changes;
 mod cascade_questions;
 mod deploy;
+mod events;
 mod feed;
 mod four_square;
 mod health;

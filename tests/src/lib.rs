@@ -30,6 +30,7 @@ use trellis_server::{Application, ServiceName, Settings};
 
 mod database;
 pub mod issuer;
+pub mod nats;
 pub mod tls;
 
 use database::{FreshDatabase, drop_database};

@@ -380,6 +380,33 @@ impl ChangeFeed {
         Ok(self.db.conn().query_all(&select).await?)
     }
 
+    /// The next changes after `cursor` (a batch at most), contiguous from
+    /// it, each with the unit its object is private to ("" for none): what
+    /// a relay sends on. Stops before a sequence not committed yet.
+    pub async fn events_after(&self, cursor: i64) -> Result<Vec<(ChangeEvent, String)>, Error> {
+        let mut events = Vec::new();
+        for (next, row) in (cursor + 1..).zip(self.read_after(cursor).await?) {
+            let (event, private_to) = change_event(&row)?;
+            if event.sequence != next {
+                break;
+            }
+            events.push((event, private_to));
+        }
+        Ok(events)
+    }
+
+    /// Resolves once a change commits after `sequence`, the feed closes,
+    /// or a while passes (a commit another process made signals nothing
+    /// here).
+    pub async fn committed_after(&self, sequence: i64) {
+        let mut wake = self.signal.0.subscribe();
+        let _ = tokio::time::timeout(
+            FALLBACK_REREAD,
+            wake.wait_for(|state| state.closing || state.last_committed > sequence),
+        )
+        .await;
+    }
+
     /// Every change after `after_sequence`, then every new one as it
     /// commits, each exactly once and in sequence order. Only contiguous
     /// sequences are delivered, so a consumer's cursor never skips one.

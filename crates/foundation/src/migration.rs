@@ -196,3 +196,45 @@ impl MigrationTrait for ChangeAudience {
         Ok(())
     }
 }
+
+/// `{p}_event_relays`: for each relay of the service's feed (to NATS, for
+/// now), how far it has sent (`cursor`, stored only once the sends are
+/// acknowledged) and which replica holds it (`holder` until `until_micros`),
+/// so one replica at a time sends.
+pub struct EventRelays {
+    name: String,
+    table: String,
+}
+
+impl EventRelays {
+    pub fn new(prefix: &str) -> EventRelays {
+        EventRelays {
+            name: format!("m0200_{prefix}_event_relays"),
+            table: crate::store::event_relays_table(prefix),
+        }
+    }
+}
+
+impl MigrationName for EventRelays {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for EventRelays {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table(
+            manager,
+            &self.table,
+            &["name"],
+            vec![
+                string("name"),
+                big_integer("cursor"),
+                string("holder"),
+                big_integer("until_micros"),
+            ],
+        )
+        .await
+    }
+}

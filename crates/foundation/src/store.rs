@@ -19,6 +19,11 @@ use crate::{
 
 const PAGE_TOKEN_KEY: &str = "page_token_key";
 
+/// The table of a service's event relays (see `migration::EventRelays`).
+pub fn event_relays_table(prefix: &str) -> String {
+    format!("{prefix}_event_relays")
+}
+
 /// The names of a service's shared tables.
 #[derive(Debug, Clone)]
 pub struct TableNames {

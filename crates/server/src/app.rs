@@ -44,6 +44,10 @@ const ORG_SERVICE: &str = "trellis.cascade.v1.OrgService";
 const OKR_SERVICE: &str = "trellis.okr.v1.OkrService";
 const HEALTH_SERVICE: &str = "trellis.health.v1.HealthMetricService";
 const CASCADE_SERVICE: &str = "trellis.cascade.v1.CascadeService";
+/// How long JetStream remembers an event's id to drop it if resent: a
+/// relay that crashed after publishing and is back within this resends
+/// nothing twice.
+const RELAY_DUPLICATE_WINDOW: Duration = Duration::from_secs(15 * 60);
 const ACCESS_SERVICE: &str = "trellis.access.v1.AccessService";
 const RHYTHM_SERVICE: &str = "trellis.cascade.v1.RhythmService";
 /// How long a keepalive ping may go unanswered before the connection drops.
@@ -318,13 +322,22 @@ impl Application {
 
         let mut served: Vec<&'static str> = Vec::new();
         let mut feeds: Vec<ChangeFeed> = Vec::new();
+        // The feeds whose events are relayed, by their tables' prefix.
+        let mut relayed: Vec<(&'static str, ChangeFeed, Db)> = Vec::new();
+        let mut relay = |service: ServiceName, prefix: &'static str, store: &Store| {
+            if settings.events_services.contains(&service) {
+                relayed.push((prefix, store.feed.clone(), store.db.clone()));
+            }
+        };
         let strategy_service = strategy.map(|ops| {
             served.push(STRATEGY_SERVICE);
+            relay(ServiceName::Strategy, trellis_strategy::TABLE_PREFIX, ops.store());
             feeds.push(ops.store().feed.clone());
             sized!(StrategyServiceServer::new(StrategyGrpc::new(ops)), max)
         });
         let okr_service = okr.map(|ops| {
             served.push(OKR_SERVICE);
+            relay(ServiceName::Okr, trellis_okr::TABLE_PREFIX, ops.store());
             feeds.push(ops.store().feed.clone());
             sized!(OkrServiceServer::new(OkrGrpc::new(ops)), max)
         });
@@ -332,6 +345,7 @@ impl Application {
         let mut background = None;
         let metric_service = health.map(|ops| {
             served.push(HEALTH_SERVICE);
+            relay(ServiceName::Health, trellis_health::TABLE_PREFIX, ops.store());
             feeds.push(ops.store().feed.clone());
             background = Some(ops.start_background());
             sized!(HealthMetricServiceServer::new(HealthGrpc::new(ops)), max)
@@ -342,9 +356,26 @@ impl Application {
         });
         let org_service = org.map(|ops| {
             served.push(ORG_SERVICE);
+            relay(ServiceName::Cascade, trellis_cascade::TABLE_PREFIX, ops.store());
             feeds.push(ops.store().feed.clone());
             sized!(OrgServiceServer::new(OrgGrpc::new(ops)), max)
         });
+        let mut relays = match &settings.events_nats_url {
+            Some(nats_url) => Some(
+                trellis_events::Relays::start(
+                    trellis_events::RelaySettings {
+                        nats_url: nats_url.clone(),
+                        stream: settings.events_stream.clone(),
+                        subject_prefix: settings.events_subject_prefix.clone(),
+                        max_age: Duration::from_secs(settings.events_retention_days.saturating_mul(86_400)),
+                        duplicate_window: RELAY_DUPLICATE_WINDOW,
+                    },
+                    relayed,
+                )
+                .context("starting the event relays")?,
+            ),
+            None => None,
+        };
         let mut consumers = None;
         let mut rhythm_tasks = None;
         let mut snapshot_tasks = None;
@@ -478,6 +509,10 @@ impl Application {
             readiness.abort();
         }
         checks.stop();
+        // The events committed so far go out; the rest on the next start.
+        if let Some(relays) = relays.as_mut() {
+            relays.stop().await;
+        }
         for feed in &feeds {
             feed.close();
         }

@@ -5,7 +5,7 @@ use sea_orm_migration::{
     DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
     sea_query::IntoIden,
 };
-use trellis_foundation::migration::{ChangeAudience, SharedTables, add_text, create_table, index};
+use trellis_foundation::migration::{ChangeAudience, EventRelays, SharedTables, add_text, create_table, index};
 
 use crate::TABLE_PREFIX;
 
@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateConversations),
             Box::new(CreateInitiativesAndWeeks),
             Box::new(CreateSnapshots),
+            Box::new(EventRelays::new(TABLE_PREFIX)),
         ]
     }
 

@@ -8,7 +8,9 @@ use sea_orm_migration::{
     DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
     sea_query::IntoIden,
 };
-use trellis_foundation::migration::{ChangeAudience, SharedTables, add_flag, create_table as create, index};
+use trellis_foundation::migration::{
+    ChangeAudience, EventRelays, SharedTables, add_flag, create_table as create, index,
+};
 
 use crate::TABLE_PREFIX;
 
@@ -24,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(GuardrailColumn),
             Box::new(ChangeAudience::new(TABLE_PREFIX)),
             Box::new(PrivateColumn),
+            Box::new(EventRelays::new(TABLE_PREFIX)),
         ]
     }
 

@@ -186,6 +186,24 @@ pub struct Flags {
     /// time instead of replaying the feeds from the start.
     #[arg(long, env = "TRELLIS_SNAPSHOT_DAILY_DAYS")]
     pub snapshot_daily_days: Option<u32>,
+    /// Relay every feed event as a CloudEvent to this NATS server's
+    /// JetStream (`nats://host:4222`); unset: events stay in the feeds.
+    #[arg(long, env = "TRELLIS_EVENTS_NATS_URL")]
+    pub events_nats_url: Option<String>,
+    /// The JetStream stream the events go to, made if missing (default
+    /// TRELLIS).
+    #[arg(long, env = "TRELLIS_EVENTS_STREAM")]
+    pub events_stream: Option<String>,
+    /// The first token of the events' subjects (default trellis).
+    #[arg(long, env = "TRELLIS_EVENTS_SUBJECT_PREFIX")]
+    pub events_subject_prefix: Option<String>,
+    /// How many days the stream keeps events (default 30).
+    #[arg(long, env = "TRELLIS_EVENTS_RETENTION_DAYS")]
+    pub events_retention_days: Option<u64>,
+    /// The feeds relayed, of those this process serves: `all` or a list
+    /// of strategy,okr,health,cascade (default all).
+    #[arg(long, env = "TRELLIS_EVENTS_SERVICES")]
+    pub events_services: Option<String>,
     /// Graphs of past times kept for as-of questions, each the size of the
     /// live graph (default 2; 0 builds each one afresh).
     #[arg(long, env = "TRELLIS_AS_OF_CACHED_GRAPHS")]

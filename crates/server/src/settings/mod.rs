@@ -190,6 +190,18 @@ pub struct Settings {
     /// (default 0: none), so an as-of question that far back starts near
     /// its time instead of replaying from the start.
     pub snapshot_daily_days: u32,
+    /// Where each feed's events are relayed (`nats://host:port`); none:
+    /// not relayed.
+    pub events_nats_url: Option<String>,
+    /// The JetStream stream the events go to (made if missing).
+    pub events_stream: String,
+    /// The first token of every event's subject.
+    pub events_subject_prefix: String,
+    /// How long the stream keeps events.
+    pub events_retention_days: u64,
+    /// The feeds relayed, of those this process serves (default: all).
+    #[serde(deserialize_with = "services_from_text")]
+    pub events_services: Vec<ServiceName>,
     /// Graphs of past times kept for as-of questions (each the size of the
     /// live graph); 0 builds each one afresh.
     pub as_of_cached_graphs: usize,
@@ -252,6 +264,11 @@ impl Default for Settings {
             snapshot_retention: 3,
             snapshot_daily_days: 0,
             as_of_cached_graphs: 2,
+            events_nats_url: None,
+            events_stream: "TRELLIS".to_owned(),
+            events_subject_prefix: "trellis".to_owned(),
+            events_retention_days: 30,
+            events_services: ServiceName::ALL.to_vec(),
             rhythm_clock_offset_seconds: 0,
             health_fail_point: None,
         }
@@ -331,6 +348,21 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), String> {
+        // NATS names: subject tokens and stream names of plain characters.
+        let plain =
+            |text: &str| !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !self.events_subject_prefix.split('.').all(plain) {
+            return Err(format!(
+                "events_subject_prefix must be dot-separated tokens of letters, digits, - and _, got {:?}",
+                self.events_subject_prefix
+            ));
+        }
+        if !plain(&self.events_stream) {
+            return Err(format!(
+                "events_stream must be letters, digits, - and _, got {:?}",
+                self.events_stream
+            ));
+        }
         for (name, peer) in [
             ("peer_strategy", &self.peer_strategy),
             ("peer_okr", &self.peer_okr),
@@ -361,6 +393,7 @@ impl Settings {
             ("call_timeout_seconds", self.call_timeout_seconds),
             ("max_metrics_per_person", self.max_metrics_per_person as u64),
             ("rhythm_sweep_seconds", self.rhythm_sweep_seconds),
+            ("events_retention_days", self.events_retention_days),
         ] {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));

@@ -5,7 +5,7 @@ use sea_orm_migration::{
     DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
     sea_query::IntoIden,
 };
-use trellis_foundation::migration::{ChangeAudience, SharedTables};
+use trellis_foundation::migration::{ChangeAudience, EventRelays, SharedTables};
 
 use crate::TABLE_PREFIX;
 
@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(SharedTables::new(TABLE_PREFIX)),
             Box::new(CreateStrategies),
             Box::new(ChangeAudience::new(TABLE_PREFIX)),
+            Box::new(EventRelays::new(TABLE_PREFIX)),
         ]
     }
 

@@ -1,0 +1,181 @@
+//! A feed event as a CloudEvent (specification 1.0, structured JSON), and
+//! the NATS subject it goes to.
+//!
+//! - `id`: the service and the feed sequence (`okr-1234`), also the
+//!   `Nats-Msg-Id`: the same event sent twice is one event.
+//! - `source`: `/trellis/{service}`; `type`: the resource's proto type and
+//!   the change (`trellis.okr.v1.Objective.updated`); `subject`: the
+//!   resource name; `time`: the commit time.
+//! - `data`: the resource as proto3 JSON (as it was before, for a delete).
+//! - extensions: `actor`, `onbehalfof` (when a service acted for a user),
+//!   `sequence`, `requestid` (when the write had one).
+//!
+//! Subjects are `{prefix}.{service}.{resource}.{change}` (`trellis.okr.
+//! objective.updated`), and `{prefix}.private.{service}...` for events
+//! about private objects, so a deployment can keep that tree to the few
+//! consumers allowed to read everything.
+
+use chrono::DateTime;
+use cloudevents::{EventBuilder, EventBuilderV10};
+use prost_reflect::{DescriptorPool, DynamicMessage};
+use trellis_proto::feed::v1::{ChangeEvent, ChangeKind};
+
+use crate::Error;
+
+/// What the CloudEvents of one service's feed share.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub service: &'static str,
+    pub subject_prefix: String,
+    pool: DescriptorPool,
+}
+
+impl Envelope {
+    pub fn new(service: &'static str, subject_prefix: &str) -> Result<Envelope, Error> {
+        let pool = DescriptorPool::decode(trellis_proto::FILE_DESCRIPTOR_SET)
+            .map_err(|err| Error::Encode(format!("reading the API's descriptors: {err}")))?;
+        Ok(Envelope {
+            service,
+            subject_prefix: subject_prefix.to_owned(),
+            pool,
+        })
+    }
+
+    /// The CloudEvent's id, also the message's `Nats-Msg-Id`.
+    pub fn id(&self, event: &ChangeEvent) -> String {
+        format!("{}-{}", self.service, event.sequence)
+    }
+
+    /// The subject `event` goes to; `private` for an event about a private
+    /// object.
+    pub fn subject(&self, event: &ChangeEvent, private: bool) -> String {
+        let resource = event
+            .resource_type
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let tree = if private { ".private" } else { "" };
+        format!(
+            "{}{tree}.{}.{resource}.{}",
+            self.subject_prefix,
+            self.service,
+            change(event)
+        )
+    }
+
+    /// The CloudEvent of `event`, as structured JSON.
+    pub fn encode(&self, event: &ChangeEvent) -> Result<Vec<u8>, Error> {
+        let data = match &event.resource {
+            Some(any) => {
+                let descriptor = self
+                    .pool
+                    .get_message_by_name(&event.resource_type)
+                    .ok_or_else(|| Error::Encode(format!("{} is no message of Trellis's API", event.resource_type)))?;
+                let message = DynamicMessage::decode(descriptor, any.value.as_slice())
+                    .map_err(|err| Error::Encode(format!("decoding {}: {err}", event.resource_name)))?;
+                serde_json::to_value(&message)
+                    .map_err(|err| Error::Encode(format!("{} as JSON: {err}", event.resource_name)))?
+            }
+            None => serde_json::Value::Null,
+        };
+        let time = event
+            .commit_time
+            .as_ref()
+            .and_then(|time| DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).unwrap_or(0)))
+            .unwrap_or_default();
+        let mut builder = EventBuilderV10::new()
+            .id(self.id(event))
+            .source(format!("/trellis/{}", self.service))
+            .ty(format!("{}.{}", event.resource_type, change(event)))
+            .subject(event.resource_name.clone())
+            .time(time)
+            .extension("actor", event.actor.clone())
+            .extension("sequence", event.sequence)
+            .data("application/json", data);
+        if !event.on_behalf_of.is_empty() {
+            builder = builder.extension("onbehalfof", event.on_behalf_of.clone());
+        }
+        if !event.request_id.is_empty() {
+            builder = builder.extension("requestid", event.request_id.clone());
+        }
+        let cloud_event = builder
+            .build()
+            .map_err(|err| Error::Encode(format!("building the CloudEvent of {}: {err}", self.id(event))))?;
+        serde_json::to_vec(&cloud_event).map_err(|err| Error::Encode(format!("writing the CloudEvent: {err}")))
+    }
+}
+
+/// The change, as the event's type and subject end: created, updated,
+/// deleted.
+fn change(event: &ChangeEvent) -> &'static str {
+    match event.kind() {
+        ChangeKind::Created => "created",
+        ChangeKind::Deleted => "deleted",
+        ChangeKind::Updated | ChangeKind::Unspecified => "updated",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::{Message, Name};
+    use trellis_proto::okr::v1::Objective;
+
+    use super::*;
+
+    fn event() -> ChangeEvent {
+        let objective = Objective {
+            name: "objectives/grow".into(),
+            title: "Grow".into(),
+            ..Objective::default()
+        };
+        ChangeEvent {
+            sequence: 42,
+            kind: ChangeKind::Updated as i32,
+            resource_name: objective.name.clone(),
+            resource_type: Objective::full_name(),
+            resource: Some(prost_types::Any {
+                type_url: Objective::type_url(),
+                value: objective.encode_to_vec(),
+            }),
+            actor: "ana".into(),
+            commit_time: Some(prost_types::Timestamp {
+                seconds: 1_800_000_000,
+                nanos: 5_000,
+            }),
+            ..ChangeEvent::default()
+        }
+    }
+
+    #[test]
+    fn an_event_is_a_cloud_event_with_the_resource_as_json() {
+        let envelope = Envelope::new("okr", "trellis").expect("the descriptors");
+        let json: serde_json::Value =
+            serde_json::from_slice(&envelope.encode(&event()).expect("it encodes")).expect("structured JSON");
+        assert_eq!(json["specversion"], "1.0");
+        assert_eq!(json["id"], "okr-42");
+        assert_eq!(json["source"], "/trellis/okr");
+        assert_eq!(json["type"], "trellis.okr.v1.Objective.updated");
+        assert_eq!(json["subject"], "objectives/grow");
+        assert_eq!(json["actor"], "ana");
+        assert_eq!(json["sequence"], 42);
+        assert_eq!(json["datacontenttype"], "application/json");
+        assert_eq!(json["data"]["title"], "Grow");
+        assert!(
+            json["time"]
+                .as_str()
+                .is_some_and(|time| time.starts_with("2027-01-15T08:00:00")),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn private_objects_go_to_their_own_tree() {
+        let envelope = Envelope::new("okr", "trellis").expect("the descriptors");
+        assert_eq!(envelope.subject(&event(), false), "trellis.okr.objective.updated");
+        assert_eq!(
+            envelope.subject(&event(), true),
+            "trellis.private.okr.objective.updated"
+        );
+    }
+}

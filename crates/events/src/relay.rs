@@ -1,0 +1,201 @@
+//! One service's relay: its feed, sent on to a JetStream stream event by
+//! event, in order, each exactly once.
+//!
+//! - One replica at a time relays a feed: the one holding the relay's row
+//!   in `{service}_event_relays` (claimed like the health runner's lease,
+//!   renewed while it works, given up at shutdown).
+//! - A batch of events is published with each publish's acknowledgement
+//!   awaited together (a pipelined window); only once JetStream has
+//!   acknowledged all of them is the cursor stored, in the same statement
+//!   that renews the claim.
+//! - A crash after publishing and before the cursor is stored resends that
+//!   batch: each message's `Nats-Msg-Id` is the event's id, and the stream
+//!   drops a message whose id it has seen within its duplicate window.
+//! - NATS away: the relay retries with backoff and resumes from its
+//!   cursor; nothing is skipped.
+
+use std::{sync::Arc, time::Duration};
+
+use async_nats::jetstream::{self, stream};
+use tokio::{sync::watch, task::JoinHandle};
+use tracing::{info, warn};
+use trellis_foundation::{ChangeFeed, Db, names::generate_id};
+
+use crate::{Error, cloud_event::Envelope, store::RelayRow};
+
+/// How long a claim on a relay holds unless renewed.
+const TERM: Duration = Duration::from_secs(15);
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How long one publish's acknowledgement is waited for.
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the events go.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// `nats://host:port`.
+    pub nats_url: String,
+    /// The JetStream stream, made if missing.
+    pub stream: String,
+    /// The first token of every subject (`trellis`).
+    pub subject_prefix: String,
+    /// How long the stream keeps events.
+    pub max_age: Duration,
+    /// How long the stream remembers message ids to drop a resent one.
+    pub duplicate_window: Duration,
+}
+
+/// The running relays of a process; stopped (and their claims given up)
+/// on shutdown.
+#[derive(Debug, Default)]
+pub struct Relays {
+    stop: Option<watch::Sender<bool>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Relays {
+    /// Starts one relay per `(service, feed, db, table prefix)`.
+    pub fn start(settings: RelaySettings, feeds: Vec<(&'static str, ChangeFeed, Db)>) -> Result<Relays, Error> {
+        let (stop, stopped) = watch::channel(false);
+        let settings = Arc::new(settings);
+        let mut tasks = Vec::with_capacity(feeds.len());
+        for (service, feed, db) in feeds {
+            let relay = Relay {
+                envelope: Envelope::new(service, &settings.subject_prefix)?,
+                settings: Arc::clone(&settings),
+                feed,
+                row: RelayRow::new(
+                    db,
+                    service,
+                    "nats",
+                    &format!("{}/{}", std::process::id(), generate_id()),
+                    TERM,
+                ),
+                stopped: stopped.clone(),
+            };
+            tasks.push(tokio::spawn(relay.run()));
+        }
+        Ok(Relays {
+            stop: Some(stop),
+            tasks,
+        })
+    }
+
+    /// Stops every relay once its batch in flight is done, and gives up
+    /// their claims so another replica takes over at once.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        for task in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(ACK_TIMEOUT, task).await;
+        }
+    }
+}
+
+struct Relay {
+    envelope: Envelope,
+    settings: Arc<RelaySettings>,
+    feed: ChangeFeed,
+    row: RelayRow,
+    stopped: watch::Receiver<bool>,
+}
+
+impl Relay {
+    async fn run(mut self) {
+        let mut backoff = FIRST_BACKOFF;
+        while !*self.stopped.borrow() {
+            match self.relay().await {
+                Ok(()) => backoff = FIRST_BACKOFF,
+                Err(err) => {
+                    warn!(service = self.envelope.service, error = %err, "relaying events; retrying");
+                    let mut stopped = self.stopped.clone();
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        _ = stopped.changed() => {}
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+        if let Err(err) = self.row.release().await {
+            warn!(service = self.envelope.service, error = %err, "giving up the relay's claim");
+        }
+    }
+
+    /// Connects, then relays while this replica holds the claim; returns
+    /// when it stops holding it or is stopped.
+    async fn relay(&mut self) -> Result<(), Error> {
+        let Some(mut cursor) = self.row.claim().await? else {
+            // Another replica relays: wait, and try again.
+            let mut stopped = self.stopped.clone();
+            tokio::select! {
+                () = tokio::time::sleep(self.row.renew_every()) => {}
+                _ = stopped.changed() => {}
+            }
+            return Ok(());
+        };
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(self.settings.nats_url.as_str())
+            .await
+            .map_err(|err| Error::Nats(format!("connecting to {}: {err}", self.settings.nats_url)))?;
+        let jetstream = jetstream::new(client);
+        jetstream
+            .get_or_create_stream(stream::Config {
+                name: self.settings.stream.clone(),
+                subjects: vec![format!("{}.>", self.settings.subject_prefix)],
+                max_age: self.settings.max_age,
+                duplicate_window: self.settings.duplicate_window,
+                ..stream::Config::default()
+            })
+            .await
+            .map_err(|err| Error::Nats(format!("making the stream {}: {err}", self.settings.stream)))?;
+        info!(service = self.envelope.service, cursor, stream = %self.settings.stream, "relaying events to NATS");
+        loop {
+            if *self.stopped.borrow() {
+                return Ok(());
+            }
+            let events = self.feed.events_after(cursor).await?;
+            if events.is_empty() {
+                let mut stopped = self.stopped.clone();
+                tokio::select! {
+                    () = self.feed.committed_after(cursor) => {}
+                    _ = stopped.changed() => {}
+                }
+                // Renew the claim while the feed is quiet.
+                if !self.row.store(cursor).await? {
+                    return Ok(());
+                }
+                continue;
+            }
+            let last = events.last().map_or(cursor, |(event, _)| event.sequence);
+            let mut acks = Vec::with_capacity(events.len());
+            for (event, private_to) in &events {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Nats-Msg-Id", self.envelope.id(event).as_str());
+                let ack = jetstream
+                    .publish_with_headers(
+                        self.envelope.subject(event, !private_to.is_empty()),
+                        headers,
+                        self.envelope.encode(event)?.into(),
+                    )
+                    .await
+                    .map_err(|err| Error::Nats(format!("publishing {}: {err}", self.envelope.id(event))))?;
+                acks.push(ack);
+            }
+            for ack in
+                futures::future::join_all(acks.into_iter().map(|ack| tokio::time::timeout(ACK_TIMEOUT, ack))).await
+            {
+                ack.map_err(|_| Error::Nats("no acknowledgement within 10 s".into()))?
+                    .map_err(|err| Error::Nats(format!("an event was not acknowledged: {err}")))?;
+            }
+            if !self.row.store(last).await? {
+                // The claim lapsed while publishing: another replica may
+                // relay now, and resends are dropped by their ids.
+                return Ok(());
+            }
+            cursor = last;
+        }
+    }
+}
