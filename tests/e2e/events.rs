@@ -3,7 +3,8 @@
 //! feed event reaches the stream once, in feed order, as a CloudEvent;
 //! a restart resumes where the relay left off; a relay that crashed after
 //! publishing and before storing its cursor resends, and the stream drops
-//! the resends; two replicas on one database relay each event once.
+//! the resends; two replicas on one database relay each event once; a
+//! NATS server that goes away for a while is caught up with once back.
 
 use std::collections::HashMap;
 
@@ -22,6 +23,7 @@ use crate::{
 backend_only_tests!(
     every_event_reaches_the_stream_once_in_order_as_a_cloud_event,
     two_replicas_relay_each_event_once,
+    a_relay_catches_up_once_nats_is_back,
 );
 
 /// A stream and subject tree of the test's own: tests share the server.
@@ -46,8 +48,8 @@ struct Published {
     event: serde_json::Value,
 }
 
-async fn published(stream: &str) -> anyhow::Result<Vec<Published>> {
-    let jetstream = jetstream::new(async_nats::connect(nats_url().await?).await?);
+async fn published(nats: &str, stream: &str) -> anyhow::Result<Vec<Published>> {
+    let jetstream = jetstream::new(async_nats::connect(nats).await?);
     let mut stream = jetstream.get_stream(stream).await?;
     let last = stream.info().await?.state.last_sequence;
     let mut found = Vec::new();
@@ -104,15 +106,17 @@ async fn relayed_to_the_heads(app: &TestApp) -> anyhow::Result<()> {
 /// Waits until the stream holds as many events as the feeds, then checks
 /// each: a CloudEvent of the spec's required attributes, its id the
 /// message id, each feed's events once and in order.
-async fn all_published_once_in_order(app: &TestApp, stream: &str) -> anyhow::Result<Vec<Published>> {
+async fn all_published_once_in_order(app: &TestApp, nats: &str, stream: &str) -> anyhow::Result<Vec<Published>> {
     relayed_to_the_heads(app).await?;
     let heads = heads(app).await?;
     let total: i64 = heads.values().sum();
     eventually("the stream holds every event", || async {
-        Ok(published(stream).await.is_ok_and(|found| found.len() as i64 >= total))
+        Ok(published(nats, stream)
+            .await
+            .is_ok_and(|found| found.len() as i64 >= total))
     })
     .await?;
-    let found = published(stream).await?;
+    let found = published(nats, stream).await?;
     assert_eq!(found.len() as i64, total, "no more events than the feeds hold");
     let mut next: HashMap<String, i64> = HashMap::new();
     let prefix = stream.to_lowercase();
@@ -163,7 +167,7 @@ async fn every_event_reaches_the_stream_once_in_order_as_a_cloud_event(backend: 
     let (nats, stream) = (nats_url().await?, unique_stream());
     let mut first = spawn_app_with(&backend, relaying(&nats, &stream)).await?;
     a_season(&first).await?;
-    let found = all_published_once_in_order(&first, &stream).await?;
+    let found = all_published_once_in_order(&first, &nats, &stream).await?;
     // The resource comes as proto3 JSON.
     let objective = found
         .iter()
@@ -177,7 +181,7 @@ async fn every_event_reaches_the_stream_once_in_order_as_a_cloud_event(backend: 
     first.stop_server().await?;
     let second = first.spawn_peer(relaying(&nats, &stream)).await?;
     check_in_at(&second, "objectives/grow/keyResults/kr1", 4.0, 7).await?;
-    all_published_once_in_order(&second, &stream).await?;
+    all_published_once_in_order(&second, &nats, &stream).await?;
 
     // As if it had crashed after publishing and before storing: every
     // cursor back at the start. It resends all, and the stream drops the
@@ -192,7 +196,7 @@ async fn every_event_reaches_the_stream_once_in_order_as_a_cloud_event(backend: 
     db.close().await?;
     let third = first.spawn_peer(relaying(&nats, &stream)).await?;
     check_in_at(&third, "objectives/grow/keyResults/kr1", 5.0, 7).await?;
-    all_published_once_in_order(&third, &stream).await?;
+    all_published_once_in_order(&third, &nats, &stream).await?;
     Ok(())
 }
 
@@ -205,6 +209,34 @@ async fn two_replicas_relay_each_event_once(backend: TestBackend) -> anyhow::Res
         check_in_at(&second, "objectives/grow/keyResults/kr1", value, 6).await?;
         check_in_at(&first, "objectives/grow/keyResults/kr1", value + 0.5, 6).await?;
     }
-    all_published_once_in_order(&first, &stream).await?;
+    all_published_once_in_order(&first, &nats, &stream).await?;
     Ok(())
+}
+
+async fn a_relay_catches_up_once_nats_is_back(backend: TestBackend) -> anyhow::Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let store = tempfile::tempdir()?;
+    let nats = format!("nats://127.0.0.1:{port}");
+    let answers = || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    let mut server = trellis_tests::nats::spawn_server(port, store.path())?;
+    eventually("the test's NATS answers", || async { Ok(answers()) }).await?;
+    let stream = unique_stream();
+    let app = spawn_app_with(&backend, relaying(&nats, &stream)).await?;
+    a_season(&app).await?;
+    all_published_once_in_order(&app, &nats, &stream).await?;
+
+    // NATS goes away; writes go on.
+    server.kill()?;
+    server.wait()?;
+    for value in [1.0, 2.0, 3.0] {
+        check_in_at(&app, "objectives/grow/keyResults/kr1", value, 6).await?;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+
+    // Back: the relay catches up, nothing lost, nothing twice.
+    let mut server = trellis_tests::nats::spawn_server(port, store.path())?;
+    let caught_up = all_published_once_in_order(&app, &nats, &stream).await;
+    server.kill()?;
+    server.wait()?;
+    caught_up.map(|_| ())
 }

@@ -3,7 +3,12 @@
 //! 127.0.0.1:4222, started here with JetStream when nothing answers
 //! there, as a PostgreSQL service would be: it stays up for later runs.
 
-use std::{net::TcpStream, path::PathBuf, process::Stdio, time::Duration};
+use std::{
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Child, Stdio},
+    time::Duration,
+};
 
 use anyhow::{Context, bail};
 use tokio::sync::Mutex;
@@ -13,7 +18,7 @@ const ADDRESS: &str = "127.0.0.1:4222";
 
 static STARTING: Mutex<()> = Mutex::const_new(());
 /// The server this process started, left running when it exits.
-static STARTED: std::sync::OnceLock<std::process::Child> = std::sync::OnceLock::new();
+static STARTED: std::sync::OnceLock<Child> = std::sync::OnceLock::new();
 
 fn answers() -> bool {
     TcpStream::connect_timeout(&ADDRESS.parse().expect("a socket address"), Duration::from_millis(500)).is_ok()
@@ -30,18 +35,9 @@ pub async fn nats_url() -> anyhow::Result<String> {
     }
     let store: PathBuf = std::env::temp_dir().join("trellis-test-nats");
     std::fs::create_dir_all(&store).with_context(|| format!("making {}", store.display()))?;
-    let binary = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "nats-server"]
-        .into_iter()
-        .find(|path| !path.starts_with('/') || std::path::Path::new(path).exists())
-        .unwrap_or("nats-server");
-    let child = std::process::Command::new(binary)
-        .args(["-a", "127.0.0.1", "-p", "4222", "-js", "-sd"])
-        .arg(&store)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("nothing answers on 127.0.0.1:4222 and nats-server could not be started: install it (apt install nats-server)")?;
+    let child = spawn_server(4222, &store).context(
+        "nothing answers on 127.0.0.1:4222 and nats-server could not be started: install it (apt install nats-server)",
+    )?;
     let _ = STARTED.set(child);
     for _ in 0..100 {
         if answers() {
@@ -50,4 +46,20 @@ pub async fn nats_url() -> anyhow::Result<String> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("nats-server was started but does not answer on {ADDRESS}")
+}
+
+/// Starts `nats-server` with JetStream on 127.0.0.1:`port`, keeping its
+/// streams in `store`.
+pub fn spawn_server(port: u16, store: &Path) -> std::io::Result<Child> {
+    let binary = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .into_iter()
+        .find(|path| Path::new(path).exists())
+        .unwrap_or("nats-server");
+    std::process::Command::new(binary)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(store)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
 }

@@ -54,7 +54,8 @@ pub struct Relays {
 }
 
 impl Relays {
-    /// Starts one relay per `(service, feed, db, table prefix)`.
+    /// Starts one relay per `(service, its feed, its database)`; the
+    /// service name is its tables' prefix.
     pub fn start(settings: RelaySettings, feeds: Vec<(&'static str, ChangeFeed, Db)>) -> Result<Relays, Error> {
         let (stop, stopped) = watch::channel(false);
         let settings = Arc::new(settings);
