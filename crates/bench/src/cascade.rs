@@ -21,13 +21,13 @@ use trellis_proto::{
         ListAlignedDescendantsRequest, NodeKind, ProjectionStatus, cascade_service_client::CascadeServiceClient,
         rhythm_service_client::RhythmServiceClient,
     },
-    okr::v1::{CheckIn, CreateCheckInRequest, TransitionCycleRequest, okr_service_client::OkrServiceClient},
+    okr::v1::{CheckIn, CreateCheckInRequest, okr_service_client::OkrServiceClient},
 };
 
 use crate::{
     Args,
     load::{Phase, run_phase},
-    season::{CYCLE_ID, ROOT, Shape, prepare, round, team_messages},
+    season::{CYCLE_ID, ROOT, Shape, round},
     target::Target,
     workloads::{pick, report},
 };
@@ -102,7 +102,7 @@ async fn status(channel: &Channel) -> anyhow::Result<ProjectionStatus> {
 
 /// Waits until every feed has caught up to the head it last heard of and
 /// nothing was applied for a moment (the heads were reached).
-async fn caught_up(channel: &Channel, timeout: Duration) -> anyhow::Result<ProjectionStatus> {
+pub(crate) async fn caught_up(channel: &Channel, timeout: Duration) -> anyhow::Result<ProjectionStatus> {
     let deadline = Instant::now() + timeout;
     let mut previous: Option<Vec<i64>> = None;
     loop {
@@ -127,26 +127,7 @@ pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<CascadeFigu
         key_results: args.krs,
     };
     let channel = target.channels(1).await?.remove(0);
-    let started = Instant::now();
-    prepare(channel.clone(), shape).await?;
-    let mut okr = OkrServiceClient::new(channel.clone())
-        .max_encoding_message_size(usize::MAX)
-        .max_decoding_message_size(64 << 20);
-    // One import holds at most 200,000 objectives: a slice of teams each.
-    let teams_per_import = (100_000 / shape.objectives.max(1)).max(1);
-    for first in (0..shape.teams).step_by(teams_per_import) {
-        let teams = first..(first + teams_per_import).min(shape.teams);
-        okr.import_season(futures::stream::iter(team_messages(shape, teams)))
-            .await
-            .context("importing the season")?;
-    }
-    okr.activate_cycle(TransitionCycleRequest {
-        name: format!("cycles/{CYCLE_ID}"),
-        ..TransitionCycleRequest::default()
-    })
-    .await
-    .context("activating the cycle")?;
-    let load_seconds = started.elapsed().as_secs_f64();
+    let load_seconds = crate::season::load(channel.clone(), shape).await?;
     eprintln!("loaded the season in {load_seconds:.1} s");
     caught_up(&channel, Duration::from_secs(1_800)).await?;
 
@@ -266,7 +247,7 @@ async fn rollups(channel: &Channel) -> anyhow::Result<(f64, f64)> {
 }
 
 /// Key results of a spread of teams, found through the cascade itself.
-async fn sample_key_results(channel: &Channel, teams: usize) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn sample_key_results(channel: &Channel, teams: usize) -> anyhow::Result<Vec<String>> {
     let mut client = CascadeServiceClient::new(channel.clone());
     let mut key_results = Vec::new();
     let step = (teams / SAMPLE_TEAMS).max(1);

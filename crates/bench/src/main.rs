@@ -5,6 +5,7 @@ mod cascade;
 mod cascade_sim;
 mod ceiling;
 mod check_in;
+mod events;
 mod health;
 mod load;
 mod season;
@@ -33,6 +34,8 @@ pub enum Workload {
     Cascade,
     /// The cascade's graph built in process from generated feed events (no server, no database): build, memory, roll-up, paths.
     CascadeSim,
+    /// A season's events relayed to NATS JetStream: the backlog's rate, then the lag from commit to stream under check-ins.
+    Events,
 }
 
 #[derive(Debug, Parser)]
@@ -88,6 +91,9 @@ pub struct Args {
     /// With --server: the server's process id, to report its peak RSS.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// events: the NATS server (with JetStream) the events go to.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
     /// With --spawn (get_strategy, check_in, cascade): the server runs
     /// --auth-mode oidc with a key the bench makes, and every call
     /// presents a token.
@@ -121,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
         Workload::Escalation => serde_json::to_string(&health::escalation(&target).await?)?,
         Workload::Cascade => serde_json::to_string(&cascade::run(&args, &mut target).await?)?,
         Workload::CascadeSim => unreachable!("cascade_sim runs without a server, above"),
+        Workload::Events => serde_json::to_string(&events::run(&args, &mut target).await?)?,
     };
     println!("{figures}");
     target.stop().await

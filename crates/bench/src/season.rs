@@ -13,8 +13,8 @@ use trellis_proto::{
     cascade::v1::{BatchCreateOrgUnitsRequest, CreateOrgUnitRequest, OrgUnit, org_service_client::OrgServiceClient},
     common::v1::Visibility,
     okr::v1::{
-        AlignmentTarget, ImportAlignment, ImportSeasonRequest, KeyResult, Objective, alignment_target::Target,
-        import_season_request::Header, import_season_request::Row, key_result, objective,
+        AlignmentTarget, ImportAlignment, ImportSeasonRequest, KeyResult, Objective, TransitionCycleRequest,
+        alignment_target::Target, import_season_request::Header, import_season_request::Row, key_result, objective,
         okr_service_client::OkrServiceClient,
     },
     strategy::v1::{
@@ -177,6 +177,32 @@ pub async fn prepare(channel: Channel, shape: Shape) -> anyhow::Result<()> {
         .await
         .context("creating the cycle")?;
     Ok(())
+}
+
+/// Loads a season of `shape` through the services: the org and the
+/// strategy, then every team's objectives over ImportSeason (in slices one
+/// import may hold), then the cycle activated. The seconds it took.
+pub async fn load(channel: Channel, shape: Shape) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    prepare(channel.clone(), shape).await?;
+    let mut okr = OkrServiceClient::new(channel.clone())
+        .max_encoding_message_size(usize::MAX)
+        .max_decoding_message_size(64 << 20);
+    // One import holds at most 200,000 objectives: a slice of teams each.
+    let teams_per_import = (100_000 / shape.objectives.max(1)).max(1);
+    for first in (0..shape.teams).step_by(teams_per_import) {
+        let teams = first..(first + teams_per_import).min(shape.teams);
+        okr.import_season(futures::stream::iter(team_messages(shape, teams)))
+            .await
+            .context("importing the season")?;
+    }
+    okr.activate_cycle(TransitionCycleRequest {
+        name: format!("cycles/{CYCLE_ID}"),
+        ..TransitionCycleRequest::default()
+    })
+    .await
+    .context("activating the cycle")?;
+    Ok(started.elapsed().as_secs_f64())
 }
 
 fn team_id(team: usize) -> String {

@@ -18,6 +18,8 @@ const JWKS_ENV: &str = "TRELLIS_BENCH_JWKS";
 /// Set in the child's environment to keep snapshots of the cascade's
 /// graph (taken at shutdown, loaded at start); without it they are off.
 const SNAPSHOTS_ENV: &str = "TRELLIS_BENCH_SNAPSHOTS";
+/// Set in the child's environment to relay its feeds: `NATS_URL STREAM`.
+pub const EVENTS_ENV: &str = "TRELLIS_BENCH_EVENTS";
 const READY_PREFIX: &str = "listening on ";
 
 /// In the child: serve until the parent closes stdin (or goes away).
@@ -25,6 +27,15 @@ pub async fn serve(database_url: String) -> anyhow::Result<()> {
     let mut settings = Settings::with_database(database_url);
     if let Some(jwks) = std::env::var_os(JWKS_ENV) {
         crate::target::configure_oidc(&mut settings, Path::new(&jwks));
+    }
+    if let Some((nats_url, stream)) = std::env::var(EVENTS_ENV).ok().and_then(|value| {
+        value
+            .split_once(' ')
+            .map(|(url, stream)| (url.to_owned(), stream.to_owned()))
+    }) {
+        settings.events_nats_url = Some(nats_url);
+        settings.events_subject_prefix = stream.to_lowercase();
+        settings.events_stream = stream;
     }
     // Without snapshots the start replays every feed (the baseline).
     settings.snapshot_retention = if std::env::var_os(SNAPSHOTS_ENV).is_some() {
@@ -62,10 +73,19 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// With `jwks`, the server runs `--auth-mode oidc` trusting that key.
     /// With `snapshots`, it loads the newest snapshot of the cascade's
-    /// graph at start and takes one when it stops.
-    pub fn start(database_url: &str, jwks: Option<&Path>, snapshots: bool) -> anyhow::Result<ServerProcess> {
+    /// graph at start and takes one when it stops. With `events`
+    /// (`(nats_url, stream)`), it relays its feeds there.
+    pub fn start(
+        database_url: &str,
+        jwks: Option<&Path>,
+        snapshots: bool,
+        events: Option<(&str, &str)>,
+    ) -> anyhow::Result<ServerProcess> {
         let exe = std::env::current_exe().context("finding the bench executable")?;
         let mut command = Command::new(exe);
+        if let Some((nats_url, stream)) = events {
+            command.env(EVENTS_ENV, format!("{nats_url} {stream}"));
+        }
         if let Some(jwks) = jwks {
             command.env(JWKS_ENV, jwks);
         }

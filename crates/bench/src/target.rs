@@ -111,13 +111,13 @@ impl Target {
             "postgres"
         }
         .to_owned();
-        if matches!(args.workload, Workload::Season | Workload::Cascade) {
+        if matches!(args.workload, Workload::Season | Workload::Cascade | Workload::Events) {
             if auth && args.workload == Workload::Season {
                 bail!("--auth is for the get_strategy, check_in and cascade workloads");
             }
             let keys = auth.then(bench_key).transpose()?;
             let jwks = keys.as_ref().map(|(_, _, jwks)| jwks.clone());
-            let process = ServerProcess::start(&database_url, jwks.as_deref(), true)?;
+            let process = ServerProcess::start(&database_url, jwks.as_deref(), true, None)?;
             eprintln!(
                 "spawned a {backend} server process on {}{}",
                 process.url,
@@ -208,11 +208,17 @@ impl Target {
     /// database (a fresh process: nothing in memory survives); with
     /// `snapshots` its cascade starts from the newest snapshot.
     pub fn restart(&mut self, snapshots: bool) -> anyhow::Result<()> {
+        self.restart_with(snapshots, None)
+    }
+
+    /// Like [`Target::restart`], the new process relaying its feeds to
+    /// `events` (`(nats_url, stream)`) when given.
+    pub fn restart_with(&mut self, snapshots: bool, events: Option<(&str, &str)>) -> anyhow::Result<()> {
         let (Some(process), Some(database_url)) = (self.process.take(), self.database_url.as_deref()) else {
             bail!("only a spawned server process can be restarted");
         };
         process.stop()?;
-        let process = ServerProcess::start(database_url, self.jwks.as_deref(), snapshots)?;
+        let process = ServerProcess::start(database_url, self.jwks.as_deref(), snapshots, events)?;
         self.url = process.url.clone();
         self.process = Some(process);
         Ok(())
