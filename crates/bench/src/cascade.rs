@@ -419,10 +419,20 @@ async fn board_phase(args: &Args, channels: &[Channel], company: bool) -> anyhow
     Ok(result)
 }
 
-/// Check-ins at `--writes-per-s` for `--seconds`; the lag percentiles are
-/// the okr feed's live lags as the projection measured them.
-async fn lag_phase(args: &Args, channels: &[Channel], key_results: &[String]) -> anyhow::Result<(f64, f64, f64)> {
-    let total = (args.writes_per_s as f64 * args.seconds).round() as usize;
+/// How many check-ins [`check_ins_at_rate`] sends.
+pub(crate) fn check_in_total(args: &Args) -> usize {
+    (args.writes_per_s as f64 * args.seconds).round() as usize
+}
+
+/// Check-ins sent open-loop at `--writes-per-s` for `--seconds` (at most
+/// 1,024 waiting), spread over the pool of key results: how many, the rate
+/// they went at, how many failed.
+pub(crate) async fn check_ins_at_rate(
+    args: &Args,
+    channels: &[Channel],
+    key_results: &[String],
+) -> anyhow::Result<(usize, f64, usize)> {
+    let total = check_in_total(args);
     let interval = Duration::from_secs_f64(1.0 / args.writes_per_s.max(1) as f64);
     let in_flight = Arc::new(Semaphore::new(1_024));
     let started = Instant::now();
@@ -449,16 +459,23 @@ async fn lag_phase(args: &Args, channels: &[Channel], key_results: &[String]) ->
                 .map(|_| ())
         }));
     }
-    let mut errors = 0;
+    let mut failed = 0;
     for task in tasks {
-        if task.await.is_err() {
-            errors += 1;
+        if !matches!(task.await, Ok(Ok(()))) {
+            failed += 1;
         }
     }
     let writes_per_s = total as f64 / started.elapsed().as_secs_f64();
-    if errors > 0 {
-        eprintln!("{errors} check-ins failed");
+    if failed > 0 {
+        eprintln!("{failed} check-ins failed");
     }
+    Ok((total, writes_per_s, failed))
+}
+
+/// Check-ins at `--writes-per-s` for `--seconds`; the lag percentiles are
+/// the okr feed's live lags as the projection measured them.
+async fn lag_phase(args: &Args, channels: &[Channel], key_results: &[String]) -> anyhow::Result<(f64, f64, f64)> {
+    let (total, writes_per_s, _) = check_ins_at_rate(args, channels, key_results).await?;
     let status = caught_up(&channels[0], Duration::from_secs(120)).await?;
     let okr = status
         .feeds

@@ -10,14 +10,12 @@ use anyhow::Context;
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use trellis_proto::okr::v1::{CheckIn, CreateCheckInRequest, okr_service_client::OkrServiceClient};
 
 use crate::{
     Args,
-    cascade::{caught_up, sample_key_results},
+    cascade::{caught_up, check_in_total, check_ins_at_rate, sample_key_results},
     season::{Shape, load, round},
     target::Target,
-    workloads::pick,
 };
 
 #[derive(Debug, Serialize)]
@@ -89,7 +87,7 @@ pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<EventsFigur
     );
     // The subscription is in place at the server before the first write.
     client.flush().await?;
-    let total = (args.writes_per_s as f64 * args.seconds).round() as usize;
+    let total = check_in_total(args);
     let lags = tokio::spawn(async move {
         let mut lags = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
         while lags.len() < total as u64 {
@@ -107,32 +105,8 @@ pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<EventsFigur
         }
         anyhow::Ok(lags)
     });
-    let interval = Duration::from_secs_f64(1.0 / args.writes_per_s.max(1) as f64);
-    let writing = Instant::now();
-    let mut writes = Vec::with_capacity(total);
-    for n in 0..total {
-        tokio::time::sleep_until((writing + interval.mul_f64(n as f64)).into()).await;
-        let mut client = OkrServiceClient::new(pick(&channels, n));
-        let parent = key_results[(n * 31) % key_results.len()].clone();
-        writes.push(tokio::spawn(async move {
-            client
-                .create_check_in(CreateCheckInRequest {
-                    parent,
-                    check_in: Some(CheckIn {
-                        value: (n % 100) as f64,
-                        confidence: 6,
-                        ..CheckIn::default()
-                    }),
-                    request_id: String::new(),
-                })
-                .await
-                .map(|_| ())
-        }));
-    }
-    for write in writes {
-        write.await??;
-    }
-    let writes_per_s = total as f64 / writing.elapsed().as_secs_f64();
+    let (_, writes_per_s, failed) = check_ins_at_rate(args, &channels, &key_results).await?;
+    anyhow::ensure!(failed == 0, "{failed} check-ins failed");
     let lags = lags.await??;
     anyhow::ensure!(
         lags.len() == total as u64,

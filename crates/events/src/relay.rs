@@ -20,6 +20,7 @@ use async_nats::jetstream::{self, stream};
 use tokio::{sync::watch, task::JoinHandle};
 use tracing::{info, warn};
 use trellis_foundation::{ChangeFeed, Db, names::generate_id};
+use trellis_proto::feed::v1::ChangeEvent;
 
 use crate::{Error, cloud_event::Envelope, store::RelayRow};
 
@@ -103,6 +104,27 @@ struct Relay {
 }
 
 impl Relay {
+    /// Each event's id, subject and CloudEvent, encoded on the blocking
+    /// pool: a batch's JSON is milliseconds of work the runtime should not
+    /// wait on.
+    async fn encode(&self, events: Vec<(ChangeEvent, String)>) -> Result<Vec<(String, String, Vec<u8>)>, Error> {
+        let envelope = self.envelope.clone();
+        tokio::task::spawn_blocking(move || {
+            events
+                .iter()
+                .map(|(event, private_to)| {
+                    Ok((
+                        envelope.id(event),
+                        envelope.subject(event, !private_to.is_empty()),
+                        envelope.encode(event)?,
+                    ))
+                })
+                .collect()
+        })
+        .await
+        .map_err(|err| Error::Encode(format!("encoding a batch did not finish: {err}")))?
+    }
+
     async fn run(mut self) {
         let mut backoff = FIRST_BACKOFF;
         while !*self.stopped.borrow() {
@@ -172,17 +194,13 @@ impl Relay {
             }
             let last = events.last().map_or(cursor, |(event, _)| event.sequence);
             let mut acks = Vec::with_capacity(events.len());
-            for (event, private_to) in &events {
+            for (id, subject, payload) in self.encode(events).await? {
                 let mut headers = async_nats::HeaderMap::new();
-                headers.insert("Nats-Msg-Id", self.envelope.id(event).as_str());
+                headers.insert("Nats-Msg-Id", id.as_str());
                 let ack = jetstream
-                    .publish_with_headers(
-                        self.envelope.subject(event, !private_to.is_empty()),
-                        headers,
-                        self.envelope.encode(event)?.into(),
-                    )
+                    .publish_with_headers(subject, headers, payload.into())
                     .await
-                    .map_err(|err| Error::Nats(format!("publishing {}: {err}", self.envelope.id(event))))?;
+                    .map_err(|err| Error::Nats(format!("publishing {id}: {err}")))?;
                 acks.push(ack);
             }
             for ack in

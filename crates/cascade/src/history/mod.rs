@@ -166,13 +166,7 @@ impl History {
         let mut as_of = AsOf { graph, cursors };
         let mut replay = self.replay(&as_of.cursors, at).await?;
         loop {
-            let mut batch = Vec::with_capacity(APPLY_BATCH);
-            while batch.len() < APPLY_BATCH {
-                match replay.next().await? {
-                    Some(replayed) => batch.push(replayed),
-                    None => break,
-                }
-            }
+            let batch = replay.next_batch(APPLY_BATCH).await?;
             if batch.is_empty() {
                 return Ok(as_of);
             }

@@ -82,6 +82,19 @@ impl Replay {
         Replay { feeds, until_micros }
     }
 
+    /// The next events in commit-time order, at most `max`; empty once
+    /// every feed has reached the cut or its head.
+    pub async fn next_batch(&mut self, max: usize) -> Result<Vec<Replayed>, Error> {
+        let mut batch = Vec::with_capacity(max);
+        while batch.len() < max {
+            match self.next().await? {
+                Some(replayed) => batch.push(replayed),
+                None => break,
+            }
+        }
+        Ok(batch)
+    }
+
     /// The next event in commit-time order; `None` once every feed has
     /// reached the cut or its head.
     pub async fn next(&mut self) -> Result<Option<Replayed>, Error> {

@@ -129,13 +129,7 @@ impl AlignmentOps {
         let mut walk = Walk::new(base, request.name.clone(), confidence_below);
         let mut replay = history.replay(&walk.as_of.cursors, end).await?;
         loop {
-            let mut batch = Vec::with_capacity(WALK_BATCH);
-            while batch.len() < WALK_BATCH {
-                match replay.next().await? {
-                    Some(replayed) => batch.push(replayed),
-                    None => break,
-                }
-            }
+            let batch = replay.next_batch(WALK_BATCH).await?;
             if batch.is_empty() {
                 break;
             }
