@@ -27,6 +27,12 @@ pub struct EventsFigures {
     /// The backlog relayed, from the relaying server's start to the last
     /// event in the stream.
     pub events_per_s: f64,
+    /// The ceiling, in the same run: messages of the events' average size
+    /// published straight to a stream of their own, in the relay's batches
+    /// of 512 with their acknowledgements awaited together (no feed read,
+    /// no encoding, no cursor written).
+    pub events_ceiling_per_s: f64,
+    pub events_to_ceiling: f64,
     pub writes_per_s: f64,
     /// From a check-in's commit to its event arriving from the stream.
     pub relay_lag_p50_ms: f64,
@@ -71,6 +77,9 @@ pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<EventsFigur
     let relay_seconds = started.elapsed().as_secs_f64();
     let events_per_s = events as f64 / relay_seconds;
     eprintln!("relayed {events} events in {relay_seconds:.1} s: {events_per_s:.0}/s");
+    let info = jetstream.get_stream(&stream).await?.info().await?.state.clone();
+    let average_bytes = usize::try_from(info.bytes / info.messages.max(1)).unwrap_or(1024);
+    let ceiling_per_s = publish_ceiling(&jetstream, &stream, average_bytes).await?;
 
     // Check-ins at --writes-per-s, each event timed from its commit to its
     // arrival from the stream.
@@ -123,8 +132,51 @@ pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<EventsFigur
         backend: target.backend.clone(),
         events,
         events_per_s: events_per_s.round(),
+        events_ceiling_per_s: ceiling_per_s.round(),
+        events_to_ceiling: round(events_per_s / ceiling_per_s.max(f64::MIN_POSITIVE), 3),
         writes_per_s: writes_per_s.round(),
         relay_lag_p50_ms: round(p50, 2),
         relay_lag_p99_ms: round(p99, 2),
     })
+}
+
+/// Messages published per second straight to a stream of their own, the
+/// way the relay publishes (see [`EventsFigures::events_ceiling_per_s`]).
+async fn publish_ceiling(
+    jetstream: &async_nats::jetstream::Context,
+    stream: &str,
+    message_bytes: usize,
+) -> anyhow::Result<f64> {
+    const MESSAGES: usize = 200_000;
+    const BATCH: usize = 512;
+    let name = format!("{stream}CEILING");
+    let subject = format!("{}.ceiling", name.to_lowercase());
+    jetstream
+        .get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: name.clone(),
+            subjects: vec![subject.clone()],
+            ..Default::default()
+        })
+        .await?;
+    let payload = vec![b'x'; message_bytes];
+    let started = Instant::now();
+    for first in (0..MESSAGES).step_by(BATCH) {
+        let mut acks = Vec::with_capacity(BATCH);
+        for n in first..(first + BATCH).min(MESSAGES) {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", format!("ceiling-{n}").as_str());
+            acks.push(
+                jetstream
+                    .publish_with_headers(subject.clone(), headers, payload.clone().into())
+                    .await?,
+            );
+        }
+        for ack in futures::future::join_all(acks.into_iter().map(std::future::IntoFuture::into_future)).await {
+            ack?;
+        }
+    }
+    let per_s = MESSAGES as f64 / started.elapsed().as_secs_f64();
+    eprintln!("ceiling: {MESSAGES} messages of {message_bytes} bytes straight to JetStream at {per_s:.0}/s");
+    jetstream.delete_stream(&name).await?;
+    Ok(per_s)
 }
