@@ -144,6 +144,12 @@ async fn all_published_once_in_order(app: &TestApp, nats: &str, stream: &str) ->
         );
         assert!(event["subject"].as_str().is_some_and(|name| !name.is_empty()));
         assert!(event["time"].as_str().is_some());
+        assert!(
+            event["chainhash"]
+                .as_str()
+                .is_some_and(|hash| hash.len() == 64 && hash.bytes().all(|byte| byte.is_ascii_hexdigit())),
+            "the event's link in its feed's hash chain: {event}"
+        );
     }
     for (service, head) in heads {
         assert_eq!(

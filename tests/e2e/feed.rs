@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use sea_orm::{ConnectionTrait, Database};
 use tonic::Streaming;
+use trellis_proto::chain::Verifier;
 use trellis_proto::{
     cascade::v1::{CreateOrgUnitRequest, OrgUnit, UpdateOrgUnitRequest, org_service_client::OrgServiceClient},
     feed::v1::{ChangeEvent, ChangeKind, WatchChangesRequest},
@@ -18,6 +20,7 @@ backend_tests!(
     a_watcher_resumes_from_its_cursor_and_sees_every_event_once,
     concurrent_writers_never_make_a_watcher_skip_or_repeat,
     events_carry_the_actor_and_the_resource,
+    a_feed_written_before_the_chain_is_chained_on_upgrade,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -106,8 +109,13 @@ async fn concurrent_writers_never_make_a_watcher_skip_or_repeat(app: TestApp) ->
     }
     let total = 4 + WRITERS * WRITES_EACH * 2;
     let mut sequences = Vec::with_capacity(total);
+    // Concurrent writers still link each event to the one committed
+    // before it.
+    let mut chain = Verifier::default();
     while sequences.len() < total {
-        sequences.push(next_event(&mut stream).await?.sequence);
+        let event = next_event(&mut stream).await?;
+        chain.check(&event).map_err(|broken| anyhow::anyhow!("{broken}"))?;
+        sequences.push(event.sequence);
     }
     for writer in writers {
         writer.await??;
@@ -162,4 +170,45 @@ async fn events_carry_the_actor_and_the_resource(app: TestApp) -> anyhow::Result
         .into_inner();
     assert_eq!(decoded, current);
     Ok(())
+}
+
+/// A database written before the hash chain existed: the columns are
+/// dropped and the migration forgotten, as they were then. A server
+/// started on it chains the old events, to the very hashes they got when
+/// they were written (the chain covers only what was stored), and goes on
+/// chaining new ones.
+async fn a_feed_written_before_the_chain_is_chained_on_upgrade(app: TestApp) -> anyhow::Result<()> {
+    load_org(&app).await?;
+    let written = events_up_to(&app, 4).await?;
+    assert!(written.iter().all(|event| event.hash.len() == 64));
+
+    let db = Database::connect(app.database_url.as_str()).await?;
+    for statement in [
+        "ALTER TABLE cascade_changes DROP COLUMN hash",
+        "ALTER TABLE cascade_change_counter DROP COLUMN last_hash",
+        "DELETE FROM cascade_migrations WHERE version = 'm0300_cascade_change_chain'",
+    ] {
+        db.execute_unprepared(statement).await?;
+    }
+    let upgraded = app.spawn_replica().await?;
+    let chained = events_up_to(&upgraded, 4).await?;
+    let hashes = |events: &[ChangeEvent]| events.iter().map(|event| event.hash.clone()).collect::<Vec<_>>();
+    assert_eq!(hashes(&chained), hashes(&written));
+
+    upgraded.org.clone().create_org_unit(team("after")).await?;
+    let mut chain = Verifier::default();
+    for event in events_up_to(&upgraded, 5).await? {
+        chain.check(&event).map_err(|broken| anyhow::anyhow!("{broken}"))?;
+    }
+    assert_eq!(chain.verified(), 5);
+    Ok(())
+}
+
+async fn events_up_to(app: &TestApp, last: i64) -> anyhow::Result<Vec<ChangeEvent>> {
+    let mut stream = watch(app, 0).await?;
+    let mut events = Vec::new();
+    while events.last().is_none_or(|event: &ChangeEvent| event.sequence < last) {
+        events.push(next_event(&mut stream).await?);
+    }
+    Ok(events)
 }

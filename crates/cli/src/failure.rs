@@ -26,6 +26,9 @@ pub mod exit {
     pub const UNAUTHENTICATED: u8 = 7;
     /// The caller may not do that.
     pub const PERMISSION_DENIED: u8 = 8;
+    /// `trellis audit verify` found a broken link in a feed's hash chain,
+    /// or could not read all of it.
+    pub const TAMPERED: u8 = 9;
 }
 
 /// One problem in an input file, at a line.
@@ -55,6 +58,8 @@ pub enum Failure {
     Issuer(String),
     /// The identity provider refused --client-id and --client-secret.
     Refused(String),
+    /// A feed's hash chain does not hold (`trellis audit verify`).
+    Tampered(String),
 }
 
 impl Failure {
@@ -72,6 +77,7 @@ impl Failure {
             Failure::Io { .. } => exit::INVALID,
             Failure::Issuer(_) => exit::UNAVAILABLE,
             Failure::Refused(_) => exit::UNAUTHENTICATED,
+            Failure::Tampered(_) => exit::TAMPERED,
         })
     }
 }
@@ -129,6 +135,7 @@ impl fmt::Display for Failure {
                 "cannot get a token: {reason}\n  check --issuer (TRELLIS_OIDC_ISSUER)"
             ),
             Failure::Refused(reason) => write!(f, "no token: {reason}\n  check --client-id and --client-secret"),
+            Failure::Tampered(reason) => write!(f, "audit failed: {reason}"),
         }
     }
 }

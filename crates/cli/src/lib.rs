@@ -14,7 +14,7 @@ use trellis_access::oauth::ClientCredentials;
 
 use crate::{
     client::{Credentials, Servers, Tls, connect},
-    commands::{access, cascade, cycle, health, okr, org, rhythm, strategy},
+    commands::{access, audit, cascade, cycle, health, okr, org, rhythm, strategy},
     failure::Failure,
     output::{Format, Printer},
 };
@@ -30,7 +30,9 @@ Exit codes:
   6  the server (or the token issuer) cannot be reached, or does not host that service
   7  no token, or one the server does not accept (--token, TRELLIS_TOKEN), or
      the issuer refused --client-id and --client-secret
-  8  the caller may not do that";
+  8  the caller may not do that
+  9  `trellis audit verify` found a broken link in a feed's hash chain, or
+     could not read every event";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -168,6 +170,10 @@ pub enum Command {
     /// The demo organisation.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
+    /// Checks on the stored history: that no change was altered after it
+    /// was written.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Paging of a List call (AIP-158).
@@ -228,5 +234,6 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Week(command) => rhythm::week(command, &clients, printer).await,
         Command::Conversation(command) => rhythm::conversation(command, &clients, printer).await,
         Command::Demo(command) => demo::run(command, &clients, printer).await,
+        Command::Audit(command) => audit::run(command, &clients, printer).await,
     }
 }

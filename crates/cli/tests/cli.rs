@@ -7,6 +7,7 @@
 use std::{path::Path, process::Command};
 
 use anyhow::{Context, bail};
+use sea_orm::ConnectionTrait;
 use serde_json::Value;
 use trellis_tests::{TestApp, TestBackend, say_postgres_not_configured, spawn_app, spawn_cluster};
 
@@ -495,6 +496,48 @@ async fn a_closed_pipe_ends_the_cli_quietly() -> anyhow::Result<()> {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     Ok(())
+}
+
+/// `trellis audit verify` over every service's feed, then over feeds
+/// edited behind the server's back: a changed event and a removed one are
+/// each named, with their own exit code.
+async fn an_edited_history_is_found_by_the_audit(app: TestApp) -> anyhow::Result<()> {
+    ok(&app, &["demo", "load"]).await?;
+    for service in ["strategy", "okr", "health", "cascade"] {
+        let report = ok(&app, &["audit", "verify", service, "-o", "json"]).await?.json()?;
+        assert_eq!(report["intact"], true, "{service}: {report}");
+        assert!(report["verified"].as_i64().is_some_and(|count| count > 0), "{report}");
+        assert_eq!(report["lastHash"].as_str().map(str::len), Some(64));
+        let said = ok(&app, &["audit", "verify", service]).await?;
+        assert!(said.stdout.contains("every link intact"), "{}", said.stdout);
+    }
+
+    let db = sea_orm::Database::connect(app.database_url.as_str()).await?;
+    db.execute_unprepared("UPDATE okr_changes SET actor = 'mallory' WHERE sequence = 3")
+        .await?;
+    let edited = trellis(&app, &["audit", "verify", "okr"]).await?;
+    assert_eq!(edited.code, 9, "{}{}", edited.stdout, edited.stderr);
+    assert!(edited.stderr.contains("event 3 carries hash"), "{}", edited.stderr);
+    let report = trellis(&app, &["audit", "verify", "okr", "-o", "json"]).await?.json()?;
+    assert_eq!(
+        (&report["intact"], &report["firstBroken"], &report["verified"]),
+        (&false.into(), &3.into(), &2.into())
+    );
+
+    db.execute_unprepared("DELETE FROM strategy_changes WHERE sequence = 2")
+        .await?;
+    let removed = trellis(&app, &["audit", "verify", "strategy"]).await?;
+    assert_eq!(removed.code, 9, "{}{}", removed.stdout, removed.stderr);
+    assert!(removed.stderr.contains("event 2 never arrived"), "{}", removed.stderr);
+
+    let untouched = ok(&app, &["audit", "verify", "health"]).await?;
+    assert!(untouched.stdout.contains("every link intact"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit() -> anyhow::Result<()> {
+    on_every_backend(an_edited_history_is_found_by_the_audit).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,8 @@
 //!   resource name; `time`: the commit time.
 //! - `data`: the resource as proto3 JSON (as it was before, for a delete).
 //! - extensions: `actor`, `onbehalfof` (when a service acted for a user),
-//!   `sequence`, `requestid` (when the write had one).
+//!   `sequence`, `requestid` (when the write had one), `chainhash` (the
+//!   event's link in its service's hash chain; see docs/audit.md).
 //!
 //! Subjects are `{prefix}.{service}.{resource}.{change}` (`trellis.okr.
 //! objective.updated`), and `{prefix}.private.{service}...` for events
@@ -92,6 +93,7 @@ impl Envelope {
             .time(time)
             .extension("actor", event.actor.clone())
             .extension("sequence", event.sequence)
+            .extension("chainhash", event.hash.clone())
             .data("application/json", data);
         if !event.on_behalf_of.is_empty() {
             builder = builder.extension("onbehalfof", event.on_behalf_of.clone());
@@ -143,6 +145,7 @@ mod tests {
                 seconds: 1_800_000_000,
                 nanos: 5_000,
             }),
+            hash: "5e1f".into(),
             ..ChangeEvent::default()
         }
     }
@@ -159,6 +162,7 @@ mod tests {
         assert_eq!(json["subject"], "objectives/grow");
         assert_eq!(json["actor"], "ana");
         assert_eq!(json["sequence"], 42);
+        assert_eq!(json["chainhash"], "5e1f");
         assert_eq!(json["datacontenttype"], "application/json");
         assert_eq!(json["data"]["title"], "Grow");
         assert!(

@@ -17,7 +17,10 @@ use sea_orm::{
 };
 use tokio::sync::watch;
 use tonic::Status;
-use trellis_proto::feed::v1::{ChangeEvent, ChangeKind, WatchChangesRequest};
+use trellis_proto::{
+    chain::Link,
+    feed::v1::{ChangeEvent, ChangeKind, WatchChangesRequest},
+};
 
 use crate::{
     context::RequestContext,
@@ -42,7 +45,7 @@ const WATCH_BUFFER: usize = 256;
 pub const DEFAULT_WATCH_STALL: Duration = Duration::from_secs(30);
 const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
 /// The outbox columns, in the order rows are written.
-const COLUMNS: [&str; 10] = [
+const COLUMNS: [&str; 11] = [
     "sequence",
     "kind",
     "resource_name",
@@ -53,12 +56,21 @@ const COLUMNS: [&str; 10] = [
     "request_id",
     "on_behalf_of",
     "private_to",
+    "hash",
 ];
 
 /// Whether a watcher may see events about a private object owned by the
 /// unit with the given id. Events about objects that are not private go to
 /// every watcher.
 pub type Audience = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// The end of a feed as a writer holding it found it: the last sequence
+/// and that event's link in the hash chain, which the next event links to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedTip {
+    pub sequence: i64,
+    pub hash: String,
+}
 
 /// Outbox inserts for a transaction that holds the feed, numbered on from
 /// where the last batch ended; see [`ChangeFeed::held_append`].
@@ -67,36 +79,28 @@ pub struct HeldAppend {
     feed: ChangeFeed,
     backend: DbBackend,
     first_sequence: i64,
-    next_sequence: i64,
+    tip: FeedTip,
     context: RequestContext,
 }
 
 impl HeldAppend {
-    /// The inserts recording `changes`, numbered after the previous ones.
+    /// The inserts recording `changes`, numbered and chained after the
+    /// previous ones.
     pub fn statements(&mut self, changes: Vec<NewChange>) -> Vec<Statement> {
-        let count = changes.len() as i64;
-        let statements = self
-            .feed
-            .inserts(self.backend, self.next_sequence, &self.context, changes);
-        self.next_sequence += count;
-        statements
+        self.feed.inserts(self.backend, &mut self.tip, &self.context, changes)
     }
 
     /// The counter's update, if anything was recorded (to run in the same
     /// transaction), and the last sequence used; watchers are woken when
     /// `txn` commits.
     pub fn finish(self, txn: &mut WriteTxn) -> (Option<Statement>, i64) {
-        let last_sequence = self.next_sequence - 1;
-        if self.next_sequence == self.first_sequence {
+        let last_sequence = self.tip.sequence;
+        if last_sequence < self.first_sequence {
             return (None, last_sequence);
         }
-        let advance = Query::update()
-            .table(Alias::new(&self.feed.tables.counter))
-            .value(Alias::new("last_sequence"), last_sequence)
-            .and_where(Expr::col(Alias::new("id")).eq(1))
-            .to_owned();
+        let advance = self.feed.tip_update(self.backend, &self.tip, true);
         self.feed.signal_on_commit(txn, last_sequence);
-        (Some(self.backend.build(&advance)), last_sequence)
+        (Some(advance), last_sequence)
     }
 }
 
@@ -209,43 +213,59 @@ impl ChangeFeed {
         if count == 0 {
             return Ok(0);
         }
-        let last_sequence = self.reserve(txn, count).await?;
-        for insert in self.inserts(txn.backend(), last_sequence - count + 1, context, changes) {
+        let mut tip = self.reserve(txn, count).await?;
+        let backend = txn.backend();
+        for insert in self.inserts(backend, &mut tip, context, changes) {
             txn.execute_raw(insert).await?;
         }
-        self.signal_on_commit(txn, last_sequence);
-        Ok(last_sequence)
+        txn.execute_raw(self.tip_update(backend, &tip, false)).await?;
+        self.signal_on_commit(txn, tip.sequence);
+        Ok(tip.sequence)
     }
 
-    /// For a transaction that holds the feed (it read `last_sequence` with
-    /// [`ChangeFeed::last_sequence_held`]): the statements that record
-    /// `changes`, for the caller to run with its own (one round trip with
+    /// For a transaction that holds the feed (it read `tip` with
+    /// [`ChangeFeed::tip_held`]): the statements that record `changes`, for
+    /// the caller to run with its own (one round trip with
     /// [`WriteTxn::execute_all`]), and the last sequence they use.
     pub fn append_held(
         &self,
         txn: &mut WriteTxn,
-        last_sequence: i64,
+        tip: FeedTip,
         context: &RequestContext,
         changes: Vec<NewChange>,
     ) -> (Vec<Statement>, i64) {
-        let mut held = self.held_append(txn.backend(), last_sequence, context.clone());
+        let mut held = self.held_append(txn.backend(), tip, context.clone());
         let mut statements = held.statements(changes);
         let (advance, last_sequence) = held.finish(txn);
         statements.extend(advance);
         (statements, last_sequence)
     }
 
-    /// Numbers and builds outbox inserts after `last_sequence`, which a
-    /// transaction holding the feed read; the statements can be built on
-    /// another thread while the transaction runs earlier ones.
-    pub fn held_append(&self, backend: DbBackend, last_sequence: i64, context: RequestContext) -> HeldAppend {
+    /// Numbers and builds outbox inserts after `tip`, which a transaction
+    /// holding the feed read; the statements can be built on another thread
+    /// while the transaction runs earlier ones.
+    pub fn held_append(&self, backend: DbBackend, tip: FeedTip, context: RequestContext) -> HeldAppend {
         HeldAppend {
             feed: self.clone(),
             backend,
-            first_sequence: last_sequence + 1,
-            next_sequence: last_sequence + 1,
+            first_sequence: tip.sequence + 1,
+            tip,
             context,
         }
+    }
+
+    /// Moves the counter row to `tip` (its sequence too, unless
+    /// [`ChangeFeed::reserve`] already did).
+    fn tip_update(&self, backend: DbBackend, tip: &FeedTip, with_sequence: bool) -> Statement {
+        let mut update = Query::update();
+        update
+            .table(Alias::new(&self.tables.counter))
+            .value(Alias::new("last_hash"), tip.hash.clone())
+            .and_where(Expr::col(Alias::new("id")).eq(1));
+        if with_sequence {
+            update.value(Alias::new("last_sequence"), tip.sequence);
+        }
+        backend.build(&update)
     }
 
     fn signal_on_commit(&self, txn: &mut WriteTxn, last_sequence: i64) {
@@ -253,17 +273,17 @@ impl ChangeFeed {
         txn.after_commit(move || signal.committed(last_sequence));
     }
 
-    /// The outbox inserts for `changes`, numbered from `first_sequence`.
+    /// The outbox inserts for `changes`, numbered and chained after `tip`,
+    /// which ends at the last of them.
     fn inserts(
         &self,
         backend: DbBackend,
-        first_sequence: i64,
+        tip: &mut FeedTip,
         context: &RequestContext,
         changes: Vec<NewChange>,
     ) -> Vec<Statement> {
         let commit_micros = now_micros();
         let request_id = context.request_id.clone().unwrap_or_default();
-        let mut sequence = first_sequence;
         let mut statements = Vec::new();
         let mut rows = changes.into_iter().peekable();
         while rows.peek().is_some() {
@@ -279,9 +299,24 @@ impl ChangeFeed {
                     Some(origin) => origin.request_id.clone().unwrap_or_default(),
                     None => request_id.clone(),
                 };
+                let sequence = tip.sequence + 1;
+                let kind = change.kind.as_str_name();
+                let hash = Link {
+                    sequence,
+                    kind,
+                    resource_name: &change.resource_name,
+                    resource_type: &change.resource_type,
+                    resource: &change.resource,
+                    actor: &actor,
+                    commit_micros,
+                    request_id: &request_id,
+                    on_behalf_of: &on_behalf_of,
+                    private_to: &change.private_to,
+                }
+                .hash(&tip.hash);
                 insert.values_panic([
                     sequence.into(),
-                    change.kind.as_str_name().into(),
+                    kind.into(),
                     change.resource_name.into(),
                     change.resource_type.into(),
                     change.resource.into(),
@@ -290,15 +325,18 @@ impl ChangeFeed {
                     request_id.into(),
                     on_behalf_of.into(),
                     change.private_to.into(),
+                    hash.clone().into(),
                 ]);
-                sequence += 1;
+                *tip = FeedTip { sequence, hash };
             }
             statements.push(backend.build(&insert));
         }
         statements
     }
 
-    async fn reserve(&self, txn: &WriteTxn, count: i64) -> Result<i64, Error> {
+    /// Takes `count` sequences: the tip before them, with the counter
+    /// already moved past them.
+    async fn reserve(&self, txn: &WriteTxn, count: i64) -> Result<FeedTip, Error> {
         let update = Query::update()
             .table(Alias::new(&self.tables.counter))
             .value(
@@ -306,13 +344,16 @@ impl ChangeFeed {
                 Expr::col(Alias::new("last_sequence")).add(count),
             )
             .and_where(Expr::col(Alias::new("id")).eq(1))
-            .returning_col(Alias::new("last_sequence"))
+            .returning(Query::returning().columns([Alias::new("last_sequence"), Alias::new("last_hash")]))
             .to_owned();
         let row = txn
             .query_one(&update)
             .await?
             .ok_or_else(|| Error::Corrupt(format!("{} has no row", self.tables.counter)))?;
-        Ok(row.try_get::<i64>("", "last_sequence")?)
+        Ok(FeedTip {
+            sequence: row.try_get::<i64>("", "last_sequence")? - count,
+            hash: row.try_get("", "last_hash")?,
+        })
     }
 
     /// Makes this transaction the only writer of the feed until it ends.
@@ -327,17 +368,17 @@ impl ChangeFeed {
         if self.db.backend() != Backend::Postgres {
             return Ok(());
         }
-        self.last_sequence_held(txn).await.map(|_| ())
+        self.tip_held(txn).await.map(|_| ())
     }
 
-    /// The last sequence committed, with the feed's other writers held off
-    /// until `txn` ends (as [`ChangeFeed::serialize_writers`]). A reader
-    /// that remembers it can tell, in a later transaction, whether anything
-    /// was written since: every write of this service appends to its feed.
-    pub async fn last_sequence_held(&self, txn: &WriteTxn) -> Result<i64, Error> {
+    /// The feed's tip, with the feed's other writers held off until `txn`
+    /// ends (as [`ChangeFeed::serialize_writers`]). A reader that remembers
+    /// its sequence can tell, in a later transaction, whether anything was
+    /// written since: every write of this service appends to its feed.
+    pub async fn tip_held(&self, txn: &WriteTxn) -> Result<FeedTip, Error> {
         let mut select = Query::select();
         select
-            .column(Alias::new("last_sequence"))
+            .columns([Alias::new("last_sequence"), Alias::new("last_hash")])
             .from(Alias::new(&self.tables.counter))
             .and_where(Expr::col(Alias::new("id")).eq(1));
         if self.db.backend() == Backend::Postgres {
@@ -347,7 +388,10 @@ impl ChangeFeed {
             .query_one(&select)
             .await?
             .ok_or_else(|| Error::Corrupt(format!("{} has no row", self.tables.counter)))?;
-        Ok(row.try_get::<i64>("", "last_sequence")?)
+        Ok(FeedTip {
+            sequence: row.try_get("", "last_sequence")?,
+            hash: row.try_get("", "last_hash")?,
+        })
     }
 
     /// The last committed sequence (0 when the feed is empty).
@@ -512,6 +556,9 @@ fn change_event(row: &QueryResult) -> Result<(ChangeEvent, String), Error> {
         request_id: row.try_get("", "request_id")?,
         head_sequence: 0,
         on_behalf_of: row.try_get("", "on_behalf_of")?,
+        private_to: row.try_get("", "private_to")?,
+        hash: row.try_get("", "hash")?,
     };
-    Ok((event, row.try_get("", "private_to")?))
+    let private_to = event.private_to.clone();
+    Ok((event, private_to))
 }

@@ -3,8 +3,13 @@
 //! tables: `{p}_changes` (the outbox), `{p}_change_counter` (the feed's
 //! sequence), `{p}_requests` (create idempotency) and `{p}_meta`.
 
-use sea_orm::sea_query::{Alias, ColumnDef, Index, IndexCreateStatement, Query, Table};
+use sea_orm::{
+    ConnectionTrait,
+    sea_query::{Alias, CaseStatement, ColumnDef, Expr, ExprTrait, Index, IndexCreateStatement, Order, Query, Table},
+};
 use sea_orm_migration::{DbErr, MigrationName, MigrationTrait, SchemaManager, async_trait, schema::*};
+
+use trellis_proto::chain::Link;
 
 use crate::store::TableNames;
 
@@ -236,5 +241,106 @@ impl MigrationTrait for EventRelays {
             ],
         )
         .await
+    }
+}
+
+/// The feed's hash chain: `hash` on every event (see
+/// `trellis_proto::chain`) and `last_hash` on the counter, which the next
+/// writer links to. Events written before this migration are chained here,
+/// in order, so a feed's chain always starts at its first event.
+pub struct ChangeChain {
+    name: String,
+    tables: TableNames,
+}
+
+impl ChangeChain {
+    pub fn new(prefix: &str) -> ChangeChain {
+        ChangeChain {
+            name: format!("m0300_{prefix}_change_chain"),
+            tables: TableNames::new(prefix),
+        }
+    }
+}
+
+impl MigrationName for ChangeChain {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Events chained per read and per update statement.
+const CHAIN_BATCH: u64 = 500;
+
+#[async_trait::async_trait]
+impl MigrationTrait for ChangeChain {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        add_text(manager, &self.tables.changes, "hash").await?;
+        add_text(manager, &self.tables.counter, "last_hash").await?;
+        let connection = manager.get_connection();
+        let mut previous = trellis_proto::chain::GENESIS.to_owned();
+        let mut cursor = 0i64;
+        loop {
+            let select = Query::select()
+                .columns(
+                    [
+                        "sequence",
+                        "kind",
+                        "resource_name",
+                        "resource_type",
+                        "resource",
+                        "actor",
+                        "commit_micros",
+                        "request_id",
+                        "on_behalf_of",
+                        "private_to",
+                    ]
+                    .map(Alias::new),
+                )
+                .from(Alias::new(&self.tables.changes))
+                .and_where(Expr::col(Alias::new("sequence")).gt(cursor))
+                .order_by(Alias::new("sequence"), Order::Asc)
+                .limit(CHAIN_BATCH)
+                .to_owned();
+            let rows = connection.query_all(&select).await?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut hashes = CaseStatement::new();
+            for row in &rows {
+                let text = |column: &str| row.try_get::<String>("", column);
+                let sequence: i64 = row.try_get("", "sequence")?;
+                let resource: Vec<u8> = row.try_get("", "resource")?;
+                let hash = Link {
+                    sequence,
+                    kind: &text("kind")?,
+                    resource_name: &text("resource_name")?,
+                    resource_type: &text("resource_type")?,
+                    resource: &resource,
+                    actor: &text("actor")?,
+                    commit_micros: row.try_get("", "commit_micros")?,
+                    request_id: &text("request_id")?,
+                    on_behalf_of: &text("on_behalf_of")?,
+                    private_to: &text("private_to")?,
+                }
+                .hash(&previous);
+                hashes = hashes.case(Expr::col(Alias::new("sequence")).eq(sequence), hash.clone());
+                previous = hash;
+                cursor = sequence;
+            }
+            let first: i64 = rows[0].try_get("", "sequence")?;
+            let update = Query::update()
+                .table(Alias::new(&self.tables.changes))
+                .value(Alias::new("hash"), hashes.finally(""))
+                .and_where(Expr::col(Alias::new("sequence")).between(first, cursor))
+                .to_owned();
+            connection.execute(&update).await?;
+        }
+        let tip = Query::update()
+            .table(Alias::new(&self.tables.counter))
+            .value(Alias::new("last_hash"), previous)
+            .and_where(Expr::col(Alias::new("id")).eq(1))
+            .to_owned();
+        connection.execute(&tip).await?;
+        Ok(())
     }
 }

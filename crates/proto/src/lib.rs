@@ -1,5 +1,8 @@
-//! Generated gRPC code for every Trellis API, and the descriptor set that
-//! server reflection serves.
+//! Generated gRPC code for every Trellis API, the descriptor set that
+//! server reflection serves, and the change feed's hash chain (part of the
+//! feed's contract with clients).
+
+pub mod chain;
 
 /// The encoded `FileDescriptorSet` of every Trellis proto, for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/trellis_descriptor.bin"));

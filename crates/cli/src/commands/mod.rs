@@ -2,6 +2,7 @@
 //! they do.
 
 pub mod access;
+pub mod audit;
 pub mod cascade;
 pub mod cycle;
 pub mod health;

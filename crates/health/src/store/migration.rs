@@ -5,7 +5,9 @@ use sea_orm_migration::{
     DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
     sea_query::IntoIden,
 };
-use trellis_foundation::migration::{ChangeAudience, EventRelays, SharedTables, add_flag, create_table, index};
+use trellis_foundation::migration::{
+    ChangeAudience, ChangeChain, EventRelays, SharedTables, add_flag, create_table, index,
+};
 
 use crate::TABLE_PREFIX;
 
@@ -22,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(ChangeAudience::new(TABLE_PREFIX)),
             Box::new(PrivateColumn),
             Box::new(EventRelays::new(TABLE_PREFIX)),
+            Box::new(ChangeChain::new(TABLE_PREFIX)),
         ]
     }
 

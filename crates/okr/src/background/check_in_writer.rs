@@ -224,11 +224,11 @@ async fn write_batch(
     jobs: &[Queued],
 ) -> Result<Vec<Result<pb::CheckIn, Error>>, Error> {
     let mut txn = store.begin_write().await?;
-    let last_sequence = store.feed.last_sequence_held(&txn).await?;
+    let tip = store.feed.tip_held(&txn).await?;
     let wanted = jobs
         .iter()
         .map(|job| (job.check_in.objective_id.as_str(), job.check_in.key_result_id.as_str()));
-    facts.refresh(&txn, last_sequence, wanted).await?;
+    facts.refresh(&txn, tip.sequence, wanted).await?;
     let recorded = recorded_repeats(&*txn, jobs).await?;
     let now = now_micros();
     let mut answers = Vec::with_capacity(jobs.len());
@@ -330,7 +330,7 @@ async fn write_batch(
     } else {
         let backend = txn.backend();
         let mut statements = vec![insert_rows(backend, rows), update_tallies(backend, tallies)];
-        let (feed, last_sequence) = store.feed.append_held(&mut txn, last_sequence, &context, changes);
+        let (feed, last_sequence) = store.feed.append_held(&mut txn, tip, &context, changes);
         statements.extend(feed);
         txn.execute_all(statements).await?;
         txn.commit().await?;

@@ -207,8 +207,8 @@ impl OkrOps {
         // commit, not for the whole import.
         let held = match backend {
             DbBackend::Sqlite => {
-                let last_sequence = self.store.feed.last_sequence_held(txn).await?;
-                Some(self.store.feed.held_append(backend, last_sequence, context.clone()))
+                let tip = self.store.feed.tip_held(txn).await?;
+                Some(self.store.feed.held_append(backend, tip, context.clone()))
             }
             _ => None,
         };

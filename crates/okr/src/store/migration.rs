@@ -9,7 +9,7 @@ use sea_orm_migration::{
     sea_query::IntoIden,
 };
 use trellis_foundation::migration::{
-    ChangeAudience, EventRelays, SharedTables, add_flag, create_table as create, index,
+    ChangeAudience, ChangeChain, EventRelays, SharedTables, add_flag, create_table as create, index,
 };
 
 use crate::TABLE_PREFIX;
@@ -27,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(ChangeAudience::new(TABLE_PREFIX)),
             Box::new(PrivateColumn),
             Box::new(EventRelays::new(TABLE_PREFIX)),
+            Box::new(ChangeChain::new(TABLE_PREFIX)),
         ]
     }
 

@@ -5,7 +5,7 @@ use sea_orm_migration::{
     DbErr, MigrationName, MigrationTrait, MigratorTrait, SchemaManager, async_trait, schema::*, sea_orm::DynIden,
     sea_query::IntoIden,
 };
-use trellis_foundation::migration::{ChangeAudience, EventRelays, SharedTables};
+use trellis_foundation::migration::{ChangeAudience, ChangeChain, EventRelays, SharedTables};
 
 use crate::TABLE_PREFIX;
 
@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateStrategies),
             Box::new(ChangeAudience::new(TABLE_PREFIX)),
             Box::new(EventRelays::new(TABLE_PREFIX)),
+            Box::new(ChangeChain::new(TABLE_PREFIX)),
         ]
     }
 
