@@ -19,6 +19,7 @@ mod health_edges;
 mod health_replicas;
 mod limits;
 mod limits_connections;
+mod metrics;
 mod okr_cycles;
 mod okr_import;
 mod okr_objectives;

@@ -106,6 +106,9 @@ pub struct TestApp {
     /// Where health checks are answered in plaintext, if asked for
     /// (`health_listen`).
     pub health_address: Option<SocketAddr>,
+    /// Where the Prometheus scrape endpoint answers, if asked for
+    /// (`metrics_listen`).
+    pub metrics_address: Option<SocketAddr>,
     /// How the test's clients reach the server (TLS when it serves it).
     endpoint: Endpoint,
     channel: Channel,
@@ -155,6 +158,7 @@ async fn start(
     };
     let address = app.local_addr();
     let health_address = app.health_addr();
+    let metrics_address = app.metrics_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -177,6 +181,7 @@ async fn start(
     Ok(TestApp {
         address,
         health_address,
+        metrics_address,
         channel,
         endpoint,
         backend,
@@ -300,6 +305,7 @@ impl TestCluster {
         TestApp {
             address: self.cascade.address,
             health_address: self.cascade.health_address,
+            metrics_address: self.cascade.metrics_address,
             endpoint: self.cascade.endpoint.clone(),
             channel: self.cascade.channel.clone(),
             backend: self.cascade.backend.clone(),
@@ -344,6 +350,7 @@ impl TestApp {
         TestApp {
             address: self.address,
             health_address: self.health_address,
+            metrics_address: self.metrics_address,
             endpoint: self.endpoint.clone(),
             channel: self.channel.clone(),
             backend: self.backend.clone(),

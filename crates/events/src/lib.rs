@@ -7,7 +7,8 @@ mod relay;
 mod store;
 
 pub use cloud_event::Envelope;
-pub use relay::{RelaySettings, Relays};
+pub use relay::{RELAY_NAME, RelaySettings, Relays};
+pub use store::relayed_up_to;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -24,6 +24,8 @@ use trellis_proto::feed::v1::ChangeEvent;
 
 use crate::{Error, cloud_event::Envelope, store::RelayRow};
 
+/// The relay's row in `{service}_event_relays`.
+pub const RELAY_NAME: &str = "nats";
 /// How long a claim on a relay holds unless renewed.
 const TERM: Duration = Duration::from_secs(15);
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -69,7 +71,7 @@ impl Relays {
                 row: RelayRow::new(
                     db,
                     service,
-                    "nats",
+                    RELAY_NAME,
                     &format!("{}/{}", std::process::id(), generate_id()),
                     TERM,
                 ),

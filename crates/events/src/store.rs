@@ -123,3 +123,19 @@ impl RelayRow {
         Ok(())
     }
 }
+
+/// How far relay `name` of `service`'s feed has sent (its stored cursor; 0
+/// before it first ran), read by any replica for the relay's lag.
+pub async fn relayed_up_to(db: &Db, service: &str, name: &str) -> Result<i64, Error> {
+    let select = Query::select()
+        .column(col("cursor"))
+        .from(col(&trellis_foundation::store::event_relays_table(service)))
+        .and_where(Expr::col(col("name")).eq(name))
+        .to_owned();
+    match db.conn().query_one(&select).await? {
+        Some(row) => Ok(row
+            .try_get::<i64>("", "cursor")
+            .map_err(trellis_foundation::Error::from)?),
+        None => Ok(0),
+    }
+}

@@ -23,6 +23,7 @@ use trellis_proto::{
     cascade::v1::org_service_client::OrgServiceClient, strategy::v1::strategy_service_client::StrategyServiceClient,
 };
 
+pub use background::check_in_writer::BatchObserver;
 pub use error::Error;
 pub use grpc::OkrGrpc;
 pub use ops::OkrOps;

@@ -2,7 +2,7 @@
 //! migrate the database, wire the chosen services with gRPC clients to their
 //! peers (this process by default), and shut down gracefully.
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{collections::HashSet, future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use sea_orm_migration::MigratorTrait;
@@ -35,6 +35,7 @@ use crate::{
     auth::AuthLayer,
     connections,
     guard::{Guard, GuardLimits},
+    metrics::{Metrics, rpc::RpcMetrics, sampler, scrape},
     peers::{Caller, feed_sources, health_client, okr_client, org_client, strategy_client},
     settings::{AuthMode, ServiceName, Settings},
 };
@@ -58,6 +59,9 @@ pub struct Application {
     local_addr: SocketAddr,
     /// `--health-listen`'s listener.
     health_listener: Option<TcpListener>,
+    /// `--metrics-listen`'s listener.
+    metrics_listener: Option<TcpListener>,
+    metrics: Arc<Metrics>,
     settings: Settings,
     db: Db,
     strategy: Option<StrategyOps>,
@@ -135,6 +139,15 @@ impl Application {
             ),
             None => None,
         };
+        let metrics_listener = match settings.metrics_listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("binding {address} (metrics_listen)"))?,
+            ),
+            None => None,
+        };
+        let metrics = Arc::new(Metrics::new()?);
         let service_token = crate::service_token::start(&settings).await?;
         let db = Db::connect(&settings.database_url)
             .await
@@ -229,15 +242,16 @@ impl Application {
         };
         let okr = if wants(ServiceName::Okr) {
             let store = migrated_store::<trellis_okr::Migrator>(&db, trellis_okr::TABLE_PREFIX, &settings).await?;
-            Some(
-                OkrOps::new(
-                    store,
-                    org_client(&caller("trellis-okr"))?,
-                    strategy_client(&caller("trellis-okr"))?,
-                )
-                .await?
-                .with_access(access.clone()),
+            let ops = OkrOps::new(
+                store,
+                org_client(&caller("trellis-okr"))?,
+                strategy_client(&caller("trellis-okr"))?,
             )
+            .await?
+            .with_access(access.clone());
+            let batches = metrics.batch_sizes();
+            ops.observe_check_in_batches(Box::new(move |size| batches.record(size as u64, &[])));
+            Some(ops)
         } else {
             None
         };
@@ -263,6 +277,8 @@ impl Application {
             listener,
             local_addr,
             health_listener,
+            metrics_listener,
+            metrics,
             settings,
             db,
             strategy,
@@ -276,6 +292,13 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where the Prometheus scrape endpoint answers (`--metrics-listen`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     /// Where health checks are answered in plaintext (`--health-listen`).
@@ -296,6 +319,8 @@ impl Application {
         let Application {
             listener,
             health_listener,
+            metrics_listener,
+            metrics,
             settings,
             db,
             strategy,
@@ -324,10 +349,15 @@ impl Application {
         let mut feeds: Vec<ChangeFeed> = Vec::new();
         // The feeds whose events are relayed, by their tables' prefix.
         let mut relayed: Vec<(&'static str, ChangeFeed, Db)> = Vec::new();
+        let mut sampled = sampler::Sources::default();
         let mut relay = |service: ServiceName, prefix: &'static str, store: &Store| {
             if settings.events_services.contains(&service) {
                 relayed.push((prefix, store.feed.clone(), store.db.clone()));
+                if settings.events_nats_url.is_some() {
+                    sampled.relayed.push(prefix);
+                }
             }
+            sampled.feeds.push((prefix, store.feed.clone(), store.db.clone()));
         };
         let strategy_service = strategy.map(|ops| {
             served.push(STRATEGY_SERVICE);
@@ -343,9 +373,11 @@ impl Application {
         });
         // Started once the server answers: the runner calls this process.
         let mut background = None;
+        let mut health_db = None;
         let metric_service = health.map(|ops| {
             served.push(HEALTH_SERVICE);
             relay(ServiceName::Health, trellis_health::TABLE_PREFIX, ops.store());
+            health_db = Some(ops.store().db.clone());
             feeds.push(ops.store().feed.clone());
             background = Some(ops.start_background());
             sized!(HealthMetricServiceServer::new(HealthGrpc::new(ops)), max)
@@ -436,6 +468,12 @@ impl Application {
             })
         });
 
+        sampled.health = health_db;
+        sampled.projection = projection.clone();
+        let _sampler = StopOnDrop(sampler::start(metrics.meter(), sampled));
+        let _scrape = metrics_listener.map(|listener| StopOnDrop(scrape::serve(listener, Arc::clone(&metrics))));
+        let rpc_metrics = RpcMetrics::new(metrics.meter(), method_paths(&pool));
+
         let (stop_accepting, stopped) = tokio::sync::oneshot::channel::<()>();
         let guard = Guard::new(
             &pool,
@@ -459,6 +497,7 @@ impl Application {
             .http2_keepalive_interval(Some(keepalive))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
             .trace_fn(rpc_span)
+            .layer(rpc_metrics)
             .layer(guard.clone())
             .layer(auth)
             .add_service(health_service)
@@ -542,10 +581,23 @@ impl Application {
             Ok(result) => result.context("serving")?,
             Err(_) => warn!("connections did not close in time; closing them"),
         }
+        metrics.shutdown();
         db.close().await.context("closing the database pool")?;
         info!("stopped");
         Ok(())
     }
+}
+
+/// `/package.Service/Method` of every method in `pool`: the only paths
+/// the RPC metrics name.
+fn method_paths(pool: &prost_reflect::DescriptorPool) -> HashSet<String> {
+    let mut paths = HashSet::new();
+    for service in pool.services() {
+        for method in service.methods() {
+            paths.insert(format!("/{}/{}", service.full_name(), method.name()));
+        }
+    }
+    paths
 }
 
 /// A task stopped when its handle goes, however the function holding it

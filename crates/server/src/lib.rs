@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod connections;
 pub mod guard;
+pub mod metrics;
 pub mod peers;
 pub mod reflection;
 pub mod service_token;

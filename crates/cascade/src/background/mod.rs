@@ -68,6 +68,8 @@ pub struct FeedStats {
     pub reconnects: i32,
     pub last_error: String,
     pub last_commit_micros: i64,
+    /// When this server last applied an event of the feed to the graph.
+    pub last_apply_micros: i64,
     pub stored_cursor: i64,
     /// Commit-to-applied lags in microseconds of events applied live.
     lags: VecDeque<u32>,
@@ -343,6 +345,9 @@ impl Projection {
             let mut stats = self.stats(feed);
             stats.head = stats.head.max(head).max(cursor);
             stats.applied += applied;
+            if applied > 0 {
+                stats.last_apply_micros = now_micros();
+            }
             for lag in lags {
                 if stats.lags.len() == LAG_WINDOW {
                     stats.lags.pop_front();

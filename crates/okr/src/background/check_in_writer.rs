@@ -15,7 +15,10 @@ use crate::{
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryTrait, Statement, Value,
 };
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+};
 use tokio::sync::{mpsc, oneshot};
 use trellis_access::{Access, Permission, ResourceKind, unit_id};
 use trellis_foundation::{
@@ -87,23 +90,42 @@ struct Queued {
     access: Access,
 }
 
+/// Told the number of check-ins in each batch the writer commits in one
+/// transaction (the operators' group-commit metric).
+pub type BatchObserver = Box<dyn Fn(usize) + Send + Sync>;
+
 /// The handle request handlers queue check-ins on.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CheckInWriter {
     jobs: mpsc::Sender<Job>,
     /// Each check-in is checked once its objective's owner is read, in the
     /// batch that writes it.
     access: Access,
+    observer: Arc<OnceLock<BatchObserver>>,
+}
+
+impl std::fmt::Debug for CheckInWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckInWriter").finish_non_exhaustive()
+    }
 }
 
 impl CheckInWriter {
     pub fn start(store: Store) -> CheckInWriter {
         let (jobs, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, receiver));
+        let observer = Arc::new(OnceLock::new());
+        tokio::spawn(run(store, receiver, Arc::clone(&observer)));
         CheckInWriter {
             jobs,
             access: Access::open(),
+            observer,
         }
+    }
+
+    /// Sets what is told each committed batch's size (once; later calls
+    /// are ignored).
+    pub fn observe_batches(&self, observer: BatchObserver) {
+        let _ = self.observer.set(observer);
     }
 
     pub fn with_access(self, access: Access) -> CheckInWriter {
@@ -124,13 +146,16 @@ impl CheckInWriter {
     }
 }
 
-async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
+async fn run(store: Store, mut receiver: mpsc::Receiver<Job>, observer: Arc<OnceLock<BatchObserver>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut facts = FactsCache::default();
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (check_ins, replies): (Vec<Queued>, Vec<_>) = batch.drain(..).map(|job| (job.check_in, job.reply)).unzip();
         match write_batch(&store, &mut facts, &check_ins).await {
             Ok(answers) => {
+                if let Some(observe) = observer.get() {
+                    observe(check_ins.len());
+                }
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     let _ = reply.send(answer);
                 }

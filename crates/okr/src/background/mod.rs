@@ -2,4 +2,4 @@
 //! records check-ins, with the facts it remembers between batches.
 
 pub(crate) mod check_in_facts;
-pub(crate) mod check_in_writer;
+pub mod check_in_writer;

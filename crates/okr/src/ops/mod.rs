@@ -43,6 +43,12 @@ impl OkrOps {
         })
     }
 
+    /// Sets what is told the size of each batch of check-ins committed
+    /// together.
+    pub fn observe_check_in_batches(&self, observer: crate::BatchObserver) {
+        self.check_ins.observe_batches(observer);
+    }
+
     /// Holds every request to the access policy (`--auth-mode oidc`).
     pub fn with_access(self, access: Access) -> OkrOps {
         let check_ins = self.check_ins.with_access(access.clone());

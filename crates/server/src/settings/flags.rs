@@ -165,6 +165,12 @@ pub struct Flags {
     /// (Kubernetes' gRPC probes).
     #[arg(long, env = "TRELLIS_HEALTH_LISTEN")]
     pub health_listen: Option<String>,
+    /// Serve the Prometheus scrape endpoint (`GET /metrics`, plaintext, no
+    /// credentials) on this address: per-RPC calls, errors and latency,
+    /// feed heads and lags, the relay's lag, pending escalation steps,
+    /// group-commit batch sizes, the cascade graph's size.
+    #[arg(long, env = "TRELLIS_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     /// A person accountable for more health metrics than this is flagged
     /// (ListAccountabilitySpread; default 3).
     #[arg(long, env = "TRELLIS_MAX_METRICS_PER_PERSON")]

@@ -177,6 +177,8 @@ pub struct Settings {
     /// A second address answering health checks only, in plaintext and
     /// without credentials (what a check answers is no secret).
     pub health_listen: Option<SocketAddr>,
+    /// Where the Prometheus scrape endpoint answers (`GET /metrics`).
+    pub metrics_listen: Option<SocketAddr>,
     /// More metrics than this for one accountable person is flagged.
     pub max_metrics_per_person: usize,
     /// How often missed check-ins are looked for.
@@ -258,6 +260,7 @@ impl Default for Settings {
             tls_peer_ca: None,
             tls_server_name: "localhost".to_owned(),
             health_listen: None,
+            metrics_listen: None,
             max_metrics_per_person: trellis_cascade::DEFAULT_MAX_METRICS_PER_PERSON,
             rhythm_sweep_seconds: 30,
             snapshot_interval_seconds: 300,
