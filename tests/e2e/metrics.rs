@@ -152,6 +152,14 @@ async fn the_scrape_counts_every_call_and_shows_the_gauges(backend: TestBackend)
         assert!(text.contains(name), "{name} missing from the scrape:\n{text}");
     }
 
+    // Every series the Grafana dashboards plot is one the server exports.
+    for name in dashboard_series()? {
+        assert!(
+            text.lines().any(|line| line.starts_with(&name)),
+            "the dashboards plot {name}, which the scrape lacks"
+        );
+    }
+
     // Anything but GET /metrics is refused.
     let mut other = TcpStream::connect(address).await?;
     other.write_all(b"GET /secrets HTTP/1.1\r\n\r\n").await?;
@@ -159,4 +167,33 @@ async fn the_scrape_counts_every_call_and_shows_the_gauges(backend: TestBackend)
     other.read_to_string(&mut answer).await?;
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
     app.shutdown().await
+}
+
+/// The `trellis_*` series named in the expressions of the dashboards in
+/// `deploy/grafana/dashboards/`.
+fn dashboard_series() -> anyhow::Result<Vec<String>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/dashboards");
+    let mut series = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        let panels = dashboard["panels"].as_array().context("a dashboard's panels")?;
+        for target in panels.iter().flat_map(|panel| panel["targets"].as_array().into_iter().flatten()) {
+            let expr = target["expr"].as_str().context("a target's expression")?;
+            let mut rest = expr;
+            while let Some(start) = rest.find("trellis_") {
+                let name: String = rest[start..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[start + name.len()..];
+                series.push(name);
+            }
+        }
+    }
+    series.sort();
+    series.dedup();
+    anyhow::ensure!(series.len() >= 8, "the dashboards plot {series:?}");
+    Ok(series)
 }
