@@ -42,3 +42,4 @@ mod strategy_parts;
 mod support;
 mod tls;
 mod traces;
+mod webhooks;

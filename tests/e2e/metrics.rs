@@ -179,7 +179,10 @@ fn dashboard_series() -> anyhow::Result<Vec<String>> {
         let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)
             .with_context(|| format!("{} is not JSON", path.display()))?;
         let panels = dashboard["panels"].as_array().context("a dashboard's panels")?;
-        for target in panels.iter().flat_map(|panel| panel["targets"].as_array().into_iter().flatten()) {
+        for target in panels
+            .iter()
+            .flat_map(|panel| panel["targets"].as_array().into_iter().flatten())
+        {
             let expr = target["expr"].as_str().context("a target's expression")?;
             let mut rest = expr;
             while let Some(start) = rest.find("trellis_") {

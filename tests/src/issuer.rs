@@ -20,10 +20,7 @@ use anyhow::Context;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpListener,
-};
+use tokio::{io::AsyncWriteExt, net::TcpListener};
 use trellis_access::signing::LocalKey;
 use trellis_server::settings::{AuthMode, Settings};
 
@@ -287,7 +284,7 @@ async fn serve(listener: TcpListener, served: Arc<Served>) {
     while let Ok((mut stream, _)) = listener.accept().await {
         let served = Arc::clone(&served);
         tokio::spawn(async move {
-            let Some(request) = read_request(&mut stream).await else {
+            let Some(request) = crate::http::read_request(&mut stream).await else {
                 return;
             };
             let (status, body) = match (request.method.as_str(), request.path.as_str()) {
@@ -296,7 +293,7 @@ async fn serve(listener: TcpListener, served: Arc<Served>) {
                     let keys = served.published.lock().map(|keys| keys.clone()).unwrap_or_default();
                     (200, json!({ "keys": keys }))
                 }
-                ("POST", "/token") => served.token_response(request.authorization.as_deref(), &request.body),
+                ("POST", "/token") => served.token_response(request.header("authorization"), &request.body),
                 _ => (404, json!({"error": "not_found"})),
             };
             let body = body.to_string();
@@ -308,54 +305,4 @@ async fn serve(listener: TcpListener, served: Arc<Served>) {
             let _ = stream.shutdown().await;
         });
     }
-}
-
-struct HttpRequest {
-    method: String,
-    path: String,
-    authorization: Option<String>,
-    body: Vec<u8>,
-}
-
-/// One HTTP/1.1 request: its head, then as much body as it says.
-async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<HttpRequest> {
-    const LIMIT: usize = 64 << 10;
-    let mut bytes = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(end) = bytes.windows(4).position(|window| window == b"\r\n\r\n") {
-            break end + 4;
-        }
-        let read = stream.read(&mut chunk).await.ok().filter(|read| *read > 0)?;
-        bytes.extend_from_slice(&chunk[..read]);
-        if bytes.len() > LIMIT {
-            return None;
-        }
-    };
-    let head = String::from_utf8_lossy(&bytes[..head_end]).into_owned();
-    let mut lines = head.lines();
-    let mut request_line = lines.next()?.split_whitespace();
-    let (method, path) = (request_line.next()?.to_owned(), request_line.next()?.to_owned());
-    let mut length = 0;
-    let mut authorization = None;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        match name.trim().to_ascii_lowercase().as_str() {
-            "content-length" => length = value.trim().parse().ok().filter(|length| *length <= LIMIT)?,
-            "authorization" => authorization = Some(value.trim().to_owned()),
-            _ => {}
-        }
-    }
-    while bytes.len() < head_end + length {
-        let read = stream.read(&mut chunk).await.ok().filter(|read| *read > 0)?;
-        bytes.extend_from_slice(&chunk[..read]);
-    }
-    Some(HttpRequest {
-        method,
-        path,
-        authorization,
-        body: bytes[head_end..head_end + length].to_vec(),
-    })
 }

@@ -29,8 +29,10 @@ use trellis_proto::{
 use trellis_server::{Application, ServiceName, Settings};
 
 mod database;
+pub mod http;
 pub mod issuer;
 pub mod nats;
+pub mod receiver;
 pub mod tls;
 
 use database::{FreshDatabase, drop_database};

@@ -22,10 +22,10 @@ pub mod rhythm;
 pub mod store;
 pub mod tree;
 
-pub use background::{Consumers, Projection, RhythmTasks, SnapshotTasks, Source};
+pub use background::{Consumers, Projection, RhythmTasks, SnapshotTasks, Source, WebhookSettings, WebhookTasks};
 pub use error::Error;
-pub use grpc::{AccessGrpc, CascadeGrpc, OrgGrpc, RhythmGrpc};
-pub use ops::{AlignmentOps, DEFAULT_MAX_METRICS_PER_PERSON, OrgOps, RhythmOps};
+pub use grpc::{AccessGrpc, CascadeGrpc, OrgGrpc, RhythmGrpc, WebhookGrpc};
+pub use ops::{AlignmentOps, DEFAULT_MAX_METRICS_PER_PERSON, OrgOps, RhythmOps, webhooks::WebhookOps};
 pub use store::migration::Migrator;
 
 /// The prefix of every table this service owns.

@@ -47,6 +47,12 @@ impl Envelope {
         format!("{}-{}", self.service, event.sequence)
     }
 
+    /// The CloudEvent's type: the resource's proto type and the change
+    /// (`trellis.okr.v1.Objective.updated`).
+    pub fn event_type(&self, event: &ChangeEvent) -> String {
+        format!("{}.{}", event.resource_type, change(event))
+    }
+
     /// The subject `event` goes to; `private` for an event about a private
     /// object.
     pub fn subject(&self, event: &ChangeEvent, private: bool) -> String {
@@ -88,7 +94,7 @@ impl Envelope {
         let mut builder = EventBuilderV10::new()
             .id(self.id(event))
             .source(format!("/trellis/{}", self.service))
-            .ty(format!("{}.{}", event.resource_type, change(event)))
+            .ty(self.event_type(event))
             .subject(event.resource_name.clone())
             .time(time)
             .extension("actor", event.actor.clone())

@@ -1,14 +1,16 @@
 //! Events out: each service's change feed relayed to NATS JetStream as
 //! CloudEvents (`relay.rs`, `cloud_event.rs`), the relay's progress and
-//! claim kept in the service's database (`store.rs`).
+//! claim kept in the service's database (`store.rs`), and the signatures
+//! of outbound webhooks (`signature.rs`; the cascade delivers them).
 
 mod cloud_event;
 mod relay;
+pub mod signature;
 mod store;
 
 pub use cloud_event::Envelope;
 pub use relay::{RELAY_NAME, RelaySettings, Relays};
-pub use store::relayed_up_to;
+pub use store::{RelayRow, relayed_up_to};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -13,7 +13,7 @@ use tracing::{info, warn};
 use trellis_access::{OidcSettings, Verifier};
 use trellis_cascade::{
     AccessGrpc, AlignmentOps, CascadeGrpc, Consumers, OrgGrpc, OrgOps, Projection, RhythmGrpc, RhythmOps, RhythmTasks,
-    SnapshotTasks, Source,
+    SnapshotTasks, Source, WebhookGrpc, WebhookOps, WebhookSettings, WebhookTasks,
 };
 use trellis_foundation::{ChangeFeed, Db, Store, trace::continue_from_headers};
 use trellis_health::{HealthGrpc, HealthOps};
@@ -22,7 +22,7 @@ use trellis_proto::{
     access::v1::access_service_server::AccessServiceServer,
     cascade::v1::{
         cascade_service_server::CascadeServiceServer, org_service_server::OrgServiceServer,
-        rhythm_service_server::RhythmServiceServer,
+        rhythm_service_server::RhythmServiceServer, webhook_service_server::WebhookServiceServer,
     },
     health::v1::health_metric_service_server::HealthMetricServiceServer,
     okr::v1::okr_service_server::OkrServiceServer,
@@ -51,6 +51,7 @@ const CASCADE_SERVICE: &str = "trellis.cascade.v1.CascadeService";
 const RELAY_DUPLICATE_WINDOW: Duration = Duration::from_secs(15 * 60);
 const ACCESS_SERVICE: &str = "trellis.access.v1.AccessService";
 const RHYTHM_SERVICE: &str = "trellis.cascade.v1.RhythmService";
+const WEBHOOK_SERVICE: &str = "trellis.cascade.v1.WebhookService";
 /// How long a keepalive ping may go unanswered before the connection drops.
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -72,10 +73,12 @@ pub struct Application {
     checks: AccessChecks,
 }
 
-/// The cascade's questions and rhythm, and the feeds its graph follows.
+/// The cascade's questions, rhythm and webhooks, and the feeds its graph
+/// follows.
 struct Cascade {
     alignment: AlignmentOps,
     rhythm: RhythmOps,
+    webhooks: WebhookOps,
     sources: Vec<Source>,
 }
 
@@ -217,9 +220,11 @@ impl Application {
                     .with_access(access.clone())
                     .with_max_metrics_per_person(settings.max_metrics_per_person)
                     .with_history(std::sync::Arc::new(history));
+                let webhooks = WebhookOps::new(org.store().clone()).with_access(access.clone());
                 Some(Cascade {
                     alignment,
                     rhythm,
+                    webhooks,
                     sources,
                 })
             }
@@ -413,9 +418,12 @@ impl Application {
         let mut snapshot_tasks = None;
         let mut projection = None;
         let mut rhythm_service = None;
+        let mut webhook_service = None;
+        let mut webhook_sources = None;
         let cascade_service = cascade.map(|cascade| {
             served.push(CASCADE_SERVICE);
             served.push(RHYTHM_SERVICE);
+            served.push(WEBHOOK_SERVICE);
             let graph = cascade.alignment.projection().clone();
             projection = Some(graph.clone());
             // Before the consumers: the rhythm sees every move they make.
@@ -433,7 +441,12 @@ impl Application {
                     },
                 ));
             }
+            webhook_sources = Some(cascade.sources.clone());
             consumers = Some(Consumers::start(graph, cascade.sources, db.clone()));
+            webhook_service = Some(sized!(
+                WebhookServiceServer::new(WebhookGrpc::new(cascade.webhooks)),
+                max
+            ));
             rhythm_service = Some(sized!(RhythmServiceServer::new(RhythmGrpc::new(cascade.rhythm)), max));
             sized!(CascadeServiceServer::new(CascadeGrpc::new(cascade.alignment)), max)
         });
@@ -452,6 +465,23 @@ impl Application {
                 .set_service_status(CASCADE_SERVICE, ServingStatus::NotServing)
                 .await;
         }
+        let mut webhook_tasks = match webhook_sources {
+            Some(sources) => Some(
+                WebhookTasks::start(
+                    sources,
+                    db.clone(),
+                    WebhookSettings {
+                        max_attempts: i32::try_from(settings.webhook_max_attempts).unwrap_or(i32::MAX),
+                        first_retry: Duration::from_millis(settings.webhook_first_retry_millis),
+                        max_retry: Duration::from_secs(settings.webhook_max_retry_seconds),
+                        retention: Duration::from_secs(settings.webhook_retention_days.saturating_mul(86_400)),
+                        ..WebhookSettings::default()
+                    },
+                )
+                .context("starting the webhook deliveries")?,
+            ),
+            None => None,
+        };
         let readiness = projection.clone().map(|projection| {
             let reporter = reporter.clone();
             tokio::spawn(async move {
@@ -508,7 +538,8 @@ impl Application {
             .add_optional_service(org_service)
             .add_optional_service(access_service)
             .add_optional_service(cascade_service)
-            .add_optional_service(rhythm_service);
+            .add_optional_service(rhythm_service)
+            .add_optional_service(webhook_service);
         let incoming = connections::accept(
             listener,
             settings.max_connections,
@@ -549,6 +580,9 @@ impl Application {
         }
         checks.stop();
         // The events committed so far go out; the rest on the next start.
+        if let Some(webhooks) = webhook_tasks.as_mut() {
+            webhooks.stop().await;
+        }
         if let Some(relays) = relays.as_mut() {
             relays.stop().await;
         }

@@ -7,6 +7,7 @@ mod consumer;
 pub(crate) mod decode;
 mod rhythm;
 mod snapshots;
+mod webhooks;
 
 use std::{
     collections::VecDeque,
@@ -25,6 +26,7 @@ use trellis_proto::feed::v1::ChangeEvent;
 pub use consumer::{Consumers, Source};
 pub use rhythm::RhythmTasks;
 pub use snapshots::SnapshotTasks;
+pub use webhooks::{WebhookSettings, WebhookTasks};
 
 use crate::{
     graph::{Graph, NodeId, TouchKind},

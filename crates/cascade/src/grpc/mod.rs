@@ -5,8 +5,10 @@ mod access;
 mod alignment;
 mod org;
 mod rhythm;
+mod webhooks;
 
 pub use access::AccessGrpc;
 pub use alignment::CascadeGrpc;
 pub use org::OrgGrpc;
 pub use rhythm::RhythmGrpc;
+pub use webhooks::WebhookGrpc;

@@ -11,6 +11,7 @@ pub(crate) mod org_unit_reads;
 pub(crate) mod org_units;
 pub(crate) mod policies;
 pub(crate) mod sight;
+pub mod webhooks;
 pub(crate) mod weekly_plans;
 
 use std::sync::Arc;

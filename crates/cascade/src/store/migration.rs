@@ -28,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateSnapshots),
             Box::new(EventRelays::new(TABLE_PREFIX)),
             Box::new(ChangeChain::new(TABLE_PREFIX)),
+            Box::new(CreateWebhooks),
         ]
     }
 
@@ -306,5 +307,67 @@ impl MigrationTrait for CreateSnapshots {
             vec![big_integer("snapshot_id"), big_integer("part"), blob("bytes")],
         )
         .await
+    }
+}
+
+/// Webhook subscriptions and their deliveries.
+struct CreateWebhooks;
+
+impl MigrationName for CreateWebhooks {
+    fn name(&self) -> &str {
+        "m0009_cascade_webhooks"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateWebhooks {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_table(
+            manager,
+            "cascade_webhooks",
+            &["id"],
+            vec![
+                string("id"),
+                string("display_name"),
+                text("url"),
+                text("event_types"),
+                text("secret"),
+                boolean("paused"),
+                string("creator"),
+                big_integer("version"),
+                big_integer("create_micros"),
+                big_integer("update_micros"),
+            ],
+        )
+        .await?;
+        let table = "cascade_webhook_deliveries";
+        create_table(
+            manager,
+            table,
+            &["webhook_id", "event_id"],
+            vec![
+                string("webhook_id"),
+                string("event_id"),
+                big_integer("sequence"),
+                string("event_type"),
+                text("subject"),
+                blob("payload"),
+                string("state"),
+                integer("attempts"),
+                integer("last_status_code"),
+                text("last_error"),
+                big_integer("create_micros"),
+                big_integer("last_attempt_micros"),
+                big_integer("next_attempt_micros"),
+            ],
+        )
+        .await?;
+        manager
+            .create_index(index(
+                table,
+                "in_order",
+                &["webhook_id", "state", "create_micros", "sequence"],
+            ))
+            .await
     }
 }

@@ -214,6 +214,21 @@ pub struct Flags {
     /// live graph (default 2; 0 builds each one afresh).
     #[arg(long, env = "TRELLIS_AS_OF_CACHED_GRAPHS")]
     pub as_of_cached_graphs: Option<usize>,
+    /// Attempts at a webhook delivery before it is dead-lettered (default
+    /// 10).
+    #[arg(long, env = "TRELLIS_WEBHOOK_MAX_ATTEMPTS")]
+    pub webhook_max_attempts: Option<u32>,
+    /// The wait before a webhook delivery's second attempt, doubled after
+    /// each failure (default 1000).
+    #[arg(long, env = "TRELLIS_WEBHOOK_FIRST_RETRY_MILLIS")]
+    pub webhook_first_retry_millis: Option<u64>,
+    /// The longest wait between attempts (default 3600).
+    #[arg(long, env = "TRELLIS_WEBHOOK_MAX_RETRY_SECONDS")]
+    pub webhook_max_retry_seconds: Option<u64>,
+    /// How many days delivered and dead-lettered deliveries are listed
+    /// (default 7).
+    #[arg(long, env = "TRELLIS_WEBHOOK_RETENTION_DAYS")]
+    pub webhook_retention_days: Option<u64>,
 }
 
 /// The flags (and their variables) as one more layer: only what was

@@ -207,6 +207,14 @@ pub struct Settings {
     /// Graphs of past times kept for as-of questions (each the size of the
     /// live graph); 0 builds each one afresh.
     pub as_of_cached_graphs: usize,
+    /// Attempts at a webhook delivery before it is dead-lettered.
+    pub webhook_max_attempts: u32,
+    /// The wait before a delivery's second attempt; doubled after each
+    /// failure, up to `webhook_max_retry_seconds`.
+    pub webhook_first_retry_millis: u64,
+    pub webhook_max_retry_seconds: u64,
+    /// How long delivered and dead-lettered deliveries are kept.
+    pub webhook_retention_days: u64,
     /// Not a setting: for tests, how far ahead of the clock the rhythm's
     /// calendar runs (a plan locking without a week's wait).
     #[serde(skip)]
@@ -267,6 +275,10 @@ impl Default for Settings {
             snapshot_retention: 3,
             snapshot_daily_days: 0,
             as_of_cached_graphs: 2,
+            webhook_max_attempts: 10,
+            webhook_first_retry_millis: 1_000,
+            webhook_max_retry_seconds: 3_600,
+            webhook_retention_days: 7,
             events_nats_url: None,
             events_stream: "TRELLIS".to_owned(),
             events_subject_prefix: "trellis".to_owned(),
@@ -397,6 +409,10 @@ impl Settings {
             ("max_metrics_per_person", self.max_metrics_per_person as u64),
             ("rhythm_sweep_seconds", self.rhythm_sweep_seconds),
             ("events_retention_days", self.events_retention_days),
+            ("webhook_max_attempts", u64::from(self.webhook_max_attempts)),
+            ("webhook_first_retry_millis", self.webhook_first_retry_millis),
+            ("webhook_max_retry_seconds", self.webhook_max_retry_seconds),
+            ("webhook_retention_days", self.webhook_retention_days),
         ] {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
