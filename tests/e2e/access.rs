@@ -13,7 +13,8 @@ use trellis_proto::{
     },
     cascade::v1::{
         CreateInitiativeRequest, CreateOrgUnitRequest, GetBoardRequest, GetWeeklyPlanRequest, Initiative,
-        ListOrgUnitsRequest, Priority, UpdateWeeklyPlanRequest, priority::Level,
+        CreateWebhookRequest, GetWebhookRequest, ListOrgUnitsRequest, ListWebhookDeliveriesRequest, ListWebhooksRequest,
+        Priority, UpdateWeeklyPlanRequest, Webhook, priority::Level, webhook_service_client::WebhookServiceClient,
     },
     feed::v1::WatchChangesRequest,
     health::v1::{CreateHealthMetricRequest, HealthMetric},
@@ -41,6 +42,7 @@ backend_only_tests!(
     a_principal_over_its_quota_is_resource_exhausted,
     a_service_acting_for_a_user_is_recorded_on_its_behalf,
     the_rhythm_asks_editors_for_initiatives_and_contributors_for_the_week,
+    only_an_admin_of_the_whole_org_manages_webhooks,
 );
 
 /// (subject, role on eng), and one with no grant at all.
@@ -581,5 +583,56 @@ async fn the_rhythm_asks_editors_for_initiatives_and_contributors_for_the_week(
             assert_eq!(planned, expected_plan, "{subject} plans {unit}'s week");
         }
     }
+    Ok(())
+}
+
+/// A webhook receives every change of the company: an admin of a unit is
+/// not enough, only an admin of the whole org sees or changes them.
+async fn only_an_admin_of_the_whole_org_manages_webhooks(backend: TestBackend) -> anyhow::Result<()> {
+    let org = org(&backend).await?;
+    let mut hooks = WebhookServiceClient::new(org.app.channel().await?);
+    let hook = || CreateWebhookRequest {
+        webhook: Some(Webhook {
+            url: "https://chat.example.com/hooks/trellis".into(),
+            secret: "a-secret-of-twenty-four-chars".into(),
+            ..Webhook::default()
+        }),
+        webhook_id: "chat".into(),
+        request_id: String::new(),
+    };
+    for subject in ["vic", "eddie", "ada", "nobody"] {
+        assert_eq!(
+            code(hooks.create_webhook(org.as_user(subject, hook())?).await),
+            Code::PermissionDenied,
+            "{subject} made a webhook"
+        );
+        assert_eq!(
+            code(hooks.list_webhooks(org.as_user(subject, ListWebhooksRequest::default())?).await),
+            Code::PermissionDenied,
+            "{subject} listed the webhooks"
+        );
+    }
+    let made = hooks.create_webhook(org.as_user(ADMIN, hook())?).await?.into_inner();
+    assert_eq!(made.creator, ADMIN);
+    for subject in ["ada", "nobody"] {
+        let get = GetWebhookRequest { name: made.name.clone() };
+        assert_eq!(
+            code(hooks.get_webhook(org.as_user(subject, get)?).await),
+            Code::PermissionDenied
+        );
+        let deliveries = ListWebhookDeliveriesRequest {
+            parent: made.name.clone(),
+            ..ListWebhookDeliveriesRequest::default()
+        };
+        assert_eq!(
+            code(hooks.list_webhook_deliveries(org.as_user(subject, deliveries)?).await),
+            Code::PermissionDenied
+        );
+    }
+    let listed = hooks
+        .list_webhooks(org.as_user(ADMIN, ListWebhooksRequest::default())?)
+        .await?
+        .into_inner();
+    assert_eq!(listed.webhooks.len(), 1);
     Ok(())
 }
