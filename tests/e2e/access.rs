@@ -12,8 +12,8 @@ use trellis_proto::{
         access_service_client::AccessServiceClient,
     },
     cascade::v1::{
-        CreateInitiativeRequest, CreateOrgUnitRequest, GetBoardRequest, GetWeeklyPlanRequest, Initiative,
-        CreateWebhookRequest, GetWebhookRequest, ListOrgUnitsRequest, ListWebhookDeliveriesRequest, ListWebhooksRequest,
+        CreateInitiativeRequest, CreateOrgUnitRequest, CreateWebhookRequest, GetBoardRequest, GetWebhookRequest,
+        GetWeeklyPlanRequest, Initiative, ListOrgUnitsRequest, ListWebhookDeliveriesRequest, ListWebhooksRequest,
         Priority, UpdateWeeklyPlanRequest, Webhook, priority::Level, webhook_service_client::WebhookServiceClient,
     },
     feed::v1::WatchChangesRequest,
@@ -607,7 +607,11 @@ async fn only_an_admin_of_the_whole_org_manages_webhooks(backend: TestBackend) -
             "{subject} made a webhook"
         );
         assert_eq!(
-            code(hooks.list_webhooks(org.as_user(subject, ListWebhooksRequest::default())?).await),
+            code(
+                hooks
+                    .list_webhooks(org.as_user(subject, ListWebhooksRequest::default())?)
+                    .await
+            ),
             Code::PermissionDenied,
             "{subject} listed the webhooks"
         );
@@ -615,7 +619,9 @@ async fn only_an_admin_of_the_whole_org_manages_webhooks(backend: TestBackend) -
     let made = hooks.create_webhook(org.as_user(ADMIN, hook())?).await?.into_inner();
     assert_eq!(made.creator, ADMIN);
     for subject in ["ada", "nobody"] {
-        let get = GetWebhookRequest { name: made.name.clone() };
+        let get = GetWebhookRequest {
+            name: made.name.clone(),
+        };
         assert_eq!(
             code(hooks.get_webhook(org.as_user(subject, get)?).await),
             Code::PermissionDenied

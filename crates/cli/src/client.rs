@@ -13,7 +13,7 @@ use trellis_proto::{
     access::v1::access_service_client::AccessServiceClient,
     cascade::v1::{
         cascade_service_client::CascadeServiceClient, org_service_client::OrgServiceClient,
-        rhythm_service_client::RhythmServiceClient,
+        rhythm_service_client::RhythmServiceClient, webhook_service_client::WebhookServiceClient,
     },
     health::v1::health_metric_service_client::HealthMetricServiceClient,
     okr::v1::okr_service_client::OkrServiceClient,
@@ -97,6 +97,8 @@ pub struct Clients {
     /// Initiatives, weekly plans, the board and conversations, served by
     /// the cascade.
     pub rhythm: RhythmServiceClient<Conn>,
+    /// Webhook subscriptions, served by the cascade.
+    pub webhooks: WebhookServiceClient<Conn>,
 }
 
 /// `host:port` or a URL; `http://` is assumed.
@@ -184,6 +186,7 @@ pub async fn connect(servers: &Servers<'_>, credentials: Credentials, tls: &Tls)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
             .max_decoding_message_size(MAX_MESSAGE_BYTES),
         rhythm: RhythmServiceClient::new(cascade.clone()),
+        webhooks: WebhookServiceClient::new(cascade.clone()),
         cascade: CascadeServiceClient::new(cascade),
     })
 }

@@ -14,7 +14,7 @@ use trellis_access::oauth::ClientCredentials;
 
 use crate::{
     client::{Credentials, Servers, Tls, connect},
-    commands::{access, audit, cascade, cycle, health, okr, org, rhythm, strategy},
+    commands::{access, audit, cascade, cycle, health, okr, org, rhythm, strategy, webhook},
     failure::Failure,
     output::{Format, Printer},
 };
@@ -170,6 +170,9 @@ pub enum Command {
     /// The demo organisation.
     #[command(subcommand)]
     Demo(demo::DemoCommand),
+    /// Signed webhooks: event types POSTed to a URL (admin of the org).
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
     /// Checks on the stored history: that no change was altered after it
     /// was written.
     #[command(subcommand)]
@@ -235,5 +238,6 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Conversation(command) => rhythm::conversation(command, &clients, printer).await,
         Command::Demo(command) => demo::run(command, &clients, printer).await,
         Command::Audit(command) => audit::run(command, &clients, printer).await,
+        Command::Webhook(command) => webhook::run(command, &clients, printer).await,
     }
 }

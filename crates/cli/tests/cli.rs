@@ -535,6 +535,66 @@ async fn an_edited_history_is_found_by_the_audit(app: TestApp) -> anyhow::Result
     Ok(())
 }
 
+/// `trellis webhook`: subscribe, pause, list deliveries, delete; a bad
+/// subscription exits 3 naming its fields.
+async fn webhooks_are_managed_from_the_command_line(app: TestApp) -> anyhow::Result<()> {
+    let secret = "a-secret-of-at-least-24-chars";
+    let bad = trellis(
+        &app,
+        &[
+            "webhook",
+            "create",
+            "chat",
+            "--url",
+            "http://chat.example.com/",
+            "--secret",
+            "short",
+        ],
+    )
+    .await?;
+    assert_eq!(bad.code, 3, "{}{}", bad.stdout, bad.stderr);
+    assert!(
+        bad.stderr.contains("webhook.url") && bad.stderr.contains("webhook.secret"),
+        "{}",
+        bad.stderr
+    );
+    let made = ok(
+        &app,
+        &[
+            "webhook",
+            "create",
+            "chat",
+            "--url",
+            "http://127.0.0.1:9/hook",
+            "--type",
+            "trellis.okr.v1.*",
+            "--secret",
+            secret,
+            "-o",
+            "json",
+        ],
+    )
+    .await?
+    .json()?;
+    assert_eq!(made["name"], "webhooks/chat");
+    assert_eq!(made["eventTypes"][0], "trellis.okr.v1.*");
+    assert!(made.get("secret").is_none(), "{made}");
+    let paused = ok(&app, &["webhook", "pause", "chat", "-o", "json"]).await?.json()?;
+    assert_eq!(paused["paused"], true);
+    let listed = ok(&app, &["webhook", "list"]).await?;
+    assert!(listed.stdout.contains("webhooks/chat"), "{}", listed.stdout);
+    ok(&app, &["webhook", "deliveries", "chat", "--state", "dead-lettered"]).await?;
+    let deleted = ok(&app, &["webhook", "delete", "chat"]).await?;
+    assert!(deleted.stdout.contains("deleted webhooks/chat"));
+    assert_eq!(trellis(&app, &["webhook", "get", "chat"]).await?.code, 4);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks() -> anyhow::Result<()> {
+    on_every_backend(webhooks_are_managed_from_the_command_line).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit() -> anyhow::Result<()> {
     on_every_backend(an_edited_history_is_found_by_the_audit).await

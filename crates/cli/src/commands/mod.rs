@@ -10,6 +10,7 @@ pub mod okr;
 pub mod org;
 pub mod rhythm;
 pub mod strategy;
+pub mod webhook;
 
 use prost_types::Timestamp;
 
