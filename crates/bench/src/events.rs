@@ -29,8 +29,8 @@ pub struct EventsFigures {
     pub events_per_s: f64,
     /// The ceiling, in the same run: messages of the events' average size
     /// published straight to a stream of their own, in the relay's batches
-    /// of 512 with their acknowledgements awaited together (no feed read,
-    /// no encoding, no cursor written).
+    /// (`trellis_events::RELAY_BATCH`) with their acknowledgements awaited
+    /// together (no feed read, no encoding, no cursor written).
     pub events_ceiling_per_s: f64,
     pub events_to_ceiling: f64,
     pub writes_per_s: f64,
@@ -148,7 +148,7 @@ async fn publish_ceiling(
     message_bytes: usize,
 ) -> anyhow::Result<f64> {
     const MESSAGES: usize = 200_000;
-    const BATCH: usize = 512;
+    const BATCH: usize = trellis_events::RELAY_BATCH as usize;
     let name = format!("{stream}CEILING");
     let subject = format!("{}.ceiling", name.to_lowercase());
     jetstream

@@ -9,7 +9,7 @@ pub mod signature;
 mod store;
 
 pub use cloud_event::Envelope;
-pub use relay::{RELAY_NAME, RelaySettings, Relays};
+pub use relay::{BATCH as RELAY_BATCH, RELAY_NAME, RelaySettings, Relays};
 pub use store::{RelayRow, relayed_up_to};
 
 #[derive(Debug, thiserror::Error)]

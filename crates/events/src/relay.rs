@@ -7,7 +7,8 @@
 //! - A batch of events is published with each publish's acknowledgement
 //!   awaited together (a pipelined window); only once JetStream has
 //!   acknowledged all of them is the cursor stored, in the same statement
-//!   that renews the claim.
+//!   that renews the claim. The next batch is read and encoded (on the
+//!   blocking pool, a chunk per core) while the acknowledgements come.
 //! - A crash after publishing and before the cursor is stored resends that
 //!   batch: each message's `Nats-Msg-Id` is the event's id, and the stream
 //!   drops a message whose id it has seen within its duplicate window.
@@ -30,6 +31,10 @@ pub const RELAY_NAME: &str = "nats";
 const TERM: Duration = Duration::from_secs(15);
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Events read, encoded and published as one batch, at most.
+pub const BATCH: u64 = 2_048;
+/// Fewer events than this are not worth a blocking task of their own.
+const MIN_CHUNK: usize = 128;
 /// How long one publish's acknowledgement is waited for.
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -105,15 +110,34 @@ struct Relay {
     stopped: watch::Receiver<bool>,
 }
 
-impl Relay {
-    /// Each event's id, subject and CloudEvent, encoded on the blocking
-    /// pool: a batch's JSON is milliseconds of work the runtime should not
-    /// wait on.
-    async fn encode(&self, events: Vec<(ChangeEvent, String)>) -> Result<Vec<(String, String, Vec<u8>)>, Error> {
-        let envelope = self.envelope.clone();
-        tokio::task::spawn_blocking(move || {
-            events
-                .iter()
+/// One encoded message: its id (`Nats-Msg-Id`), subject and CloudEvent.
+type Encoded = (String, String, Vec<u8>);
+
+/// A batch read and encoded: its messages and the last sequence in it.
+type Batch = (Vec<Encoded>, Option<i64>);
+
+/// Reads the events after `cursor` and encodes them: on the blocking
+/// pool, in as many chunks as there are cores, since a batch's JSON is
+/// milliseconds of work the runtime should not wait on.
+async fn read_and_encode(feed: ChangeFeed, envelope: Envelope, cursor: i64) -> Result<Batch, Error> {
+    let events = feed.events_after(cursor, BATCH).await?;
+    let last = events.last().map(|(event, _)| event.sequence);
+    if events.is_empty() {
+        return Ok((Vec::new(), None));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let chunk = events.len().div_ceil(cores).max(MIN_CHUNK);
+    let envelope = Arc::new(envelope);
+    let mut tasks = Vec::new();
+    let mut events = events.into_iter();
+    loop {
+        let part: Vec<(ChangeEvent, String)> = events.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        let envelope = Arc::clone(&envelope);
+        tasks.push(tokio::task::spawn_blocking(move || {
+            part.iter()
                 .map(|(event, private_to)| {
                     Ok((
                         envelope.id(event),
@@ -121,10 +145,22 @@ impl Relay {
                         envelope.encode(event)?,
                     ))
                 })
-                .collect()
-        })
-        .await
-        .map_err(|err| Error::Encode(format!("encoding a batch did not finish: {err}")))?
+                .collect::<Result<Vec<Encoded>, Error>>()
+        }));
+    }
+    let mut encoded = Vec::new();
+    for task in tasks {
+        encoded.extend(
+            task.await
+                .map_err(|err| Error::Encode(format!("encoding a batch did not finish: {err}")))??,
+        );
+    }
+    Ok((encoded, last))
+}
+
+impl Relay {
+    fn prefetch(&self, cursor: i64) -> JoinHandle<Result<Batch, Error>> {
+        tokio::spawn(read_and_encode(self.feed.clone(), self.envelope.clone(), cursor))
     }
 
     async fn run(mut self) {
@@ -177,12 +213,17 @@ impl Relay {
             .await
             .map_err(|err| Error::Nats(format!("making the stream {}: {err}", self.settings.stream)))?;
         info!(service = self.envelope.service, cursor, stream = %self.settings.stream, "relaying events to NATS");
+        // The next batch is read and encoded while this one's
+        // acknowledgements are awaited.
+        let mut next = StopOnDrop(self.prefetch(cursor));
         loop {
             if *self.stopped.borrow() {
                 return Ok(());
             }
-            let events = self.feed.events_after(cursor).await?;
-            if events.is_empty() {
+            let (messages, last) = (&mut next.0)
+                .await
+                .map_err(|err| Error::Encode(format!("reading a batch did not finish: {err}")))??;
+            let Some(last) = last else {
                 let mut stopped = self.stopped.clone();
                 tokio::select! {
                     () = self.feed.committed_after(cursor) => {}
@@ -192,11 +233,11 @@ impl Relay {
                 if !self.row.store(cursor).await? {
                     return Ok(());
                 }
+                next = StopOnDrop(self.prefetch(cursor));
                 continue;
-            }
-            let last = events.last().map_or(cursor, |(event, _)| event.sequence);
-            let mut acks = Vec::with_capacity(events.len());
-            for (id, subject, payload) in self.encode(events).await? {
+            };
+            let mut acks = Vec::with_capacity(messages.len());
+            for (id, subject, payload) in messages {
                 let mut headers = async_nats::HeaderMap::new();
                 headers.insert("Nats-Msg-Id", id.as_str());
                 let ack = jetstream
@@ -205,6 +246,7 @@ impl Relay {
                     .map_err(|err| Error::Nats(format!("publishing {id}: {err}")))?;
                 acks.push(ack);
             }
+            next = StopOnDrop(self.prefetch(last));
             for ack in
                 futures::future::join_all(acks.into_iter().map(|ack| tokio::time::timeout(ACK_TIMEOUT, ack))).await
             {
@@ -218,5 +260,15 @@ impl Relay {
             }
             cursor = last;
         }
+    }
+}
+
+/// A task aborted when its handle goes: a prefetch not needed any more
+/// (the relay stopped or failed) does not run on.
+struct StopOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for StopOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

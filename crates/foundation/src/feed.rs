@@ -32,6 +32,8 @@ use crate::{
 
 /// Rows read per replay query.
 const REPLAY_BATCH: u64 = 512;
+/// The most events one [`ChangeFeed::events_after`] reads.
+pub const MAX_EVENTS_AFTER: u64 = 4_096;
 /// Rows per insert statement, well under both backends' parameter limits.
 const INSERT_CHUNK: usize = 1_000;
 /// How long an idle watcher waits before re-reading without a wake-up, to
@@ -414,22 +416,28 @@ impl ChangeFeed {
     }
 
     async fn read_after(&self, cursor: i64) -> Result<Vec<QueryResult>, Error> {
+        self.read_at_most(cursor, REPLAY_BATCH).await
+    }
+
+    async fn read_at_most(&self, cursor: i64, limit: u64) -> Result<Vec<QueryResult>, Error> {
         let select = Query::select()
             .columns(COLUMNS.map(Alias::new))
             .from(Alias::new(&self.tables.changes))
             .and_where(Expr::col(Alias::new("sequence")).gt(cursor))
             .order_by(Alias::new("sequence"), Order::Asc)
-            .limit(REPLAY_BATCH)
+            .limit(limit)
             .to_owned();
         Ok(self.db.conn().query_all(&select).await?)
     }
 
-    /// The next changes after `cursor` (a batch at most), contiguous from
-    /// it, each with the unit its object is private to ("" for none): what
-    /// a relay sends on. Stops before a sequence not committed yet.
-    pub async fn events_after(&self, cursor: i64) -> Result<Vec<(ChangeEvent, String)>, Error> {
+    /// The next changes after `cursor` (at most `limit`, capped at
+    /// [`MAX_EVENTS_AFTER`]), contiguous from it, each with the unit its
+    /// object is private to ("" for none): what a relay sends on. Stops
+    /// before a sequence not committed yet.
+    pub async fn events_after(&self, cursor: i64, limit: u64) -> Result<Vec<(ChangeEvent, String)>, Error> {
         let mut events = Vec::new();
-        for (next, row) in (cursor + 1..).zip(self.read_after(cursor).await?) {
+        let rows = self.read_at_most(cursor, limit.clamp(1, MAX_EVENTS_AFTER)).await?;
+        for (next, row) in (cursor + 1..).zip(rows) {
             let (event, private_to) = change_event(&row)?;
             if event.sequence != next {
                 break;
