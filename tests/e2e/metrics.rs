@@ -3,9 +3,22 @@
 //! its status code, and the gauges and histograms of the feeds, the relay,
 //! the escalation, the group commit and the cascade are there.
 
-use std::{collections::HashMap, net::SocketAddr};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use anyhow::{Context, bail};
+use opentelemetry_proto::tonic::{
+    collector::metrics::v1::{
+        ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+        metrics_service_server::{MetricsService, MetricsServiceServer},
+    },
+    common::v1::any_value::Value,
+    metrics::v1::{metric::Data, number_data_point::Value as NumberValue},
+};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -22,7 +35,10 @@ use crate::{
     support::{eventually, expect_code, unit},
 };
 
-backend_only_tests!(the_scrape_counts_every_call_and_shows_the_gauges);
+backend_only_tests!(
+    the_scrape_counts_every_call_and_shows_the_gauges,
+    the_same_metrics_reach_an_otlp_collector,
+);
 
 /// One scrape: each sample by its name and its labels (sorted, as
 /// `key="value"` joined with commas).
@@ -199,4 +215,98 @@ fn dashboard_series() -> anyhow::Result<Vec<String>> {
     series.dedup();
     anyhow::ensure!(series.len() >= 8, "the dashboards plot {series:?}");
     Ok(series)
+}
+
+/// Every export an OTLP collector received.
+#[derive(Clone, Default)]
+struct Collector(Arc<Mutex<Vec<ExportMetricsServiceRequest>>>);
+
+#[tonic::async_trait]
+impl MetricsService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        self.0
+            .lock()
+            .map_err(|_| tonic::Status::internal("poisoned"))?
+            .push(request.into_inner());
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+impl Collector {
+    /// The newest value of counter `name` for the points whose attributes
+    /// hold all of `labels`.
+    fn counter(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let exports = self.0.lock().map(|exports| exports.clone()).unwrap_or_default();
+        let mut newest = 0.0;
+        for export in &exports {
+            let metrics = export
+                .resource_metrics
+                .iter()
+                .flat_map(|resource| &resource.scope_metrics)
+                .flat_map(|scope| &scope.metrics)
+                .filter(|metric| metric.name == name);
+            for metric in metrics {
+                let Some(Data::Sum(sum)) = &metric.data else {
+                    continue;
+                };
+                for point in &sum.data_points {
+                    let holds = labels.iter().all(|(key, value)| {
+                        point.attributes.iter().any(|attribute| {
+                            attribute.key == *key
+                                && matches!(
+                                    attribute.value.as_ref().and_then(|value| value.value.as_ref()),
+                                    Some(Value::StringValue(text)) if text == value
+                                )
+                        })
+                    });
+                    if holds && let Some(NumberValue::AsInt(count)) = point.value {
+                        newest = count as f64;
+                    }
+                }
+            }
+        }
+        newest
+    }
+}
+
+/// With OTLP configured, the same instruments are pushed to a collector.
+async fn the_same_metrics_reach_an_otlp_collector(backend: TestBackend) -> anyhow::Result<()> {
+    let collector = Collector::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    let serving = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(MetricsServiceServer::new(collector.clone()))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let app = spawn_app_with(&backend, |settings| {
+        settings.otlp_metrics = Some((endpoint.clone(), Duration::from_millis(200)));
+    })
+    .await?;
+    let mut org = app.org.clone();
+    for _ in 0..3 {
+        expect_code(
+            org.get_org_unit(GetOrgUnitRequest {
+                name: "orgUnits/nowhere".into(),
+            })
+            .await,
+            Code::NotFound,
+        )?;
+    }
+    let labels = [
+        ("rpc.service", "trellis.cascade.v1.OrgService"),
+        ("rpc.method", "GetOrgUnit"),
+        ("code", "NOT_FOUND"),
+    ];
+    eventually("the collector has the calls", || {
+        let collector = collector.clone();
+        async move { Ok(collector.counter("trellis.rpc.calls", &labels) == 3.0) }
+    })
+    .await?;
+    app.shutdown().await?;
+    serving.abort();
+    Ok(())
 }

@@ -150,7 +150,7 @@ impl Application {
             ),
             None => None,
         };
-        let metrics = Arc::new(Metrics::new()?);
+        let metrics = Arc::new(Metrics::new(settings.otlp_metrics.clone())?);
         let service_token = crate::service_token::start(&settings).await?;
         let db = Db::connect(&settings.database_url)
             .await

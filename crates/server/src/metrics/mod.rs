@@ -37,8 +37,10 @@ pub struct Metrics {
 
 impl Metrics {
     /// A meter provider of this server's own, so servers sharing a process
-    /// (tests, one binary running every service) count apart.
-    pub fn new() -> anyhow::Result<Metrics> {
+    /// (tests, one binary running every service) count apart. OTLP export
+    /// goes to `otlp` (an endpoint, every interval) when given, else where
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` says, if it is set.
+    pub fn new(otlp: Option<(String, Duration)>) -> anyhow::Result<Metrics> {
         let registry = prometheus::Registry::new();
         let scrape = opentelemetry_prometheus::exporter()
             .with_registry(registry.clone())
@@ -49,16 +51,22 @@ impl Metrics {
         let mut builder = SdkMeterProvider::builder()
             .with_reader(scrape)
             .with_resource(Resource::builder().with_service_name("trellis").build());
-        let otlp = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some_and(|value| !value.is_empty());
-        if otlp {
-            let exporter = opentelemetry_otlp::MetricExporter::builder()
-                .with_tonic()
-                .build()
-                .context("building the OTLP metric exporter")?;
-            let every = std::env::var("OTEL_METRIC_EXPORT_INTERVAL")
-                .ok()
-                .and_then(|millis| millis.parse().ok())
-                .map_or(OTLP_EVERY, Duration::from_millis);
+        let from_environment = std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some_and(|value| !value.is_empty());
+        let every = std::env::var("OTEL_METRIC_EXPORT_INTERVAL")
+            .ok()
+            .and_then(|millis| millis.parse().ok())
+            .map_or(OTLP_EVERY, Duration::from_millis);
+        let export = match otlp {
+            Some((endpoint, every)) => Some((Some(endpoint), every)),
+            None if from_environment => Some((None, every)),
+            None => None,
+        };
+        if let Some((endpoint, every)) = export {
+            let mut exporter = opentelemetry_otlp::MetricExporter::builder().with_tonic();
+            if let Some(endpoint) = endpoint {
+                exporter = opentelemetry_otlp::WithExportConfig::with_endpoint(exporter, endpoint);
+            }
+            let exporter = exporter.build().context("building the OTLP metric exporter")?;
             builder = builder.with_reader(PeriodicReader::builder(exporter).with_interval(every).build());
         }
         let provider = builder.build();

@@ -223,6 +223,11 @@ pub struct Settings {
     /// the health service's step runner stops as if the process had died.
     #[serde(skip)]
     pub health_fail_point: Option<String>,
+    /// Not a setting: for tests, where OTLP metrics go and how often,
+    /// instead of `OTEL_EXPORTER_OTLP_ENDPOINT` (one process's
+    /// environment, shared by every server a test runs).
+    #[serde(skip)]
+    pub otlp_metrics: Option<(String, std::time::Duration)>,
 }
 
 impl Default for Settings {
@@ -285,6 +290,7 @@ impl Default for Settings {
             events_retention_days: 30,
             events_services: ServiceName::ALL.to_vec(),
             rhythm_clock_offset_seconds: 0,
+            otlp_metrics: None,
             health_fail_point: None,
         }
     }
