@@ -72,6 +72,19 @@ async fn scrape(address: SocketAddr) -> anyhow::Result<(String, Samples)> {
     Ok((body.to_owned(), samples))
 }
 
+/// One GetOrgUnit answered NOT_FOUND.
+async fn ask_for_a_missing_unit(app: &TestApp) -> anyhow::Result<()> {
+    let asked = app
+        .org
+        .clone()
+        .get_org_unit(GetOrgUnitRequest {
+            name: "orgUnits/nowhere".into(),
+        })
+        .await;
+    expect_code(asked, Code::NotFound)?;
+    Ok(())
+}
+
 fn calls(samples: &Samples, method: &str, code: &str) -> f64 {
     let labels = format!("code=\"{code}\",rpc_method=\"{method}\",rpc_service=\"trellis.cascade.v1.OrgService\"");
     samples
@@ -120,13 +133,7 @@ async fn the_scrape_counts_every_call_and_shows_the_gauges(backend: TestBackend)
     for name in ["orgUnits/m1", "orgUnits/m2"] {
         org.get_org_unit(GetOrgUnitRequest { name: name.into() }).await?;
     }
-    expect_code(
-        org.get_org_unit(GetOrgUnitRequest {
-            name: "orgUnits/nowhere".into(),
-        })
-        .await,
-        Code::NotFound,
-    )?;
+    ask_for_a_missing_unit(&app).await?;
 
     let (_, after) = scrape(address).await?;
     let moved = |method: &str, code: &str| calls(&after, method, code) - calls(&before, method, code);
@@ -286,15 +293,8 @@ async fn the_same_metrics_reach_an_otlp_collector(backend: TestBackend) -> anyho
         settings.otlp_metrics = Some((endpoint.clone(), Duration::from_millis(200)));
     })
     .await?;
-    let mut org = app.org.clone();
     for _ in 0..3 {
-        expect_code(
-            org.get_org_unit(GetOrgUnitRequest {
-                name: "orgUnits/nowhere".into(),
-            })
-            .await,
-            Code::NotFound,
-        )?;
+        ask_for_a_missing_unit(&app).await?;
     }
     let labels = [
         ("rpc.service", "trellis.cascade.v1.OrgService"),

@@ -46,8 +46,9 @@ const WATCH_BUFFER: usize = 256;
 /// How long a watcher may leave its buffer full before it is dropped.
 pub const DEFAULT_WATCH_STALL: Duration = Duration::from_secs(30);
 const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
-/// The outbox columns, in the order rows are written.
-const COLUMNS: [&str; 11] = [
+/// The outbox columns, in the order rows are written: the content the
+/// hash chain covers, then the hash.
+pub(crate) const COLUMNS: [&str; 11] = [
     "sequence",
     "kind",
     "resource_name",

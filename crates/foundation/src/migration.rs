@@ -282,19 +282,9 @@ impl MigrationTrait for ChangeChain {
         loop {
             let select = Query::select()
                 .columns(
-                    [
-                        "sequence",
-                        "kind",
-                        "resource_name",
-                        "resource_type",
-                        "resource",
-                        "actor",
-                        "commit_micros",
-                        "request_id",
-                        "on_behalf_of",
-                        "private_to",
-                    ]
-                    .map(Alias::new),
+                    crate::feed::COLUMNS[..crate::feed::COLUMNS.len() - 1]
+                        .iter()
+                        .map(|column| Alias::new(*column)),
                 )
                 .from(Alias::new(&self.tables.changes))
                 .and_where(Expr::col(Alias::new("sequence")).gt(cursor))
