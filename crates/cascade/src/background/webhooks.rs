@@ -45,6 +45,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How often the senders are matched to the webhooks, and an idle sender
 /// looks again without being woken.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
+/// How often a reader with nothing to queue writes its cursor down.
+const STORE_IDLE_CURSOR_EVERY: Duration = Duration::from_secs(1);
 /// How often old deliveries are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
 /// The most of a receiver's answer kept in `last_error`.
@@ -223,6 +225,7 @@ impl Deliveries {
         envelope: &Arc<Envelope>,
     ) -> Result<(), Error> {
         let mut cursor = cursors.load(cursor_name).await?;
+        let mut stored_at = tokio::time::Instant::now();
         let mut stream = source
             .open(cursor)
             .await
@@ -247,26 +250,37 @@ impl Deliveries {
             let Some(last) = events.last().map(|event| event.sequence) else {
                 continue;
             };
-            self.queue(envelope, cursor_name, events, last).await?;
+            let store_anyway = stored_at.elapsed() >= STORE_IDLE_CURSOR_EVERY;
+            if self.queue(envelope, cursor_name, events, last, store_anyway).await? {
+                stored_at = tokio::time::Instant::now();
+            }
             cursor = last;
         }
         Ok(())
     }
 
     /// Queues `events` for the webhooks that want them and moves the cursor
-    /// to `last`, in one transaction.
+    /// to `last`, in one transaction; whether it wrote. With nothing to
+    /// queue the cursor is written only when `store_anyway` (about once a
+    /// second): a restart reads those events again and finds nothing to
+    /// queue either.
     async fn queue(
         &self,
         envelope: &Arc<Envelope>,
         cursor_name: &str,
         events: Vec<ChangeEvent>,
         last: i64,
-    ) -> Result<(), Error> {
-        let webhooks: Vec<(String, Vec<String>)> = webhook::Entity::find()
+        store_anyway: bool,
+    ) -> Result<bool, Error> {
+        let webhooks: Vec<Wanted> = webhook::Entity::find()
             .all(self.db.conn())
             .await?
             .into_iter()
-            .map(|row| (row.id, members::decode(&row.event_types)))
+            .map(|row| Wanted {
+                id: row.id,
+                types: members::decode(&row.event_types),
+                since_micros: row.create_micros,
+            })
             .collect();
         let rows = if webhooks.is_empty() {
             Vec::new()
@@ -277,6 +291,9 @@ impl Deliveries {
                 .map_err(|err| Error::Corrupt(format!("encoding webhook deliveries: {err}")))?
         };
         let queued = !rows.is_empty();
+        if !queued && !store_anyway {
+            return Ok(false);
+        }
         let txn = self.db.begin_write().await?;
         for chunk in rows.chunks(200) {
             webhook_delivery::Entity::insert_many(chunk.iter().cloned())
@@ -293,7 +310,7 @@ impl Deliveries {
         if queued {
             self.queued.notify_waiters();
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Keeps one sender per webhook that is not paused, and prunes old
@@ -455,20 +472,33 @@ impl Deliveries {
     }
 }
 
+/// A webhook as the readers match events to it.
+struct Wanted {
+    id: String,
+    types: Vec<String>,
+    /// When it was made: it gets the events committed from then on, not
+    /// the history before it.
+    since_micros: i64,
+}
+
 /// The delivery rows for `events`: one per webhook that wants each event,
 /// events about private objects left out.
 fn deliveries_of(
     envelope: &Envelope,
-    webhooks: &[(String, Vec<String>)],
+    webhooks: &[Wanted],
     events: &[ChangeEvent],
 ) -> Vec<webhook_delivery::ActiveModel> {
     let now = now_micros();
     let mut rows = Vec::new();
     for event in events.iter().filter(|event| event.private_to.is_empty()) {
         let event_type = envelope.event_type(event);
+        let committed = event
+            .commit_time
+            .as_ref()
+            .map_or(0, trellis_foundation::time::from_timestamp);
         let mut wanted_by = webhooks
             .iter()
-            .filter(|(_, wanted)| wants(wanted, &event_type))
+            .filter(|webhook| committed >= webhook.since_micros && wants(&webhook.types, &event_type))
             .peekable();
         if wanted_by.peek().is_none() {
             continue;
@@ -480,9 +510,9 @@ fn deliveries_of(
                 continue;
             }
         };
-        for (id, _) in wanted_by {
+        for webhook in wanted_by {
             rows.push(webhook_delivery::ActiveModel {
-                webhook_id: Set(id.clone()),
+                webhook_id: Set(webhook.id.clone()),
                 event_id: Set(envelope.id(event)),
                 sequence: Set(event.sequence),
                 event_type: Set(event_type.clone()),

@@ -117,7 +117,6 @@ fn check_fields(input: &pb::Webhook, fields: &[&str], creating: bool, violations
                     SECRET_LENGTHS.end()
                 ),
             ),
-            "secret" => violations.add(path, "must be given to change it"),
             _ => {}
         }
     }
@@ -279,7 +278,8 @@ impl WebhookOps {
                 "display_name" => updated.display_name = patch.display_name.trim().to_owned(),
                 "url" => updated.url.clone_from(&patch.url),
                 "event_types" => updated.event_types = members::encode(&patch.event_types),
-                "secret" => updated.secret.clone_from(&patch.secret),
+                // Empty keeps the secret: it is never read back to resend.
+                "secret" if !patch.secret.is_empty() => updated.secret.clone_from(&patch.secret),
                 "paused" => updated.paused = patch.paused,
                 _ => {}
             }
