@@ -1,7 +1,8 @@
 //! Webhook deliveries. One replica at a time (a claim on the cascade's
 //! `webhooks` relay row, as the NATS relay holds its own):
 //!
-//! - a reader per feed follows it from its stored cursor and, for each
+//! - while any webhook exists, a reader per feed follows it from its
+//!   stored cursor and, for each
 //!   event not about a private object, queues a delivery for every webhook
 //!   that wants its type, in the transaction that moves the cursor on, so
 //!   an event is queued once whatever crashes;
@@ -179,16 +180,22 @@ impl Deliveries {
         }
     }
 
-    /// The readers and the senders' supervisor; all stop when dropped.
+    /// The supervisor of the readers and senders; all stop when dropped.
     fn lead(&self) -> JoinSet<()> {
         let mut tasks = JoinSet::new();
-        for source in &self.sources {
-            if !matches!(source, Source::Unconfigured(_)) {
-                tasks.spawn(self.clone().read(source.clone()));
-            }
-        }
         tasks.spawn(self.clone().supervise());
         tasks
+    }
+
+    /// A reader per feed.
+    fn readers(&self) -> JoinSet<()> {
+        let mut readers = JoinSet::new();
+        for source in &self.sources {
+            if !matches!(source, Source::Unconfigured(_)) {
+                readers.spawn(self.clone().read(source.clone()));
+            }
+        }
+        readers
     }
 
     /// Follows one feed and queues its events, reconnecting with backoff.
@@ -313,14 +320,23 @@ impl Deliveries {
         Ok(true)
     }
 
-    /// Keeps one sender per webhook that is not paused, and prunes old
+    /// Keeps the feeds' readers running while there is a webhook (none
+    /// read the feeds for nobody; started again, they go on from their
+    /// cursors, and a webhook gets only what was committed after it was
+    /// made), one sender per webhook that is not paused, and prunes old
     /// deliveries.
     async fn supervise(self) {
         let mut senders: HashMap<String, JoinHandle<()>> = HashMap::new();
+        let mut readers: Option<JoinSet<()>> = None;
         let mut pruned_at: Option<tokio::time::Instant> = None;
         loop {
             match webhook::Entity::find().all(self.db.conn()).await {
                 Ok(rows) => {
+                    match (rows.is_empty(), readers.is_some()) {
+                        (false, false) => readers = Some(self.readers()),
+                        (true, true) => readers = None,
+                        _ => {}
+                    }
                     let active: Vec<webhook::Model> = rows.into_iter().filter(|row| !row.paused).collect();
                     senders.retain(|id, task| {
                         let keep = !task.is_finished() && active.iter().any(|row| &row.id == id);
