@@ -2,10 +2,10 @@
 //! `webhooks` relay row, as the NATS relay holds its own):
 //!
 //! - while any webhook exists, a reader per feed follows it from its
-//!   stored cursor and, for each
-//!   event not about a private object, queues a delivery for every webhook
-//!   that wants its type, in the transaction that moves the cursor on, so
-//!   an event is queued once whatever crashes;
+//!   stored cursor and, for each event not about a private object,
+//!   queues a delivery for every webhook that wants its type (and was made
+//!   before the event was committed), in the transaction that moves the
+//!   cursor on, so an event is queued once whatever crashes;
 //! - a sender per webhook POSTs its deliveries in order, signed, each
 //!   retried with exponential backoff until it succeeds or reaches the
 //!   attempt limit (then it is dead-lettered and the next one goes). A
