@@ -16,8 +16,7 @@
 //! about private objects, so a deployment can keep that tree to the few
 //! consumers allowed to read everything.
 
-use chrono::DateTime;
-use cloudevents::{EventBuilder, EventBuilderV10};
+use chrono::{DateTime, SecondsFormat};
 use prost_reflect::{DescriptorPool, DynamicMessage};
 use trellis_proto::feed::v1::{ChangeEvent, ChangeKind};
 
@@ -71,47 +70,65 @@ impl Envelope {
         )
     }
 
-    /// The CloudEvent of `event`, as structured JSON.
+    /// The CloudEvent of `event`, as structured JSON. Written straight
+    /// into the buffer, the resource streamed from its descriptor: building
+    /// a JSON value first and the envelope around it cost the relay a
+    /// third of its time. The unit tests read the output back with the
+    /// CloudEvents SDK, which checks it against the specification.
     pub fn encode(&self, event: &ChangeEvent) -> Result<Vec<u8>, Error> {
-        let data = match &event.resource {
+        let message = match &event.resource {
             Some(any) => {
                 let descriptor = self
                     .pool
                     .get_message_by_name(&event.resource_type)
                     .ok_or_else(|| Error::Encode(format!("{} is no message of Trellis's API", event.resource_type)))?;
-                let message = DynamicMessage::decode(descriptor, any.value.as_slice())
-                    .map_err(|err| Error::Encode(format!("decoding {}: {err}", event.resource_name)))?;
-                serde_json::to_value(&message)
-                    .map_err(|err| Error::Encode(format!("{} as JSON: {err}", event.resource_name)))?
+                Some(
+                    DynamicMessage::decode(descriptor, any.value.as_slice())
+                        .map_err(|err| Error::Encode(format!("decoding {}: {err}", event.resource_name)))?,
+                )
             }
-            None => serde_json::Value::Null,
+            None => None,
         };
         let time = event
             .commit_time
             .as_ref()
             .and_then(|time| DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).unwrap_or(0)))
-            .unwrap_or_default();
-        let mut builder = EventBuilderV10::new()
-            .id(self.id(event))
-            .source(format!("/trellis/{}", self.service))
-            .ty(self.event_type(event))
-            .subject(event.resource_name.clone())
-            .time(time)
-            .extension("actor", event.actor.clone())
-            .extension("sequence", event.sequence)
-            .extension("chainhash", event.hash.clone())
-            .data("application/json", data);
+            .unwrap_or_default()
+            .to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        let mut out = Vec::with_capacity(1_024);
+        let text = |out: &mut Vec<u8>, key: &str, value: &str| -> Result<(), Error> {
+            out.push(if out.is_empty() { b'{' } else { b',' });
+            serde_json::to_writer(&mut *out, key).map_err(json_error)?;
+            out.push(b':');
+            serde_json::to_writer(&mut *out, value).map_err(json_error)
+        };
+        text(&mut out, "specversion", "1.0")?;
+        text(&mut out, "id", &self.id(event))?;
+        text(&mut out, "source", &format!("/trellis/{}", self.service))?;
+        text(&mut out, "type", &self.event_type(event))?;
+        text(&mut out, "subject", &event.resource_name)?;
+        text(&mut out, "time", &time)?;
+        text(&mut out, "actor", &event.actor)?;
+        text(&mut out, "chainhash", &event.hash)?;
         if !event.on_behalf_of.is_empty() {
-            builder = builder.extension("onbehalfof", event.on_behalf_of.clone());
+            text(&mut out, "onbehalfof", &event.on_behalf_of)?;
         }
         if !event.request_id.is_empty() {
-            builder = builder.extension("requestid", event.request_id.clone());
+            text(&mut out, "requestid", &event.request_id)?;
         }
-        let cloud_event = builder
-            .build()
-            .map_err(|err| Error::Encode(format!("building the CloudEvent of {}: {err}", self.id(event))))?;
-        serde_json::to_vec(&cloud_event).map_err(|err| Error::Encode(format!("writing the CloudEvent: {err}")))
+        text(&mut out, "datacontenttype", "application/json")?;
+        out.extend_from_slice(format!(",\"sequence\":{},\"data\":", event.sequence).as_bytes());
+        match &message {
+            Some(message) => serde_json::to_writer(&mut out, message).map_err(json_error)?,
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b'}');
+        Ok(out)
     }
+}
+
+fn json_error(err: serde_json::Error) -> Error {
+    Error::Encode(format!("writing the CloudEvent: {err}"))
 }
 
 /// The change, as the event's type and subject end: created, updated,
@@ -177,6 +194,33 @@ mod tests {
                 .is_some_and(|time| time.starts_with("2027-01-15T08:00:00")),
             "{json}"
         );
+    }
+
+    #[test]
+    fn the_sdk_reads_it_as_a_valid_cloud_event() {
+        let envelope = Envelope::new("okr", "trellis").expect("the descriptors");
+        let mut with_extras = event();
+        with_extras.on_behalf_of = "ana \"the lead\"".into();
+        with_extras.request_id = "r-1".into();
+        for event in [event(), with_extras] {
+            let bytes = envelope.encode(&event).expect("it encodes");
+            let read: cloudevents::Event = serde_json::from_slice(&bytes).expect("a CloudEvent by the SDK's reading");
+            assert_eq!(cloudevents::AttributesReader::id(&read), "okr-42");
+            assert_eq!(
+                cloudevents::AttributesReader::ty(&read),
+                "trellis.okr.v1.Objective.updated"
+            );
+            assert_eq!(cloudevents::AttributesReader::subject(&read), Some("objectives/grow"));
+            assert!(cloudevents::AttributesReader::time(&read).is_some());
+            let data = read.data().cloned().expect("data");
+            let json: serde_json::Value = serde_json::Value::try_from(data).expect("JSON data");
+            assert_eq!(json["title"], "Grow");
+            let on_behalf_of = read.extension("onbehalfof").map(ToString::to_string);
+            assert_eq!(
+                on_behalf_of,
+                (!event.on_behalf_of.is_empty()).then(|| event.on_behalf_of.clone())
+            );
+        }
     }
 
     #[test]
