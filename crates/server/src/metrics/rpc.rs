@@ -4,7 +4,7 @@
 //! answer, streams included.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -27,13 +27,26 @@ const DURATION_BUCKETS: [f64; 16] = [
     0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// A method's labels, made once: a call only clones them (reference
+/// counts, no allocation).
+type Labels = Arc<[KeyValue; 2]>;
+
 /// The instruments, and the methods they name (any other path is counted
 /// as `unknown`, so a client cannot make up label values).
 #[derive(Clone)]
 pub struct RpcMetrics {
     calls: Counter<u64>,
     duration: Histogram<f64>,
-    methods: Arc<HashSet<String>>,
+    methods: Arc<HashMap<String, Labels>>,
+    unknown: Labels,
+}
+
+fn labels(service: &str, method: &str) -> Labels {
+    let text = |text: &str| opentelemetry::Value::String(Arc::<str>::from(text).into());
+    Arc::new([
+        KeyValue::new("rpc.service", text(service)),
+        KeyValue::new("rpc.method", text(method)),
+    ])
 }
 
 impl RpcMetrics {
@@ -49,18 +62,25 @@ impl RpcMetrics {
                 .with_description("gRPC call duration until the last frame of the answer")
                 .with_boundaries(DURATION_BUCKETS.to_vec())
                 .build(),
-            methods: Arc::new(methods),
+            methods: Arc::new(
+                methods
+                    .into_iter()
+                    .filter_map(|path| {
+                        let (service, method) = path.trim_start_matches('/').split_once('/')?;
+                        let labels = labels(service, method);
+                        Some((path, labels))
+                    })
+                    .collect(),
+            ),
+            unknown: labels("unknown", "unknown"),
         }
     }
 
-    /// `(service, method)` of a request path `/pkg.Service/Method`.
-    fn labels(&self, path: &str) -> (Arc<str>, Arc<str>) {
-        if self.methods.contains(path)
-            && let Some((service, method)) = path.trim_start_matches('/').split_once('/')
-        {
-            return (service.into(), method.into());
-        }
-        ("unknown".into(), "unknown".into())
+    /// The labels of a request path `/pkg.Service/Method`.
+    fn labels(&self, path: &str) -> Labels {
+        self.methods
+            .get(path)
+            .map_or_else(|| Arc::clone(&self.unknown), Arc::clone)
     }
 }
 
@@ -99,11 +119,9 @@ where
     }
 
     fn call(&mut self, request: HttpRequest) -> Self::Future {
-        let (service, method) = self.metrics.labels(request.uri().path());
         let call = Call {
+            labels: self.metrics.labels(request.uri().path()),
             metrics: self.metrics.clone(),
-            service,
-            method,
             started: Instant::now(),
             recorded: false,
         };
@@ -135,8 +153,7 @@ fn status_of(headers: &http::HeaderMap) -> Option<Code> {
 /// CANCELLED if the answer is dropped first (the client went away).
 struct Call {
     metrics: RpcMetrics,
-    service: Arc<str>,
-    method: Arc<str>,
+    labels: Labels,
     started: Instant,
     recorded: bool,
 }
@@ -150,14 +167,14 @@ impl Call {
         if std::mem::replace(&mut self.recorded, true) {
             return;
         }
-        let service = KeyValue::new("rpc.service", self.service.to_string());
-        let method = KeyValue::new("rpc.method", self.method.to_string());
+        let [service, method] = &*self.labels;
         self.metrics
             .duration
-            .record(self.started.elapsed().as_secs_f64(), &[service.clone(), method.clone()]);
-        self.metrics
-            .calls
-            .add(1, &[service, method, KeyValue::new("code", code_name(code))]);
+            .record(self.started.elapsed().as_secs_f64(), &self.labels[..]);
+        self.metrics.calls.add(
+            1,
+            &[service.clone(), method.clone(), KeyValue::new("code", code_name(code))],
+        );
     }
 }
 
@@ -239,9 +256,11 @@ mod tests {
             &meter,
             HashSet::from(["/trellis.okr.v1.OkrService/GetObjective".to_owned()]),
         );
-        let (service, method) = metrics.labels("/trellis.okr.v1.OkrService/GetObjective");
-        assert_eq!((&*service, &*method), ("trellis.okr.v1.OkrService", "GetObjective"));
-        let (service, method) = metrics.labels("/made.up/Path");
-        assert_eq!((&*service, &*method), ("unknown", "unknown"));
+        let known = metrics.labels("/trellis.okr.v1.OkrService/GetObjective");
+        assert_eq!(known[0].value.as_str(), "trellis.okr.v1.OkrService");
+        assert_eq!(known[1].value.as_str(), "GetObjective");
+        let made_up = metrics.labels("/made.up/Path");
+        assert_eq!(made_up[0].value.as_str(), "unknown");
+        assert_eq!(made_up[1].value.as_str(), "unknown");
     }
 }
