@@ -247,13 +247,7 @@ impl RhythmOps {
     }
 
     async fn find_initiative(&self, name: &str, field: &str) -> Result<Model, Error> {
-        let id = parse_name(name, COLLECTION).ok_or_else(|| {
-            trellis_foundation::Error::invalid(field, format!("must be an {COLLECTION}/{{id}} name, got {name:?}"))
-        })?;
-        Entity::find_by_id(id)
-            .one(self.store.db.conn())
-            .await?
-            .ok_or_else(|| Error::NotFound { name: name.to_owned() })
+        crate::store::find_by_name::<Entity>(self.store.db.conn(), name, COLLECTION, field).await
     }
 
     /// In id order.

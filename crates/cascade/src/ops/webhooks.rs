@@ -11,7 +11,7 @@ use trellis_foundation::{
     etag::{check_etag, etag_for},
     mask::update_paths,
     members,
-    names::{id_or_generate, parse_name},
+    names::id_or_generate,
     paging::page_size,
     time::{now_micros, to_timestamp},
 };
@@ -219,13 +219,7 @@ impl WebhookOps {
     }
 
     async fn find(&self, name: &str, field: &str) -> Result<Model, Error> {
-        let id = parse_name(name, COLLECTION).ok_or_else(|| {
-            trellis_foundation::Error::invalid(field, format!("must be a {COLLECTION}/{{id}} name, got {name:?}"))
-        })?;
-        Entity::find_by_id(id)
-            .one(self.store.db.conn())
-            .await?
-            .ok_or_else(|| Error::NotFound { name: name.to_owned() })
+        crate::store::find_by_name::<Entity>(self.store.db.conn(), name, COLLECTION, field).await
     }
 
     /// In id order.

@@ -9,3 +9,29 @@ pub mod entity;
 pub mod migration;
 pub(crate) mod queries;
 pub mod snapshots;
+
+use sea_orm::{ConnectionTrait, EntityTrait, PrimaryKeyTrait};
+
+use crate::error::Error;
+
+/// The row of a table keyed by a string id, by the resource's `name`
+/// (`{collection}/{id}`): INVALID_ARGUMENT on `field` for a malformed
+/// name, NOT_FOUND for none.
+pub(crate) async fn find_by_name<E>(
+    conn: &impl ConnectionTrait,
+    name: &str,
+    collection: &str,
+    field: &str,
+) -> Result<E::Model, Error>
+where
+    E: EntityTrait,
+    <E::PrimaryKey as PrimaryKeyTrait>::ValueType: From<String>,
+{
+    let id = trellis_foundation::names::parse_name(name, collection).ok_or_else(|| {
+        trellis_foundation::Error::invalid(field, format!("must be a name like {collection}/{{id}}, got {name:?}"))
+    })?;
+    E::find_by_id(id.to_owned())
+        .one(conn)
+        .await?
+        .ok_or_else(|| Error::NotFound { name: name.to_owned() })
+}
