@@ -3,7 +3,7 @@
 //! included (the owner in the org table, the key results in the graph);
 //! editors of the owning unit create and change them, as they do OKRs.
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{ActiveValue::Set, EntityTrait, sea_query::Expr};
 use trellis_access::{ORG_ROOT, Permission, ResourceKind};
 use trellis_foundation::{
     FieldViolations, RequestContext,
@@ -334,17 +334,14 @@ impl RhythmOps {
         };
         updated.version += 1;
         updated.update_micros = now_micros();
-        let txn = self.store.begin_write().await?;
-        let written = Entity::update_many()
-            .set(active(&updated))
-            .filter(Column::Id.eq(row.id.clone()))
-            .filter(Column::Version.eq(row.version))
-            .exec(txn.txn())
-            .await?;
-        if written.rows_affected != 1 {
-            return Err(trellis_foundation::Error::StaleEtag { resource: patch.name }.into());
-        }
-        txn.commit().await?;
+        crate::store::update_if_unchanged(
+            &self.store,
+            active(&updated),
+            (Column::Id, row.id.clone()),
+            (Column::Version, row.version),
+            patch.name,
+        )
+        .await?;
         Ok(to_proto(&updated))
     }
 }

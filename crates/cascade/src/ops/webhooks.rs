@@ -280,17 +280,14 @@ impl WebhookOps {
         }
         updated.version += 1;
         updated.update_micros = now_micros();
-        let txn = self.store.begin_write().await?;
-        let written = Entity::update_many()
-            .set(active(&updated))
-            .filter(Column::Id.eq(row.id.clone()))
-            .filter(Column::Version.eq(row.version))
-            .exec(txn.txn())
-            .await?;
-        if written.rows_affected != 1 {
-            return Err(trellis_foundation::Error::StaleEtag { resource: patch.name }.into());
-        }
-        txn.commit().await?;
+        crate::store::update_if_unchanged(
+            &self.store,
+            active(&updated),
+            (Column::Id, row.id.clone()),
+            (Column::Version, row.version),
+            patch.name,
+        )
+        .await?;
         self.to_proto(&updated).await
     }
 

@@ -35,3 +35,31 @@ where
         .await?
         .ok_or_else(|| Error::NotFound { name: name.to_owned() })
 }
+
+/// Writes `row` over the row `id` of `E` if it is still at `version` (the
+/// etag the change was checked against); ABORTED naming `name` when
+/// another change came first.
+pub(crate) async fn update_if_unchanged<E, A>(
+    store: &trellis_foundation::Store,
+    row: A,
+    (id_column, id): (E::Column, String),
+    (version_column, version): (E::Column, i64),
+    name: String,
+) -> Result<(), Error>
+where
+    E: EntityTrait,
+    A: sea_orm::ActiveModelTrait<Entity = E>,
+{
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let txn = store.begin_write().await?;
+    let written = E::update_many()
+        .set(row)
+        .filter(id_column.eq(id))
+        .filter(version_column.eq(version))
+        .exec(txn.txn())
+        .await?;
+    if written.rows_affected != 1 {
+        return Err(trellis_foundation::Error::StaleEtag { resource: name }.into());
+    }
+    Ok(txn.commit().await?)
+}
