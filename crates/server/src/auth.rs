@@ -167,9 +167,7 @@ where
     }
 
     fn call(&mut self, mut request: HttpRequest) -> Self::Future {
-        // The service that was made ready answers; a fresh clone waits.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = crate::ready_inner(&mut self.inner);
         let Some(verifier) = self.verifier.clone() else {
             return Box::pin(inner.call(request));
         };

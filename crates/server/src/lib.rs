@@ -16,3 +16,11 @@ pub mod tls;
 
 pub use app::Application;
 pub use settings::{ServiceName, Settings};
+
+/// The inner service a layer calls: the one `poll_ready` made ready
+/// (tower's contract), leaving a fresh clone in its place to be made ready
+/// for the next request.
+pub(crate) fn ready_inner<S: Clone>(inner: &mut S) -> S {
+    let clone = inner.clone();
+    std::mem::replace(inner, clone)
+}

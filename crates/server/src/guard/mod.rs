@@ -252,9 +252,7 @@ where
         let (parts, body) = request.into_parts();
         let body = CheckedBody::new(body, descriptor, state.limits.max_message_bytes);
         let request = http::Request::from_parts(parts, tonic::body::Body::new(body));
-        // The clone polled ready is the one to call (tower's contract).
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = crate::ready_inner(&mut self.inner);
         Box::pin(async move {
             let call = inner.call(request);
             let response = match deadline {

@@ -125,9 +125,7 @@ where
             started: Instant::now(),
             recorded: false,
         };
-        // The clone polled ready is the one to call (tower's contract).
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = crate::ready_inner(&mut self.inner);
         Box::pin(async move {
             let response = inner.call(request).await?;
             // A call that fails before answering (trailers-only) has its
