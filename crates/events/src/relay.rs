@@ -5,9 +5,9 @@
 //!   in `{service}_event_relays` (claimed like the health runner's lease,
 //!   renewed while it works, given up at shutdown).
 //! - A batch of events is published with each publish's acknowledgement
-//!   awaited together (a pipelined window); only once JetStream has
-//!   acknowledged all of them is the cursor stored, in the same statement
-//!   that renews the claim. The next batch is read and encoded (on the
+//!   awaited together (a pipelined window of two batches); only once
+//!   JetStream has acknowledged all of a batch is the cursor stored, in
+//!   the same statement that renews the claim. The next batch is read and encoded (on the
 //!   blocking pool, a chunk per core) while the acknowledgements come.
 //! - A crash after publishing and before the cursor is stored resends that
 //!   batch: each message's `Nats-Msg-Id` is the event's id, and the stream
@@ -15,7 +15,7 @@
 //! - NATS away: the relay retries with backoff and resumes from its
 //!   cursor; nothing is skipped.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use async_nats::jetstream::{self, stream};
 use tokio::{sync::watch, task::JoinHandle};
@@ -33,6 +33,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Events read, encoded and published as one batch, at most.
 pub const BATCH: u64 = 2_048;
+/// Batches published at once: the next goes out while the one before
+/// is acknowledged (JetStream allows 5,000 acknowledgements outstanding).
+const BATCHES_IN_FLIGHT: usize = 2;
 /// Fewer events than this are not worth a blocking task of their own.
 const MIN_CHUNK: usize = 128;
 /// How long one publish's acknowledgement is waited for.
@@ -214,16 +217,25 @@ impl Relay {
             .map_err(|err| Error::Nats(format!("making the stream {}: {err}", self.settings.stream)))?;
         info!(service = self.envelope.service, cursor, stream = %self.settings.stream, "relaying events to NATS");
         // The next batch is read and encoded while this one's
-        // acknowledgements are awaited.
+        // acknowledgements are awaited, and a batch is published before
+        // the one ahead of it is acknowledged, so JetStream always has
+        // work while the relay stores a cursor.
         let mut next = StopOnDrop(self.prefetch(cursor));
+        let mut published: VecDeque<Published> = VecDeque::with_capacity(BATCHES_IN_FLIGHT);
         loop {
             if *self.stopped.borrow() {
+                // What is published is confirmed, so the next holder does
+                // not send it again.
+                self.confirm_all(&mut published, &mut cursor).await?;
                 return Ok(());
             }
             let (messages, last) = (&mut next.0)
                 .await
                 .map_err(|err| Error::Encode(format!("reading a batch did not finish: {err}")))??;
             let Some(last) = last else {
+                if !self.confirm_all(&mut published, &mut cursor).await? {
+                    return Ok(());
+                }
                 let mut stopped = self.stopped.clone();
                 tokio::select! {
                     () = self.feed.committed_after(cursor) => {}
@@ -247,20 +259,50 @@ impl Relay {
                 acks.push(ack);
             }
             next = StopOnDrop(self.prefetch(last));
-            for ack in
-                futures::future::join_all(acks.into_iter().map(|ack| tokio::time::timeout(ACK_TIMEOUT, ack))).await
+            published.push_back(Published { acks, last });
+            if published.len() >= BATCHES_IN_FLIGHT
+                && let Some(batch) = published.pop_front()
+                && !self.confirm(batch, &mut cursor).await?
             {
-                ack.map_err(|_| Error::Nats("no acknowledgement within 10 s".into()))?
-                    .map_err(|err| Error::Nats(format!("an event was not acknowledged: {err}")))?;
-            }
-            if !self.row.store(last).await? {
-                // The claim lapsed while publishing: another replica may
-                // relay now, and resends are dropped by their ids.
                 return Ok(());
             }
-            cursor = last;
         }
     }
+
+    /// Confirms every batch in `published`, oldest first; false when the
+    /// claim lapsed.
+    async fn confirm_all(&self, published: &mut VecDeque<Published>, cursor: &mut i64) -> Result<bool, Error> {
+        while let Some(batch) = published.pop_front() {
+            if !self.confirm(batch, cursor).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Awaits every acknowledgement of `batch`, then stores its last
+    /// sequence as the cursor; false when the claim lapsed meanwhile
+    /// (another replica may relay now, and resends are dropped by their
+    /// ids).
+    async fn confirm(&self, batch: Published, cursor: &mut i64) -> Result<bool, Error> {
+        for ack in
+            futures::future::join_all(batch.acks.into_iter().map(|ack| tokio::time::timeout(ACK_TIMEOUT, ack))).await
+        {
+            ack.map_err(|_| Error::Nats("no acknowledgement within 10 s".into()))?
+                .map_err(|err| Error::Nats(format!("an event was not acknowledged: {err}")))?;
+        }
+        if !self.row.store(batch.last).await? {
+            return Ok(false);
+        }
+        *cursor = batch.last;
+        Ok(true)
+    }
+}
+
+/// A batch published and not yet acknowledged.
+struct Published {
+    acks: Vec<jetstream::context::PublishAckFuture>,
+    last: i64,
 }
 
 /// A task aborted when its handle goes: a prefetch not needed any more
