@@ -92,25 +92,23 @@ impl Graph {
 
     /// The id of `name`, adding a placeholder the first time it is named.
     fn intern(&mut self, name: &str) -> Option<NodeId> {
-        if let Some(id) = self.ids.get(name) {
-            return Some(*id);
+        if let Some(id) = self.nodes.id(name) {
+            return Some(id);
         }
         let kind = Kind::of_name(name)?;
         let parent = match kind {
             Kind::Choice | Kind::KeyResult => self.intern(parent_name(name, 1)?)?,
             _ => 0,
         };
-        let id = NodeId::try_from(self.nodes.len()).ok()?;
         let data = Data::placeholder(kind, parent);
         let above = data.hangs_below();
-        self.nodes.push(Node {
+        let id = self.nodes.push(Node {
             name: name.into(),
             title: "".into(),
             present: false,
             data,
             below: Vec::new(),
-        });
-        self.ids.insert(name.into(), id);
+        })?;
         self.relink(id, &[], &above);
         Some(id)
     }
@@ -122,14 +120,14 @@ impl Graph {
     /// Moves `id` from the `below` lists of `old` to those of `new`.
     fn relink(&mut self, id: NodeId, old: &[NodeId], new: &[NodeId]) {
         for gone in old.iter().filter(|above| !new.contains(above)) {
-            let below = &mut self.nodes[*gone as usize].below;
+            let below = &mut self.nodes[*gone].below;
             if let Some(position) = below.iter().position(|child| *child == id) {
                 below.swap_remove(position);
                 self.edges -= 1;
             }
         }
         for added in new.iter().filter(|above| !old.contains(above)) {
-            self.nodes[*added as usize].below.push(id);
+            self.nodes[*added].below.push(id);
             self.edges += 1;
         }
     }
@@ -152,7 +150,7 @@ impl Graph {
         } else {
             self.privates.remove(&id);
         }
-        let node = &mut self.nodes[id as usize];
+        let node = &mut self.nodes[id];
         node.data = data;
         node.present = true;
         if *node.title != *title {
@@ -265,7 +263,7 @@ impl Graph {
             strategy,
         });
         self.replace(id, &choice.title, data);
-        if let Data::Strategy(owner) = &mut self.nodes[strategy as usize].data
+        if let Data::Strategy(owner) = &mut self.nodes[strategy].data
             && !owner.choices.contains(&id)
         {
             owner.choices.push(id);
@@ -346,7 +344,7 @@ impl Graph {
             ..previous
         });
         self.replace(id, &key_result.title, data);
-        if let Data::Objective(objective) = &mut self.nodes[previous.objective as usize].data
+        if let Data::Objective(objective) = &mut self.nodes[previous.objective].data
             && !objective.key_results.contains(&id)
         {
             objective.key_results.push(id);
@@ -417,7 +415,7 @@ impl Graph {
         }
         let old = node.data.hangs_below();
         let new = placeholder.hangs_below();
-        let node = &mut self.nodes[id as usize];
+        let node = &mut self.nodes[id];
         node.data = placeholder;
         node.present = false;
         node.title = "".into();
@@ -425,7 +423,7 @@ impl Graph {
         let Some(parent) = parent else {
             return;
         };
-        match &mut self.nodes[parent as usize].data {
+        match &mut self.nodes[parent].data {
             Data::Strategy(strategy) => strategy.choices.retain(|choice| *choice != id),
             Data::Objective(objective) => {
                 objective.key_results.retain(|key_result| *key_result != id);
@@ -461,7 +459,7 @@ impl Graph {
         let Some(id) = self.intern(key_result_name) else {
             return Vec::new();
         };
-        let Data::KeyResult(key_result) = &mut self.nodes[id as usize].data else {
+        let Data::KeyResult(key_result) = &mut self.nodes[id].data else {
             return Vec::new();
         };
         let measure = key_result.measure.unwrap_or(Measure::Baseline);
@@ -501,7 +499,7 @@ impl Graph {
             })
             .collect();
         let progress = weighted_mean(&pairs);
-        if let Data::Objective(data) = &mut self.nodes[objective as usize].data {
+        if let Data::Objective(data) = &mut self.nodes[objective].data {
             data.progress = progress;
         }
     }

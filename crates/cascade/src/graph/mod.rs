@@ -10,6 +10,7 @@
 
 pub mod accountability;
 mod apply;
+mod arena;
 mod model;
 pub mod queries;
 pub mod risks;
@@ -19,6 +20,8 @@ pub mod snapshot;
 pub(crate) mod tests;
 
 use std::collections::{HashMap, HashSet};
+
+use arena::Arena;
 
 pub use apply::{Change, Resource, Touch, TouchKind};
 pub use model::{
@@ -67,8 +70,7 @@ impl<'a> Sight<'a> {
 
 #[derive(Debug, Default, Clone)]
 pub struct Graph {
-    nodes: Vec<Node>,
-    ids: HashMap<Box<str>, NodeId>,
+    nodes: Arena,
     edges: usize,
     /// The nodes that are private (gone ones too: they stay private).
     privates: HashSet<NodeId>,
@@ -82,11 +84,11 @@ impl Graph {
     }
 
     pub fn id(&self, name: &str) -> Option<NodeId> {
-        self.ids.get(name).copied()
+        self.nodes.id(name)
     }
 
     pub fn node(&self, id: NodeId) -> &Node {
-        &self.nodes[id as usize]
+        &self.nodes[id]
     }
 
     /// The node called `name`, if the graph has heard of it.

@@ -20,12 +20,13 @@ use trellis_proto::{
 };
 use trellis_rules::progress::{Measure, Tally};
 
-use super::{Choice, Cycle, Data, Edge, Graph, HealthMetric, KeyResult, Node, NodeId, Objective, OrgUnit, Strategy};
+use super::{
+    Choice, Cycle, Data, Edge, Graph, HealthMetric, KeyResult, Node, NodeId, Objective, OrgUnit, Strategy,
+    arena::{Arena, CHUNK_NODES, ChunksError},
+};
 
 /// Bumped whenever what a snapshot holds changes shape (2: in chunks).
 pub const FORMAT_VERSION: u32 = 2;
-/// Nodes per chunk.
-const CHUNK_NODES: usize = 32_768;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SnapshotError {
@@ -341,7 +342,7 @@ fn load(data: StoredData) -> Data {
 impl Graph {
     /// The graph as snapshot bytes.
     pub fn to_snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
-        let chunks = on_every_core(self.nodes.chunks(CHUNK_NODES).collect(), |nodes: &[Node]| {
+        let chunks = on_every_core(self.nodes.chunks().iter().collect(), |nodes: &Vec<Node>| {
             let stored: Vec<StoredNode> = nodes
                 .iter()
                 .map(|node| StoredNode {
@@ -385,9 +386,16 @@ impl Graph {
             )));
         }
         let chunks = on_every_core(parts, |(first, part): (usize, &[u8])| {
-            let stored: Vec<StoredNode> = postcard::from_bytes(part).map_err(decode)?;
-            let mut nodes = Vec::with_capacity(stored.len());
-            for (index, node) in (first..).zip(stored) {
+            // Node by node from the bytes (a postcard sequence is its
+            // length, then its items): no chunk of stored nodes in between.
+            let (length, mut rest) = postcard::take_from_bytes::<usize>(part).map_err(decode)?;
+            if length > CHUNK_NODES {
+                return Err(SnapshotError::Decode(format!("a chunk of {length} nodes")));
+            }
+            let mut nodes = Vec::with_capacity(CHUNK_NODES);
+            for index in first..first + length {
+                let (node, after) = postcard::take_from_bytes::<StoredNode>(rest).map_err(decode)?;
+                rest = after;
                 if let Some(missing) = named_ids(&node.data)
                     .into_iter()
                     .find(|id| usize::try_from(*id).map_or(true, |id| id >= count))
@@ -406,37 +414,37 @@ impl Graph {
                     below: Vec::new(),
                 });
             }
+            if !rest.is_empty() {
+                return Err(SnapshotError::Decode(format!(
+                    "{} bytes after the nodes from {first}",
+                    rest.len()
+                )));
+            }
             Ok(nodes)
         });
+        let chunks = chunks.into_iter().collect::<Result<Vec<_>, _>>()?;
         let mut graph = Graph::new();
-        graph.nodes.reserve(count);
-        for chunk in chunks {
-            graph.nodes.extend(chunk?);
-        }
+        graph.nodes = Arena::from_chunks(chunks).map_err(|err| match err {
+            ChunksError::ShortChunk(chunk) => SnapshotError::Decode(format!("chunk {chunk} is short")),
+            ChunksError::DuplicateName(id, name) => SnapshotError::DuplicateName {
+                node: id as usize,
+                name,
+            },
+        })?;
         if graph.nodes.len() != count {
             return Err(SnapshotError::Decode(format!(
                 "the header counts {count} nodes, the chunks hold {}",
                 graph.nodes.len()
             )));
         }
-        // Sized once: a million names would otherwise rehash the map
-        // twenty times over.
-        graph.ids.reserve(count);
         for index in 0..graph.nodes.len() {
             let id = NodeId::try_from(index).map_err(|err| SnapshotError::Decode(err.to_string()))?;
-            let name = graph.nodes[index].name.clone();
-            if graph.ids.insert(name, id).is_some() {
-                return Err(SnapshotError::DuplicateName {
-                    node: index,
-                    name: graph.nodes[index].name.to_string(),
-                });
-            }
-            let above = graph.nodes[index].data.hangs_below();
+            let above = graph.nodes[id].data.hangs_below();
             for up in above {
-                graph.nodes[up as usize].below.push(id);
+                graph.nodes[up].below.push(id);
                 graph.edges += 1;
             }
-            let node = &graph.nodes[index];
+            let node = &graph.nodes[id];
             if node.data.private() {
                 graph.privates.insert(id);
             }

@@ -171,7 +171,7 @@ impl SnapshotStore {
     async fn load(&self, id: i64) -> Result<Restored, String> {
         let conn = self.db.conn();
         let header = Query::select()
-            .columns(["cursors", "size", "sha256"].map(Alias::new))
+            .columns(["cursors", "size", "sha256", "chunks"].map(Alias::new))
             .from(Alias::new(SNAPSHOT_TABLE))
             .and_where(Expr::col(Alias::new("id")).eq(id))
             .to_owned();
@@ -182,26 +182,41 @@ impl SnapshotStore {
             .ok_or("its header is gone")?;
         let read = |column: &str| row.try_get::<String>("", column).map_err(|err| err.to_string());
         let (cursors, sha256) = (read("cursors")?, read("sha256")?);
-        let size: i64 = row.try_get("", "size").map_err(|err| err.to_string())?;
-        let chunks = Query::select()
-            .column(Alias::new("bytes"))
-            .from(Alias::new(CHUNK_TABLE))
-            .and_where(Expr::col(Alias::new("snapshot_id")).eq(id))
-            .order_by(Alias::new("part"), Order::Asc)
-            .to_owned();
+        let number = |column: &str| row.try_get::<i64>("", column).map_err(|err| err.to_string());
+        let (size, parts) = (number("size")?, number("chunks")?);
+        // A part at a time: reading them all at once held each twice more
+        // (the driver's rows and their copies), all in fresh pages.
         let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        for chunk in conn.query_all(&chunks).await.map_err(|err| err.to_string())? {
+        for part in 0..parts {
+            let select = Query::select()
+                .column(Alias::new("bytes"))
+                .from(Alias::new(CHUNK_TABLE))
+                .and_where(Expr::col(Alias::new("snapshot_id")).eq(id))
+                .and_where(Expr::col(Alias::new("part")).eq(part))
+                .to_owned();
+            let chunk = conn
+                .query_one(&select)
+                .await
+                .map_err(|err| err.to_string())?
+                .ok_or_else(|| format!("its part {part} is gone"))?;
             let part: Vec<u8> = chunk.try_get("", "bytes").map_err(|err| err.to_string())?;
             bytes.extend_from_slice(&part);
         }
-        if i64::try_from(bytes.len()).ok() != Some(size) || digest(&bytes) != sha256 {
-            return Err(format!(
-                "its bytes do not match what was written ({size} bytes, sha256 {sha256})"
-            ));
-        }
+        // Checked and decoded on the blocking pool: a million nodes are
+        // most of a second of work the runtime must not wait on.
+        let decoded = tokio::task::spawn_blocking(move || {
+            if i64::try_from(bytes.len()).ok() != Some(size) || digest(&bytes) != sha256 {
+                return Err(format!(
+                    "its bytes do not match what was written ({size} bytes, sha256 {sha256})"
+                ));
+            }
+            Graph::from_snapshot(&bytes).map_err(|err| err.to_string())
+        });
+        let graph = decoded
+            .await
+            .map_err(|err| format!("decoding it did not finish: {err}"))??;
         let cursors: HashMap<String, i64> =
             serde_json::from_str(&cursors).map_err(|err| format!("its cursors: {err}"))?;
-        let graph = Graph::from_snapshot(&bytes).map_err(|err| err.to_string())?;
         Ok(Restored {
             graph,
             cursors,
