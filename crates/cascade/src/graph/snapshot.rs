@@ -393,6 +393,8 @@ impl Graph {
                 return Err(SnapshotError::Decode(format!("a chunk of {length} nodes")));
             }
             let mut nodes = Vec::with_capacity(CHUNK_NODES);
+            // What each node hangs below, found here on every core.
+            let mut links: Vec<(NodeId, NodeId)> = Vec::new();
             for index in first..first + length {
                 let (node, after) = postcard::take_from_bytes::<StoredNode>(rest).map_err(decode)?;
                 rest = after;
@@ -406,11 +408,14 @@ impl Graph {
                         count,
                     });
                 }
+                let data = load(node.data);
+                let id = NodeId::try_from(index).map_err(|err| SnapshotError::Decode(err.to_string()))?;
+                links.extend(data.hangs_below().into_iter().map(|above| (above, id)));
                 nodes.push(Node {
                     name: node.name.into(),
                     title: node.title.into(),
                     present: node.present,
-                    data: load(node.data),
+                    data,
                     below: Vec::new(),
                 });
             }
@@ -420,9 +425,10 @@ impl Graph {
                     rest.len()
                 )));
             }
-            Ok(nodes)
+            Ok((nodes, links))
         });
-        let chunks = chunks.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let (chunks, links): (Vec<Vec<Node>>, Vec<Vec<(NodeId, NodeId)>>) =
+            chunks.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().unzip();
         let mut graph = Graph::new();
         graph.nodes = Arena::from_chunks(chunks).map_err(|err| match err {
             ChunksError::ShortChunk(chunk) => SnapshotError::Decode(format!("chunk {chunk} is short")),
@@ -437,13 +443,9 @@ impl Graph {
                 graph.nodes.len()
             )));
         }
+        graph.link(count, &links);
         for index in 0..graph.nodes.len() {
             let id = NodeId::try_from(index).map_err(|err| SnapshotError::Decode(err.to_string()))?;
-            let above = graph.nodes[id].data.hangs_below();
-            for up in above {
-                graph.nodes[up].below.push(id);
-                graph.edges += 1;
-            }
             let node = &graph.nodes[id];
             if node.data.private() {
                 graph.privates.insert(id);
@@ -460,6 +462,37 @@ impl Graph {
             }
         }
         Ok(graph)
+    }
+}
+
+impl Graph {
+    /// Fills the `below` lists of a graph of `count` nodes from `links`
+    /// (what hangs below what, in the order of the nodes below): counted
+    /// per node first, so each list is allocated once at its size and the
+    /// arena is written in id order, not pushed to at random.
+    fn link(&mut self, count: usize, links: &[Vec<(NodeId, NodeId)>]) {
+        let links = || links.iter().flatten();
+        let mut starts = vec![0usize; count + 1];
+        for (above, _) in links() {
+            starts[*above as usize + 1] += 1;
+        }
+        for index in 1..starts.len() {
+            starts[index] += starts[index - 1];
+        }
+        let mut below = vec![0; starts[count]];
+        let mut next = starts.clone();
+        for (above, id) in links() {
+            below[next[*above as usize]] = *id;
+            next[*above as usize] += 1;
+        }
+        for (index, range) in starts.windows(2).enumerate() {
+            if range[1] > range[0]
+                && let Ok(id) = NodeId::try_from(index)
+            {
+                self.nodes[id].below = below[range[0]..range[1]].to_vec();
+            }
+        }
+        self.edges = below.len();
     }
 }
 
