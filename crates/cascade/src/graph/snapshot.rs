@@ -394,7 +394,7 @@ impl Graph {
             }
             let mut nodes = Vec::with_capacity(CHUNK_NODES);
             // What each node hangs below, found here on every core.
-            let mut links: Vec<(NodeId, NodeId)> = Vec::new();
+            let mut links: Links = Vec::new();
             for index in first..first + length {
                 let (node, after) = postcard::take_from_bytes::<StoredNode>(rest).map_err(decode)?;
                 rest = after;
@@ -427,7 +427,7 @@ impl Graph {
             }
             Ok((nodes, links))
         });
-        let (chunks, links): (Vec<Vec<Node>>, Vec<Vec<(NodeId, NodeId)>>) =
+        let (chunks, links): (Vec<Vec<Node>>, Vec<Links>) =
             chunks.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().unzip();
         let mut graph = Graph::new();
         graph.nodes = Arena::from_chunks(chunks).map_err(|err| match err {
@@ -465,12 +465,15 @@ impl Graph {
     }
 }
 
+/// What hangs below what: (the node above, the node below).
+type Links = Vec<(NodeId, NodeId)>;
+
 impl Graph {
     /// Fills the `below` lists of a graph of `count` nodes from `links`
     /// (what hangs below what, in the order of the nodes below): counted
     /// per node first, so each list is allocated once at its size and the
     /// arena is written in id order, not pushed to at random.
-    fn link(&mut self, count: usize, links: &[Vec<(NodeId, NodeId)>]) {
+    fn link(&mut self, count: usize, links: &[Links]) {
         let links = || links.iter().flatten();
         let mut starts = vec![0usize; count + 1];
         for (above, _) in links() {
