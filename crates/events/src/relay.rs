@@ -32,9 +32,9 @@ const TERM: Duration = Duration::from_secs(15);
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Events read, encoded and published as one batch, at most.
-pub const BATCH: u64 = 2_048;
+pub const BATCH: u64 = 4_096;
 /// Batches published at once: the next goes out while the one before
-/// is acknowledged (JetStream allows 5,000 acknowledgements outstanding).
+/// is acknowledged.
 const BATCHES_IN_FLIGHT: usize = 2;
 /// Fewer events than this are not worth a blocking task of their own.
 const MIN_CHUNK: usize = 128;
@@ -204,7 +204,11 @@ impl Relay {
             .connect(self.settings.nats_url.as_str())
             .await
             .map_err(|err| Error::Nats(format!("connecting to {}: {err}", self.settings.nats_url)))?;
-        let jetstream = jetstream::new(client);
+        // Every acknowledgement of the batches in flight may be awaited at
+        // once (the client's default allows 5,000).
+        let jetstream = jetstream::ContextBuilder::new()
+            .max_ack_inflight(BATCHES_IN_FLIGHT * BATCH as usize)
+            .build(client);
         jetstream
             .get_or_create_stream(stream::Config {
                 name: self.settings.stream.clone(),

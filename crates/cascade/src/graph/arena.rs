@@ -5,8 +5,10 @@
 //!   megabytes into freshly faulted pages), and a snapshot's chunks,
 //!   decoded on every core, become the arena as they are.
 //! - The index of names holds ids only, each hashed and compared by its
-//!   node's name, so no name is stored twice; it hashes with foldhash
-//!   (seeded per process), several times faster than SipHash on names.
+//!   node's name, so no name is stored twice. It hashes with foldhash,
+//!   several times faster than SipHash on names; its seed is random per
+//!   process, which keeps colliding names out of a client's reach unless
+//!   the seed is learnt from timing (the names are checked resource ids).
 
 use std::{
     hash::BuildHasher,
