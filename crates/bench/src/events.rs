@@ -1,5 +1,6 @@
 //! `events`: a season loaded through the services with no relay, then the
-//! server restarted relaying its feeds to NATS JetStream (`--nats-url`):
+//! server restarted (from its snapshot, as a replica restarts) relaying
+//! its feeds to NATS JetStream (`--nats-url`):
 //! how fast the whole backlog reaches the stream (`events_per_s`), then
 //! the lag from a check-in's commit to its event in the stream at
 //! `--writes-per-s` (`relay_lag_p99_ms`).
