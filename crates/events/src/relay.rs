@@ -5,12 +5,13 @@
 //!   in `{service}_event_relays` (claimed like the health runner's lease,
 //!   renewed while it works, given up at shutdown).
 //! - A batch of events is published with each publish's acknowledgement
-//!   awaited together (a pipelined window of two batches); only once
-//!   JetStream has acknowledged all of a batch is the cursor stored, in
-//!   the same statement that renews the claim. The next batch is read and encoded (on the
-//!   blocking pool, a chunk per core) while the acknowledgements come.
-//! - A crash after publishing and before the cursor is stored resends that
-//!   batch: each message's `Nats-Msg-Id` is the event's id, and the stream
+//!   awaited together; only once JetStream has acknowledged all of a batch
+//!   is the cursor stored, in the same statement that renews the claim.
+//!   Two batches are in flight: the next is read and encoded (on the
+//!   blocking pool, a chunk per core) and published while the one before
+//!   is acknowledged.
+//! - A crash after publishing and before the cursor is stored resends what
+//!   was in flight: each message's `Nats-Msg-Id` is the event's id, and the stream
 //!   drops a message whose id it has seen within its duplicate window.
 //! - NATS away: the relay retries with backoff and resumes from its
 //!   cursor; nothing is skipped.

@@ -38,6 +38,8 @@ pub struct Arena {
 pub enum ChunksError {
     /// A chunk before the last is not full.
     ShortChunk(usize),
+    /// More nodes than there are ids.
+    TooMany(usize),
     /// The node of this id has the name (given) of an earlier node.
     DuplicateName(NodeId, String),
 }
@@ -63,7 +65,7 @@ impl Arena {
             hasher: DefaultHashBuilder::default(),
         };
         for id in 0..len {
-            let id = NodeId::try_from(id).map_err(|_| ChunksError::ShortChunk(0))?;
+            let id = NodeId::try_from(id).map_err(|_| ChunksError::TooMany(len))?;
             if !arena.index_name(id) {
                 return Err(ChunksError::DuplicateName(id, arena[id].name.to_string()));
             }

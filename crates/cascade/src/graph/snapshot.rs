@@ -432,6 +432,7 @@ impl Graph {
         let mut graph = Graph::new();
         graph.nodes = Arena::from_chunks(chunks).map_err(|err| match err {
             ChunksError::ShortChunk(chunk) => SnapshotError::Decode(format!("chunk {chunk} is short")),
+            ChunksError::TooMany(count) => SnapshotError::Decode(format!("{count} nodes, more than there are ids")),
             ChunksError::DuplicateName(id, name) => SnapshotError::DuplicateName {
                 node: id as usize,
                 name,
