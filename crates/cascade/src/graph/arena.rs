@@ -66,8 +66,10 @@ impl Arena {
         };
         for id in 0..len {
             let id = NodeId::try_from(id).map_err(|_| ChunksError::TooMany(len))?;
-            if !arena.index_name(id) {
-                return Err(ChunksError::DuplicateName(id, arena[id].name.to_string()));
+            let (chunk, slot) = split(id);
+            let name = &arena.chunks[chunk][slot].name;
+            if !index_name(&mut arena.names, &arena.hasher, &arena.chunks, id, name) {
+                return Err(ChunksError::DuplicateName(id, name.to_string()));
             }
         }
         Ok(arena)
@@ -77,29 +79,6 @@ impl Arena {
     pub fn id(&self, name: &str) -> Option<NodeId> {
         let hash = self.hasher.hash_one(name);
         self.names.find(hash, |id| *self[*id].name == *name).copied()
-    }
-
-    /// Adds `id` to the index of names; false when its name is taken.
-    fn index_name(&mut self, id: NodeId) -> bool {
-        let Arena {
-            chunks, names, hasher, ..
-        } = self;
-        let name_of = |id: NodeId| {
-            let (chunk, slot) = split(id);
-            &*chunks[chunk][slot].name
-        };
-        let name = name_of(id);
-        match names.entry(
-            hasher.hash_one(name),
-            |other| name_of(*other) == name,
-            |other| hasher.hash_one(name_of(*other)),
-        ) {
-            hashbrown::hash_table::Entry::Occupied(_) => false,
-            hashbrown::hash_table::Entry::Vacant(vacant) => {
-                vacant.insert(id);
-                true
-            }
-        }
     }
 
     pub fn len(&self) -> usize {
@@ -114,7 +93,7 @@ impl Arena {
     /// there are.
     pub fn push(&mut self, node: Node) -> Option<NodeId> {
         let id = NodeId::try_from(self.len).ok()?;
-        if self.id(&node.name).is_some() {
+        if !index_name(&mut self.names, &self.hasher, &self.chunks, id, &node.name) {
             return None;
         }
         match self.chunks.last_mut() {
@@ -126,7 +105,6 @@ impl Arena {
             }
         }
         self.len += 1;
-        self.index_name(id);
         Some(id)
     }
 
@@ -139,6 +117,33 @@ impl Arena {
     /// [`CHUNK_NODES`], and so on.
     pub fn chunks(&self) -> &[Vec<Node>] {
         &self.chunks
+    }
+}
+
+/// Adds `id`, called `name`, to `names`; false when the name is taken.
+/// `id` need not be in `chunks` yet: only the ids already indexed are
+/// looked up there.
+fn index_name(
+    names: &mut HashTable<NodeId>,
+    hasher: &DefaultHashBuilder,
+    chunks: &[Vec<Node>],
+    id: NodeId,
+    name: &str,
+) -> bool {
+    let name_of = |id: NodeId| {
+        let (chunk, slot) = split(id);
+        &*chunks[chunk][slot].name
+    };
+    match names.entry(
+        hasher.hash_one(name),
+        |other| name_of(*other) == name,
+        |other| hasher.hash_one(name_of(*other)),
+    ) {
+        hashbrown::hash_table::Entry::Occupied(_) => false,
+        hashbrown::hash_table::Entry::Vacant(vacant) => {
+            vacant.insert(id);
+            true
+        }
     }
 }
 
