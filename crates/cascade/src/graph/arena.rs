@@ -30,7 +30,7 @@ pub struct Arena {
     chunks: Vec<Vec<Node>>,
     len: usize,
     names: HashTable<NodeId>,
-    hasher: DefaultHashBuilder,
+    hasher: NameHasher,
 }
 
 /// Why chunks do not make an arena.
@@ -42,11 +42,36 @@ pub enum ChunksError {
     TooMany(usize),
     /// The node of this id has the name (given) of an earlier node.
     DuplicateName(NodeId, String),
+    /// So many nodes, so many hashes given for their names.
+    Unhashed(usize, usize),
 }
+
+/// What an arena hashes its names with: random per arena, made before the
+/// arena when its names are hashed where they are decoded.
+pub type NameHasher = DefaultHashBuilder;
 
 impl Arena {
     /// The arena of `chunks`, each full but the last, every name once.
+    #[cfg(test)]
     pub fn from_chunks(chunks: Vec<Vec<Node>>) -> Result<Arena, ChunksError> {
+        let hasher = NameHasher::default();
+        let hashes = chunks
+            .iter()
+            .map(|chunk| chunk.iter().map(|node| hasher.hash_one(&*node.name)).collect())
+            .collect::<Vec<_>>();
+        Arena::from_hashed_chunks(chunks, hasher, &hashes)
+    }
+
+    /// [`Arena::from_chunks`], each name's hash by `hasher` given in
+    /// `hashes`, chunk by chunk: hashed on every core while a snapshot is
+    /// decoded, each name read while it is still in the cache, the index
+    /// is only filled here.
+    pub fn from_hashed_chunks(
+        chunks: Vec<Vec<Node>>,
+        hasher: NameHasher,
+        hashes: &[Vec<u64>],
+    ) -> Result<Arena, ChunksError> {
+        let hashed: usize = hashes.iter().map(Vec::len).sum();
         let mut chunks: Vec<Vec<Node>> = chunks.into_iter().filter(|chunk| !chunk.is_empty()).collect();
         let full = chunks.len().saturating_sub(1);
         if let Some(short) = chunks[..full].iter().position(|chunk| chunk.len() != CHUNK_NODES) {
@@ -62,14 +87,19 @@ impl Arena {
             // Sized once: a million names would otherwise rehash the
             // table twenty times over.
             names: HashTable::with_capacity(len),
-            hasher: DefaultHashBuilder::default(),
+            hasher,
         };
-        for id in 0..len {
-            let id = NodeId::try_from(id).map_err(|_| ChunksError::TooMany(len))?;
-            let (chunk, slot) = split(id);
-            let name = &arena.chunks[chunk][slot].name;
-            if !index_name(&mut arena.names, &arena.hasher, &arena.chunks, id, name) {
-                return Err(ChunksError::DuplicateName(id, name.to_string()));
+        if hashed != len {
+            return Err(ChunksError::Unhashed(len, hashed));
+        }
+        if NodeId::try_from(len.saturating_sub(1)).is_err() {
+            return Err(ChunksError::TooMany(len));
+        }
+        for (hash, id) in in_table_order(len, hashes) {
+            // The node itself is read only on a likely match: in this
+            // order, reading every node would miss the cache instead.
+            if !index_hashed(&mut arena.names, &arena.hasher, &arena.chunks, (id, None), hash) {
+                return Err(ChunksError::DuplicateName(id, arena[id].name.to_string()));
             }
         }
         Ok(arena)
@@ -93,7 +123,14 @@ impl Arena {
     /// there are.
     pub fn push(&mut self, node: Node) -> Option<NodeId> {
         let id = NodeId::try_from(self.len).ok()?;
-        if !index_name(&mut self.names, &self.hasher, &self.chunks, id, &node.name) {
+        let hash = self.hasher.hash_one(&*node.name);
+        if !index_hashed(
+            &mut self.names,
+            &self.hasher,
+            &self.chunks,
+            (id, Some(&node.name)),
+            hash,
+        ) {
             return None;
         }
         match self.chunks.last_mut() {
@@ -120,23 +157,23 @@ impl Arena {
     }
 }
 
-/// Adds `id`, called `name`, to `names`; false when the name is taken.
-/// `id` need not be in `chunks` yet: only the ids already indexed are
-/// looked up there.
-fn index_name(
+/// Adds `id`, whose name hashes to `hash`, to `names`; false when the
+/// name is taken. The name is given when `id` is not in `chunks` yet (only
+/// the ids already indexed are looked up there), or else read from there.
+fn index_hashed(
     names: &mut HashTable<NodeId>,
-    hasher: &DefaultHashBuilder,
+    hasher: &NameHasher,
     chunks: &[Vec<Node>],
-    id: NodeId,
-    name: &str,
+    (id, name): (NodeId, Option<&str>),
+    hash: u64,
 ) -> bool {
     let name_of = |id: NodeId| {
         let (chunk, slot) = split(id);
         &*chunks[chunk][slot].name
     };
     match names.entry(
-        hasher.hash_one(name),
-        |other| name_of(*other) == name,
+        hash,
+        |other| name_of(*other) == name.unwrap_or_else(|| name_of(id)),
         |other| hasher.hash_one(name_of(*other)),
     ) {
         hashbrown::hash_table::Entry::Occupied(_) => false,
@@ -145,6 +182,43 @@ fn index_name(
             true
         }
     }
+}
+
+/// Table regions a bulk fill is ordered by: each tens of kilobytes at a
+/// million names, so its writes stay in the cache.
+const REGION_BITS: u32 = 8;
+
+/// The slots hashbrown gives a table made for `len` items (15 or more):
+/// a power of two with an eighth to spare, checked against hashbrown in
+/// the tests. Were it wrong, a fill would be slower, never wrong.
+fn table_slots(len: usize) -> usize {
+    (len.max(15).saturating_mul(8) / 7).next_power_of_two()
+}
+
+/// The `len` ids with their `hashes` (one list per chunk, in id order),
+/// ordered by the region of the table their probe starts in. Filled in
+/// id order, a million-name table misses the cache twice per name (its
+/// control byte and its slot are random); in this order its writes
+/// stream. One counting pass: within a region, ids keep their order.
+fn in_table_order(len: usize, hashes: &[Vec<u64>]) -> Vec<(u64, NodeId)> {
+    let slots = table_slots(len);
+    let shift = slots.trailing_zeros().saturating_sub(REGION_BITS);
+    // The probe starts at the hash's low bits (hashbrown's h1).
+    let region = |hash: u64| (hash as usize & (slots - 1)) >> shift;
+    let mut starts = vec![0usize; (slots >> shift) + 1];
+    for hash in hashes.iter().flatten() {
+        starts[region(*hash) + 1] += 1;
+    }
+    for index in 1..starts.len() {
+        starts[index] += starts[index - 1];
+    }
+    let mut ordered = vec![(0, 0); len];
+    for (id, hash) in (0..).zip(hashes.iter().flatten()) {
+        let next = &mut starts[region(*hash)];
+        ordered[*next] = (*hash, id);
+        *next += 1;
+    }
+    ordered
 }
 
 fn split(id: NodeId) -> (usize, usize) {
@@ -233,5 +307,42 @@ mod tests {
             Some(ChunksError::DuplicateName(2, "orgUnits/u1".to_owned()))
         );
         assert!(Arena::from_chunks(Vec::new()).is_ok_and(|arena| arena.is_empty()));
+        assert_eq!(
+            Arena::from_hashed_chunks(vec![chunk(0, 3)], NameHasher::default(), &[vec![1, 2]]).err(),
+            Some(ChunksError::Unhashed(3, 2))
+        );
+    }
+
+    #[test]
+    fn the_fill_order_knows_how_many_slots_a_table_has() {
+        // Smaller tables are too small for their order to matter.
+        for len in [15, 100, 1_000, 917_504, 917_505, 1_300_005] {
+            let slots = table_slots(len);
+            assert!(slots.is_power_of_two());
+            assert_eq!(
+                HashTable::<NodeId>::with_capacity(len).capacity(),
+                slots / 8 * 7,
+                "slots for {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_fill_order_keeps_every_id_once() {
+        let hasher = NameHasher::default();
+        let hashes: Vec<Vec<u64>> = [(0, CHUNK_NODES), (CHUNK_NODES, 5)]
+            .into_iter()
+            .map(|(from, count)| {
+                (from..from + count)
+                    .map(|n| hasher.hash_one(format!("orgUnits/u{n}").as_str()))
+                    .collect()
+            })
+            .collect();
+        let ordered = in_table_order(CHUNK_NODES + 5, &hashes);
+        let mut ids: Vec<NodeId> = ordered.iter().map(|(_, id)| *id).collect();
+        ids.sort_unstable();
+        assert!(ids.iter().enumerate().all(|(n, id)| *id as usize == n));
+        let flat: Vec<u64> = hashes.concat();
+        assert!(ordered.iter().all(|(hash, id)| flat[*id as usize] == *hash));
     }
 }

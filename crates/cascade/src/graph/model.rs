@@ -249,6 +249,15 @@ impl Data {
     /// "everything under": owners, parents, alignment targets, the cycle.
     pub fn hangs_below(&self) -> Vec<NodeId> {
         let mut above = Vec::new();
+        self.hangs_below_into(&mut above);
+        above
+    }
+
+    /// [`Data::hangs_below`] into `above`, emptied first: a buffer kept
+    /// across nodes, where a million-node snapshot would otherwise
+    /// allocate a list per node only to copy it out.
+    pub fn hangs_below_into(&self, above: &mut Vec<NodeId>) {
+        above.clear();
         match self {
             Data::OrgUnit(unit) => above.extend(unit.parent.filter(|_| !unit.parent_looped)),
             Data::Strategy(strategy) => {
@@ -274,7 +283,6 @@ impl Data {
         }
         above.sort_unstable();
         above.dedup();
-        above
     }
 
     /// The next steps up an alignment route: what an objective aligns to,

@@ -12,6 +12,8 @@
 //! and decoded on every core at once: decoding one postcard sequence of a
 //! million nodes was most of a restart's time.
 
+use std::hash::BuildHasher;
+
 use serde::{Deserialize, Serialize};
 use trellis_proto::{
     health::v1::Status as MetricStatus,
@@ -22,7 +24,7 @@ use trellis_rules::progress::{Measure, Tally};
 
 use super::{
     Choice, Cycle, Data, Edge, Graph, HealthMetric, KeyResult, Node, NodeId, Objective, OrgUnit, Strategy,
-    arena::{Arena, CHUNK_NODES, ChunksError},
+    arena::{Arena, CHUNK_NODES, ChunksError, NameHasher},
 };
 
 /// Bumped whenever what a snapshot holds changes shape (2: in chunks).
@@ -186,9 +188,10 @@ fn store(data: &Data) -> StoredData {
     }
 }
 
-/// The ids `data` names, to check before any is followed.
-fn named_ids(data: &StoredData) -> Vec<NodeId> {
-    let mut ids = Vec::new();
+/// The ids `data` names, to check before any is followed, into `ids`
+/// (emptied first: one buffer serves a chunk's nodes).
+fn named_ids_into(data: &StoredData, ids: &mut Vec<NodeId>) {
+    ids.clear();
     match data {
         StoredData::OrgUnit { parent, .. } => ids.extend(parent),
         StoredData::Strategy {
@@ -226,7 +229,6 @@ fn named_ids(data: &StoredData) -> Vec<NodeId> {
         }
         StoredData::HealthMetric { owner, .. } => ids.extend(owner),
     }
-    ids
 }
 
 fn load(data: StoredData) -> Data {
@@ -385,6 +387,7 @@ impl Graph {
                 body.len()
             )));
         }
+        let hasher = NameHasher::default();
         let chunks = on_every_core(parts, |(first, part): (usize, &[u8])| {
             // Node by node from the bytes (a postcard sequence is its
             // length, then its items): no chunk of stored nodes in between.
@@ -393,24 +396,30 @@ impl Graph {
                 return Err(SnapshotError::Decode(format!("a chunk of {length} nodes")));
             }
             let mut nodes = Vec::with_capacity(CHUNK_NODES);
+            let mut hashes = Vec::with_capacity(length);
             // What each node hangs below, found here on every core.
             let mut links: Links = Vec::new();
+            // The ids one node names, then those it hangs below.
+            let mut ids = Vec::new();
             for index in first..first + length {
                 let (node, after) = postcard::take_from_bytes::<StoredNode>(rest).map_err(decode)?;
                 rest = after;
-                if let Some(missing) = named_ids(&node.data)
-                    .into_iter()
-                    .find(|id| usize::try_from(*id).map_or(true, |id| id >= count))
+                named_ids_into(&node.data, &mut ids);
+                if let Some(missing) = ids
+                    .iter()
+                    .find(|id| usize::try_from(**id).map_or(true, |id| id >= count))
                 {
                     return Err(SnapshotError::DanglingId {
                         node: index,
-                        missing,
+                        missing: *missing,
                         count,
                     });
                 }
                 let data = load(node.data);
                 let id = NodeId::try_from(index).map_err(|err| SnapshotError::Decode(err.to_string()))?;
-                links.extend(data.hangs_below().into_iter().map(|above| (above, id)));
+                data.hangs_below_into(&mut ids);
+                links.extend(ids.iter().map(|above| (*above, id)));
+                hashes.push(hasher.hash_one(node.name.as_str()));
                 nodes.push(Node {
                     name: node.name.into(),
                     title: node.title.into(),
@@ -425,14 +434,22 @@ impl Graph {
                     rest.len()
                 )));
             }
-            Ok((nodes, links))
+            Ok(Decoded { nodes, hashes, links })
         });
-        let (chunks, links): (Vec<Vec<Node>>, Vec<Links>) =
-            chunks.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().unzip();
+        let decoded = chunks.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let (mut chunks, mut hashes, mut links) = (Vec::new(), Vec::new(), Vec::new());
+        for chunk in decoded {
+            chunks.push(chunk.nodes);
+            hashes.push(chunk.hashes);
+            links.push(chunk.links);
+        }
         let mut graph = Graph::new();
-        graph.nodes = Arena::from_chunks(chunks).map_err(|err| match err {
+        graph.nodes = Arena::from_hashed_chunks(chunks, hasher, &hashes).map_err(|err| match err {
             ChunksError::ShortChunk(chunk) => SnapshotError::Decode(format!("chunk {chunk} is short")),
             ChunksError::TooMany(count) => SnapshotError::Decode(format!("{count} nodes, more than there are ids")),
+            ChunksError::Unhashed(count, hashed) => {
+                SnapshotError::Decode(format!("{count} nodes, {hashed} of them hashed"))
+            }
             ChunksError::DuplicateName(id, name) => SnapshotError::DuplicateName {
                 node: id as usize,
                 name,
@@ -468,6 +485,14 @@ impl Graph {
 
 /// What hangs below what: (the node above, the node below).
 type Links = Vec<(NodeId, NodeId)>;
+
+/// One chunk as a core decoded it: its nodes, the hashes of their names,
+/// and what they hang below.
+struct Decoded {
+    nodes: Vec<Node>,
+    hashes: Vec<u64>,
+    links: Links,
+}
 
 impl Graph {
     /// Fills the `below` lists of a graph of `count` nodes from `links`

@@ -70,7 +70,25 @@ pub struct SnapshotStore {
 }
 
 fn digest(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|byte| format!("{byte:02x}")).collect()
+    hex(Sha256::digest(bytes).as_slice())
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// A snapshot's bytes as they are read, part by part, and their digest.
+struct Gathered {
+    bytes: Vec<u8>,
+    digest: Sha256,
+}
+
+impl Gathered {
+    fn add(mut self, part: &[u8]) -> Gathered {
+        self.digest.update(part);
+        self.bytes.extend_from_slice(part);
+        self
+    }
 }
 
 impl SnapshotStore {
@@ -185,8 +203,20 @@ impl SnapshotStore {
         let number = |column: &str| row.try_get::<i64>("", column).map_err(|err| err.to_string());
         let (size, parts) = (number("size")?, number("chunks")?);
         // A part at a time: reading them all at once held each twice more
-        // (the driver's rows and their copies), all in fresh pages.
-        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        // (the driver's rows and their copies), all in fresh pages. Each
+        // part is hashed and added on the blocking pool while the next is
+        // read, so the digest costs no time of its own.
+        let mut bytes = Vec::new();
+        // A size the header got wrong must not take the process down.
+        bytes
+            .try_reserve_exact(usize::try_from(size).unwrap_or(0))
+            .map_err(|err| format!("its size ({size} bytes) cannot be held: {err}"))?;
+        let gathered = Gathered {
+            bytes,
+            digest: Sha256::new(),
+        };
+        let mut adding = tokio::task::spawn_blocking(move || gathered);
+        let joined = |err: tokio::task::JoinError| format!("reading it did not finish: {err}");
         for part in 0..parts {
             let select = Query::select()
                 .column(Alias::new("bytes"))
@@ -200,12 +230,14 @@ impl SnapshotStore {
                 .map_err(|err| err.to_string())?
                 .ok_or_else(|| format!("its part {part} is gone"))?;
             let part: Vec<u8> = chunk.try_get("", "bytes").map_err(|err| err.to_string())?;
-            bytes.extend_from_slice(&part);
+            let gathered = adding.await.map_err(joined)?;
+            adding = tokio::task::spawn_blocking(move || gathered.add(&part));
         }
+        let Gathered { bytes, digest } = adding.await.map_err(joined)?;
         // Checked and decoded on the blocking pool: a million nodes are
         // most of a second of work the runtime must not wait on.
         let decoded = tokio::task::spawn_blocking(move || {
-            if i64::try_from(bytes.len()).ok() != Some(size) || digest(&bytes) != sha256 {
+            if i64::try_from(bytes.len()).ok() != Some(size) || hex(digest.finalize().as_slice()) != sha256 {
                 return Err(format!(
                     "its bytes do not match what was written ({size} bytes, sha256 {sha256})"
                 ));
