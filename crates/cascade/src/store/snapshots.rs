@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ConnectionTrait,
-    sea_query::{Alias, Expr, ExprTrait, Order, Query},
+    ConnectionTrait, QueryResult,
+    sea_query::{Alias, Expr, ExprTrait, Order, Query, SelectStatement},
 };
 use sha2::{Digest, Sha256};
 use tracing::warn;
@@ -75,6 +75,19 @@ fn digest(bytes: &[u8]) -> String {
 
 fn hex(digest: &[u8]) -> String {
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The one row `select` finds, or why a snapshot does not load: the
+/// driver's error, or `missing` when there is no such row.
+async fn one_row(
+    conn: &impl ConnectionTrait,
+    select: &SelectStatement,
+    missing: impl FnOnce() -> String,
+) -> Result<QueryResult, String> {
+    conn.query_one(select)
+        .await
+        .map_err(|err| err.to_string())?
+        .ok_or_else(missing)
 }
 
 /// A snapshot's bytes as they are read, part by part, and their digest.
@@ -193,11 +206,7 @@ impl SnapshotStore {
             .from(Alias::new(SNAPSHOT_TABLE))
             .and_where(Expr::col(Alias::new("id")).eq(id))
             .to_owned();
-        let row = conn
-            .query_one(&header)
-            .await
-            .map_err(|err| err.to_string())?
-            .ok_or("its header is gone")?;
+        let row = one_row(conn, &header, || "its header is gone".to_owned()).await?;
         let read = |column: &str| row.try_get::<String>("", column).map_err(|err| err.to_string());
         let (cursors, sha256) = (read("cursors")?, read("sha256")?);
         let number = |column: &str| row.try_get::<i64>("", column).map_err(|err| err.to_string());
@@ -224,11 +233,7 @@ impl SnapshotStore {
                 .and_where(Expr::col(Alias::new("snapshot_id")).eq(id))
                 .and_where(Expr::col(Alias::new("part")).eq(part))
                 .to_owned();
-            let chunk = conn
-                .query_one(&select)
-                .await
-                .map_err(|err| err.to_string())?
-                .ok_or_else(|| format!("its part {part} is gone"))?;
+            let chunk = one_row(conn, &select, || format!("its part {part} is gone")).await?;
             let part: Vec<u8> = chunk.try_get("", "bytes").map_err(|err| err.to_string())?;
             let gathered = adding.await.map_err(joined)?;
             adding = tokio::task::spawn_blocking(move || gathered.add(&part));
