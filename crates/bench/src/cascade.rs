@@ -276,36 +276,44 @@ pub(crate) async fn sample_key_results(channel: &Channel, teams: usize) -> anyho
 }
 
 /// One cascade question: a key result's path to the root or a team's
-/// subtree, alternating, spread over the pool.
+/// subtree, alternating, spread over the pool. Each answer is checked
+/// (see `answers`), built in full only with `decode`.
 fn question(
     channels: &[Channel],
     key_results: &[String],
     teams: usize,
-    worker: usize,
-    sequence: u64,
+    decode: bool,
+    (worker, sequence): (usize, u64),
 ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send + use<> {
-    let mut client = CascadeServiceClient::new(pick(channels, worker));
+    let channel = pick(channels, worker);
     let index = (worker * 7919 + usize::try_from(sequence).unwrap_or(0) * 104_729) % key_results.len();
     let key_result = key_results[index].clone();
     let team = index % teams.max(1);
     async move {
         if sequence.is_multiple_of(2) {
-            client
-                .get_alignment_path(GetAlignmentPathRequest {
-                    name: key_result,
-                    as_of: None,
-                })
-                .await?;
+            let request = GetAlignmentPathRequest {
+                name: key_result,
+                as_of: None,
+            };
+            if decode {
+                CascadeServiceClient::new(channel).get_alignment_path(request).await?;
+                return Ok(());
+            }
+            crate::answers::path(channel, request).await
         } else {
-            client
-                .list_aligned_descendants(ListAlignedDescendantsRequest {
-                    name: format!("orgUnits/team-{team}"),
-                    page_size: 100,
-                    ..ListAlignedDescendantsRequest::default()
-                })
-                .await?;
+            let request = ListAlignedDescendantsRequest {
+                name: format!("orgUnits/team-{team}"),
+                page_size: 100,
+                ..ListAlignedDescendantsRequest::default()
+            };
+            if decode {
+                CascadeServiceClient::new(channel)
+                    .list_aligned_descendants(request)
+                    .await?;
+                return Ok(());
+            }
+            crate::answers::descendants(channel, request).await
         }
-        Ok(())
     }
 }
 
@@ -319,6 +327,11 @@ struct ReadPath {
     half_rate_per_s: f64,
 }
 
+/// The closed-loop questions and health checks take turns in this many
+/// slices of `--seconds` each: this machine's speed drifts by a third
+/// within a minute, and taking turns puts the drift on both alike.
+const READ_SLICES: u32 = 5;
+
 async fn read_path(args: &Args, channels: &[Channel], key_results: &[String]) -> anyhow::Result<ReadPath> {
     let phase = Phase {
         concurrency: args.concurrency,
@@ -327,15 +340,28 @@ async fn read_path(args: &Args, channels: &[Channel], key_results: &[String]) ->
     };
     let pool = Arc::new(channels.to_vec());
     let key_results = Arc::new(key_results.to_vec());
-    let teams = args.teams;
-    let (closed_pool, closed_keys) = (Arc::clone(&pool), Arc::clone(&key_results));
-    let closed = run_phase(phase, move |worker, sequence| {
-        question(&closed_pool, &closed_keys, teams, worker, sequence)
-    })
-    .await?;
+    let (teams, decode) = (args.teams, args.decode_answers);
+    let mut turns: Option<(crate::load::PhaseResult, crate::load::PhaseResult)> = None;
+    for turn in 0..READ_SLICES {
+        let slice = Phase {
+            warmup: if turn == 0 { phase.warmup } else { Duration::ZERO },
+            measure: phase.measure / READ_SLICES,
+            ..phase
+        };
+        let (closed_pool, closed_keys) = (Arc::clone(&pool), Arc::clone(&key_results));
+        let questions = run_phase(slice, move |worker, sequence| {
+            question(&closed_pool, &closed_keys, teams, decode, (worker, sequence))
+        })
+        .await?;
+        let checks = crate::workloads::health_check_phase(channels, slice).await?;
+        turns = Some(match turns {
+            None => (questions, checks),
+            Some((closed, ceiling)) => (closed.join(&questions)?, ceiling.join(&checks)?),
+        });
+    }
+    let (closed, ceiling) = turns.context("the read path ran no slice")?;
     report("cascade queries", &closed);
-    let ceiling = crate::workloads::health_check_phase(channels, phase).await?;
-    report("query ceiling (health checks)", &ceiling);
+    report("query ceiling (health checks, in turns with the queries)", &ceiling);
     let half_rate_per_s = ceiling.per_s / 2.0;
     let open = Phase {
         // Calls waiting at once before more are counted as failed.
@@ -343,7 +369,7 @@ async fn read_path(args: &Args, channels: &[Channel], key_results: &[String]) ->
         ..phase
     };
     let half_rate = crate::load::run_open_loop(half_rate_per_s, open, move |n| {
-        question(&pool, &key_results, teams, usize::try_from(n).unwrap_or(0), n)
+        question(&pool, &key_results, teams, decode, (usize::try_from(n).unwrap_or(0), n))
     })
     .await?;
     report("cascade queries at half the ceiling's rate (open loop)", &half_rate);

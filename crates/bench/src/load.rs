@@ -17,6 +17,33 @@ pub struct PhaseResult {
     pub per_s: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// Every measured latency in µs, so phases run in slices can be joined.
+    pub latencies: Histogram<u64>,
+}
+
+impl PhaseResult {
+    fn new(latencies: Histogram<u64>, errors: u64, seconds: f64) -> PhaseResult {
+        let requests = latencies.len();
+        PhaseResult {
+            requests,
+            errors,
+            seconds,
+            per_s: requests as f64 / seconds,
+            p50_ms: latencies.value_at_quantile(0.50) as f64 / 1000.0,
+            p99_ms: latencies.value_at_quantile(0.99) as f64 / 1000.0,
+            latencies,
+        }
+    }
+
+    /// This phase and `other` as one: their calls over their time together.
+    pub fn join(mut self, other: &PhaseResult) -> anyhow::Result<PhaseResult> {
+        self.latencies.add(&other.latencies)?;
+        Ok(PhaseResult::new(
+            self.latencies,
+            self.errors + other.errors,
+            self.seconds + other.seconds,
+        ))
+    }
 }
 
 /// How one measured phase runs: `concurrency` requests in flight, for
@@ -84,16 +111,7 @@ where
         merged.add(histogram)?;
         errors += worker_errors;
     }
-    let seconds = measure.as_secs_f64();
-    let requests = merged.len();
-    Ok(PhaseResult {
-        requests,
-        errors,
-        seconds,
-        per_s: requests as f64 / seconds,
-        p50_ms: merged.value_at_quantile(0.50) as f64 / 1000.0,
-        p99_ms: merged.value_at_quantile(0.99) as f64 / 1000.0,
-    })
+    Ok(PhaseResult::new(merged, errors, measure.as_secs_f64()))
 }
 
 /// An open-loop load: calls sent at `rate_per_s` whether or not earlier
@@ -167,14 +185,34 @@ where
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    let seconds = phase.measure.as_secs_f64();
-    let requests = merged.len();
-    Ok(PhaseResult {
-        requests,
-        errors: errors.load(std::sync::atomic::Ordering::Relaxed),
-        seconds,
-        per_s: requests as f64 / seconds,
-        p50_ms: merged.value_at_quantile(0.50) as f64 / 1000.0,
-        p99_ms: merged.value_at_quantile(0.99) as f64 / 1000.0,
-    })
+    Ok(PhaseResult::new(
+        merged,
+        errors.load(std::sync::atomic::Ordering::Relaxed),
+        phase.measure.as_secs_f64(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phase(latencies_us: &[u64], errors: u64, seconds: f64) -> PhaseResult {
+        let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds are valid");
+        for latency in latencies_us {
+            latencies.record(*latency).expect("within bounds");
+        }
+        PhaseResult::new(latencies, errors, seconds)
+    }
+
+    #[test]
+    fn slices_joined_count_their_calls_over_their_time_together() {
+        let joined = phase(&[100, 200], 1, 1.0)
+            .join(&phase(&[300, 400, 5_000, 600], 0, 3.0))
+            .expect("the histograms share bounds");
+        assert_eq!(joined.requests, 6);
+        assert_eq!(joined.errors, 1);
+        assert!((joined.seconds - 4.0).abs() < 1e-9);
+        assert!((joined.per_s - 1.5).abs() < 1e-9);
+        assert!(joined.p99_ms >= 4.99, "the slowest call of either slice counts");
+    }
 }

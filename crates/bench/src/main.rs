@@ -1,6 +1,7 @@
 //! `trellis-bench WORKLOAD`: drives a Trellis server through its generated
 //! clients and ends with one JSON line of named figures.
 
+mod answers;
 mod cascade;
 mod cascade_sim;
 mod ceiling;
@@ -99,6 +100,11 @@ pub struct Args {
     /// presents a token.
     #[arg(long)]
     pub auth: bool,
+    /// cascade: build every answer of the read path in full on the client
+    /// (by default each is checked and decoded only as far as the check
+    /// needs, so the client's parsing does not take the server's CPU).
+    #[arg(long)]
+    pub decode_answers: bool,
 }
 
 // glibc's malloc serializes the many small allocations of gRPC and

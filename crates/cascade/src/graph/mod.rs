@@ -179,7 +179,7 @@ impl Graph {
     /// graphs with the same facts answer every question the same way,
     /// however their arenas were filled.
     pub fn facts(&self) -> Vec<String> {
-        let name = |id: NodeId| self.node(id).name.to_string();
+        let name = |id: NodeId| String::from(&*self.node(id).name);
         let names = |ids: &[NodeId]| {
             let mut names: Vec<String> = ids.iter().map(|id| name(*id)).collect();
             names.sort();

@@ -1,7 +1,9 @@
 //! The alignment questions: routes up, everything under, orphans,
 //! misalignment, coverage and planning status (risk is in `risks.rs`).
 
-use std::collections::HashSet;
+// Node ids are the graph's own indices, not client input: a fast hasher
+// is safe here, and SipHash was a visible share of a question's time.
+use hashbrown::HashSet;
 
 use trellis_proto::{
     cascade::v1::misalignment::Reason,

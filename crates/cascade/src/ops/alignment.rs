@@ -67,7 +67,9 @@ impl AlignmentOps {
                         let mut node = node_view(graph, id);
                         node.depth = depth as i32;
                         node.weight = weight;
-                        node.via = previous.map(|via| graph.node(via).name.to_string()).unwrap_or_default();
+                        node.via = previous
+                            .map(|via| String::from(&*graph.node(via).name))
+                            .unwrap_or_default();
                         previous = Some(id);
                         node
                     })
@@ -119,8 +121,9 @@ impl AlignmentOps {
         )?;
         let found = graph.descendants(root, u32::try_from(request.max_depth).unwrap_or(0), cycle, sight);
         let total_size = i32::try_from(found.len()).unwrap_or(i32::MAX);
-        let (page, next_page_token) =
-            pager.page(found, |found| (found.depth, graph.node(found.node).name.to_string()))?;
+        let (page, next_page_token) = pager.page(found, |found| {
+            (found.depth, String::from(&*graph.node(found.node).name))
+        })?;
         let nodes = page
             .into_iter()
             .map(|found| {
@@ -131,7 +134,7 @@ impl AlignmentOps {
                     .map_or(0.0, |edge| edge.weight);
                 pb::GraphNode {
                     depth: found.depth as i32,
-                    via: via.name.to_string(),
+                    via: String::from(&*via.name),
                     weight,
                     ..node_view(graph, found.node)
                 }
@@ -278,8 +281,8 @@ impl AlignmentOps {
         )?;
         let (page, next_page_token) = pager.page(graph.misalignments(cycle, unit, sight), |finding| {
             (
-                graph.node(finding.objective).name.to_string(),
-                graph.node(finding.target).name.to_string(),
+                String::from(&*graph.node(finding.objective).name),
+                String::from(&*graph.node(finding.target).name),
                 finding.reason as i32,
             )
         })?;
@@ -351,7 +354,7 @@ impl AlignmentOps {
             (
                 !risk.paused,
                 -((risk.score * 1_000_000.0).round() as i64),
-                graph.node(risk.objective).name.to_string(),
+                String::from(&*graph.node(risk.objective).name),
             )
         })?;
         Ok(pb::ListRisksResponse {
@@ -439,7 +442,7 @@ impl AlignmentOps {
             .filter(|plan| !request.only_empty || plan.objectives == 0)
             .collect();
         let (page, next_page_token) =
-            pager.page(listed, |plan| (plan.depth, graph.node(plan.unit).name.to_string()))?;
+            pager.page(listed, |plan| (plan.depth, String::from(&*graph.node(plan.unit).name)))?;
         status.unit_statuses = page
             .into_iter()
             .map(|plan| pb::UnitPlanning {

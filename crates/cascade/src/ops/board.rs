@@ -86,10 +86,10 @@ fn okrs_and_health(
                         continue;
                     };
                     okrs.push(pb::BoardKeyResult {
-                        objective: node.name.to_string(),
-                        objective_title: node.title.to_string(),
-                        key_result: kr_node.name.to_string(),
-                        title: kr_node.title.to_string(),
+                        objective: String::from(&*node.name),
+                        objective_title: String::from(&*node.title),
+                        key_result: String::from(&*kr_node.name),
+                        title: String::from(&*kr_node.title),
                         owner: key_result.owner.to_string(),
                         confidence: key_result.confidence,
                         colour: colour(key_result.confidence.and_then(Colour::of_confidence)),
@@ -125,8 +125,8 @@ fn okrs_and_health(
                 .filter(|held| sight.sees(**held))
                 .count();
             health.push(pb::BoardMetric {
-                health_metric: node.name.to_string(),
-                title: node.title.to_string(),
+                health_metric: String::from(&*node.name),
+                title: String::from(&*node.title),
                 colour: colour(metric_colour(metric.status)),
                 accountable: metric.accountable.to_string(),
                 accountable_overloaded: !metric.accountable.is_empty() && held > limit,

@@ -114,7 +114,7 @@ pub fn overdue(graph: &Graph, now: i64, watched: &[String]) -> (Vec<Overdue>, Ha
         .max()
         .unwrap_or(0);
         if watched.contains(&*node.name) {
-            expected.insert(node.name.to_string(), since);
+            expected.insert(String::from(&*node.name), since);
         }
         let due = missed_steps(since, key_result.cadence_micros, now);
         if due.is_empty() {
@@ -136,11 +136,11 @@ pub fn overdue(graph: &Graph, now: i64, watched: &[String]) -> (Vec<Overdue>, Ha
             })
             .collect();
         late.push(Overdue {
-            subject: node.name.to_string(),
-            title: node.title.to_string(),
+            subject: String::from(&*node.name),
+            title: String::from(&*node.title),
             org_unit: objective
                 .owner
-                .map_or_else(String::new, |unit| graph.node(unit).name.to_string()),
+                .map_or_else(String::new, |unit| String::from(&*graph.node(unit).name)),
             private: graph.is_private(id),
             person: key_result.owner.to_string(),
             since_micros: since,

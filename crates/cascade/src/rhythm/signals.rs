@@ -58,7 +58,7 @@ pub fn read(graph: &Graph, subject: &Subject) -> Option<Reading> {
     if !node.present {
         return None;
     }
-    let unit_name = |unit: Option<u32>| unit.map_or_else(String::new, |unit| graph.node(unit).name.to_string());
+    let unit_name = |unit: Option<u32>| unit.map_or_else(String::new, |unit| String::from(&*graph.node(unit).name));
     let (colour, person, org_unit, detail) = match &node.data {
         Data::KeyResult(key_result) => {
             let confidence = key_result.confidence?;
@@ -91,7 +91,7 @@ pub fn read(graph: &Graph, subject: &Subject) -> Option<Reading> {
     Some(Reading {
         colour,
         person,
-        title: node.title.to_string(),
+        title: String::from(&*node.title),
         org_unit,
         private: graph.is_private(id),
         detail,
