@@ -128,6 +128,13 @@ impl Graph {
         self.node(id).objective()
     }
 
+    /// A node's name, as an answer holds it: copied at its size (a
+    /// `Box<str>`'s `to_string` goes through the formatter, growing as
+    /// it writes, and answers copy many names).
+    pub fn name_of(&self, id: NodeId) -> String {
+        String::from(&*self.node(id).name)
+    }
+
     pub fn key_result(&self, id: NodeId) -> Option<&KeyResult> {
         self.node(id).key_result()
     }
@@ -179,7 +186,7 @@ impl Graph {
     /// graphs with the same facts answer every question the same way,
     /// however their arenas were filled.
     pub fn facts(&self) -> Vec<String> {
-        let name = |id: NodeId| String::from(&*self.node(id).name);
+        let name = |id: NodeId| self.name_of(id);
         let names = |ids: &[NodeId]| {
             let mut names: Vec<String> = ids.iter().map(|id| name(*id)).collect();
             names.sort();

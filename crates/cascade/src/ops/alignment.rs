@@ -67,9 +67,7 @@ impl AlignmentOps {
                         let mut node = node_view(graph, id);
                         node.depth = depth as i32;
                         node.weight = weight;
-                        node.via = previous
-                            .map(|via| String::from(&*graph.node(via).name))
-                            .unwrap_or_default();
+                        node.via = previous.map(|via| graph.name_of(via)).unwrap_or_default();
                         previous = Some(id);
                         node
                     })
@@ -121,9 +119,7 @@ impl AlignmentOps {
         )?;
         let found = graph.descendants(root, u32::try_from(request.max_depth).unwrap_or(0), cycle, sight);
         let total_size = i32::try_from(found.len()).unwrap_or(i32::MAX);
-        let (page, next_page_token) = pager.page(found, |found| {
-            (found.depth, String::from(&*graph.node(found.node).name))
-        })?;
+        let (page, next_page_token) = pager.page(found, |found| (found.depth, graph.name_of(found.node)))?;
         let nodes = page
             .into_iter()
             .map(|found| {
@@ -281,8 +277,8 @@ impl AlignmentOps {
         )?;
         let (page, next_page_token) = pager.page(graph.misalignments(cycle, unit, sight), |finding| {
             (
-                String::from(&*graph.node(finding.objective).name),
-                String::from(&*graph.node(finding.target).name),
+                graph.name_of(finding.objective),
+                graph.name_of(finding.target),
                 finding.reason as i32,
             )
         })?;
@@ -354,7 +350,7 @@ impl AlignmentOps {
             (
                 !risk.paused,
                 -((risk.score * 1_000_000.0).round() as i64),
-                String::from(&*graph.node(risk.objective).name),
+                graph.name_of(risk.objective),
             )
         })?;
         Ok(pb::ListRisksResponse {
@@ -441,8 +437,7 @@ impl AlignmentOps {
             .into_iter()
             .filter(|plan| !request.only_empty || plan.objectives == 0)
             .collect();
-        let (page, next_page_token) =
-            pager.page(listed, |plan| (plan.depth, String::from(&*graph.node(plan.unit).name)))?;
+        let (page, next_page_token) = pager.page(listed, |plan| (plan.depth, graph.name_of(plan.unit)))?;
         status.unit_statuses = page
             .into_iter()
             .map(|plan| pb::UnitPlanning {

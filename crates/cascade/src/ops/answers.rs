@@ -29,7 +29,7 @@ fn node_kind(kind: Kind) -> NodeKind {
 
 pub fn node_view(graph: &Graph, id: NodeId) -> pb::GraphNode {
     let node = graph.node(id);
-    let name_of = |id: Option<NodeId>| id.map(|id| String::from(&*graph.node(id).name)).unwrap_or_default();
+    let name_of = |id: Option<NodeId>| id.map(|id| graph.name_of(id)).unwrap_or_default();
     let (cycle, progress) = match &node.data {
         Data::Objective(objective) => (name_of(objective.cycle), Some(objective.progress)),
         Data::KeyResult(key_result) => (
@@ -69,7 +69,7 @@ pub fn misalignment_view(graph: &Graph, finding: Finding) -> pb::Misalignment {
 pub fn risk_reason_view(graph: &Graph, (kind, subject, description): (RiskKind, NodeId, String)) -> pb::RiskReason {
     pb::RiskReason {
         kind: kind as i32,
-        subject: String::from(&*graph.node(subject).name),
+        subject: graph.name_of(subject),
         description,
     }
 }
@@ -185,6 +185,6 @@ impl Pager<'_> {
 
     /// One page of nodes sorted by name.
     pub fn page_by_name(&self, graph: &Graph, ids: Vec<NodeId>) -> Result<(Vec<NodeId>, String), Error> {
-        self.page(ids, |id| String::from(&*graph.node(*id).name))
+        self.page(ids, |id| graph.name_of(*id))
     }
 }

@@ -138,9 +138,7 @@ pub fn overdue(graph: &Graph, now: i64, watched: &[String]) -> (Vec<Overdue>, Ha
         late.push(Overdue {
             subject: String::from(&*node.name),
             title: String::from(&*node.title),
-            org_unit: objective
-                .owner
-                .map_or_else(String::new, |unit| String::from(&*graph.node(unit).name)),
+            org_unit: objective.owner.map_or_else(String::new, |unit| graph.name_of(unit)),
             private: graph.is_private(id),
             person: key_result.owner.to_string(),
             since_micros: since,

@@ -58,7 +58,7 @@ pub fn read(graph: &Graph, subject: &Subject) -> Option<Reading> {
     if !node.present {
         return None;
     }
-    let unit_name = |unit: Option<u32>| unit.map_or_else(String::new, |unit| String::from(&*graph.node(unit).name));
+    let unit_name = |unit: Option<u32>| unit.map_or_else(String::new, |unit| graph.name_of(unit));
     let (colour, person, org_unit, detail) = match &node.data {
         Data::KeyResult(key_result) => {
             let confidence = key_result.confidence?;
