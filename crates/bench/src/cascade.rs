@@ -2,9 +2,9 @@
 //! through the real services (org units, a strategy, ImportSeason, the
 //! cycle activated), then the cascade's figures: the graph rebuilt from
 //! the feeds by a fresh server process, its memory, a full org roll-up,
-//! path and subtree queries at `--concurrency`, the Four Square board of
-//! one team and of the whole company (its first page of units), and the
-//! lag from a check-in to the graph at `--writes-per-s`.
+//! path and subtree queries against health checks (`read_path`), the Four
+//! Square board of one team and of the whole company (its first page of
+//! units), and the lag from a check-in to the graph at `--writes-per-s`.
 
 use std::{
     sync::Arc,
@@ -17,9 +17,8 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use trellis_proto::{
     cascade::v1::{
-        GetAlignmentPathRequest, GetBoardRequest, GetProjectionStatusRequest, GetRollupRequest,
-        ListAlignedDescendantsRequest, NodeKind, ProjectionStatus, cascade_service_client::CascadeServiceClient,
-        rhythm_service_client::RhythmServiceClient,
+        GetBoardRequest, GetProjectionStatusRequest, GetRollupRequest, ListAlignedDescendantsRequest, NodeKind,
+        ProjectionStatus, cascade_service_client::CascadeServiceClient, rhythm_service_client::RhythmServiceClient,
     },
     okr::v1::{CheckIn, CreateCheckInRequest, okr_service_client::OkrServiceClient},
 };
@@ -72,6 +71,21 @@ pub struct CascadeFigures {
     pub query_at_half_per_s: f64,
     pub query_at_half_errors: u64,
     pub query_p99_at_half_ms: f64,
+    /// The same at half the questions' own closed-loop rate: the tail when
+    /// the cores the questions need are half busy.
+    pub query_half_query_rate_per_s: f64,
+    pub query_p99_at_half_query_rate_ms: f64,
+    /// CPU per question in µs (server and bench) in that open loop: calls
+    /// that come one by one share no socket read or write, and cost more
+    /// than those of the closed loop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_at_half_query_rate_cpu_us: Option<f64>,
+    /// CPU per call in µs, of the server and of the bench (which shares
+    /// its cores), for the questions and the health checks of the closed
+    /// loops; and the ratio of their sums, which the rates' ratio follows
+    /// when the cores are saturated, free of the machine's drift.
+    #[serde(flatten)]
+    pub read_cpu: Option<crate::read_path::ReadCpu>,
     /// A roll-up of the company as of a past time: the first (the graph
     /// of then rebuilt) and the median of the next (cached).
     pub as_of_rollup_cold_ms: f64,
@@ -174,7 +188,7 @@ pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<CascadeFigu
     .await?;
 
     let key_results = sample_key_results(&channels[0], args.teams).await?;
-    let read = read_path(args, &channels, &key_results).await?;
+    let read = crate::read_path::run(args, &channels, &key_results, target.server_process_id()).await?;
     let queries = &read.closed;
     let team_board = board_phase(args, &channels, false).await?;
     let company_board = board_phase(args, &channels, true).await?;
@@ -205,6 +219,10 @@ pub async fn run(args: &Args, target: &mut Target) -> anyhow::Result<CascadeFigu
         query_at_half_per_s: read.half_rate.per_s.round(),
         query_at_half_errors: read.half_rate.errors,
         query_p99_at_half_ms: read.half_rate.p99_ms,
+        query_half_query_rate_per_s: read.half_query_rate_per_s.round(),
+        query_p99_at_half_query_rate_ms: read.half_query_rate.p99_ms,
+        query_at_half_query_rate_cpu_us: read.half_query_rate_cpu_us,
+        read_cpu: read.cpu,
         as_of_rollup_cold_ms: round(as_of_rollup_cold_ms, 1),
         as_of_rollup_cached_ms: round(as_of_rollup_cached_ms, 2),
         board_team_p50_ms: team_board.p50_ms,
@@ -273,112 +291,6 @@ pub(crate) async fn sample_key_results(channel: &Channel, teams: usize) -> anyho
         bail!("the cascade shows no key results under the teams");
     }
     Ok(key_results)
-}
-
-/// One cascade question: a key result's path to the root or a team's
-/// subtree, alternating, spread over the pool. Each answer is checked
-/// (see `answers`), built in full only with `decode`.
-fn question(
-    channels: &[Channel],
-    key_results: &[String],
-    teams: usize,
-    decode: bool,
-    (worker, sequence): (usize, u64),
-) -> impl std::future::Future<Output = anyhow::Result<()>> + Send + use<> {
-    let channel = pick(channels, worker);
-    let index = (worker * 7919 + usize::try_from(sequence).unwrap_or(0) * 104_729) % key_results.len();
-    let key_result = key_results[index].clone();
-    let team = index % teams.max(1);
-    async move {
-        if sequence.is_multiple_of(2) {
-            let request = GetAlignmentPathRequest {
-                name: key_result,
-                as_of: None,
-            };
-            if decode {
-                CascadeServiceClient::new(channel).get_alignment_path(request).await?;
-                return Ok(());
-            }
-            crate::answers::path(channel, request).await
-        } else {
-            let request = ListAlignedDescendantsRequest {
-                name: format!("orgUnits/team-{team}"),
-                page_size: 100,
-                ..ListAlignedDescendantsRequest::default()
-            };
-            if decode {
-                CascadeServiceClient::new(channel)
-                    .list_aligned_descendants(request)
-                    .await?;
-                return Ok(());
-            }
-            crate::answers::descendants(channel, request).await
-        }
-    }
-}
-
-/// The read path against its ceiling: questions at `--concurrency`
-/// (closed loop), health checks the same way in the same run, then
-/// questions sent open-loop at half the health checks' rate.
-struct ReadPath {
-    closed: crate::load::PhaseResult,
-    ceiling: crate::load::PhaseResult,
-    half_rate: crate::load::PhaseResult,
-    half_rate_per_s: f64,
-}
-
-/// The closed-loop questions and health checks take turns in this many
-/// slices of `--seconds` each: this machine's speed drifts by a third
-/// within a minute, and taking turns puts the drift on both alike.
-const READ_SLICES: u32 = 5;
-
-async fn read_path(args: &Args, channels: &[Channel], key_results: &[String]) -> anyhow::Result<ReadPath> {
-    let phase = Phase {
-        concurrency: args.concurrency,
-        warmup: Duration::from_secs_f64(args.warmup_seconds),
-        measure: Duration::from_secs_f64(args.seconds),
-    };
-    let pool = Arc::new(channels.to_vec());
-    let key_results = Arc::new(key_results.to_vec());
-    let (teams, decode) = (args.teams, args.decode_answers);
-    let mut turns: Option<(crate::load::PhaseResult, crate::load::PhaseResult)> = None;
-    for turn in 0..READ_SLICES {
-        let slice = Phase {
-            warmup: if turn == 0 { phase.warmup } else { Duration::ZERO },
-            measure: phase.measure / READ_SLICES,
-            ..phase
-        };
-        let (closed_pool, closed_keys) = (Arc::clone(&pool), Arc::clone(&key_results));
-        let questions = run_phase(slice, move |worker, sequence| {
-            question(&closed_pool, &closed_keys, teams, decode, (worker, sequence))
-        })
-        .await?;
-        let checks = crate::workloads::health_check_phase(channels, slice).await?;
-        turns = Some(match turns {
-            None => (questions, checks),
-            Some((closed, ceiling)) => (closed.join(&questions)?, ceiling.join(&checks)?),
-        });
-    }
-    let (closed, ceiling) = turns.context("the read path ran no slice")?;
-    report("cascade queries", &closed);
-    report("query ceiling (health checks, in turns with the queries)", &ceiling);
-    let half_rate_per_s = ceiling.per_s / 2.0;
-    let open = Phase {
-        // Calls waiting at once before more are counted as failed.
-        concurrency: 10_000,
-        ..phase
-    };
-    let half_rate = crate::load::run_open_loop(half_rate_per_s, open, move |n| {
-        question(&pool, &key_results, teams, decode, (usize::try_from(n).unwrap_or(0), n))
-    })
-    .await?;
-    report("cascade queries at half the ceiling's rate (open loop)", &half_rate);
-    Ok(ReadPath {
-        closed,
-        ceiling,
-        half_rate,
-        half_rate_per_s,
-    })
 }
 
 /// A roll-up of the company as of `at`: the first builds the graph of

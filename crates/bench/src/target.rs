@@ -199,6 +199,12 @@ impl Target {
         }
     }
 
+    /// The server's process id when it runs in a process of its own the
+    /// bench can see (not when it serves inside the bench).
+    pub fn server_process_id(&self) -> Option<u32> {
+        self.process.as_ref().map(ServerProcess::pid).or(self.server_pid)
+    }
+
     /// Whether [`Target::restart`] can restart the server.
     pub fn restartable(&self) -> bool {
         self.process.is_some()

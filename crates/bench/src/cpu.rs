@@ -1,0 +1,84 @@
+//! The CPU time the server and the bench spend on a phase's calls, read
+//! from `/proc` (Linux). The two share the machine's cores, so a call's
+//! cost is what both spend on it: rates drift with the machine, CPU per
+//! call much less.
+
+use anyhow::Context;
+
+use crate::load::PhaseResult;
+
+/// CPU seconds of the server and of the bench, and the calls they were
+/// spent on, summed over the phases measured.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CpuSpent {
+    pub server: f64,
+    pub bench: f64,
+    pub calls: u64,
+}
+
+impl CpuSpent {
+    /// Runs `phase` and adds what it spent when `server` is known.
+    pub async fn measure(
+        &mut self,
+        server: Option<u32>,
+        phase: impl std::future::Future<Output = anyhow::Result<PhaseResult>>,
+    ) -> anyhow::Result<PhaseResult> {
+        let sample =
+            |pid: u32| -> anyhow::Result<(f64, f64)> { Ok((cpu_seconds(pid)?, cpu_seconds(std::process::id())?)) };
+        let before = server.map(sample).transpose()?;
+        let result = phase.await?;
+        if let (Some(pid), Some((server_before, bench_before))) = (server, before) {
+            let (server_after, bench_after) = sample(pid)?;
+            self.server += server_after - server_before;
+            self.bench += bench_after - bench_before;
+            self.calls += result.requests + result.errors;
+        }
+        Ok(result)
+    }
+
+    /// (server, bench) µs per call.
+    pub fn per_call_us(&self) -> (f64, f64) {
+        let calls = self.calls.max(1) as f64;
+        (self.server * 1e6 / calls, self.bench * 1e6 / calls)
+    }
+}
+
+/// The CPU time a process has used so far (user and system, all its
+/// threads), in seconds (Linux; `/proc/<pid>/stat` counts in ticks of
+/// 1/100 s).
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("reading /proc/{pid}/stat"))?;
+    cpu_seconds_of(&stat).with_context(|| format!("no CPU times in /proc/{pid}/stat"))
+}
+
+/// utime + stime from a `/proc/<pid>/stat` line. The command name (the
+/// second field) may hold spaces and parentheses, so the fields are
+/// counted from its closing parenthesis.
+fn cpu_seconds_of(stat: &str) -> Option<f64> {
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    // Fields 14 and 15 of the line; the state (field 3) is the first here.
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some((user + system) as f64 / TICKS_PER_SECOND)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpu_seconds_of;
+
+    #[test]
+    fn cpu_times_are_read_past_a_name_with_spaces() {
+        let stat = "4242 (trellis (bench) x) S 1 2 3 4 5 6 7 8 9 10 250 125 0 0 20 0 9";
+        assert_eq!(cpu_seconds_of(stat), Some(3.75));
+        assert_eq!(cpu_seconds_of("4242 (short) S 1"), None);
+    }
+
+    #[test]
+    fn this_process_stat_line_is_read() {
+        let spent = super::cpu_seconds(std::process::id()).expect("this process's CPU time");
+        assert!(spent >= 0.0);
+    }
+}
