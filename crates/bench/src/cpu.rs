@@ -77,8 +77,9 @@ mod tests {
     }
 
     #[test]
-    fn this_process_stat_line_is_read() {
-        let spent = super::cpu_seconds(std::process::id()).expect("this process's CPU time");
-        assert!(spent >= 0.0);
+    fn a_live_process_stat_line_is_read_and_only_grows() {
+        let first = super::cpu_seconds(std::process::id()).expect("this process's CPU time");
+        let then = super::cpu_seconds(std::process::id()).expect("this process's CPU time");
+        assert!(first.is_finite() && then >= first, "{first} then {then}");
     }
 }
