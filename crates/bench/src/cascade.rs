@@ -83,7 +83,7 @@ pub struct CascadeFigures {
     /// CPU per call in µs, of the server and of the bench (which shares
     /// its cores), for the questions and the health checks of the closed
     /// loops; and the ratio of their sums, which the rates' ratio follows
-    /// when the cores are saturated, free of the machine's drift.
+    /// when the cores are saturated.
     #[serde(flatten)]
     pub read_cpu: Option<crate::read_path::ReadCpu>,
     /// A roll-up of the company as of a past time: the first (the graph

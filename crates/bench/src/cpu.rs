@@ -1,19 +1,19 @@
 //! The CPU time the server and the bench spend on a phase's calls, read
 //! from `/proc` (Linux). The two share the machine's cores, so a call's
-//! cost is what both spend on it: rates drift with the machine, CPU per
-//! call much less.
+//! cost is what both spend on it, and the ratio of two kinds of call's
+//! costs is what their rates' ratio follows.
 
 use anyhow::Context;
 
 use crate::load::PhaseResult;
 
 /// CPU seconds of the server and of the bench, and the calls they were
-/// spent on, summed over the phases measured.
+/// spent on (the warm-ups' included), summed over the phases measured.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CpuSpent {
-    pub server: f64,
-    pub bench: f64,
-    pub calls: u64,
+    server: f64,
+    bench: f64,
+    calls: u64,
 }
 
 impl CpuSpent {
@@ -31,15 +31,18 @@ impl CpuSpent {
             let (server_after, bench_after) = sample(pid)?;
             self.server += server_after - server_before;
             self.bench += bench_after - bench_before;
-            self.calls += result.requests + result.errors;
+            self.calls += result.sent;
         }
         Ok(result)
     }
 
-    /// (server, bench) µs per call.
-    pub fn per_call_us(&self) -> (f64, f64) {
-        let calls = self.calls.max(1) as f64;
-        (self.server * 1e6 / calls, self.bench * 1e6 / calls)
+    /// (server, bench) µs per call; `None` before any call was measured.
+    pub fn per_call_us(&self) -> Option<(f64, f64)> {
+        if self.calls == 0 {
+            return None;
+        }
+        let calls = self.calls as f64;
+        Some((self.server * 1e6 / calls, self.bench * 1e6 / calls))
     }
 }
 

@@ -13,6 +13,8 @@ use hdrhistogram::Histogram;
 pub struct PhaseResult {
     pub requests: u64,
     pub errors: u64,
+    /// Calls sent, the warm-up's included: what the phase's CPU went to.
+    pub sent: u64,
     pub seconds: f64,
     pub per_s: f64,
     pub p50_ms: f64,
@@ -22,11 +24,12 @@ pub struct PhaseResult {
 }
 
 impl PhaseResult {
-    fn new(latencies: Histogram<u64>, errors: u64, seconds: f64) -> PhaseResult {
+    fn new(latencies: Histogram<u64>, errors: u64, sent: u64, seconds: f64) -> PhaseResult {
         let requests = latencies.len();
         PhaseResult {
             requests,
             errors,
+            sent,
             seconds,
             per_s: requests as f64 / seconds,
             p50_ms: latencies.value_at_quantile(0.50) as f64 / 1000.0,
@@ -41,6 +44,7 @@ impl PhaseResult {
         Ok(PhaseResult::new(
             self.latencies,
             self.errors + other.errors,
+            self.sent + other.sent,
             self.seconds + other.seconds,
         ))
     }
@@ -101,17 +105,18 @@ where
                     }
                 }
             }
-            anyhow::Ok((histogram, errors))
+            anyhow::Ok((histogram, errors, sequence))
         }));
     }
     let mut merged = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let mut errors = 0;
+    let (mut errors, mut sent) = (0, 0);
     for worker in workers {
-        let (histogram, worker_errors) = worker.await??;
+        let (histogram, worker_errors, worker_sent) = worker.await??;
         merged.add(histogram)?;
         errors += worker_errors;
+        sent += worker_sent;
     }
-    Ok(PhaseResult::new(merged, errors, measure.as_secs_f64()))
+    Ok(PhaseResult::new(merged, errors, sent, measure.as_secs_f64()))
 }
 
 /// An open-loop load: calls sent at `rate_per_s` whether or not earlier
@@ -134,7 +139,7 @@ where
     let measure_from = start + phase.warmup;
     let end = measure_from + phase.measure;
     let mut tasks = tokio::task::JoinSet::new();
-    let mut sequence = 0u64;
+    let (mut sequence, mut sent) = (0u64, 0u64);
     loop {
         let due = start + interval.mul_f64(sequence as f64);
         if due >= end {
@@ -155,6 +160,7 @@ where
             };
             let (call, histogram, errors) = (Arc::clone(&call), Arc::clone(&histogram), Arc::clone(&errors));
             let n = sequence;
+            sent += 1;
             tasks.spawn(async move {
                 let _permit = permit;
                 let outcome = call(n).await;
@@ -188,6 +194,7 @@ where
     Ok(PhaseResult::new(
         merged,
         errors.load(std::sync::atomic::Ordering::Relaxed),
+        sent,
         phase.measure.as_secs_f64(),
     ))
 }
@@ -201,7 +208,8 @@ mod tests {
         for latency in latencies_us {
             latencies.record(*latency).expect("within bounds");
         }
-        PhaseResult::new(latencies, errors, seconds)
+        let sent = latencies.len() + errors;
+        PhaseResult::new(latencies, errors, sent, seconds)
     }
 
     #[test]
@@ -211,6 +219,7 @@ mod tests {
             .expect("the histograms share bounds");
         assert_eq!(joined.requests, 6);
         assert_eq!(joined.errors, 1);
+        assert_eq!(joined.sent, 7);
         assert!((joined.seconds - 4.0).abs() < 1e-9);
         assert!((joined.per_s - 1.5).abs() < 1e-9);
         assert!(joined.p99_ms >= 4.99, "the slowest call of either slice counts");

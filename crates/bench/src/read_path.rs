@@ -91,11 +91,8 @@ pub struct ReadCpu {
 
 /// The closed loops' CPU per call, once both have counted calls.
 fn read_cpu(questions: CpuSpent, checks: CpuSpent) -> Option<ReadCpu> {
-    if questions.calls == 0 || checks.calls == 0 {
-        return None;
-    }
-    let (query_server, query_bench) = questions.per_call_us();
-    let (check_server, check_bench) = checks.per_call_us();
+    let (query_server, query_bench) = questions.per_call_us()?;
+    let (check_server, check_bench) = checks.per_call_us()?;
     Some(ReadCpu {
         query_server_cpu_us: round(query_server, 1),
         query_bench_cpu_us: round(query_bench, 1),
@@ -137,8 +134,6 @@ pub async fn run(
             measure: phase.measure / READ_SLICES,
             ..phase
         };
-        // The CPU of the first turn's warm-up would count with no call.
-        let server = server.filter(|_| turn > 0);
         let (closed_pool, closed_keys) = (Arc::clone(&pool), Arc::clone(&key_results));
         let questions = questions_cpu
             .measure(
@@ -176,12 +171,7 @@ pub async fn run(
     let half_query_rate_per_s = closed.per_s / 2.0;
     let mut open_cpu = CpuSpent::default();
     let half_query_rate = open_cpu.measure(server, open_loop(half_query_rate_per_s)).await?;
-    // The warm-up's calls were sent too, but not counted in the result.
-    open_cpu.calls = (half_query_rate_per_s * (phase.warmup + phase.measure).as_secs_f64()).round() as u64;
-    let half_query_rate_cpu_us = (open_cpu.calls > 0 && server.is_some()).then(|| {
-        let (server, bench) = open_cpu.per_call_us();
-        round(server + bench, 1)
-    });
+    let half_query_rate_cpu_us = open_cpu.per_call_us().map(|(server, bench)| round(server + bench, 1));
     report("cascade queries at half their own rate (open loop)", &half_query_rate);
     let cpu = read_cpu(questions_cpu, checks_cpu);
     if let Some(cpu) = &cpu {

@@ -123,14 +123,13 @@ impl AlignmentOps {
         let nodes = page
             .into_iter()
             .map(|found| {
-                let via = graph.node(found.via);
                 let weight = graph
                     .objective(found.node)
                     .and_then(|objective| objective.edge_to(found.via))
                     .map_or(0.0, |edge| edge.weight);
                 pb::GraphNode {
                     depth: found.depth as i32,
-                    via: String::from(&*via.name),
+                    via: graph.name_of(found.via),
                     weight,
                     ..node_view(graph, found.node)
                 }
