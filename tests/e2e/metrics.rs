@@ -153,11 +153,17 @@ async fn the_scrape_counts_every_call_and_shows_the_gauges(backend: TestBackend)
     move_cycle(&app, "ACTIVE").await?;
     check_in_at(&app, "objectives/grow/keyResults/kr1", 4.0, 7).await?;
 
-    // The gauges are read every few seconds.
+    // The gauges are read every few seconds; the cascade applies the okr
+    // feed after its head moves, so a sample may show the head first.
     eventually("the gauges show the writes", || async move {
         let (_, samples) = scrape(address).await?;
+        let last_apply = (
+            "trellis_cascade_last_apply_timestamp_seconds".to_owned(),
+            "feed=\"okr\"".to_owned(),
+        );
         Ok(head(&samples, "cascade").is_some_and(|head| head >= 7.0)
             && head(&samples, "okr").is_some_and(|head| head >= 3.0)
+            && samples.contains_key(&last_apply)
             && samples.contains_key(&("trellis_cascade_graph_nodes".to_owned(), String::new())))
     })
     .await?;
